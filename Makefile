@@ -1,0 +1,62 @@
+# Samverka — every task a developer or CI runs.
+#   make demo    try it: installs into .venv, then runs a node and a reader over mTLS
+#   make test    the whole test suite (checks the generated code and the contract first)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+BUF    := npx --yes @bufbuild/buf@1.75.0
+PROTOS := $(wildcard proto/samverka/v1/*.proto)
+GEN    := node/samverka/v1
+DIR    ?= ./node-data
+
+.PHONY: install proto proto-check buf-lint lint test demo run-node clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+# Regenerate Python code and typing stubs from the contract.
+proto: $(STAMP)
+	$(BIN)/python -m grpc_tools.protoc -I proto \
+	  --python_out=node --grpc_python_out=node \
+	  --plugin=protoc-gen-mypy=$(BIN)/protoc-gen-mypy --mypy_out=node \
+	  --plugin=protoc-gen-mypy_grpc=$(BIN)/protoc-gen-mypy_grpc --mypy_grpc_out=node \
+	  $(PROTOS)
+
+# Fail when the committed generated code differs from what `make proto` makes.
+proto-check: $(STAMP)
+	@tmp=$$(mktemp -d) && \
+	$(BIN)/python -m grpc_tools.protoc -I proto \
+	  --python_out=$$tmp --grpc_python_out=$$tmp \
+	  --plugin=protoc-gen-mypy=$(BIN)/protoc-gen-mypy --mypy_out=$$tmp \
+	  --plugin=protoc-gen-mypy_grpc=$(BIN)/protoc-gen-mypy_grpc --mypy_grpc_out=$$tmp \
+	  $(PROTOS) >/dev/null && \
+	for f in $$tmp/samverka/v1/*; do \
+	  cmp -s $$f $(GEN)/$$(basename $$f) || { echo "stale generated code: $(GEN)/$$(basename $$f) — run 'make proto' and commit"; rm -rf $$tmp; exit 1; }; \
+	done; rm -rf $$tmp; echo "generated code is up to date"
+
+buf-lint:
+	cd proto && $(BUF) lint
+
+lint: $(STAMP) buf-lint proto-check
+	$(BIN)/ruff check node hub tests
+	$(BIN)/ruff format --check node hub tests
+	$(BIN)/mypy node/samverka hub
+
+test: $(STAMP) proto-check buf-lint
+	$(BIN)/python -m pytest -q
+
+demo: $(STAMP)
+	$(BIN)/python -m samverka.demo
+
+run-node: $(STAMP)
+	$(BIN)/samverka node serve --dir $(DIR)
+
+clean:
+	rm -rf $(VENV) build *.egg-info node/*.egg-info .pytest_cache .mypy_cache .ruff_cache

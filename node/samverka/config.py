@@ -1,0 +1,204 @@
+"""A node's folder and its TOML configuration.
+
+Layout of a node folder (``--dir`` or ``SAMVERKA_DIR``)::
+
+    samverka.toml         the configuration, commented
+    keys/signing.key      Ed25519 private key that signs this kommun's entries (0600)
+    keys/signing.pub      its public key (PEM), safe to hand out
+    tls/ca.pem            the CA whose certificates this node trusts
+    tls/node.pem          this node's TLS certificate (ECDSA P-256)
+    tls/node.key          its private key (0600)
+    samverka.db           the SQLite store
+
+Every key can be overridden from the environment: ``SAMVERKA_<SECTION>_<KEY>``,
+e.g. ``SAMVERKA_SERVER_LISTEN=0.0.0.0:7443``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from samverka.errors import ConfigError
+from samverka.kommuner import is_origin, kommun_name
+
+CONFIG_FILE = "samverka.toml"
+DEFAULT_LISTEN = "127.0.0.1:7443"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSection:
+    kommun: str
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSection:
+    listen: str = DEFAULT_LISTEN
+    #: Largest gRPC message accepted or sent.
+    max_message_bytes: int = 4 * 1024 * 1024
+    #: Entries per streamed ReadEntries/Subscribe message (upper bound).
+    batch_size: int = 500
+    #: Seconds SIGTERM waits for open streams before closing them.
+    grace_seconds: float = 5.0
+    #: Largest number of concurrent streams per connection.
+    max_concurrent_streams: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSection:
+    ca: str = "tls/ca.pem"
+    cert: str = "tls/node.pem"
+    key: str = "tls/node.key"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSection:
+    #: SQLAlchemy URL; a relative sqlite path is taken relative to the node folder.
+    url: str = "sqlite:///samverka.db"
+
+
+@dataclass(frozen=True, slots=True)
+class HubSection:
+    #: host:port of the council's hub; empty when not enrolled.
+    address: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    dir: Path
+    node: NodeSection
+    server: ServerSection = field(default_factory=ServerSection)
+    tls: TlsSection = field(default_factory=TlsSection)
+    store: StoreSection = field(default_factory=StoreSection)
+    hub: HubSection = field(default_factory=HubSection)
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.dir / "keys" / "signing.key"
+
+    @property
+    def public_key_path(self) -> Path:
+        return self.dir / "keys" / "signing.pub"
+
+    def path(self, relative: str) -> Path:
+        """A configured path, relative to the node folder unless absolute."""
+        p = Path(relative)
+        return p if p.is_absolute() else self.dir / p
+
+    @property
+    def store_url(self) -> str:
+        url = self.store.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/"):
+            return prefix + str(self.path(url[len(prefix) :]))
+        return url
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "node": NodeSection,
+    "server": ServerSection,
+    "tls": TlsSection,
+    "store": StoreSection,
+    "hub": HubSection,
+}
+
+
+def resolve_dir(dir_option: str | os.PathLike[str] | None) -> Path:
+    """The node folder from ``--dir``, else ``SAMVERKA_DIR``, else the current folder."""
+    if dir_option:
+        return Path(dir_option)
+    env = os.environ.get("SAMVERKA_DIR")
+    return Path(env) if env else Path.cwd()
+
+
+def load_config(node_dir: Path, env: dict[str, str] | None = None) -> NodeConfig:
+    """Read ``samverka.toml`` from the node folder and apply environment overrides."""
+    env = dict(os.environ) if env is None else env
+    path = node_dir / CONFIG_FILE
+    if not path.exists():
+        raise ConfigError(
+            f"no {CONFIG_FILE} in {node_dir}",
+            hint="create a node with `samverka node init --kommun KOD --dir DIR`, "
+            "or point --dir / SAMVERKA_DIR at an existing one",
+        )
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    sections: dict[str, Any] = {}
+    for name, cls in _SECTIONS.items():
+        values = dict(raw.get(name, {}))
+        known = {f.name: f for f in fields(cls)}
+        for key in values:
+            if key not in known:
+                raise ConfigError(f"{path}: unknown key [{name}] {key}")
+        for key, f in known.items():
+            override = env.get(f"SAMVERKA_{name.upper()}_{key.upper()}")
+            if override is not None:
+                values[key] = _coerce(override, f.type, f"SAMVERKA_{name.upper()}_{key.upper()}")
+        try:
+            sections[name] = cls(**values)
+        except TypeError as exc:
+            raise ConfigError(f"{path}: section [{name}]: {exc}") from exc
+    node: NodeSection = sections["node"]
+    if not is_origin(node.kommun):
+        raise ConfigError(f"{path}: [node] kommun {node.kommun!r} is not a kommunkod")
+    return NodeConfig(dir=node_dir, **sections)
+
+
+def _coerce(text: str, type_name: Any, var: str) -> Any:
+    kind = type_name if isinstance(type_name, str) else getattr(type_name, "__name__", "")
+    try:
+        if kind == "int":
+            return int(text)
+        if kind == "float":
+            return float(text)
+    except ValueError as exc:
+        raise ConfigError(f"{var}={text!r} is not a {kind}") from exc
+    return text
+
+
+def render_config(kommun: str, *, listen: str = DEFAULT_LISTEN) -> str:
+    """The commented samverka.toml written by ``samverka node init``."""
+    return f'''# Samverka node configuration for {kommun_name(kommun)} ({kommun}).
+# Every key can be overridden from the environment as SAMVERKA_<SECTION>_<KEY>,
+# e.g. SAMVERKA_SERVER_LISTEN=0.0.0.0:7443. Paths are relative to this folder.
+
+[node]
+# The SCB kommunkod this node publishes as. Changing it invalidates every signature.
+kommun = "{kommun}"
+name = "{kommun_name(kommun)}"
+
+[server]
+# Address `samverka node serve` listens on (host:port; [::1]:7443 for IPv6).
+listen = "{listen}"
+# Largest gRPC message accepted or sent, in bytes.
+max_message_bytes = 4194304
+# Entries per streamed message (the server never sends more).
+batch_size = 500
+# Seconds SIGTERM waits for open streams to finish before closing them.
+grace_seconds = 5.0
+# Concurrent streams allowed on one connection.
+max_concurrent_streams = 100
+
+[tls]
+# Mutual TLS: the CA that signs every participant's certificate, and ours.
+# `node init` writes a local CA for trying things out; enrolling at the hub
+# replaces these with the council's CA and a certificate it issued.
+ca = "tls/ca.pem"
+cert = "tls/node.pem"
+key = "tls/node.key"
+
+[store]
+# SQLAlchemy URL. sqlite:///samverka.db is a file in this folder;
+# postgresql+psycopg://user@host/db runs the same store on PostgreSQL.
+url = "sqlite:///samverka.db"
+
+[hub]
+# host:port of the council's hub; empty until the node is enrolled.
+address = ""
+'''

@@ -1,0 +1,91 @@
+"""One error hierarchy for Samverka.
+
+Two families, as in python-tuf: refusals of untrusted data (an entry, a record, an
+import file) and operational problems (configuration, storage, transport). Every
+error carries a human message; ``hint`` says what to do about it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class SamverkaError(Exception):
+    """Base of every error Samverka raises on purpose."""
+
+    hint: str = ""
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message)
+        if hint:
+            self.hint = hint
+
+
+class Reason(enum.StrEnum):
+    """Machine-readable reason for refusing an entry; sent in gRPC error details."""
+
+    MALFORMED = "malformed"
+    TOO_LARGE = "too_large"
+    UNKNOWN_KEY = "unknown_key"
+    KEY_NOT_OF_ORIGIN = "key_not_of_origin"
+    KEY_REVOKED = "key_revoked"
+    BAD_SIGNATURE = "bad_signature"
+    SEQUENCE_GAP = "sequence_gap"
+    FORK = "fork"
+    VERSION_NOT_NEWER = "version_not_newer"
+    SCHEMA_INVALID = "schema_invalid"
+
+
+class EntryRefused(SamverkaError):
+    """An entry failed verification; nothing from it was stored."""
+
+    def __init__(
+        self,
+        reason: Reason,
+        detail: str,
+        *,
+        origin: str = "",
+        sequence: int = 0,
+    ) -> None:
+        where = f"{origin}#{sequence}: " if origin else ""
+        super().__init__(f"{where}{reason.value}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.origin = origin
+        self.sequence = sequence
+
+
+@dataclass(frozen=True, slots=True)
+class FieldIssue:
+    """One schema problem: the dotted field path and what is wrong with it."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class RecordInvalid(SamverkaError):
+    """A record breaks the schema (required fields, enum ranges, sizes, links, codes)."""
+
+    def __init__(self, issues: list[FieldIssue]) -> None:
+        super().__init__("; ".join(str(i) for i in issues))
+        self.issues = issues
+
+
+class ConfigError(SamverkaError):
+    """The node's folder or configuration is missing or wrong."""
+
+
+class StoreError(SamverkaError):
+    """The database cannot be opened, migrated or written."""
+
+
+class TransportError(SamverkaError):
+    """A peer could not be reached or answered with an error."""
+
+
+class ImportFileError(SamverkaError):
+    """An inventory or bundle file cannot be imported."""
