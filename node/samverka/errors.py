@@ -35,6 +35,8 @@ class Reason(enum.StrEnum):
     FORK = "fork"
     VERSION_NOT_NEWER = "version_not_newer"
     SCHEMA_INVALID = "schema_invalid"
+    #: The entry's timestamp is further in the future than the receiver tolerates.
+    CLOCK_SKEW = "clock_skew"
 
 
 class EntryRefused(SamverkaError):
