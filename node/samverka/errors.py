@@ -37,6 +37,13 @@ class Reason(enum.StrEnum):
     SCHEMA_INVALID = "schema_invalid"
     #: The entry's timestamp is further in the future than the receiver tolerates.
     CLOCK_SKEW = "clock_skew"
+    #: A signed directory older than one already seen (or a different one at the same
+    #: version): someone is replaying or forking the hub's member directory.
+    ROLLBACK = "rollback"
+    #: A signed directory or request past its lifetime.
+    EXPIRED = "expired"
+    #: The caller's kommun has been revoked from the member directory.
+    MEMBER_REVOKED = "member_revoked"
 
 
 class EntryRefused(SamverkaError):
@@ -75,6 +82,27 @@ class RecordInvalid(SamverkaError):
     def __init__(self, issues: list[FieldIssue]) -> None:
         super().__init__("; ".join(str(i) for i in issues))
         self.issues = issues
+
+
+class DirectoryRefused(SamverkaError):
+    """A signed member directory failed verification; the one held before stays."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(
+            f"member directory refused: {reason.value}: {detail}",
+            hint="fetch the directory again from the hub; if this persists, tell the council",
+        )
+        self.reason = reason
+        self.detail = detail
+
+
+class EnrollmentRefused(SamverkaError):
+    """An enrollment request or key rotation is invalid or not allowed."""
+
+    def __init__(self, reason: Reason, detail: str, *, hint: str = "") -> None:
+        super().__init__(f"{reason.value}: {detail}", hint=hint)
+        self.reason = reason
+        self.detail = detail
 
 
 class ConfigError(SamverkaError):
