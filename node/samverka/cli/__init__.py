@@ -1,0 +1,46 @@
+"""The ``samverka`` command line: one console script, subcommands loaded on demand.
+
+Subcommands live in their own modules and are imported only when run (a
+:class:`LazyGroup`), so ``samverka --help`` and small commands start fast and a
+command whose optional package is missing (the hub's) fails with a clear message
+instead of breaking every other command.
+
+Exit codes (also in ``samverka --help``) are set in :mod:`samverka.cli._common`.
+"""
+
+from __future__ import annotations
+
+import click
+
+from samverka import __version__
+from samverka.cli._common import EXIT_CODES_HELP, LazyGroup
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy={
+        "node": ("samverka.cli.node:node", "Create and run this kommun's node."),
+        "usecase": ("samverka.cli.records:usecase", "Author and read AI use cases."),
+        "lesson": ("samverka.cli.records:lesson", "Author and read lessons learned."),
+        "solution": ("samverka.cli.records:solution", "Author and read reusable solutions."),
+        "adopt": ("samverka.cli.records:adopt", "Record that this kommun adopted a solution."),
+        "import": ("samverka.cli.importing:import_", "Import an inventory (YAML/JSON/CSV/XLSX)."),
+        "search": ("samverka.cli.search:search", "Full-text search over all records held."),
+        "bundle": ("samverka.cli.bundle:bundle", "Offline signed bundles: export and import."),
+        "sync": ("samverka.cli.syncing:sync", "Pull and push entries with the hub."),
+        "hub": ("samverka_hub.cli:hub", "Run and operate the council's hub."),
+    },
+    epilog=EXIT_CODES_HELP,
+)
+@click.version_option(__version__, "--version", "-V", prog_name="samverka")
+def main() -> None:
+    """Samverka: share signed AI use cases, lessons and solutions between kommuner.
+
+    \b
+    Start with:
+      samverka node init --kommun 2029 --dir ./leksand
+      export SAMVERKA_DIR=./leksand
+      samverka usecase add --title "…" --summary "…" --area äldreomsorg --status pilot
+
+    Every command takes --dir (or SAMVERKA_DIR) and --help.
+    """

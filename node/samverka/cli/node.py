@@ -1,0 +1,79 @@
+"""``samverka node``: create this kommun's node; ``serve`` and ``enroll`` load on demand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from samverka.cli._common import LazyGroup, dir_option, json_option, print_json
+from samverka.config import CONFIG_FILE, DEFAULT_LISTEN
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy={
+        "serve": ("samverka.cli.serve:serve", "Serve this node's feed over mutual TLS."),
+        "enroll": ("samverka.cli.membership:enroll", "Ask the council's hub to admit this node."),
+    },
+)
+def node() -> None:
+    """Create and run this kommun's node.
+
+    \b
+    Example:
+      samverka node init --kommun 2029 --dir /var/lib/samverka
+    """
+
+
+@node.command()
+@click.option(
+    "--kommun",
+    required=True,
+    metavar="KOD",
+    help="The kommun's 4-digit SCB kommunkod, e.g. 2029 (Leksand).",
+)
+@click.option(
+    "--listen",
+    default=DEFAULT_LISTEN,
+    show_default=True,
+    help="host:port `node serve` listens on (written to samverka.toml).",
+)
+@dir_option
+@json_option
+def init(kommun: str, listen: str, node_dir: Path, as_json: bool) -> None:
+    """Create a node: signing key, TLS certificates, commented config, database.
+
+    Refuses an unknown kommunkod and never overwrites an existing node. The TLS
+    certificate comes from a local CA so `samverka node serve` works at once;
+    enrolling at the hub replaces it with one the council issued.
+
+    \b
+    Example:
+      samverka node init --kommun 2029 --dir /var/lib/samverka
+      export SAMVERKA_DIR=/var/lib/samverka
+    """
+    from samverka.node import init_node
+
+    with init_node(node_dir, kommun.strip(), listen=listen) as created:
+        key_id = created.signing_key.key_id
+        if as_json:
+            print_json(
+                {
+                    "dir": str(created.dir),
+                    "kommun": created.origin,
+                    "name": created.name,
+                    "key_id": key_id,
+                    "listen": listen,
+                }
+            )
+            return
+        click.echo(f"Created a node for {created.name} ({created.origin}) in {created.dir}")
+        click.echo(f"  configuration  {created.dir / CONFIG_FILE}")
+        click.echo(f"  signing key    keys/signing.key (key id {key_id})")
+        click.echo("  public key     keys/signing.pub  (give this to kommuner that import bundles)")
+        click.echo("  TLS            tls/ca.pem, tls/node.pem (local CA until you enroll)")
+        click.echo(
+            f"Next: export SAMVERKA_DIR={created.dir} and add a record with "
+            "`samverka usecase add --help`."
+        )

@@ -1,0 +1,207 @@
+"""A node folder opened for use: its configuration, store, signing key and trusted keys.
+
+:func:`init_node` creates a node folder (what ``samverka node init`` runs);
+:meth:`Node.open` opens an existing one (what every other command runs). The folder
+layout is described in :mod:`samverka.config`; this module adds one folder to it::
+
+    keys/trusted/<kommunkod>-<key id>.pub   Ed25519 public keys of other origins pinned
+                                            by hand (``bundle import --trust-key``)
+
+A node also writes a small local certificate authority at ``init`` (``tls/ca.pem`` and
+its key ``tls/local-ca.key``) and a TLS certificate issued by it, so ``node serve`` works
+before the node is enrolled at the hub. Enrolling replaces ``tls/ca.pem`` and
+``tls/node.pem`` with the council's CA and a certificate it issued.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from samverka.config import CONFIG_FILE, DEFAULT_LISTEN, NodeConfig, load_config, render_config
+from samverka.errors import ConfigError
+from samverka.kommuner import is_kommunkod, kommun_name
+from samverka.pki import DEFAULT_HOSTS, create_ca, issue_certificate
+from samverka.publisher import Publisher
+from samverka.signing import PublicKey, SigningKey
+from samverka.store import Store
+from samverka.verify import KeyRing, TrustedKey
+
+#: Folder (inside the node folder) of public keys pinned by hand, one PEM file per key.
+TRUSTED_KEYS_DIR = "keys/trusted"
+#: The local CA's private key, written by ``init`` so test readers can be issued certificates.
+LOCAL_CA_KEY = "tls/local-ca.key"
+
+_PIN_NAME = re.compile(r"^(?P<origin>\d{4})(?:[-.][^/]*)?\.pub$")
+
+
+@dataclass
+class Node:
+    """An open node folder. Close it (or use ``with``) to release the database."""
+
+    config: NodeConfig
+    store: Store
+    signing_key: SigningKey
+    _publisher: Publisher | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(cls, node_dir: Path) -> Node:
+        """Open the node in ``node_dir``: config, signing key, then the store (migrated)."""
+        config = load_config(node_dir)
+        signing_key = load_signing_key(config.signing_key_path)
+        store = Store.open(config.store_url)
+        return cls(config=config, store=store, signing_key=signing_key)
+
+    @property
+    def origin(self) -> str:
+        """This node's kommunkod: the origin of every entry it signs."""
+        return self.config.node.kommun
+
+    @property
+    def name(self) -> str:
+        return kommun_name(self.origin)
+
+    @property
+    def dir(self) -> Path:
+        return self.config.dir
+
+    def publisher(self) -> Publisher:
+        """The one Publisher of this node's own feed (created on first use)."""
+        if self._publisher is None:
+            self._publisher = Publisher(self.store, self.signing_key, self.origin)
+        return self._publisher
+
+    def keyring(self) -> KeyRing:
+        """Keys this node trusts: its own signing key and the keys pinned in the folder."""
+        ring = KeyRing([TrustedKey(self.origin, self.signing_key.public)])
+        for key in pinned_keys(self.dir):
+            ring.add(key)
+        return ring
+
+    def pin_key(self, origin: str, public_key: PublicKey) -> Path:
+        """Trust ``public_key`` for ``origin`` from now on (see :func:`pin_key`)."""
+        return pin_key(self.dir, origin, public_key)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Node:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def load_signing_key(path: Path) -> SigningKey:
+    try:
+        pem = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"no signing key at {path}",
+            hint="the node folder is incomplete; create one with `samverka node init`",
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read the signing key {path}: {exc.strerror}") from exc
+    try:
+        return SigningKey.from_pem(pem)
+    except ValueError as exc:
+        raise ConfigError(f"{path} is not an Ed25519 private key in PEM: {exc}") from exc
+
+
+def pinned_keys(node_dir: Path) -> list[TrustedKey]:
+    """The keys in ``keys/trusted/``; the origin is the file name's leading kommunkod."""
+    folder = node_dir / TRUSTED_KEYS_DIR
+    if not folder.is_dir():
+        return []
+    keys: list[TrustedKey] = []
+    for path in sorted(folder.glob("*.pub")):
+        match = _PIN_NAME.match(path.name)
+        if match is None:
+            raise ConfigError(
+                f"{path}: a pinned key's file name must start with its kommunkod",
+                hint="name pinned keys <kommunkod>-<anything>.pub, e.g. 1472-tibro.pub",
+            )
+        try:
+            public = PublicKey.from_pem(path.read_bytes())
+        except ValueError as exc:
+            raise ConfigError(f"{path} is not an Ed25519 public key in PEM: {exc}") from exc
+        keys.append(TrustedKey(match["origin"], public))
+    return keys
+
+
+def pin_key(node_dir: Path, origin: str, public_key: PublicKey) -> Path:
+    """Save ``public_key`` as trusted for ``origin``; returns the file (idempotent)."""
+    folder = node_dir / TRUSTED_KEYS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{origin}-{public_key.key_id}.pub"
+    if not path.exists():
+        _write_new(path, public_key.to_pem(), mode=0o644)
+    return path
+
+
+def init_node(node_dir: Path, kommun: str, *, listen: str = DEFAULT_LISTEN) -> Node:
+    """Create a node folder for ``kommun`` and return it opened.
+
+    Writes the commented configuration, a new Ed25519 signing key (0600) and its
+    public key, a local CA with a TLS certificate for this node, and the database.
+    Refuses an unknown kommunkod and an existing node (nothing is overwritten).
+    """
+    if not is_kommunkod(kommun):
+        raise ConfigError(
+            f"{kommun!r} is not a kommunkod",
+            hint="use the 4-digit SCB code of your kommun, e.g. 2029 for Leksand "
+            "(all 290 are listed in samverka/data/municipalities.csv)",
+        )
+    config_path = node_dir / CONFIG_FILE
+    key_path = node_dir / "keys" / "signing.key"
+    for existing in (config_path, key_path):
+        if existing.exists():
+            raise ConfigError(
+                f"{node_dir} already holds a node ({existing.name} exists)",
+                hint="choose an empty folder; an existing node is never overwritten",
+            )
+    node_dir.mkdir(parents=True, exist_ok=True)
+    (node_dir / "keys").mkdir(mode=0o700, exist_ok=True)
+    (node_dir / "tls").mkdir(mode=0o700, exist_ok=True)
+
+    signing_key = SigningKey.generate()
+    _write_new(key_path, signing_key.to_pem(), mode=0o600)
+    _write_new(node_dir / "keys" / "signing.pub", signing_key.public.to_pem(), mode=0o644)
+
+    name = kommun_name(kommun)
+    ca = create_ca(f"Samverka local CA {kommun} {name}")
+    cert = issue_certificate(ca, kommunkod=kommun, name=name, hosts=_tls_hosts(listen))
+    _write_new(node_dir / "tls" / "ca.pem", ca.cert_pem, mode=0o644)
+    _write_new(node_dir / LOCAL_CA_KEY, ca.key_pem, mode=0o600)
+    _write_new(node_dir / "tls" / "node.pem", cert.cert_pem, mode=0o644)
+    _write_new(node_dir / "tls" / "node.key", cert.key_pem, mode=0o600)
+
+    # The config goes last: a folder without samverka.toml is not yet a node, so an
+    # init that failed half-way is retried after removing the folder, never "opened".
+    _write_new(config_path, render_config(kommun, listen=listen).encode("utf-8"), mode=0o644)
+    return Node.open(node_dir)
+
+
+def _tls_hosts(listen: str) -> tuple[str, ...]:
+    """Names for the node certificate: loopback, plus the listen host when it is specific."""
+    host = listen.rsplit(":", 1)[0].strip("[]") if ":" in listen else listen
+    if host and host not in ("0.0.0.0", "::") and host not in DEFAULT_HOSTS:
+        return (*DEFAULT_HOSTS, host)
+    return DEFAULT_HOSTS
+
+
+def _write_new(path: Path, data: bytes, *, mode: int) -> None:
+    """Write a file that must not exist yet, created with ``mode`` (no umask race)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with contextlib.closing(os.fdopen(fd, "wb")) as f:
+        f.write(data)
+    os.chmod(path, mode)
