@@ -19,6 +19,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 #: Prefixed to the entry bytes before signing, so that a signature over an entry can
 #: never be replayed as a signature over anything else (a directory, a request).
 ENTRY_DOMAIN = b"samverka/v1/entry\x00"
+#: The other signed objects (proto/samverka/v1/directory.proto), each its own domain.
+DIRECTORY_DOMAIN = b"samverka/v1/directory\x00"
+ENROLLMENT_DOMAIN = b"samverka/v1/enrollment\x00"
+KEY_ROTATION_DOMAIN = b"samverka/v1/key-rotation\x00"
+
+#: Length of an Ed25519 signature.
+SIGNATURE_BYTES = 64
 
 #: previous_hash of the first entry in every feed.
 GENESIS_HASH = bytes(32)
@@ -49,6 +56,9 @@ class PublicKey:
         return key_id(self.raw)
 
     def verify(self, message: bytes, signature: bytes, *, domain: bytes = ENTRY_DOMAIN) -> bool:
+        """True if ``signature`` is this key's signature over ``domain + message``."""
+        if len(signature) != SIGNATURE_BYTES:
+            return False
         try:
             Ed25519PublicKey.from_public_bytes(self.raw).verify(signature, domain + message)
         except InvalidSignature:

@@ -1,39 +1,125 @@
 """Schema validation of records (pure).
 
 Protobuf gives us types; this module adds what the wire format cannot say: which
-fields are required, that enum values are known, how long text may be, that links
-are http(s) and that kommunkoder are real. Every problem is reported at once, with
-its dotted field path, so a person fixing an import file sees them all.
+fields are required, that enum values are known, how long text may be and which
+characters it may hold, that numbers are finite and not negative, that links are
+http(s) and that kommunkoder are real. Every problem is reported at once, with its
+dotted field path (``use_case.links[2].url``), so a person fixing an import file
+sees them all.
+
+Decisions worth knowing:
+
+- **Unknown fields are refused.** A receiver cannot validate what it does not know
+  (a new link field could carry any scheme), so a record with fields this version
+  does not know is invalid, reported at ``<path>.<N>`` with the field number. Adding
+  a field to ``samverka.v1`` therefore means upgrading receivers before writers.
+- **Text rules are per field** (:data:`TEXT_RULES`): a length in characters and
+  whether line breaks are allowed. Control characters and the Unicode bidi controls
+  (which make text display differently from what it says, "Trojan Source") are
+  refused everywhere; empty items in lists and repeated list items are refused.
+- **Numbers**: integers (costs, times) may not be negative; times must be before
+  the year 3000; a benefit's value must be finite (a negative benefit is allowed:
+  a measured loss is worth sharing too).
+- **Links** are absolute http(s) URLs with a host, no credentials, no whitespace
+  or backslashes: the same rule for Link.url (also UseCase.impact_assessment) and
+  Solution.url.
+- **Tombstones** keep their body (history stays), so its sizes and characters are
+  still checked, but required fields are not.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
+from google.protobuf.unknown_fields import UnknownFieldSet
 
 from samverka.errors import FieldIssue, RecordInvalid
 from samverka.kommuner import HUB_ORIGIN, is_kommunkod, is_origin
 from samverka.v1 import records_pb2
 
-RECORD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-CONTENT_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
-LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-SPDX_ID = re.compile(r"^[A-Za-z0-9.+-]{1,64}( (AND|OR|WITH) [A-Za-z0-9.+-]{1,64})*$")
+RECORD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+CONTENT_HASH = re.compile(r"sha256:[0-9a-f]{64}")
+LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
+SPDX_ID = re.compile(r"[A-Za-z0-9.+-]{1,64}( (AND|OR|WITH) [A-Za-z0-9.+-]{1,64})*")
 
-#: Default limit on any text field, in characters.
+#: Default limit on a single-line text field, in characters.
+MAX_SHORT_TEXT = 200
+#: Limit on summaries and other short multi-line text.
 MAX_TEXT = 2_000
-#: Long-form fields.
+#: Limit on long-form fields (descriptions, lesson text, bodies).
 MAX_LONG_TEXT = 20_000
-LONG_TEXT_FIELDS = frozenset(
-    {"description", "body", "what_worked", "what_did_not", "advice", "how_to_adopt", "note"}
-)
-SHORT_TEXT_FIELDS = {"title": 200, "tags": 64, "contact_role": 200, "id": 128, "metric": 200}
 MAX_URL = 2_048
 #: Limit on the number of items in any repeated field.
 MAX_ITEMS = 64
+#: Times (Unix ms) must lie before 3000-01-01; anything later is a unit mistake.
+MAX_TIME_MS = 32_503_680_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class TextRule:
+    max_chars: int = MAX_SHORT_TEXT
+    #: Whether line breaks and tabs are allowed.
+    multiline: bool = False
+
+
+_LONG = TextRule(MAX_LONG_TEXT, multiline=True)
+_MEDIUM = TextRule(MAX_TEXT, multiline=True)
+
+#: Text rules by full field name; every other string field is single-line, 200 chars.
+TEXT_RULES: dict[str, TextRule] = {
+    "samverka.v1.RecordHeader.tags": TextRule(64),
+    "samverka.v1.Link.url": TextRule(MAX_URL),
+    "samverka.v1.Solution.url": TextRule(MAX_URL),
+    "samverka.v1.Solution.content_hash": TextRule(71),
+    "samverka.v1.Solution.licence": TextRule(200),
+    "samverka.v1.UseCase.partner_kommuner": TextRule(4),
+    "samverka.v1.Benefit.unit": TextRule(64),
+    "samverka.v1.UseCase.summary": _MEDIUM,
+    "samverka.v1.Solution.summary": _MEDIUM,
+    "samverka.v1.Recommendation.summary": _MEDIUM,
+    "samverka.v1.UseCase.human_oversight": _MEDIUM,
+    "samverka.v1.Benefit.method": _MEDIUM,
+    "samverka.v1.Cost.note": _MEDIUM,
+    "samverka.v1.Adoption.note": _MEDIUM,
+    "samverka.v1.UseCase.description": _LONG,
+    "samverka.v1.Lesson.what_worked": _LONG,
+    "samverka.v1.Lesson.what_did_not": _LONG,
+    "samverka.v1.Lesson.advice": _LONG,
+    "samverka.v1.Solution.how_to_adopt": _LONG,
+    "samverka.v1.Recommendation.body": _LONG,
+}
+DEFAULT_TEXT_RULE = TextRule()
+#: String fields with a format of their own (checked with the header or the ref);
+#: their formats admit no control characters, spaces or overlong values.
+FORMATTED_FIELDS = frozenset(
+    {
+        "samverka.v1.RecordHeader.id",
+        "samverka.v1.RecordHeader.origin",
+        "samverka.v1.RecordHeader.language",
+        "samverka.v1.RecordRef.origin",
+        "samverka.v1.RecordRef.id",
+    }
+)
+
+#: String fields holding an http(s) link.
+URL_FIELDS = frozenset({"samverka.v1.Link.url", "samverka.v1.Solution.url"})
+#: String fields holding kommunkoder (the hub's "0000" is not a kommun).
+KOMMUNKOD_FIELDS = frozenset({"samverka.v1.UseCase.partner_kommuner"})
+#: Integer fields holding a Unix time in milliseconds.
+TIME_FIELDS = frozenset(
+    {
+        "samverka.v1.RecordHeader.created_at_ms",
+        "samverka.v1.RecordHeader.updated_at_ms",
+        "samverka.v1.UseCase.started_at_ms",
+        "samverka.v1.UseCase.ended_at_ms",
+        "samverka.v1.Adoption.adopted_at_ms",
+    }
+)
 
 KIND_BODY = {
     records_pb2.RECORD_KIND_USE_CASE: "use_case",
@@ -52,9 +138,11 @@ REQUIRED = {
     "adoption": ("solution",),
 }
 
-#: Fields holding a single kommunkod, or a list of them.
-KOMMUNKOD_FIELDS = frozenset({"partner_kommuner"})
-URL_FIELDS = frozenset({"url"})
+# C0 controls other than tab, line feed and carriage return; DEL; C1 controls; the
+# bidi embedding, override and isolate controls.
+_FORBIDDEN_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# What single-line fields refuse on top: line and paragraph breaks and tabs.
+_LINE_BREAKS = re.compile("[\t\n\r\u2028\u2029]")
 
 
 def validate_record(record: records_pb2.Record, *, origin: str | None = None) -> None:
@@ -67,25 +155,61 @@ def validate_record(record: records_pb2.Record, *, origin: str | None = None) ->
         raise RecordInvalid(issues)
 
 
+def is_record_id(text: str) -> bool:
+    """1-128 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit."""
+    return RECORD_ID.fullmatch(text) is not None
+
+
 def record_issues(record: records_pb2.Record, *, origin: str | None = None) -> list[FieldIssue]:
+    """Every schema problem of ``record``, in field order; empty when it is valid."""
     issues: list[FieldIssue] = []
+    if record.HasField("header"):
+        _header_issues(record, origin, issues)
+    else:
+        issues.append(FieldIssue("header", "is required"))
     h = record.header
-    if not record.HasField("header"):
-        return [FieldIssue("header", "is required")]
-    if not RECORD_ID.match(h.id):
+
+    body = record.WhichOneof("body")
+    if body is None and not h.tombstone:
+        issues.append(FieldIssue("body", "is required unless the record is a tombstone"))
+
+    _walk(record, "", issues)
+    if body is None:
+        return issues
+    msg = getattr(record, body)
+    if not h.tombstone:
+        for name in REQUIRED[body]:
+            if _missing(msg, name):
+                issues.append(FieldIssue(f"{body}.{name}", "is required"))
+    if body == "use_case":
+        uc = record.use_case
+        if uc.started_at_ms and uc.ended_at_ms and uc.ended_at_ms < uc.started_at_ms:
+            issues.append(FieldIssue("use_case.ended_at_ms", "is before started_at_ms"))
+    elif body == "adoption" and h.origin and record.adoption.solution.origin == h.origin:
+        issues.append(
+            FieldIssue("adoption.solution.origin", "a kommun cannot adopt its own solution")
+        )
+    return issues
+
+
+def _header_issues(
+    record: records_pb2.Record, origin: str | None, issues: list[FieldIssue]
+) -> None:
+    h = record.header
+    if not is_record_id(h.id):
         issues.append(
             FieldIssue("header.id", "1-128 characters of A-Z a-z 0-9 . _ -, starting alphanumeric")
         )
     if not is_origin(h.origin):
-        issues.append(FieldIssue("header.origin", f"{h.origin!r} is not a kommunkod"))
+        issues.append(FieldIssue("header.origin", f"{h.origin[:8]!r} is not a kommunkod"))
     elif origin is not None and h.origin != origin:
         issues.append(FieldIssue("header.origin", f"{h.origin} differs from the feed's {origin}"))
     if h.version < 1:
         issues.append(FieldIssue("header.version", "must be 1 or more"))
     if h.visibility == records_pb2.VISIBILITY_UNSPECIFIED:
         issues.append(FieldIssue("header.visibility", "is required"))
-    if h.language and not LANGUAGE.match(h.language):
-        issues.append(FieldIssue("header.language", f"{h.language!r} is not a BCP 47 tag"))
+    if h.language and not (len(h.language) <= 35 and LANGUAGE.fullmatch(h.language)):
+        issues.append(FieldIssue("header.language", f"{h.language[:40]!r} is not a BCP 47 tag"))
     if h.updated_at_ms and h.created_at_ms and h.updated_at_ms < h.created_at_ms:
         issues.append(FieldIssue("header.updated_at_ms", "is before created_at_ms"))
 
@@ -95,91 +219,123 @@ def record_issues(record: records_pb2.Record, *, origin: str | None = None) -> l
         issues.append(FieldIssue("header.kind", "is required"))
     elif expected is not None and body is not None and body != expected:
         issues.append(FieldIssue("header.kind", f"says {expected} but the body is {body}"))
-    if body is None and not h.tombstone:
-        issues.append(FieldIssue("body", "is required unless the record is a tombstone"))
     if h.kind == records_pb2.RECORD_KIND_RECOMMENDATION and h.origin != HUB_ORIGIN:
         issues.append(FieldIssue("header.kind", "recommendations are published by the council"))
 
-    _walk(record, "", issues)
-    if body is not None and not h.tombstone:
-        msg = getattr(record, body)
-        for name in REQUIRED[body]:
-            field = msg.DESCRIPTOR.fields_by_name[name]
-            if field.type == FieldDescriptor.TYPE_MESSAGE:
-                missing = not msg.HasField(name)
-            else:
-                missing = not getattr(msg, name)
-            if missing:
-                issues.append(FieldIssue(f"{body}.{name}", "is required"))
-        if body == "solution" and record.solution.content_hash:
-            if not CONTENT_HASH.match(record.solution.content_hash):
-                issues.append(FieldIssue("solution.content_hash", "must be sha256:<64 hex>"))
-        if body == "solution" and record.solution.licence:
-            if not SPDX_ID.match(record.solution.licence):
-                issues.append(FieldIssue("solution.licence", "must be an SPDX identifier"))
-    return issues
 
-
-def _text_limit(name: str) -> int:
-    if name in LONG_TEXT_FIELDS:
-        return MAX_LONG_TEXT
-    if name in URL_FIELDS:
-        return MAX_URL
-    return SHORT_TEXT_FIELDS.get(name, MAX_TEXT)
+def _missing(msg: Message, name: str) -> bool:
+    field = msg.DESCRIPTOR.fields_by_name[name]
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+        return not msg.HasField(name)
+    # Blank text is reported as "is empty" by the walk, once.
+    return not getattr(msg, name)
 
 
 def _walk(msg: Message, prefix: str, issues: list[FieldIssue]) -> None:
-    """Check enum ranges, text sizes, item counts, links and kommunkoder everywhere."""
+    """Check every set field of ``msg`` and the messages inside it."""
+    unknown = UnknownFieldSet(msg)
+    for i in range(len(unknown)):
+        number = unknown[i].field_number
+        issues.append(FieldIssue(f"{prefix}{number}", "is a field unknown to this version"))
     for field, value in msg.ListFields():
         path = f"{prefix}{field.name}"
-        repeated = field.is_repeated
-        values = list(value) if repeated else [value]
-        if repeated and len(values) > MAX_ITEMS:
-            issues.append(FieldIssue(path, f"{len(values)} items, at most {MAX_ITEMS}"))
-            values = values[:MAX_ITEMS]
-        for i, item in enumerate(values):
-            where = f"{path}[{i}]" if repeated else path
-            if field.type == FieldDescriptor.TYPE_MESSAGE:
-                if field.message_type.name == "RecordRef":
-                    _check_ref(item, where, issues)
-                _walk(item, where + ".", issues)
-            elif field.type == FieldDescriptor.TYPE_ENUM:
-                if field.enum_type.values_by_number.get(item) is None:
-                    issues.append(FieldIssue(where, f"{item} is not a {field.enum_type.name}"))
-            elif field.type == FieldDescriptor.TYPE_STRING:
-                _check_text(field.name, item, where, issues)
-            elif field.type == FieldDescriptor.TYPE_DOUBLE and item != item:  # NaN
-                issues.append(FieldIssue(where, "is not a number"))
-            elif field.type == FieldDescriptor.TYPE_INT64 and item < 0:
-                issues.append(FieldIssue(where, "must not be negative"))
+        if not field.is_repeated:
+            _check_value(field, value, path, issues)
+            continue
+        items = list(value)
+        if len(items) > MAX_ITEMS:
+            issues.append(FieldIssue(path, f"{len(items)} items, at most {MAX_ITEMS}"))
+            items = items[:MAX_ITEMS]
+        seen: set[object] = set()
+        for i, item in enumerate(items):
+            where = f"{path}[{i}]"
+            _check_value(field, item, where, issues)
+            if field.type == FieldDescriptor.TYPE_STRING:
+                if item in seen:
+                    issues.append(FieldIssue(where, f"repeats {item[:40]!r}"))
+                seen.add(item)
+    if isinstance(msg, records_pb2.Link) and not msg.url:
+        issues.append(FieldIssue(f"{prefix}url", "is required in a link"))
 
 
-def _check_text(name: str, text: str, where: str, issues: list[FieldIssue]) -> None:
-    limit = _text_limit(name)
-    if len(text) > limit:
-        issues.append(FieldIssue(where, f"{len(text)} characters, at most {limit}"))
+def _check_value(
+    field: FieldDescriptor, value: object, where: str, issues: list[FieldIssue]
+) -> None:
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+        assert isinstance(value, Message)
+        if isinstance(value, records_pb2.RecordRef):
+            _check_ref(value, where, issues)
+        _walk(value, where + ".", issues)
+    elif field.type == FieldDescriptor.TYPE_ENUM:
+        assert isinstance(value, int) and field.enum_type is not None
+        if field.enum_type.values_by_number.get(value) is None:
+            issues.append(FieldIssue(where, f"{value} is not a {field.enum_type.name}"))
+    elif field.type == FieldDescriptor.TYPE_STRING:
+        assert isinstance(value, str)
+        _check_text(field.full_name, value, where, issues)
+    elif field.type == FieldDescriptor.TYPE_DOUBLE:
+        assert isinstance(value, float)
+        if not math.isfinite(value):
+            issues.append(FieldIssue(where, f"must be a finite number, not {value}"))
+    elif field.type == FieldDescriptor.TYPE_INT64:
+        assert isinstance(value, int)
+        if value < 0:
+            issues.append(FieldIssue(where, "must not be negative"))
+        elif field.full_name in TIME_FIELDS and value >= MAX_TIME_MS:
+            issues.append(FieldIssue(where, "is not a Unix time in milliseconds"))
+
+
+def _check_text(full_name: str, text: str, where: str, issues: list[FieldIssue]) -> None:
+    if full_name in FORMATTED_FIELDS:
         return
-    if any(ord(c) < 32 and c not in "\t\n\r" for c in text):
-        issues.append(FieldIssue(where, "contains control characters"))
-    if name in URL_FIELDS and text and not is_http_url(text):
+    rule = TEXT_RULES.get(full_name, DEFAULT_TEXT_RULE)
+    if len(text) > rule.max_chars:
+        issues.append(FieldIssue(where, f"{len(text)} characters, at most {rule.max_chars}"))
+        return
+    if not text.strip():
+        # Scalars are only listed when non-empty, so this is whitespace or a list item.
+        issues.append(FieldIssue(where, "is empty"))
+        return
+    if _FORBIDDEN_CHARS.search(text):
+        issues.append(FieldIssue(where, "contains control or bidi-override characters"))
+        return
+    if not rule.multiline and _LINE_BREAKS.search(text):
+        issues.append(FieldIssue(where, "must be a single line"))
+        return
+    if full_name in URL_FIELDS and not is_http_url(text):
         issues.append(FieldIssue(where, f"{text[:80]!r} is not an http(s) link"))
-    if name in KOMMUNKOD_FIELDS and not is_kommunkod(text):
-        issues.append(FieldIssue(where, f"{text!r} is not a kommunkod"))
+    elif full_name in KOMMUNKOD_FIELDS and not is_kommunkod(text):
+        issues.append(FieldIssue(where, f"{text[:8]!r} is not a kommunkod"))
+    elif full_name == "samverka.v1.Solution.content_hash" and not CONTENT_HASH.fullmatch(text):
+        issues.append(FieldIssue(where, "must be sha256:<64 lowercase hex>"))
+    elif full_name == "samverka.v1.Solution.licence" and not SPDX_ID.fullmatch(text):
+        issues.append(FieldIssue(where, "must be an SPDX licence identifier or expression"))
 
 
 def _check_ref(ref: records_pb2.RecordRef, where: str, issues: list[FieldIssue]) -> None:
     if not is_origin(ref.origin):
-        issues.append(FieldIssue(f"{where}.origin", f"{ref.origin!r} is not a kommunkod"))
-    if not RECORD_ID.match(ref.id):
+        issues.append(FieldIssue(f"{where}.origin", f"{ref.origin[:8]!r} is not a kommunkod"))
+    if not is_record_id(ref.id):
         issues.append(FieldIssue(f"{where}.id", "is not a record id"))
 
 
 def is_http_url(text: str) -> bool:
-    """True for an absolute http or https URL with a host and no whitespace."""
-    if any(c.isspace() for c in text):
+    """True for an absolute http or https URL with a valid host and port.
+
+    Refused besides other schemes: whitespace, control characters and backslashes
+    (browsers read ``\\`` as ``/``, which can move the host), and credentials in the
+    URL (``https://trusted.example@evil.example/`` shows one host and opens another).
+    """
+    if any(c.isspace() or c == "\\" for c in text) or _FORBIDDEN_CHARS.search(text):
         return False
     try:
         parts = urlsplit(text)
+        port_ok = parts.port is None or parts.port > 0
     except ValueError:
         return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and "@" not in parts.netloc
+        and port_ok
+    )

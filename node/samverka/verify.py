@@ -3,18 +3,26 @@
 Like python-tuf's trusted metadata set, this module takes bytes and answers with a
 verdict or a typed refusal; the callers (ingest, sync, bundle import) do the I/O.
 The state it checks against is read through the small :class:`FeedState` protocol,
-which the store implements and tests can implement in memory.
+which the store implements and tests can implement in memory. The one outside
+input is the receiver's clock, and only when a caller passes no ``now_ms``.
 """
 
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from samverka.entries import MAX_SIGNED_ENTRY_BYTES, ParsedEntry, parse_signed
+from samverka.entries import (
+    MAX_SIGNED_ENTRY_BYTES,
+    ParsedEntry,
+    decode_entry,
+    parse_envelope,
+)
 from samverka.errors import EntryRefused, Reason, RecordInvalid
+from samverka.kommuner import is_origin
 from samverka.signing import GENESIS_HASH, PublicKey
 from samverka.v1 import feed_pb2
 from samverka.validation import validate_record
@@ -22,9 +30,16 @@ from samverka.validation import validate_record
 
 @dataclass(frozen=True, slots=True)
 class FeedHead:
+    """The newest entry a receiver holds of one origin's feed."""
+
     origin: str
     sequence: int
     entry_hash: bytes
+    #: The newest entry timestamp known in this feed (Unix ms): the head's own, or,
+    #: when the head is a redacted entry, that of the newest entry before it. Later
+    #: entries may not be older. None when the holder does not know it (the check
+    #: is then skipped).
+    timestamp_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +68,16 @@ class KeyRing:
             self.add(key)
 
     def add(self, key: TrustedKey) -> None:
+        """Trust ``key``; a key already held is replaced (e.g. by its revoked form).
+
+        A key id can belong to one origin only: a directory that gives one key to
+        two kommuner is refused here rather than letting either sign as the other.
+        """
+        held = self._by_id.get(key.key_id)
+        if held is not None and held.origin != key.origin:
+            raise ValueError(
+                f"key {key.key_id} is already trusted for {held.origin}, not {key.origin}"
+            )
         self._by_id[key.key_id] = key
 
     def get(self, key_id: str) -> TrustedKey | None:
@@ -81,45 +106,110 @@ class Verdict(enum.StrEnum):
     DUPLICATE = "duplicate"
 
 
+#: How far ahead of the receiver's clock an entry's timestamp may be (10 minutes):
+#: generous for a kommun server whose NTP is off, tight enough that an entry cannot
+#: be dated into a future where its key is no longer revoked-before.
+DEFAULT_MAX_CLOCK_SKEW_MS = 10 * 60 * 1000
+
+
+def wall_clock_ms() -> int:
+    """The receiver's clock in Unix milliseconds (the default for ``now_ms``)."""
+    return time.time_ns() // 1_000_000
+
+
 def verify_entry(
     signed: feed_pb2.SignedEntry | bytes,
     keys: KeyRing,
     state: FeedState,
     *,
+    now_ms: int | None = None,
+    max_clock_skew_ms: int = DEFAULT_MAX_CLOCK_SKEW_MS,
     max_bytes: int = MAX_SIGNED_ENTRY_BYTES,
 ) -> tuple[Verdict, ParsedEntry]:
     """Verify one signed entry against trusted keys and the receiver's state.
 
     Raises EntryRefused with a precise Reason; otherwise says whether the entry is
-    new (ACCEPTED) or already held (DUPLICATE).
+    new (ACCEPTED) or already held (DUPLICATE, idempotent). The checks run in this
+    order, and nothing unauthenticated is decoded beyond the envelope:
+
+    1. envelope: at most ``max_bytes`` (TOO_LARGE), a SignedEntry with no unknown
+       fields (MALFORMED);
+    2. the key id names a trusted key (UNKNOWN_KEY);
+    3. the Ed25519 signature over the domain prefix and the raw entry bytes
+       verifies with that key (BAD_SIGNATURE);
+    4. only now the Entry is decoded and its structure checked (MALFORMED);
+    5. the key belongs to the entry's origin (KEY_NOT_OF_ORIGIN);
+    6. the entry's timestamp lies in the key's validity window (KEY_REVOKED);
+    7. the timestamp is at most ``max_clock_skew_ms`` ahead of ``now_ms``, the
+       receiver's clock, read from the wall clock when None (CLOCK_SKEW);
+    8. the record passes schema validation (SCHEMA_INVALID);
+    9. the chain: a held entry again is a DUPLICATE; a different entry at a held
+       sequence or a previous_hash that does not match is a FORK; a later sequence
+       than the next is a SEQUENCE_GAP; and a next entry dated before the feed's
+       newest known timestamp is refused as CLOCK_SKEW;
+    10. the record's version is newer than the held one (VERSION_NOT_NEWER).
+
+    On timestamps going backwards (step 9): refused. An origin's clock is the only
+    clock its entries carry, and key revocation is judged by it; if a feed could go
+    back in time, a stolen key revoked at R could keep signing entries dated just
+    before R after the owner has moved on. With monotonic timestamps the backdating
+    room is only between the feed's newest entry and R. Equal timestamps are fine
+    (a batch written within one millisecond). The check needs
+    ``FeedHead.timestamp_ms``; a state that leaves it None skips it. A publisher
+    must therefore never date an entry before its feed's head (clamp its clock).
+    Entries dated in the future (step 7) are refused, not held: the origin's
+    later entries chain from them, so the receiver simply asks again later.
     """
-    parsed = parse_signed(signed, max_bytes=max_bytes)
+    envelope = parse_envelope(signed, max_bytes=max_bytes)
+
+    key = keys.get(envelope.key_id)
+    if key is None:
+        raise EntryRefused(Reason.UNKNOWN_KEY, f"no trusted key has id {envelope.key_id[:64]!r}")
+    if not key.public_key.verify(envelope.entry, envelope.signature):
+        raise EntryRefused(Reason.BAD_SIGNATURE, f"signature does not verify with key {key.key_id}")
+
+    parsed = decode_entry(envelope)
     entry, origin, seq = parsed.entry, parsed.origin, parsed.sequence
 
     def refuse(reason: Reason, detail: str) -> EntryRefused:
         return EntryRefused(reason, detail, origin=origin, sequence=seq)
 
-    key = keys.get(parsed.signed.key_id)
-    if key is None:
-        raise refuse(Reason.UNKNOWN_KEY, f"no trusted key has id {parsed.signed.key_id!r}")
     if key.origin != origin:
         raise refuse(
             Reason.KEY_NOT_OF_ORIGIN, f"key {key.key_id} belongs to {key.origin}, not {origin}"
         )
-    if not key.public_key.verify(parsed.signed.entry, parsed.signed.signature):
-        raise refuse(Reason.BAD_SIGNATURE, f"signature does not verify with key {key.key_id}")
     if entry.timestamp_ms < key.valid_from_ms:
-        raise refuse(Reason.KEY_REVOKED, f"key {key.key_id} was not valid yet at the entry's time")
+        raise refuse(
+            Reason.KEY_REVOKED,
+            f"key {key.key_id} is valid from {key.valid_from_ms}, "
+            f"the entry is dated {entry.timestamp_ms}",
+        )
     if key.revoked_at_ms is not None and entry.timestamp_ms >= key.revoked_at_ms:
-        raise refuse(Reason.KEY_REVOKED, f"key {key.key_id} was revoked before the entry")
-    if seq < 1:
-        raise refuse(Reason.MALFORMED, "sequence numbers start at 1")
+        raise refuse(
+            Reason.KEY_REVOKED,
+            f"key {key.key_id} was revoked at {key.revoked_at_ms}, "
+            f"the entry is dated {entry.timestamp_ms}",
+        )
+    now = wall_clock_ms() if now_ms is None else now_ms
+    if entry.timestamp_ms > now + max_clock_skew_ms:
+        raise refuse(
+            Reason.CLOCK_SKEW,
+            f"dated {entry.timestamp_ms - now} ms ahead of this receiver's clock, "
+            f"tolerance {max_clock_skew_ms} ms",
+        )
     try:
         validate_record(entry.record, origin=origin)
     except RecordInvalid as exc:
         raise refuse(Reason.SCHEMA_INVALID, str(exc)) from exc
 
-    verdict = check_chain(origin, seq, parsed.hash, state, previous_hash=entry.previous_hash)
+    verdict = check_chain(
+        origin,
+        seq,
+        parsed.hash,
+        state,
+        previous_hash=entry.previous_hash,
+        timestamp_ms=entry.timestamp_ms,
+    )
     if verdict is Verdict.DUPLICATE:
         return verdict, parsed
 
@@ -139,53 +229,62 @@ def check_chain(
     state: FeedState,
     *,
     previous_hash: bytes | None,
+    timestamp_ms: int | None = None,
 ) -> Verdict:
     """Check an entry's place in its origin's hash chain.
 
-    ``previous_hash`` is None for a redacted entry, whose own link cannot be seen;
-    the next visible entry's previous_hash then vouches for it.
+    ``previous_hash`` and ``timestamp_ms`` are None for a redacted entry, whose own
+    link and date cannot be seen; the next visible entry's previous_hash then
+    vouches for it.
     """
+
+    def refuse(reason: Reason, detail: str) -> EntryRefused:
+        return EntryRefused(reason, detail, origin=origin, sequence=sequence)
+
     head = state.head(origin)
     head_seq = head.sequence if head else 0
     if sequence <= head_seq:
         held = state.entry_hash(origin, sequence)
         if held == this_hash:
             return Verdict.DUPLICATE
-        raise EntryRefused(
-            Reason.FORK,
-            f"a different entry is already held at sequence {sequence}",
-            origin=origin,
-            sequence=sequence,
-        )
+        raise refuse(Reason.FORK, f"a different entry is already held at sequence {sequence}")
     if sequence > head_seq + 1:
-        raise EntryRefused(
+        raise refuse(
             Reason.SEQUENCE_GAP,
             f"expected sequence {head_seq + 1}, got {sequence}; "
             f"entries {head_seq + 1}..{sequence - 1} are missing",
-            origin=origin,
-            sequence=sequence,
         )
     expected_prev = head.entry_hash if head else GENESIS_HASH
     if previous_hash is not None and previous_hash != expected_prev:
-        raise EntryRefused(
+        raise refuse(
             Reason.FORK,
             "previous_hash does not match the held entry at sequence "
             f"{head_seq} ({expected_prev.hex()[:16]}…)",
-            origin=origin,
-            sequence=sequence,
+        )
+    newest = head.timestamp_ms if head else None
+    if timestamp_ms is not None and newest is not None and timestamp_ms < newest:
+        raise refuse(
+            Reason.CLOCK_SKEW,
+            f"dated {timestamp_ms}, before the feed's newest entry ({newest}); "
+            "an origin's timestamps never go backwards",
         )
     return Verdict.ACCEPTED
 
 
 def verify_redacted(item: feed_pb2.RedactedEntry, state: FeedState) -> Verdict:
     """Place a stand-in for an entry the reader may not see into the chain."""
-    if len(item.entry_hash) != 32:
-        raise EntryRefused(
-            Reason.MALFORMED,
-            "redacted entry hash must be 32 bytes",
-            origin=item.origin,
-            sequence=item.sequence,
+
+    def malformed(detail: str) -> EntryRefused:
+        return EntryRefused(
+            Reason.MALFORMED, detail, origin=item.origin[:8], sequence=item.sequence
         )
+
+    if not is_origin(item.origin):
+        raise malformed(f"origin {item.origin[:8]!r} is not a kommunkod")
+    if item.sequence < 1:
+        raise malformed("sequence numbers start at 1")
+    if len(item.entry_hash) != 32:
+        raise malformed("redacted entry hash must be 32 bytes")
     return check_chain(item.origin, item.sequence, item.entry_hash, state, previous_hash=None)
 
 
@@ -213,14 +312,28 @@ class BatchState:
         return held if held is not None else self._base.record_version(origin, record_id)
 
     def note_entry(self, parsed: ParsedEntry) -> None:
-        self._note(parsed.origin, parsed.sequence, parsed.hash)
+        """Record an entry verify_entry ACCEPTED, so later entries chain from it."""
+        self._note(parsed.origin, parsed.sequence, parsed.hash, parsed.timestamp_ms)
         self._versions[(parsed.origin, parsed.record_id)] = parsed.version
 
     def note_redacted(self, item: feed_pb2.RedactedEntry) -> None:
-        self._note(item.origin, item.sequence, item.entry_hash)
+        """Record a stand-in verify_redacted ACCEPTED.
 
-    def _note(self, origin: str, sequence: int, entry_hash: bytes) -> None:
-        self._heads[origin] = FeedHead(origin, sequence, entry_hash)
+        Its date is unknown but not before the feed's newest known one, which
+        therefore stays the lower bound for the next entry.
+        """
+        previous = self.head(item.origin)
+        self._note(
+            item.origin,
+            item.sequence,
+            item.entry_hash,
+            previous.timestamp_ms if previous else None,
+        )
+
+    def _note(
+        self, origin: str, sequence: int, entry_hash: bytes, timestamp_ms: int | None
+    ) -> None:
+        self._heads[origin] = FeedHead(origin, sequence, entry_hash, timestamp_ms)
         self._hashes[(origin, sequence)] = entry_hash
 
 
