@@ -125,12 +125,27 @@ def load_config(node_dir: Path, env: dict[str, str] | None = None) -> NodeConfig
             hint="create a node with `samverka node init --kommun KOD --dir DIR`, "
             "or point --dir / SAMVERKA_DIR at an existing one",
         )
+    sections = load_sections(path, _SECTIONS, env)
+    node: NodeSection = sections["node"]
+    if not is_origin(node.kommun):
+        raise ConfigError(f"{path}: [node] kommun {node.kommun!r} is not a kommunkod")
+    return NodeConfig(dir=node_dir, **sections)
+
+
+def load_sections(
+    path: Path, sections: dict[str, type[Any]], env: dict[str, str]
+) -> dict[str, Any]:
+    """Read the named TOML sections of ``path`` into their dataclasses, env overrides applied.
+
+    Sections not named are ignored, so a program that extends the node configuration
+    (the hub) reads its own sections from the same file with this function.
+    """
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
-    sections: dict[str, Any] = {}
-    for name, cls in _SECTIONS.items():
+    result: dict[str, Any] = {}
+    for name, cls in sections.items():
         values = dict(raw.get(name, {}))
         known = {f.name: f for f in fields(cls)}
         for key in values:
@@ -141,13 +156,10 @@ def load_config(node_dir: Path, env: dict[str, str] | None = None) -> NodeConfig
             if override is not None:
                 values[key] = _coerce(override, f.type, f"SAMVERKA_{name.upper()}_{key.upper()}")
         try:
-            sections[name] = cls(**values)
+            result[name] = cls(**values)
         except TypeError as exc:
             raise ConfigError(f"{path}: section [{name}]: {exc}") from exc
-    node: NodeSection = sections["node"]
-    if not is_origin(node.kommun):
-        raise ConfigError(f"{path}: [node] kommun {node.kommun!r} is not a kommunkod")
-    return NodeConfig(dir=node_dir, **sections)
+    return result
 
 
 def _coerce(text: str, type_name: Any, var: str) -> Any:
