@@ -105,12 +105,25 @@ class EnrollmentRefused(SamverkaError):
         self.detail = detail
 
 
+class CertificateInvalid(SamverkaError):
+    """A TLS certificate or certificate request is not one Samverka accepts."""
+
+
 class ConfigError(SamverkaError):
     """The node's folder or configuration is missing or wrong."""
 
 
 class StoreError(SamverkaError):
     """The database cannot be opened, migrated or written."""
+
+
+class StoreConflict(StoreError):
+    """A feed's head moved since the batch was verified (another writer appended).
+
+    Nothing from the batch was stored; re-verify against the store and retry.
+    """
+
+    hint = "re-read the feed heads, verify the entries again and retry the append"
 
 
 class TransportError(SamverkaError):
