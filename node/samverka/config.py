@@ -16,9 +16,10 @@ e.g. ``SAMVERKA_SERVER_LISTEN=0.0.0.0:7443``.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,12 @@ class HubSection:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitsSection:
+    #: How far ahead of this node's clock an entry's timestamp may be (seconds).
+    max_clock_skew_seconds: float = 600.0
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     dir: Path
     node: NodeSection
@@ -75,6 +82,7 @@ class NodeConfig:
     tls: TlsSection = field(default_factory=TlsSection)
     store: StoreSection = field(default_factory=StoreSection)
     hub: HubSection = field(default_factory=HubSection)
+    limits: LimitsSection = field(default_factory=LimitsSection)
 
     @property
     def signing_key_path(self) -> Path:
@@ -88,6 +96,11 @@ class NodeConfig:
         """A configured path, relative to the node folder unless absolute."""
         p = Path(relative)
         return p if p.is_absolute() else self.dir / p
+
+    @property
+    def max_clock_skew_ms(self) -> int:
+        """``limits.max_clock_skew_seconds`` as verify_entry's ``max_clock_skew_ms``."""
+        return round(self.limits.max_clock_skew_seconds * 1000)
 
     @property
     def store_url(self) -> str:
@@ -104,6 +117,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "tls": TlsSection,
     "store": StoreSection,
     "hub": HubSection,
+    "limits": LimitsSection,
 }
 
 
@@ -146,32 +160,84 @@ def load_sections(
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
     result: dict[str, Any] = {}
     for name, cls in sections.items():
-        values = dict(raw.get(name, {}))
+        table = raw.get(name, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [{name}] must be a table (a [{name}] section)")
         known = {f.name: f for f in fields(cls)}
-        for key in values:
+        values: dict[str, Any] = {}
+        for key, value in table.items():
             if key not in known:
-                raise ConfigError(f"{path}: unknown key [{name}] {key}")
+                raise ConfigError(
+                    f"{path}: unknown key [{name}] {key}",
+                    hint=f"known keys of [{name}]: {', '.join(known)}",
+                )
+            values[key] = _checked(value, known[key].type, f"{path}: [{name}] {key}")
         for key, f in known.items():
-            override = env.get(f"SAMVERKA_{name.upper()}_{key.upper()}")
+            var = f"SAMVERKA_{name.upper()}_{key.upper()}"
+            override = env.get(var)
             if override is not None:
-                values[key] = _coerce(override, f.type, f"SAMVERKA_{name.upper()}_{key.upper()}")
-        try:
-            result[name] = cls(**values)
-        except TypeError as exc:
-            raise ConfigError(f"{path}: section [{name}]: {exc}") from exc
+                values[key] = _checked(_coerce(override, f.type, var), f.type, var)
+        missing = [
+            f.name
+            for f in known.values()
+            if f.name not in values and f.default is MISSING and f.default_factory is MISSING
+        ]
+        if missing:
+            raise ConfigError(f"{path}: missing key [{name}] {missing[0]}")
+        result[name] = cls(**values)
     return result
 
 
+def _kind(type_name: Any) -> str:
+    # Field types are strings here (``from __future__ import annotations``).
+    return type_name if isinstance(type_name, str) else getattr(type_name, "__name__", "")
+
+
 def _coerce(text: str, type_name: Any, var: str) -> Any:
-    kind = type_name if isinstance(type_name, str) else getattr(type_name, "__name__", "")
+    """An environment variable's text as the field's type (bool, int, float or str)."""
+    kind = _kind(type_name)
+    if kind == "bool":
+        lowered = text.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ConfigError(f"{var}={text!r} is not a boolean", hint="use true or false")
     try:
         if kind == "int":
             return int(text)
         if kind == "float":
             return float(text)
     except ValueError as exc:
-        raise ConfigError(f"{var}={text!r} is not a {kind}") from exc
+        raise ConfigError(f"{var}={text!r} is not {_KIND_NAMES[kind]}") from exc
     return text
+
+
+_KIND_NAMES = {"bool": "true or false", "int": "a whole number", "float": "a number", "str": "text"}
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _checked(value: Any, type_name: Any, where: str) -> Any:
+    """``value`` if it has the field's type (an int is a fine float); else ConfigError.
+
+    Numbers must be finite and not negative: every number in the configuration is a
+    size, a count or a duration.
+    """
+    kind = _kind(type_name)
+    ok = {
+        "bool": isinstance(value, bool),
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, int | float) and not isinstance(value, bool),
+        "str": isinstance(value, str),
+    }.get(kind, True)
+    if not ok:
+        raise ConfigError(f"{where} must be {_KIND_NAMES[kind]}, not {value!r}")
+    if kind in ("int", "float"):
+        if not math.isfinite(value) or value < 0:
+            raise ConfigError(f"{where} must be a finite number, 0 or more, not {value!r}")
+        return float(value) if kind == "float" else value
+    return value
 
 
 def render_config(kommun: str, *, listen: str = DEFAULT_LISTEN) -> str:
@@ -213,4 +279,9 @@ url = "sqlite:///samverka.db"
 [hub]
 # host:port of the council's hub; empty until the node is enrolled.
 address = ""
+
+[limits]
+# Entries dated further ahead of this node's clock than this are refused
+# (reason clock_skew) and fetched again later. Keep the node's clock on NTP.
+max_clock_skew_seconds = 600.0
 '''
