@@ -1,18 +1,78 @@
 """The store: every entry verbatim, plus indexed columns, a current view of each
 record and full-text search. sqlmodel over SQLite (WAL) or PostgreSQL, same code.
 
-INTERFACE PINNED — implementation in progress. Callers may rely on every name and
-signature below.
+Tables (models in :mod:`samverka.tables`, created by :mod:`samverka.migrations`):
+
+- ``log``: one row per log position — the serialized SignedEntry exactly as received
+  (its inner entry bytes are the signed originals) beside the columns reads filter
+  on; or a *placeholder* (no bytes) for an entry this server was only ever shown
+  redacted. Positions are allocated under the write lock, so they are gap-free and
+  become visible in order: a reader never sees position 105 before 104.
+- ``feed_heads``: each origin's newest entry, written in the same transaction.
+- ``records`` (+ ``record_tags``, ``records_fts``): the current view, the newest
+  version of each record, for listing and search. A projection of the log.
+- ``cursors``: how far this server has read each peer.
+
+Writing: :meth:`Store.append` stores a verified batch in one transaction and refuses
+with :class:`~samverka.errors.StoreConflict` when a feed's head moved since the batch
+was verified (another thread, process or hub replica appended first); the caller
+re-verifies and retries. On PostgreSQL the same transaction sends
+``NOTIFY samverka_log, '<newest position>'`` (:data:`NOTIFY_CHANNEL`) so other
+replicas wake their subscribers.
+
+Visibility: drafts never leave the node and MEMBERS records are for members only.
+Reads that serve others pass ``member`` / ``include_drafts`` and get a
+``RedactedEntry`` (origin, sequence, entry hash) in place of anything hidden, so
+hash chains stay verifiable.
+
+Thread-safe: one engine (connection pool) per Store; call it from any thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import Connection, Row
+
+from samverka import fulltext, migrations
+from samverka.db import (
+    create_engine,
+    is_postgres,
+    normalize_url,
+    read_transaction,
+    write_transaction,
+)
 from samverka.entries import ParsedEntry
+from samverka.errors import StoreConflict, StoreError
+from samverka.indexing import normalize_tag, record_facts, search_document
+from samverka.search_text import query_words
+from samverka.signing import GENESIS_HASH
+from samverka.tables import cursors, entry_tags, feed_heads, log, record_tags, records
 from samverka.v1 import feed_pb2, feed_service_pb2, records_pb2
 from samverka.verify import FeedHead
+
+#: A result row of any shape.
+AnyRow = Row[*tuple[Any, ...]]
+
+#: PostgreSQL channel notified with the newest log position after every append.
+NOTIFY_CHANNEL = "samverka_log"
+
+#: A filtered read scans at most this many log positions per call (bounded work);
+#: the page's next_position says where to continue.
+DEFAULT_MAX_SCAN = 10_000
+
+PUBLIC = records_pb2.VISIBILITY_PUBLIC
+MEMBERS = records_pb2.VISIBILITY_MEMBERS
+DRAFT = records_pb2.VISIBILITY_DRAFT
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +90,10 @@ class StoredRecord:
     key_id: str
     timestamp_ms: int
     record: records_pb2.Record
+    summary: str = ""
+    service_area: int = 0  # records_pb2.ServiceArea
+    status: int = 0  # records_pb2.UseCaseStatus (use cases and adoptions)
+    risk_class: int = 0  # records_pb2.RiskClass (use cases)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +104,7 @@ class SearchHit:
     title: str
     summary: str
     visibility: int
+    #: Relevance, higher is better (comparable within one result list only).
     rank: float
 
 
@@ -48,31 +113,347 @@ class LogPage:
     entries: list[feed_pb2.LogEntry] = field(default_factory=list)
     #: Resume after this position (the last one scanned, filtered or not).
     next_position: int = 0
+    #: The newest position in the log when the page was read: a reader with
+    #: next_position >= log_position has caught up.
+    log_position: int = 0
+
+
+def visible(visibility: int, *, member: bool, include_drafts: bool) -> bool:
+    """May a caller see a record with this visibility?"""
+    if visibility == PUBLIC:
+        return True
+    if visibility == DRAFT:
+        return include_drafts
+    return member
+
+
+def _visible_set(*, member: bool, include_drafts: bool) -> list[int]:
+    allowed: list[int] = [PUBLIC]
+    if member:
+        allowed += [MEMBERS, records_pb2.VISIBILITY_UNSPECIFIED]
+    if include_drafts:
+        allowed.append(DRAFT)
+    return allowed
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 class Store:
     """A Samverka database. Thread-safe for one writer and many readers."""
 
-    def __init__(self, url: str) -> None: ...
+    def __init__(
+        self,
+        url: str,
+        *,
+        tracks: Sequence[str] = (migrations.STORE_TRACK,),
+        pool_size: int = 8,
+    ) -> None:
+        self.url = normalize_url(url)
+        if migrations.STORE_TRACK not in tracks:
+            tracks = (migrations.STORE_TRACK, *tracks)
+        self.tracks = tuple(tracks)
+        try:
+            self.engine = create_engine(self.url, pool_size=pool_size)
+        except (ValueError, sa.exc.ArgumentError) as exc:
+            raise StoreError(
+                f"cannot use database URL {self._safe_url()}: {exc}",
+                hint="use sqlite:///path/to/file.db or postgresql://user@host/db",
+            ) from exc
+        self.is_postgres = is_postgres(self.engine)
 
     # -- lifecycle ---------------------------------------------------------
     @classmethod
-    def open(cls, url: str, *, migrate: bool = True) -> Store: ...
-    def migrate(self) -> list[int]: ...
-    def schema_version(self) -> int: ...
-    def close(self) -> None: ...
+    def open(
+        cls,
+        url: str,
+        *,
+        migrate: bool = True,
+        tracks: Sequence[str] = (migrations.STORE_TRACK,),
+    ) -> Store:
+        """Open a database, applying pending migrations unless ``migrate=False``."""
+        store = cls(url, tracks=tracks)
+        if migrate:
+            try:
+                store.migrate()
+            except BaseException:
+                store.close()
+                raise
+        return store
+
+    def migrate(self, *, upto: int | None = None) -> list[int]:
+        """Apply pending migrations of this store's tracks; return the versions applied.
+
+        ``upto`` stops the store's own track at that version and skips other tracks
+        (for tests of upgrades).
+        """
+        tracks = (migrations.STORE_TRACK,) if upto is not None else self.tracks
+        limits = {migrations.STORE_TRACK: upto} if upto is not None else None
+        with self._errors("migrate"):
+            applied = migrations.migrate(self.engine, tracks, upto=limits)
+        return [m.version for m in applied]
+
+    def schema_version(self, track: str = migrations.STORE_TRACK) -> int:
+        """The newest migration applied to this database (0 for a new database)."""
+        with self._errors("read the schema version of"):
+            return migrations.applied_versions(self.engine).get(track, 0)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
     # -- FeedState (samverka.verify) ----------------------------------------
-    def head(self, origin: str) -> FeedHead | None: ...
-    def entry_hash(self, origin: str, sequence: int) -> bytes | None: ...
-    def record_version(self, origin: str, record_id: str) -> int | None: ...
+    def head(self, origin: str) -> FeedHead | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(_HEAD_COLUMNS.where(feed_heads.c.origin == origin)).first()
+        return _feed_head(row) if row else None
+
+    def entry_hash(self, origin: str, sequence: int) -> bytes | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(log.c.entry_hash).where(
+                    log.c.origin == origin, log.c.sequence == sequence
+                )
+            ).scalar()
+        return bytes(value) if value is not None else None
+
+    def record_version(self, origin: str, record_id: str) -> int | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(records.c.version).where(
+                    records.c.origin == origin, records.c.record_id == record_id
+                )
+            ).scalar()
+        return int(value) if value is not None else None
+
+    def record_versions(self, origin: str, record_ids: Iterable[str]) -> dict[str, int]:
+        """Current versions of several records of one origin, in one query."""
+        ids = list(dict.fromkeys(record_ids))
+        if not ids:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(records.c.record_id, records.c.version).where(
+                    records.c.origin == origin, records.c.record_id.in_(ids)
+                )
+            ).all()
+        return {r.record_id: int(r.version) for r in rows}
+
+    def prefetch(
+        self, origins: Iterable[str], record_keys: Iterable[tuple[str, str]] = ()
+    ) -> PrefetchedState:
+        """A FeedState for verifying one batch, with heads and versions read in bulk.
+
+        Anything not prefetched is still answered, by a query.
+        """
+        origin_list = list(dict.fromkeys(origins))
+        keys = list(dict.fromkeys(record_keys))
+        heads: dict[str, FeedHead | None] = dict.fromkeys(origin_list)
+        versions: dict[tuple[str, str], int | None] = dict.fromkeys(keys)
+        with read_transaction(self.engine) as conn:
+            for chunk in _chunks(origin_list, 500):
+                for row in conn.execute(_HEAD_COLUMNS.where(feed_heads.c.origin.in_(chunk))):
+                    heads[row.origin] = _feed_head(row)
+            for key_chunk in _chunks(keys, 500):
+                stmt = sa.select(records.c.origin, records.c.record_id, records.c.version).where(
+                    sa.tuple_(records.c.origin, records.c.record_id).in_(key_chunk)
+                )
+                for vrow in conn.execute(stmt):
+                    versions[(vrow.origin, vrow.record_id)] = int(vrow.version)
+        return PrefetchedState(self, heads, versions)
 
     # -- writing -------------------------------------------------------------
-    def append(self, items: Sequence[ParsedEntry | feed_pb2.RedactedEntry]) -> list[int]: ...
+    def append(self, items: Sequence[ParsedEntry | feed_pb2.RedactedEntry]) -> list[int]:
+        """Store a verified batch in one transaction; return the log positions.
+
+        Items of one origin must continue its chain in order (verification has
+        checked that against the state the caller read). A ``RedactedEntry`` is kept
+        as a placeholder: it advances the head but has no bytes and no record.
+        Raises StoreConflict when a head moved since verification; nothing is stored.
+        """
+        if not items:
+            return []
+        try:
+            with self._errors("write to"), write_transaction(self.engine) as conn:
+                positions = self._append(conn, items, now_ms())
+                if self.is_postgres:
+                    conn.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, str(positions[-1]))))
+        except sa.exc.IntegrityError as exc:
+            # The head check runs under the write lock, so this is a second line of
+            # defence (e.g. a writer that bypassed the lock).
+            raise StoreConflict(
+                f"another writer stored the same entries first: {exc.orig}"
+            ) from exc
+        return positions
+
+    def _append(
+        self,
+        conn: Connection,
+        items: Sequence[ParsedEntry | feed_pb2.RedactedEntry],
+        stored_at: int,
+    ) -> list[int]:
+        origins = list(dict.fromkeys(item.origin for item in items))
+        held: dict[str, FeedHead] = {}
+        for chunk in _chunks(origins, 500):
+            for row in conn.execute(_HEAD_COLUMNS.where(feed_heads.c.origin.in_(chunk))):
+                held[row.origin] = _feed_head(row)
+        heads = dict(held)
+
+        first = _log_end(conn) + 1
+        log_rows: list[dict[str, Any]] = []
+        tag_rows: list[dict[str, Any]] = []
+        newest: dict[tuple[str, str], tuple[int, ParsedEntry]] = {}
+        for offset, item in enumerate(items):
+            position = first + offset
+            origin, sequence = item.origin, item.sequence
+            head = heads.get(origin)
+            head_seq = head.sequence if head else 0
+            head_hash = head.entry_hash if head else GENESIS_HASH
+            newest_ts = head.timestamp_ms if head else None
+            if sequence != head_seq + 1:
+                raise StoreConflict(
+                    f"{origin}#{sequence}: the feed's head is at sequence {head_seq} "
+                    f"(expected {head_seq + 1}); another writer appended first"
+                )
+            if isinstance(item, feed_pb2.RedactedEntry):
+                # A placeholder's date is unknown; the newest known one stays.
+                entry_hash = bytes(item.entry_hash)
+                log_rows.append(_placeholder_row(item, position, stored_at))
+            else:
+                if item.entry.previous_hash != head_hash:
+                    raise StoreConflict(
+                        f"{origin}#{sequence}: previous_hash does not match the held head; "
+                        "another writer appended first"
+                    )
+                entry_hash = item.hash
+                newest_ts = max(item.timestamp_ms, newest_ts or 0)
+                log_rows.append(_entry_row(item, position, stored_at))
+                tag_rows += [
+                    {"position": position, "tag": t} for t in record_facts(item.record).tags
+                ]
+                key = (origin, item.record_id)
+                if key not in newest or item.version > newest[key][1].version:
+                    newest[key] = (position, item)
+            heads[origin] = FeedHead(origin, sequence, entry_hash, newest_ts)
+
+        conn.execute(sa.insert(log), log_rows)
+        if tag_rows:
+            conn.execute(sa.insert(entry_tags), tag_rows)
+        last_position = {item.origin: first + i for i, item in enumerate(items)}
+        head_rows = [
+            {
+                "b_origin": h.origin,
+                "sequence": h.sequence,
+                "entry_hash": h.entry_hash,
+                "position": last_position[h.origin],
+                "timestamp_ms": h.timestamp_ms,
+            }
+            for h in heads.values()
+        ]
+        updates = [r for r in head_rows if r["b_origin"] in held]
+        inserts = [r for r in head_rows if r["b_origin"] not in held]
+        if updates:
+            conn.execute(
+                sa.update(feed_heads).where(feed_heads.c.origin == sa.bindparam("b_origin")),
+                updates,
+            )
+        if inserts:
+            conn.execute(
+                sa.insert(feed_heads),
+                [{"origin": r.pop("b_origin"), **r} for r in inserts],
+            )
+        self._update_view(conn, newest)
+        return [first + i for i in range(len(items))]
+
+    def _update_view(
+        self, conn: Connection, newest: dict[tuple[str, str], tuple[int, ParsedEntry]]
+    ) -> None:
+        """Bring the current view, record tags and full-text index up to the batch."""
+        if not newest:
+            return
+        existing: dict[tuple[str, str], tuple[int, int]] = {}
+        for chunk in _chunks(list(newest), 400):
+            stmt = sa.select(
+                records.c.rid, records.c.origin, records.c.record_id, records.c.version
+            ).where(sa.tuple_(records.c.origin, records.c.record_id).in_(chunk))
+            for row in conn.execute(stmt):
+                existing[(row.origin, row.record_id)] = (row.rid, row.version)
+        next_rid = _max(conn, records.c.rid) + 1
+
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        tags: list[dict[str, Any]] = []
+        docs = []
+        for key, (position, parsed) in newest.items():
+            held = existing.get(key)
+            if held is not None and held[1] >= parsed.version:
+                continue  # the view already shows a newer version
+            record = parsed.record
+            facts = record_facts(record)
+            values = {
+                "kind": record.header.kind,
+                "version": parsed.version,
+                "visibility": record.header.visibility,
+                "tombstone": record.header.tombstone,
+                "title": facts.title,
+                "summary": facts.summary,
+                "service_area": facts.service_area,
+                "status": facts.status,
+                "risk_class": facts.risk_class,
+                "position": position,
+                "key_id": parsed.signed.key_id,
+                "timestamp_ms": parsed.entry.timestamp_ms,
+                "record": record.SerializeToString(deterministic=True),
+            }
+            if held is None:
+                rid = next_rid
+                next_rid += 1
+                inserts.append({"rid": rid, "origin": key[0], "record_id": key[1], **values})
+            else:
+                rid = held[0]
+                updates.append({"b_rid": rid, **values})
+            tags += [{"rid": rid, "tag": t} for t in facts.tags]
+            if not record.header.tombstone:
+                docs.append((rid, search_document(record)))
+
+        if inserts:
+            conn.execute(sa.insert(records), inserts)
+        if updates:
+            rids = [u["b_rid"] for u in updates]
+            conn.execute(sa.update(records).where(records.c.rid == sa.bindparam("b_rid")), updates)
+            for chunk in _chunks(rids, 500):
+                conn.execute(sa.delete(record_tags).where(record_tags.c.rid.in_(chunk)))
+                fulltext.delete_documents(conn, chunk)
+        if tags:
+            conn.execute(sa.insert(record_tags), tags)
+        fulltext.insert_documents(conn, docs)
 
     # -- reading the log -----------------------------------------------------
-    def heads(self, origins: Sequence[str] = ()) -> list[FeedHead]: ...
-    def log_position(self) -> int: ...
+    def heads(self, origins: Sequence[str] = ()) -> list[FeedHead]:
+        """Every origin's head (or those of ``origins``), ordered by origin."""
+        stmt = _HEAD_COLUMNS
+        if origins:
+            stmt = stmt.where(feed_heads.c.origin.in_(list(origins)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt.order_by(feed_heads.c.origin)).all()
+        return [_feed_head(r) for r in rows]
+
+    def log_position(self) -> int:
+        """The newest position in the log (0 when empty)."""
+        with self.engine.connect() as conn:
+            return _log_end(conn)
+
     def read_log(
         self,
         after: int,
@@ -81,18 +462,187 @@ class Store:
         entry_filter: feed_service_pb2.EntryFilter | None = None,
         member: bool = True,
         include_drafts: bool = False,
-    ) -> LogPage: ...
-    def feed_entries(self, origin: str, after_sequence: int = 0) -> list[bytes]: ...
+        max_scan: int = DEFAULT_MAX_SCAN,
+    ) -> LogPage:
+        """Up to ``limit`` log entries after position ``after``, in log order.
+
+        Entries the caller may not see come as RedactedEntry (drafts unless
+        ``include_drafts``; MEMBERS records unless ``member``; stored placeholders).
+        A filter by origin keeps those origins' chains whole, redactions included.
+        A filter by kind, service area, tag or time (``since_ms <= t < until_ms``;
+        0 is unbounded) returns only visible matching entries, scans at most
+        ``max(max_scan, limit)`` positions, and may return fewer than ``limit``
+        entries before the end: continue from ``next_position`` until it reaches
+        ``log_position``.
+        """
+        f = entry_filter or feed_service_pb2.EntryFilter()
+        content = bool(f.kinds or f.service_areas or f.tags or f.since_ms or f.until_ms)
+        stmt = sa.select(
+            log.c.position,
+            log.c.origin,
+            log.c.sequence,
+            log.c.entry_hash,
+            log.c.signed_entry,
+            log.c.visibility,
+        ).where(log.c.position > after)
+        window: int | None = None
+        if f.origins or content:
+            window = after + max(max_scan, limit)
+            stmt = stmt.where(log.c.position <= window)
+        if f.origins:
+            stmt = stmt.where(log.c.origin.in_(list(f.origins)))
+        if content:
+            stmt = stmt.where(
+                log.c.redacted == sa.false(),
+                log.c.visibility.in_(_visible_set(member=member, include_drafts=include_drafts)),
+            )
+            if f.kinds:
+                stmt = stmt.where(log.c.kind.in_(list(f.kinds)))
+            if f.service_areas:
+                stmt = stmt.where(log.c.service_area.in_(list(f.service_areas)))
+            if f.since_ms:
+                stmt = stmt.where(log.c.timestamp_ms >= f.since_ms)
+            if f.until_ms:
+                stmt = stmt.where(log.c.timestamp_ms < f.until_ms)
+            if f.tags:
+                tags = list({normalize_tag(t) for t in f.tags})
+                stmt = stmt.where(
+                    sa.exists().where(
+                        entry_tags.c.position == log.c.position, entry_tags.c.tag.in_(tags)
+                    )
+                )
+        stmt = stmt.order_by(log.c.position).limit(max(limit, 0))
+
+        with read_transaction(self.engine) as conn:
+            end = _log_end(conn)
+            rows = conn.execute(stmt).all() if limit > 0 else []
+        entries = [_log_entry(row, member=member, include_drafts=include_drafts) for row in rows]
+        if limit > 0 and len(rows) == limit:
+            next_position = rows[-1].position
+        elif limit <= 0:
+            next_position = after
+        else:
+            next_position = end if window is None else min(window, end)
+            next_position = max(next_position, after)
+        return LogPage(entries=entries, next_position=next_position, log_position=end)
+
+    def feed_entries(self, origin: str, after_sequence: int = 0) -> list[bytes]:
+        """One origin's stored SignedEntry bytes in sequence order, drafts included.
+
+        For local use only (it does not redact). Placeholders have no bytes and are
+        left out; use :meth:`feed_items` for anything that leaves this node.
+        """
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(log.c.signed_entry)
+                .where(
+                    log.c.origin == origin,
+                    log.c.sequence > after_sequence,
+                    log.c.signed_entry.is_not(None),
+                )
+                .order_by(log.c.sequence)
+            ).all()
+        return [bytes(r.signed_entry) for r in rows]
+
+    def feed_items(
+        self,
+        origin: str,
+        after_sequence: int = 0,
+        limit: int = 500,
+        *,
+        member: bool = True,
+        include_drafts: bool = False,
+    ) -> list[feed_pb2.LogEntry]:
+        """One origin's feed in sequence order, hidden entries redacted.
+
+        What a node pushes to the hub or exports to a bundle: the chain stays whole
+        and drafts never leave.
+        """
+        stmt = (
+            sa.select(
+                log.c.position,
+                log.c.origin,
+                log.c.sequence,
+                log.c.entry_hash,
+                log.c.signed_entry,
+                log.c.visibility,
+            )
+            .where(log.c.origin == origin, log.c.sequence > after_sequence)
+            .order_by(log.c.sequence)
+            .limit(max(limit, 0))
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return [_log_entry(r, member=member, include_drafts=include_drafts) for r in rows]
+
+    def feed_digest(self, origin: str) -> bytes:
+        """SHA-256 over the origin's entry hashes in sequence order (placeholders too).
+
+        Two stores hold the same history of a feed exactly when the digests match.
+        """
+        digest = hashlib.sha256()
+        with read_transaction(self.engine) as conn:
+            result = conn.execute(
+                sa.select(log.c.sequence, log.c.entry_hash)
+                .where(log.c.origin == origin)
+                .order_by(log.c.sequence)
+            )
+            for row in result:
+                digest.update(row.sequence.to_bytes(8, "big"))
+                digest.update(bytes(row.entry_hash))
+        return digest.digest()
 
     # -- records ---------------------------------------------------------------
-    def get_record(self, origin: str, record_id: str) -> StoredRecord | None: ...
+    def get_record(self, origin: str, record_id: str) -> StoredRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(records).where(
+                    records.c.origin == origin, records.c.record_id == record_id
+                )
+            ).first()
+        return _stored_record(row) if row else None
+
     def list_records(
         self,
         *,
         kinds: Sequence[int] = (),
         origins: Sequence[str] = (),
         include_tombstoned: bool = False,
-    ) -> list[StoredRecord]: ...
+        service_areas: Sequence[int] = (),
+        statuses: Sequence[int] = (),
+        tags: Sequence[str] = (),
+        member: bool = True,
+        include_drafts: bool = True,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[StoredRecord]:
+        """Current records, newest change first. Defaults suit the node's own user."""
+        stmt = sa.select(records)
+        if kinds:
+            stmt = stmt.where(records.c.kind.in_(list(kinds)))
+        if origins:
+            stmt = stmt.where(records.c.origin.in_(list(origins)))
+        if not include_tombstoned:
+            stmt = stmt.where(records.c.tombstone == sa.false())
+        if service_areas:
+            stmt = stmt.where(records.c.service_area.in_(list(service_areas)))
+        if statuses:
+            stmt = stmt.where(records.c.status.in_(list(statuses)))
+        if tags:
+            wanted = list({normalize_tag(t) for t in tags})
+            stmt = stmt.where(
+                sa.exists().where(record_tags.c.rid == records.c.rid, record_tags.c.tag.in_(wanted))
+            )
+        if not (member and include_drafts):
+            allowed = _visible_set(member=member, include_drafts=include_drafts)
+            stmt = stmt.where(records.c.visibility.in_(allowed))
+        stmt = stmt.order_by(records.c.position.desc()).offset(offset)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return [_stored_record(r) for r in rows]
+
     def search(
         self,
         text: str,
@@ -102,8 +652,204 @@ class Store:
         origins: Sequence[str] = (),
         member: bool = True,
         include_drafts: bool = True,
-    ) -> list[SearchHit]: ...
+        service_areas: Sequence[int] = (),
+    ) -> list[SearchHit]:
+        """Live records matching every word of ``text`` (each as a prefix), best first.
+
+        Any text is safe: it is never interpreted as query syntax (see
+        :mod:`samverka.search_text`); text without words finds nothing.
+        """
+        words = query_words(text)
+        if not words or limit <= 0:
+            return []
+        where: list[sa.ColumnElement[bool]] = [records.c.tombstone == sa.false()]
+        if not (member and include_drafts):
+            allowed = _visible_set(member=member, include_drafts=include_drafts)
+            where.append(records.c.visibility.in_(allowed))
+        if kinds:
+            where.append(records.c.kind.in_(list(kinds)))
+        if origins:
+            where.append(records.c.origin.in_(list(origins)))
+        if service_areas:
+            where.append(records.c.service_area.in_(list(service_areas)))
+        with self.engine.connect() as conn:
+            stmt = fulltext.search_statement(conn, words, limit=min(limit, 1000), where=where)
+            rows = conn.execute(stmt).all()
+        return [
+            SearchHit(
+                origin=r[0],
+                record_id=r[1],
+                kind=r[2],
+                title=r[3],
+                summary=r[4],
+                visibility=r[5],
+                rank=float(r[6]),
+            )
+            for r in rows
+        ]
 
     # -- small state -------------------------------------------------------------
-    def get_cursor(self, peer: str) -> int: ...
-    def set_cursor(self, peer: str, position: int) -> None: ...
+    def get_cursor(self, peer: str) -> int:
+        """How far this server has read ``peer``'s log (0: from the start)."""
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(cursors.c.position).where(cursors.c.peer == peer)
+            ).scalar()
+        return int(value) if value is not None else 0
+
+    def set_cursor(self, peer: str, position: int) -> None:
+        values = {"peer": peer, "position": position, "updated_at_ms": now_ms()}
+        insert = (pg_dialect if self.is_postgres else sqlite_dialect).insert(cursors)
+        stmt = insert.values(values).on_conflict_do_update(
+            index_elements=[cursors.c.peer],
+            set_={"position": position, "updated_at_ms": values["updated_at_ms"]},
+        )
+        with self._errors("write to"), write_transaction(self.engine, lock=False) as conn:
+            conn.execute(stmt)
+
+    # -- helpers -------------------------------------------------------------
+    def _safe_url(self) -> str:
+        try:
+            return sa.engine.make_url(self.url).render_as_string(hide_password=True)
+        except sa.exc.ArgumentError:
+            return "<invalid URL>"
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """Turn driver errors (unreachable server, locked or read-only file) into StoreError."""
+        try:
+            yield
+        except sa.exc.OperationalError as exc:
+            raise StoreError(
+                f"cannot {action} the database {self._safe_url()}: {exc.orig}",
+                hint="check the [store] url in the node's config and that the database "
+                "is reachable and writable",
+            ) from exc
+
+
+class PrefetchedState:
+    """A FeedState whose heads and record versions were read in bulk (Store.prefetch).
+
+    Use it for one batch, wrapped in a BatchState; it does not see later writes.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        heads: dict[str, FeedHead | None],
+        versions: dict[tuple[str, str], int | None],
+    ) -> None:
+        self._store = store
+        self._heads = heads
+        self._versions = versions
+
+    def head(self, origin: str) -> FeedHead | None:
+        if origin in self._heads:
+            return self._heads[origin]
+        return self._store.head(origin)
+
+    def entry_hash(self, origin: str, sequence: int) -> bytes | None:
+        return self._store.entry_hash(origin, sequence)
+
+    def record_version(self, origin: str, record_id: str) -> int | None:
+        key = (origin, record_id)
+        if key in self._versions:
+            return self._versions[key]
+        return self._store.record_version(origin, record_id)
+
+
+_HEAD_COLUMNS = sa.select(
+    feed_heads.c.origin, feed_heads.c.sequence, feed_heads.c.entry_hash, feed_heads.c.timestamp_ms
+)
+
+
+def _feed_head(row: AnyRow) -> FeedHead:
+    ts = row.timestamp_ms
+    return FeedHead(row.origin, row.sequence, bytes(row.entry_hash), None if ts is None else ts)
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _max(conn: Connection, column: sa.Column[int]) -> int:
+    return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(column), 0))).scalar_one())
+
+
+def _log_end(conn: Connection) -> int:
+    return _max(conn, log.c.position)
+
+
+def _entry_row(parsed: ParsedEntry, position: int, stored_at: int) -> dict[str, Any]:
+    header = parsed.record.header
+    return {
+        "position": position,
+        "origin": parsed.origin,
+        "sequence": parsed.sequence,
+        "entry_hash": parsed.hash,
+        "signed_entry": parsed.signed_bytes(),
+        "redacted": False,
+        "key_id": parsed.signed.key_id,
+        "timestamp_ms": parsed.entry.timestamp_ms,
+        "record_id": header.id,
+        "kind": header.kind,
+        "version": header.version,
+        "visibility": header.visibility,
+        "service_area": record_facts(parsed.record).service_area,
+        "tombstone": header.tombstone,
+        "stored_at_ms": stored_at,
+    }
+
+
+def _placeholder_row(item: feed_pb2.RedactedEntry, position: int, stored_at: int) -> dict[str, Any]:
+    return {
+        "position": position,
+        "origin": item.origin,
+        "sequence": item.sequence,
+        "entry_hash": bytes(item.entry_hash),
+        "signed_entry": None,
+        "redacted": True,
+        "key_id": "",
+        "timestamp_ms": 0,
+        "record_id": "",
+        "kind": 0,
+        "version": 0,
+        "visibility": 0,
+        "service_area": 0,
+        "tombstone": False,
+        "stored_at_ms": stored_at,
+    }
+
+
+def _log_entry(row: AnyRow, *, member: bool, include_drafts: bool) -> feed_pb2.LogEntry:
+    entry = feed_pb2.LogEntry(position=row.position)
+    if row.signed_entry is not None and visible(
+        row.visibility, member=member, include_drafts=include_drafts
+    ):
+        entry.signed.MergeFromString(bytes(row.signed_entry))
+    else:
+        entry.redacted.origin = row.origin
+        entry.redacted.sequence = row.sequence
+        entry.redacted.entry_hash = bytes(row.entry_hash)
+    return entry
+
+
+def _stored_record(row: AnyRow) -> StoredRecord:
+    return StoredRecord(
+        origin=row.origin,
+        record_id=row.record_id,
+        kind=row.kind,
+        version=row.version,
+        visibility=row.visibility,
+        tombstone=bool(row.tombstone),
+        title=row.title,
+        position=row.position,
+        key_id=row.key_id,
+        timestamp_ms=row.timestamp_ms,
+        record=records_pb2.Record.FromString(bytes(row.record)),
+        summary=row.summary,
+        service_area=row.service_area,
+        status=row.status,
+        risk_class=row.risk_class,
+    )

@@ -1,0 +1,131 @@
+"""Database engines and transactions for the store (SQLite or PostgreSQL, same code).
+
+Two kinds of transaction, both context managers yielding a SQLAlchemy ``Connection``:
+
+- :func:`write_transaction` serializes every writer of one database. SQLite: ``BEGIN
+  IMMEDIATE`` takes the single write lock up front, across threads and processes, so a
+  writer never fails half-way on a lock upgrade. PostgreSQL: a transaction-level
+  advisory lock, held until commit, so writes (and the log positions they allocate)
+  commit in the order they were made — several hub replicas may share one database
+  and a reader must never see log position 105 before 104 is committed.
+- :func:`read_transaction` gives a consistent snapshot for multi-statement reads
+  (SQLite WAL read transaction; PostgreSQL REPEATABLE READ, read only).
+
+SQLite connections run with ``journal_mode=WAL`` (readers never block the writer),
+``synchronous=NORMAL`` (durable at checkpoints, safe against corruption),
+``foreign_keys=ON`` and a busy timeout, so the CLI and a running server can share the
+file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import StaticPool
+
+#: How long a SQLite writer waits for another writer's lock before giving up.
+BUSY_TIMEOUT_S = 30.0
+
+#: PostgreSQL advisory lock key taken by every writer ("SAMVERKA" in ASCII).
+WRITE_LOCK_KEY = 0x53414D5645524B41
+
+_WRITE = "samverka_write"
+
+
+def normalize_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL URLs that name no driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def is_memory_sqlite(url: str) -> bool:
+    return url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in url
+
+
+def create_engine(url: str, *, pool_size: int = 8) -> Engine:
+    """One engine per Store: a connection pool shared by the threads that use it."""
+    url = normalize_url(url)
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url, pool_size=pool_size)
+    if url.startswith("postgresql"):
+        return sa.create_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=2 * pool_size,
+            pool_pre_ping=True,
+        )
+    raise ValueError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
+
+
+def _sqlite_engine(url: str, *, pool_size: int) -> Engine:
+    connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": BUSY_TIMEOUT_S}
+    if is_memory_sqlite(url):
+        # One shared connection, or each thread would see its own empty database.
+        # Single-threaded use only (tests, throwaway tools).
+        engine = sa.create_engine(url, connect_args=connect_args, poolclass=StaticPool)
+    else:
+        engine = sa.create_engine(
+            url,
+            connect_args=connect_args,
+            pool_size=pool_size,
+            max_overflow=2 * pool_size,
+        )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Hand transaction control to SQLAlchemy's "begin" event below: pysqlite's own
+        # implicit BEGIN is deferred and cannot be made IMMEDIATE.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = NORMAL")
+            cur.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def is_postgres(engine: Engine | Connection) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+@contextmanager
+def write_transaction(engine: Engine, *, lock: bool = True) -> Iterator[Connection]:
+    """A write transaction; commits on success, rolls back on an exception.
+
+    ``lock=False`` skips PostgreSQL's advisory lock, for small writes that need no
+    ordering with the log (cursors). SQLite always takes its write lock up front.
+    """
+    with engine.connect() as conn:
+        conn = conn.execution_options(**{_WRITE: True})
+        with conn.begin():
+            if lock and is_postgres(conn):
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(WRITE_LOCK_KEY)))
+            yield conn
+
+
+@contextmanager
+def read_transaction(engine: Engine) -> Iterator[Connection]:
+    """A read-only snapshot: every statement inside sees the same committed state."""
+    with engine.connect() as conn:
+        if is_postgres(conn):
+            conn = conn.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+        with conn.begin():
+            yield conn

@@ -1,0 +1,128 @@
+"""The full-text index of the current view, on SQLite FTS5 or PostgreSQL tsvector.
+
+One logical table, ``records_fts``, keyed by ``records.rid``, holding a record's
+:class:`~samverka.indexing.SearchDocument` in three weighted parts. Only live
+(not retracted) records are indexed.
+
+- SQLite: an FTS5 table with ``tokenize='unicode61 remove_diacritics 0'`` (the default
+  folds å/ä/ö into a/o) and bm25 weights 10 / 4 / 1. FTS5 has no Swedish stemmer, so
+  prefix matching carries inflections ("äldreomsorg" finds "äldreomsorgen").
+- PostgreSQL: a ``tsvector`` column built with the ``swedish`` configuration (stemming
+  and stop words, no unaccent) under weights A / B / C, with a GIN index.
+
+The store calls :func:`delete_documents` and :func:`insert_documents` inside its write
+transaction, and :func:`search_statement` to query. Ranks are "higher is better" on
+both engines (SQLite's bm25 is negated).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from samverka.db import is_postgres
+from samverka.indexing import SearchDocument
+from samverka.search_text import fts5_query, pg_tsquery
+from samverka.tables import records
+
+TABLE = "records_fts"
+
+_SQLITE_CREATE = (
+    f"CREATE VIRTUAL TABLE {TABLE} USING fts5("
+    "title, keywords, body, tokenize = 'unicode61 remove_diacritics 0')",
+    # The rank column (used by ORDER BY rank) is bm25 with per-column weights.
+    f"INSERT INTO {TABLE}({TABLE}, rank) VALUES ('rank', 'bm25(10.0, 4.0, 1.0)')",
+)
+
+_PG_CREATE = (
+    f"CREATE TABLE {TABLE} ("
+    " rid BIGINT PRIMARY KEY REFERENCES records (rid) ON DELETE CASCADE,"
+    " document TSVECTOR NOT NULL)",
+    f"CREATE INDEX ix_{TABLE}_document ON {TABLE} USING GIN (document)",
+)
+
+_PG_INSERT = sa.text(
+    f"INSERT INTO {TABLE} (rid, document) VALUES (:rid, "
+    "setweight(to_tsvector('swedish'::regconfig, :title), 'A') || "
+    "setweight(to_tsvector('swedish'::regconfig, :keywords), 'B') || "
+    "setweight(to_tsvector('swedish'::regconfig, :body), 'C'))"
+)
+
+_SQLITE_INSERT = sa.text(
+    f"INSERT INTO {TABLE} (rowid, title, keywords, body) VALUES (:rid, :title, :keywords, :body)"
+)
+
+
+def create_index(conn: Connection) -> None:
+    for statement in _PG_CREATE if is_postgres(conn) else _SQLITE_CREATE:
+        conn.exec_driver_sql(statement)
+
+
+def delete_documents(conn: Connection, rids: Sequence[int]) -> None:
+    if not rids:
+        return
+    key = "rid" if is_postgres(conn) else "rowid"
+    stmt = sa.text(f"DELETE FROM {TABLE} WHERE {key} IN :rids").bindparams(
+        sa.bindparam("rids", expanding=True)
+    )
+    conn.execute(stmt, {"rids": list(rids)})
+
+
+def insert_documents(conn: Connection, docs: Sequence[tuple[int, SearchDocument]]) -> None:
+    if not docs:
+        return
+    if is_postgres(conn):
+        # Lower-cased here so matching does not depend on the database's LC_CTYPE.
+        rows = [
+            {
+                "rid": rid,
+                "title": d.title.lower(),
+                "keywords": d.keywords.lower(),
+                "body": d.body.lower(),
+            }
+            for rid, d in docs
+        ]
+        conn.execute(_PG_INSERT, rows)
+    else:
+        rows = [
+            {"rid": rid, "title": d.title, "keywords": d.keywords, "body": d.body}
+            for rid, d in docs
+        ]
+        conn.execute(_SQLITE_INSERT, rows)
+
+
+def search_statement(
+    conn: Connection,
+    words: list[str],
+    *,
+    limit: int,
+    where: Sequence[sa.ColumnElement[bool]],
+) -> sa.Select[*tuple[Any, ...]]:
+    """The ranked query for ``words`` (from search_text.query_words, not empty).
+
+    ``where`` holds extra conditions on the ``records`` table (visibility, kind, …).
+    """
+    r = records.c
+    if is_postgres(conn):
+        fts = sa.table(TABLE, sa.column("rid", sa.BigInteger), sa.column("document"))
+        query = sa.func.to_tsquery(sa.literal_column("'swedish'::regconfig"), pg_tsquery(words))
+        rank = sa.func.ts_rank(fts.c.document, query).label("rank")
+        return (
+            sa.select(r.origin, r.record_id, r.kind, r.title, r.summary, r.visibility, rank)
+            .select_from(fts.join(records, r.rid == fts.c.rid))
+            .where(fts.c.document.op("@@")(query), *where)
+            .order_by(rank.desc(), r.rid)
+            .limit(limit)
+        )
+    fts = sa.table(TABLE, sa.column("rowid", sa.Integer), sa.column("rank", sa.Float))
+    match = sa.text(f"{TABLE} MATCH :match").bindparams(match=fts5_query(words))
+    return (
+        sa.select(r.origin, r.record_id, r.kind, r.title, r.summary, r.visibility, -fts.c.rank)
+        .select_from(fts.join(records, r.rid == fts.c.rowid))
+        .where(match, *where)
+        .order_by(fts.c.rank, r.rid)
+        .limit(limit)
+    )

@@ -1,0 +1,161 @@
+"""What the store derives from a record to list, filter and search it (pure).
+
+The signed entry is the truth; everything here is a projection of it that can be
+rebuilt from the log at any time: the columns of the current view
+(:class:`RecordFacts`), normalized tags, and the text the full-text index holds
+(:class:`SearchDocument`, three weighted parts: title, keywords, body).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+from samverka.v1 import records_pb2
+
+#: Swedish names of the verksamhetsområden, indexed as keywords so that a search for
+#: "äldreomsorg" also finds elderly-care use cases that never use the word.
+SERVICE_AREA_LABELS: dict[int, str] = {
+    records_pb2.SERVICE_AREA_ADMINISTRATION: "Ledning och administration",
+    records_pb2.SERVICE_AREA_ELDERLY_CARE: "Äldreomsorg",
+    records_pb2.SERVICE_AREA_SOCIAL_SERVICES: "Individ- och familjeomsorg",
+    records_pb2.SERVICE_AREA_DISABILITY_SUPPORT: "Funktionsstöd LSS",
+    records_pb2.SERVICE_AREA_PRESCHOOL: "Förskola",
+    records_pb2.SERVICE_AREA_SCHOOL: "Grundskola och gymnasium",
+    records_pb2.SERVICE_AREA_ADULT_EDUCATION: "Vuxenutbildning",
+    records_pb2.SERVICE_AREA_CULTURE_LEISURE: "Kultur och fritid",
+    records_pb2.SERVICE_AREA_URBAN_PLANNING: "Samhällsbyggnad, plan och bygg",
+    records_pb2.SERVICE_AREA_ENVIRONMENT_HEALTH: "Miljö och hälsoskydd",
+    records_pb2.SERVICE_AREA_TECHNICAL_SERVICES: "Teknik, VA, avfall, gata",
+    records_pb2.SERVICE_AREA_CITIZEN_SERVICE: "Medborgarservice och kontaktcenter",
+    records_pb2.SERVICE_AREA_HR: "HR och personal",
+    records_pb2.SERVICE_AREA_FINANCE: "Ekonomi",
+    records_pb2.SERVICE_AREA_IT: "IT och digitalisering",
+    records_pb2.SERVICE_AREA_COMMUNICATION: "Kommunikation",
+    records_pb2.SERVICE_AREA_BUSINESS_DEVELOPMENT: "Näringsliv och arbetsmarknad",
+    records_pb2.SERVICE_AREA_PUBLIC_SAFETY: "Räddningstjänst och säkerhet",
+}
+
+#: Longest summary kept in the current view (lessons have none; one is derived).
+SUMMARY_CHARS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class RecordFacts:
+    """The current view's columns for one record version."""
+
+    title: str
+    summary: str
+    service_area: int
+    status: int
+    risk_class: int
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchDocument:
+    """The text the full-text index holds for a record, by weight (A, B, C)."""
+
+    title: str
+    keywords: str
+    body: str
+
+
+def normalize_text(text: str) -> str:
+    """NFC, so a decomposed "a + ring" and a composed "å" are the same letters."""
+    return unicodedata.normalize("NFC", text)
+
+
+def normalize_tag(tag: str) -> str:
+    return normalize_text(tag).strip().casefold()
+
+
+def record_tags(record: records_pb2.Record) -> tuple[str, ...]:
+    """The header's tags, normalized, without duplicates, in first-seen order."""
+    seen: dict[str, None] = {}
+    for tag in record.header.tags:
+        norm = normalize_tag(tag)
+        if norm:
+            seen.setdefault(norm, None)
+    return tuple(seen)
+
+
+def record_facts(record: records_pb2.Record) -> RecordFacts:
+    body = record.WhichOneof("body")
+    title = summary = ""
+    service_area = status = risk_class = 0
+    if body == "use_case":
+        uc = record.use_case
+        title, summary, service_area = uc.title, uc.summary, uc.service_area
+        status, risk_class = uc.status, uc.risk_class
+    elif body == "lesson":
+        le = record.lesson
+        title, service_area = le.title, le.service_area
+        summary = next((t for t in (le.advice, le.what_worked, le.what_did_not) if t), "")
+    elif body == "solution":
+        so = record.solution
+        title, summary, service_area = so.title, so.summary, so.service_area
+    elif body == "recommendation":
+        rec = record.recommendation
+        title, summary, service_area = rec.title, rec.summary, rec.service_area
+    elif body == "adoption":
+        ad = record.adoption
+        title = f"{ad.solution.origin}/{ad.solution.id}"
+        summary, status = ad.note, ad.status
+    return RecordFacts(
+        title=title,
+        summary=_clip(summary, SUMMARY_CHARS),
+        service_area=service_area,
+        status=status,
+        risk_class=risk_class,
+        tags=record_tags(record),
+    )
+
+
+def search_document(record: records_pb2.Record) -> SearchDocument:
+    """Title (weight A); summary, tags, techniques, products, vendors, area (B); long text (C)."""
+    body = record.WhichOneof("body")
+    title = ""
+    keywords: list[str] = list(record.header.tags)
+    long: list[str] = []
+    area = 0
+    if body == "use_case":
+        uc = record.use_case
+        title, area = uc.title, uc.service_area
+        keywords += [uc.summary, *uc.techniques, *uc.products, *uc.vendors]
+        long += [uc.description, uc.human_oversight, *uc.data_sources, *uc.national_projects]
+        long += [uc.contact_role, uc.cost.note]
+        long += [f"{b.metric} {b.unit} {b.method}" for b in uc.benefits]
+        long += [link.title for link in uc.links]
+    elif body == "lesson":
+        le = record.lesson
+        title, area = le.title, le.service_area
+        long += [le.what_worked, le.what_did_not, le.advice]
+    elif body == "solution":
+        so = record.solution
+        title, area = so.title, so.service_area
+        keywords += [so.summary, so.licence]
+        long += [so.how_to_adopt, so.contact_role, so.cost.note]
+        long += [link.title for link in so.links]
+    elif body == "recommendation":
+        rec = record.recommendation
+        title, area = rec.title, rec.service_area
+        keywords += [rec.summary]
+        long += [rec.body, *(link.title for link in rec.links)]
+    elif body == "adoption":
+        long += [record.adoption.note]
+    if area in SERVICE_AREA_LABELS:
+        keywords.append(SERVICE_AREA_LABELS[area])
+    return SearchDocument(
+        title=normalize_text(title),
+        keywords=normalize_text(_join(keywords)),
+        body=normalize_text(_join(long)),
+    )
+
+
+def _join(parts: list[str]) -> str:
+    return "\n".join(p for p in parts if p and p.strip())
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
