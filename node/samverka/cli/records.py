@@ -1,0 +1,615 @@
+"""``samverka usecase|lesson|solution add|edit|retire|list|show`` and ``samverka adopt``.
+
+Each kind's group is made by :func:`kind_group` from the flat fields in
+:mod:`samverka.recordform`, so every field has exactly one option, named like the
+inventory column (``--area``, ``--cost-yearly``). Every change is a new signed entry
+through the node's :class:`~samverka.publisher.Publisher`: ``edit`` writes a new
+version with only the given fields changed, ``retire`` a tombstone; nothing is erased.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+from google.protobuf.json_format import MessageToDict
+
+from samverka.cli._common import (
+    EXIT_CODES_HELP,
+    json_option,
+    print_json,
+    stdin_is_terminal,
+    with_node,
+)
+from samverka.errors import FieldIssue, SamverkaError
+from samverka.kommuner import is_origin, kommun_name
+from samverka.node import Node
+from samverka.recordform import (
+    FIELDS_BY_NAME,
+    FormField,
+    apply_form,
+    derive_id,
+    fields_for,
+    flat_issues,
+    new_record,
+    read_form,
+    required_fields,
+    same_content,
+)
+from samverka.store import StoredRecord
+from samverka.v1 import records_pb2
+from samverka.validation import record_issues
+from samverka.vocab import (
+    LESSON_CATEGORY,
+    RECORD_KIND,
+    SERVICE_AREA,
+    SOLUTION_TYPE,
+    USE_CASE_STATUS,
+    VISIBILITY,
+    bool_label,
+)
+
+#: Per body: the CLI group name, the noun in messages, and an example for --help.
+KINDS: dict[str, tuple[str, str, str]] = {
+    "use_case": (
+        "usecase",
+        "use case",
+        'samverka usecase add --title "Språkstöd i hemtjänsten" --summary "…" '
+        "--area äldreomsorg --status pilot --risk minimal --technique 'taligenkänning' "
+        "--benefit 'sparade timmar per år=1200 timmar' --visibility public",
+    ),
+    "lesson": (
+        "lesson",
+        "lesson",
+        'samverka lesson add --title "Ställ krav på loggning" --category upphandling '
+        "--use-case 1472/uc-chatbot --what-worked '…' --advice '…'",
+    ),
+    "solution": (
+        "solution",
+        "solution",
+        'samverka solution add --title "AI-policy" --summary "…" --type policy '
+        "--licence CC-BY-4.0 --url https://example.se/ai-policy.pdf",
+    ),
+}
+
+
+class RecordRefused(SamverkaError):
+    """A record the user wrote breaks the schema; the message lists each field."""
+
+    def __init__(self, noun: str, issues: Sequence[FieldIssue]) -> None:
+        lines = "\n".join(f"  {i.field}: {i.message}" for i in issues)
+        super().__init__(
+            f"the {noun} is invalid:\n{lines}",
+            hint="fix the fields named above; every option is described in --help",
+        )
+        self.issues = list(issues)
+
+
+# -- options from the form -------------------------------------------------------------
+
+
+def option_name(f: FormField) -> str:
+    return "--" + f.name.replace("_", "-")
+
+
+def field_options(body: str, *, skip: Sequence[str] = ()) -> Callable[[Any], Any]:
+    """Decorate a command with one option per flat field of ``body``."""
+
+    def decorate(cmd: Any) -> Any:
+        for f in reversed(fields_for(body)):
+            if f.name in skip:
+                continue
+            if f.type == "bool":
+                decl = f"{option_name(f)}/--no-{f.name.replace('_', '-')}"
+                cmd = click.option(decl, f.name, default=None, help=f.help)(cmd)
+            else:
+                cmd = click.option(
+                    option_name(f),
+                    f.name,
+                    multiple=f.multiple(body),
+                    default=None,
+                    metavar=f.metavar or "TEXT",
+                    help=f.help,
+                )(cmd)
+        return cmd
+
+    return decorate
+
+
+def given_values(body: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The form values actually given on the command line (None/() mean "not given")."""
+    values: dict[str, Any] = {}
+    for f in fields_for(body):
+        value = params.get(f.name)
+        if value is None or (isinstance(value, tuple) and not value):
+            continue
+        values[f.name] = list(value) if isinstance(value, tuple) else value
+    return values
+
+
+# -- building and publishing ---------------------------------------------------------------
+
+
+class _TakenIds:
+    """``id in taken`` asks the store whether the origin already has that id."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    def __contains__(self, record_id: object) -> bool:
+        return self.node.store.get_record(self.node.origin, str(record_id)) is not None
+
+
+def check_record(record: records_pb2.Record, noun: str, origin: str) -> None:
+    """Validate as receivers will (the publisher sets the version) and name flat fields."""
+    probe = records_pb2.Record()
+    probe.CopyFrom(record)
+    probe.header.version = probe.header.version or 1
+    issues = record_issues(probe, origin=origin)
+    if issues:
+        raise RecordRefused(noun, flat_issues(issues, body_of_record(record)))
+
+
+def body_of_record(record: records_pb2.Record) -> str:
+    return record.WhichOneof("body") or ""
+
+
+def prompt_missing(
+    record: records_pb2.Record, body: str, *, interactive: bool, origin: str
+) -> None:
+    """Ask for missing required fields on a terminal; otherwise name them all at once."""
+    form = read_form(record)
+    missing = [name for name in required_fields(body) if not form.get(name)]
+    if not missing:
+        return
+    if not (interactive or stdin_is_terminal()):
+        options = ", ".join(option_name(FIELDS_BY_NAME[n]) for n in missing)
+        raise SamverkaError(
+            f"missing required option(s): {options}",
+            hint="stdin is not a terminal, so samverka does not ask; give them as options "
+            "(or pass --interactive to be asked)",
+        )
+    for name in missing:
+        f = FIELDS_BY_NAME[name]
+        label = name.replace("_", " ")
+        if f.vocab is not None:
+            label += f" ({', '.join(f.vocab.choices())})"
+        while True:
+            text = click.prompt(label, type=str)
+            issues = apply_form(record, {name: text}, own_origin=origin)
+            if not issues:
+                break
+            for issue in issues:
+                click.echo(f"  {issue.message}", err=True)
+
+
+def publish(node: Node, record: records_pb2.Record, noun: str) -> None:
+    """Sign and append, then say what was written."""
+    parsed = node.publisher().publish(record)
+    header = parsed.record.header
+    what = "retired" if header.tombstone else "published"
+    click.echo(
+        f"{what} {noun} {header.id} version {header.version} "
+        f"({parsed.origin}#{parsed.sequence}, {VISIBILITY.label(header.visibility)})"
+    )
+
+
+# -- reading ----------------------------------------------------------------------------
+
+
+def split_ref(record_id: str, origin: str | None, own: str) -> tuple[str, str]:
+    """``ID`` with ``--origin``, or ``ORIGIN/ID``; defaults to the node's own origin."""
+    if "/" in record_id:
+        ref_origin, _, record_id = record_id.rpartition("/")
+        if origin and origin != ref_origin:
+            raise SamverkaError(f"{ref_origin}/{record_id} contradicts --origin {origin}")
+        origin = ref_origin
+    origin = origin or own
+    if not is_origin(origin):
+        raise SamverkaError(f"{origin!r} is not a kommunkod")
+    return origin, record_id
+
+
+def get_stored(node: Node, origin: str, record_id: str, noun: str) -> StoredRecord:
+    stored = node.store.get_record(origin, record_id)
+    if stored is None:
+        raise SamverkaError(
+            f"no {noun} {record_id!r} from {kommun_name(origin)} ({origin}) in this node",
+            hint="list what is held with `samverka usecase list --all-origins` or search with "
+            "`samverka search`",
+        )
+    return stored
+
+
+def record_json(stored: StoredRecord) -> dict[str, Any]:
+    """The stable JSON form of a stored record (header fields + the record itself)."""
+    return {
+        "origin": stored.origin,
+        "origin_name": kommun_name(stored.origin),
+        "id": stored.record_id,
+        "kind": RECORD_KIND.key(stored.kind),
+        "version": stored.version,
+        "visibility": VISIBILITY.key(stored.visibility),
+        "tombstone": stored.tombstone,
+        "title": stored.title,
+        "key_id": stored.key_id,
+        "signature_verified": True,
+        "log_position": stored.position,
+        "entry_timestamp_ms": stored.timestamp_ms,
+        "record": MessageToDict(stored.record, preserving_proto_field_name=True),
+    }
+
+
+def _when(ms: int) -> str:
+    if not ms:
+        return ""
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def describe_value(f: FormField, value: Any) -> str:
+    """A form value as a person reads it: Swedish labels for enums, ja/nej."""
+    if f.type == "bool":
+        return bool_label(bool(value))
+    if isinstance(value, list):
+        return "; ".join(describe_value(f, v) for v in value)
+    if f.vocab is not None and value:
+        return f.vocab.label(f.vocab.parse(value))
+    if f.type == "sek" and value:
+        return f"{int(value):,} kr".replace(",", "\u00a0")
+    return str(value)
+
+
+def print_record(stored: StoredRecord) -> None:
+    rec = stored.record
+    body = body_of_record(rec)
+    click.echo(stored.title or stored.record_id)
+    rows: list[tuple[str, str]] = [
+        ("id", stored.record_id),
+        ("origin", f"{kommun_name(stored.origin)} ({stored.origin})"),
+        ("kind", RECORD_KIND.label(stored.kind)),
+        ("version", str(stored.version) + ("  (retired)" if stored.tombstone else "")),
+        ("visibility", VISIBILITY.label(stored.visibility)),
+        ("created", _when(rec.header.created_at_ms)),
+        ("updated", _when(rec.header.updated_at_ms)),
+        ("signed by key", f"{stored.key_id}  (signature verified)"),
+    ]
+    if body:
+        form = read_form(rec)
+        for f in fields_for(body):
+            if f.name in ("id", "title", "visibility"):
+                continue
+            value = form.get(f.name)
+            if value in ("", [], None) or (f.type == "bool" and value is False):
+                continue
+            rows.append((f.name.replace("_", " "), describe_value(f, value)))
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        lines = value.splitlines() or [""]
+        click.echo(f"  {key.ljust(width)}  {lines[0]}")
+        for line in lines[1:]:
+            click.echo(f"  {' ' * width}  {line}")
+
+
+def list_columns(body: str) -> list[tuple[str, Callable[[records_pb2.Record], str]]]:
+    """Kind-specific columns for ``list``, labelled and valued in Swedish."""
+    if body == "use_case":
+        return [
+            ("STATUS", lambda r: USE_CASE_STATUS.label(r.use_case.status)),
+            ("OMRÅDE", lambda r: SERVICE_AREA.label(r.use_case.service_area)),
+        ]
+    if body == "lesson":
+        return [("KATEGORI", lambda r: LESSON_CATEGORY.label(r.lesson.category))]
+    if body == "solution":
+        return [
+            ("TYP", lambda r: SOLUTION_TYPE.label(r.solution.solution_type)),
+            ("OMRÅDE", lambda r: SERVICE_AREA.label(r.solution.service_area)),
+        ]
+    if body == "adoption":
+        return [
+            ("LÖSNING", lambda r: f"{r.adoption.solution.origin}/{r.adoption.solution.id}"),
+            ("STATUS", lambda r: USE_CASE_STATUS.label(r.adoption.status)),
+        ]
+    return []
+
+
+def print_table(rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = [cell.ljust(w) for cell, w in zip(row[:-1], widths[:-1], strict=True)]
+        click.echo("  ".join([*cells, row[-1]]).rstrip())
+
+
+# -- the commands ------------------------------------------------------------------------
+
+
+def kind_group(body: str) -> click.Group:
+    """The ``add/edit/retire/list/show`` group for one record body."""
+    name, noun, example = KINDS[body]
+    record_kind = {
+        "use_case": records_pb2.RECORD_KIND_USE_CASE,
+        "lesson": records_pb2.RECORD_KIND_LESSON,
+        "solution": records_pb2.RECORD_KIND_SOLUTION,
+    }[body]
+
+    @click.group(name=name, help=f"Author and read {noun}s.\n\n\b\nExample:\n  {example}")
+    def group() -> None:
+        pass
+
+    @group.command(
+        "add",
+        help=f"Publish a new {noun} as a signed entry.\n\n"
+        "Required fields missing from the options are asked for when stdin is a "
+        "terminal (or with --interactive); otherwise the command names them and "
+        f"changes nothing. New records are visible to members unless --visibility "
+        f"says otherwise.\n\n\b\nExample:\n  {example}",
+        epilog=EXIT_CODES_HELP,
+    )
+    @field_options(body)
+    @click.option("--interactive", "-i", is_flag=True, help="Ask for missing required fields.")
+    @json_option
+    @with_node
+    def add(node: Node, interactive: bool, as_json: bool, **params: Any) -> None:
+        values = given_values(body, params)
+        record_id = values.pop("id", None)
+        record = new_record(body, node.origin)
+        issues = apply_form(record, values, own_origin=node.origin)
+        if issues:
+            raise RecordRefused(noun, issues)
+        prompt_missing(record, body, interactive=interactive, origin=node.origin)
+        if record_id:
+            if node.store.get_record(node.origin, record_id) is not None:
+                raise SamverkaError(
+                    f"{node.origin} already has a record {record_id!r}",
+                    hint=f"change it with `samverka {name} edit {record_id} …`",
+                )
+        else:
+            title = read_form(record).get("title") or noun
+            record_id = derive_id(str(title), body, _TakenIds(node))
+        record.header.id = record_id
+        check_record(record, noun, node.origin)
+        publish(node, record, noun)
+        if as_json:
+            print_json(record_json(get_stored(node, node.origin, record_id, noun)))
+
+    clearable = [f.name for f in fields_for(body) if f.name not in ("id",)]
+
+    @group.command(
+        "edit",
+        help=f"Publish a new version of one of this kommun's {noun}s.\n\n"
+        "Only the given fields change; repeatable options replace the whole list. "
+        "Clear a field with --clear FIELD.\n\n\b\nExample:\n"
+        f"  samverka {name} edit ID --status production --cost-yearly 24000",
+        epilog=EXIT_CODES_HELP,
+    )
+    @click.argument("record_id", metavar="ID")
+    @field_options(body, skip=("id",))
+    @click.option(
+        "--clear",
+        "clear",
+        multiple=True,
+        type=click.Choice(clearable),
+        metavar="FIELD",
+        help="Empty this field (repeatable).",
+    )
+    @json_option
+    @with_node
+    def edit(
+        node: Node, record_id: str, clear: tuple[str, ...], as_json: bool, **params: Any
+    ) -> None:
+        stored = get_stored(node, node.origin, record_id, noun)
+        if stored.kind != record_kind:
+            raise SamverkaError(
+                f"{record_id!r} is a {RECORD_KIND.label(stored.kind, 'en').lower()}, not a {noun}"
+            )
+        if stored.tombstone:
+            raise SamverkaError(f"{noun} {record_id!r} is retired; its history stays as it is")
+        values = given_values(body, params)
+        for field_name in clear:
+            values[field_name] = [] if FIELDS_BY_NAME[field_name].multiple(body) else ""
+        if not values:
+            raise SamverkaError(
+                "nothing to change",
+                hint=f"give the fields to change, see `samverka {name} edit --help`",
+            )
+        record = records_pb2.Record()
+        record.CopyFrom(stored.record)
+        issues = apply_form(record, values, own_origin=node.origin)
+        if issues:
+            raise RecordRefused(noun, issues)
+        if same_content(record, stored.record):
+            click.echo(f"{noun} {record_id} unchanged (still version {stored.version})")
+        else:
+            check_record(record, noun, node.origin)
+            publish(node, record, noun)
+        if as_json:
+            print_json(record_json(get_stored(node, node.origin, record_id, noun)))
+
+    @group.command(
+        "retire",
+        help=f"Retract one of this kommun's {noun}s: a signed tombstone version.\n\n"
+        "Nothing is erased: earlier versions stay in the feed and peers keep them.\n\n"
+        f"\b\nExample:\n  samverka {name} retire ID",
+        epilog=EXIT_CODES_HELP,
+    )
+    @click.argument("record_id", metavar="ID")
+    @with_node
+    def retire(node: Node, record_id: str) -> None:
+        stored = get_stored(node, node.origin, record_id, noun)
+        if stored.kind != record_kind:
+            raise SamverkaError(f"{record_id!r} is not a {noun}")
+        parsed = node.publisher().retire(record_id)
+        click.echo(
+            f"retired {noun} {record_id}: tombstone version {parsed.version} "
+            f"({parsed.origin}#{parsed.sequence})"
+        )
+
+    group.add_command(list_command(body, record_kind, noun, name))
+    group.add_command(show_command(noun, name))
+    return group
+
+
+def list_command(body: str, record_kind: int, noun: str, name: str) -> click.Command:
+    @click.command(
+        "list",
+        help=f"List {noun}s: this kommun's, or mirrored ones with --origin/--all-origins."
+        f"\n\n\b\nExample:\n  samverka {name} list --area äldreomsorg --status pilot\n"
+        f"  samverka {name} list --origin 1472 --json",
+    )
+    @click.option("--area", help="Only this verksamhetsområde (e.g. äldreomsorg).")
+    @click.option("--status", help="Only this status (idea, pilot, production, ended).")
+    @click.option(
+        "--origin",
+        "origins",
+        multiple=True,
+        metavar="KOD",
+        help="Records of this kommun (repeatable) [default: this node's own].",
+    )
+    @click.option("--all-origins", is_flag=True, help="Records of every origin held.")
+    @click.option("--include-retired", is_flag=True, help="Also list retired records.")
+    @json_option
+    @with_node
+    def list_(
+        node: Node,
+        area: str | None,
+        status: str | None,
+        origins: tuple[str, ...],
+        all_origins: bool,
+        include_retired: bool,
+        as_json: bool,
+    ) -> None:
+        for origin in origins:
+            if not is_origin(origin):
+                raise SamverkaError(f"{origin!r} is not a kommunkod")
+        wanted_area = SERVICE_AREA.parse(area) if area else None
+        wanted_status = USE_CASE_STATUS.parse(status) if status else None
+        selected = [] if all_origins else list(origins or [node.origin])
+        records = node.store.list_records(
+            kinds=[record_kind],
+            origins=selected,
+            include_tombstoned=include_retired,
+            service_areas=[wanted_area] if wanted_area else [],
+            statuses=[wanted_status] if wanted_status else [],
+        )
+        if as_json:
+            print_json([record_json(s) for s in records])
+            return
+        if not records:
+            click.echo(f"no {noun}s" + ("" if include_retired else " (retired ones hidden)"))
+            return
+        columns = list_columns(body)
+        many = len({s.origin for s in records}) > 1 or selected != [node.origin]
+        header = (["ORIGIN"] if many else []) + ["ID", "V", "SYNLIGHET"]
+        header += [c[0] for c in columns] + ["TITEL"]
+        rows = [header]
+        for s in records:
+            row = ([s.origin] if many else []) + [
+                s.record_id,
+                str(s.version),
+                VISIBILITY.label(s.visibility),
+            ]
+            row += [c[1](s.record) for c in columns]
+            row.append(("(indragen) " if s.tombstone else "") + s.title)
+            rows.append(row)
+        print_table(rows)
+
+    return list_
+
+
+def show_command(noun: str, name: str) -> click.Command:
+    @click.command(
+        "show",
+        help=f"Show one {noun} in full: origin, version, signing key, every field.\n\n"
+        f"\b\nExample:\n  samverka {name} show uc-copilot-pilot\n"
+        f"  samverka {name} show 1472/uc-chatbot --json",
+    )
+    @click.argument("record_id", metavar="[ORIGIN/]ID")
+    @click.option("--origin", metavar="KOD", help="The record's kommun [default: this node].")
+    @click.option("--history", is_flag=True, help="Also list every version in the feed.")
+    @json_option
+    @with_node
+    def show(node: Node, record_id: str, origin: str | None, history: bool, as_json: bool) -> None:
+        origin, record_id = split_ref(record_id, origin, node.origin)
+        stored = get_stored(node, origin, record_id, noun)
+        versions = record_history(node, origin, record_id) if history else []
+        if as_json:
+            data = record_json(stored)
+            if history:
+                data["history"] = versions
+            print_json(data)
+            return
+        print_record(stored)
+        if history:
+            click.echo("  history")
+            for v in versions:
+                mark = "  tombstone" if v["tombstone"] else ""
+                click.echo(
+                    f"    version {v['version']}  {origin}#{v['sequence']}  "
+                    f"{_when(v['timestamp_ms'])}  key {v['key_id']}{mark}"
+                )
+
+    return show
+
+
+def record_history(node: Node, origin: str, record_id: str) -> list[dict[str, Any]]:
+    """Every version of one record held in the origin's feed, oldest first."""
+    from samverka.entries import parse_signed
+
+    versions: list[dict[str, Any]] = []
+    for raw in node.store.feed_entries(origin):
+        parsed = parse_signed(raw)
+        if parsed.record_id != record_id:
+            continue
+        versions.append(
+            {
+                "version": parsed.version,
+                "sequence": parsed.sequence,
+                "timestamp_ms": parsed.entry.timestamp_ms,
+                "key_id": parsed.signed.key_id,
+                "tombstone": parsed.record.header.tombstone,
+            }
+        )
+    return versions
+
+
+usecase = kind_group("use_case")
+lesson = kind_group("lesson")
+solution = kind_group("solution")
+
+
+@click.command(
+    "adopt",
+    help="Record that this kommun took another kommun's solution into use.\n\n"
+    "An adoption is a signed record of its own, so reuse can be counted.\n\n"
+    "\b\nExample:\n  samverka adopt 1472/sol-ai-policy --status production --note 'Antagen av KS'",
+    epilog=EXIT_CODES_HELP,
+)
+@click.argument("solution_ref", metavar="ORIGIN/ID")
+@field_options("adoption", skip=("solution",))
+@json_option
+@with_node
+def adopt(node: Node, solution_ref: str, as_json: bool, **params: Any) -> None:
+    origin, solution_id = split_ref(solution_ref, None, node.origin)
+    values = given_values("adoption", params)
+    record_id = values.pop("id", None) or derive_id(
+        f"{origin}-{solution_id}", "adoption", _TakenIds(node)
+    )
+    if node.store.get_record(node.origin, record_id) is not None:
+        raise SamverkaError(f"{node.origin} already has a record {record_id!r}")
+    if node.store.get_record(origin, solution_id) is None:
+        click.echo(
+            f"note: {origin}/{solution_id} is not held by this node (yet); recording anyway",
+            err=True,
+        )
+    values["solution"] = f"{origin}/{solution_id}"
+    values.setdefault("status", "production")
+    record = new_record("adoption", node.origin)
+    issues = apply_form(record, values, own_origin=node.origin)
+    if issues:
+        raise RecordRefused("adoption", issues)
+    record.header.id = record_id
+    check_record(record, "adoption", node.origin)
+    publish(node, record, "adoption")
+    if as_json:
+        print_json(record_json(get_stored(node, node.origin, record_id, "adoption")))

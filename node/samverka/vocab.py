@@ -1,0 +1,258 @@
+"""Friendly names for the record enums, in Swedish and English (pure, no I/O).
+
+One place for every word a person types or reads for an enum value, so the CLI, the
+inventory importer, the web catalog and the statistics agree. Each value has
+
+- a **key**: a stable English slug (``elderly-care``) used in files and URLs;
+- a Swedish **label** (``Äldreomsorg``) shown to people, and an English one;
+- **aliases**: other words people use (``äldreomsorg``, ``hemtjänst``).
+
+:meth:`Vocabulary.parse` accepts any of them, case-insensitive, with spaces,
+underscores and punctuation treated alike, with or without å/ä/ö (``aldreomsorg``),
+and also the protobuf name (``SERVICE_AREA_ELDERLY_CARE`` or ``ELDERLY_CARE``)::
+
+    >>> SERVICE_AREA.parse("Äldreomsorg") == SERVICE_AREA.parse("elderly care")
+    True
+    >>> SERVICE_AREA.label(SERVICE_AREA.parse("lss"))
+    'Funktionsstöd (LSS)'
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from samverka.errors import SamverkaError
+from samverka.v1 import records_pb2
+
+
+class UnknownTerm(SamverkaError):
+    """A word that is not in a vocabulary (the message lists what is accepted)."""
+
+    def __init__(self, vocabulary: Vocabulary, text: str) -> None:
+        super().__init__(
+            f"{text!r} is not a {vocabulary.title}",
+            hint=f"use one of: {', '.join(vocabulary.choices())}",
+        )
+        self.vocabulary = vocabulary
+        self.text = text
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One enum value with its names."""
+
+    value: int
+    key: str
+    sv: str
+    en: str
+    aliases: tuple[str, ...] = ()
+
+
+def normalize(text: str) -> str:
+    """Lower case; every run of characters other than letters and digits becomes '-'."""
+    folded = unicodedata.normalize("NFC", text).casefold()
+    return re.sub(r"[\W_]+", "-", folded).strip("-")
+
+
+def fold_diacritics(text: str) -> str:
+    """'äldreomsorg' -> 'aldreomsorg': for people typing without å, ä, ö."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The names of one protobuf enum's values (the UNSPECIFIED zero is never named)."""
+
+    #: Field-ish name, e.g. "service_area".
+    name: str
+    #: What one value is called in messages, e.g. "verksamhetsområde (service area)".
+    title: str
+    #: The protobuf enum value prefix, e.g. "SERVICE_AREA_".
+    prefix: str
+    terms: tuple[Term, ...]
+    _lookup: dict[str, Term] = field(default_factory=dict, init=False, repr=False)
+    _by_value: dict[int, Term] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for term in self.terms:
+            self._by_value[term.value] = term
+            proto_suffix = term.key.replace("-", "_").upper()
+            words = {term.key, term.sv, term.en, *term.aliases, self.prefix + proto_suffix}
+            for word in words:
+                for form in {normalize(word), fold_diacritics(normalize(word))}:
+                    other = self._lookup.setdefault(form, term)
+                    if other is not term:
+                        raise ValueError(f"{self.name}: {form!r} names {other.key} and {term.key}")
+
+    def parse(self, text: str) -> int:
+        """The enum number for any accepted name; raises UnknownTerm."""
+        form = normalize(text)
+        term = self._lookup.get(form) or self._lookup.get(fold_diacritics(form))
+        if term is None:
+            raise UnknownTerm(self, text)
+        return term.value
+
+    def term(self, value: int) -> Term | None:
+        return self._by_value.get(value)
+
+    def key(self, value: int) -> str:
+        """The stable English slug, or '' for UNSPECIFIED / unknown numbers."""
+        term = self._by_value.get(value)
+        return term.key if term else ""
+
+    def label(self, value: int, lang: str = "sv") -> str:
+        """The label people read (Swedish by default); '' for UNSPECIFIED."""
+        term = self._by_value.get(value)
+        if term is None:
+            return "" if value == 0 else str(value)
+        return term.en if lang == "en" else term.sv
+
+    def choices(self) -> list[str]:
+        """The keys, for help texts and error hints."""
+        return [t.key for t in self.terms]
+
+    def __iter__(self) -> Iterator[Term]:
+        return iter(self.terms)
+
+
+def _t(value: int, key: str, sv: str, en: str, *aliases: str) -> Term:
+    return Term(value, key, sv, en, aliases)
+
+
+R = records_pb2
+
+# The tables are kept one value per line or two (fmt: off) so they read as tables.
+# fmt: off
+SERVICE_AREA = Vocabulary("service_area", "verksamhetsområde (service area)", "SERVICE_AREA_", (
+    _t(R.SERVICE_AREA_ADMINISTRATION, "administration", "Ledning och administration",
+       "Administration", "ledning", "kommunledning", "förvaltning"),
+    _t(R.SERVICE_AREA_ELDERLY_CARE, "elderly-care", "Äldreomsorg", "Elderly care",
+       "hemtjänst", "äldreboende", "vård och omsorg", "omsorg"),
+    _t(R.SERVICE_AREA_SOCIAL_SERVICES, "social-services", "Individ- och familjeomsorg",
+       "Social services", "ifo", "socialtjänst", "socialtjänsten", "ekonomiskt bistånd"),
+    _t(R.SERVICE_AREA_DISABILITY_SUPPORT, "disability-support", "Funktionsstöd (LSS)",
+       "Disability support", "funktionsstöd", "lss", "funktionshinder"),
+    _t(R.SERVICE_AREA_PRESCHOOL, "preschool", "Förskola", "Preschool", "förskolor"),
+    _t(R.SERVICE_AREA_SCHOOL, "school", "Grundskola och gymnasium", "School",
+       "skola", "grundskola", "gymnasium", "gymnasieskola", "utbildning"),
+    _t(R.SERVICE_AREA_ADULT_EDUCATION, "adult-education", "Vuxenutbildning",
+       "Adult education", "komvux", "sfi"),
+    _t(R.SERVICE_AREA_CULTURE_LEISURE, "culture-leisure", "Kultur och fritid",
+       "Culture and leisure", "kultur", "fritid", "bibliotek"),
+    _t(R.SERVICE_AREA_URBAN_PLANNING, "urban-planning", "Samhällsbyggnad, plan och bygg",
+       "Urban planning", "samhällsbyggnad", "plan och bygg", "bygglov", "stadsbyggnad"),
+    _t(R.SERVICE_AREA_ENVIRONMENT_HEALTH, "environment-health", "Miljö och hälsoskydd",
+       "Environment and health", "miljö", "hälsoskydd", "miljöförvaltning"),
+    _t(R.SERVICE_AREA_TECHNICAL_SERVICES, "technical-services", "Teknik, VA, avfall, gata",
+       "Technical services", "teknik", "teknisk förvaltning", "va", "avfall", "gata"),
+    _t(R.SERVICE_AREA_CITIZEN_SERVICE, "citizen-service", "Medborgarservice och kontaktcenter",
+       "Citizen service", "medborgarservice", "kontaktcenter", "kundtjänst", "servicecenter"),
+    _t(R.SERVICE_AREA_HR, "hr", "HR och personal", "HR", "personal", "human resources"),
+    _t(R.SERVICE_AREA_FINANCE, "finance", "Ekonomi", "Finance", "ekonomiavdelning"),
+    _t(R.SERVICE_AREA_IT, "it", "IT och digitalisering", "IT and digitalisation",
+       "digitalisering", "it-avdelning", "digitalization"),
+    _t(R.SERVICE_AREA_COMMUNICATION, "communication", "Kommunikation", "Communication"),
+    _t(R.SERVICE_AREA_BUSINESS_DEVELOPMENT, "business-development",
+       "Näringsliv och arbetsmarknad", "Business development", "näringsliv", "arbetsmarknad"),
+    _t(R.SERVICE_AREA_PUBLIC_SAFETY, "public-safety", "Räddningstjänst och säkerhet",
+       "Public safety", "räddningstjänst", "säkerhet", "krisberedskap"),
+))
+
+USE_CASE_STATUS = Vocabulary("status", "status", "USE_CASE_STATUS_", (
+    _t(R.USE_CASE_STATUS_IDEA, "idea", "Idé", "Idea", "förstudie", "planerad"),
+    _t(R.USE_CASE_STATUS_PILOT, "pilot", "Pilot", "Pilot", "test", "försök", "piloting"),
+    _t(R.USE_CASE_STATUS_PRODUCTION, "production", "I drift", "In production",
+       "drift", "produktion", "live", "i bruk"),
+    _t(R.USE_CASE_STATUS_ENDED, "ended", "Avslutad", "Ended", "avvecklad", "avbruten"),
+))
+
+RISK_CLASS = Vocabulary("risk_class", "riskklass enligt AI-förordningen (EU AI Act risk class)",
+                        "RISK_CLASS_", (
+    _t(R.RISK_CLASS_MINIMAL, "minimal", "Minimal risk", "Minimal risk", "minimal"),
+    _t(R.RISK_CLASS_LIMITED, "limited", "Begränsad risk", "Limited risk", "begränsad"),
+    _t(R.RISK_CLASS_HIGH, "high", "Hög risk", "High risk", "hög", "högrisk"),
+    _t(R.RISK_CLASS_UNACCEPTABLE, "unacceptable", "Oacceptabel risk", "Unacceptable risk",
+       "oacceptabel", "förbjuden", "prohibited"),
+))
+
+LESSON_CATEGORY = Vocabulary("category", "kategori (lesson category)", "LESSON_CATEGORY_", (
+    _t(R.LESSON_CATEGORY_PROCUREMENT, "procurement", "Upphandling", "Procurement", "inköp"),
+    _t(R.LESSON_CATEGORY_LAW_AND_GDPR, "law-and-gdpr", "Juridik och dataskydd", "Law and GDPR",
+       "juridik", "dataskydd", "gdpr", "law", "lag"),
+    _t(R.LESSON_CATEGORY_DATA, "data", "Data", "Data", "datakvalitet"),
+    _t(R.LESSON_CATEGORY_COMPETENCE_AND_CHANGE, "competence-and-change",
+       "Kompetens och förändring", "Competence and change", "kompetens",
+       "förändringsledning", "förändring", "change"),
+    _t(R.LESSON_CATEGORY_TECHNOLOGY, "technology", "Teknik", "Technology", "teknologi"),
+    _t(R.LESSON_CATEGORY_ETHICS, "ethics", "Etik", "Ethics"),
+))
+
+SOLUTION_TYPE = Vocabulary("type", "lösningstyp (solution type)", "SOLUTION_TYPE_", (
+    _t(R.SOLUTION_TYPE_POLICY, "policy", "Policy", "Policy", "ai-policy"),
+    _t(R.SOLUTION_TYPE_GUIDELINE, "guideline", "Riktlinje", "Guideline",
+       "riktlinjer", "vägledning", "guide"),
+    _t(R.SOLUTION_TYPE_PROCUREMENT_TEMPLATE, "procurement-template", "Upphandlingsmall",
+       "Procurement template", "upphandlingsunderlag", "förfrågningsunderlag"),
+    _t(R.SOLUTION_TYPE_IMPACT_ASSESSMENT_TEMPLATE, "impact-assessment-template",
+       "Mall för konsekvensbedömning", "Impact assessment template",
+       "konsekvensbedömning", "dpia", "dpia-mall", "fria"),
+    _t(R.SOLUTION_TYPE_CODE, "code", "Kod", "Code", "källkod", "programkod", "software"),
+    _t(R.SOLUTION_TYPE_PROMPT_LIBRARY, "prompt-library", "Promptbibliotek", "Prompt library",
+       "promptar", "prompts"),
+    _t(R.SOLUTION_TYPE_TRAINING_MATERIAL, "training-material", "Utbildningsmaterial",
+       "Training material", "utbildning", "kursmaterial", "training"),
+))
+
+VISIBILITY = Vocabulary("visibility", "synlighet (visibility)", "VISIBILITY_", (
+    _t(R.VISIBILITY_PUBLIC, "public", "Offentlig", "Public", "publik", "öppen"),
+    _t(R.VISIBILITY_MEMBERS, "members", "Medlemmar", "Members only", "medlem", "member",
+       "intern"),
+    _t(R.VISIBILITY_DRAFT, "draft", "Utkast", "Draft"),
+))
+
+RECORD_KIND = Vocabulary("kind", "posttyp (record kind)", "RECORD_KIND_", (
+    _t(R.RECORD_KIND_USE_CASE, "use-case", "Användningsfall", "Use case", "usecase",
+       "användningsområde", "tillämpning"),
+    _t(R.RECORD_KIND_LESSON, "lesson", "Lärdom", "Lesson", "lärdomar", "erfarenhet"),
+    _t(R.RECORD_KIND_SOLUTION, "solution", "Lösning", "Solution", "lösningar"),
+    _t(R.RECORD_KIND_RECOMMENDATION, "recommendation", "Rekommendation", "Recommendation"),
+    _t(R.RECORD_KIND_ADOPTION, "adoption", "Införande", "Adoption", "återanvändning"),
+))
+# fmt: on
+
+#: Every vocabulary by its name.
+VOCABULARIES: dict[str, Vocabulary] = {
+    v.name: v
+    for v in (
+        SERVICE_AREA,
+        USE_CASE_STATUS,
+        RISK_CLASS,
+        LESSON_CATEGORY,
+        SOLUTION_TYPE,
+        VISIBILITY,
+        RECORD_KIND,
+    )
+}
+
+_YES = frozenset({"ja", "j", "yes", "y", "true", "sant", "1", "x"})
+_NO = frozenset({"nej", "n", "no", "false", "falskt", "0", "-"})
+
+
+def parse_bool(text: str) -> bool:
+    """'ja'/'nej', 'yes'/'no', 'true'/'false', '1'/'0', 'x' (a ticked cell); else ValueError."""
+    form = normalize(text) if text.strip() != "-" else "-"
+    if form in _YES:
+        return True
+    if form in _NO:
+        return False
+    raise ValueError(f"{text!r} is not yes or no (ja/nej)")
+
+
+def bool_label(value: bool, lang: str = "sv") -> str:
+    if lang == "en":
+        return "yes" if value else "no"
+    return "ja" if value else "nej"
