@@ -1,0 +1,250 @@
+"""FeedService: a server's log of signed entries, read after a cursor or followed live.
+
+Every store call runs in a worker thread (``asyncio.to_thread``) so one large read
+never stalls the other calls on the event loop. What a caller sees is decided once
+per call by the :class:`~samverka.server.policy.CallerPolicy`; the store redacts the
+rest (drafts always, MEMBERS records for the public) into RedactedEntry stand-ins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+import samverka
+from samverka.kommuner import is_origin
+from samverka.logwatch import LogWatcher, SharedLogReader
+from samverka.server.app import ServiceBinding
+from samverka.server.policy import Audience, Caller, CallerPolicy, CertificatePolicy
+from samverka.server.settings import ServerSettings
+from samverka.server.status import CursorAhead, InvalidRequest
+from samverka.signing import PublicKey
+from samverka.store import Store
+from samverka.v1 import feed_pb2, feed_service_pb2, feed_service_pb2_grpc, records_pb2
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+SERVICE_NAME: str = feed_service_pb2.DESCRIPTOR.services_by_name["FeedService"].full_name
+
+#: Room left in every streamed message for the cursor and protobuf framing.
+_MESSAGE_OVERHEAD = 1024
+#: Bounds on a filter, so a request cannot make the store build an absurd query.
+MAX_FILTER_ORIGINS = 512
+MAX_FILTER_VALUES = 64
+MAX_TAG_CHARS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class NodeIdentity:
+    """Who a server is: answered by GetNodeInfo."""
+
+    kommunkod: str
+    name: str
+    public_key: PublicKey
+
+
+class FeedServicer(feed_service_pb2_grpc.FeedServiceServicer):
+    """FeedService over one store. The hub runs the same class over its aggregated log."""
+
+    def __init__(
+        self,
+        store: Store,
+        identity: NodeIdentity,
+        watcher: LogWatcher,
+        settings: ServerSettings,
+        *,
+        policy: CallerPolicy | None = None,
+        reader: SharedLogReader | None = None,
+    ) -> None:
+        self.store = store
+        self.identity = identity
+        self.watcher = watcher
+        self.settings = settings
+        self.policy: CallerPolicy = policy or CertificatePolicy()
+        self.reader = reader or SharedLogReader(store)
+        self._draining = False
+
+    def binding(self) -> ServiceBinding:
+        """How a NodeServer registers, health-checks, reflects and drains this service."""
+        return ServiceBinding(
+            name=SERVICE_NAME,
+            register=lambda server: feed_service_pb2_grpc.add_FeedServiceServicer_to_server(
+                self, server
+            ),
+            drain=self.begin_drain,
+        )
+
+    def begin_drain(self) -> None:
+        """End live subscriptions cleanly (OK status) and cut open reads short."""
+        self._draining = True
+        self.watcher.wake_all()
+
+    # -- unary --------------------------------------------------------------------
+    async def GetNodeInfo(
+        self, request: feed_service_pb2.GetNodeInfoRequest, context: Context
+    ) -> feed_service_pb2.GetNodeInfoResponse:
+        await self._audience(context)
+        return feed_service_pb2.GetNodeInfoResponse(
+            kommunkod=self.identity.kommunkod,
+            name=self.identity.name,
+            public_key=self.identity.public_key.raw,
+            key_id=self.identity.public_key.key_id,
+            software_version=samverka.__version__,
+        )
+
+    async def GetFeedHeads(
+        self, request: feed_service_pb2.GetFeedHeadsRequest, context: Context
+    ) -> feed_service_pb2.GetFeedHeadsResponse:
+        await self._audience(context)
+        origins = list(request.origins)
+        _check_origins(origins)
+
+        def read() -> tuple[list[feed_pb2.FeedHead], int]:
+            # Position first: heads then cover at least everything up to it.
+            position = self.store.log_position()
+            heads = [
+                feed_pb2.FeedHead(origin=h.origin, sequence=h.sequence, entry_hash=h.entry_hash)
+                for h in self.store.heads(origins)
+            ]
+            return heads, position
+
+        heads, position = await asyncio.to_thread(read)
+        return feed_service_pb2.GetFeedHeadsResponse(heads=heads, log_position=position)
+
+    # -- streams ------------------------------------------------------------------
+    async def ReadEntries(
+        self, request: feed_service_pb2.ReadEntriesRequest, context: Context
+    ) -> AsyncIterator[feed_service_pb2.ReadEntriesResponse]:
+        audience = await self._audience(context)
+        entry_filter = _checked_filter(request)
+        limit = self._limit(request.batch_size)
+        cursor = request.after.position
+        end = await asyncio.to_thread(self.store.log_position)
+        _check_cursor(cursor, end)
+        last_sent: int | None = None
+        while cursor < end and not self._draining:
+            page = await self.reader.read(cursor, limit, entry_filter, member=audience.member)
+            scanned_to = max(page.next_position, cursor)
+            for chunk, chunk_next in self._chunks(page.entries, scanned_to):
+                if chunk:
+                    yield feed_service_pb2.ReadEntriesResponse(
+                        entries=chunk, next=feed_pb2.Cursor(position=chunk_next)
+                    )
+                    last_sent = chunk_next
+            if scanned_to == cursor:
+                break  # the store had nothing more, whatever log_position said
+            cursor = scanned_to
+        if last_sent != cursor:
+            # Nothing sent, or a filtered tail was scanned: tell the reader where it stands.
+            yield feed_service_pb2.ReadEntriesResponse(next=feed_pb2.Cursor(position=cursor))
+
+    async def Subscribe(
+        self, request: feed_service_pb2.SubscribeRequest, context: Context
+    ) -> AsyncIterator[feed_service_pb2.SubscribeResponse]:
+        audience = await self._audience(context)
+        entry_filter = _checked_filter(request)
+        limit = self._limit(request.batch_size)
+        cursor = request.after.position
+        _check_cursor(cursor, await asyncio.to_thread(self.store.log_position))
+        loop = asyncio.get_running_loop()
+        heartbeat = self.settings.heartbeat_seconds
+        with self.watcher.attached():
+            last_sent = loop.time()
+            read_needed = True
+            while not self._draining:
+                if read_needed or self.watcher.position > cursor:
+                    page = await self.reader.read(
+                        cursor, limit, entry_filter, member=audience.member
+                    )
+                    scanned_to = max(page.next_position, cursor)
+                    for chunk, chunk_next in self._chunks(page.entries, scanned_to):
+                        if chunk:
+                            yield feed_service_pb2.SubscribeResponse(
+                                entries=chunk, next=feed_pb2.Cursor(position=chunk_next)
+                            )
+                            last_sent = loop.time()
+                    # A read that moved the cursor may have stopped at the batch limit:
+                    # read again until one brings nothing, then wait.
+                    read_needed = scanned_to > cursor
+                    cursor = scanned_to
+                    if read_needed:
+                        continue
+                idle = loop.time() - last_sent
+                if idle >= heartbeat:
+                    yield feed_service_pb2.SubscribeResponse(next=feed_pb2.Cursor(position=cursor))
+                    last_sent = loop.time()
+                    continue
+                read_needed = await self.watcher.wait_beyond(cursor, heartbeat - idle)
+
+    # -- helpers ------------------------------------------------------------------
+    async def _audience(self, context: Context) -> Audience:
+        return await self.policy.audience(Caller.from_context(context))
+
+    def _limit(self, requested: int) -> int:
+        cap = self.settings.batch_size
+        return min(requested, cap) if requested > 0 else cap
+
+    def _chunks(
+        self, entries: list[feed_pb2.LogEntry], scanned_to: int
+    ) -> Iterator[tuple[list[feed_pb2.LogEntry], int]]:
+        """Split a page into messages under the size limit, each with its resume cursor.
+
+        The last chunk resumes after everything scanned; earlier ones after their own
+        last entry. An empty page gives one empty chunk.
+        """
+        budget = self.settings.max_message_bytes - _MESSAGE_OVERHEAD
+        chunk: list[feed_pb2.LogEntry] = []
+        size = 0
+        for entry in entries:
+            entry_size = entry.ByteSize() + 8  # field tag and length prefix
+            if chunk and size + entry_size > budget:
+                yield chunk, chunk[-1].position
+                chunk, size = [], 0
+            chunk.append(entry)
+            size += entry_size
+        yield chunk, scanned_to
+
+
+def _check_cursor(cursor: int, end: int) -> None:
+    if cursor > end:
+        raise CursorAhead(
+            f"cursor {cursor} is past the end of this server's log ({end})",
+            hint="the server's log is not the one the cursor came from (restored database?); "
+            "reset the cursor for this peer and sync again — verification drops duplicates",
+        )
+
+
+def _check_origins(origins: list[str]) -> None:
+    if len(origins) > MAX_FILTER_ORIGINS:
+        raise InvalidRequest(f"at most {MAX_FILTER_ORIGINS} origins per request")
+    bad = [o for o in origins if not is_origin(o)]
+    if bad:
+        raise InvalidRequest(f"not a kommunkod: {', '.join(repr(b) for b in bad[:5])}")
+
+
+def _checked_filter(
+    request: feed_service_pb2.ReadEntriesRequest | feed_service_pb2.SubscribeRequest,
+) -> feed_service_pb2.EntryFilter | None:
+    if not request.HasField("filter"):
+        return None
+    f: feed_service_pb2.EntryFilter = request.filter
+    _check_origins(list(f.origins))
+    kinds = set(records_pb2.RecordKind.values()) - {records_pb2.RECORD_KIND_UNSPECIFIED}
+    areas = set(records_pb2.ServiceArea.values()) - {records_pb2.SERVICE_AREA_UNSPECIFIED}
+    if len(f.kinds) > MAX_FILTER_VALUES or any(k not in kinds for k in f.kinds):
+        raise InvalidRequest("filter.kinds holds an unknown or unspecified record kind")
+    if len(f.service_areas) > MAX_FILTER_VALUES or any(a not in areas for a in f.service_areas):
+        raise InvalidRequest("filter.service_areas holds an unknown or unspecified area")
+    if len(f.tags) > MAX_FILTER_VALUES or any(not t or len(t) > MAX_TAG_CHARS for t in f.tags):
+        raise InvalidRequest(
+            f"filter.tags: at most {MAX_FILTER_VALUES} tags of 1–{MAX_TAG_CHARS} characters"
+        )
+    if f.since_ms < 0 or f.until_ms < 0 or (f.until_ms and f.since_ms > f.until_ms):
+        raise InvalidRequest("filter: since_ms and until_ms must be ≥ 0 and since ≤ until")
+    if f == feed_service_pb2.EntryFilter():
+        return None  # an empty filter is no filter: share reads with unfiltered readers
+    return f

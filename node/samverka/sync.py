@@ -1,0 +1,302 @@
+"""Pull a peer's log into our store: verified entry by entry, resumable, never skipping.
+
+Used by a node pulling from the hub (``samverka sync``), by the hub harvesting a member
+node (with an origin filter), and by anything following a peer live.
+
+Rules, in the spirit of python-tuf's updater (the peer is untrusted transport):
+
+- every entry goes through :func:`samverka.ingest.ingest`, the same verification as any
+  other way in; the peer's word counts for nothing;
+- entries are stored page by page, and the peer's cursor (``store.set_cursor(peer, …)``)
+  advances only past what is stored, so an interruption at any point resumes with no
+  gap, and a repeat is a harmless duplicate;
+- the first refusal stops the sync with :class:`SyncStopped` naming origin, sequence
+  and reason, after storing what came before it;
+- a sequence gap (entries missing before the one offered) is filled by asking the peer
+  for that origin's entries; if the peer cannot supply them, the sync fails loudly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
+
+import grpc
+
+from samverka.client import FeedClient, Page
+from samverka.entries import parse_signed
+from samverka.errors import EntryRefused, Reason, SamverkaError, TransportError
+from samverka.ingest import IngestReport, ingest
+from samverka.server.status import PeerError
+from samverka.store import Store
+from samverka.v1 import feed_pb2, feed_service_pb2
+from samverka.verify import KeyRing
+
+log = logging.getLogger("samverka.sync")
+
+#: Gap fills allowed per sync before giving up (each fill should close one gap).
+MAX_GAP_FILLS = 100
+
+
+@dataclass
+class SyncReport:
+    peer: str
+    #: The cursor before and after.
+    start_position: int = 0
+    position: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    pages: int = 0
+    #: Gaps closed by asking the peer for an origin's missing entries.
+    gaps_filled: int = 0
+
+    @property
+    def received(self) -> int:
+        return self.accepted + self.duplicates
+
+
+class SyncStopped(EntryRefused):
+    """A peer offered an entry we refuse; everything before it was stored."""
+
+    def __init__(self, refusal: EntryRefused, *, peer: str, report: SyncReport) -> None:
+        super().__init__(
+            refusal.reason, refusal.detail, origin=refusal.origin, sequence=refusal.sequence
+        )
+        self.args = (f"sync from {peer} stopped: {self}",)
+        self.peer = peer
+        self.report = report
+        self.hint = {
+            Reason.UNKNOWN_KEY: "the origin's key is not in our key ring: fetch the member "
+            "directory, then sync again",
+            Reason.SEQUENCE_GAP: "the peer does not hold the missing entries; try another peer",
+        }.get(
+            refusal.reason,
+            "the peer served an entry that fails verification; nothing "
+            "from it on was stored — report it to the council",
+        )
+
+
+class ProtocolViolation(TransportError):
+    """The peer broke the protocol (cursor going backwards, entries it was not asked for)."""
+
+
+Progress = Callable[[SyncReport], None]
+
+
+async def sync_from_peer(
+    store: Store,
+    keys: KeyRing,
+    client: FeedClient,
+    *,
+    peer: str,
+    entry_filter: feed_service_pb2.EntryFilter | None = None,
+    progress: Progress | None = None,
+    batch_size: int = 0,
+) -> SyncReport:
+    """Read everything new in ``peer``'s log after our stored cursor; verify and store it.
+
+    ``peer`` names the cursor (e.g. the hub's address or a kommunkod). Returns when the
+    peer's log end at call time is reached. Raises SyncStopped on a refused entry,
+    PeerError/TransportError when the peer fails (the cursor keeps what was stored).
+    """
+    puller = _Puller(store, keys, client, peer, entry_filter, progress)
+    await puller.begin()
+    while True:
+        attempt_from = puller.cursor
+        try:
+            async with contextlib.aclosing(
+                client.read_entries(puller.cursor, entry_filter, batch_size)
+            ) as pages:
+                async for page in pages:
+                    if not await puller.apply(page):
+                        break  # a gap was filled: read again from the cursor
+                else:
+                    return puller.report
+        except PeerError as err:
+            if err.code is not grpc.StatusCode.DEADLINE_EXCEEDED or puller.cursor == attempt_from:
+                raise
+            log.info("read from %s hit its deadline at %d; continuing", peer, puller.cursor)
+
+
+async def follow_peer(
+    store: Store,
+    keys: KeyRing,
+    client: FeedClient,
+    *,
+    peer: str,
+    entry_filter: feed_service_pb2.EntryFilter | None = None,
+    progress: Progress | None = None,
+    stop: asyncio.Event | None = None,
+    min_backoff: float = 0.5,
+    max_backoff: float = 30.0,
+    on_entries: Callable[[list[int]], None] | None = None,
+) -> SyncReport:
+    """Subscribe to ``peer`` and keep storing its new entries until ``stop`` is set.
+
+    Reconnects with jittered exponential back-off when the stream ends or fails (the
+    peer restarts, the network drops, heartbeats stop). A refused entry is not a
+    network problem: SyncStopped is raised. ``on_entries`` gets the log positions of
+    each stored batch (e.g. a server's ``watcher.advance``/``notify``).
+    """
+    stop = stop or asyncio.Event()
+    puller = _Puller(store, keys, client, peer, entry_filter, progress, on_entries)
+    await puller.begin()
+    backoff = min_backoff
+    while not stop.is_set():
+        progressed = False
+        try:
+            async with contextlib.aclosing(client.subscribe(puller.cursor, entry_filter)) as pages:
+                async for page in _until(pages, stop):
+                    before = puller.report.received
+                    if not await puller.apply(page):
+                        break
+                    progressed = progressed or puller.report.received > before
+                    backoff = min_backoff  # the peer works: start back-off afresh
+        except TransportError as err:
+            log.warning("following %s: %s", peer, err)
+        if stop.is_set():
+            break
+        delay = (min_backoff if progressed else backoff) * random.uniform(0.5, 1.0)
+        backoff = min(backoff * 2, max_backoff)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await stop.wait()
+    return puller.report
+
+
+async def _until(
+    pages: AsyncGenerator[Page, None], stop: asyncio.Event
+) -> AsyncGenerator[Page, None]:
+    """Pages until ``stop`` is set (checked between pages and while waiting for one)."""
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        while True:
+            nxt = asyncio.ensure_future(anext(pages))
+            done, _ = await asyncio.wait({nxt, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if nxt not in done:
+                nxt.cancel()
+                await asyncio.wait([nxt])
+                return
+            try:
+                page = nxt.result()
+            except StopAsyncIteration:
+                return
+            yield page
+            if stop.is_set():
+                return
+    finally:
+        stopper.cancel()
+
+
+class _Puller:
+    """Applies pages from one peer to the store and keeps the cursor honest."""
+
+    def __init__(
+        self,
+        store: Store,
+        keys: KeyRing,
+        client: FeedClient,
+        peer: str,
+        entry_filter: feed_service_pb2.EntryFilter | None,
+        progress: Progress | None,
+        on_entries: Callable[[list[int]], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.keys = keys
+        self.client = client
+        self.peer = peer
+        self.allowed_origins = frozenset(entry_filter.origins) if entry_filter else frozenset()
+        self.progress = progress
+        self.on_entries = on_entries
+        self.report = SyncReport(peer)
+        self.cursor = 0
+
+    async def begin(self) -> None:
+        self.cursor = await asyncio.to_thread(self.store.get_cursor, self.peer)
+        self.report.start_position = self.report.position = self.cursor
+
+    async def apply(self, page: Page) -> bool:
+        """Verify and store one page. False when a gap was filled and reading must restart."""
+        self._check_page(page)
+        result = await asyncio.to_thread(ingest, self.store, self.keys, page.entries)
+        self._count(result)
+        refusal = result.first_refusal
+        if refusal is None:
+            await self._advance(page.next_position)
+            return True
+        # Stored: everything before the refused entry. The cursor stops right before it.
+        held = result.accepted + result.duplicates
+        await self._advance(page.entries[held - 1].position if held else self.cursor)
+        if (
+            refusal.reason is Reason.SEQUENCE_GAP
+            and self.report.gaps_filled < MAX_GAP_FILLS
+            and await self._fill_gap(refusal.origin, refusal.sequence)
+        ):
+            self.report.gaps_filled += 1
+            return False
+        raise SyncStopped(refusal, peer=self.peer, report=self.report)
+
+    def _check_page(self, page: Page) -> None:
+        """The peer's positions must move forward; entries must be what we asked for."""
+        last = self.cursor
+        for item in page.entries:
+            if item.position <= last:
+                raise ProtocolViolation(
+                    f"{self.peer} sent position {item.position} after {last}: "
+                    "a log only moves forward"
+                )
+            last = item.position
+            if self.allowed_origins and _origin_of(item) not in self.allowed_origins:
+                raise ProtocolViolation(
+                    f"{self.peer} sent an entry of {_origin_of(item)!r} at position "
+                    f"{item.position}, outside the requested origins"
+                )
+        if page.next_position < last:
+            raise ProtocolViolation(
+                f"{self.peer} said to resume at {page.next_position}, before its own entry {last}"
+            )
+
+    async def _advance(self, position: int) -> None:
+        if position > self.cursor:
+            self.cursor = position
+            await asyncio.to_thread(self.store.set_cursor, self.peer, position)
+        self.report.position = self.cursor
+        self.report.pages += 1
+        if self.progress is not None:
+            self.progress(self.report)
+
+    def _count(self, result: IngestReport) -> None:
+        self.report.accepted += result.accepted
+        self.report.duplicates += result.duplicates
+        if result.positions and self.on_entries is not None:
+            self.on_entries(result.positions)
+
+    async def _fill_gap(self, origin: str, sequence: int) -> bool:
+        """Fetch ``origin``'s entries before ``sequence`` from the peer. True if closed."""
+        log.info(
+            "%s: %s#%d arrived before earlier entries; asking for them", self.peer, origin, sequence
+        )
+        only_origin = feed_service_pb2.EntryFilter(origins=[origin])
+        async with contextlib.aclosing(self.client.read_entries(0, only_origin)) as pages:
+            async for page in pages:
+                result = await asyncio.to_thread(ingest, self.store, self.keys, page.entries)
+                self._count(result)
+                if result.first_refusal is not None:
+                    raise SyncStopped(result.first_refusal, peer=self.peer, report=self.report)
+                head = await asyncio.to_thread(self.store.head, origin)
+                if head is not None and head.sequence >= sequence - 1:
+                    return True
+        return False
+
+
+def _origin_of(item: feed_pb2.LogEntry) -> str:
+    if item.HasField("redacted"):
+        return item.redacted.origin
+    try:
+        return parse_signed(item.signed).origin
+    except SamverkaError:
+        return ""  # ingest refuses it with the precise reason
