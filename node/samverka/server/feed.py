@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -26,7 +26,8 @@ from samverka.signing import PublicKey
 from samverka.store import Store
 from samverka.v1 import feed_pb2, feed_service_pb2, feed_service_pb2_grpc, records_pb2
 
-Context = grpc.aio.ServicerContext[Any, Any]
+if TYPE_CHECKING:  # the stubs' generics are not subscriptable at run time
+    Context = grpc.aio.ServicerContext[Any, Any]
 
 SERVICE_NAME: str = feed_service_pb2.DESCRIPTOR.services_by_name["FeedService"].full_name
 

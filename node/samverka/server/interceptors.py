@@ -13,7 +13,7 @@ import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -23,9 +23,10 @@ from samverka.server.status import to_wire
 
 log = logging.getLogger("samverka.rpc")
 
-Context = grpc.aio.ServicerContext[Any, Any]
 Behavior = Callable[..., Any]
-Handler = grpc.RpcMethodHandler[Any, Any]
+if TYPE_CHECKING:  # the stubs' generics are not subscriptable at run time
+    Context = grpc.aio.ServicerContext[Any, Any]
+    Handler = grpc.RpcMethodHandler[Any, Any]
 
 
 class RpcInterceptor(grpc.aio.ServerInterceptor):
