@@ -18,6 +18,8 @@ from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-unty
 
 from samverka.errors import (
     ConfigError,
+    DirectoryRefused,
+    EnrollmentRefused,
     EntryRefused,
     Reason,
     RecordInvalid,
@@ -63,6 +65,18 @@ class CursorAhead(SamverkaError):
     reason = "cursor_ahead"
 
 
+class Conflict(SamverkaError):
+    """A request does not fit the server's current state (e.g. an enrollment for a kommun
+    that is already a member). ``reason`` says which conflict; the hint travels along."""
+
+    reason = "conflict"
+
+    def __init__(self, message: str, *, reason: str = "", hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        if reason:
+            self.reason = reason
+
+
 @dataclass(frozen=True, slots=True)
 class WireError:
     """What travels: status code, message, and the ErrorInfo reason and metadata."""
@@ -105,6 +119,12 @@ def to_wire(exc: BaseException) -> WireError:
         return WireError(grpc.StatusCode.UNAUTHENTICATED, str(exc), exc.reason)
     if isinstance(exc, AccessDenied):
         return WireError(grpc.StatusCode.PERMISSION_DENIED, str(exc), exc.reason)
+    if isinstance(exc, EnrollmentRefused | DirectoryRefused):
+        meta = {"detail": exc.detail} | ({"hint": exc.hint} if exc.hint else {})
+        return WireError(grpc.StatusCode.INVALID_ARGUMENT, str(exc), exc.reason.value, meta)
+    if isinstance(exc, Conflict):
+        meta = {"hint": exc.hint} if exc.hint else {}
+        return WireError(grpc.StatusCode.FAILED_PRECONDITION, str(exc), exc.reason, meta)
     if isinstance(exc, CursorAhead):
         return WireError(grpc.StatusCode.FAILED_PRECONDITION, str(exc), exc.reason)
     if isinstance(exc, InvalidRequest):
@@ -174,7 +194,7 @@ def from_rpc_error(err: grpc.RpcError) -> SamverkaError:
             code=code,
             reason=info.reason,
             metadata=dict(info.metadata),
-            hint=_HINTS.get(code, ""),
+            hint=info.metadata.get("hint") or _HINTS.get(code, ""),
         )
     return PeerError(f"{code.name}: {message}", code=code, hint=_HINTS.get(code, ""))
 
