@@ -484,6 +484,8 @@ def _resolve(record: Message, path: str) -> tuple[Message, str]:
 def _set(parent: Message, leaf: str, repeated: bool, values: list[Any]) -> None:
     if repeated:
         target = getattr(parent, leaf)
+        if not values and not target:
+            return
         del target[:]
         for v in values:
             if isinstance(v, Message):
@@ -492,7 +494,11 @@ def _set(parent: Message, leaf: str, repeated: bool, values: list[Any]) -> None:
                 target.append(v)
         return
     if not values:
-        parent.ClearField(leaf)
+        # Clear only what is set: touching an unset sub-message would make it present.
+        descriptor = parent.DESCRIPTOR.fields_by_name[leaf]
+        present = parent.HasField(leaf) if descriptor.message_type else bool(getattr(parent, leaf))
+        if present:
+            parent.ClearField(leaf)
     elif isinstance(values[0], Message):
         getattr(parent, leaf).CopyFrom(values[0])
     else:

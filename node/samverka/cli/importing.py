@@ -1,0 +1,192 @@
+"""``samverka import FILE``: a kommun's existing inventory as signed records.
+
+The parsing and checking are pure (:mod:`samverka.inventory`); this command reads the
+file, shows the problems or the plan, and publishes through the node's Publisher.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from samverka.cli._common import EXIT_CODES_HELP, json_option, print_json, with_node
+from samverka.errors import ImportFileError, SamverkaError
+from samverka.inventory import (
+    FORMATS,
+    IMPORTABLE,
+    MAX_FILE_BYTES,
+    MAX_ROWS,
+    ImportPlan,
+    detect_format,
+    plan_import,
+    read_inventory,
+)
+from samverka.node import Node
+from samverka.vocab import RECORD_KIND, VISIBILITY
+
+_KIND_CHOICES = {"usecase": "use_case", "lesson": "lesson", "solution": "solution"}
+
+
+@click.command(
+    "import",
+    help=f"""Import an inventory file (CSV, XLSX, YAML or JSON) as signed records.
+
+Columns are the same names as the `usecase add` options (title, summary, area,
+status, risk, technique, cost_yearly, benefit, …) or their Swedish names (titel,
+sammanfattning, verksamhetsområde, status, riskklass, …); a column `kind`
+(posttyp) may mix use cases, lessons and solutions. CSV may be separated by ; or ,
+and be UTF-8 with or without BOM.
+
+Every row is checked first. If any row is invalid, each problem is listed with its
+line/row and field and nothing is imported (unless --skip-invalid). Rows without an
+id get one from their title, so importing the same file again creates no duplicates:
+unchanged rows write nothing, changed rows write a new version.
+
+Limits: {MAX_FILE_BYTES // (1024 * 1024)} MiB and {MAX_ROWS} records per file.
+
+\b
+Example:
+  samverka import inventering.xlsx --dry-run
+  samverka import inventering.csv --visibility public
+""",
+    epilog=EXIT_CODES_HELP,
+)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="[default: from the name]")
+@click.option(
+    "--kind",
+    type=click.Choice(list(_KIND_CHOICES)),
+    default="usecase",
+    show_default=True,
+    help="Kind of rows without a kind column.",
+)
+@click.option(
+    "--visibility",
+    metavar="VIS",
+    help="Visibility of new records that do not say (public, members, draft) [default: members].",
+)
+@click.option("--skip-invalid", is_flag=True, help="Import the valid rows, skip the invalid.")
+@click.option("--ignore-unknown-columns", is_flag=True, help="Ignore columns that are not fields.")
+@click.option("--dry-run", is_flag=True, help="Check and show what would happen; write nothing.")
+@json_option
+@with_node
+def import_(
+    node: Node,
+    file: Path,
+    fmt: str | None,
+    kind: str,
+    visibility: str | None,
+    skip_invalid: bool,
+    ignore_unknown_columns: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    size = file.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ImportFileError(
+            f"{file} is {size} bytes; the limit is {MAX_FILE_BYTES} bytes (10 MiB)",
+            hint="split the inventory into smaller files",
+        )
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise ImportFileError(f"cannot read {file}: {exc.strerror}") from exc
+    fmt = fmt or detect_format(file.name, data)
+    default_visibility = VISIBILITY.parse(visibility) if visibility else None
+    inventory = read_inventory(
+        data,
+        fmt,
+        default_body=_KIND_CHOICES[kind],
+        ignore_unknown_columns=ignore_unknown_columns,
+    )
+    plan = plan_import(
+        inventory,
+        origin=node.origin,
+        lookup=lambda record_id: node.store.get_record(node.origin, record_id),
+        default_visibility=default_visibility,
+    )
+    assert set(_KIND_CHOICES.values()) <= set(IMPORTABLE)
+
+    for problem in plan.problems:
+        click.echo(f"  {problem}", err=True)
+    file_level = [p for p in plan.problems if p.where == "file"]
+    if file_level:
+        raise SamverkaError(
+            f"{file.name}: {len(file_level)} unknown column(s); nothing imported",
+            hint="rename the columns to field names (see `samverka import --help`) or pass "
+            "--ignore-unknown-columns",
+        )
+    if plan.problems and not skip_invalid:
+        raise SamverkaError(
+            f"{file.name}: {plan.invalid_rows} invalid row(s) of "
+            f"{plan.invalid_rows + len(plan.rows)}; nothing imported",
+            hint="fix the rows listed above, or pass --skip-invalid to import the valid rows",
+        )
+
+    published = 0
+    if not dry_run:
+        published = _publish(node, plan)
+    _report(plan, file.name, dry_run=dry_run, as_json=as_json, published=published)
+
+
+def _publish(node: Node, plan: ImportPlan) -> int:
+    rows = plan.to_publish()
+    publisher = node.publisher()
+    if len(rows) > 1 and sys.stderr.isatty():
+        with click.progressbar(rows, label="signing", file=sys.stderr, show_pos=True) as bar:
+            for row in bar:
+                publisher.publish(row.record)
+    else:
+        for row in rows:
+            publisher.publish(row.record)
+    return len(rows)
+
+
+def _report(plan: ImportPlan, name: str, *, dry_run: bool, as_json: bool, published: int) -> None:
+    counts = {
+        "new": plan.count("new"),
+        "updated": plan.count("update"),
+        "unchanged": plan.count("unchanged"),
+        "retired_left_alone": plan.count("retired"),
+        "invalid_skipped": plan.invalid_rows,
+    }
+    if as_json:
+        print_json(
+            {
+                "file": name,
+                "dry_run": dry_run,
+                "published": published,
+                **counts,
+                "rows": [
+                    {
+                        "where": row.where,
+                        "action": row.action,
+                        "id": row.record_id,
+                        "kind": RECORD_KIND.key(row.record.header.kind),
+                    }
+                    for row in plan.rows
+                ],
+                "problems": [
+                    {"where": p.where, "field": p.field, "message": p.message}
+                    for p in plan.problems
+                ],
+            }
+        )
+        return
+    verbs = {"new": "new", "update": "new version", "unchanged": "unchanged", "retired": "retired"}
+    if dry_run:
+        for row in plan.rows:
+            click.echo(f"  {row.where}: {verbs[row.action]}: {row.record_id}")
+    prefix = "would import" if dry_run else "imported"
+    click.echo(
+        f"{prefix} {name}: {counts['new']} new, {counts['updated']} updated, "
+        f"{counts['unchanged']} unchanged"
+        + (
+            f", {counts['retired_left_alone']} retired left as is"
+            if counts["retired_left_alone"]
+            else ""
+        )
+        + (f", {counts['invalid_skipped']} invalid skipped" if counts["invalid_skipped"] else "")
+    )
