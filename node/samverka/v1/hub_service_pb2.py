@@ -27,51 +27,51 @@ from samverka.v1 import feed_pb2 as samverka_dot_v1_dot_feed__pb2
 from samverka.v1 import records_pb2 as samverka_dot_v1_dot_records__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dsamverka/v1/hub_service.proto\x12\x0bsamverka.v1\x1a\x1bsamverka/v1/directory.proto\x1a\x16samverka/v1/feed.proto\x1a\x19samverka/v1/records.proto\"F\n\rEnrollRequest\x12\x35\n\x07request\x18\x01 \x01(\x0b\x32$.samverka.v1.SignedEnrollmentRequest\"\xc2\x01\n\x0e\x45nrollResponse\x12-\n\x06status\x18\x01 \x01(\x0e\x32\x1d.samverka.v1.EnrollmentStatus\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x03 \x01(\x0c\x12\x0e\n\x06\x63\x61_pem\x18\x04 \x01(\x0c\x12/\n\tdirectory\x18\x05 \x01(\x0b\x32\x1c.samverka.v1.SignedDirectory\x12\x16\n\x0ehub_public_key\x18\x06 \x01(\x0c\",\n\x13GetDirectoryRequest\x12\x15\n\rknown_version\x18\x01 \x01(\x04\"]\n\x14GetDirectoryResponse\x12/\n\tdirectory\x18\x01 \x01(\x0b\x32\x1c.samverka.v1.SignedDirectory\x12\x14\n\x0cnot_modified\x18\x02 \x01(\x08\"8\n\x0ePublishRequest\x12&\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x15.samverka.v1.LogEntry\"]\n\x0fPublishResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\r\x12\x12\n\nduplicates\x18\x02 \x01(\r\x12$\n\x05heads\x18\x03 \x03(\x0b\x32\x15.samverka.v1.FeedHead\"D\n\x10RotateKeyRequest\x12\x30\n\x08rotation\x18\x01 \x01(\x0b\x32\x1e.samverka.v1.SignedKeyRotation\"S\n\x11RotateKeyResponse\x12-\n\x06status\x18\x01 \x01(\x0e\x32\x1d.samverka.v1.EnrollmentStatus\x12\x0f\n\x07message\x18\x02 \x01(\t\"*\n\x17RenewCertificateRequest\x12\x0f\n\x07\x63sr_der\x18\x01 \x01(\x0c\"3\n\x18RenewCertificateResponse\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x01 \x01(\x0c\"\x97\x01\n\rSearchRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12&\n\x05kinds\x18\x02 \x03(\x0e\x32\x17.samverka.v1.RecordKind\x12\x0f\n\x07origins\x18\x03 \x03(\t\x12/\n\rservice_areas\x18\x04 \x03(\x0e\x32\x18.samverka.v1.ServiceArea\x12\r\n\x05limit\x18\x05 \x01(\r\"\xc1\x01\n\tSearchHit\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x11\n\trecord_id\x18\x02 \x01(\t\x12%\n\x04kind\x18\x03 \x01(\x0e\x32\x17.samverka.v1.RecordKind\x12\r\n\x05title\x18\x04 \x01(\t\x12\x0f\n\x07summary\x18\x05 \x01(\t\x12\x0f\n\x07version\x18\x06 \x01(\x04\x12+\n\nvisibility\x18\x07 \x01(\x0e\x32\x17.samverka.v1.Visibility\x12\x0c\n\x04rank\x18\x08 \x01(\x01\"6\n\x0eSearchResponse\x12$\n\x04hits\x18\x01 \x03(\x0b\x32\x16.samverka.v1.SearchHit\"\x11\n\x0fGetStatsRequest\"#\n\x05\x43ount\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r\"\xde\x01\n\x0eKommunCoverage\x12\x11\n\tkommunkod\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x63ounty_code\x18\x03 \x01(\t\x12\x0e\n\x06member\x18\x04 \x01(\x08\x12/\n\x13use_cases_by_status\x18\x05 \x03(\x0b\x32\x12.samverka.v1.Count\x12/\n\rservice_areas\x18\x06 \x03(\x0e\x32\x18.samverka.v1.ServiceArea\x12\x11\n\tsolutions\x18\x07 \x01(\r\x12\x11\n\tadoptions\x18\x08 \x01(\r\"w\n\x0e\x43ountyCoverage\x12\x13\n\x0b\x63ounty_code\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08kommuner\x18\x03 \x01(\r\x12\x0f\n\x07members\x18\x04 \x01(\r\x12\x1f\n\x17kommuner_with_use_cases\x18\x05 \x01(\r\"\xa2\x02\n\x10GetStatsResponse\x12\x16\n\x0ekommuner_total\x18\x01 \x01(\r\x12\x0f\n\x07members\x18\x02 \x01(\r\x12\x1f\n\x17kommuner_with_use_cases\x18\x03 \x01(\r\x12/\n\x13use_cases_by_status\x18\x04 \x03(\x0b\x32\x12.samverka.v1.Count\x12\x35\n\x19use_cases_by_service_area\x18\x05 \x03(\x0b\x32\x12.samverka.v1.Count\x12-\n\x08\x63ounties\x18\x06 \x03(\x0b\x32\x1b.samverka.v1.CountyCoverage\x12-\n\x08kommuner\x18\x07 \x03(\x0b\x32\x1b.samverka.v1.KommunCoverage*\x94\x01\n\x10\x45nrollmentStatus\x12!\n\x1d\x45NROLLMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x45NROLLMENT_STATUS_PENDING\x10\x01\x12\x1e\n\x1a\x45NROLLMENT_STATUS_APPROVED\x10\x02\x12\x1e\n\x1a\x45NROLLMENT_STATUS_REJECTED\x10\x03\x32\xa3\x04\n\nHubService\x12\x41\n\x06\x45nroll\x12\x1a.samverka.v1.EnrollRequest\x1a\x1b.samverka.v1.EnrollResponse\x12S\n\x0cGetDirectory\x12 .samverka.v1.GetDirectoryRequest\x1a!.samverka.v1.GetDirectoryResponse\x12\x44\n\x07Publish\x12\x1b.samverka.v1.PublishRequest\x1a\x1c.samverka.v1.PublishResponse\x12J\n\tRotateKey\x12\x1d.samverka.v1.RotateKeyRequest\x1a\x1e.samverka.v1.RotateKeyResponse\x12_\n\x10RenewCertificate\x12$.samverka.v1.RenewCertificateRequest\x1a%.samverka.v1.RenewCertificateResponse\x12\x41\n\x06Search\x12\x1a.samverka.v1.SearchRequest\x1a\x1b.samverka.v1.SearchResponse\x12G\n\x08GetStats\x12\x1c.samverka.v1.GetStatsRequest\x1a\x1d.samverka.v1.GetStatsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dsamverka/v1/hub_service.proto\x12\x0bsamverka.v1\x1a\x1bsamverka/v1/directory.proto\x1a\x16samverka/v1/feed.proto\x1a\x19samverka/v1/records.proto\"F\n\rEnrollRequest\x12\x35\n\x07request\x18\x01 \x01(\x0b\x32$.samverka.v1.SignedEnrollmentRequest\"\xda\x01\n\x0e\x45nrollResponse\x12-\n\x06status\x18\x01 \x01(\x0e\x32\x1d.samverka.v1.EnrollmentStatus\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x03 \x01(\x0c\x12\x0e\n\x06\x63\x61_pem\x18\x04 \x01(\x0c\x12/\n\tdirectory\x18\x05 \x01(\x0b\x32\x1c.samverka.v1.SignedDirectory\x12\x16\n\x0ehub_public_key\x18\x06 \x01(\x0c\x12\x16\n\x0emember_address\x18\x07 \x01(\t\",\n\x13GetDirectoryRequest\x12\x15\n\rknown_version\x18\x01 \x01(\x04\"]\n\x14GetDirectoryResponse\x12/\n\tdirectory\x18\x01 \x01(\x0b\x32\x1c.samverka.v1.SignedDirectory\x12\x14\n\x0cnot_modified\x18\x02 \x01(\x08\"8\n\x0ePublishRequest\x12&\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x15.samverka.v1.LogEntry\"]\n\x0fPublishResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\r\x12\x12\n\nduplicates\x18\x02 \x01(\r\x12$\n\x05heads\x18\x03 \x03(\x0b\x32\x15.samverka.v1.FeedHead\"D\n\x10RotateKeyRequest\x12\x30\n\x08rotation\x18\x01 \x01(\x0b\x32\x1e.samverka.v1.SignedKeyRotation\"S\n\x11RotateKeyResponse\x12-\n\x06status\x18\x01 \x01(\x0e\x32\x1d.samverka.v1.EnrollmentStatus\x12\x0f\n\x07message\x18\x02 \x01(\t\"*\n\x17RenewCertificateRequest\x12\x0f\n\x07\x63sr_der\x18\x01 \x01(\x0c\"3\n\x18RenewCertificateResponse\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x01 \x01(\x0c\"\x97\x01\n\rSearchRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12&\n\x05kinds\x18\x02 \x03(\x0e\x32\x17.samverka.v1.RecordKind\x12\x0f\n\x07origins\x18\x03 \x03(\t\x12/\n\rservice_areas\x18\x04 \x03(\x0e\x32\x18.samverka.v1.ServiceArea\x12\r\n\x05limit\x18\x05 \x01(\r\"\xc1\x01\n\tSearchHit\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x11\n\trecord_id\x18\x02 \x01(\t\x12%\n\x04kind\x18\x03 \x01(\x0e\x32\x17.samverka.v1.RecordKind\x12\r\n\x05title\x18\x04 \x01(\t\x12\x0f\n\x07summary\x18\x05 \x01(\t\x12\x0f\n\x07version\x18\x06 \x01(\x04\x12+\n\nvisibility\x18\x07 \x01(\x0e\x32\x17.samverka.v1.Visibility\x12\x0c\n\x04rank\x18\x08 \x01(\x01\"6\n\x0eSearchResponse\x12$\n\x04hits\x18\x01 \x03(\x0b\x32\x16.samverka.v1.SearchHit\"\x11\n\x0fGetStatsRequest\"#\n\x05\x43ount\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r\"\xde\x01\n\x0eKommunCoverage\x12\x11\n\tkommunkod\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x63ounty_code\x18\x03 \x01(\t\x12\x0e\n\x06member\x18\x04 \x01(\x08\x12/\n\x13use_cases_by_status\x18\x05 \x03(\x0b\x32\x12.samverka.v1.Count\x12/\n\rservice_areas\x18\x06 \x03(\x0e\x32\x18.samverka.v1.ServiceArea\x12\x11\n\tsolutions\x18\x07 \x01(\r\x12\x11\n\tadoptions\x18\x08 \x01(\r\"w\n\x0e\x43ountyCoverage\x12\x13\n\x0b\x63ounty_code\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08kommuner\x18\x03 \x01(\r\x12\x0f\n\x07members\x18\x04 \x01(\r\x12\x1f\n\x17kommuner_with_use_cases\x18\x05 \x01(\r\"\xa2\x02\n\x10GetStatsResponse\x12\x16\n\x0ekommuner_total\x18\x01 \x01(\r\x12\x0f\n\x07members\x18\x02 \x01(\r\x12\x1f\n\x17kommuner_with_use_cases\x18\x03 \x01(\r\x12/\n\x13use_cases_by_status\x18\x04 \x03(\x0b\x32\x12.samverka.v1.Count\x12\x35\n\x19use_cases_by_service_area\x18\x05 \x03(\x0b\x32\x12.samverka.v1.Count\x12-\n\x08\x63ounties\x18\x06 \x03(\x0b\x32\x1b.samverka.v1.CountyCoverage\x12-\n\x08kommuner\x18\x07 \x03(\x0b\x32\x1b.samverka.v1.KommunCoverage*\x94\x01\n\x10\x45nrollmentStatus\x12!\n\x1d\x45NROLLMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x45NROLLMENT_STATUS_PENDING\x10\x01\x12\x1e\n\x1a\x45NROLLMENT_STATUS_APPROVED\x10\x02\x12\x1e\n\x1a\x45NROLLMENT_STATUS_REJECTED\x10\x03\x32\xa3\x04\n\nHubService\x12\x41\n\x06\x45nroll\x12\x1a.samverka.v1.EnrollRequest\x1a\x1b.samverka.v1.EnrollResponse\x12S\n\x0cGetDirectory\x12 .samverka.v1.GetDirectoryRequest\x1a!.samverka.v1.GetDirectoryResponse\x12\x44\n\x07Publish\x12\x1b.samverka.v1.PublishRequest\x1a\x1c.samverka.v1.PublishResponse\x12J\n\tRotateKey\x12\x1d.samverka.v1.RotateKeyRequest\x1a\x1e.samverka.v1.RotateKeyResponse\x12_\n\x10RenewCertificate\x12$.samverka.v1.RenewCertificateRequest\x1a%.samverka.v1.RenewCertificateResponse\x12\x41\n\x06Search\x12\x1a.samverka.v1.SearchRequest\x1a\x1b.samverka.v1.SearchResponse\x12G\n\x08GetStats\x12\x1c.samverka.v1.GetStatsRequest\x1a\x1d.samverka.v1.GetStatsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'samverka.v1.hub_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ENROLLMENTSTATUS']._serialized_start=2043
-  _globals['_ENROLLMENTSTATUS']._serialized_end=2191
+  _globals['_ENROLLMENTSTATUS']._serialized_start=2067
+  _globals['_ENROLLMENTSTATUS']._serialized_end=2215
   _globals['_ENROLLREQUEST']._serialized_start=126
   _globals['_ENROLLREQUEST']._serialized_end=196
   _globals['_ENROLLRESPONSE']._serialized_start=199
-  _globals['_ENROLLRESPONSE']._serialized_end=393
-  _globals['_GETDIRECTORYREQUEST']._serialized_start=395
-  _globals['_GETDIRECTORYREQUEST']._serialized_end=439
-  _globals['_GETDIRECTORYRESPONSE']._serialized_start=441
-  _globals['_GETDIRECTORYRESPONSE']._serialized_end=534
-  _globals['_PUBLISHREQUEST']._serialized_start=536
-  _globals['_PUBLISHREQUEST']._serialized_end=592
-  _globals['_PUBLISHRESPONSE']._serialized_start=594
-  _globals['_PUBLISHRESPONSE']._serialized_end=687
-  _globals['_ROTATEKEYREQUEST']._serialized_start=689
-  _globals['_ROTATEKEYREQUEST']._serialized_end=757
-  _globals['_ROTATEKEYRESPONSE']._serialized_start=759
-  _globals['_ROTATEKEYRESPONSE']._serialized_end=842
-  _globals['_RENEWCERTIFICATEREQUEST']._serialized_start=844
-  _globals['_RENEWCERTIFICATEREQUEST']._serialized_end=886
-  _globals['_RENEWCERTIFICATERESPONSE']._serialized_start=888
-  _globals['_RENEWCERTIFICATERESPONSE']._serialized_end=939
-  _globals['_SEARCHREQUEST']._serialized_start=942
-  _globals['_SEARCHREQUEST']._serialized_end=1093
-  _globals['_SEARCHHIT']._serialized_start=1096
-  _globals['_SEARCHHIT']._serialized_end=1289
-  _globals['_SEARCHRESPONSE']._serialized_start=1291
-  _globals['_SEARCHRESPONSE']._serialized_end=1345
-  _globals['_GETSTATSREQUEST']._serialized_start=1347
-  _globals['_GETSTATSREQUEST']._serialized_end=1364
-  _globals['_COUNT']._serialized_start=1366
-  _globals['_COUNT']._serialized_end=1401
-  _globals['_KOMMUNCOVERAGE']._serialized_start=1404
-  _globals['_KOMMUNCOVERAGE']._serialized_end=1626
-  _globals['_COUNTYCOVERAGE']._serialized_start=1628
-  _globals['_COUNTYCOVERAGE']._serialized_end=1747
-  _globals['_GETSTATSRESPONSE']._serialized_start=1750
-  _globals['_GETSTATSRESPONSE']._serialized_end=2040
-  _globals['_HUBSERVICE']._serialized_start=2194
-  _globals['_HUBSERVICE']._serialized_end=2741
+  _globals['_ENROLLRESPONSE']._serialized_end=417
+  _globals['_GETDIRECTORYREQUEST']._serialized_start=419
+  _globals['_GETDIRECTORYREQUEST']._serialized_end=463
+  _globals['_GETDIRECTORYRESPONSE']._serialized_start=465
+  _globals['_GETDIRECTORYRESPONSE']._serialized_end=558
+  _globals['_PUBLISHREQUEST']._serialized_start=560
+  _globals['_PUBLISHREQUEST']._serialized_end=616
+  _globals['_PUBLISHRESPONSE']._serialized_start=618
+  _globals['_PUBLISHRESPONSE']._serialized_end=711
+  _globals['_ROTATEKEYREQUEST']._serialized_start=713
+  _globals['_ROTATEKEYREQUEST']._serialized_end=781
+  _globals['_ROTATEKEYRESPONSE']._serialized_start=783
+  _globals['_ROTATEKEYRESPONSE']._serialized_end=866
+  _globals['_RENEWCERTIFICATEREQUEST']._serialized_start=868
+  _globals['_RENEWCERTIFICATEREQUEST']._serialized_end=910
+  _globals['_RENEWCERTIFICATERESPONSE']._serialized_start=912
+  _globals['_RENEWCERTIFICATERESPONSE']._serialized_end=963
+  _globals['_SEARCHREQUEST']._serialized_start=966
+  _globals['_SEARCHREQUEST']._serialized_end=1117
+  _globals['_SEARCHHIT']._serialized_start=1120
+  _globals['_SEARCHHIT']._serialized_end=1313
+  _globals['_SEARCHRESPONSE']._serialized_start=1315
+  _globals['_SEARCHRESPONSE']._serialized_end=1369
+  _globals['_GETSTATSREQUEST']._serialized_start=1371
+  _globals['_GETSTATSREQUEST']._serialized_end=1388
+  _globals['_COUNT']._serialized_start=1390
+  _globals['_COUNT']._serialized_end=1425
+  _globals['_KOMMUNCOVERAGE']._serialized_start=1428
+  _globals['_KOMMUNCOVERAGE']._serialized_end=1650
+  _globals['_COUNTYCOVERAGE']._serialized_start=1652
+  _globals['_COUNTYCOVERAGE']._serialized_end=1771
+  _globals['_GETSTATSRESPONSE']._serialized_start=1774
+  _globals['_GETSTATSRESPONSE']._serialized_end=2064
+  _globals['_HUBSERVICE']._serialized_start=2218
+  _globals['_HUBSERVICE']._serialized_end=2765
 # @@protoc_insertion_point(module_scope)

@@ -84,6 +84,7 @@ class EnrollResponse(_message.Message):
     CA_PEM_FIELD_NUMBER: _builtins.int
     DIRECTORY_FIELD_NUMBER: _builtins.int
     HUB_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    MEMBER_ADDRESS_FIELD_NUMBER: _builtins.int
     status: Global___EnrollmentStatus.ValueType
     message: _builtins.str
     """Why a request was rejected, or what happens next."""
@@ -93,6 +94,10 @@ class EnrollResponse(_message.Message):
     """The hub's CA certificate (PEM)."""
     hub_public_key: _builtins.bytes
     """Raw 32-byte Ed25519 key that signs the directory; the node pins it."""
+    member_address: _builtins.str
+    """host:port of the hub's member port (mutual TLS), where the enrolled node
+    calls the hub from now on (the public port it enrolled on serves less).
+    """
     @_builtins.property
     def directory(self) -> _directory_pb2.SignedDirectory: ...
     def __init__(
@@ -104,10 +109,11 @@ class EnrollResponse(_message.Message):
         ca_pem: _builtins.bytes = ...,
         directory: _directory_pb2.SignedDirectory | None = ...,
         hub_public_key: _builtins.bytes = ...,
+        member_address: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["directory", b"directory"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ca_pem", b"ca_pem", "certificate_pem", b"certificate_pem", "directory", b"directory", "hub_public_key", b"hub_public_key", "message", b"message", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ca_pem", b"ca_pem", "certificate_pem", b"certificate_pem", "directory", b"directory", "hub_public_key", b"hub_public_key", "member_address", b"member_address", "message", b"message", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
