@@ -1,0 +1,242 @@
+"""Full-text search in Swedish, on SQLite FTS5 and PostgreSQL, with hostile input."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import factories
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from samverka.entries import parse_signed
+from samverka.search_text import MAX_WORDS, fts5_query, pg_tsquery, query_words
+from samverka.store import Store
+from samverka.v1 import records_pb2
+
+SCHOOL = records_pb2.SERVICE_AREA_SCHOOL
+IT = records_pb2.SERVICE_AREA_IT
+
+
+@pytest.fixture
+def corpus(store: Store, leksand: factories.FeedWriter, tibro: factories.FeedWriter) -> Store:
+    """A few records with Swedish text; none has elderly care as its area."""
+    leksand.publish(
+        record_id="uc-aldre",
+        title="Planering i äldreomsorgen",
+        summary="AI schemalägger hemtjänstens besök.",
+        service_area=IT,
+    )
+    leksand.publish(
+        record_id="uc-far",
+        title="Får i hagen",
+        summary="Bete och stängsel.",
+        service_area=IT,
+    )
+    leksand.publish(
+        record_id="uc-far2",
+        title="Far och barn",
+        summary="Föräldraledighet i kommunen.",
+        service_area=SCHOOL,
+    )
+    leksand.publish(
+        record_id="uc-body",
+        title="Chattbot för medborgare",
+        summary="Svarar på frågor dygnet runt.",
+        description="Erfarenheter från äldreomsorg och skola.",
+        techniques=["språkmodell"],
+        products=["Copilot Studio"],
+        service_area=IT,
+        tags=["kontaktcenter"],
+    )
+    leksand.publish(
+        "lesson",
+        record_id="le-members",
+        title="Lärdom om äldreomsorg",
+        visibility=records_pb2.VISIBILITY_MEMBERS,
+    )
+    leksand.publish(
+        "lesson",
+        record_id="le-draft",
+        title="Utkast om äldreomsorg",
+        visibility=records_pb2.VISIBILITY_DRAFT,
+    )
+    tibro.publish(
+        "solution",
+        origin=factories.TIBRO,
+        record_id="so-1",
+        title="Upphandlingsmall",
+        summary="Mall för upphandling av AI inom äldreomsorg.",
+    )
+    store.append([parse_signed(e) for e in leksand.entries + tibro.entries])
+    return store
+
+
+def ids(store: Store, text: str, **kwargs: object) -> set[str]:
+    return {hit.record_id for hit in store.search(text, **kwargs)}  # type: ignore[arg-type]
+
+
+def test_aldreomsorg_by_word_prefix_and_any_case(corpus: Store) -> None:
+    everyone = {"uc-aldre", "uc-body", "le-members", "le-draft", "so-1"}
+    assert ids(corpus, "äldreomsorg") == everyone
+    assert ids(corpus, "äldre") == everyone
+    assert ids(corpus, "ÄLDREOMSORG") == everyone
+    # an inflected form: a prefix on SQLite (no Swedish stemmer in FTS5); PostgreSQL's
+    # swedish stemmer also reduces it to "äldreomsorg" and finds them all
+    expected = {"uc-aldre"} if not corpus.is_postgres else everyone
+    assert ids(corpus, "Äldreomsorgen") == expected
+    # the same word typed with a combining diaeresis (NFD) is the same word
+    assert ids(corpus, unicodedata.normalize("NFD", "äldreomsorg")) == everyone
+
+
+def test_a_a_and_o_are_letters_of_their_own(corpus: Store) -> None:
+    assert ids(corpus, "får") == {"uc-far"}
+    assert ids(corpus, "far") == {"uc-far2"}
+    assert ids(corpus, "aldreomsorg") == set()
+    assert ids(corpus, "FÅR") == {"uc-far"}
+
+
+def test_every_word_must_match(corpus: Store) -> None:
+    assert ids(corpus, "planering äldreomsorgen") == {"uc-aldre"}
+    assert ids(corpus, "planering stängsel") == set()
+
+
+def test_tags_techniques_products_and_long_text_are_indexed(corpus: Store) -> None:
+    assert ids(corpus, "kontaktcenter") == {"uc-body"}
+    assert ids(corpus, "språkmodell") == {"uc-body"}
+    assert ids(corpus, "copilot") == {"uc-body"}
+    assert ids(corpus, "erfarenheter") == {"uc-body"}
+
+
+def test_the_service_area_name_is_searchable(corpus: Store) -> None:
+    assert ids(corpus, "digitalisering") == {"uc-aldre", "uc-far", "uc-body"}
+
+
+def test_a_title_match_ranks_above_a_body_match(corpus: Store) -> None:
+    hits = corpus.search("äldreomsorg", member=False, include_drafts=False)
+    assert {h.record_id for h in hits} == {"uc-aldre", "uc-body", "so-1"}
+    ranks = {h.record_id: h.rank for h in hits}
+    assert ranks["uc-aldre"] > ranks["uc-body"]
+    assert [h.rank for h in hits] == sorted((h.rank for h in hits), reverse=True)
+    hit = next(h for h in hits if h.record_id == "uc-aldre")
+    assert (hit.origin, hit.kind, hit.title) == (
+        factories.LEKSAND,
+        records_pb2.RECORD_KIND_USE_CASE,
+        "Planering i äldreomsorgen",
+    )
+    assert hit.summary == "AI schemalägger hemtjänstens besök."
+    assert hit.visibility == records_pb2.VISIBILITY_PUBLIC
+
+
+def test_visibility_and_filters(corpus: Store) -> None:
+    assert ids(corpus, "äldreomsorg", include_drafts=False) == {
+        "uc-aldre",
+        "uc-body",
+        "le-members",
+        "so-1",
+    }
+    assert ids(corpus, "äldreomsorg", member=False, include_drafts=False) == {
+        "uc-aldre",
+        "uc-body",
+        "so-1",
+    }
+    assert ids(corpus, "äldreomsorg", kinds=[records_pb2.RECORD_KIND_LESSON]) == {
+        "le-members",
+        "le-draft",
+    }
+    assert ids(corpus, "äldreomsorg", origins=[factories.TIBRO]) == {"so-1"}
+    assert ids(corpus, "äldreomsorg", service_areas=[IT]) == {"uc-aldre", "uc-body"}
+    assert len(corpus.search("äldreomsorg", limit=2)) == 2
+    assert corpus.search("äldreomsorg", limit=0) == []
+
+
+def test_a_new_version_replaces_the_indexed_text(
+    corpus: Store, leksand: factories.FeedWriter
+) -> None:
+    corpus.append([parse_signed(leksand.publish(record_id="uc-far", title="Getter i hagen"))])
+    assert ids(corpus, "får") == set()
+    assert ids(corpus, "getter") == {"uc-far"}
+
+
+HOSTILE = [
+    "",
+    "   ",
+    '"',
+    '""',
+    '"*',
+    "*",
+    "äldre*",
+    '"äldre',
+    "NEAR(äldre omsorg)",
+    "äldre NEAR omsorg",
+    "-",
+    "--",
+    "äldre -omsorg",
+    "(",
+    ")",
+    "()",
+    "AND",
+    "OR",
+    "NOT äldre",
+    "äldre OR far",
+    "äldre AND",
+    "'",
+    "\\",
+    ":*",
+    "!äldre",
+    "äldre & far",
+    "äldre | far",
+    "äldre <-> far",
+    "x' & 'y",
+    "'; DROP TABLE log; --",
+    "title:äldre",
+    "{title}: äldre",
+    "^äldre",
+    "\x00äldre\x00",
+    "ä" * 10_000,
+    " ".join(["äldre"] * 2_000),
+    "🙂 äldre 🙂",
+    "مرحبا",
+    "a\u0301\u0301\u0301",
+    "\u202eäldre",
+    "_äldre_",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_queries_are_searched_literally(corpus: Store, text: str) -> None:
+    hits = corpus.search(text)
+    words = query_words(text)
+    if not words:
+        assert hits == []
+    assert len(words) <= MAX_WORDS
+
+
+def test_query_syntax_characters_are_not_operators(corpus: Store) -> None:
+    assert ids(corpus, "äldre*") == ids(corpus, "äldre")
+    assert ids(corpus, '"äldre') == ids(corpus, "äldre")
+    assert ids(corpus, "NOT äldre") == set()  # "not" is a word to find, not an operator
+    assert ids(corpus, "äldre OR far") == set()
+    assert ids(corpus, "\x00äldre\x00") == ids(corpus, "äldre")
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(text=st.text(max_size=300))
+def test_any_text_searches_without_error(corpus: Store, text: str) -> None:
+    corpus.search(text)
+    corpus.search(text, member=False, include_drafts=False, kinds=[1], origins=["2029"])
+
+
+@given(text=st.text(max_size=2_000))
+def test_query_builders_quote_every_word(text: str) -> None:
+    words = query_words(text)
+    assert len(words) <= MAX_WORDS
+    assert all(w and w == w.lower() for w in words)
+    fts = fts5_query(words)
+    assert fts.count('"') % 2 == 0
+    assert all(f'"{w}"*' in fts for w in words)
+    pg = pg_tsquery(words)
+    assert all(f"'{w}':*" in pg for w in words)
