@@ -1,0 +1,282 @@
+"""``samverka bundle export|import|inspect``: offline signed bundles (:mod:`samverka.bundle`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from samverka.bundle import export_bundle, import_bundle, read_header, verify_header
+from samverka.cli._common import EXIT_CODES_HELP, json_option, print_json, with_node
+from samverka.errors import ConfigError, ImportFileError, SamverkaError
+from samverka.kommuner import is_origin, kommun_name
+from samverka.node import Node
+from samverka.signing import PublicKey
+from samverka.verify import TrustedKey
+
+
+@click.group(
+    help="""Offline signed bundles, for a kommun whose network cannot reach the hub.
+
+A bundle holds feeds exactly as their origins signed them; importing verifies every
+entry as a network sync does. Drafts never go into a bundle, and MEMBERS records only
+with --include-members.
+
+\b
+Example:
+  samverka bundle export --out leksand.samverka
+  samverka bundle import leksand.samverka --trust-key 2029=leksand-signing.pub
+""",
+)
+def bundle() -> None:
+    pass
+
+
+@contextmanager
+def _progress(length: int, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on a terminal for long runs; silent otherwise."""
+    if length >= 1000 and sys.stderr.isatty():
+        with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
+            yield bar.update
+    else:
+        yield None
+
+
+@bundle.command(
+    "export",
+    help="""Write this node's feeds (its own and mirrored ones) to a bundle file.
+
+Each feed goes in whole, from its first entry, so the receiver can verify every hash
+chain. Drafts are replaced by redacted stand-ins (origin, sequence, hash); so are
+MEMBERS records unless --include-members.
+
+\b
+Example:
+  samverka bundle export --out leksand.samverka
+  samverka bundle export --out tibro.samverka --origin 1472 --include-members
+""",
+    epilog=EXIT_CODES_HELP,
+)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The bundle file to write.",
+)
+@click.option(
+    "--origin",
+    "origins",
+    multiple=True,
+    metavar="KOD",
+    help="Only this kommun's feed (repeatable) [default: every feed held].",
+)
+@click.option(
+    "--include-members",
+    is_flag=True,
+    help="Include MEMBERS records (only for a bundle carried to another member).",
+)
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@json_option
+@with_node
+def export(
+    node: Node,
+    out: Path,
+    origins: tuple[str, ...],
+    include_members: bool,
+    force: bool,
+    as_json: bool,
+) -> None:
+    for origin in origins:
+        if not is_origin(origin):
+            raise SamverkaError(f"{origin!r} is not a kommunkod")
+    if out.exists() and not force:
+        raise SamverkaError(f"{out} exists", hint="choose another --out, or pass --force")
+    heads = node.store.heads(list(origins))
+    if origins and not heads:
+        raise SamverkaError(f"this node holds no entries of {', '.join(origins)}")
+    total = sum(h.sequence for h in heads)
+    # Write beside the target and rename: a half-written bundle never has the final name.
+    fd, tmp_name = tempfile.mkstemp(prefix=".bundle-", dir=out.parent or Path("."))
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as f, _progress(total, "exporting") as update:
+            summary = export_bundle(
+                node.store,
+                node.signing_key,
+                node.origin,
+                f,
+                origins=origins,
+                include_members=include_members,
+                progress=update,
+            )
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if as_json:
+        print_json(
+            {
+                "file": str(out),
+                "exporter": node.origin,
+                "entries": summary.entries,
+                "redacted": summary.redacted,
+                "includes_members": include_members,
+                "heads": {h.origin: h.sequence for h in summary.header.heads},
+                "key_id": node.signing_key.key_id,
+            }
+        )
+        return
+    click.echo(
+        f"wrote {out}: {summary.entries} entries of {len(summary.origins)} feed(s) "
+        f"({summary.redacted} redacted), signed by {node.name} ({node.origin}) "
+        f"key {node.signing_key.key_id}"
+    )
+    click.echo(
+        "the receiver needs each origin's public key, e.g. your keys/signing.pub "
+        f"(`--trust-key {node.origin}=FILE.pub`)"
+    )
+
+
+def _parse_trust_key(text: str) -> TrustedKey:
+    code, sep, path = text.partition("=")
+    code = code.strip()
+    if not sep or not is_origin(code):
+        raise SamverkaError(
+            f"--trust-key {text!r} is not KOD=FILE.pub",
+            hint="e.g. --trust-key 1472=tibro-signing.pub",
+        )
+    try:
+        pem = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        return TrustedKey(code, PublicKey.from_pem(pem))
+    except ValueError as exc:
+        raise ConfigError(f"{path} is not an Ed25519 public key in PEM: {exc}") from exc
+
+
+@bundle.command(
+    "import",
+    help="""Verify a bundle's entries and store them, as a network sync would.
+
+Entries verify only against keys this node trusts: its own, keys pinned earlier, and
+those given with --trust-key (saved for next time once the import succeeds). The
+first bad entry stops the import: entries before it are kept, nothing from it on is
+stored, and the command exits non-zero naming the entry and the reason.
+
+\b
+Example:
+  samverka bundle import tibro.samverka --trust-key 1472=tibro-signing.pub
+""",
+    epilog=EXIT_CODES_HELP,
+)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--trust-key",
+    "trust_keys",
+    multiple=True,
+    metavar="KOD=FILE.pub",
+    help="Trust this Ed25519 public key for kommun KOD (repeatable).",
+)
+@json_option
+@with_node
+def import_(node: Node, file: Path, trust_keys: tuple[str, ...], as_json: bool) -> None:
+    pins = [_parse_trust_key(t) for t in trust_keys]
+    keys = node.keyring()
+    for pin in pins:
+        held = keys.get(pin.key_id)
+        if held is not None and held.origin != pin.origin:
+            raise SamverkaError(
+                f"key {pin.key_id} is already trusted for {held.origin}, not {pin.origin}"
+            )
+        keys.add(pin)
+    try:
+        stream = file.open("rb")
+    except OSError as exc:
+        raise ImportFileError(f"cannot read {file}: {exc.strerror}") from exc
+    with stream:
+        total = read_header(stream)[1].entry_count
+        stream.seek(0)
+        with _progress(total, "verifying") as update:
+            summary = import_bundle(node.store, keys, stream, progress=update)
+    for pin in pins:
+        node.pin_key(pin.origin, pin.public_key)
+    header = summary.header
+    if as_json:
+        print_json(
+            {
+                "file": str(file),
+                "exporter": header.exporter,
+                "header_verified": summary.header_verified,
+                "entries": summary.items,
+                "accepted": summary.accepted,
+                "duplicates": summary.duplicates,
+                "origins": sorted(summary.origins),
+                "pinned": [p.origin for p in pins],
+            }
+        )
+        return
+    verified = "verified" if summary.header_verified else "not verified (exporter's key unknown)"
+    click.echo(
+        f"imported {file.name} from {kommun_name(header.exporter)} ({header.exporter}), "
+        f"header signature {verified}"
+    )
+    click.echo(
+        f"  {summary.items} entries of {len(summary.origins)} feed(s): {summary.accepted} new, "
+        f"{summary.duplicates} already held; every signature verified"
+    )
+
+
+@bundle.command(
+    "inspect",
+    help="""Show what a bundle holds, without importing it.
+
+\b
+Example:
+  samverka bundle inspect tibro.samverka
+""",
+)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@json_option
+@with_node
+def inspect(node: Node, file: Path, as_json: bool) -> None:
+    with file.open("rb") as stream:
+        signed, header = read_header(stream)
+    try:
+        verified: bool | str = verify_header(signed, header, node.keyring())
+    except ImportFileError as exc:
+        verified = f"refused: {exc}"
+    created = dt.datetime.fromtimestamp(header.created_at_ms / 1000, tz=dt.UTC)
+    if as_json:
+        print_json(
+            {
+                "exporter": header.exporter,
+                "created_at_ms": header.created_at_ms,
+                "entries": header.entry_count,
+                "includes_members": header.includes_members,
+                "key_id": signed.key_id,
+                "header_verified": verified,
+                "heads": {h.origin: h.sequence for h in header.heads},
+            }
+        )
+        return
+    click.echo(f"bundle from {kommun_name(header.exporter)} ({header.exporter})")
+    click.echo(f"  written     {created:%Y-%m-%d %H:%M UTC}")
+    click.echo(f"  entries     {header.entry_count}")
+    click.echo(f"  members     {'included' if header.includes_members else 'redacted'}")
+    if isinstance(verified, str):
+        state = verified
+    else:
+        state = "verified" if verified else "not verified (key unknown here)"
+    click.echo(f"  signed by   key {signed.key_id}: {state}")
+    for head in header.heads:
+        click.echo(f"  feed        {head.origin} {kommun_name(head.origin)}: 1..{head.sequence}")
