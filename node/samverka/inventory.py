@@ -36,7 +36,7 @@ import re
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -53,10 +53,12 @@ from samverka.recordform import (
     new_record,
     same_content,
 )
-from samverka.store import StoredRecord
 from samverka.v1 import records_pb2
 from samverka.validation import record_issues
 from samverka.vocab import RECORD_KIND, UnknownTerm
+
+if TYPE_CHECKING:
+    from samverka.store import StoredRecord
 
 #: Largest inventory file accepted, in bytes (10 MiB).
 MAX_FILE_BYTES = 10 * 1024 * 1024

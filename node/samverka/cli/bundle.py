@@ -9,16 +9,18 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from samverka.bundle import export_bundle, import_bundle, read_header, verify_header
 from samverka.cli._common import EXIT_CODES_HELP, json_option, print_json, with_node
 from samverka.errors import ConfigError, ImportFileError, SamverkaError
 from samverka.kommuner import is_origin, kommun_name
-from samverka.node import Node
 from samverka.signing import PublicKey
 from samverka.verify import TrustedKey
+
+if TYPE_CHECKING:
+    from samverka.node import Node
 
 
 @click.group(
@@ -102,6 +104,8 @@ def export(
     if origins and not heads:
         raise SamverkaError(f"this node holds no entries of {', '.join(origins)}")
     total = sum(h.sequence for h in heads)
+    from samverka.bundle import export_bundle
+
     # Write beside the target and rename: a half-written bundle never has the final name.
     fd, tmp_name = tempfile.mkstemp(prefix=".bundle-", dir=out.parent or Path("."))
     tmp = Path(tmp_name)
@@ -190,6 +194,8 @@ Example:
 @json_option
 @with_node
 def import_(node: Node, file: Path, trust_keys: tuple[str, ...], as_json: bool) -> None:
+    from samverka.bundle import import_bundle, read_header
+
     pins = [_parse_trust_key(t) for t in trust_keys]
     keys = node.keyring()
     for pin in pins:
@@ -249,6 +255,8 @@ Example:
 @json_option
 @with_node
 def inspect(node: Node, file: Path, as_json: bool) -> None:
+    from samverka.bundle import read_header, verify_header
+
     with file.open("rb") as stream:
         signed, header = read_header(stream)
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -23,8 +24,10 @@ from samverka.inventory import (
     plan_import,
     read_inventory,
 )
-from samverka.node import Node
 from samverka.vocab import RECORD_KIND, VISIBILITY
+
+if TYPE_CHECKING:
+    from samverka.node import Node
 
 _KIND_CHOICES = {"usecase": "use_case", "lesson": "lesson", "solution": "solution"}
 

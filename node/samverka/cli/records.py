@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from google.protobuf.json_format import MessageToDict
@@ -25,7 +25,6 @@ from samverka.cli._common import (
 )
 from samverka.errors import FieldIssue, SamverkaError
 from samverka.kommuner import is_origin, kommun_name
-from samverka.node import Node
 from samverka.recordform import (
     FIELDS_BY_NAME,
     FormField,
@@ -38,7 +37,6 @@ from samverka.recordform import (
     required_fields,
     same_content,
 )
-from samverka.store import StoredRecord
 from samverka.v1 import records_pb2
 from samverka.validation import record_issues
 from samverka.vocab import (
@@ -50,6 +48,10 @@ from samverka.vocab import (
     VISIBILITY,
     bool_label,
 )
+
+if TYPE_CHECKING:
+    from samverka.node import Node
+    from samverka.store import StoredRecord
 
 #: Per body: the CLI group name, the noun in messages, and an example for --help.
 KINDS: dict[str, tuple[str, str, str]] = {

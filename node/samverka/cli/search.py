@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from samverka.cli._common import json_option, print_json, with_node
 from samverka.errors import SamverkaError
 from samverka.kommuner import is_origin, kommun_name
-from samverka.node import Node
 from samverka.vocab import RECORD_KIND, SERVICE_AREA, VISIBILITY
+
+if TYPE_CHECKING:
+    from samverka.node import Node
 
 _KINDS = {"usecase": "use-case", "lesson": "lesson", "solution": "solution",
           "recommendation": "recommendation", "adoption": "adoption"}  # fmt: skip
