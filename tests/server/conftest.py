@@ -24,8 +24,8 @@ from samverka.pki import CertKeyPair, create_ca, issue_certificate
 
 sys.path.insert(0, str(Path(__file__).parent))  # so tests can `import serverkit`
 
-import serverkit  # noqa: E402
-from serverkit import FEED, LEKSAND, TIBRO, Pki, Processes, ServerProcess  # noqa: E402
+import serverkit
+from serverkit import FEED, LEKSAND, TIBRO, Pki, Processes, ServerProcess
 
 
 @pytest.fixture
@@ -75,8 +75,16 @@ def start_server(processes: Processes, tmp_path: Path) -> Callable[..., ServerPr
         address_file = tmp_path / f"{name}.addr"
         listen = f"[{host}]:0" if ":" in host else f"{host}:0"
         proc = processes.python(
-            "-m", "samverka", "node", "serve", "--dir", str(node_dir), "--listen", listen,
-            "--address-file", str(address_file),
+            "-m",
+            "samverka",
+            "node",
+            "serve",
+            "--dir",
+            str(node_dir),
+            "--listen",
+            listen,
+            "--address-file",
+            str(address_file),
             name=name,
             env={f"SAMVERKA_SERVER_{k.upper()}": v for k, v in env.items()},
         )

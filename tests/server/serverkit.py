@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import factories
 import pytest
 import uvloop
 from samverka.client import ClientTls, FeedClient
 from samverka.node import Node
 from samverka.v1 import records_pb2
-
-import factories
 
 T = TypeVar("T")
 HERE = Path(__file__).parent
@@ -58,7 +57,11 @@ FEED: list[tuple[str, str, int, tuple[str, ...]]] = [
 
 
 def publish(
-    node: Node, body: str, record_id: str, visibility: int = PUBLIC, tags: tuple[str, ...] = (),
+    node: Node,
+    body: str,
+    record_id: str,
+    visibility: int = PUBLIC,
+    tags: tuple[str, ...] = (),
     **fields: Any,
 ) -> int:
     """Publish a factory record through the node's own publisher; returns its sequence."""

@@ -11,7 +11,6 @@ from samverka.store import Store
 from samverka.sync import sync_from_peer
 from samverka.v1 import feed_service_pb2, records_pb2
 from samverka.verify import KeyRing, TrustedKey
-
 from serverkit import FEED, LEKSAND, Pki, ServerProcess, run
 
 
@@ -70,7 +69,12 @@ def test_drafts_never_leave_and_members_see_members_records(
 
     seen = run(scenario())
     assert seen == [
-        (1, "signed"), (2, "signed"), (3, "redacted"), (4, "signed"), (5, "signed"), (6, "signed")
+        (1, "signed"),
+        (2, "signed"),
+        (3, "redacted"),
+        (4, "signed"),
+        (5, "signed"),
+        (6, "signed"),
     ]
 
 

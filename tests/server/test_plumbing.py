@@ -13,7 +13,6 @@ from samverka.client import ClientTls, FeedClient, open_channel
 from samverka.node import Node
 from samverka.server.status import PeerError
 from samverka.v1 import feed_service_pb2
-
 from serverkit import LEKSAND, Pki, Processes, ServerProcess, run
 
 

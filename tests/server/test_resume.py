@@ -11,7 +11,6 @@ from pathlib import Path
 from samverka.entries import parse_signed
 from samverka.node import Node
 from samverka.store import Store
-
 from serverkit import FEED, LEKSAND, Pki, Processes, ServerProcess, publish, wait_for
 
 EXTRA = 114  # entries beyond FEED, so the reader needs a dozen pages
@@ -31,11 +30,16 @@ def test_killed_reader_resumes_without_duplicate_or_gap(
     reader_db = tmp_path / "reader.db"
     args = [
         str(Path(__file__).parent / "scripts" / "reader.py"),
-        "--address", server.address,
-        "--tls", str(pki.ca.parent),
-        "--store", str(reader_db),
-        "--trust", f"{LEKSAND}={node.config.public_key_path}",
-        "--batch-size", "10",
+        "--address",
+        server.address,
+        "--tls",
+        str(pki.ca.parent),
+        "--store",
+        str(reader_db),
+        "--trust",
+        f"{LEKSAND}={node.config.public_key_path}",
+        "--batch-size",
+        "10",
     ]
 
     first = processes.python(*args, "--page-delay", "0.2", name="reader1")

@@ -179,6 +179,8 @@ class FeedServicer(feed_service_pb2_grpc.FeedServiceServicer):
                     yield feed_service_pb2.SubscribeResponse(next=feed_pb2.Cursor(position=cursor))
                     last_sent = loop.time()
                     continue
+                if self._draining:
+                    break  # drained while this call was reading: do not start waiting
                 read_needed = await self.watcher.wait_beyond(cursor, heartbeat - idle)
 
     # -- helpers ------------------------------------------------------------------

@@ -20,8 +20,13 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 
-def call(channel: grpc.Channel, pool: descriptor_pool.DescriptorPool, service: str, method: str,
-         request: dict[str, object]) -> dict[str, object]:
+def call(
+    channel: grpc.Channel,
+    pool: descriptor_pool.DescriptorPool,
+    service: str,
+    method: str,
+    request: dict[str, object],
+) -> dict[str, object]:
     desc = pool.FindServiceByName(service).methods_by_name[method]
     req_cls = message_factory.GetMessageClass(desc.input_type)
     resp_cls = message_factory.GetMessageClass(desc.output_type)
@@ -50,8 +55,9 @@ def main() -> None:
         services = sorted(database.get_services())
         pool = descriptor_pool.DescriptorPool(database)
         info = call(channel, pool, "samverka.v1.FeedService", "GetNodeInfo", {})
-        health = call(channel, pool, "grpc.health.v1.Health", "Check",
-                      {"service": "samverka.v1.FeedService"})
+        health = call(
+            channel, pool, "grpc.health.v1.Health", "Check", {"service": "samverka.v1.FeedService"}
+        )
     print(json.dumps({"services": services, "node_info": info, "health": health}))
 
 

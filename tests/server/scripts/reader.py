@@ -47,7 +47,11 @@ def main() -> None:
     async def sync() -> SyncReport:
         async with FeedClient.connect(args.address, tls) as client:
             return await sync_from_peer(
-                store, keys, client, peer=args.address, progress=progress,
+                store,
+                keys,
+                client,
+                peer=args.address,
+                progress=progress,
                 batch_size=args.batch_size,
             )
 

@@ -1,0 +1,128 @@
+"""Live subscriptions: entries from other processes, heartbeats, fan-out, SIGTERM drain."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from samverka.client import Page
+from samverka.node import Node
+from samverka.server import ServerSettings, build_node_server
+from serverkit import FEED, Pki, Processes, ServerProcess, publish, run
+
+WRITER = str(Path(__file__).parent / "scripts" / "writer.py")
+
+
+def test_subscriber_sees_another_process_write_within_a_second(
+    node: Node, pki: Pki, processes: Processes, start_server: Callable[..., ServerProcess]
+) -> None:
+    server = start_server(node.dir)
+
+    async def scenario() -> tuple[list[int], float]:
+        async with pki.client(server.address) as client:
+            pages = client.subscribe(0)
+            got: list[int] = []
+            while len(got) < len(FEED):  # history first
+                got += [e.position for e in (await anext(pages)).entries]
+            writer = processes.python(
+                WRITER, "--dir", str(node.dir), "--id", "uc-live", name="writer"
+            )
+            page = await anext(pages)
+            while not page.entries:  # skip heartbeats
+                page = await anext(pages)
+            received = time.time()
+            await pages.aclose()
+            assert await asyncio.to_thread(writer.wait, 30) == 0
+            got += [e.position for e in page.entries]
+            return got, received
+
+    got, received = run(scenario())
+    written = float(processes.output("writer").split()[2])
+    assert got == list(range(1, len(FEED) + 2))
+    latency = received - written
+    assert latency < 1.0, f"delivered after {latency:.3f} s"
+
+
+def test_sigterm_ends_open_subscriptions_cleanly_and_exits_0(
+    node: Node, pki: Pki, start_server: Callable[..., ServerProcess]
+) -> None:
+    server = start_server(node.dir, grace_seconds="3")
+
+    async def scenario() -> tuple[int, float]:
+        async with pki.client(server.address) as client:
+            received = 0
+            async for page in client.subscribe(0):
+                received += len(page.entries)
+                if received == len(FEED):
+                    server.proc.send_signal(signal.SIGTERM)
+                    signalled = time.monotonic()
+            # The loop ended without an exception: the server closed the stream with OK.
+            return received, time.monotonic() - signalled
+
+    received, ended_after = run(scenario())
+    assert received == len(FEED)
+    assert ended_after < 3.0
+    assert server.proc.wait(timeout=5) == 0
+    log = server.log_text()
+    assert "stopping: draining" in log
+    assert "FeedService/Subscribe caller=1472" in log and " OK " in log
+
+
+def test_heartbeats_fan_out_and_shared_reads(node: Node, pki: Pki) -> None:
+    """50 subscribers on one in-process server: one append reaches all of them, read
+    from the store a handful of times rather than 50; quiet streams get heartbeats."""
+    settings = ServerSettings(heartbeat_seconds=0.3)
+    subscribers = 50
+
+    async def scenario() -> None:
+        server = build_node_server(
+            node.config,
+            node.store,
+            node.signing_key.public,
+            listen="127.0.0.1:0",
+            settings=settings,
+        )
+        await server.start()
+        try:
+            address = server.listeners[0].bound_address
+            async with pki.client(address) as client:
+                streams = [client.subscribe(len(FEED)) for _ in range(subscribers)]
+                # Quiet: every stream gets a heartbeat carrying the cursor.
+                first: list[Page] = await asyncio.gather(*(anext(s) for s in streams))
+                assert all(p.heartbeat and p.next_position == len(FEED) for p in first)
+
+                reader = _feed_servicer(server).reader
+                queries_before = reader.queries
+                await asyncio.to_thread(publish, node, "use_case", "uc-fanout")
+                _feed_servicer(server).watcher.notify()  # in-process append: no polling wait
+                started = time.monotonic()
+
+                async def next_entries(stream: object) -> Page:
+                    page = await anext(stream)  # type: ignore[call-overload]
+                    while page.heartbeat:
+                        page = await anext(stream)  # type: ignore[call-overload]
+                    return page
+
+                pages = await asyncio.gather(*(next_entries(s) for s in streams))
+                elapsed = time.monotonic() - started
+                assert all([e.position for e in p.entries] == [len(FEED) + 1] for p in pages)
+                queries = reader.queries - queries_before
+                assert queries <= 6, f"{queries} store reads for {subscribers} subscribers"
+                assert elapsed < 1.0
+                print(f"fan-out to {subscribers}: {elapsed * 1000:.0f} ms, {queries} store reads")
+                for stream in streams:
+                    await stream.aclose()
+        finally:
+            await server.stop(grace=1)
+
+    run(scenario())
+
+
+def _feed_servicer(server: object) -> Any:
+    # The servicer is reachable through its binding's drain hook (a bound method).
+    drain = server.listeners[0].services[0].drain  # type: ignore[attr-defined]
+    return drain.__self__
