@@ -6,11 +6,14 @@ import time
 from collections.abc import Callable
 
 from samverka.entries import ParsedEntry, build_entry, sign_entry
-from samverka.errors import SamverkaError, StoreError
+from samverka.errors import SamverkaError, StoreConflict
 from samverka.signing import GENESIS_HASH, SigningKey
 from samverka.store import Store
 from samverka.v1 import records_pb2
 from samverka.verify import KeyRing, TrustedKey, Verdict, verify_entry
+
+#: Tries before a publish gives up to a writer that keeps getting there first.
+ATTEMPTS = 5
 
 
 def now_ms() -> int:
@@ -40,30 +43,36 @@ class Publisher:
 
     def publish(self, record: records_pb2.Record) -> ParsedEntry:
         """Append a new version of ``record``; header origin, version and times are set here."""
-        for attempt in range(3):
+        for attempt in range(ATTEMPTS):
             try:
                 return self._publish_once(record)
-            except StoreError:
+            except StoreConflict:
                 # Another process appended to this feed between our read and write.
-                if attempt == 2:
+                if attempt == ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
 
     def _publish_once(self, record: records_pb2.Record) -> ParsedEntry:
-        now = self.clock()
         rec = records_pb2.Record()
         rec.CopyFrom(record)
         header = rec.header
         header.origin = self.origin
-        current = self.store.get_record(self.origin, header.id)
-        header.version = (current.version if current else 0) + 1
+        # One consistent snapshot of the feed's head and the record's version: the
+        # entry is built and verified against it, and append() refuses with
+        # StoreConflict if another writer moved the head since.
+        state = self.store.prefetch([self.origin], [(self.origin, header.id)])
+        head = state.head(self.origin)
+        version = state.record_version(self.origin, header.id)
+        # Never date an entry before the feed's newest one (receivers refuse that).
+        now = max(self.clock(), head.timestamp_ms or 0) if head else self.clock()
+        current = self.store.get_record(self.origin, header.id) if version else None
+        header.version = (version or 0) + 1
         header.created_at_ms = (
             current.record.header.created_at_ms if current else header.created_at_ms or now
         )
         header.updated_at_ms = now
         if not header.language:
             header.language = "sv"
-        head = self.store.head(self.origin)
         entry_bytes = build_entry(
             origin=self.origin,
             sequence=(head.sequence if head else 0) + 1,
@@ -71,7 +80,7 @@ class Publisher:
             timestamp_ms=now,
             record=rec,
         )
-        verdict, parsed = verify_entry(sign_entry(self.key, entry_bytes), self._keys, self.store)
+        verdict, parsed = verify_entry(sign_entry(self.key, entry_bytes), self._keys, state)
         assert verdict is Verdict.ACCEPTED
         self.store.append([parsed])
         return parsed
