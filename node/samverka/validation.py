@@ -42,10 +42,12 @@ from samverka.errors import FieldIssue, RecordInvalid
 from samverka.kommuner import HUB_ORIGIN, is_kommunkod, is_origin
 from samverka.v1 import records_pb2
 
-RECORD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-CONTENT_HASH = re.compile(r"sha256:[0-9a-f]{64}")
-LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
-SPDX_ID = re.compile(r"[A-Za-z0-9.+-]{1,64}( (AND|OR|WITH) [A-Za-z0-9.+-]{1,64})*")
+# Anchored with \A and \Z (not ^ and $, which also match before a trailing newline),
+# so .match and .fullmatch both check the whole text.
+RECORD_ID = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
+CONTENT_HASH = re.compile(r"\Asha256:[0-9a-f]{64}\Z")
+LANGUAGE = re.compile(r"\A[a-z]{2,3}(-[A-Za-z0-9]{2,8})*\Z")
+SPDX_ID = re.compile(r"\A[A-Za-z0-9.+-]{1,64}( (AND|OR|WITH) [A-Za-z0-9.+-]{1,64})*\Z")
 
 #: Default limit on a single-line text field, in characters.
 MAX_SHORT_TEXT = 200
