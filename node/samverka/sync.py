@@ -62,13 +62,25 @@ class SyncReport:
 class SyncStopped(EntryRefused):
     """A peer offered an entry we refuse; everything before it was stored."""
 
-    def __init__(self, refusal: EntryRefused, *, peer: str, report: SyncReport) -> None:
-        super().__init__(
-            refusal.reason, refusal.detail, origin=refusal.origin, sequence=refusal.sequence
-        )
-        self.args = (f"sync from {peer} stopped: {self}",)
+    def __init__(
+        self,
+        refusal: EntryRefused,
+        *,
+        peer: str,
+        report: SyncReport,
+        item: feed_pb2.LogEntry | None = None,
+    ) -> None:
+        origin, sequence = refusal.origin, refusal.sequence
+        if not origin and item is not None:
+            # Refused before its bytes were trusted (e.g. an unknown key): name the entry
+            # by what it claims, which is what an operator needs to find it.
+            origin, sequence = _claimed(item)
+        super().__init__(refusal.reason, refusal.detail, origin=origin, sequence=sequence)
+        where = f" (position {item.position} of its log)" if item is not None else ""
+        self.args = (f"sync from {peer} stopped{where}: {self}",)
         self.peer = peer
         self.report = report
+        self.position = item.position if item is not None else 0
         self.hint = {
             Reason.UNKNOWN_KEY: "the origin's key is not in our key ring: fetch the member "
             "directory, then sync again",
@@ -238,7 +250,7 @@ class _Puller:
         ):
             self.report.gaps_filled += 1
             return False
-        raise SyncStopped(refusal, peer=self.peer, report=self.report)
+        raise SyncStopped(refusal, peer=self.peer, report=self.report, item=page.entries[held])
 
     def _check_page(self, page: Page) -> None:
         """The peer's positions must move forward; entries must be what we asked for."""
@@ -286,17 +298,29 @@ class _Puller:
                 result = await asyncio.to_thread(ingest, self.store, self.keys, page.entries)
                 self._count(result)
                 if result.first_refusal is not None:
-                    raise SyncStopped(result.first_refusal, peer=self.peer, report=self.report)
+                    held = result.accepted + result.duplicates
+                    raise SyncStopped(
+                        result.first_refusal,
+                        peer=self.peer,
+                        report=self.report,
+                        item=page.entries[held],
+                    )
                 head = await asyncio.to_thread(self.store.head, origin)
                 if head is not None and head.sequence >= sequence - 1:
                     return True
         return False
 
 
-def _origin_of(item: feed_pb2.LogEntry) -> str:
+def _claimed(item: feed_pb2.LogEntry) -> tuple[str, int]:
+    """The origin and sequence an entry claims (unverified; for checks and messages)."""
     if item.HasField("redacted"):
-        return item.redacted.origin
+        return item.redacted.origin, item.redacted.sequence
     try:
-        return parse_signed(item.signed).origin
+        parsed = parse_signed(item.signed)
     except SamverkaError:
-        return ""  # ingest refuses it with the precise reason
+        return "", 0  # ingest refuses it with the precise reason
+    return parsed.origin, parsed.sequence
+
+
+def _origin_of(item: feed_pb2.LogEntry) -> str:
+    return _claimed(item)[0]

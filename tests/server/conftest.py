@@ -70,10 +70,12 @@ def start_server(processes: Processes, tmp_path: Path) -> Callable[..., ServerPr
     """Start ``node serve`` for a folder; ``env`` keys become SAMVERKA_SERVER_<KEY>."""
     counter = iter(range(1000))
 
-    def start(node_dir: Path, host: str = "127.0.0.1", **env: str) -> ServerProcess:
+    def start(
+        node_dir: Path, host: str = "127.0.0.1", port: int | str = 0, **env: str
+    ) -> ServerProcess:
         name = f"server{next(counter)}"
         address_file = tmp_path / f"{name}.addr"
-        listen = f"[{host}]:0" if ":" in host else f"{host}:0"
+        listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         proc = processes.python(
             "-m",
             "samverka",
