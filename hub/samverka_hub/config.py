@@ -1,0 +1,213 @@
+"""The hub's configuration: the node's ``samverka.toml`` plus the hub's own sections.
+
+A hub folder is a node folder whose ``[node] kommun`` is the council's origin "0000".
+Everything a node configures ([server] = the member port, [tls], [store]) means the
+same at the hub; the node's ``[hub] address`` means, at the hub, the member-port
+address the hub tells enrolled nodes to use. The hub adds:
+
+``[public]``     the public port (server TLS only): enrollment and the directory.
+``[directory]``  how long a signed directory is valid and when it is re-issued.
+``[ca]``         the certificate authority's key and member certificate lifetime.
+
+Sections are read with :func:`samverka.config.load_sections`, so environment
+overrides work the same way (``SAMVERKA_PUBLIC_LISTEN=0.0.0.0:7444``). Another hub
+feature adds its section by adding a dataclass to :data:`HUB_SECTIONS` and a field
+to :class:`HubConfig`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from samverka.config import CONFIG_FILE, NodeConfig, load_config, load_sections, render_config
+from samverka.errors import ConfigError
+from samverka.kommuner import HUB_ORIGIN
+
+DEFAULT_MEMBER_LISTEN = "127.0.0.1:7443"
+DEFAULT_PUBLIC_LISTEN = "127.0.0.1:7444"
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class PublicSection:
+    #: host:port of the public port: server TLS only, no client certificate asked.
+    listen: str = DEFAULT_PUBLIC_LISTEN
+
+
+@dataclass(frozen=True, slots=True)
+class DirectorySection:
+    #: A signed directory is valid this many days after it is issued.
+    valid_days: float = 7.0
+    #: A new version is issued once this fraction of its lifetime has passed.
+    reissue_fraction: float = 0.5
+    #: After a key rotation is approved, the old key stays valid this long, so
+    #: entries the node signs before it switches keys still verify.
+    rotation_overlap_hours: float = 24.0
+    #: How often ``hub serve`` looks for a directory written by another process
+    #: (the operator's CLI, another hub replica).
+    poll_seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.valid_days <= 0:
+            raise ConfigError("[directory] valid_days must be positive")
+        if not 0 < self.reissue_fraction < 1:
+            raise ConfigError("[directory] reissue_fraction must be between 0 and 1")
+        if self.rotation_overlap_hours < 0:
+            raise ConfigError("[directory] rotation_overlap_hours must not be negative")
+        if self.poll_seconds <= 0:
+            raise ConfigError("[directory] poll_seconds must be positive")
+
+    @property
+    def valid_ms(self) -> int:
+        return int(self.valid_days * DAY_MS)
+
+    @property
+    def reissue_after_ms(self) -> int:
+        return int(self.valid_ms * self.reissue_fraction)
+
+    @property
+    def rotation_overlap_ms(self) -> int:
+        return int(self.rotation_overlap_hours * 3600 * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class CaSection:
+    #: The CA's private key (ECDSA P-256, 0600). Its certificate is [tls] ca.
+    key: str = "ca/ca.key"
+    #: Lifetime of a member's TLS certificate, in days.
+    member_cert_days: int = 397
+
+    def __post_init__(self) -> None:
+        if self.member_cert_days < 1:
+            raise ConfigError("[ca] member_cert_days must be at least 1")
+
+
+HUB_SECTIONS: dict[str, type[Any]] = {
+    "public": PublicSection,
+    "directory": DirectorySection,
+    "ca": CaSection,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class HubConfig:
+    """The node configuration of the hub folder and the hub's own sections."""
+
+    node: NodeConfig
+    public: PublicSection = field(default_factory=PublicSection)
+    directory: DirectorySection = field(default_factory=DirectorySection)
+    ca: CaSection = field(default_factory=CaSection)
+
+    @property
+    def dir(self) -> Path:
+        return self.node.dir
+
+    @property
+    def member_listen(self) -> str:
+        """Where the member port (mutual TLS) listens: the node's [server] listen."""
+        return self.node.server.listen
+
+    @property
+    def member_address(self) -> str:
+        """The member-port address enrolled nodes are told: [hub] address, else listen."""
+        return self.node.hub.address or self.node.server.listen
+
+    @property
+    def ca_key_path(self) -> Path:
+        return self.node.path(self.ca.key)
+
+    @property
+    def ca_cert_path(self) -> Path:
+        return self.node.path(self.node.tls.ca)
+
+
+def load_hub_config(hub_dir: Path, env: dict[str, str] | None = None) -> HubConfig:
+    """Read a hub folder's configuration; refuses a node folder that is not a hub's."""
+    env = dict(os.environ) if env is None else env
+    node = load_config(hub_dir, env)
+    if node.node.kommun != HUB_ORIGIN:
+        raise ConfigError(
+            f"{hub_dir} is the node of kommun {node.node.kommun}, not a hub",
+            hint="create a hub with `samverka hub init --dir DIR` and point --dir at it",
+        )
+    sections = load_sections(hub_dir / CONFIG_FILE, HUB_SECTIONS, env)
+    return HubConfig(node=node, **sections)
+
+
+_NODE_TLS_COMMENT = """# Mutual TLS: the CA that signs every participant's certificate, and ours.
+# `node init` writes a local CA for trying things out; enrolling at the hub
+# replaces these with the council's CA and a certificate it issued.
+"""
+
+_HUB_TLS_COMMENT = """# The hub's own certificate authority (ca: members' client certificates are
+# checked against it; its key is [ca] key below) and the hub's TLS certificate,
+# issued by that CA and served on both ports.
+"""
+
+_NODE_HUB_COMMENT = """[hub]
+# host:port of the council's hub; empty until the node is enrolled.
+"""
+
+_HUB_HUB_COMMENT = """[hub]
+# The member-port address (host:port) enrolled nodes are told to use for the hub,
+# e.g. hub.samverka.se:7443. Empty: the [server] listen address above.
+"""
+
+
+def render_hub_config(
+    *,
+    member_listen: str = DEFAULT_MEMBER_LISTEN,
+    public_listen: str = DEFAULT_PUBLIC_LISTEN,
+    member_address: str = "",
+) -> str:
+    """The commented samverka.toml written by ``samverka hub init``."""
+    text = render_config(HUB_ORIGIN, listen=member_listen)
+    text = text.replace(
+        "# Samverka node configuration for",
+        "# Samverka hub configuration (a node with a member directory) for",
+        1,
+    )
+    text = text.replace(
+        "# Address `samverka node serve` listens on",
+        "# The member port (mutual TLS, members only): where `samverka hub serve` listens\n#",
+        1,
+    )
+    text = text.replace(_NODE_TLS_COMMENT, _HUB_TLS_COMMENT, 1)
+    if _NODE_HUB_COMMENT not in text:
+        raise AssertionError("the node configuration template changed; update render_hub_config")
+    text = text.replace(_NODE_HUB_COMMENT, _HUB_HUB_COMMENT, 1)
+    text = text.replace('address = ""', f'address = "{member_address}"', 1)
+    return (
+        text
+        + f'''
+[public]
+# The public port: server TLS only (no client certificate). Serves enrollment,
+# the signed member directory, and PUBLIC records only. Nodes enroll here:
+#   samverka node enroll --hub HOST:PORT --ca tls/ca.pem
+listen = "{public_listen}"
+
+[directory]
+# A signed member directory is valid this many days after it is issued; nodes
+# refuse an expired one. `hub serve` (and every operator command) issues a new
+# version once reissue_fraction of the lifetime has passed: with 7 days and 0.5,
+# every 3.5 days, so a node that fetches at least every few days is never stale.
+valid_days = 7.0
+reissue_fraction = 0.5
+# After a key rotation is approved the old key stays valid this many hours, so
+# entries the node signs before it switches to the new key still verify.
+rotation_overlap_hours = 24.0
+# How often `hub serve` looks for a directory another process wrote (seconds).
+poll_seconds = 1.0
+
+[ca]
+# The certificate authority's private key. Its certificate is [tls] ca above;
+# give that file to kommuner so they can enroll (`--ca`). Keep the key offline
+# in a backup: losing it means re-enrolling every member.
+key = "ca/ca.key"
+# Lifetime of a member's TLS certificate (days); renew with `samverka node renew-cert`.
+member_cert_days = 397
+'''
+    )

@@ -1,0 +1,588 @@
+"""The council's decisions on membership, each one transaction that publishes a directory.
+
+Who calls what:
+
+- the public port's ``Enroll`` calls :meth:`Council.submit_enrollment` (anyone may ask);
+- the operator's CLI calls :meth:`approve`, :meth:`reject`, :meth:`revoke`,
+  :meth:`approve_rotation` on the hub folder directly;
+- the member port's ``RotateKey`` and ``RenewCertificate`` call
+  :meth:`submit_rotation` and :meth:`renew_certificate` for the calling member;
+- ``hub serve`` calls :meth:`ensure_fresh_directory` on a timer, so the directory is
+  re-signed (a new version) before it expires.
+
+Every change to who is a member or which keys they hold ends in
+:meth:`_publish_directory` inside the same write transaction: the new directory
+version is committed together with the change it lists, or not at all.
+
+Rules worth knowing:
+
+- Anyone can send a request in any kommun's name; the operator must confirm the key
+  id with the kommun out of band before approving (``hub members pending`` shows it,
+  ``node enroll`` prints it). Several pending requests for one kommun are kept, and
+  ``approve`` then needs ``--key-id`` to say which.
+- A kommun that is a member (or was revoked) cannot enroll again: a new signing key is
+  a key rotation, a new TLS certificate a renewal. A revoked kommun stays revoked;
+  its certificates name it, so admitting it again would revive them.
+- A member's first key is valid from 0: entries it signed before it enrolled verify.
+  A rotated-in key is valid from the rotation's creation time; the old key stays
+  valid for ``[directory] rotation_overlap_hours`` after approval.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from samverka.directory import VerifiedDirectory, build_directory, hub_member
+from samverka.enrollment import (
+    VerifiedEnrollment,
+    VerifiedRotation,
+    check_csr,
+    parse_key_rotation,
+    request_digest,
+    verify_enrollment_request,
+    verify_key_rotation,
+)
+from samverka.errors import EnrollmentRefused, Reason
+from samverka.kommuner import is_kommunkod, kommun_name
+from samverka.server.status import Conflict
+from samverka.signing import PublicKey, SigningKey
+from samverka.v1 import directory_pb2
+
+from samverka_hub.ca import HubCA, describe
+from samverka_hub.config import DirectorySection
+from samverka_hub.members import (
+    ACTIVE,
+    APPROVED,
+    PENDING,
+    REJECTED,
+    Member,
+    MemberStore,
+    MemberTx,
+    stored_directory,
+)
+from samverka_hub.tables import (
+    CertificateRow,
+    DirectoryRow,
+    EnrollmentRow,
+    KeyRotationRow,
+    MemberKeyRow,
+    MemberRow,
+)
+
+#: More pending enrollment requests than this for one kommun are refused (the public
+#: port is open to anyone; this bounds what a stranger can pile up).
+MAX_PENDING_PER_KOMMUN = 5
+#: ... and in total.
+MAX_PENDING_TOTAL = 1000
+
+
+class MembershipConflict(Conflict):
+    """A membership action does not fit the current state (already a member, nothing
+    pending). Travels as FAILED_PRECONDITION with ``reason`` and the hint."""
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What approving an enrollment produced."""
+
+    enrollment: EnrollmentRow
+    certificate_pem: bytes
+    directory: VerifiedDirectory
+
+
+class Council:
+    """Membership decisions over one hub database, signed with the hub's key."""
+
+    def __init__(
+        self,
+        store: MemberStore,
+        hub_key: SigningKey,
+        ca: HubCA,
+        settings: DirectorySection,
+        *,
+        member_cert_days: int = 397,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        self.store = store
+        self.hub_key = hub_key
+        self.ca = ca
+        self.settings = settings
+        self.member_cert_days = member_cert_days
+        self.clock = clock
+
+    # -- enrollment ------------------------------------------------------------------
+
+    def submit_enrollment(
+        self, signed: directory_pb2.SignedEnrollmentRequest | bytes
+    ) -> EnrollmentRow:
+        """Store a new request as pending, or return the one already stored (idempotent).
+
+        Raises EnrollmentRefused for an invalid request and MembershipConflict for a
+        kommun that is already a member or has too many pending requests.
+        """
+        # Checked without the clock first: the same request asked again later (to
+        # learn the decision) is recognised however old it is.
+        verified = verify_enrollment_request(signed, now_ms=None)
+        with self.store.read() as tx:
+            held = tx.enrollment_by_digest(verified.digest)
+        if held is not None:
+            return held
+        now = self.clock()
+        verify_enrollment_request(verified.signed, now_ms=now)
+        with self.store.write() as tx:
+            held = tx.enrollment_by_digest(verified.digest)
+            if held is not None:
+                return held
+            self._check_may_enroll(tx, verified)
+            for older in tx.enrollments(kommunkod=verified.kommunkod, status=PENDING):
+                if older.key_id == verified.key_id and older.id is not None:
+                    # Only the key's holder can sign a request with it: a newer one
+                    # (e.g. a corrected address) replaces its own older ones.
+                    tx.decide_enrollment(
+                        older.id,
+                        status=REJECTED,
+                        message="superseded by a newer request signed with the same key",
+                        decided_at_ms=now,
+                    )
+            return tx.add_enrollment(
+                EnrollmentRow(
+                    digest=verified.digest,
+                    kommunkod=verified.kommunkod,
+                    key_id=verified.key_id,
+                    signed_request=verified.signed.SerializeToString(deterministic=True),
+                    status=PENDING,
+                    message="",
+                    received_at_ms=now,
+                )
+            )
+
+    def _check_may_enroll(self, tx: MemberTx, verified: VerifiedEnrollment) -> None:
+        code = verified.kommunkod
+        member = tx.member(code)
+        if member is not None and member.active:
+            raise MembershipConflict(
+                f"kommun {code} is already a member of Samverka",
+                reason="already_member",
+                hint="to use a new signing key run `samverka node rotate-key`; for a new TLS "
+                "certificate run `samverka node renew-cert`; a node folder that lost its "
+                "keys must ask the council",
+            )
+        if member is not None:
+            raise MembershipConflict(
+                f"kommun {code}'s membership was revoked",
+                reason="member_revoked",
+                hint="re-admission is the council's decision: contact AI-rådet",
+            )
+        if tx.key(verified.key_id) is not None:
+            raise EnrollmentRefused(
+                Reason.SCHEMA_INVALID,
+                f"signing key {verified.key_id} is already listed in the directory",
+                hint="each kommun needs its own signing key",
+            )
+        if tx.count_pending(code) >= MAX_PENDING_PER_KOMMUN:
+            raise MembershipConflict(
+                f"kommun {code} already has {MAX_PENDING_PER_KOMMUN} pending requests",
+                reason="too_many_pending",
+                hint="wait for the council's decision, or ask it to reject the old requests",
+            )
+        if tx.count_pending() >= MAX_PENDING_TOTAL:
+            raise MembershipConflict(
+                "the hub has too many pending requests", reason="too_many_pending"
+            )
+
+    def enrollment_status(self, digest: bytes) -> EnrollmentRow | None:
+        with self.store.read() as tx:
+            return tx.enrollment_by_digest(digest)
+
+    def pending(self) -> list[EnrollmentRow]:
+        with self.store.read() as tx:
+            return tx.enrollments(status=PENDING)
+
+    def approve(self, kommunkod: str, *, key_id: str = "") -> Admission:
+        """Admit ``kommunkod``: issue its certificate, list it, publish a new directory."""
+        now = self.clock()
+        with self.store.write() as tx:
+            row = self._one_pending(tx, kommunkod, key_id)
+            verified = verify_enrollment_request(row.signed_request, now_ms=None)
+            self._check_may_enroll_again(tx, verified)
+            request = verified.request
+            cert = self.ca.issue_member(
+                bytes(request.csr_der),
+                kommunkod=kommunkod,
+                name=kommun_name(kommunkod),
+                address=request.address,
+                days=self.member_cert_days,
+            )
+            tx.add_member(
+                MemberRow(
+                    kommunkod=kommunkod,
+                    name=kommun_name(kommunkod),
+                    status=ACTIVE,
+                    contact_role=request.contact_role,
+                    address=request.address,
+                    joined_at_ms=now,
+                    revoked_at_ms=None,
+                    revoke_reason="",
+                )
+            )
+            tx.add_key(
+                MemberKeyRow(
+                    key_id=verified.key_id,
+                    kommunkod=kommunkod,
+                    public_key=bytes(request.signing_public_key),
+                    valid_from_ms=0,
+                    revoked_at_ms=None,
+                    added_at_ms=now,
+                )
+            )
+            self.record_certificate(tx, kommunkod, cert.pem, "enrollment", now)
+            assert row.id is not None
+            tx.decide_enrollment(
+                row.id,
+                status=APPROVED,
+                message="approved: welcome to Samverka",
+                decided_at_ms=now,
+                certificate_pem=cert.pem,
+            )
+            for other in tx.enrollments(kommunkod=kommunkod, status=PENDING):
+                assert other.id is not None
+                tx.decide_enrollment(
+                    other.id,
+                    status=REJECTED,
+                    message=f"another request for {kommunkod} (key {verified.key_id}) was approved",
+                    decided_at_ms=now,
+                )
+            directory = self._publish_directory(tx, now)
+            approved = tx.enrollment_by_digest(row.digest)
+        assert approved is not None
+        return Admission(approved, cert.pem, directory)
+
+    def _check_may_enroll_again(self, tx: MemberTx, verified: VerifiedEnrollment) -> None:
+        # The same checks as on arrival, minus the pending limits: things may have
+        # changed while the request waited.
+        member = tx.member(verified.kommunkod)
+        if member is not None:
+            raise MembershipConflict(
+                f"kommun {verified.kommunkod} is already listed ({_status_word(member)})",
+                reason="already_member",
+            )
+        if tx.key(verified.key_id) is not None:
+            raise MembershipConflict(
+                f"signing key {verified.key_id} is already listed", reason="key_in_use"
+            )
+
+    def reject(self, kommunkod: str, *, reason: str, key_id: str = "") -> EnrollmentRow:
+        """Refuse a pending request; the requester sees ``reason`` when it asks again."""
+        if not reason.strip():
+            raise MembershipConflict("give a reason for the rejection", reason="no_reason")
+        now = self.clock()
+        with self.store.write() as tx:
+            row = self._one_pending(tx, kommunkod, key_id)
+            assert row.id is not None
+            tx.decide_enrollment(
+                row.id, status=REJECTED, message=f"rejected: {reason.strip()}", decided_at_ms=now
+            )
+            decided = tx.enrollment_by_digest(row.digest)
+        assert decided is not None
+        return decided
+
+    def _one_pending(self, tx: MemberTx, kommunkod: str, key_id: str) -> EnrollmentRow:
+        _check_code(kommunkod)
+        rows = [
+            r
+            for r in tx.enrollments(kommunkod=kommunkod, status=PENDING)
+            if r.key_id.startswith(key_id)
+        ]
+        if not rows:
+            raise MembershipConflict(
+                f"no pending enrollment request for {kommunkod}"
+                + (f" with key id {key_id}" if key_id else ""),
+                reason="nothing_pending",
+                hint="list them with `samverka hub members pending`",
+            )
+        if len(rows) > 1:
+            ids = ", ".join(r.key_id for r in rows)
+            raise MembershipConflict(
+                f"{len(rows)} pending requests for {kommunkod} (key ids {ids})",
+                reason="ambiguous",
+                hint="confirm the key id with the kommun, then pass --key-id KEYID",
+            )
+        return rows[0]
+
+    # -- revocation ------------------------------------------------------------------
+
+    def revoke(
+        self, kommunkod: str, *, reason: str = "", at_ms: int | None = None
+    ) -> VerifiedDirectory:
+        """Revoke a member from ``at_ms`` (default now): every key ends then, every node
+        refuses its later entries on its next directory fetch, the hub refuses its calls."""
+        now = self.clock()
+        at = now if at_ms is None else at_ms
+        with self.store.write() as tx:
+            member = tx.member(_check_code(kommunkod))
+            if member is None:
+                raise MembershipConflict(
+                    f"{kommunkod} is not a member",
+                    reason="not_member",
+                    hint="list members with `samverka hub members list`",
+                )
+            if not member.active:
+                raise MembershipConflict(
+                    f"{kommunkod} is already revoked", reason="already_revoked"
+                )
+            tx.revoke_member(kommunkod, at_ms=at, reason=reason.strip())
+            return self._publish_directory(tx, now)
+
+    # -- key rotation ----------------------------------------------------------------
+
+    def submit_rotation(
+        self, signed: directory_pb2.SignedKeyRotation | bytes, *, caller: str
+    ) -> KeyRotationRow:
+        """Store a member's announced new key as pending (idempotent), for the council.
+
+        ``caller`` is the kommunkod from the caller's certificate; a member may only
+        rotate its own key.
+        """
+        signed_msg, rotation = parse_key_rotation(signed)
+        if rotation.kommunkod != caller:
+            raise MembershipConflict(
+                f"{caller} may not rotate the keys of {rotation.kommunkod[:10]}",
+                reason="not_your_key",
+            )
+        digest = request_digest(signed_msg.rotation)
+        with self.store.read() as tx:
+            held = tx.rotation_by_digest(digest)
+        if held is not None:
+            return held
+        now = self.clock()
+        with self.store.write() as tx:
+            held = tx.rotation_by_digest(digest)
+            if held is not None:
+                return held
+            member = tx.member(caller)
+            if member is None or not member.active:
+                raise MembershipConflict(f"{caller} is not an active member", reason="not_member")
+            verified = verify_key_rotation(
+                signed_msg,
+                current_keys=[PublicKey(k.public_key) for k in member.keys_in_force(now)],
+                known_key_ids=tx.all_key_ids(),
+                now_ms=now,
+            )
+            if len(tx.rotations(kommunkod=caller, status=PENDING)) >= MAX_PENDING_PER_KOMMUN:
+                raise MembershipConflict(
+                    f"{caller} already has pending key rotations", reason="too_many_pending"
+                )
+            return tx.add_rotation(
+                KeyRotationRow(
+                    digest=verified.digest,
+                    kommunkod=caller,
+                    old_key_id=verified.old_key_id,
+                    new_key_id=verified.new_key.key_id,
+                    signed_rotation=signed_msg.SerializeToString(deterministic=True),
+                    status=PENDING,
+                    message="",
+                    received_at_ms=now,
+                )
+            )
+
+    def pending_rotations(self) -> list[KeyRotationRow]:
+        with self.store.read() as tx:
+            return tx.rotations(status=PENDING)
+
+    def approve_rotation(self, kommunkod: str, *, key_id: str = "") -> VerifiedDirectory:
+        """List the new key (valid from the rotation's time) and end the old one after
+        the overlap; publish a new directory."""
+        now = self.clock()
+        with self.store.write() as tx:
+            rows = [
+                r
+                for r in tx.rotations(kommunkod=_check_code(kommunkod), status=PENDING)
+                if r.new_key_id.startswith(key_id)
+            ]
+            if len(rows) != 1:
+                raise MembershipConflict(
+                    f"{len(rows)} pending key rotations for {kommunkod}"
+                    + (f" with new key id {key_id}" if key_id else ""),
+                    reason="nothing_pending" if not rows else "ambiguous",
+                    hint="list them with `samverka hub keys pending`"
+                    + ("; pass --key-id NEWKEYID" if rows else ""),
+                )
+            row = rows[0]
+            member = tx.member(kommunkod)
+            if member is None or not member.active:
+                raise MembershipConflict(
+                    f"{kommunkod} is not an active member", reason="not_member"
+                )
+            # Checked again: the old key may have ended, or the new one been listed, since.
+            verified: VerifiedRotation = verify_key_rotation(
+                row.signed_rotation,
+                current_keys=[PublicKey(k.public_key) for k in member.keys_in_force(now)],
+                known_key_ids=tx.all_key_ids(),
+                now_ms=None,
+            )
+            tx.add_key(
+                MemberKeyRow(
+                    key_id=verified.new_key.key_id,
+                    kommunkod=kommunkod,
+                    public_key=verified.new_key.raw,
+                    valid_from_ms=verified.rotation.created_at_ms,
+                    revoked_at_ms=None,
+                    added_at_ms=now,
+                )
+            )
+            tx.revoke_key(verified.old_key_id, at_ms=now + self.settings.rotation_overlap_ms)
+            assert row.id is not None
+            tx.decide_rotation(row.id, status=APPROVED, message="approved", decided_at_ms=now)
+            return self._publish_directory(tx, now)
+
+    def reject_rotation(self, kommunkod: str, *, reason: str, key_id: str = "") -> KeyRotationRow:
+        """Refuse a pending key rotation; the member sees ``reason`` when it asks again."""
+        if not reason.strip():
+            raise MembershipConflict("give a reason for the rejection", reason="no_reason")
+        now = self.clock()
+        with self.store.write() as tx:
+            rows = [
+                r
+                for r in tx.rotations(kommunkod=_check_code(kommunkod), status=PENDING)
+                if r.new_key_id.startswith(key_id)
+            ]
+            if len(rows) != 1:
+                raise MembershipConflict(
+                    f"{len(rows)} pending key rotations for {kommunkod}",
+                    reason="nothing_pending" if not rows else "ambiguous",
+                    hint="list them with `samverka hub keys pending`",
+                )
+            assert rows[0].id is not None
+            tx.decide_rotation(
+                rows[0].id,
+                status=REJECTED,
+                message=f"rejected: {reason.strip()}",
+                decided_at_ms=now,
+            )
+            decided = tx.rotation_by_digest(rows[0].digest)
+        assert decided is not None
+        return decided
+
+    def rotation_status(self, digest: bytes) -> KeyRotationRow | None:
+        with self.store.read() as tx:
+            return tx.rotation_by_digest(digest)
+
+    # -- certificates ----------------------------------------------------------------
+
+    def renew_certificate(self, kommunkod: str, csr_der: bytes) -> bytes:
+        """A new TLS certificate for an active member's (new or same) key."""
+        now = self.clock()
+        with self.store.write() as tx:
+            member = tx.member(kommunkod)
+            if member is None or not member.active:
+                raise MembershipConflict(
+                    f"{kommunkod} is not an active member", reason="not_member"
+                )
+            check_csr(csr_der, kommunkod=kommunkod)
+            cert = self.ca.issue_member(
+                csr_der,
+                kommunkod=kommunkod,
+                name=member.row.name,
+                address=member.row.address,
+                days=self.member_cert_days,
+            )
+            self.record_certificate(tx, kommunkod, cert.pem, "renewal", now)
+        return cert.pem
+
+    def record_certificate(
+        self, tx: MemberTx, kommunkod: str, pem: bytes, purpose: str, now: int
+    ) -> None:
+        info = describe(pem)
+        tx.add_certificate(
+            CertificateRow(
+                serial=info.serial,
+                kommunkod=kommunkod,
+                certificate_pem=pem,
+                not_before_ms=info.not_before_ms,
+                not_after_ms=info.not_after_ms,
+                issued_at_ms=now,
+                purpose=purpose,
+            )
+        )
+
+    # -- the directory -----------------------------------------------------------------
+
+    def current_directory(self) -> VerifiedDirectory | None:
+        return self.store.latest_directory()
+
+    def ensure_fresh_directory(self) -> VerifiedDirectory:
+        """The newest directory, re-signed as a new version if half its life is gone."""
+        now = self.clock()
+        latest = self.store.latest_directory()
+        if latest is not None and not self._stale(latest, now):
+            return latest
+        with self.store.write() as tx:
+            row = tx.latest_directory()
+            if row is not None:
+                latest = stored_directory(row)
+                if not self._stale(latest, now):
+                    return latest
+            return self._publish_directory(tx, now)
+
+    def reissue_directory(self, *, min_version: int = 0) -> VerifiedDirectory:
+        """Sign a new directory version now (e.g. after restoring a backup, with a
+        ``min_version`` above any version nodes may have seen)."""
+        now = self.clock()
+        with self.store.write() as tx:
+            return self._publish_directory(tx, now, min_version=min_version)
+
+    def _stale(self, directory: VerifiedDirectory, now: int) -> bool:
+        return (
+            now >= directory.issued_at_ms + self.settings.reissue_after_ms
+            or directory.directory.hub_key_id != self.hub_key.key_id
+        )
+
+    def _publish_directory(
+        self, tx: MemberTx, now: int, *, min_version: int = 0
+    ) -> VerifiedDirectory:
+        version = max(tx.directory_version() + 1, min_version)
+        members: list[directory_pb2.Member] = [hub_member(self.hub_key.public)]
+        members.extend(m.to_proto() for m in tx.members())
+        directory = build_directory(
+            self.hub_key,
+            version=version,
+            members=members,
+            issued_at_ms=now,
+            valid_ms=self.settings.valid_ms,
+        )
+        tx.add_directory(
+            DirectoryRow(
+                version=version,
+                signed_directory=directory.signed_bytes(),
+                digest=directory.digest,
+                issued_at_ms=directory.issued_at_ms,
+                expires_at_ms=directory.expires_at_ms,
+            )
+        )
+        return directory
+
+    # -- reading ------------------------------------------------------------------------
+
+    def members(self) -> list[Member]:
+        with self.store.read() as tx:
+            return tx.members()
+
+
+def _check_code(kommunkod: str) -> str:
+    if not is_kommunkod(kommunkod):
+        raise MembershipConflict(
+            f"{kommunkod!r} is not a kommunkod",
+            reason="not_a_kommun",
+            hint="use the kommun's 4-digit SCB code, e.g. 2029",
+        )
+    return kommunkod
+
+
+def _status_word(member: Member) -> str:
+    return "active" if member.active else "revoked"

@@ -1,0 +1,186 @@
+"""The hub folder: create it (``hub init``) and open it (every other ``hub`` command).
+
+A hub folder is a node folder for origin "0000" (see :mod:`samverka.config`) with a
+certificate authority added::
+
+    samverka.toml        node configuration + [public], [directory], [ca]
+    keys/signing.key     the hub's Ed25519 key (0600): signs the member directory and
+                         the council's own records (origin 0000)
+    keys/signing.pub     its public key; enrolled nodes pin it
+    tls/ca.pem           the hub's CA certificate: give it to kommuner (`enroll --ca`);
+                         the member port accepts client certificates it issued
+    ca/ca.key            the CA's private key (0600, folder 0700)
+    tls/node.pem         the hub's own TLS certificate (CN 0000), issued by its CA,
+    tls/node.key         served on both ports
+    samverka.db          the node store plus the hub's tables (track "hub")
+
+:func:`open_hub` returns a :class:`Hub`: configuration, signing key, the node store,
+the member store (same database), CA
+and the :class:`~samverka_hub.council.Council` that makes decisions with them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from samverka.config import CONFIG_FILE
+from samverka.errors import ConfigError
+from samverka.kommuner import HUB_ORIGIN, kommun_name
+from samverka.migrations import STORE_TRACK
+from samverka.node import Node, load_signing_key
+from samverka.pki import DEFAULT_HOSTS, create_ca, issue_certificate
+from samverka.signing import SigningKey
+from samverka.store import Store
+
+from samverka_hub.ca import HubCA
+from samverka_hub.config import (
+    DEFAULT_MEMBER_LISTEN,
+    DEFAULT_PUBLIC_LISTEN,
+    HubConfig,
+    load_hub_config,
+    render_hub_config,
+)
+from samverka_hub.council import Council
+from samverka_hub.members import MemberStore
+from samverka_hub.migrations import HUB_TRACK
+
+CA_NAME = "Samverka CA (AI-rådet)"
+
+
+@dataclass
+class Hub:
+    """An open hub folder. Close it (or use ``with``) to release the database."""
+
+    config: HubConfig
+    signing_key: SigningKey
+    #: The node store (entries, log, records) with the hub's tables in the same database.
+    store: Store
+    members: MemberStore
+    ca: HubCA
+    council: Council
+
+    @property
+    def dir(self) -> Path:
+        return self.config.dir
+
+    def node(self) -> Node:
+        """The hub as a node (origin 0000): its publisher signs the council's records."""
+        return Node(config=self.config.node, store=self.store, signing_key=self.signing_key)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Hub:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def open_hub(hub_dir: Path, *, env: dict[str, str] | None = None) -> Hub:
+    """Open the hub in ``hub_dir``: config, keys, CA, and the database (migrated)."""
+    config = load_hub_config(hub_dir, env)
+    node = config.node
+    signing_key = load_signing_key(node.signing_key_path)
+    ca = HubCA.load(config.ca_cert_path, config.ca_key_path, node.path(node.tls.cert))
+    # One database: the node store's tables and the hub's track.
+    store = Store.open(node.store_url, tracks=(STORE_TRACK, HUB_TRACK))
+    members = MemberStore(store.engine)
+    council = Council(
+        members,
+        signing_key,
+        ca,
+        config.directory,
+        member_cert_days=config.ca.member_cert_days,
+    )
+    return Hub(
+        config=config,
+        signing_key=signing_key,
+        store=store,
+        members=members,
+        ca=ca,
+        council=council,
+    )
+
+
+def init_hub(
+    hub_dir: Path,
+    *,
+    member_listen: str = DEFAULT_MEMBER_LISTEN,
+    public_listen: str = DEFAULT_PUBLIC_LISTEN,
+    member_address: str = "",
+    hosts: tuple[str, ...] = (),
+) -> Hub:
+    """Create a hub folder and return it opened, with directory version 1 published.
+
+    ``hosts`` are the names the hub's TLS certificate is valid for (its DNS names and
+    addresses); loopback names are always included. Refuses an existing folder.
+    """
+    config_path = hub_dir / CONFIG_FILE
+    key_path = hub_dir / "keys" / "signing.key"
+    for existing in (config_path, key_path, hub_dir / "ca" / "ca.key"):
+        if existing.exists():
+            raise ConfigError(
+                f"{hub_dir} already holds a node or hub ({existing.name} exists)",
+                hint="choose an empty folder; an existing hub is never overwritten",
+            )
+    hub_dir.mkdir(parents=True, exist_ok=True)
+    for sub in ("keys", "tls", "ca"):
+        (hub_dir / sub).mkdir(mode=0o700, exist_ok=True)
+
+    signing_key = SigningKey.generate()
+    _write_new(key_path, signing_key.to_pem(), mode=0o600)
+    _write_new(hub_dir / "keys" / "signing.pub", signing_key.public.to_pem(), mode=0o644)
+
+    ca = create_ca(CA_NAME)
+    names = tuple(
+        dict.fromkeys((*DEFAULT_HOSTS, *hosts, *_listen_hosts(member_listen, public_listen)))
+    )
+    cert = issue_certificate(ca, kommunkod=HUB_ORIGIN, name=kommun_name(HUB_ORIGIN), hosts=names)
+    _write_new(hub_dir / "tls" / "ca.pem", ca.cert_pem, mode=0o644)
+    _write_new(hub_dir / "ca" / "ca.key", ca.key_pem, mode=0o600)
+    _write_new(hub_dir / "tls" / "node.pem", cert.cert_pem, mode=0o644)
+    _write_new(hub_dir / "tls" / "node.key", cert.key_pem, mode=0o600)
+
+    text = render_hub_config(
+        member_listen=member_listen, public_listen=public_listen, member_address=member_address
+    )
+    # The config goes last: a folder without samverka.toml is not yet a hub.
+    _write_new(config_path, text.encode("utf-8"), mode=0o644)
+    hub = open_hub(hub_dir)
+    try:
+        with hub.members.write() as tx:
+            hub.council.record_certificate(
+                tx, HUB_ORIGIN, cert.cert_pem, "hub", hub.council.clock()
+            )
+        hub.council.ensure_fresh_directory()
+    except BaseException:
+        hub.close()
+        raise
+    return hub
+
+
+def _listen_hosts(*listens: str) -> list[str]:
+    hosts = []
+    for listen in listens:
+        host = listen.rsplit(":", 1)[0].strip("[]") if ":" in listen else listen
+        if host and host not in ("0.0.0.0", "::"):
+            hosts.append(host)
+    return hosts
+
+
+def _write_new(path: Path, data: bytes, *, mode: int) -> None:
+    """Write a file that must not exist yet, created with ``mode`` (no umask race)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with contextlib.closing(os.fdopen(fd, "wb")) as f:
+        f.write(data)
+    os.chmod(path, mode)

@@ -1,0 +1,130 @@
+"""The hub's membership tables as sqlmodel models: the schema the code queries today.
+
+They live in the node's database beside the store's tables, created and changed only
+by the ``"hub"`` migration track (:mod:`samverka_hub.migrations`); a test checks that
+these models and the migrated database agree. Queries use SQLAlchemy Core through
+``Model.table()``, as the store does.
+
+Everything signed is kept as the exact bytes that were signed (requests, rotations,
+directories), so it can be verified again later and served as it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, cast
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+#: BIGINT on PostgreSQL; plain INTEGER on SQLite (64-bit there, and a rowid alias as PK).
+Big = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class HubTable(SQLModel):
+    __tablename__: ClassVar[Any]
+
+    @classmethod
+    def table(cls) -> sa.Table:
+        return cast(sa.Table, cls.__table__)  # type: ignore[attr-defined]
+
+
+class EnrollmentRow(HubTable, table=True):
+    """A signed enrollment request as received, and the council's decision on it."""
+
+    __tablename__ = "hub_enrollments"
+    __table_args__ = (sa.Index("ix_hub_enrollments_kommunkod_status", "kommunkod", "status"),)
+
+    id: int | None = Field(default=None, sa_type=Big, primary_key=True)
+    #: SHA-256 over the signed request bytes: the same request sent again is this row.
+    digest: bytes = Field(sa_column_kwargs={"unique": True})
+    kommunkod: str = Field(max_length=4)
+    key_id: str = Field(max_length=32)
+    #: The SignedEnrollmentRequest, serialized; its request bytes are the signed originals.
+    signed_request: bytes
+    #: samverka.v1.EnrollmentStatus: 1 pending, 2 approved, 3 rejected.
+    status: int
+    #: Why it was rejected (the operator's words), or other news for the requester.
+    message: str = ""
+    received_at_ms: int = Field(sa_type=Big)
+    decided_at_ms: int | None = Field(default=None, sa_type=Big)
+    #: The certificate issued on approval (PEM).
+    certificate_pem: bytes | None = None
+
+
+class MemberRow(HubTable, table=True):
+    """An admitted kommun. Members are never deleted: revocation is a status."""
+
+    __tablename__ = "hub_members"
+
+    kommunkod: str = Field(max_length=4, primary_key=True)
+    name: str
+    #: samverka.v1.MemberStatus: 1 active, 2 revoked.
+    status: int
+    contact_role: str = ""
+    address: str = ""
+    joined_at_ms: int = Field(sa_type=Big)
+    revoked_at_ms: int | None = Field(default=None, sa_type=Big)
+    revoke_reason: str = ""
+
+
+class MemberKeyRow(HubTable, table=True):
+    """A member's Ed25519 signing key and its validity window."""
+
+    __tablename__ = "hub_member_keys"
+    __table_args__ = (sa.Index("ix_hub_member_keys_kommunkod", "kommunkod"),)
+
+    key_id: str = Field(max_length=32, primary_key=True)
+    kommunkod: str = Field(max_length=4, foreign_key="hub_members.kommunkod")
+    public_key: bytes
+    valid_from_ms: int = Field(sa_type=Big, default=0)
+    revoked_at_ms: int | None = Field(default=None, sa_type=Big)
+    added_at_ms: int = Field(sa_type=Big)
+
+
+class KeyRotationRow(HubTable, table=True):
+    """A signed key rotation as received, and the council's decision on it."""
+
+    __tablename__ = "hub_key_rotations"
+    __table_args__ = (sa.Index("ix_hub_key_rotations_kommunkod_status", "kommunkod", "status"),)
+
+    id: int | None = Field(default=None, sa_type=Big, primary_key=True)
+    digest: bytes = Field(sa_column_kwargs={"unique": True})
+    kommunkod: str = Field(max_length=4)
+    old_key_id: str = Field(max_length=32)
+    new_key_id: str = Field(max_length=32)
+    #: The SignedKeyRotation, serialized.
+    signed_rotation: bytes
+    status: int
+    message: str = ""
+    received_at_ms: int = Field(sa_type=Big)
+    decided_at_ms: int | None = Field(default=None, sa_type=Big)
+
+
+class DirectoryRow(HubTable, table=True):
+    """Every directory version the hub signed, newest the one served."""
+
+    __tablename__ = "hub_directories"
+
+    version: int = Field(sa_type=Big, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    #: The SignedDirectory, serialized; its directory bytes are the signed originals.
+    signed_directory: bytes
+    digest: bytes
+    issued_at_ms: int = Field(sa_type=Big)
+    expires_at_ms: int = Field(sa_type=Big)
+
+
+class CertificateRow(HubTable, table=True):
+    """Every TLS certificate the hub's CA issued (an audit trail; revocation is by member)."""
+
+    __tablename__ = "hub_certificates"
+    __table_args__ = (sa.Index("ix_hub_certificates_kommunkod", "kommunkod"),)
+
+    #: The certificate's serial number in hex.
+    serial: str = Field(max_length=64, primary_key=True)
+    kommunkod: str = Field(max_length=4)
+    certificate_pem: bytes
+    not_before_ms: int = Field(sa_type=Big)
+    not_after_ms: int = Field(sa_type=Big)
+    issued_at_ms: int = Field(sa_type=Big)
+    #: "hub", "enrollment" or "renewal".
+    purpose: str = Field(max_length=16)
