@@ -180,13 +180,15 @@ def verify_directory(
     signed: directory_pb2.SignedDirectory | bytes,
     hub_key: PublicKey,
     *,
-    now_ms: int,
+    now_ms: int | None,
     seen: DirectoryCheckpoint | None = None,
     max_bytes: int = MAX_DIRECTORY_BYTES,
 ) -> VerifiedDirectory:
     """Verify a signed directory against the pinned hub key and the highest one seen.
 
     Raises DirectoryRefused with a Reason; the caller keeps what it held before.
+    ``now_ms=None`` skips the expiry check: only for re-reading a directory this
+    receiver verified and stored itself.
     """
     if isinstance(signed, bytes):
         if len(signed) > max_bytes:
@@ -222,7 +224,7 @@ def verify_directory(
                 f"a different directory with the same version {directory.version} was seen "
                 "(the hub signed two directories with one version)",
             )
-    if now_ms >= directory.expires_at_ms:
+    if now_ms is not None and now_ms >= directory.expires_at_ms:
         raise DirectoryRefused(
             Reason.EXPIRED,
             f"version {directory.version} expired at {directory.expires_at_ms} (now {now_ms})",

@@ -1,0 +1,463 @@
+"""``samverka hub``: create, run and operate the council's hub.
+
+The operator commands (``members``, ``keys``, ``directory``) work on the hub folder
+directly (its SQLite file or the PostgreSQL database in ``[store] url``), so they are
+safe while ``hub serve`` runs: every decision is one transaction that also publishes
+a new directory version, and the running server picks it up within
+``[directory] poll_seconds``.
+
+Other hub features add their commands to :data:`hub`'s ``lazy`` table (name →
+``"module:attribute"``), like the root command does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from samverka.cli._common import EXIT_CODES_HELP, LazyGroup, dir_option, json_option, print_json
+from samverka.cli.membership import directory_json, echo_directory
+from samverka.config import CONFIG_FILE
+from samverka.kommuner import kommun_name
+
+from samverka_hub.config import DEFAULT_MEMBER_LISTEN, DEFAULT_PUBLIC_LISTEN
+
+
+@click.group(cls=LazyGroup, lazy={}, epilog=EXIT_CODES_HELP)
+def hub() -> None:
+    """Run and operate the council's hub (AI-rådet).
+
+    \b
+    Start with:
+      samverka hub init --dir /var/lib/samverka-hub --host hub.samverka.se
+      samverka hub serve --dir /var/lib/samverka-hub
+      samverka hub members pending --dir /var/lib/samverka-hub
+    """
+
+
+@contextmanager
+def _open(hub_dir: Path) -> Iterator[Any]:
+    from samverka_hub.folder import open_hub
+
+    opened = open_hub(hub_dir)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def _when(ms: int | None) -> str:
+    if not ms:
+        return "-"
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+# -- init and serve --------------------------------------------------------------------
+
+
+@hub.command()
+@dir_option
+@click.option(
+    "--listen",
+    default=DEFAULT_MEMBER_LISTEN,
+    show_default=True,
+    metavar="HOST:PORT",
+    help="The member port (mutual TLS).",
+)
+@click.option(
+    "--public-listen",
+    default=DEFAULT_PUBLIC_LISTEN,
+    show_default=True,
+    metavar="HOST:PORT",
+    help="The public port (server TLS only: enrollment, the directory).",
+)
+@click.option(
+    "--address",
+    default="",
+    metavar="HOST:PORT",
+    help="The member-port address enrolled nodes are told to use [default: --listen].",
+)
+@click.option(
+    "--host",
+    "hosts",
+    multiple=True,
+    metavar="NAME",
+    help="A DNS name or address the hub's TLS certificate is valid for (repeatable); "
+    "loopback names are always included.",
+)
+@json_option
+def init(
+    node_dir: Path,
+    listen: str,
+    public_listen: str,
+    address: str,
+    hosts: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Create a hub: signing key, certificate authority, TLS certificate, config, database.
+
+    Publishes member directory version 1 (the hub alone). Never overwrites an
+    existing folder. Give kommuner the CA certificate (tls/ca.pem) and the public
+    address, so they can run `samverka node enroll`.
+    """
+    from samverka_hub.folder import init_hub
+
+    with init_hub(
+        node_dir,
+        member_listen=listen,
+        public_listen=public_listen,
+        member_address=address,
+        hosts=hosts,
+    ) as created:
+        directory = created.council.current_directory()
+        assert directory is not None
+        info = {
+            "dir": str(created.dir),
+            "key_id": created.signing_key.key_id,
+            "member_listen": listen,
+            "public_listen": public_listen,
+            "ca": str(created.config.ca_cert_path),
+            "directory_version": directory.version,
+        }
+        if as_json:
+            print_json(info)
+            return
+        click.echo(f"Created the hub in {created.dir}")
+        click.echo(f"  configuration   {created.dir / CONFIG_FILE}")
+        click.echo(f"  signing key     keys/signing.key (key id {info['key_id']})")
+        click.echo("  CA              tls/ca.pem (give it to kommuner), key ca/ca.key (0600)")
+        click.echo(f"  member port     {listen} (mutual TLS)")
+        click.echo(f"  public port     {public_listen} (enrollment, directory)")
+        click.echo(f"  directory       version {directory.version}")
+        click.echo(f"Next: samverka hub serve --dir {created.dir}")
+
+
+@hub.command(
+    epilog="Stops on SIGTERM or Ctrl-C: both ports drain, then it exits 0.\n\n" + EXIT_CODES_HELP
+)
+@dir_option
+@click.option("--listen", metavar="HOST:PORT", help="Member port [default: [server] listen].")
+@click.option(
+    "--public-listen", metavar="HOST:PORT", help="Public port [default: [public] listen]."
+)
+@click.option(
+    "--address-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help='Once serving, write {"member": HOST:PORT, "public": HOST:PORT} here (for scripts).',
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+)
+def serve(
+    node_dir: Path,
+    listen: str | None,
+    public_listen: str | None,
+    address_file: Path | None,
+    log_level: str,
+) -> None:
+    """Serve the member port (FeedService, HubService) and the public port."""
+    import uvloop
+    from samverka.server import NodeServer
+
+    from samverka_hub.process import serve_hub
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    with _open(node_dir) as opened:
+
+        def started(server: NodeServer) -> None:
+            bound = {lst.name: lst.bound_address for lst in server.listeners}
+            for lst in server.listeners:
+                kind = "mutual TLS" if lst.tls.mutual else "server TLS"
+                click.echo(f"hub {lst.name} port on {lst.bound_address} ({kind})")
+            if address_file is not None:
+                tmp = address_file.with_name(address_file.name + ".tmp")
+                tmp.write_text(json.dumps(bound) + "\n", encoding="utf-8")
+                os.replace(tmp, address_file)
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(
+                serve_hub(
+                    opened, member_listen=listen, public_listen=public_listen, on_started=started
+                )
+            )
+    click.echo("stopped")
+
+
+# -- members ---------------------------------------------------------------------------
+
+
+@hub.group()
+def members() -> None:
+    """The council's decisions on who is a member."""
+
+
+def _enrollment_json(row: Any) -> dict[str, Any]:
+    from samverka.v1 import directory_pb2
+
+    from samverka_hub.members import STATUS_NAMES
+
+    signed = directory_pb2.SignedEnrollmentRequest.FromString(row.signed_request)
+    request = directory_pb2.EnrollmentRequest.FromString(signed.request)
+    return {
+        "kommunkod": row.kommunkod,
+        "name": kommun_name(row.kommunkod),
+        "key_id": row.key_id,
+        "status": STATUS_NAMES.get(row.status, str(row.status)),
+        "contact_role": request.contact_role,
+        "address": request.address,
+        "received_at_ms": row.received_at_ms,
+        "message": row.message,
+    }
+
+
+@members.command()
+@dir_option
+@json_option
+def pending(node_dir: Path, as_json: bool) -> None:
+    """Enrollment requests waiting for a decision.
+
+    Anyone can ask in any kommun's name: confirm the key id with the kommun (by
+    phone, say) before approving.
+    """
+    with _open(node_dir) as opened:
+        rows = [_enrollment_json(r) for r in opened.council.pending()]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        click.echo("no pending enrollment requests")
+        return
+    for r in rows:
+        click.echo(
+            f"{r['kommunkod']}  {r['name']:<16} key {r['key_id']}  "
+            f"role {r['contact_role'] or '-'}  address {r['address'] or '-'}  "
+            f"received {_when(r['received_at_ms'])}"
+        )
+    click.echo("approve with: samverka hub members approve KOD [--key-id KEYID]")
+
+
+@members.command()
+@click.argument("kommunkod", metavar="KOD")
+@click.option("--key-id", default="", help="Which request, when a kommun has several.")
+@dir_option
+@json_option
+def approve(kommunkod: str, key_id: str, node_dir: Path, as_json: bool) -> None:
+    """Admit KOD: issue its TLS certificate and publish a new directory version."""
+    with _open(node_dir) as opened:
+        admission = opened.council.approve(kommunkod.strip(), key_id=key_id.strip())
+    info = {
+        "kommunkod": admission.enrollment.kommunkod,
+        "name": kommun_name(admission.enrollment.kommunkod),
+        "key_id": admission.enrollment.key_id,
+        "directory_version": admission.directory.version,
+    }
+    if as_json:
+        print_json(info)
+        return
+    click.echo(
+        f"approved {info['kommunkod']} {info['name']} (key {info['key_id']}); "
+        f"directory version {info['directory_version']}"
+    )
+    click.echo("the node picks up its certificate with `samverka node enroll` (run again)")
+
+
+@members.command()
+@click.argument("kommunkod", metavar="KOD")
+@click.option("--reason", required=True, help="Told to the kommun when its node asks again.")
+@click.option("--key-id", default="", help="Which request, when a kommun has several.")
+@dir_option
+def reject(kommunkod: str, reason: str, key_id: str, node_dir: Path) -> None:
+    """Refuse KOD's pending enrollment request."""
+    with _open(node_dir) as opened:
+        row = opened.council.reject(kommunkod.strip(), reason=reason, key_id=key_id.strip())
+    click.echo(f"rejected the request of {row.kommunkod} (key {row.key_id}): {reason}")
+
+
+@members.command()
+@click.argument("kommunkod", metavar="KOD")
+@click.option("--reason", default="", help="Kept in the hub's records.")
+@dir_option
+@json_option
+def revoke(kommunkod: str, reason: str, node_dir: Path, as_json: bool) -> None:
+    """Revoke KOD from now: its keys end, the hub refuses its calls, and every node
+    refuses its later entries on its next directory fetch."""
+    with _open(node_dir) as opened:
+        directory = opened.council.revoke(kommunkod.strip(), reason=reason)
+    member = directory.member(kommunkod.strip())
+    info = {
+        "kommunkod": kommunkod.strip(),
+        "revoked_at_ms": member.revoked_at_ms if member is not None else 0,
+        "directory_version": directory.version,
+    }
+    if as_json:
+        print_json(info)
+        return
+    click.echo(
+        f"revoked {info['kommunkod']} {kommun_name(info['kommunkod'])} from "
+        f"{_when(info['revoked_at_ms'])}; directory version {info['directory_version']}"
+    )
+
+
+def _member_json(member: Any) -> dict[str, Any]:
+    from samverka_hub.members import MEMBER_STATUS_NAMES
+
+    r = member.row
+    return {
+        "kommunkod": r.kommunkod,
+        "name": r.name,
+        "status": MEMBER_STATUS_NAMES.get(r.status, str(r.status)),
+        "contact_role": r.contact_role,
+        "address": r.address,
+        "joined_at_ms": r.joined_at_ms,
+        "revoked_at_ms": r.revoked_at_ms,
+        "revoke_reason": r.revoke_reason,
+        "keys": [
+            {
+                "key_id": k.key_id,
+                "valid_from_ms": k.valid_from_ms,
+                "revoked_at_ms": k.revoked_at_ms,
+            }
+            for k in member.keys
+        ],
+    }
+
+
+@members.command("list")
+@dir_option
+@json_option
+def list_(node_dir: Path, as_json: bool) -> None:
+    """Every member, active and revoked, with its keys."""
+    with _open(node_dir) as opened:
+        rows = [_member_json(m) for m in opened.council.members()]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        click.echo("no members yet")
+        return
+    for r in rows:
+        keys = ", ".join(k["key_id"][:12] for k in r["keys"])
+        click.echo(
+            f"{r['kommunkod']}  {r['name']:<16} {r['status']:<8} keys {keys}  "
+            f"since {_when(r['joined_at_ms'])}"
+            + (f"  revoked {_when(r['revoked_at_ms'])}" if r["revoked_at_ms"] else "")
+        )
+
+
+# -- keys --------------------------------------------------------------------------------
+
+
+@hub.group()
+def keys() -> None:
+    """Members' signing-key rotations."""
+
+
+@keys.command("pending")
+@dir_option
+@json_option
+def keys_pending(node_dir: Path, as_json: bool) -> None:
+    """Key rotations waiting for approval."""
+    with _open(node_dir) as opened:
+        rows = [
+            {
+                "kommunkod": r.kommunkod,
+                "old_key_id": r.old_key_id,
+                "new_key_id": r.new_key_id,
+                "received_at_ms": r.received_at_ms,
+            }
+            for r in opened.council.pending_rotations()
+        ]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        click.echo("no pending key rotations")
+        return
+    for r in rows:
+        click.echo(
+            f"{r['kommunkod']}  {r['old_key_id']} -> {r['new_key_id']}  "
+            f"received {_when(r['received_at_ms'])}"
+        )
+
+
+@keys.command("approve")
+@click.argument("kommunkod", metavar="KOD")
+@click.option("--key-id", default="", help="The new key's id, when several are pending.")
+@dir_option
+@json_option
+def keys_approve(kommunkod: str, key_id: str, node_dir: Path, as_json: bool) -> None:
+    """Approve KOD's new signing key; its old key ends after the overlap."""
+    with _open(node_dir) as opened:
+        directory = opened.council.approve_rotation(kommunkod.strip(), key_id=key_id.strip())
+        overlap = opened.config.directory.rotation_overlap_hours
+    if as_json:
+        print_json({"kommunkod": kommunkod.strip(), "directory_version": directory.version})
+        return
+    click.echo(
+        f"approved the new key of {kommunkod.strip()}; the old key stays valid for "
+        f"{overlap:g} h; directory version {directory.version}"
+    )
+
+
+@keys.command("reject")
+@click.argument("kommunkod", metavar="KOD")
+@click.option("--reason", required=True)
+@click.option("--key-id", default="", help="The new key's id, when several are pending.")
+@dir_option
+def keys_reject(kommunkod: str, reason: str, key_id: str, node_dir: Path) -> None:
+    """Refuse KOD's pending key rotation."""
+    with _open(node_dir) as opened:
+        row = opened.council.reject_rotation(kommunkod.strip(), reason=reason, key_id=key_id)
+    click.echo(f"rejected the new key {row.new_key_id} of {row.kommunkod}: {reason}")
+
+
+# -- directory ---------------------------------------------------------------------------
+
+
+@hub.group()
+def directory() -> None:
+    """The signed member directory."""
+
+
+@directory.command("show")
+@dir_option
+@json_option
+def directory_show(node_dir: Path, as_json: bool) -> None:
+    """The newest directory version the hub has signed."""
+    with _open(node_dir) as opened:
+        d = opened.council.current_directory()
+    if d is None:
+        raise click.ClickException("the hub has no directory yet")
+    if as_json:
+        print_json(directory_json(d))
+    else:
+        echo_directory(d)
+
+
+@directory.command("reissue")
+@click.option(
+    "--min-version",
+    type=int,
+    default=0,
+    help="Sign at least this version (after restoring a backup: above any version "
+    "nodes may have seen, or they refuse it as a rollback).",
+)
+@dir_option
+def directory_reissue(min_version: int, node_dir: Path) -> None:
+    """Sign a new directory version now (same members, new lifetime)."""
+    with _open(node_dir) as opened:
+        d = opened.council.reissue_directory(min_version=min_version)
+    click.echo(f"directory version {d.version}, expires {_when(d.expires_at_ms)}")

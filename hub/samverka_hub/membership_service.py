@@ -1,0 +1,130 @@
+"""HubService's membership methods: Enroll, GetDirectory, RotateKey, RenewCertificate.
+
+A mixin of :class:`samverka_hub.service.HubServicer`; the aggregation methods live in
+:mod:`samverka_hub.aggregation_service`. Which port a call came in on matters:
+
+=================  ==============================  =================================
+method             public port (server TLS)         member port (mutual TLS)
+=================  ==============================  =================================
+Enroll             anyone                          any member (same answer)
+GetDirectory       anyone                          members, not revoked ones
+RotateKey          refused (UNAUTHENTICATED)       the caller's own key only
+RenewCertificate   refused (UNAUTHENTICATED)       the caller's own certificate
+=================  ==============================  =================================
+
+Database work runs in worker threads (``asyncio.to_thread``); errors are Samverka
+errors that the server's interceptor turns into statuses (INVALID_ARGUMENT for a bad
+request, FAILED_PRECONDITION for a state conflict, PERMISSION_DENIED for a revoked
+caller).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from samverka.kommuner import HUB_ORIGIN
+from samverka.server.policy import Caller
+from samverka.server.status import NotAuthenticated
+from samverka.v1 import hub_service_pb2
+
+from samverka_hub.members import APPROVED, PENDING, STATUS_NAMES
+from samverka_hub.tables import EnrollmentRow
+
+if TYPE_CHECKING:
+    import grpc
+
+    from samverka_hub.service import HubRuntime
+
+    Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class MembershipMethods:
+    """Enroll, GetDirectory, RotateKey and RenewCertificate over a :class:`HubRuntime`."""
+
+    runtime: HubRuntime
+    public: bool
+
+    async def caller_kommun(self, context: Context) -> str:
+        """The calling member's kommunkod, checked against the directory (member port)."""
+        if self.public:
+            raise NotAuthenticated(
+                "this call needs a member certificate: use the hub's member port",
+                hint="call the [hub] address in samverka.toml with the node's certificate",
+            )
+        caller = Caller.from_context(context)
+        await self.runtime.member_policy.audience(caller)
+        code = caller.kommunkod
+        if code is None or code == HUB_ORIGIN:
+            raise NotAuthenticated("this call needs a kommun's member certificate")
+        return code
+
+    async def check_caller(self, context: Context) -> None:
+        """On the member port, apply the caller policy (refuses revoked members)."""
+        if not self.public:
+            await self.runtime.member_policy.audience(Caller.from_context(context))
+
+    async def Enroll(
+        self, request: hub_service_pb2.EnrollRequest, context: Context
+    ) -> hub_service_pb2.EnrollResponse:
+        council = self.runtime.hub.council
+        row = await asyncio.to_thread(council.submit_enrollment, request.request)
+        return await self._enroll_response(row)
+
+    async def _enroll_response(self, row: EnrollmentRow) -> hub_service_pb2.EnrollResponse:
+        hub = self.runtime.hub
+        reply = hub_service_pb2.EnrollResponse(status=row.status)  # type: ignore[arg-type]
+        if row.status == PENDING:
+            reply.message = (
+                f"pending: the council has not decided yet. Ask AI-rådet to confirm the key "
+                f"id {row.key_id} with you and run `samverka hub members approve "
+                f"{row.kommunkod}`"
+            )
+            return reply
+        reply.message = row.message or STATUS_NAMES.get(row.status, "")
+        if row.status == APPROVED:
+            directory = await asyncio.to_thread(hub.council.current_directory)
+            assert directory is not None and row.certificate_pem is not None
+            reply.certificate_pem = row.certificate_pem
+            reply.ca_pem = hub.ca.cert_pem
+            reply.directory.CopyFrom(directory.signed)
+            reply.hub_public_key = hub.signing_key.public.raw
+            reply.member_address = hub.config.member_address
+        return reply
+
+    async def GetDirectory(
+        self, request: hub_service_pb2.GetDirectoryRequest, context: Context
+    ) -> hub_service_pb2.GetDirectoryResponse:
+        await self.check_caller(context)
+        directory = await asyncio.to_thread(self.runtime.hub.council.current_directory)
+        if directory is None:  # only before hub init finished; serve waits for one
+            raise RuntimeError("the hub has no directory yet")
+        if request.known_version == directory.version:
+            return hub_service_pb2.GetDirectoryResponse(not_modified=True)
+        return hub_service_pb2.GetDirectoryResponse(directory=directory.signed)
+
+    async def RotateKey(
+        self, request: hub_service_pb2.RotateKeyRequest, context: Context
+    ) -> hub_service_pb2.RotateKeyResponse:
+        code = await self.caller_kommun(context)
+        council = self.runtime.hub.council
+        row = await asyncio.to_thread(council.submit_rotation, request.rotation, caller=code)
+        if row.status == PENDING:
+            message = (
+                f"pending: ask AI-rådet to confirm the new key id {row.new_key_id} and run "
+                f"`samverka hub keys approve {code}`"
+            )
+        else:
+            message = row.message or STATUS_NAMES.get(row.status, "")
+        return hub_service_pb2.RotateKeyResponse(
+            status=row.status,  # type: ignore[arg-type]
+            message=message,
+        )
+
+    async def RenewCertificate(
+        self, request: hub_service_pb2.RenewCertificateRequest, context: Context
+    ) -> hub_service_pb2.RenewCertificateResponse:
+        code = await self.caller_kommun(context)
+        council = self.runtime.hub.council
+        pem = await asyncio.to_thread(council.renew_certificate, code, bytes(request.csr_der))
+        return hub_service_pb2.RenewCertificateResponse(certificate_pem=pem)

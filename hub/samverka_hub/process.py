@@ -1,0 +1,93 @@
+"""``hub serve``: the hub's gRPC server on its two ports.
+
+- member port (``[server] listen``, mutual TLS: a client certificate from the hub's CA
+  is required): FeedService and HubService for members; callers revoked in (or absent
+  from) the member directory are refused with PERMISSION_DENIED;
+- public port (``[public] listen``, server TLS only): HubService's Enroll and
+  GetDirectory for anyone, FeedService with PUBLIC records only.
+
+Both carry health and reflection (see :class:`samverka.server.NodeServer`). SIGTERM
+drains both. The directory watcher starts before the ports open, so the first call
+already sees the current directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from samverka.kommuner import HUB_ORIGIN, kommun_name
+from samverka.logwatch import watcher_for
+from samverka.membership import DirectoryPolicy
+from samverka.server.app import NodeServer
+from samverka.server.feed import FeedServicer, NodeIdentity
+from samverka.server.policy import PublicPolicy
+from samverka.server.settings import ServerSettings, ServerTls
+
+from samverka_hub.directory_watch import DirectoryWatcher
+from samverka_hub.folder import Hub
+from samverka_hub.service import HubRuntime, HubServicer
+
+
+def build_hub_server(
+    hub: Hub,
+    *,
+    member_listen: str | None = None,
+    public_listen: str | None = None,
+    settings: ServerSettings | None = None,
+) -> tuple[NodeServer, HubRuntime]:
+    """A NodeServer with the hub's two listeners, and the runtime its servicers share."""
+    config = hub.config
+    node = config.node
+    settings = settings or ServerSettings.from_section(node.server)
+    log_watcher = watcher_for(hub.store, node.store_url)
+    directory = DirectoryWatcher(hub.council, poll_seconds=config.directory.poll_seconds)
+    member_policy = DirectoryPolicy(
+        directory.current_or_none, require_listed=True, allow=frozenset({HUB_ORIGIN})
+    )
+    runtime = HubRuntime(
+        hub=hub,
+        directory=directory,
+        member_policy=member_policy,
+        log_watcher=log_watcher,
+        settings=settings,
+    )
+    identity = NodeIdentity(
+        kommunkod=HUB_ORIGIN, name=kommun_name(HUB_ORIGIN), public_key=hub.signing_key.public
+    )
+    member_feed = FeedServicer(hub.store, identity, log_watcher, settings, policy=member_policy)
+    public_feed = FeedServicer(
+        hub.store, identity, log_watcher, settings, policy=PublicPolicy(), reader=member_feed.reader
+    )
+    member_tls = ServerTls.mutual_from_config(node)
+    public_tls = ServerTls(member_tls.cert_chain, member_tls.private_key, client_ca=None)
+
+    server = NodeServer(settings)
+    server.add_resource(log_watcher)
+    server.add_resource(directory)
+    server.add_listener(
+        "member",
+        member_listen or config.member_listen,
+        member_tls,
+        [member_feed.binding(), HubServicer(runtime, public=False).binding()],
+    )
+    server.add_listener(
+        "public",
+        public_listen or config.public.listen,
+        public_tls,
+        [public_feed.binding(), HubServicer(runtime, public=True).binding()],
+    )
+    return server, runtime
+
+
+async def serve_hub(
+    hub: Hub,
+    *,
+    member_listen: str | None = None,
+    public_listen: str | None = None,
+    on_started: Callable[[NodeServer], None] | None = None,
+) -> None:
+    """Serve both ports until SIGTERM or SIGINT, then drain and return."""
+    server, _runtime = build_hub_server(
+        hub, member_listen=member_listen, public_listen=public_listen
+    )
+    await server.run_until_signal(on_started=on_started)

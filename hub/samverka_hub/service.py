@@ -1,0 +1,65 @@
+"""The HubService servicer: membership and aggregation methods over one runtime.
+
+The servicer is split by concern into mixins, so each part is built and read on its
+own: :class:`~samverka_hub.membership_service.MembershipMethods` (Enroll,
+GetDirectory, RotateKey, RenewCertificate) and
+:class:`~samverka_hub.aggregation_service.AggregationMethods` (Publish, Search,
+GetStats). One instance serves one port; ``public`` says which.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from samverka.logwatch import LogWatcher
+from samverka.server.app import ServiceBinding
+from samverka.server.policy import CallerPolicy
+from samverka.server.settings import ServerSettings
+from samverka.store import Store
+from samverka.v1 import hub_service_pb2, hub_service_pb2_grpc
+from samverka.verify import KeyRing
+
+from samverka_hub.aggregation_service import AggregationMethods
+from samverka_hub.directory_watch import DirectoryWatcher
+from samverka_hub.folder import Hub
+from samverka_hub.membership_service import MembershipMethods
+
+SERVICE_NAME: str = hub_service_pb2.DESCRIPTOR.services_by_name["HubService"].full_name
+
+
+@dataclass
+class HubRuntime:
+    """What the hub's servicers share while ``hub serve`` runs."""
+
+    hub: Hub
+    #: The newest member directory, kept current (see DirectoryWatcher).
+    directory: DirectoryWatcher
+    #: Who may call the member port: refuses revoked and unlisted kommuner.
+    member_policy: CallerPolicy
+    #: Notify after appending to the store in this process, so subscribers wake.
+    log_watcher: LogWatcher
+    settings: ServerSettings
+
+    @property
+    def store(self) -> Store:
+        return self.hub.store
+
+    def keyring(self) -> KeyRing:
+        """The keys entries are verified with: the current directory's."""
+        return self.directory.current.keyring()
+
+
+class HubServicer(MembershipMethods, AggregationMethods, hub_service_pb2_grpc.HubServiceServicer):
+    """HubService on one port (``public``: the server-TLS-only port)."""
+
+    def __init__(self, runtime: HubRuntime, *, public: bool) -> None:
+        self.runtime = runtime
+        self.public = public
+
+    def binding(self) -> ServiceBinding:
+        return ServiceBinding(
+            name=SERVICE_NAME,
+            register=lambda server: hub_service_pb2_grpc.add_HubServiceServicer_to_server(
+                self, server
+            ),
+        )

@@ -1,0 +1,313 @@
+"""``samverka node enroll | directory | rotate-key | renew-cert``: this node's membership."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from samverka.cli._common import EXIT_CODES_HELP, fail, json_option, print_json, with_node
+
+if TYPE_CHECKING:
+    from samverka.directory import VerifiedDirectory
+
+T = TypeVar("T")
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
+@click.command(epilog=EXIT_CODES_HELP)
+@click.option(
+    "--hub",
+    "hub_address",
+    required=True,
+    metavar="HOST:PORT",
+    help="The hub's public port (server TLS), as the council announced it.",
+)
+@click.option(
+    "--ca",
+    "ca_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The council's CA certificate (PEM): it authenticates the hub.",
+)
+@click.option(
+    "--address",
+    default="",
+    metavar="HOST:PORT",
+    help="Where the hub can reach this node's member port (for harvesting); "
+    "leave out behind a firewall (the node then pushes).",
+)
+@click.option(
+    "--contact-role",
+    default="",
+    help='A role, never a person, e.g. "IT-chef" or "digitaliseringsstrateg".',
+)
+@click.option(
+    "--wait",
+    "wait_seconds",
+    type=float,
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Wait this long for the council's decision, asking again now and then.",
+)
+@with_node
+@json_option
+def enroll(
+    node: Any,
+    hub_address: str,
+    ca_file: Path,
+    address: str,
+    contact_role: str,
+    wait_seconds: float,
+    as_json: bool,
+) -> None:
+    """Ask the council's hub to admit this node; run again to pick up the decision.
+
+    Sends a request signed with this node's signing key, with a certificate request
+    for a new TLS key. Once the council approves, the certificate, the council's CA,
+    the hub's key (pinned), the member directory and the hub's address are written
+    into the node folder.
+
+    \b
+    Example:
+      samverka node enroll --hub hub.samverka.se:7444 --ca ai-radet-ca.pem \\
+          --address node.leksand.se:7443 --contact-role IT-chef --wait 600
+    """
+    from samverka.membership import APPROVED, PENDING, EnrollOutcome, enrolled
+    from samverka.membership import enroll as do_enroll
+
+    if enrolled(node):
+        click.echo(
+            f"{node.origin} {node.name} is already enrolled (hub {node.config.hub.address}); "
+            "`samverka node directory --refresh` fetches the newest directory"
+        )
+        return
+
+    def waiting(outcome: EnrollOutcome) -> None:
+        if not as_json:
+            click.echo(
+                f"pending; waiting up to {wait_seconds:g} s for the council's decision …",
+                err=True,
+            )
+
+    outcome = _run(
+        do_enroll(
+            node,
+            hub=hub_address,
+            ca_pem=ca_file.read_bytes(),
+            address=address,
+            contact_role=contact_role,
+            wait_seconds=wait_seconds,
+            on_pending=waiting,
+        )
+    )
+    if as_json:
+        print_json(
+            {
+                "status": outcome.status_name,
+                "message": outcome.message,
+                "kommunkod": node.origin,
+                "key_id": outcome.key_id,
+                "hub": outcome.hub,
+                "member_address": outcome.member_address,
+                "directory_version": outcome.directory.version if outcome.directory else 0,
+            }
+        )
+    elif outcome.status == APPROVED:
+        assert outcome.directory is not None
+        click.echo(f"enrolled: {node.origin} {node.name} is a member of Samverka")
+        click.echo("  certificate   tls/node.pem (issued by the council's CA, tls/ca.pem)")
+        click.echo("  hub key       hub/hub.pub (pinned: every directory must be signed by it)")
+        click.echo(f"  directory     version {outcome.directory.version} (hub/directory.bin)")
+        click.echo(f"  hub address   {outcome.member_address} (written to samverka.toml)")
+        click.echo("Next: `samverka sync` pulls the federation; restart `node serve` if it runs.")
+    elif outcome.status == PENDING:
+        click.echo(f"enrollment request for {node.origin} {node.name} is pending at {outcome.hub}.")
+        click.echo("The council must approve it. Ask AI-rådet to run:")
+        click.echo(f"  samverka hub members approve {node.origin}")
+        click.echo(f"and confirm this node's key id with them: {outcome.key_id}")
+        click.echo("Then run this command again (or with --wait 600) to fetch the certificate.")
+    else:
+        click.echo(f"the council rejected the request: {outcome.message}")
+        click.echo("Running this command again makes a new request.")
+    if outcome.status != APPROVED and outcome.status != PENDING:
+        raise click.exceptions.Exit(1)
+
+
+@click.command()
+@click.option(
+    "--refresh/--no-refresh",
+    default=False,
+    help="Fetch the newest directory from the hub first (member port, mutual TLS).",
+)
+@with_node
+@json_option
+def directory(node: Any, refresh: bool, as_json: bool) -> None:
+    """The member directory this node holds (verified against the pinned hub key).
+
+    A directory older than the one held is refused (rollback), as is an expired one.
+    """
+    from samverka.membership import load_directory, refresh_directory
+
+    if refresh:
+        update = _run(refresh_directory(node.config))
+        if not as_json:
+            if update.changed:
+                click.echo(
+                    f"fetched directory version {update.directory.version} "
+                    f"(held {update.previous_version or 'none'})"
+                )
+            else:
+                click.echo(f"directory version {update.directory.version} is the newest")
+    held = load_directory(node.config)
+    if held is None:
+        raise fail(
+            "this node holds no member directory",
+            hint="enroll first: `samverka node enroll --hub HOST:PORT --ca FILE`",
+        )
+    if as_json:
+        info = directory_json(held)
+        info["expired"] = held.expired(_now_ms())
+        print_json(info)
+        return
+    echo_directory(held)
+    if held.expired(_now_ms()):
+        click.echo("EXPIRED: fetch a new one with `samverka node directory --refresh`")
+
+
+def _now_ms() -> int:
+    import time
+
+    return time.time_ns() // 1_000_000
+
+
+def _when(ms: int | None) -> str:
+    import datetime as dt
+
+    if not ms:
+        return "-"
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def directory_json(d: VerifiedDirectory) -> dict[str, Any]:
+    """A directory for ``--json`` output (the hub's ``directory show`` uses it too)."""
+    from samverka.directory import REVOKED
+
+    return {
+        "version": d.version,
+        "issued_at_ms": d.issued_at_ms,
+        "expires_at_ms": d.expires_at_ms,
+        "hub_key_id": d.directory.hub_key_id,
+        "digest": d.digest.hex(),
+        "members": [
+            {
+                "kommunkod": m.kommunkod,
+                "name": m.name,
+                "status": "revoked" if m.status == REVOKED else "active",
+                "revoked_at_ms": m.revoked_at_ms,
+                "address": m.address,
+                "contact_role": m.contact_role,
+                "keys": [
+                    {
+                        "key_id": k.key_id,
+                        "valid_from_ms": k.valid_from_ms,
+                        "revoked_at_ms": k.revoked_at_ms,
+                    }
+                    for k in m.keys
+                ],
+            }
+            for m in d.directory.members
+        ],
+    }
+
+
+def echo_directory(d: VerifiedDirectory) -> None:
+    """A directory as text (the hub's ``directory show`` uses it too)."""
+    click.echo(
+        f"member directory version {d.version}, issued {_when(d.issued_at_ms)}, "
+        f"expires {_when(d.expires_at_ms)}, signed by {d.directory.hub_key_id}"
+    )
+    for m in d.directory.members:
+        state = "revoked " + _when(m.revoked_at_ms) if m.revoked_at_ms else "active"
+        keys_text = ", ".join(
+            k.key_id[:12] + (f" (ends {_when(k.revoked_at_ms)})" if k.revoked_at_ms else "")
+            for k in m.keys
+        )
+        click.echo(f"  {m.kommunkod}  {m.name:<16} {state:<8} keys {keys_text}")
+
+
+@click.command("rotate-key", epilog=EXIT_CODES_HELP)
+@click.option(
+    "--wait",
+    "wait_seconds",
+    type=float,
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Wait this long for the council's approval, then switch keys.",
+)
+@with_node
+@json_option
+def rotate_key(node: Any, wait_seconds: float, as_json: bool) -> None:
+    """Announce a new signing key, signed by the current one; switch once approved.
+
+    Run it again to learn the decision (the same announcement is sent). After the
+    switch, entries are signed with the new key; entries signed with the old key
+    before its end (approval + the hub's overlap, 24 h by default) stay valid.
+    Restart a running `node serve` afterwards.
+    """
+    from samverka.membership import APPROVED, PENDING, RotationOutcome
+    from samverka.membership import rotate_key as do_rotate
+
+    def waiting(outcome: RotationOutcome) -> None:
+        if not as_json:
+            click.echo(f"pending; waiting up to {wait_seconds:g} s for approval …", err=True)
+
+    outcome = _run(do_rotate(node, wait_seconds=wait_seconds, on_pending=waiting))
+    if as_json:
+        print_json(
+            {
+                "status": outcome.status_name,
+                "message": outcome.message,
+                "old_key_id": outcome.old_key_id,
+                "new_key_id": outcome.new_key_id,
+                "switched": outcome.switched,
+            }
+        )
+    elif outcome.status == APPROVED:
+        click.echo(f"switched to the new signing key {outcome.new_key_id}")
+        click.echo(f"  the old key {outcome.old_key_id} is kept in keys/retired/")
+    elif outcome.status == PENDING:
+        click.echo(f"new key {outcome.new_key_id} announced; the council must approve it:")
+        click.echo(f"  samverka hub keys approve {node.origin}")
+        click.echo("Then run this command again (or with --wait 600) to switch.")
+    else:
+        click.echo(f"the council rejected the new key: {outcome.message}")
+    if outcome.status not in (APPROVED, PENDING):
+        raise click.exceptions.Exit(1)
+
+
+@click.command("renew-cert", epilog=EXIT_CODES_HELP)
+@with_node
+@json_option
+def renew_cert(node: Any, as_json: bool) -> None:
+    """Get a new TLS certificate (and key) from the hub before the current one expires."""
+    from samverka.membership import renew_certificate
+    from samverka.pki import not_valid_after
+
+    pem = _run(renew_certificate(node))
+    until = not_valid_after(pem)
+    if as_json:
+        print_json({"kommunkod": node.origin, "not_valid_after": until.isoformat()})
+        return
+    click.echo(f"renewed tls/node.pem, valid until {until:%Y-%m-%d}; restart `node serve`")
