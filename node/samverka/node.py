@@ -76,10 +76,22 @@ class Node:
         return self._publisher
 
     def keyring(self) -> KeyRing:
-        """Keys this node trusts: its own signing key and the keys pinned in the folder."""
+        """Keys this node trusts: its own signing key, the keys pinned in the folder, and
+        the member directory's keys with their validity windows (once enrolled)."""
+        from samverka.membership import directory_keys
+
         ring = KeyRing([TrustedKey(self.origin, self.signing_key.public)])
         for key in pinned_keys(self.dir):
             ring.add(key)
+        try:
+            for key in directory_keys(self.config):
+                ring.add(key)  # the directory's word (windows, revocation) wins
+        except ValueError as exc:
+            raise ConfigError(
+                f"a key pinned in {TRUSTED_KEYS_DIR} belongs to another kommun in the "
+                f"member directory: {exc}",
+                hint="remove the pinned key file; the directory lists every member's keys",
+            ) from exc
         return ring
 
     def pin_key(self, origin: str, public_key: PublicKey) -> Path:

@@ -15,6 +15,9 @@ from samverka.config import CONFIG_FILE, DEFAULT_LISTEN
     lazy={
         "serve": ("samverka.cli.serve:serve", "Serve this node's feed over mutual TLS."),
         "enroll": ("samverka.cli.membership:enroll", "Ask the council's hub to admit this node."),
+        "directory": ("samverka.cli.membership:directory", "Show the member directory held."),
+        "rotate-key": ("samverka.cli.membership:rotate_key", "Announce a new signing key."),
+        "renew-cert": ("samverka.cli.membership:renew_cert", "Get a new TLS certificate."),
     },
 )
 def node() -> None:
