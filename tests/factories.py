@@ -36,14 +36,14 @@ LEKSAND = "2029"
 TIBRO = "1472"
 GAGNEF = "2026"
 
-BODY_OF_KIND = {
+BODY_OF_KIND: dict[int, str] = {
     records_pb2.RECORD_KIND_USE_CASE: "use_case",
     records_pb2.RECORD_KIND_LESSON: "lesson",
     records_pb2.RECORD_KIND_SOLUTION: "solution",
     records_pb2.RECORD_KIND_RECOMMENDATION: "recommendation",
     records_pb2.RECORD_KIND_ADOPTION: "adoption",
 }
-KIND_OF_BODY = {body: kind for kind, body in BODY_OF_KIND.items()}
+KIND_OF_BODY: dict[str, int] = {body: kind for kind, body in BODY_OF_KIND.items()}
 
 _HEADER_KEYS = frozenset(
     {

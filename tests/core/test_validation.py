@@ -6,12 +6,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import factories
 import pytest
 import strategies
 from factories import FIXED_NOW_MS, FeedWriter, make_record
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from samverka.errors import FieldIssue, RecordInvalid
@@ -34,10 +35,18 @@ def issues_of(record: R.Record, origin: str | None = None) -> dict[str, str]:
     return {i.field: i.message for i in record_issues(record, origin=origin)}
 
 
-def with_unknown(message_cls: type, message: object, field_number: int) -> object:
+M = TypeVar("M", bound=Message)
+
+
+def with_unknown(message_cls: type[M], message: M, field_number: int) -> M:
     """``message`` re-parsed with a varint field this version does not know appended."""
-    raw = message.SerializeToString() + _varint(field_number << 3) + b"\x01"  # type: ignore[attr-defined]
-    return message_cls.FromString(raw)  # type: ignore[attr-defined]
+    raw = message.SerializeToString() + _varint(field_number << 3) + b"\x01"
+    return message_cls.FromString(raw)
+
+
+def _ended_before_started(record: R.Record) -> None:
+    record.use_case.started_at_ms = 10
+    record.use_case.ended_at_ms = 5
 
 
 def _varint(n: int) -> bytes:
@@ -142,7 +151,7 @@ CASES: list[tuple[str, str, Mutator, str, str]] = [
     ("NaN benefit", "use_case", lambda r: r.use_case.benefits.add(metric="timmar", value=float("nan")), "use_case.benefits[0].value", "finite"),
     ("infinite benefit", "use_case", lambda r: r.use_case.benefits.add(metric="timmar", value=float("inf")), "use_case.benefits[0].value", "finite"),
     ("-inf benefit", "use_case", lambda r: r.use_case.benefits.add(metric="t", value=float("-inf")), "use_case.benefits[0].value", "finite"),
-    ("ended before started", "use_case", lambda r: (setattr(r.use_case, "started_at_ms", 10), setattr(r.use_case, "ended_at_ms", 5)), "use_case.ended_at_ms", "before"),
+    ("ended before started", "use_case", _ended_before_started, "use_case.ended_at_ms", "before"),
     ("negative adoption time", "adoption", lambda r: setattr(r.adoption, "adopted_at_ms", -1), "adoption.adopted_at_ms", "negative"),
     # other required fields and formats
     ("no lesson category", "lesson", lambda r: setattr(r.lesson, "category", 0), "lesson.category", "required"),
@@ -186,7 +195,7 @@ def test_header_origin_must_match_the_feed() -> None:
 def test_every_issue_is_reported_at_once() -> None:
     record = make_record("use_case")
     record.header.id = ""
-    record.header.visibility = 0
+    record.header.visibility = records_pb2.VISIBILITY_UNSPECIFIED
     record.use_case.title = ""
     record.use_case.links.add(url="ftp://x")
     record.use_case.partner_kommuner.append("0000")
