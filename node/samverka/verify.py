@@ -107,8 +107,9 @@ class Verdict(enum.StrEnum):
 
 
 #: How far ahead of the receiver's clock an entry's timestamp may be (10 minutes):
-#: generous for a kommun server whose NTP is off, tight enough that an entry cannot
-#: be dated into a future where its key is no longer revoked-before.
+#: generous for a kommun server whose NTP is off, tight enough that one entry dated
+#: far ahead cannot raise its feed's time floor (timestamps never go backwards) and
+#: so block the origin's honest entries, or slip past a revocation decided meanwhile.
 DEFAULT_MAX_CLOCK_SKEW_MS = 10 * 60 * 1000
 
 
