@@ -67,11 +67,16 @@ def processes(tmp_path: Path) -> Iterator[Processes]:
 
 @pytest.fixture
 def start_server(processes: Processes, tmp_path: Path) -> Callable[..., ServerProcess]:
-    """Start ``node serve`` for a folder; ``env`` keys become SAMVERKA_SERVER_<KEY>."""
+    """Start ``node serve`` for a folder; keyword ``server`` settings become
+    SAMVERKA_SERVER_<KEY> variables, ``env`` is added to the environment as is."""
     counter = iter(range(1000))
 
     def start(
-        node_dir: Path, host: str = "127.0.0.1", port: int | str = 0, **env: str
+        node_dir: Path,
+        host: str = "127.0.0.1",
+        port: int | str = 0,
+        env: dict[str, str] | None = None,
+        **server: str,
     ) -> ServerProcess:
         name = f"server{next(counter)}"
         address_file = tmp_path / f"{name}.addr"
@@ -88,7 +93,7 @@ def start_server(processes: Processes, tmp_path: Path) -> Callable[..., ServerPr
             "--address-file",
             str(address_file),
             name=name,
-            env={f"SAMVERKA_SERVER_{k.upper()}": v for k, v in env.items()},
+            env={**(env or {}), **{f"SAMVERKA_SERVER_{k.upper()}": v for k, v in server.items()}},
         )
 
         def ready() -> bool:
