@@ -93,6 +93,12 @@ def _when(ms: int | None) -> str:
     help="A DNS name or address the hub's TLS certificate is valid for (repeatable); "
     "loopback names are always included.",
 )
+@click.option(
+    "--store-url",
+    default="",
+    metavar="URL",
+    help="The database, e.g. postgresql://samverka@db/samverka [default: SQLite in DIR].",
+)
 @json_option
 def init(
     node_dir: Path,
@@ -100,6 +106,7 @@ def init(
     public_listen: str,
     address: str,
     hosts: tuple[str, ...],
+    store_url: str,
     as_json: bool,
 ) -> None:
     """Create a hub: signing key, certificate authority, TLS certificate, config, database.
@@ -116,6 +123,7 @@ def init(
         public_listen=public_listen,
         member_address=address,
         hosts=hosts,
+        store_url=store_url,
     ) as created:
         directory = created.council.current_directory()
         assert directory is not None

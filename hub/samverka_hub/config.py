@@ -17,6 +17,7 @@ to :class:`HubConfig`.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,9 +163,15 @@ def render_hub_config(
     member_listen: str = DEFAULT_MEMBER_LISTEN,
     public_listen: str = DEFAULT_PUBLIC_LISTEN,
     member_address: str = "",
+    store_url: str = "",
 ) -> str:
     """The commented samverka.toml written by ``samverka hub init``."""
     text = render_config(HUB_ORIGIN, listen=member_listen)
+    if store_url:
+        default_url = 'url = "sqlite:///samverka.db"'
+        if default_url not in text:
+            raise AssertionError("the node configuration template changed; update this")
+        text = text.replace(default_url, f"url = {json.dumps(store_url)}", 1)
     text = text.replace(
         "# Samverka node configuration for",
         "# Samverka hub configuration (a node with a member directory) for",
@@ -179,7 +186,7 @@ def render_hub_config(
     if _NODE_HUB_COMMENT not in text:
         raise AssertionError("the node configuration template changed; update render_hub_config")
     text = text.replace(_NODE_HUB_COMMENT, _HUB_HUB_COMMENT, 1)
-    text = text.replace('address = ""', f'address = "{member_address}"', 1)
+    text = text.replace('address = ""', f"address = {json.dumps(member_address)}", 1)
     return (
         text
         + f'''

@@ -119,11 +119,14 @@ def init_hub(
     public_listen: str = DEFAULT_PUBLIC_LISTEN,
     member_address: str = "",
     hosts: tuple[str, ...] = (),
+    store_url: str = "",
 ) -> Hub:
     """Create a hub folder and return it opened, with directory version 1 published.
 
     ``hosts`` are the names the hub's TLS certificate is valid for (its DNS names and
-    addresses); loopback names are always included. Refuses an existing folder.
+    addresses); loopback names are always included. ``store_url`` puts the database
+    elsewhere than the SQLite file in the folder (PostgreSQL for production hubs).
+    Refuses an existing folder.
     """
     config_path = hub_dir / CONFIG_FILE
     key_path = hub_dir / "keys" / "signing.key"
@@ -152,7 +155,10 @@ def init_hub(
     _write_new(hub_dir / "tls" / "node.key", cert.key_pem, mode=0o600)
 
     text = render_hub_config(
-        member_listen=member_listen, public_listen=public_listen, member_address=member_address
+        member_listen=member_listen,
+        public_listen=public_listen,
+        member_address=member_address,
+        store_url=store_url,
     )
     # The config goes last: a folder without samverka.toml is not yet a hub.
     _write_new(config_path, text.encode("utf-8"), mode=0o644)
