@@ -29,7 +29,7 @@ from typing import Any
 import grpc
 
 from samverka.config import NodeConfig
-from samverka.errors import ConfigError
+from samverka.errors import ConfigError, TransportError
 from samverka.server.status import PeerError, from_rpc_error
 from samverka.signing import PublicKey
 from samverka.v1 import feed_pb2, feed_service_pb2, feed_service_pb2_grpc
@@ -225,8 +225,8 @@ class FeedClient:
         try:
             public_key = PublicKey(info.public_key)
         except ValueError as exc:
-            raise PeerError(
-                f"{self.address} sent a malformed public key", code=grpc.StatusCode.OK
+            raise TransportError(
+                f"{self.address or 'the peer'} sent a malformed public key in its node info"
             ) from exc
         return NodeInfo(info.kommunkod, info.name, public_key, info.software_version)
 

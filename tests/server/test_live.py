@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from samverka.client import Page
 from samverka.node import Node
 from samverka.server import ServerSettings, build_node_server
@@ -52,8 +53,12 @@ def test_sigterm_ends_open_subscriptions_cleanly_and_exits_0(
 ) -> None:
     server = start_server(node.dir, grace_seconds="3")
 
-    async def scenario() -> tuple[int, float]:
+    async def scenario() -> tuple[int, float, list[int]]:
         async with pki.client(server.address) as client:
+            health = health_pb2_grpc.HealthStub(client.channel).Watch(
+                health_pb2.HealthCheckRequest(service="samverka.v1.FeedService")
+            )
+            statuses = [(await health.read()).status]
             received = 0
             async for page in client.subscribe(0):
                 received += len(page.entries)
@@ -61,11 +66,16 @@ def test_sigterm_ends_open_subscriptions_cleanly_and_exits_0(
                     server.proc.send_signal(signal.SIGTERM)
                     signalled = time.monotonic()
             # The loop ended without an exception: the server closed the stream with OK.
-            return received, time.monotonic() - signalled
+            ended_after = time.monotonic() - signalled
+            statuses.append((await health.read()).status)  # told while draining
+            health.cancel()
+            return received, ended_after, statuses
 
-    received, ended_after = run(scenario())
+    received, ended_after, statuses = run(scenario())
     assert received == len(FEED)
     assert ended_after < 3.0
+    serving = health_pb2.HealthCheckResponse
+    assert statuses == [serving.SERVING, serving.NOT_SERVING]
     assert server.proc.wait(timeout=5) == 0
     log = server.log_text()
     assert "stopping: draining" in log
