@@ -333,19 +333,34 @@ def import_bundle(
     reader = _Reader(stream)
     last_seen: dict[str, int] = {}
     batch: list[feed_pb2.LogEntry] = []
-    previous = ""  # "origin#sequence" of the last item read, to place a broken one
+
+    vouching_heads = {h.origin: h for h in header.heads} if summary.header_verified else {}
 
     def flush() -> None:
         if not batch:
             return
         first = summary.items - len(batch) + 1
-        result = ingest(store, keys, batch)
+        # A stand-in cannot be checked on its own; refuse one its successor (or the signed
+        # header) contradicts before ingest could store it.
+        bad = first_contradicted_stand_in(batch, vouching_heads)
+        result = ingest(store, keys, batch if bad is None else batch[:bad])
         summary.accepted += result.accepted
         summary.duplicates += result.duplicates
         refusal = result.first_refusal
         if refusal is not None:
             index = result.accepted + result.duplicates
-            raise _refused(refusal, first + index, batch[index], summary.accepted)
+            raise _refused(refusal, first + index, header, summary.accepted)
+        if bad is not None:
+            stand_in = batch[bad].redacted
+            raise BundleRefused(
+                Reason.FORK,
+                "this redacted entry's hash does not match the previous_hash of the entry "
+                "after it (or the signed header's head)",
+                item=first + bad,
+                origin=stand_in.origin,
+                sequence=stand_in.sequence,
+                stored=summary.accepted,
+            )
         if progress is not None:
             progress(len(batch))
         batch.clear()
@@ -358,22 +373,24 @@ def import_bundle(
             item = feed_pb2.LogEntry.FromString(data)
         except (_Truncated, ValueError, DecodeError) as exc:
             flush()
-            place = f" (the item after {previous})" if previous else ""
+            origin, sequence = expected_entry(header, number)
             truncated = "truncated: " if isinstance(exc, _Truncated) else ""
             raise BundleRefused(
                 Reason.MALFORMED,
-                f"{truncated}{exc}{place}",
+                f"{truncated}{exc}",
                 item=number,
+                origin=origin,
+                sequence=sequence,
                 stored=summary.accepted,
             ) from exc
         summary.items = number
         origin, sequence = _claimed(item)
-        previous = f"{origin}#{sequence}" if origin else f"item {number}"
         if origin:
             summary.origins.add(origin)
             last_seen[origin] = max(last_seen.get(origin, 0), sequence)
         batch.append(item)
-        if len(batch) >= BATCH:
+        # Keep a stand-in in the batch with the entry after it, which vouches for it.
+        if len(batch) >= BATCH and not item.HasField("redacted"):
             flush()
     flush()
 
@@ -407,6 +424,48 @@ def import_bundle(
     return summary
 
 
+def first_contradicted_stand_in(
+    items: Sequence[feed_pb2.LogEntry], heads: dict[str, feed_pb2.FeedHead]
+) -> int | None:
+    """Index of the first RedactedEntry whose hash the next entry (its signed
+    previous_hash) or a verified header head contradicts; None if there is none."""
+    for i, item in enumerate(items):
+        if not item.HasField("redacted"):
+            continue
+        stand_in = item.redacted
+        head = heads.get(stand_in.origin)
+        if head is not None and head.sequence == stand_in.sequence:
+            if head.entry_hash != stand_in.entry_hash:
+                return i
+            continue
+        if i + 1 >= len(items) or not items[i + 1].HasField("signed"):
+            continue
+        try:
+            after = parse_signed(items[i + 1].signed)
+        except EntryRefused:
+            continue  # ingest refuses that entry itself
+        if (
+            after.origin == stand_in.origin
+            and after.sequence == stand_in.sequence + 1
+            and after.entry.previous_hash != stand_in.entry_hash
+        ):
+            return i
+    return None
+
+
+def expected_entry(header: bundle_pb2.BundleHeader, number: int) -> tuple[str, int]:
+    """The origin and sequence item ``number`` holds by the layout the header describes.
+
+    Items run origin by origin from sequence 1, so a damaged item can still be named.
+    """
+    before = 0
+    for head in header.heads:
+        if number <= before + head.sequence:
+            return head.origin, number - before
+        before += head.sequence
+    return "", 0
+
+
 def _claimed(item: feed_pb2.LogEntry) -> tuple[str, int]:
     """The origin and sequence an item claims (unverified; for messages only)."""
     if item.HasField("redacted"):
@@ -427,11 +486,11 @@ def _first_missing(header: bundle_pb2.BundleHeader, last_seen: dict[str, int]) -
 
 
 def _refused(
-    refusal: EntryRefused, number: int, item: feed_pb2.LogEntry, stored: int
+    refusal: EntryRefused, number: int, header: bundle_pb2.BundleHeader, stored: int
 ) -> BundleRefused:
     origin, sequence = refusal.origin, refusal.sequence
     if not origin:
-        origin, sequence = _claimed(item)
+        origin, sequence = expected_entry(header, number)
     return BundleRefused(
         refusal.reason,
         refusal.detail,
