@@ -33,7 +33,6 @@ import csv
 import io
 import json
 import re
-import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -66,6 +65,9 @@ MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 5_000
 #: Most columns in a CSV/XLSX file.
 MAX_COLUMNS = 200
+#: Most lines (empty ones too) scanned in a CSV file or rows in a sheet: a compressed
+#: XLSX of 10 MiB can hold millions of empty rows.
+MAX_SCANNED_LINES = 50_000
 
 FORMATS = ("csv", "xlsx", "yaml", "json")
 
@@ -270,6 +272,8 @@ def _read_csv(data: bytes, inventory: Inventory, default_body: str) -> Iterator[
     line = 1
     try:
         for cells in reader:
+            if reader.line_num > MAX_SCANNED_LINES:
+                raise ImportFileError(f"the file has more than {MAX_SCANNED_LINES} lines")
             where = f"line {line}"
             line = reader.line_num + 1
             if columns is None:
@@ -288,12 +292,21 @@ def _read_xlsx(data: bytes, inventory: Inventory, default_body: str) -> Iterator
 
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+    except Exception as exc:  # openpyxl raises many kinds for a damaged file
         raise ImportFileError(f"not a readable XLSX workbook: {exc}") from exc
     try:
         sheet = book.worksheets[0]
         columns: _Columns | None = None
-        for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
+        rows = sheet.iter_rows(values_only=True)
+        for number in range(1, MAX_SCANNED_LINES + 2):
+            try:
+                cells = next(rows, None)
+            except Exception as exc:
+                raise ImportFileError(f"row {number}: not readable: {exc}") from exc
+            if cells is None:
+                return
+            if number > MAX_SCANNED_LINES:
+                raise ImportFileError(f"the sheet has more than {MAX_SCANNED_LINES} rows")
             if columns is None:
                 if any(c is not None and str(c).strip() for c in cells):
                     columns = _Columns(list(cells), inventory)
@@ -307,8 +320,9 @@ def _read_xlsx(data: bytes, inventory: Inventory, default_body: str) -> Iterator
 
 def _read_yaml(data: bytes, inventory: Inventory, default_body: str) -> Iterator[RawRow]:
     text = _decode(data)
-    loader = yaml.SafeLoader(text)
+    loader: yaml.SafeLoader | None = None
     try:
+        loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
         _refuse_aliases(node)
         document = loader.construct_document(node) if node is not None else None
@@ -321,8 +335,11 @@ def _read_yaml(data: bytes, inventory: Inventory, default_body: str) -> Iterator
         ) from exc
     except yaml.YAMLError as exc:
         raise ImportFileError(f"not valid YAML: {exc}") from exc
+    except RecursionError as exc:
+        raise ImportFileError("the YAML is nested too deeply") from exc
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     lines = _yaml_item_lines(node)
     yield from _structured(document, inventory, default_body, lambda i, s: lines.get((s, i)))
 
