@@ -110,3 +110,25 @@ def test_filters(node: Node, pki: Pki, start_server: Callable[..., ServerProcess
         run(positions(F(origins=["9999"])))
     assert caught.value.code.name == "INVALID_ARGUMENT"
     assert caught.value.reason == "invalid_request"
+
+
+def test_a_cursor_past_the_log_end_is_refused(
+    node: Node, pki: Pki, start_server: Callable[..., ServerProcess]
+) -> None:
+    """A cursor from another log (a restored database) must not silently skip entries."""
+    from samverka.server.status import PeerError
+
+    server = start_server(node.dir)
+
+    async def read(after: int, live: bool) -> None:
+        async with pki.client(server.address) as client:
+            pages = client.subscribe(after) if live else client.read_entries(after)
+            async for _ in pages:
+                break
+
+    for live in (False, True):
+        with pytest.raises(PeerError) as caught:
+            run(read(len(FEED) + 1, live))
+        assert caught.value.code.name == "FAILED_PRECONDITION"
+        assert caught.value.reason == "cursor_ahead"
+        assert "reset the cursor" in caught.value.hint  # the server's hint travels too

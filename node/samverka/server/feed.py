@@ -130,7 +130,7 @@ class FeedServicer(feed_service_pb2_grpc.FeedServiceServicer):
         while cursor < end and not self._draining:
             page = await self.reader.read(cursor, limit, entry_filter, member=audience.member)
             scanned_to = max(page.next_position, cursor)
-            for chunk, chunk_next in self._chunks(page.entries, scanned_to):
+            for chunk, chunk_next in split_page(page.entries, scanned_to, self._budget):
                 if chunk:
                     yield feed_service_pb2.ReadEntriesResponse(
                         entries=chunk, next=feed_pb2.Cursor(position=chunk_next)
@@ -162,7 +162,7 @@ class FeedServicer(feed_service_pb2_grpc.FeedServiceServicer):
                         cursor, limit, entry_filter, member=audience.member
                     )
                     scanned_to = max(page.next_position, cursor)
-                    for chunk, chunk_next in self._chunks(page.entries, scanned_to):
+                    for chunk, chunk_next in split_page(page.entries, scanned_to, self._budget):
                         if chunk:
                             yield feed_service_pb2.SubscribeResponse(
                                 entries=chunk, next=feed_pb2.Cursor(position=chunk_next)
@@ -187,29 +187,35 @@ class FeedServicer(feed_service_pb2_grpc.FeedServiceServicer):
     async def _audience(self, context: Context) -> Audience:
         return await self.policy.audience(Caller.from_context(context))
 
+    @property
+    def _budget(self) -> int:
+        return self.settings.max_message_bytes - _MESSAGE_OVERHEAD
+
     def _limit(self, requested: int) -> int:
         cap = self.settings.batch_size
         return min(requested, cap) if requested > 0 else cap
 
-    def _chunks(
-        self, entries: list[feed_pb2.LogEntry], scanned_to: int
-    ) -> Iterator[tuple[list[feed_pb2.LogEntry], int]]:
-        """Split a page into messages under the size limit, each with its resume cursor.
 
-        The last chunk resumes after everything scanned; earlier ones after their own
-        last entry. An empty page gives one empty chunk.
-        """
-        budget = self.settings.max_message_bytes - _MESSAGE_OVERHEAD
-        chunk: list[feed_pb2.LogEntry] = []
-        size = 0
-        for entry in entries:
-            entry_size = entry.ByteSize() + 8  # field tag and length prefix
-            if chunk and size + entry_size > budget:
-                yield chunk, chunk[-1].position
-                chunk, size = [], 0
-            chunk.append(entry)
-            size += entry_size
-        yield chunk, scanned_to
+def split_page(
+    entries: list[feed_pb2.LogEntry], scanned_to: int, budget: int
+) -> Iterator[tuple[list[feed_pb2.LogEntry], int]]:
+    """Split a page into messages of at most ``budget`` bytes, each with its resume cursor.
+
+    Order is kept. Each chunk but the last resumes after its own last entry; the last
+    resumes after everything scanned (``scanned_to``). An empty page gives one empty
+    chunk. A single entry larger than ``budget`` travels alone (settings guarantee the
+    real limit holds the largest entry).
+    """
+    chunk: list[feed_pb2.LogEntry] = []
+    size = 0
+    for entry in entries:
+        entry_size = entry.ByteSize() + 8  # field tag and length prefix
+        if chunk and size + entry_size > budget:
+            yield chunk, chunk[-1].position
+            chunk, size = [], 0
+        chunk.append(entry)
+        size += entry_size
+    yield chunk, scanned_to
 
 
 def _check_cursor(cursor: int, end: int) -> None:

@@ -96,7 +96,19 @@ class WireError:
 
 
 def to_wire(exc: BaseException) -> WireError:
-    """The status a server answers with for ``exc`` (any exception, never a traceback)."""
+    """The status a server answers with for ``exc`` (any exception, never a traceback).
+
+    A Samverka error's ``hint`` travels in the ErrorInfo metadata, so the caller's
+    message says what to do, not only what went wrong.
+    """
+    wire = _to_wire(exc)
+    hint = exc.hint if isinstance(exc, SamverkaError) else ""
+    if hint and wire.reason != "internal":
+        wire.metadata.setdefault("hint", hint)
+    return wire
+
+
+def _to_wire(exc: BaseException) -> WireError:
     if isinstance(exc, EntryRefused):
         code = (
             grpc.StatusCode.FAILED_PRECONDITION
