@@ -137,7 +137,8 @@ def _unavailable(name: str, short_help: str, module_name: str) -> click.Command:
     def run(**_: Any) -> None:
         raise ConfigError(
             f"`samverka {name}` is not available: module {module_name} is not installed",
-            hint="install the full samverka package (the hub commands ship in samverka_hub)",
+            hint="this installation lacks that part of samverka; reinstall the full package "
+            "(`make install` in a checkout)",
         )
 
     return click.Command(
