@@ -260,3 +260,15 @@ def test_show_unknown_record_and_bad_origin(cli: Cli, leksand: Path) -> None:
     assert "hint:" in missing.stderr
     bad = cli("usecase", "show", "9999/uc-x", node=leksand)
     assert bad.exit_code == 1 and "not a kommunkod" in bad.stderr
+
+
+def test_json_output_of_add_and_edit_is_pure_json(cli: Cli, leksand: Path) -> None:
+    added = cli("usecase", "add", *UC_OPTIONS, "--json", node=leksand)
+    assert added.exit_code == 0, added.output
+    assert json.loads(added.stdout)["version"] == 1
+    assert "published use case" in added.stderr
+    rid = "uc-sprakstod-i-hemtjansten"
+    edited = cli("usecase", "edit", rid, "--status", "ended", "--json", node=leksand)
+    assert json.loads(edited.stdout)["record"]["use_case"]["status"] == "USE_CASE_STATUS_ENDED"
+    same = cli("usecase", "edit", rid, "--status", "ended", "--json", node=leksand)
+    assert json.loads(same.stdout)["version"] == 2 and "unchanged" in same.stderr

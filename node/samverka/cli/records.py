@@ -187,14 +187,15 @@ def prompt_missing(
                 click.echo(f"  {issue.message}", err=True)
 
 
-def publish(node: Node, record: records_pb2.Record, noun: str) -> None:
-    """Sign and append, then say what was written."""
+def publish(node: Node, record: records_pb2.Record, noun: str, *, as_json: bool = False) -> None:
+    """Sign and append, then say what was written (on stderr when stdout carries JSON)."""
     parsed = node.publisher().publish(record)
     header = parsed.record.header
     what = "retired" if header.tombstone else "published"
     click.echo(
         f"{what} {noun} {header.id} version {header.version} "
-        f"({parsed.origin}#{parsed.sequence}, {VISIBILITY.label(header.visibility)})"
+        f"({parsed.origin}#{parsed.sequence}, {VISIBILITY.label(header.visibility)})",
+        err=as_json,
     )
 
 
@@ -371,7 +372,7 @@ def kind_group(body: str) -> click.Group:
             record_id = derive_id(str(title), body, _TakenIds(node))
         record.header.id = record_id
         check_record(record, noun, node.origin)
-        publish(node, record, noun)
+        publish(node, record, noun, as_json=as_json)
         if as_json:
             print_json(record_json(get_stored(node, node.origin, record_id, noun)))
 
@@ -421,10 +422,12 @@ def kind_group(body: str) -> click.Group:
         if issues:
             raise RecordRefused(noun, issues)
         if same_content(record, stored.record):
-            click.echo(f"{noun} {record_id} unchanged (still version {stored.version})")
+            click.echo(
+                f"{noun} {record_id} unchanged (still version {stored.version})", err=as_json
+            )
         else:
             check_record(record, noun, node.origin)
-            publish(node, record, noun)
+            publish(node, record, noun, as_json=as_json)
         if as_json:
             print_json(record_json(get_stored(node, node.origin, record_id, noun)))
 
@@ -612,6 +615,6 @@ def adopt(node: Node, solution_ref: str, as_json: bool, **params: Any) -> None:
         raise RecordRefused("adoption", issues)
     record.header.id = record_id
     check_record(record, "adoption", node.origin)
-    publish(node, record, "adoption")
+    publish(node, record, "adoption", as_json=as_json)
     if as_json:
         print_json(record_json(get_stored(node, node.origin, record_id, "adoption")))
