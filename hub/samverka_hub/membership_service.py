@@ -89,7 +89,7 @@ class MembershipMethods:
             reply.ca_pem = hub.ca.cert_pem
             reply.directory.CopyFrom(directory.signed)
             reply.hub_public_key = hub.signing_key.public.raw
-            reply.member_address = hub.config.member_address
+            reply.member_address = self.runtime.member_address
         return reply
 
     async def GetDirectory(

@@ -64,7 +64,7 @@ def build_hub_server(
     server = NodeServer(settings)
     server.add_resource(log_watcher)
     server.add_resource(directory)
-    server.add_listener(
+    runtime.member_listener = server.add_listener(
         "member",
         member_listen or config.member_listen,
         member_tls,

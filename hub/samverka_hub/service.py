@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from samverka.logwatch import LogWatcher
-from samverka.server.app import ServiceBinding
+from samverka.server.app import Listener, ServiceBinding
 from samverka.server.policy import CallerPolicy
 from samverka.server.settings import ServerSettings
 from samverka.store import Store
@@ -39,6 +39,18 @@ class HubRuntime:
     #: Notify after appending to the store in this process, so subscribers wake.
     log_watcher: LogWatcher
     settings: ServerSettings
+    #: The member port's listener, once added (its bound port is known after start).
+    member_listener: Listener | None = None
+
+    @property
+    def member_address(self) -> str:
+        """Where enrolled nodes call the hub: [hub] address, else the member port bound."""
+        config = self.hub.config
+        if config.node.hub.address:
+            return config.node.hub.address
+        if self.member_listener is not None and self.member_listener.port:
+            return self.member_listener.bound_address
+        return config.member_address
 
     @property
     def store(self) -> Store:

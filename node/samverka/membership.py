@@ -326,8 +326,13 @@ def hub_error(err: grpc.RpcError, address: str) -> SamverkaError:
     exc = from_rpc_error(err)
     if isinstance(exc, EntryRefused) and not exc.origin:
         # The status codec reads any Reason as an entry refusal; from the hub's
-        # membership calls it is a refusal of our request.
-        return EnrollmentRefused(exc.reason, exc.detail)
+        # membership calls it is a refusal of our request, or of us (revoked).
+        code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
+        if code is grpc.StatusCode.INVALID_ARGUMENT:
+            return EnrollmentRefused(exc.reason, exc.detail)
+        return PeerError(
+            f"{code.name}: {exc.detail}", code=code, reason=exc.reason.value, hint=exc.hint
+        )
     if isinstance(exc, PeerError) and exc.code is grpc.StatusCode.UNAVAILABLE:
         exc.args = (f"cannot reach the hub at {address}: {exc}",)
     return exc

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
+import signal
+import subprocess
+import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
+import uvloop
 from samverka.enrollment import build_enrollment_request, build_key_rotation
 from samverka.pki import create_csr
 from samverka.signing import SigningKey
 from samverka.v1 import directory_pb2
 from samverka_hub.folder import Hub, init_hub
+
+T = TypeVar("T")
 
 #: "Now" for the council's clock when a test starts (the real time at import, so that
 #: init_hub's first directory fits); tests move the clock from there.
@@ -78,3 +87,127 @@ class Applicant:
 
     def rotation(self, new: SigningKey, *, at: int = T0) -> directory_pb2.SignedKeyRotation:
         return build_key_rotation(self.key, new, kommunkod=self.kommunkod, created_at_ms=at)
+
+
+# -- real processes --------------------------------------------------------------------
+
+
+@dataclass
+class Procs:
+    """Runs the ``samverka`` console (``python -m samverka``) in subprocesses; every
+    long-running one is stopped at teardown, even when the test failed."""
+
+    tmp: Path
+    env: dict[str, str]
+    started: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def run(self, *args: str, check: bool = True, timeout: float = 60) -> Completed:
+        proc = subprocess.run(
+            [sys.executable, "-m", "samverka", *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=self.tmp,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        result = Completed(proc.returncode, proc.stdout, proc.stderr, args)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"samverka {' '.join(args)} failed:\n{result}")
+        return result
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.run(*args, "--json").stdout)
+
+    def start(self, *args: str, name: str) -> subprocess.Popen[bytes]:
+        with (
+            open(self.tmp / f"{name}.out", "wb") as out,
+            open(self.tmp / f"{name}.err", "wb") as err,
+        ):
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "samverka", *args],
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                cwd=self.tmp,
+            )
+        self.started.append(proc)
+        return proc
+
+    def log(self, name: str) -> str:
+        return (self.tmp / f"{name}.err").read_text(encoding="utf-8", errors="replace")
+
+    def stop_all(self) -> None:
+        for proc in self.started:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.started:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+@dataclass(frozen=True)
+class Completed:
+    returncode: int
+    stdout: str
+    stderr: str
+    args: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"exit {self.returncode}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll ``predicate`` until it returns something true; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+@dataclass(frozen=True)
+class RunningHub:
+    dir: Path
+    member: str
+    public: str
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def ca(self) -> Path:
+        return self.dir / "tls" / "ca.pem"
+
+
+def start_hub(procs: Procs, hub_dir: Path, *, name: str = "hub") -> RunningHub:
+    """``hub init`` (if needed) and ``hub serve`` on free loopback ports."""
+    if not (hub_dir / "samverka.toml").exists():
+        procs.run(
+            "hub", "init", "--dir", str(hub_dir),
+            "--listen", "127.0.0.1:0", "--public-listen", "127.0.0.1:0",
+        )  # fmt: skip
+    address_file = procs.tmp / f"{name}.addresses"
+    address_file.unlink(missing_ok=True)
+    proc = procs.start(
+        "hub", "serve", "--dir", str(hub_dir), "--address-file", str(address_file),
+        name=name,
+    )  # fmt: skip
+
+    def ready() -> dict[str, str] | None:
+        if proc.poll() is not None:
+            raise AssertionError(f"hub serve exited {proc.returncode}:\n{procs.log(name)}")
+        return json.loads(address_file.read_text()) if address_file.exists() else None
+
+    bound = wait_for(ready, 30, "hub serve to listen")
+    return RunningHub(hub_dir, bound["member"], bound["public"], proc)
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
