@@ -29,7 +29,7 @@ import grpc
 
 from samverka.client import FeedClient, Page
 from samverka.entries import parse_signed
-from samverka.errors import EntryRefused, Reason, SamverkaError, TransportError
+from samverka.errors import EntryRefused, Reason, SamverkaError, StoreError, TransportError
 from samverka.ingest import IngestReport, ingest
 from samverka.server.status import PeerError
 from samverka.store import Store
@@ -168,8 +168,11 @@ async def follow_peer(
                         break
                     progressed = progressed or puller.report.received > before
                     backoff = min_backoff  # the peer works: start back-off afresh
-        except TransportError as err:
+        except (TransportError, StoreError) as err:
+            # The peer or the network failed, or our database was briefly busy (a locked
+            # SQLite file): both pass. The cursor holds what was stored; resume from it.
             log.warning("following %s: %s", peer, err)
+            await puller.begin_again()
         if stop.is_set():
             break
         delay = (min_backoff if progressed else backoff) * random.uniform(0.5, 1.0)
@@ -231,6 +234,12 @@ class _Puller:
         self.cursor = await asyncio.to_thread(self.store.get_cursor, self.peer)
         self.report.start_position = self.report.position = self.cursor
 
+    async def begin_again(self) -> None:
+        """After a failure: trust the stored cursor, not what was in flight."""
+        with contextlib.suppress(StoreError):
+            self.cursor = await asyncio.to_thread(self.store.get_cursor, self.peer)
+            self.report.position = self.cursor
+
     async def apply(self, page: Page) -> bool:
         """Verify and store one page. False when a gap was filled and reading must restart."""
         self._check_page(page)
@@ -274,8 +283,8 @@ class _Puller:
 
     async def _advance(self, position: int) -> None:
         if position > self.cursor:
-            self.cursor = position
             await asyncio.to_thread(self.store.set_cursor, self.peer, position)
+            self.cursor = position
         self.report.position = self.cursor
         self.report.pages += 1
         if self.progress is not None:
