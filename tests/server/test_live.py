@@ -136,3 +136,33 @@ def _feed_servicer(server: object) -> Any:
     # The servicer is reachable through its binding's drain hook (a bound method).
     drain = server.listeners[0].services[0].drain  # type: ignore[attr-defined]
     return drain.__self__
+
+
+def test_in_process_notify_from_a_worker_thread(node: Node) -> None:
+    """Code appending in the server's process (ingest of pushes, a publisher) wakes
+    subscribers with watcher.notify(), from whatever thread it runs in."""
+    from samverka.logwatch import LogWatcher
+
+    watcher = LogWatcher(node.store)  # no polling: only notify() can wake it
+
+    def append_and_notify() -> None:
+        publish(node, "use_case", "uc-thread")
+        watcher.notify()  # position unknown: the watcher asks the store
+
+    async def scenario() -> None:
+        await watcher.start()
+        assert watcher.position == len(FEED)
+        assert not await watcher.wait_beyond(len(FEED), 0.05)  # nothing new: times out
+        waiting = asyncio.create_task(watcher.wait_beyond(len(FEED), 5))
+        await asyncio.sleep(0)
+        started = time.monotonic()
+        await asyncio.to_thread(append_and_notify)
+        assert await waiting
+        assert time.monotonic() - started < 1.0
+        assert watcher.position == len(FEED) + 1
+        await asyncio.to_thread(watcher.notify, len(FEED) + 5)  # a known position
+        assert await watcher.wait_beyond(len(FEED) + 1, 1)
+        assert watcher.position == len(FEED) + 5
+        await watcher.close()
+
+    run(scenario())
