@@ -36,14 +36,27 @@ def test_subscriber_sees_another_process_write_within_a_second(
             while not page.entries:  # skip heartbeats
                 page = await anext(pages)
             received = time.time()
-            await pages.aclose()
             assert await asyncio.to_thread(writer.wait, 30) == 0
             got += [e.position for e in page.entries]
+            # The operator's own CLI, authoring while the node serves, reaches it too.
+            cli = processes.python(
+                "-m", "samverka", "usecase", "add", "--dir", str(node.dir),
+                "--title", "Taligenkänning i hemtjänsten", "--summary", "Dokumentation med tal.",
+                "--area", "äldreomsorg", "--status", "pilot", "--visibility", "public",
+                name="cli",
+            )  # fmt: skip
+            assert await asyncio.to_thread(cli.wait, 30) == 0, processes.errors("cli")
+            async with asyncio.timeout(1.0):  # from the CLI's exit
+                page = await anext(pages)
+                while not page.entries:
+                    page = await anext(pages)
+            got += [e.position for e in page.entries]
+            await pages.aclose()
             return got, received
 
     got, received = run(scenario())
     written = float(processes.output("writer").split()[2])
-    assert got == list(range(1, len(FEED) + 2))
+    assert got == list(range(1, len(FEED) + 3))
     latency = received - written
     assert latency < 1.0, f"delivered after {latency:.3f} s"
 
