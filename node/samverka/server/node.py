@@ -27,8 +27,15 @@ def build_node_server(
 ) -> NodeServer:
     """A NodeServer serving the node's feed on ``listen`` (default: ``[server] listen``).
 
-    Pass ``watcher`` to call ``watcher.notify()`` after appending in this process.
+    Pass ``watcher`` to call ``watcher.notify()`` after appending in this process. The
+    default policy refuses callers whose kommun is revoked in the member directory the
+    node holds (re-read when the file changes); others with a certificate from the
+    node's CA are members.
     """
+    if policy is None:
+        from samverka.membership import CachedDirectory, DirectoryPolicy
+
+        policy = DirectoryPolicy(CachedDirectory(config))
     settings = settings or ServerSettings.from_section(config.server)
     watcher = watcher or watcher_for(store, config.store_url)
     identity = NodeIdentity(
