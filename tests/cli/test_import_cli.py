@@ -200,3 +200,9 @@ def test_duplicate_titles_in_one_file_are_reported(cli: Cli, leksand: Path, tmp_
     result = cli("import", path, node=leksand)
     assert result.exit_code == 1
     assert "line 3: id: 'uc-chattbot-for-bygglov' is also the id of line 2" in result.stderr
+
+
+def test_column_reference_needs_no_file_or_node(cli: Cli) -> None:
+    result = cli("import", "--columns")
+    assert result.exit_code == 0, result.output
+    assert "verksamhetsområde" in result.stdout and "cost_yearly" in result.stdout

@@ -48,6 +48,7 @@ id get one from their title, so importing the same file again creates no duplica
 unchanged rows write nothing, changed rows write a new version.
 
 Limits: {MAX_FILE_BYTES // (1024 * 1024)} MiB and {MAX_ROWS} records per file.
+`samverka import --columns` lists every column name accepted.
 
 \b
 Example:
@@ -57,6 +58,14 @@ Example:
     epilog=EXIT_CODES_HELP,
 )
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--columns",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=lambda ctx, _param, value: _print_columns(ctx) if value else None,
+    help="List every accepted column (with its Swedish names) and exit.",
+)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="[default: from the name]")
 @click.option(
     "--kind",
@@ -132,6 +141,20 @@ def import_(
     if not dry_run:
         published = _publish(node, plan)
     _report(plan, file.name, dry_run=dry_run, as_json=as_json, published=published)
+
+
+def _print_columns(ctx: click.Context) -> None:
+    """The column reference, generated from the form so it never drifts from the code."""
+    from samverka.inventory import KIND_COLUMNS
+    from samverka.recordform import FIELDS
+
+    click.echo("column (CLI option)   kinds                         also accepted")
+    click.echo(f"{'kind':<21} {'(all)':<29} {', '.join(sorted(KIND_COLUMNS - {'kind'}))}")
+    for f in FIELDS:
+        kinds = "all" if "header" in f.where else ", ".join(f.where)
+        click.echo(f"{f.name:<21} {kinds:<29} {', '.join(f.aliases)}")
+        click.echo(f"{'':<21} {f.help}")
+    ctx.exit(0)
 
 
 def _publish(node: Node, plan: ImportPlan) -> int:
