@@ -227,14 +227,15 @@ class CachedDirectory:
 
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, int, int] | None = None
         self._directory: VerifiedDirectory | None = None
 
     def __call__(self) -> VerifiedDirectory | None:
         path = self.config.dir / DIRECTORY_FILE
         try:
             st = path.stat()
-            stamp = (st.st_mtime_ns, st.st_size)
+            # Files are replaced atomically (a new inode each time), so this changes.
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
         except FileNotFoundError:
             stamp = None
         if stamp != self._stamp:
