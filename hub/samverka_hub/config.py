@@ -198,9 +198,10 @@ listen = "{public_listen}"
 
 [directory]
 # A signed member directory is valid this many days after it is issued; nodes
-# refuse an expired one. `hub serve` (and every operator command) issues a new
-# version once reissue_fraction of the lifetime has passed: with 7 days and 0.5,
-# every 3.5 days, so a node that fetches at least every few days is never stale.
+# refuse an expired one. `hub serve` issues a new version once reissue_fraction
+# of the lifetime has passed (with 7 days and 0.5: every 3.5 days), and every
+# membership decision issues one at once; a node that fetches at least every few
+# days never holds an expired directory.
 valid_days = 7.0
 reissue_fraction = 0.5
 # After a key rotation is approved the old key stays valid this many hours, so

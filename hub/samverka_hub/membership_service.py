@@ -85,6 +85,11 @@ class MembershipMethods:
         if row.status == APPROVED:
             directory = await asyncio.to_thread(hub.council.current_directory)
             assert directory is not None and row.certificate_pem is not None
+            if directory.is_revoked(row.kommunkod):
+                # Approved once, revoked since: the certificate is worth nothing now.
+                reply.status = hub_service_pb2.ENROLLMENT_STATUS_REJECTED
+                reply.message = f"kommun {row.kommunkod}'s membership has been revoked"
+                return reply
             reply.certificate_pem = row.certificate_pem
             reply.ca_pem = hub.ca.cert_pem
             reply.directory.CopyFrom(directory.signed)

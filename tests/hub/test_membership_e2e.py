@@ -9,6 +9,7 @@ ports in-process over real TLS.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,8 +54,18 @@ def procs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Procs]:
 
 
 @pytest.fixture(scope="module")
-def hub(procs: Procs) -> RunningHub:
-    return start_hub(procs, procs.tmp / "hub")
+def hub(procs: Procs) -> Iterator[RunningHub]:
+    running = start_hub(procs, procs.tmp / "hub")
+    yield running
+    # SIGTERM drains both ports and exits cleanly
+    running.proc.send_signal(signal.SIGTERM)
+    assert running.proc.wait(timeout=30) == 0, procs.log("hub")
+
+
+@pytest.fixture(scope="module")
+def member(procs: Procs, hub: RunningHub) -> Path:
+    """Tibro's node, enrolled; shared by the tests that only need some member."""
+    return enrolled_node(procs, hub, TIBRO)
 
 
 def enroll_args(hub: RunningHub, node_dir: Path, *extra: str) -> list[str]:
@@ -139,7 +150,9 @@ def test_enroll_approve_then_member_port(procs: Procs, hub: RunningHub) -> None:
     assert code == "0000" and version >= 2
 
 
-def test_member_port_needs_a_member_certificate(procs: Procs, hub: RunningHub) -> None:
+def test_member_port_needs_a_member_certificate(
+    procs: Procs, hub: RunningHub, member: Path
+) -> None:
     ca = hub.ca.read_bytes()
 
     async def anonymous_member_port() -> None:
@@ -179,12 +192,36 @@ def test_member_port_needs_a_member_certificate(procs: Procs, hub: RunningHub) -
     size, code = run_async(public_port())
     assert size > 0 and code is grpc.StatusCode.UNAUTHENTICATED
 
+    # health and reflection on both ports
+    async def health_and_reflection(address: str, tls: ClientTls) -> tuple[int, list[str]]:
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+        from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+        from samverka.client import open_channel
 
-def test_enrollment_refusals_travel_with_a_reason(procs: Procs, hub: RunningHub) -> None:
-    node_dir = enrolled_node(procs, hub, GAGNEF)
+        async with open_channel(address, tls) as channel:
+            health = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service="samverka.v1.HubService"), timeout=5
+            )
+            call = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
+                iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5
+            )
+            services: list[str] = []
+            async for reply in call:
+                services = [s.name for s in reply.list_services_response.service]
+        return health.status, services
+
+    for address, tls in ((hub.public, ClientTls(ca=ca)), (hub.member, member_tls(member))):
+        status, services = run_async(health_and_reflection(address, tls))
+        assert status == 1  # SERVING
+        assert {"samverka.v1.HubService", "samverka.v1.FeedService"} <= set(services)
+
+
+def test_enrollment_refusals_travel_with_a_reason(
+    procs: Procs, hub: RunningHub, member: Path
+) -> None:
     # a second, different request for an admitted kommun points at key rotation
-    other = procs.tmp / "node-gagnef-2"
-    procs.run("node", "init", "--kommun", GAGNEF, "--dir", str(other))
+    other = procs.tmp / "node-tibro-2"
+    procs.run("node", "init", "--kommun", TIBRO, "--dir", str(other))
     refused = procs.run(*enroll_args(hub, other), check=False)
     assert refused.returncode == 4, refused
     assert "already a member" in refused.stderr and "rotate-key" in refused.stderr
@@ -208,20 +245,19 @@ def test_enrollment_refusals_travel_with_a_reason(procs: Procs, hub: RunningHub)
     with pytest.raises(EnrollmentRefused) as exc:
         run_async(forged())
     assert exc.value.reason is Reason.BAD_SIGNATURE
-    assert node_dir.exists()
 
 
-def test_revocation(procs: Procs, hub: RunningHub) -> None:
-    leksand_dir = enrolled_node(procs, hub, FALUN)
-    tibro_dir = enrolled_node(procs, hub, TIBRO)
-    with Node.open(leksand_dir) as falun:
+def test_revocation(procs: Procs, hub: RunningHub, member: Path) -> None:
+    falun_dir = enrolled_node(procs, hub, FALUN)
+    tibro_dir = member
+    with Node.open(falun_dir) as falun:
         before = falun.publisher().publish(
             factories.make_record("use_case", record_id="uc-before", origin=FALUN)
         )
 
     # the member port serves Falun until the council revokes it
     async def falun_calls() -> int:
-        async with HubClient(hub.member, member_tls(leksand_dir)) as client:
+        async with HubClient(hub.member, member_tls(falun_dir)) as client:
             reply = await client.get_directory(0)
         return reply.directory.ByteSize()
 
@@ -240,7 +276,7 @@ def test_revocation(procs: Procs, hub: RunningHub) -> None:
     wait_for(refused, 10, "the running hub to refuse the revoked member")
 
     # Falun keeps signing; Tibro refuses what Falun signed after the revocation
-    with Node.open(leksand_dir) as falun:
+    with Node.open(falun_dir) as falun:
         after = falun.publisher().publish(
             factories.make_record("use_case", record_id="uc-after", origin=FALUN)
         )
@@ -323,12 +359,12 @@ def test_key_rotation(procs: Procs, hub: RunningHub) -> None:
     assert exc.value.reason is Reason.KEY_REVOKED
 
 
-def test_renew_certificate(procs: Procs, hub: RunningHub) -> None:
-    node_dir = enrolled_node(procs, hub, "2034")  # Orsa
+def test_renew_certificate(procs: Procs, hub: RunningHub, member: Path) -> None:
+    node_dir = member
     old_cert = (node_dir / "tls" / "node.pem").read_bytes()
     procs.run("node", "renew-cert", "--dir", str(node_dir))
     new_cert = (node_dir / "tls" / "node.pem").read_bytes()
-    assert new_cert != old_cert and kommunkod_of(new_cert) == "2034"
+    assert new_cert != old_cert and kommunkod_of(new_cert) == TIBRO
 
     async def call() -> str:
         async with FeedClient.connect(hub.member, member_tls(node_dir)) as feed:
@@ -337,9 +373,9 @@ def test_renew_certificate(procs: Procs, hub: RunningHub) -> None:
     assert run_async(call()) == "0000"
 
 
-def test_node_refuses_an_older_directory(procs: Procs, hub: RunningHub) -> None:
+def test_node_refuses_an_older_directory(procs: Procs, hub: RunningHub, member: Path) -> None:
     """A hub (or anyone at its address) that serves an older directory is refused."""
-    node_dir = enrolled_node(procs, hub, "2039")  # Älvdalen
+    node_dir = member
     with Node.open(node_dir) as node:
         held = load_directory(node.config)
         assert held is not None and held.version >= 2
