@@ -8,6 +8,7 @@ ports in-process over real TLS.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections.abc import Iterator
@@ -311,8 +312,14 @@ def test_key_rotation(procs: Procs, hub: RunningHub) -> None:
     assert first["status"] == "pending" and first["old_key_id"] == old_key.key_id
     pending = procs.json("hub", "keys", "pending", "--dir", str(hub.dir))
     assert [p["new_key_id"] for p in pending] == [first["new_key_id"]]
+    # the node waits for the decision (asking again with the same announcement) ...
+    waiting = procs.start(
+        "node", "rotate-key", "--dir", str(node_dir), "--wait", "60", "--json", name="rotate"
+    )  # fmt: skip
+    # ... while the council approves
     procs.run("hub", "keys", "approve", "2021", "--dir", str(hub.dir))
-    done = procs.json("node", "rotate-key", "--dir", str(node_dir))
+    assert waiting.wait(timeout=60) == 0, procs.log("rotate")
+    done = json.loads((procs.tmp / "rotate.out").read_text())
     assert done["status"] == "approved" and done["switched"] is True
     assert done["new_key_id"] == first["new_key_id"]
 
