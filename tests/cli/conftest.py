@@ -21,16 +21,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # so tests can `import clikit`
 import pytest
 from click.testing import CliRunner, Result
 from clikit import LEKSAND, TIBRO, Cli, Run, make_node
-from hypothesis import HealthCheck, settings
 from samverka.cli import main
-
-settings.register_profile(
-    "default", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.register_profile(
-    "soak", max_examples=5_000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture

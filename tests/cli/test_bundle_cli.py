@@ -221,7 +221,11 @@ def test_inspect_shows_the_header(cli: Cli, bundle_file: Path, leksand: Path) ->
     assert "not verified" in result.stdout
 
 
-@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(st.data())
 def test_any_single_byte_change_keeps_a_verified_prefix(
     bundle_file: Path, tibro_feed: Path, data: st.DataObject

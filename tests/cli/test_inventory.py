@@ -11,7 +11,7 @@ from typing import Any
 import openpyxl
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from samverka.errors import ImportFileError
 from samverka.inventory import Inventory, plan_import, read_inventory
@@ -92,6 +92,7 @@ def check_outcome(inventory: Inventory) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "yaml"])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(table=tables())
 def test_arbitrary_rows_import_or_report(fmt: str, table: tuple[list[str], list[Any]]) -> None:
     columns, rows = table
@@ -102,7 +103,7 @@ def test_arbitrary_rows_import_or_report(fmt: str, table: tuple[list[str], list[
     check_outcome(inventory)
 
 
-@settings(max_examples=25)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(table=tables())
 def test_arbitrary_rows_in_xlsx(table: tuple[list[str], list[Any]]) -> None:
     columns, rows = table
@@ -115,6 +116,7 @@ def test_arbitrary_rows_in_xlsx(table: tuple[list[str], list[Any]]) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "yaml", "xlsx"])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.binary(max_size=300))
 def test_arbitrary_bytes_never_crash(fmt: str, data: bytes) -> None:
     try:
@@ -124,6 +126,7 @@ def test_arbitrary_bytes_never_crash(fmt: str, data: bytes) -> None:
     check_outcome(inventory)
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     title=SWEDISH.filter(lambda t: t.strip() and any(c.isalnum() for c in t)),
     summary=SWEDISH.filter(lambda t: t.strip()),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from samverka.errors import FieldIssue
 from samverka.recordform import (
@@ -71,6 +71,7 @@ def test_an_ambiguous_vocabulary_is_refused_at_definition() -> None:
         Vocabulary("x", "x", "X_", (a, b.__class__(b.value, a.key, "B", "B")))
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(max_size=30))
 def test_parse_never_crashes(text: str) -> None:
     for vocab in VOCABULARIES.values():
