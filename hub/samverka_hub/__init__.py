@@ -16,9 +16,10 @@ Modules, by job:
 - :mod:`~samverka_hub.council`: the decisions — enrollment, approval, rejection,
   revocation, key rotation, certificate renewal — each one transaction that also
   publishes a new signed directory version.
-- :mod:`~samverka_hub.policy`: who may call the member port (revoked members may not).
+- :mod:`~samverka_hub.directory_watch`: a running hub's current directory, kept fresh.
 - :mod:`~samverka_hub.membership_service`, :mod:`~samverka_hub.aggregation_service`,
   :mod:`~samverka_hub.service`: the HubService servicer, split by concern.
-- :mod:`~samverka_hub.process`: ``hub serve``: both ports, the directory watcher.
+- :mod:`~samverka_hub.process`: ``hub serve``: both ports; who may call the member port
+  is :class:`samverka.membership.DirectoryPolicy` over the current directory.
 - :mod:`~samverka_hub.cli`: the ``samverka hub`` commands.
 """

@@ -76,6 +76,9 @@ from samverka_hub.tables import (
 MAX_PENDING_PER_KOMMUN = 5
 #: ... and in total.
 MAX_PENDING_TOTAL = 1000
+#: Requests signed with one key, whatever became of them (a newer request with the
+#: same key replaces the older, so this bounds how many rows one key can make).
+MAX_REQUESTS_PER_KEY = 20
 
 
 class MembershipConflict(Conflict):
@@ -190,6 +193,12 @@ class Council:
                 f"kommun {code} already has {MAX_PENDING_PER_KOMMUN} pending requests",
                 reason="too_many_pending",
                 hint="wait for the council's decision, or ask it to reject the old requests",
+            )
+        if tx.count_requests(key_id=verified.key_id) >= MAX_REQUESTS_PER_KEY:
+            raise MembershipConflict(
+                f"{MAX_REQUESTS_PER_KEY} requests were already made with key {verified.key_id}",
+                reason="too_many_requests",
+                hint="wait for the council's decision on the last one",
             )
         if tx.count_pending() >= MAX_PENDING_TOTAL:
             raise MembershipConflict(

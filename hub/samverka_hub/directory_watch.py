@@ -32,8 +32,6 @@ class DirectoryWatcher:
         self.poll_seconds = poll_seconds
         self._current: VerifiedDirectory | None = None
         self._task: asyncio.Task[None] | None = None
-        #: Set whenever a new version is seen (for tests and waiting callers).
-        self.changed = asyncio.Event()
 
     @property
     def current(self) -> VerifiedDirectory:
@@ -71,8 +69,6 @@ class DirectoryWatcher:
         if latest.version != current.version:
             log.info("member directory version %d (was %d)", latest.version, current.version)
             self._current = latest
-            self.changed.set()
-            self.changed = asyncio.Event()
         return latest
 
     async def _run(self) -> None:

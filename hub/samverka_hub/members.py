@@ -137,6 +137,11 @@ class MemberTx:
             stmt = stmt.where(t.c.kommunkod == kommunkod)
         return int(self.conn.execute(stmt).scalar_one())
 
+    def count_requests(self, *, key_id: str) -> int:
+        t = EnrollmentRow.table()
+        stmt = sa.select(sa.func.count()).select_from(t).where(t.c.key_id == key_id)
+        return int(self.conn.execute(stmt).scalar_one())
+
     def add_enrollment(self, row: EnrollmentRow) -> EnrollmentRow:
         t = EnrollmentRow.table()
         values = row.model_dump(exclude={"id"})

@@ -255,3 +255,15 @@ def test_models_match_the_migrated_schema(hub: HubUnderTest) -> None:
                 table.name,
                 column.name,
             )
+
+
+def test_one_key_cannot_make_endless_requests(hub: HubUnderTest) -> None:
+    from samverka_hub.council import MAX_REQUESTS_PER_KEY
+
+    a = Applicant.make(TIBRO)
+    for i in range(MAX_REQUESTS_PER_KEY):
+        hub.council.submit_enrollment(a.request(at=T0 + i))
+    assert len(hub.council.pending()) == 1  # each replaced the one before
+    with pytest.raises(MembershipConflict) as exc:
+        hub.council.submit_enrollment(a.request(at=T0 + MAX_REQUESTS_PER_KEY))
+    assert exc.value.reason == "too_many_requests"
