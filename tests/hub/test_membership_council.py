@@ -267,3 +267,27 @@ def test_one_key_cannot_make_endless_requests(hub: HubUnderTest) -> None:
     with pytest.raises(MembershipConflict) as exc:
         hub.council.submit_enrollment(a.request(at=T0 + MAX_REQUESTS_PER_KEY))
     assert exc.value.reason == "too_many_requests"
+
+
+def test_directory_watcher_follows_decisions_and_reissues(hub: HubUnderTest) -> None:
+    """What `hub serve` sees: versions written by other processes, and timely re-signing."""
+    import asyncio
+
+    from samverka_hub.directory_watch import DirectoryWatcher
+
+    async def scenario() -> list[int]:
+        watcher = DirectoryWatcher(hub.council, poll_seconds=0.01)
+        await watcher.start()
+        try:
+            seen = [watcher.current.version]
+            admit(hub)  # the operator's CLI, in effect: a new version in the database
+            seen.append((await watcher.refresh()).version)
+            assert watcher.current.is_active(LEKSAND)
+            hub.clock.now += hub.hub.config.directory.reissue_after_ms
+            seen.append((await watcher.refresh()).version)
+            seen.append((await watcher.refresh()).version)  # nothing new: same version
+            return seen
+        finally:
+            await watcher.close()
+
+    assert asyncio.run(scenario()) == [1, 2, 3, 3]
