@@ -34,7 +34,7 @@ def pg_database() -> Iterator[str]:
     """A PostgreSQL database for this test session, as a SQLAlchemy URL."""
     name = f"samverka_t_{secrets.token_hex(4)}"
     with _pg_admin() as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE template0 ENCODING \'UTF8\'')
+        admin.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
     try:
         yield f"{PG_SERVER_URL}/{name}"
     finally:

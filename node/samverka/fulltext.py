@@ -44,14 +44,15 @@ _PG_CREATE = (
     f"CREATE INDEX ix_{TABLE}_document ON {TABLE} USING GIN (document)",
 )
 
-_PG_INSERT = sa.text(
-    f"INSERT INTO {TABLE} (rid, document) VALUES (:rid, "
-    "setweight(to_tsvector('swedish'::regconfig, :title), 'A') || "
-    "setweight(to_tsvector('swedish'::regconfig, :keywords), 'B') || "
-    "setweight(to_tsvector('swedish'::regconfig, :body), 'C'))"
+# Executed with the driver's executemany (see store._bulk_insert for why).
+_PG_INSERT = (
+    f"INSERT INTO {TABLE} (rid, document) VALUES (%(rid)s, "
+    "setweight(to_tsvector('swedish'::regconfig, %(title)s), 'A') || "
+    "setweight(to_tsvector('swedish'::regconfig, %(keywords)s), 'B') || "
+    "setweight(to_tsvector('swedish'::regconfig, %(body)s), 'C'))"
 )
 
-_SQLITE_INSERT = sa.text(
+_SQLITE_INSERT = (
     f"INSERT INTO {TABLE} (rowid, title, keywords, body) VALUES (:rid, :title, :keywords, :body)"
 )
 
@@ -85,13 +86,13 @@ def insert_documents(conn: Connection, docs: Sequence[tuple[int, SearchDocument]
             }
             for rid, d in docs
         ]
-        conn.execute(_PG_INSERT, rows)
+        conn.exec_driver_sql(_PG_INSERT, rows)
     else:
         rows = [
             {"rid": rid, "title": d.title, "keywords": d.keywords, "body": d.body}
             for rid, d in docs
         ]
-        conn.execute(_SQLITE_INSERT, rows)
+        conn.exec_driver_sql(_SQLITE_INSERT, rows)
 
 
 def search_statement(

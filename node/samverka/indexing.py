@@ -67,7 +67,8 @@ def normalize_text(text: str) -> str:
 
 
 def normalize_tag(tag: str) -> str:
-    return normalize_text(tag).strip().casefold()
+    # (the separator never survives: packed tags stay unambiguous whatever arrives)
+    return normalize_text(tag).replace("\x1f", " ").strip().casefold()
 
 
 def record_tags(record: records_pb2.Record) -> tuple[str, ...]:
@@ -78,6 +79,24 @@ def record_tags(record: records_pb2.Record) -> tuple[str, ...]:
         if norm:
             seen.setdefault(norm, None)
     return tuple(seen)
+
+
+#: Separates packed tags. A control character, which validation refuses inside a tag.
+TAG_SEPARATOR = "\x1f"
+
+
+def pack_tags(tags: tuple[str, ...]) -> str:
+    """Normalized tags as one column value: a tag filter is one substring test."""
+    return TAG_SEPARATOR + TAG_SEPARATOR.join(tags) + TAG_SEPARATOR if tags else ""
+
+
+def unpack_tags(packed: str) -> tuple[str, ...]:
+    return tuple(packed.strip(TAG_SEPARATOR).split(TAG_SEPARATOR)) if packed else ()
+
+
+def tag_needle(tag: str) -> str:
+    """What a packed tags value contains exactly when it holds ``tag`` (normalized here)."""
+    return TAG_SEPARATOR + normalize_tag(tag) + TAG_SEPARATOR
 
 
 def record_facts(record: records_pb2.Record) -> RecordFacts:

@@ -40,10 +40,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from samverka import fulltext
 from samverka.db import read_transaction, write_transaction
+from samverka.entries import parse_signed
 from samverka.errors import StoreError
 from samverka.indexing import search_document
-from samverka.tables import records, schema_migrations
-from samverka.v1 import records_pb2
+from samverka.tables import log, records, schema_migrations
 
 STORE_TRACK = "store"
 
@@ -160,7 +160,7 @@ def _applied(conn: Connection, track: str) -> int:
 
 
 def _m1_log_and_records(conn: Connection) -> None:
-    """The log, feed heads, entry tags, the current view, record tags, cursors."""
+    """The log, feed heads, the current view, cursors."""
     md = sa.MetaData()
     big = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
     sa.Table(
@@ -180,6 +180,7 @@ def _m1_log_and_records(conn: Connection) -> None:
         sa.Column("visibility", sa.Integer, nullable=False),
         sa.Column("service_area", sa.Integer, nullable=False),
         sa.Column("tombstone", sa.Boolean, nullable=False),
+        sa.Column("tags", sa.String, nullable=False),
         sa.Column("stored_at_ms", big, nullable=False),
         sa.UniqueConstraint("origin", "sequence", name="uq_log_origin_sequence"),
         sa.Index("ix_log_origin_position", "origin", "position"),
@@ -192,12 +193,6 @@ def _m1_log_and_records(conn: Connection) -> None:
         sa.Column("entry_hash", sa.LargeBinary, nullable=False),
         sa.Column("position", big, nullable=False),
         sa.Column("timestamp_ms", big, nullable=True),
-    )
-    sa.Table(
-        "entry_tags",
-        md,
-        sa.Column("position", big, sa.ForeignKey("log.position"), primary_key=True),
-        sa.Column("tag", sa.String(64), primary_key=True),
     )
     sa.Table(
         "records",
@@ -214,20 +209,13 @@ def _m1_log_and_records(conn: Connection) -> None:
         sa.Column("service_area", sa.Integer, nullable=False),
         sa.Column("status", sa.Integer, nullable=False),
         sa.Column("risk_class", sa.Integer, nullable=False),
+        sa.Column("tags", sa.String, nullable=False),
         sa.Column("position", big, nullable=False),
         sa.Column("key_id", sa.String, nullable=False),
         sa.Column("timestamp_ms", big, nullable=False),
-        sa.Column("record", sa.LargeBinary, nullable=False),
         sa.UniqueConstraint("origin", "record_id", name="uq_records_origin_record_id"),
         sa.Index("ix_records_kind", "kind"),
         sa.Index("ix_records_service_area", "service_area"),
-    )
-    sa.Table(
-        "record_tags",
-        md,
-        sa.Column("rid", big, sa.ForeignKey("records.rid"), primary_key=True),
-        sa.Column("tag", sa.String(64), primary_key=True),
-        sa.Index("ix_record_tags_tag", "tag"),
     )
     sa.Table(
         "cursors",
@@ -243,9 +231,11 @@ def _m2_full_text(conn: Connection) -> None:
     """Full-text index of the current view; indexes the records already held."""
     fulltext.create_index(conn)
     rows = conn.execute(
-        sa.select(records.c.rid, records.c.record).where(records.c.tombstone == sa.false())
+        sa.select(records.c.rid, log.c.signed_entry)
+        .join_from(records, log, log.c.position == records.c.position)
+        .where(records.c.tombstone == sa.false())
     ).all()
-    docs = [(int(rid), search_document(records_pb2.Record.FromString(blob))) for rid, blob in rows]
+    docs = [(int(rid), search_document(parse_signed(blob).record)) for rid, blob in rows]
     for start in range(0, len(docs), 1000):
         fulltext.insert_documents(conn, docs[start : start + 1000])
 
@@ -253,7 +243,7 @@ def _m2_full_text(conn: Connection) -> None:
 register_migrations(
     STORE_TRACK,
     [
-        Migration(1, "log, feed heads, current view, tags, cursors", _m1_log_and_records),
+        Migration(1, "log, feed heads, current view, cursors", _m1_log_and_records),
         Migration(2, "full-text index (FTS5 / tsvector swedish)", _m2_full_text),
     ],
 )

@@ -55,6 +55,8 @@ class LogRow(_Table, table=True):
     visibility: int = 0
     service_area: int = 0
     tombstone: bool = False
+    #: The record's tags, normalized, in indexing.pack_tags form (for tag filters).
+    tags: str = ""
     stored_at_ms: int = Field(sa_type=Big, default=0)
 
 
@@ -70,15 +72,6 @@ class FeedHeadRow(_Table, table=True):
     #: The newest entry timestamp in the feed (a placeholder head keeps the one
     #: before it); NULL while only placeholders are held.
     timestamp_ms: int | None = Field(sa_type=Big, default=None)
-
-
-class EntryTagRow(_Table, table=True):
-    """Tags of each logged entry's record (lower-cased), for tag-filtered reads."""
-
-    __tablename__ = "entry_tags"
-
-    position: int = Field(sa_type=Big, primary_key=True, foreign_key="log.position")
-    tag: str = Field(primary_key=True, max_length=64)
 
 
 class RecordRow(_Table, table=True):
@@ -104,20 +97,14 @@ class RecordRow(_Table, table=True):
     service_area: int
     status: int
     risk_class: int
+    #: Normalized tags in indexing.pack_tags form.
+    tags: str
     #: Log position of the entry that wrote this version.
     position: int = Field(sa_type=Big)
     key_id: str
     timestamp_ms: int = Field(sa_type=Big)
-    #: The serialized Record (a copy of the one inside the signed entry), for display.
-    record: bytes
-
-
-class RecordTagRow(_Table, table=True):
-    __tablename__ = "record_tags"
-    __table_args__ = (sa.Index("ix_record_tags_tag", "tag"),)
-
-    rid: int = Field(sa_type=Big, primary_key=True, foreign_key="records.rid")
-    tag: str = Field(primary_key=True, max_length=64)
+    # The record itself is read from the log row at ``position`` (not copied here:
+    # every byte written is copied again when the WAL is checkpointed).
 
 
 class CursorRow(_Table, table=True):
@@ -143,8 +130,6 @@ class SchemaMigrationRow(_Table, table=True):
 
 log = LogRow.table()
 feed_heads = FeedHeadRow.table()
-entry_tags = EntryTagRow.table()
 records = RecordRow.table()
-record_tags = RecordTagRow.table()
 cursors = CursorRow.table()
 schema_migrations = SchemaMigrationRow.table()

@@ -31,6 +31,7 @@ def test_the_view_holds_the_newest_version(store: Store, leksand: factories.Feed
     assert rec.risk_class == records_pb2.RISK_CLASS_LIMITED
     assert store.record_version(factories.LEKSAND, "uc-1") == 3
     assert store.get_record(factories.TIBRO, "uc-1") is None
+    assert rec.tags == ("äldre", "ai")  # normalized: lower case, trimmed, once each
     assert [r.record_id for r in store.list_records(tags=["ÄLDRE"])] == ["uc-1"]
     assert [r.record_id for r in store.list_records(tags=["ai"])] == ["uc-1"]
 
