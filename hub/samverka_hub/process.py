@@ -13,12 +13,13 @@ already sees the current directory.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from samverka.kommuner import HUB_ORIGIN, kommun_name
 from samverka.logwatch import watcher_for
 from samverka.membership import DirectoryPolicy
-from samverka.server.app import NodeServer
+from samverka.server.app import NodeServer, split_address
 from samverka.server.feed import FeedServicer, NodeIdentity
 from samverka.server.policy import PublicPolicy
 from samverka.server.settings import ServerSettings, ServerTls
@@ -26,6 +27,8 @@ from samverka.server.settings import ServerSettings, ServerTls
 from samverka_hub.directory_watch import DirectoryWatcher
 from samverka_hub.folder import Hub
 from samverka_hub.service import HubRuntime, HubServicer
+
+log = logging.getLogger("samverka_hub")
 
 
 def build_hub_server(
@@ -38,6 +41,13 @@ def build_hub_server(
     """A NodeServer with the hub's two listeners, and the runtime its servicers share."""
     config = hub.config
     node = config.node
+    member_address = member_listen or config.member_listen
+    if not node.hub.address and split_address(member_address)[0] in ("0.0.0.0", "::", ""):
+        log.warning(
+            "[hub] address is empty and the member port listens on %s: enrolled nodes "
+            "would be told an address they cannot call; set [hub] address in samverka.toml",
+            member_address,
+        )
     settings = settings or ServerSettings.from_section(node.server)
     log_watcher = watcher_for(hub.store, node.store_url)
     directory = DirectoryWatcher(hub.council, poll_seconds=config.directory.poll_seconds)
@@ -66,7 +76,7 @@ def build_hub_server(
     server.add_resource(directory)
     runtime.member_listener = server.add_listener(
         "member",
-        member_listen or config.member_listen,
+        member_address,
         member_tls,
         [member_feed.binding(), HubServicer(runtime, public=False).binding()],
     )
