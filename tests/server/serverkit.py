@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import factories
 import pytest
 import uvloop
-from samverka.client import ClientTls, FeedClient
+from samverka.client import ClientTls, FeedClient, Page
 from samverka.node import Node
 from samverka.v1 import records_pb2
 
@@ -30,10 +30,20 @@ MEMBERS = records_pb2.VISIBILITY_MEMBERS
 DRAFT = records_pb2.VISIBILITY_DRAFT
 
 
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` on a new uvloop loop (one per call, like every CLI command)."""
+def run(coro: Coroutine[Any, Any, T], *, timeout: float = 60.0) -> T:
+    """Run ``coro`` on a new uvloop loop (one per call, like every CLI command).
+
+    Bounded by ``timeout``: pytest-timeout's SIGALRM cannot interrupt a uvloop loop that
+    keeps receiving heartbeats, so a scenario waiting for something that never comes
+    must fail by itself.
+    """
+
+    async def bounded() -> T:
+        async with asyncio.timeout(timeout):
+            return await coro
+
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coro)
+        return runner.run(bounded())
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
@@ -141,3 +151,30 @@ class Processes:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
+
+
+async def next_entries(
+    pages: AsyncIterator[Page],
+    *,
+    writer: subprocess.Popen[bytes] | None = None,
+    writer_errors: Callable[[], str] = str,
+) -> Page:
+    """The next page with entries (heartbeats skipped). Fails at once, showing
+    ``writer_errors()``, if ``writer`` exits non-zero before the entries come."""
+
+    async def entries() -> Page:
+        page = await anext(pages)
+        while page.heartbeat:
+            page = await anext(pages)
+        return page
+
+    if writer is None:
+        return await entries()
+    waiting = asyncio.ensure_future(entries())
+    while True:
+        done, _ = await asyncio.wait({waiting}, timeout=0.05)
+        if done:
+            return waiting.result()
+        if writer.poll() not in (None, 0):
+            waiting.cancel()
+            pytest.fail(f"the writer process failed ({writer.returncode}):\n{writer_errors()}")

@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from samverka.client import Page
 from samverka.node import Node
 from samverka.server import ServerSettings, build_node_server
-from serverkit import FEED, Pki, Processes, ServerProcess, publish, run
+from serverkit import FEED, Pki, Processes, ServerProcess, next_entries, publish, run
 
 WRITER = str(Path(__file__).parent / "scripts" / "writer.py")
 
@@ -32,11 +32,11 @@ def test_subscriber_sees_another_process_write_within_a_second(
             writer = processes.python(
                 WRITER, "--dir", str(node.dir), "--id", "uc-live", name="writer"
             )
-            page = await anext(pages)
-            while not page.entries:  # skip heartbeats
-                page = await anext(pages)
+            page = await next_entries(
+                pages, writer=writer, writer_errors=lambda: processes.errors("writer")
+            )
             received = time.time()
-            assert await asyncio.to_thread(writer.wait, 30) == 0
+            assert await asyncio.to_thread(writer.wait, 30) == 0, processes.errors("writer")
             got += [e.position for e in page.entries]
             # The operator's own CLI, authoring while the node serves, reaches it too.
             cli = processes.python(
@@ -47,9 +47,7 @@ def test_subscriber_sees_another_process_write_within_a_second(
             )  # fmt: skip
             assert await asyncio.to_thread(cli.wait, 30) == 0, processes.errors("cli")
             async with asyncio.timeout(1.0):  # from the CLI's exit
-                page = await anext(pages)
-                while not page.entries:
-                    page = await anext(pages)
+                page = await next_entries(pages)
             got += [e.position for e in page.entries]
             await pages.aclose()
             return got, received

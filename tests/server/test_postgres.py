@@ -12,7 +12,7 @@ import psycopg
 from samverka.logwatch import PostgresLogWatcher, libpq_conninfo, watcher_for
 from samverka.node import Node
 from samverka.store import Store
-from serverkit import Pki, Processes, ServerProcess, run
+from serverkit import Pki, Processes, ServerProcess, next_entries, run
 
 WRITER = str(Path(__file__).parent / "scripts" / "writer.py")
 
@@ -36,11 +36,11 @@ def test_subscriber_of_a_postgres_node_sees_another_process_write_within_a_secon
                 writer = processes.python(
                     WRITER, "--dir", str(node.dir), "--id", f"uc-pg-{i}", name=f"w{i}", env=env
                 )
-                page = await anext(pages)
-                while page.heartbeat:
-                    page = await anext(pages)
+                page = await next_entries(
+                    pages, writer=writer, writer_errors=lambda i=i: processes.errors(f"w{i}")
+                )
                 arrivals.append(([e.position for e in page.entries], time.time()))
-                assert await asyncio.to_thread(writer.wait, 30) == 0
+                assert await asyncio.to_thread(writer.wait, 30) == 0, processes.errors(f"w{i}")
             await pages.aclose()
         return arrivals
 

@@ -135,7 +135,7 @@ def test_follow_peer_keeps_syncing_across_a_server_restart(
             second = await asyncio.to_thread(start_server, node.dir, "127.0.0.1", port)
             assert second.address == first.address
             writer = processes.python(WRITER, "--dir", str(node.dir), "--id", "uc-x", name="w")
-            assert await asyncio.to_thread(writer.wait, 30) == 0
+            assert await asyncio.to_thread(writer.wait, 30) == 0, processes.errors("w")
             await until(len(FEED) + 1)
             stop.set()
             report = await asyncio.wait_for(follower, 5)

@@ -126,7 +126,9 @@ class FeedServicer(feed_service_pb2_grpc.FeedServiceServicer):
         cursor = request.after.position
         end = await asyncio.to_thread(self.store.log_position)
         _check_cursor(cursor, end)
+        loop = asyncio.get_running_loop()
         last_sent: int | None = None
+        last_sent_at = loop.time()
         while cursor < end and not self._draining:
             page = await self.reader.read(cursor, limit, entry_filter, member=audience.member)
             scanned_to = max(page.next_position, cursor)
@@ -135,10 +137,15 @@ class FeedServicer(feed_service_pb2_grpc.FeedServiceServicer):
                     yield feed_service_pb2.ReadEntriesResponse(
                         entries=chunk, next=feed_pb2.Cursor(position=chunk_next)
                     )
-                    last_sent = chunk_next
+                    last_sent, last_sent_at = chunk_next, loop.time()
             if scanned_to == cursor:
                 break  # the store had nothing more, whatever log_position said
             cursor = scanned_to
+            if loop.time() - last_sent_at >= self.settings.heartbeat_seconds:
+                # A long filtered scan finding nothing: report progress, so the reader's
+                # cursor moves and an interruption does not start the scan over.
+                yield feed_service_pb2.ReadEntriesResponse(next=feed_pb2.Cursor(position=cursor))
+                last_sent, last_sent_at = cursor, loop.time()
         if last_sent != cursor:
             # Nothing sent, or a filtered tail was scanned: tell the reader where it stands.
             yield feed_service_pb2.ReadEntriesResponse(next=feed_pb2.Cursor(position=cursor))
@@ -172,12 +179,13 @@ class FeedServicer(feed_service_pb2_grpc.FeedServiceServicer):
                     # read again until one brings nothing, then wait.
                     read_needed = scanned_to > cursor
                     cursor = scanned_to
-                    if read_needed:
-                        continue
                 idle = loop.time() - last_sent
                 if idle >= heartbeat:
+                    # Quiet, or a long filtered scan finding nothing: say where we stand.
                     yield feed_service_pb2.SubscribeResponse(next=feed_pb2.Cursor(position=cursor))
                     last_sent = loop.time()
+                    continue
+                if read_needed:
                     continue
                 if self._draining:
                     break  # drained while this call was reading: do not start waiting
