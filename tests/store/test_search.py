@@ -8,6 +8,7 @@ import factories
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from samverka import fulltext
 from samverka.entries import parse_signed
 from samverka.search_text import MAX_WORDS, fts5_query, pg_tsquery, query_words
 from samverka.store import Store
@@ -147,6 +148,21 @@ def test_visibility_and_filters(corpus: Store) -> None:
     assert ids(corpus, "äldreomsorg", service_areas=[IT]) == {"uc-aldre", "uc-body"}
     assert len(corpus.search("äldreomsorg", limit=2)) == 2
     assert corpus.search("äldreomsorg", limit=0) == []
+
+
+def test_only_the_newest_matches_are_ranked(
+    corpus: Store, leksand: factories.FeedWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A query matching more than RANK_CANDIDATES records ranks the newest of them."""
+    monkeypatch.setattr(fulltext, "RANK_CANDIDATES", 2)
+    everyone = {"uc-aldre", "uc-body", "le-members", "le-draft", "so-1"}
+    hits = ids(corpus, "äldreomsorg")
+    assert len(hits) == 2 and hits < everyone
+    assert ids(corpus, "äldreomsorg") == {"le-draft", "so-1"}  # stored last
+    assert ids(corpus, "planering") == {"uc-aldre"}  # fewer matches than the cap: all
+    # a newer version keeps the record's place: it was first stored long ago
+    corpus.append([parse_signed(leksand.publish(record_id="uc-aldre", title="Äldreomsorg 2"))])
+    assert ids(corpus, "äldreomsorg") == {"le-draft", "so-1"}
 
 
 def test_a_new_version_replaces_the_indexed_text(
