@@ -55,11 +55,14 @@ def create_engine(url: str, *, pool_size: int = 8) -> Engine:
     if url.startswith("sqlite"):
         return _sqlite_engine(url, pool_size=pool_size)
     if url.startswith("postgresql"):
+        # No pre-ping (a round trip per checkout, on every lookup): a connection the
+        # server dropped fails one call, SQLAlchemy discards it, the next call
+        # reconnects. Recycling keeps connections from outliving server timeouts.
         return sa.create_engine(
             url,
             pool_size=pool_size,
             max_overflow=2 * pool_size,
-            pool_pre_ping=True,
+            pool_recycle=1800,
         )
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
 

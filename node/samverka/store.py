@@ -679,24 +679,25 @@ class Store:
     def _fetch_one(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
         """One row of a single-statement read, straight through the pooled driver
         connection. ``sql`` uses ``?`` placeholders; psycopg gets ``%s``."""
-        if self.is_postgres:
-            sql = sql.replace("?", "%s")
         raw = self.engine.raw_connection()
+        driver: Any = raw.driver_connection
         try:
-            cursor = raw.cursor()
-            try:
-                cursor.execute(sql, params)
-                row = cursor.fetchone()
-            finally:
-                cursor.close()
+            if self.is_postgres:
+                # Autocommit for this one statement: no BEGIN, and no ROLLBACK round
+                # trip when the pool takes the connection back.
+                driver.autocommit = True
+                row = driver.execute(sql.replace("?", "%s"), params).fetchone()
+                driver.autocommit = False
+            else:
+                row = driver.execute(sql, params).fetchone()
         except self.engine.dialect.loaded_dbapi.Error as exc:
-            raw.invalidate()
+            raw.invalidate()  # its state is unknown now; the pool opens a fresh one
             raise StoreError(
                 f"cannot read the database {self._safe_url()}: {exc}",
                 hint="check that the database is reachable and migrated (samverka node init)",
             ) from exc
         finally:
-            raw.close()  # back to the pool, which rolls back PostgreSQL's implicit transaction
+            raw.close()
         return None if row is None else tuple(row)
 
     def _safe_url(self) -> str:
