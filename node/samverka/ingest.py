@@ -11,12 +11,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from samverka.entries import ParsedEntry
-from samverka.errors import EntryRefused, Reason
+from samverka.errors import EntryRefused, Reason, StoreConflict
 from samverka.store import Store
 from samverka.v1 import feed_pb2
 from samverka.verify import BatchState, KeyRing, Verdict, verify_entry, verify_redacted
 
 Incoming = feed_pb2.LogEntry | feed_pb2.SignedEntry | feed_pb2.RedactedEntry | bytes
+
+#: Verify-and-append rounds before a batch gives up to writers that keep getting there first.
+ATTEMPTS = 5
 
 
 @dataclass
@@ -47,10 +50,44 @@ def ingest(
     nothing from the first bad entry on is stored. Otherwise a refused entry is
     skipped and counted, and the rest are still checked (later entries of the same
     origin then refuse as a gap, which is the truth).
+
+    If another writer stores some of the same entries between verification and
+    append (a push and a harvest of one node, two hub replicas), the store refuses
+    with StoreConflict; the batch is then verified again, and what the other writer
+    stored counts as duplicates.
     """
+    batch = list(items)
+    for attempt in range(ATTEMPTS):
+        try:
+            return _ingest_once(store, keys, batch, stop_at_first_refusal)
+        except StoreConflict:
+            if attempt == ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _ingest_once(
+    store: Store, keys: KeyRing, items: list[Incoming], stop_at_first_refusal: bool
+) -> IngestReport:
     report = IngestReport()
-    state = BatchState(store)
     accepted: list[ParsedEntry | feed_pb2.RedactedEntry] = []
+    # One consistent view of the store for the whole batch (see Store.snapshot).
+    with store.snapshot() as snapshot:
+        _verify_batch(BatchState(snapshot), keys, items, stop_at_first_refusal, report, accepted)
+    if accepted:
+        report.positions = store.append(accepted)
+        report.accepted = len(accepted)
+    return report
+
+
+def _verify_batch(
+    state: BatchState,
+    keys: KeyRing,
+    items: list[Incoming],
+    stop_at_first_refusal: bool,
+    report: IngestReport,
+    accepted: list[ParsedEntry | feed_pb2.RedactedEntry],
+) -> None:
     for item in items:
         try:
             if isinstance(item, feed_pb2.LogEntry):
@@ -75,7 +112,3 @@ def ingest(
         else:
             state.note_entry(parsed)
             accepted.append(parsed)
-    if accepted:
-        report.positions = store.append(accepted)
-        report.accepted = len(accepted)
-    return report

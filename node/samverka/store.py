@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -252,6 +252,44 @@ class Store:
                 )
             ).all()
         return {r.record_id: int(r.version) for r in rows}
+
+    @contextmanager
+    def snapshot(self) -> Iterator[StoreSnapshot]:
+        """A FeedState that reads one consistent state of the store, for verifying a batch.
+
+        Without it, a writer committing between two lookups (the head, then a record
+        version) can make verification see half of its batch and refuse an entry
+        for the wrong reason. Verify inside, append after: append() then refuses
+        with StoreConflict if a head moved since, and the caller verifies again.
+        """
+        raw = self.engine.raw_connection()
+        driver: Any = raw.driver_connection
+        dbapi_error = self.engine.dialect.loaded_dbapi.Error
+        try:
+            if self.is_postgres:
+                driver.autocommit = True
+                driver.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            else:
+                driver.execute("BEGIN")  # WAL: the first read fixes the snapshot
+        except dbapi_error as exc:
+            raw.invalidate()
+            raw.close()
+            raise self._read_error(exc) from exc
+        try:
+            yield StoreSnapshot(
+                driver,
+                is_postgres=self.is_postgres,
+                driver_error=dbapi_error,
+                on_error=self._read_error,
+            )
+        finally:
+            try:
+                driver.execute("ROLLBACK")
+                if self.is_postgres:
+                    driver.autocommit = False
+            except dbapi_error:
+                raw.invalidate()
+            raw.close()
 
     def prefetch(
         self, origins: Iterable[str], record_keys: Iterable[tuple[str, str]] = ()
@@ -686,19 +724,22 @@ class Store:
                 # Autocommit for this one statement: no BEGIN, and no ROLLBACK round
                 # trip when the pool takes the connection back.
                 driver.autocommit = True
-                row = driver.execute(sql.replace("?", "%s"), params).fetchone()
+                row = _query_one(driver, True, sql, params)
                 driver.autocommit = False
             else:
-                row = driver.execute(sql, params).fetchone()
+                row = _query_one(driver, False, sql, params)
         except self.engine.dialect.loaded_dbapi.Error as exc:
             raw.invalidate()  # its state is unknown now; the pool opens a fresh one
-            raise StoreError(
-                f"cannot read the database {self._safe_url()}: {exc}",
-                hint="check that the database is reachable and migrated (samverka node init)",
-            ) from exc
+            raise self._read_error(exc) from exc
         finally:
             raw.close()
-        return None if row is None else tuple(row)
+        return row
+
+    def _read_error(self, exc: Exception) -> StoreError:
+        return StoreError(
+            f"cannot read the database {self._safe_url()}: {exc}",
+            hint="check that the database is reachable and migrated (samverka node init)",
+        )
 
     def _safe_url(self) -> str:
         try:
@@ -717,6 +758,41 @@ class Store:
                 hint="check the [store] url in the node's config and that the database "
                 "is reachable and writable",
             ) from exc
+
+
+class StoreSnapshot:
+    """FeedState lookups inside one read transaction (made by Store.snapshot)."""
+
+    def __init__(
+        self,
+        driver: Any,
+        *,
+        is_postgres: bool,
+        driver_error: type[Exception],
+        on_error: Callable[[Exception], StoreError],
+    ) -> None:
+        self._driver = driver
+        self._pg = is_postgres
+        self._driver_error = driver_error
+        self._on_error = on_error
+
+    def _one(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        try:
+            return _query_one(self._driver, self._pg, sql, params)
+        except self._driver_error as exc:
+            raise self._on_error(exc) from exc
+
+    def head(self, origin: str) -> FeedHead | None:
+        row = self._one(_SQL_HEAD, (origin,))
+        return None if row is None else FeedHead(row[0], row[1], bytes(row[2]), row[3])
+
+    def entry_hash(self, origin: str, sequence: int) -> bytes | None:
+        row = self._one(_SQL_ENTRY_HASH, (origin, sequence))
+        return bytes(row[0]) if row else None
+
+    def record_version(self, origin: str, record_id: str) -> int | None:
+        row = self._one(_SQL_RECORD_VERSION, (origin, record_id))
+        return int(row[0]) if row else None
 
 
 class PrefetchedState:
@@ -824,6 +900,14 @@ def _records_by_key(
         for rid, origin, record_id, version in conn.exec_driver_sql(sql, params):
             held[(origin, record_id)] = (int(rid), int(version))
     return held
+
+
+def _query_one(
+    driver: Any, is_postgres: bool, sql: str, params: tuple[Any, ...]
+) -> tuple[Any, ...] | None:
+    """Run one ``?``-style statement on a driver connection; its first row."""
+    row = driver.execute(sql.replace("?", "%s") if is_postgres else sql, params).fetchone()
+    return None if row is None else tuple(row)
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

@@ -214,3 +214,39 @@ def test_a_failed_postgres_append_sends_no_notification(
             with pytest.raises(StoreConflict):
                 store.append([entry])
             assert list(listener.notifies(timeout=0.3)) == []
+
+
+def test_two_writers_ingesting_the_same_entries_leave_one_copy(
+    open_store: Callable[..., Store],
+) -> None:
+    """A push and a harvest of the same node (or two hub replicas) at once: whoever
+    loses a race gets StoreConflict inside ingest, verifies again and finds
+    duplicates; the log holds every entry exactly once."""
+    writer = factories.FeedWriter(factories.LEKSAND)
+    batches = [[writer.publish(record_id=f"r{i}-{j}") for j in range(3)] for i in range(40)]
+    stores = [open_store(), open_store()]
+    reports: list[list[object]] = [[], []]
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def run(index: int) -> None:
+        try:
+            start.wait(timeout=30)
+            for batch in batches:
+                report = ingest(stores[index], writer.keyring(), batch)
+                assert report.ok, report.first_refusal
+                reports[index].append(report)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    total = sum(r.accepted for rs in reports for r in rs)  # type: ignore[attr-defined]
+    assert total == 120
+    assert stores[0].log_position() == 120
+    head = stores[0].head(factories.LEKSAND)
+    assert head is not None and head.sequence == 120
