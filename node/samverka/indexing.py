@@ -12,29 +12,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from samverka.v1 import records_pb2
-
-#: Swedish names of the verksamhetsområden, indexed as keywords so that a search for
-#: "äldreomsorg" also finds elderly-care use cases that never use the word.
-SERVICE_AREA_LABELS: dict[int, str] = {
-    records_pb2.SERVICE_AREA_ADMINISTRATION: "Ledning och administration",
-    records_pb2.SERVICE_AREA_ELDERLY_CARE: "Äldreomsorg",
-    records_pb2.SERVICE_AREA_SOCIAL_SERVICES: "Individ- och familjeomsorg",
-    records_pb2.SERVICE_AREA_DISABILITY_SUPPORT: "Funktionsstöd LSS",
-    records_pb2.SERVICE_AREA_PRESCHOOL: "Förskola",
-    records_pb2.SERVICE_AREA_SCHOOL: "Grundskola och gymnasium",
-    records_pb2.SERVICE_AREA_ADULT_EDUCATION: "Vuxenutbildning",
-    records_pb2.SERVICE_AREA_CULTURE_LEISURE: "Kultur och fritid",
-    records_pb2.SERVICE_AREA_URBAN_PLANNING: "Samhällsbyggnad, plan och bygg",
-    records_pb2.SERVICE_AREA_ENVIRONMENT_HEALTH: "Miljö och hälsoskydd",
-    records_pb2.SERVICE_AREA_TECHNICAL_SERVICES: "Teknik, VA, avfall, gata",
-    records_pb2.SERVICE_AREA_CITIZEN_SERVICE: "Medborgarservice och kontaktcenter",
-    records_pb2.SERVICE_AREA_HR: "HR och personal",
-    records_pb2.SERVICE_AREA_FINANCE: "Ekonomi",
-    records_pb2.SERVICE_AREA_IT: "IT och digitalisering",
-    records_pb2.SERVICE_AREA_COMMUNICATION: "Kommunikation",
-    records_pb2.SERVICE_AREA_BUSINESS_DEVELOPMENT: "Näringsliv och arbetsmarknad",
-    records_pb2.SERVICE_AREA_PUBLIC_SAFETY: "Räddningstjänst och säkerhet",
-}
+from samverka.vocab import SERVICE_AREA
 
 #: Longest summary kept in the current view (lessons have none; one is derived).
 SUMMARY_CHARS = 500
@@ -163,8 +141,10 @@ def search_document(record: records_pb2.Record) -> SearchDocument:
         long += [rec.body, *(link.title for link in rec.links)]
     elif body == "adoption":
         long += [record.adoption.note]
-    if area in SERVICE_AREA_LABELS:
-        keywords.append(SERVICE_AREA_LABELS[area])
+    if area:
+        # The area's Swedish name, so that "äldreomsorg" also finds elderly-care
+        # records that never use the word.
+        keywords.append(SERVICE_AREA.label(area))
     return SearchDocument(
         title=normalize_text(title),
         keywords=normalize_text(_join(keywords)),
