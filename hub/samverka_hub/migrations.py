@@ -98,6 +98,29 @@ def _m1_membership(conn: Connection) -> None:
     md.create_all(conn)
 
 
-MIGRATIONS = [Migration(1, "membership: enrollments, members, keys, directories", _m1_membership)]
+def _m2_refusals(conn: Connection) -> None:
+    """Entries the hub refused (pushed or harvested), counted per origin and reason."""
+    md = sa.MetaData()
+    big = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+    sa.Table(
+        "hub_refusals",
+        md,
+        sa.Column("origin", sa.String(8), primary_key=True),
+        sa.Column("reason", sa.String(32), primary_key=True),
+        sa.Column("count", big, nullable=False),
+        sa.Column("last_sequence", big, nullable=False),
+        sa.Column("last_detail", sa.String, nullable=False),
+        sa.Column("last_source", sa.String(16), nullable=False),
+        sa.Column("last_peer", sa.String(8), nullable=False),
+        sa.Column("first_at_ms", big, nullable=False),
+        sa.Column("last_at_ms", big, nullable=False),
+    )
+    md.create_all(conn)
+
+
+MIGRATIONS = [
+    Migration(1, "membership: enrollments, members, keys, directories", _m1_membership),
+    Migration(2, "aggregation: refusals counted per origin and reason", _m2_refusals),
+]
 
 register_migrations(HUB_TRACK, MIGRATIONS)

@@ -1,4 +1,5 @@
-"""The hub's membership tables as sqlmodel models: the schema the code queries today.
+"""The hub's tables as sqlmodel models (membership, aggregation): the schema the code
+queries today.
 
 They live in the node's database beside the store's tables, created and changed only
 by the ``"hub"`` migration track (:mod:`samverka_hub.migrations`); a test checks that
@@ -128,3 +129,28 @@ class CertificateRow(HubTable, table=True):
     issued_at_ms: int = Field(sa_type=Big)
     #: "hub", "enrollment" or "renewal".
     purpose: str = Field(max_length=16)
+
+
+class RefusalRow(HubTable, table=True):
+    """Entries the hub refused, counted per origin and reason, with the latest case.
+
+    One row per (origin, reason): bounded by origins × reasons however much a
+    misbehaving node sends. ``origin`` is what the entry claims when it was refused
+    before its bytes were trusted (e.g. a bad signature), or "" when not even that
+    could be read.
+    """
+
+    __tablename__ = "hub_refusals"
+
+    origin: str = Field(max_length=8, primary_key=True)
+    #: A samverka.errors.Reason value, e.g. "bad_signature".
+    reason: str = Field(max_length=32, primary_key=True)
+    count: int = Field(sa_type=Big)
+    last_sequence: int = Field(sa_type=Big, default=0)
+    last_detail: str = ""
+    #: How the entry came: "push" or "harvest".
+    last_source: str = Field(max_length=16, default="")
+    #: Who sent it: the pushing member, or the harvested member.
+    last_peer: str = Field(max_length=8, default="")
+    first_at_ms: int = Field(sa_type=Big)
+    last_at_ms: int = Field(sa_type=Big)
