@@ -103,6 +103,8 @@ class FormField:
 
 
 UC, LS, SO, AD = "use_case", "lesson", "solution", "adoption"
+#: Recommendations are authored at the hub (`samverka hub recommend`), origin 0000 only.
+RC = "recommendation"
 
 
 def _f(
@@ -121,12 +123,14 @@ def _f(
 FIELDS: tuple[FormField, ...] = (
     _f("id", "text", {HEADER: "id"}, "Record id, unique in this kommun's feed "
        "[default: derived from the title].", "postid", "post-id", metavar="ID"),
-    _f("title", "text", {UC: "title", LS: "title", SO: "title"}, "Title.",
+    _f("title", "text", {UC: "title", LS: "title", SO: "title", RC: "title"}, "Title.",
        "titel", "rubrik", "namn", "benämning"),
-    _f("summary", "text", {UC: "summary", SO: "summary"}, "One-paragraph summary.",
+    _f("summary", "text", {UC: "summary", SO: "summary", RC: "summary"},
+       "One-paragraph summary.",
        "sammanfattning", "kort beskrivning", "kortbeskrivning"),
     _f("description", "text", {UC: "description"}, "Longer description.", "beskrivning"),
-    _f("area", "enum", {UC: "service_area", LS: "service_area", SO: "service_area"},
+    _f("area", "enum", {UC: "service_area", LS: "service_area", SO: "service_area",
+                        RC: "service_area"},
        "Verksamhetsområde, e.g. äldreomsorg / elderly-care.", "verksamhetsområde",
        "service area", "område", "verksamhet", vocab=SERVICE_AREA, metavar="AREA"),
     _f("status", "enum", {UC: "status", AD: "status"}, "idea, pilot, production or ended "
@@ -174,7 +178,8 @@ FIELDS: tuple[FormField, ...] = (
     _f("contact_role", "text", {UC: "contact_role", SO: "contact_role"},
        "A contact role, never a person's name, e.g. 'digitaliseringsstrateg'.",
        "kontaktroll", "kontakt", "roll"),
-    _f("link", "link", {UC: "links", SO: "links"}, "A link 'URL [title]' (repeatable).",
+    _f("link", "link", {UC: "links", SO: "links", RC: "links"},
+       "A link 'URL [title]' (repeatable).",
        "links", "länk", "länkar", metavar="URL"),
     _f("reuses", "ref", {UC: "reuses"}, "A solution this use case reuses, ORIGIN/ID "
        "(repeatable).", "återanvänder", metavar="ORIGIN/ID"),
@@ -208,6 +213,10 @@ FIELDS: tuple[FormField, ...] = (
     _f("note", "text", {AD: "note"}, "A note.", "anteckning", "kommentar"),
     _f("adopted", "date", {AD: "adopted_at_ms"}, "Date of adoption, YYYY-MM-DD.", "infört",
        "införd", "adopted at", "införandedatum", metavar="DATE"),
+    _f("body", "text", {RC: "body"}, "The recommendation in full (line breaks kept).",
+       "brödtext"),
+    _f("reference", "ref", {RC: "references"}, "A record the recommendation builds on, "
+       "ORIGIN/ID (repeatable).", "references", "referens", "referenser", metavar="ORIGIN/ID"),
     _f("visibility", "enum", {HEADER: "visibility"}, "public, members or draft "
        "(offentlig, medlemmar, utkast).", "synlighet", vocab=VISIBILITY, metavar="VIS"),
     _f("tag", "text", {HEADER: "tags"}, "A tag (repeatable).", "tags", "tagg", "taggar",
