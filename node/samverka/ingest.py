@@ -14,7 +14,14 @@ from samverka.entries import ParsedEntry
 from samverka.errors import EntryRefused, Reason, StoreConflict
 from samverka.store import Store
 from samverka.v1 import feed_pb2
-from samverka.verify import BatchState, KeyRing, Verdict, verify_entry, verify_redacted
+from samverka.verify import (
+    DEFAULT_MAX_CLOCK_SKEW_MS,
+    BatchState,
+    KeyRing,
+    Verdict,
+    verify_entry,
+    verify_redacted,
+)
 
 Incoming = feed_pb2.LogEntry | feed_pb2.SignedEntry | feed_pb2.RedactedEntry | bytes
 
@@ -29,8 +36,14 @@ class IngestReport:
     refused: Counter[Reason] = field(default_factory=Counter)
     #: The first refusal, with origin, sequence and reason, for the error message.
     first_refusal: EntryRefused | None = None
+    #: Index in the batch of the item ``first_refusal`` is about (None: no refusal).
+    #: With ``stop_at_first_refusal``, exactly the items before it are now held, so
+    #: ``accepted + duplicates == refused_index``.
+    refused_index: int | None = None
     #: Log positions of the stored entries.
     positions: list[int] = field(default_factory=list)
+    #: Where the batch came from ("push", "harvest", "sync", "bundle", ...).
+    source: str = ""
 
     @property
     def ok(self) -> bool:
@@ -43,6 +56,9 @@ def ingest(
     items: Iterable[Incoming],
     *,
     stop_at_first_refusal: bool = True,
+    source: str = "unspecified",
+    now_ms: int | None = None,
+    max_clock_skew_ms: int = DEFAULT_MAX_CLOCK_SKEW_MS,
 ) -> IngestReport:
     """Verify ``items`` in order against ``keys`` and the store; store the accepted.
 
@@ -51,64 +67,147 @@ def ingest(
     skipped and counted, and the rest are still checked (later entries of the same
     origin then refuse as a gap, which is the truth).
 
+    ``source`` says how the entries came ("push", "harvest", "sync", "bundle", ...),
+    so ingests and refusals can be counted by way in. ``now_ms`` (default: the wall
+    clock) and ``max_clock_skew_ms`` (the receiver's ``[limits]``) are passed on to
+    :func:`~samverka.verify.verify_entry`.
+
+    Redacted stand-ins cannot be checked on their own; the next signed entry of
+    their origin vouches for them (its previous_hash). If that entry contradicts
+    them (a FORK), the stand-ins of that origin no signed entry has vouched for yet
+    are not stored either, and the refusal names the first of them.
+
     If another writer stores some of the same entries between verification and
     append (a push and a harvest of one node, two hub replicas), the store refuses
     with StoreConflict; the batch is then verified again, and what the other writer
     stored counts as duplicates.
     """
     batch = list(items)
+    rules = _Rules(keys, stop_at_first_refusal, now_ms, max_clock_skew_ms)
     for attempt in range(ATTEMPTS):
         try:
-            return _ingest_once(store, keys, batch, stop_at_first_refusal)
+            report = _ingest_once(store, rules, batch)
         except StoreConflict:
             if attempt == ATTEMPTS - 1:
                 raise
+            continue
+        report.source = source
+        return report
     raise AssertionError("unreachable")
 
 
-def _ingest_once(
-    store: Store, keys: KeyRing, items: list[Incoming], stop_at_first_refusal: bool
-) -> IngestReport:
+@dataclass(frozen=True, slots=True)
+class _Rules:
+    keys: KeyRing
+    stop_at_first_refusal: bool
+    now_ms: int | None
+    max_clock_skew_ms: int
+
+
+def _ingest_once(store: Store, rules: _Rules, items: list[Incoming]) -> IngestReport:
     report = IngestReport()
-    accepted: list[ParsedEntry | feed_pb2.RedactedEntry] = []
     # One consistent view of the store for the whole batch (see Store.snapshot).
     with store.snapshot() as snapshot:
-        _verify_batch(BatchState(snapshot), keys, items, stop_at_first_refusal, report, accepted)
+        accepted = _BatchVerifier(BatchState(snapshot), rules, report).run(items)
     if accepted:
         report.positions = store.append(accepted)
         report.accepted = len(accepted)
     return report
 
 
-def _verify_batch(
-    state: BatchState,
-    keys: KeyRing,
-    items: list[Incoming],
-    stop_at_first_refusal: bool,
-    report: IngestReport,
-    accepted: list[ParsedEntry | feed_pb2.RedactedEntry],
-) -> None:
-    for item in items:
-        try:
-            if isinstance(item, feed_pb2.LogEntry):
-                item = item.redacted if item.HasField("redacted") else item.signed
-            if isinstance(item, feed_pb2.RedactedEntry):
-                if verify_redacted(item, state) is Verdict.ACCEPTED:
-                    state.note_redacted(item)
-                    accepted.append(item)
-                else:
-                    report.duplicates += 1
-                continue
-            verdict, parsed = verify_entry(item, keys, state)
-        except EntryRefused as refusal:
-            report.refused[refusal.reason] += 1
-            if report.first_refusal is None:
-                report.first_refusal = refusal
-            if stop_at_first_refusal:
-                break
-            continue
+class _BatchVerifier:
+    """Verifies one batch in order, keeping track of stand-ins not yet vouched for."""
+
+    def __init__(self, state: BatchState, rules: _Rules, report: IngestReport) -> None:
+        self.state = state
+        self.rules = rules
+        self.report = report
+        #: (batch index, item) of every accepted item, in order.
+        self.accepted: list[tuple[int, ParsedEntry | feed_pb2.RedactedEntry]] = []
+        #: Batch indices of the duplicates.
+        self.duplicates: list[int] = []
+        #: Per origin: (batch index, sequence) of accepted stand-ins no signed entry
+        #: of the batch has vouched for yet.
+        self.unvouched: dict[str, list[tuple[int, int]]] = {}
+        #: Origins whose stand-ins were contradicted: nothing more of them is accepted.
+        self.contradicted: set[str] = set()
+
+    def run(self, items: list[Incoming]) -> list[ParsedEntry | feed_pb2.RedactedEntry]:
+        for index, item in enumerate(items):
+            try:
+                self._verify(index, item)
+            except EntryRefused as refusal:
+                if self._refuse(index, refusal):
+                    break
+        self.report.duplicates = len(self.duplicates)
+        return [item for _, item in self.accepted]
+
+    def _verify(self, index: int, item: Incoming) -> None:
+        if isinstance(item, feed_pb2.LogEntry):
+            item = item.redacted if item.HasField("redacted") else item.signed
+        if isinstance(item, feed_pb2.RedactedEntry):
+            if item.origin in self.contradicted:
+                raise _after_contradiction(item.origin, item.sequence)
+            if verify_redacted(item, self.state) is Verdict.ACCEPTED:
+                self.state.note_redacted(item)
+                self.accepted.append((index, item))
+                self.unvouched.setdefault(item.origin, []).append((index, item.sequence))
+            else:
+                self.duplicates.append(index)
+            return
+        verdict, parsed = verify_entry(
+            item,
+            self.rules.keys,
+            self.state,
+            now_ms=self.rules.now_ms,
+            max_clock_skew_ms=self.rules.max_clock_skew_ms,
+        )
+        if parsed.origin in self.contradicted:
+            raise _after_contradiction(parsed.origin, parsed.sequence)
+        # Verified against the chain: the stand-ins before it are vouched for.
+        self.unvouched.pop(parsed.origin, None)
         if verdict is Verdict.DUPLICATE:
-            report.duplicates += 1
+            self.duplicates.append(index)
         else:
-            state.note_entry(parsed)
-            accepted.append(parsed)
+            self.state.note_entry(parsed)
+            self.accepted.append((index, parsed))
+
+    def _refuse(self, index: int, refusal: EntryRefused) -> bool:
+        """Count a refusal; True when the batch stops here."""
+        report = self.report
+        stand_ins = self.unvouched.pop(refusal.origin, []) if refusal.reason is Reason.FORK else []
+        if stand_ins:
+            # The entry contradicts stand-ins of this batch: whichever is wrong, the
+            # stand-ins are unproven, so none of them is stored.
+            first_index, first_sequence = stand_ins[0]
+            refusal = EntryRefused(
+                Reason.FORK,
+                f"the redacted stand-in's hash is contradicted by entry #{refusal.sequence} "
+                f"after it ({refusal.detail})",
+                origin=refusal.origin,
+                sequence=first_sequence,
+            )
+            self.contradicted.add(refusal.origin)
+            if self.rules.stop_at_first_refusal:
+                index = first_index  # nothing from the first unproven stand-in on
+                self.accepted = [(i, a) for i, a in self.accepted if i < index]
+                self.duplicates = [i for i in self.duplicates if i < index]
+            else:
+                dropped = {i for i, _ in stand_ins}
+                self.accepted = [(i, a) for i, a in self.accepted if i not in dropped]
+                report.refused[Reason.FORK] += len(stand_ins)
+        report.refused[refusal.reason] += 1
+        if report.first_refusal is None:
+            report.first_refusal = refusal
+            report.refused_index = index
+        return self.rules.stop_at_first_refusal
+
+
+def _after_contradiction(origin: str, sequence: int) -> EntryRefused:
+    return EntryRefused(
+        Reason.FORK,
+        "an earlier entry of this batch contradicted this origin's stand-ins; "
+        "nothing more of it is taken from this batch",
+        origin=origin,
+        sequence=sequence,
+    )
