@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ from typing import Any
 import click
 from samverka.cli._common import EXIT_CODES_HELP, LazyGroup, dir_option, json_option, print_json
 from samverka.cli.membership import directory_json, echo_directory
+from samverka.cli.serve import server_options
 from samverka.config import CONFIG_FILE
 from samverka.kommuner import kommun_name
 
@@ -161,46 +161,58 @@ def init(
     type=click.Path(dir_okay=False, path_type=Path),
     help='Once serving, write {"member": HOST:PORT, "public": HOST:PORT} here (for scripts).',
 )
-@click.option(
-    "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"]),
-    default="info",
-    show_default=True,
-)
+@server_options
 def serve(
     node_dir: Path,
     listen: str | None,
     public_listen: str | None,
     address_file: Path | None,
-    log_level: str,
+    log_format: str | None,
+    log_level: str | None,
+    metrics_listen: str | None,
 ) -> None:
-    """Serve the member port (FeedService, HubService) and the public port."""
+    """Serve the member port (FeedService, HubService) and the public port.
+
+    Logs go to stderr (one JSON event a line, or console text); Prometheus metrics
+    are served on [metrics] listen (hub init sets 127.0.0.1:9465) or --metrics-listen.
+    """
     import uvloop
+    from samverka.cli.serve import configure_logging, echo_metrics
+    from samverka.config import load_config
+    from samverka.kommuner import HUB_ORIGIN
+    from samverka.metrics import serve_metrics
     from samverka.server import NodeServer
 
-    from samverka_hub.process import serve_hub
+    from samverka_hub.process import build_hub_server
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(load_config(node_dir), log_format, log_level)
     with _open(node_dir) as opened:
+        server, runtime = build_hub_server(
+            opened, member_listen=listen, public_listen=public_listen
+        )
+        endpoint = serve_metrics(
+            server,
+            opened.config.node.metrics.listen if metrics_listen is None else metrics_listen,
+            opened.store,
+            HUB_ORIGIN,
+            runtime.log_watcher,
+        )
 
         def started(server: NodeServer) -> None:
             bound = {lst.name: lst.bound_address for lst in server.listeners}
             for lst in server.listeners:
                 kind = "mutual TLS" if lst.tls.mutual else "server TLS"
                 click.echo(f"hub {lst.name} port on {lst.bound_address} ({kind})")
+            echo_metrics(endpoint)
+            if endpoint is not None and endpoint.serving:
+                bound["metrics"] = endpoint.bound_address
             if address_file is not None:
                 tmp = address_file.with_name(address_file.name + ".tmp")
                 tmp.write_text(json.dumps(bound) + "\n", encoding="utf-8")
                 os.replace(tmp, address_file)
 
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(
-                serve_hub(
-                    opened, member_listen=listen, public_listen=public_listen, on_started=started
-                )
-            )
+            runner.run(server.run_until_signal(on_started=started))
     click.echo("stopped")
 
 

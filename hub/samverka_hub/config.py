@@ -29,6 +29,8 @@ from samverka.kommuner import HUB_ORIGIN
 
 DEFAULT_MEMBER_LISTEN = "127.0.0.1:7443"
 DEFAULT_PUBLIC_LISTEN = "127.0.0.1:7444"
+#: The hub serves /metrics by default (a node only when configured).
+DEFAULT_HUB_METRICS_LISTEN = "127.0.0.1:9465"
 DAY_MS = 24 * 3600 * 1000
 
 
@@ -166,7 +168,9 @@ def render_hub_config(
     store_url: str = "",
 ) -> str:
     """The commented samverka.toml written by ``samverka hub init``."""
-    text = render_config(HUB_ORIGIN, listen=member_listen)
+    text = render_config(
+        HUB_ORIGIN, listen=member_listen, metrics_listen=DEFAULT_HUB_METRICS_LISTEN
+    )
     if store_url:
         default_url = 'url = "sqlite:///samverka.db"'
         if default_url not in text:

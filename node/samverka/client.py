@@ -156,6 +156,8 @@ class NodeInfo:
     name: str
     public_key: PublicKey
     software_version: str
+    #: The peer's wall clock when it answered (Unix ms; 0 from an older peer).
+    server_time_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +230,9 @@ class FeedClient:
             raise TransportError(
                 f"{self.address or 'the peer'} sent a malformed public key in its node info"
             ) from exc
-        return NodeInfo(info.kommunkod, info.name, public_key, info.software_version)
+        return NodeInfo(
+            info.kommunkod, info.name, public_key, info.software_version, info.server_time_ms
+        )
 
     async def get_heads(self, origins: list[str] | tuple[str, ...] = ()) -> Heads:
         try:

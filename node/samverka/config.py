@@ -28,16 +28,23 @@ from samverka.kommuner import is_origin, kommun_name
 
 CONFIG_FILE = "samverka.toml"
 DEFAULT_LISTEN = "127.0.0.1:7443"
+#: Where a node's /metrics listens once enabled (the hub's own default: 9465).
+DEFAULT_METRICS_LISTEN = "127.0.0.1:9464"
+LOG_FORMATS = ("auto", "json", "console")
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 @dataclass(frozen=True, slots=True)
 class NodeSection:
+    #: The SCB kommunkod this node publishes as (4 digits; the hub is 0000).
     kommun: str
+    #: The kommun's name, for people; the kommunkod decides.
     name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class ServerSection:
+    #: host:port the gRPC server listens on (the hub's member port); port 0 picks one.
     listen: str = DEFAULT_LISTEN
     #: Largest gRPC message accepted or sent.
     max_message_bytes: int = 4 * 1024 * 1024
@@ -51,8 +58,11 @@ class ServerSection:
 
 @dataclass(frozen=True, slots=True)
 class TlsSection:
+    #: The CA certificate that every participant's certificate must chain to.
     ca: str = "tls/ca.pem"
+    #: This server's TLS certificate (ECDSA P-256, CN = kommunkod).
     cert: str = "tls/node.pem"
+    #: Its private key (0600).
     key: str = "tls/node.key"
 
 
@@ -75,6 +85,32 @@ class LimitsSection:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsSection:
+    #: host:port of the Prometheus /metrics endpoint; empty: no endpoint. Plain HTTP,
+    #: so keep it on loopback or a monitoring network.
+    listen: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LogSection:
+    #: "json" (one event a line), "console" (for people), or "auto": console when
+    #: stderr is a terminal, else JSON.
+    format: str = "auto"
+    #: Lowest level logged: debug, info, warning or error.
+    level: str = "info"
+
+    def __post_init__(self) -> None:
+        if self.format not in LOG_FORMATS:
+            raise ConfigError(
+                f"[log] format {self.format!r} is unknown", hint=f"use one of {LOG_FORMATS}"
+            )
+        if self.level not in LOG_LEVELS:
+            raise ConfigError(
+                f"[log] level {self.level!r} is unknown", hint=f"use one of {LOG_LEVELS}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     dir: Path
     node: NodeSection
@@ -83,6 +119,8 @@ class NodeConfig:
     store: StoreSection = field(default_factory=StoreSection)
     hub: HubSection = field(default_factory=HubSection)
     limits: LimitsSection = field(default_factory=LimitsSection)
+    metrics: MetricsSection = field(default_factory=MetricsSection)
+    log: LogSection = field(default_factory=LogSection)
 
     @property
     def signing_key_path(self) -> Path:
@@ -118,6 +156,8 @@ _SECTIONS: dict[str, type[Any]] = {
     "store": StoreSection,
     "hub": HubSection,
     "limits": LimitsSection,
+    "metrics": MetricsSection,
+    "log": LogSection,
 }
 
 
@@ -240,8 +280,17 @@ def _checked(value: Any, type_name: Any, where: str) -> Any:
     return value
 
 
-def render_config(kommun: str, *, listen: str = DEFAULT_LISTEN) -> str:
-    """The commented samverka.toml written by ``samverka node init``."""
+def render_config(kommun: str, *, listen: str = DEFAULT_LISTEN, metrics_listen: str = "") -> str:
+    """The commented samverka.toml written by ``samverka node init``.
+
+    ``metrics_listen`` turns the /metrics endpoint on (the hub's init does); without
+    it the ``[metrics]`` section shows the address commented out.
+    """
+    metrics_line = (
+        f'listen = "{metrics_listen}"'
+        if metrics_listen
+        else f'# listen = "{DEFAULT_METRICS_LISTEN}"'
+    )
     return f'''# Samverka node configuration for {kommun_name(kommun)} ({kommun}).
 # Every key can be overridden from the environment as SAMVERKA_<SECTION>_<KEY>,
 # e.g. SAMVERKA_SERVER_LISTEN=0.0.0.0:7443. Paths are relative to this folder.
@@ -284,4 +333,17 @@ address = ""
 # Entries dated further ahead of this node's clock than this are refused
 # (reason clock_skew) and fetched again later. Keep the node's clock on NTP.
 max_clock_skew_seconds = 600.0
+
+[metrics]
+# The Prometheus endpoint (http://HOST:PORT/metrics): entries ingested and refused,
+# sync lag, live subscribers, RPC latency. Off while listen is empty. Plain HTTP:
+# keep it on loopback or a monitoring network.
+{metrics_line}
+
+[log]
+# format: "json" (one event a line, for journald and log shippers), "console"
+# (for people), or "auto" (console on a terminal, JSON otherwise).
+# level: debug, info, warning or error. `serve --log-format/--log-level` win.
+format = "auto"
+level = "info"
 '''

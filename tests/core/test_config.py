@@ -27,7 +27,7 @@ def test_rendered_config_loads_with_every_default(tmp_path: Path) -> None:
     assert config.max_clock_skew_ms == 600_000
     assert config.store_url == f"sqlite:///{tmp_path}/samverka.db"
     rendered = tomllib.loads(render_config("2029"))
-    assert set(rendered) == {"node", "server", "tls", "store", "hub", "limits"}
+    assert set(rendered) == {"node", "server", "tls", "store", "hub", "limits", "metrics", "log"}
 
 
 @pytest.mark.parametrize(

@@ -1,16 +1,60 @@
-"""``samverka node serve``: serve this node's feed over mutual TLS until SIGTERM."""
+"""``samverka node serve``: serve this node's feed over mutual TLS until SIGTERM.
+
+Also home of what every long-running ``serve`` command shares (``hub serve`` imports
+them): the ``--log-format``/``--log-level``/``--metrics-listen`` options and
+:func:`configure_logging`, which applies them over the folder's ``[log]`` section.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import click
 import uvloop
 
 from samverka.cli._common import EXIT_CODES_HELP, dir_option, open_node
+from samverka.config import LOG_FORMATS, LOG_LEVELS, NodeConfig
+
+if TYPE_CHECKING:
+    from samverka.metrics import MetricsEndpoint
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def server_options(f: Callable[P, R]) -> Callable[P, R]:
+    """``--log-format``, ``--log-level`` and ``--metrics-listen`` (each over samverka.toml)."""
+    f = click.option(
+        "--metrics-listen",
+        metavar="HOST:PORT",
+        default=None,
+        help='Serve Prometheus metrics at http://HOST:PORT/metrics ("" for none) '
+        "[default: [metrics] listen].",
+    )(f)
+    f = click.option(
+        "--log-level",
+        type=click.Choice(LOG_LEVELS),
+        default=None,
+        help="Lowest level logged on stderr [default: [log] level, info].",
+    )(f)
+    return click.option(
+        "--log-format",
+        type=click.Choice(LOG_FORMATS),
+        default=None,
+        help="json: one event a line; console: for people; auto: console on a terminal, "
+        "else json [default: [log] format, auto].",
+    )(f)
+
+
+def configure_logging(config: NodeConfig, log_format: str | None, log_level: str | None) -> str:
+    """Set up logging from the options, else ``[log]``; returns the format chosen."""
+    from samverka.logs import setup_logging
+
+    return setup_logging(log_format or config.log.format, log_level or config.log.level)
 
 
 @click.command(
@@ -30,21 +74,39 @@ from samverka.cli._common import EXIT_CODES_HELP, dir_option, open_node
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the bound HOST:PORT to this file once serving (for scripts).",
 )
-@click.option(
-    "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"]),
-    default="info",
-    show_default=True,
-    help="Log level of the per-call log on stderr.",
-)
-def serve(node_dir: Path, listen: str | None, address_file: Path | None, log_level: str) -> None:
-    """Serve this node's feed (FeedService, health, reflection) over mutual TLS."""
-    from samverka.server import NodeServer, serve_node
+@server_options
+def serve(
+    node_dir: Path,
+    listen: str | None,
+    address_file: Path | None,
+    log_format: str | None,
+    log_level: str | None,
+    metrics_listen: str | None,
+) -> None:
+    """Serve this node's feed (FeedService, health, reflection) over mutual TLS.
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    Logs go to stderr (one JSON event a line, or console text); Prometheus metrics
+    are served when [metrics] listen or --metrics-listen names an address.
+    """
+    from samverka.config import load_config
+    from samverka.logwatch import watcher_for
+    from samverka.metrics import serve_metrics
+    from samverka.server import NodeServer, build_node_server
+
+    configure_logging(load_config(node_dir), log_format, log_level)
     with open_node(node_dir) as node:
+        config = node.config
+        watcher = watcher_for(node.store, config.store_url)
+        server = build_node_server(
+            config, node.store, node.signing_key.public, listen=listen, watcher=watcher
+        )
+        endpoint = serve_metrics(
+            server,
+            config.metrics.listen if metrics_listen is None else metrics_listen,
+            node.store,
+            node.origin,
+            watcher,
+        )
 
         def started(server: NodeServer) -> None:
             for listener in server.listeners:
@@ -52,19 +114,18 @@ def serve(node_dir: Path, listen: str | None, address_file: Path | None, log_lev
                     f"serving {node.origin} {node.name} on {listener.bound_address} "
                     f"({'mutual TLS' if listener.tls.mutual else 'server TLS'})"
                 )
+            echo_metrics(endpoint)
             if address_file is not None:
                 tmp = address_file.with_name(address_file.name + ".tmp")
                 tmp.write_text(server.listeners[0].bound_address + "\n", encoding="utf-8")
                 os.replace(tmp, address_file)  # readers never see a half-written file
 
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(
-                serve_node(
-                    node.config,
-                    node.store,
-                    node.signing_key.public,
-                    listen=listen,
-                    on_started=started,
-                )
-            )
+            runner.run(server.run_until_signal(on_started=started))
     click.echo("stopped")
+
+
+def echo_metrics(endpoint: MetricsEndpoint | None) -> None:
+    """Print where metrics are served (``metrics on http://…/metrics``), if they are."""
+    if endpoint is not None and endpoint.serving:
+        click.echo(f"metrics on {endpoint.url}")

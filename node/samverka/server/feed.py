@@ -9,6 +9,7 @@ rest (drafts always, MEMBERS records for the public) into RedactedEntry stand-in
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -95,6 +96,7 @@ class FeedServicer(feed_service_pb2_grpc.FeedServiceServicer):
             public_key=self.identity.public_key.raw,
             key_id=self.identity.public_key.key_id,
             software_version=samverka.__version__,
+            server_time_ms=time.time_ns() // 1_000_000,
         )
 
     async def GetFeedHeads(

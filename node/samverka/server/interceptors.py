@@ -1,9 +1,15 @@
-"""One interceptor for every RPC: a log line with the caller's kommunkod, error mapping,
-and a cap on unary work.
+"""One interceptor for every RPC: a log line with the caller's kommunkod, the latency
+metric, error mapping, and a cap on unary work.
 
 Handlers raise :class:`~samverka.errors.SamverkaError` subclasses; this turns them into
 a gRPC status with an ErrorInfo detail (see :mod:`samverka.server.status`). Anything
 else becomes INTERNAL without a traceback on the wire (the traceback goes to the log).
+
+Each finished call is one log event (``event`` "rpc", with ``method``, ``peer`` = the
+caller's kommunkod, ``code``, ``reason``, ``duration_ms``; see :mod:`samverka.logs`)
+and one observation of ``samverka_rpc_duration_seconds{method,code}`` (see
+:mod:`samverka.metrics`). py-grpc-prometheus has no asyncio support, and the timing and
+final status are known here anyway. Health checks log at DEBUG (probes poll them).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from samverka.errors import SamverkaError
+from samverka.metrics import observe_rpc
 from samverka.server.policy import Caller
 from samverka.server.status import to_wire
 
@@ -124,6 +131,9 @@ class _CallLog:
         self.started = time.monotonic()
         self.messages = 0
         self.outcome = "OK"
+        #: The final status code's name, once known from a failure.
+        self.code = ""
+        self.reason = ""
 
     async def fail(self, exc: BaseException) -> None:
         """Record the outcome; for a Samverka error or a bug, abort with a mapped status.
@@ -132,15 +142,16 @@ class _CallLog:
         re-raises those); otherwise raises grpc's AbortError.
         """
         if isinstance(exc, asyncio.CancelledError):
-            self.outcome = "CANCELLED"
+            self.outcome = self.code = "CANCELLED"
             return  # the caller went away or the server is stopping: nothing to send
         if isinstance(exc, grpc.aio.AbortError):
             self.outcome = "ABORTED"
-            return  # the handler already chose a status
+            return  # the handler already chose a status (read in done())
         if not isinstance(exc, Exception):
             return
         wire = to_wire(exc)
         self.outcome = f"{wire.code.name} {wire.reason}"
+        self.code, self.reason = wire.code.name, wire.reason
         if not isinstance(exc, SamverkaError | TimeoutError):
             log.error("%s from %s failed", self.method, self.caller.label, exc_info=exc)
         # abort() sends the status and raises AbortError, which replaces the original
@@ -148,13 +159,44 @@ class _CallLog:
         await self.context.abort(wire.code, wire.message, wire.trailing_metadata())
 
     def done(self) -> None:
-        elapsed_ms = (time.monotonic() - self.started) * 1000
-        log.info(
+        elapsed = time.monotonic() - self.started
+        code = self.code or _status_name(self.context)
+        observe_rpc(self.method, code, elapsed, self.messages)
+        level = logging.DEBUG if self.method.startswith(_HEALTH_PREFIX) else logging.INFO
+        log.log(
+            level,
             "%s caller=%s peer=%s %s %.1f ms%s",
             self.method,
             self.caller.label,
             self.caller.peer,
             self.outcome,
-            elapsed_ms,
+            elapsed * 1000,
             f" messages={self.messages}" if self.messages else "",
+            extra={
+                "event": "rpc",
+                "method": self.method,
+                "peer": self.caller.kommunkod,
+                "caller": self.caller.label,
+                "remote": self.caller.peer,
+                "code": code,
+                "reason": self.reason,
+                "duration_ms": round(elapsed * 1000, 3),
+                "messages": self.messages or None,
+            },
         )
+
+
+_HEALTH_PREFIX = "/grpc.health.v1.Health/"
+
+
+def _status_name(context: Context) -> str:
+    """The status a handler set itself (abort, set_code), else OK."""
+    try:
+        code = context.code()
+    except (AttributeError, RuntimeError):  # older grpcio; a context already torn down
+        return "OK"
+    if isinstance(code, grpc.StatusCode):
+        return code.name
+    if isinstance(code, int):
+        return next((c.name for c in grpc.StatusCode if c.value[0] == code), "UNKNOWN")
+    return "OK"

@@ -48,12 +48,17 @@ class GetNodeInfoResponse(_message.Message):
     PUBLIC_KEY_FIELD_NUMBER: _builtins.int
     KEY_ID_FIELD_NUMBER: _builtins.int
     SOFTWARE_VERSION_FIELD_NUMBER: _builtins.int
+    SERVER_TIME_MS_FIELD_NUMBER: _builtins.int
     kommunkod: _builtins.str
     name: _builtins.str
     public_key: _builtins.bytes
     """Raw 32-byte Ed25519 public key of the server's own signing key."""
     key_id: _builtins.str
     software_version: _builtins.str
+    server_time_ms: _builtins.int
+    """The server's wall clock when it answered (Unix milliseconds), so a caller can
+    measure clock skew (`samverka doctor`); entries dated too far ahead are refused.
+    """
     def __init__(
         self,
         *,
@@ -62,10 +67,11 @@ class GetNodeInfoResponse(_message.Message):
         public_key: _builtins.bytes = ...,
         key_id: _builtins.str = ...,
         software_version: _builtins.str = ...,
+        server_time_ms: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["key_id", b"key_id", "kommunkod", b"kommunkod", "name", b"name", "public_key", b"public_key", "software_version", b"software_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key_id", b"key_id", "kommunkod", b"kommunkod", "name", b"name", "public_key", b"public_key", "server_time_ms", b"server_time_ms", "software_version", b"software_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
