@@ -34,7 +34,7 @@ from samverka.ingest import IngestReport, ingest
 from samverka.server.status import PeerError
 from samverka.store import Store
 from samverka.v1 import feed_pb2, feed_service_pb2
-from samverka.verify import KeyRing
+from samverka.verify import DEFAULT_MAX_CLOCK_SKEW_MS, KeyRing
 
 log = logging.getLogger("samverka.sync")
 
@@ -108,14 +108,18 @@ async def sync_from_peer(
     entry_filter: feed_service_pb2.EntryFilter | None = None,
     progress: Progress | None = None,
     batch_size: int = 0,
+    source: str = "sync",
+    max_clock_skew_ms: int = DEFAULT_MAX_CLOCK_SKEW_MS,
 ) -> SyncReport:
     """Read everything new in ``peer``'s log after our stored cursor; verify and store it.
 
     ``peer`` names the cursor (e.g. the hub's address or a kommunkod). Returns when the
     peer's log end at call time is reached. Raises SyncStopped on a refused entry,
     PeerError/TransportError when the peer fails (the cursor keeps what was stored).
+    ``source`` and ``max_clock_skew_ms`` are passed on to ingest.
     """
     puller = _Puller(store, keys, client, peer, entry_filter, progress)
+    puller.source, puller.max_clock_skew_ms = source, max_clock_skew_ms
     await puller.begin()
     while True:
         attempt_from = puller.cursor
@@ -146,6 +150,8 @@ async def follow_peer(
     min_backoff: float = 0.5,
     max_backoff: float = 30.0,
     on_entries: Callable[[list[int]], None] | None = None,
+    source: str = "sync",
+    max_clock_skew_ms: int = DEFAULT_MAX_CLOCK_SKEW_MS,
 ) -> SyncReport:
     """Subscribe to ``peer`` and keep storing its new entries until ``stop`` is set.
 
@@ -156,6 +162,7 @@ async def follow_peer(
     """
     stop = stop or asyncio.Event()
     puller = _Puller(store, keys, client, peer, entry_filter, progress, on_entries)
+    puller.source, puller.max_clock_skew_ms = source, max_clock_skew_ms
     await puller.begin()
     backoff = min_backoff
     while not stop.is_set():
@@ -229,6 +236,8 @@ class _Puller:
         self.on_entries = on_entries
         self.report = SyncReport(peer)
         self.cursor = 0
+        self.source = "sync"
+        self.max_clock_skew_ms = DEFAULT_MAX_CLOCK_SKEW_MS
 
     async def begin(self) -> None:
         self.cursor = await asyncio.to_thread(self.store.get_cursor, self.peer)
@@ -243,7 +252,7 @@ class _Puller:
     async def apply(self, page: Page) -> bool:
         """Verify and store one page. False when a gap was filled and reading must restart."""
         self._check_page(page)
-        result = await asyncio.to_thread(ingest, self.store, self.keys, page.entries)
+        result = await asyncio.to_thread(self._ingest, page.entries)
         self._count(result)
         refusal = result.first_refusal
         if refusal is None:
@@ -290,6 +299,15 @@ class _Puller:
         if self.progress is not None:
             self.progress(self.report)
 
+    def _ingest(self, entries: list[feed_pb2.LogEntry]) -> IngestReport:
+        return ingest(
+            self.store,
+            self.keys,
+            entries,
+            source=self.source,
+            max_clock_skew_ms=self.max_clock_skew_ms,
+        )
+
     def _count(self, result: IngestReport) -> None:
         self.report.accepted += result.accepted
         self.report.duplicates += result.duplicates
@@ -304,7 +322,7 @@ class _Puller:
         only_origin = feed_service_pb2.EntryFilter(origins=[origin])
         async with contextlib.aclosing(self.client.read_entries(0, only_origin)) as pages:
             async for page in pages:
-                result = await asyncio.to_thread(ingest, self.store, self.keys, page.entries)
+                result = await asyncio.to_thread(self._ingest, page.entries)
                 self._count(result)
                 if result.first_refusal is not None:
                     held = result.accepted + result.duplicates
