@@ -343,7 +343,7 @@ def import_bundle(
         # A stand-in cannot be checked on its own; refuse one its successor (or the signed
         # header) contradicts before ingest could store it.
         bad = first_contradicted_stand_in(batch, vouching_heads)
-        result = ingest(store, keys, batch if bad is None else batch[:bad])
+        result = ingest(store, keys, batch if bad is None else batch[:bad], source="bundle")
         summary.accepted += result.accepted
         summary.duplicates += result.duplicates
         refusal = result.first_refusal
