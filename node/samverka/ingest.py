@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 
 from samverka.entries import ParsedEntry
@@ -46,6 +46,9 @@ class IngestReport:
     positions: list[int] = field(default_factory=list)
     #: Where the batch came from ("push", "harvest", "sync", "bundle", ...).
     source: str = ""
+    #: Stand-ins not stored because no signed entry after them vouched for them and
+    #: their origin is not in ``trust_stand_ins``.
+    stand_ins_left_out: int = 0
 
     @property
     def ok(self) -> bool:
@@ -61,6 +64,7 @@ def ingest(
     source: str = "unspecified",
     now_ms: int | None = None,
     max_clock_skew_ms: int = DEFAULT_MAX_CLOCK_SKEW_MS,
+    trust_stand_ins: Container[str] | None = None,
 ) -> IngestReport:
     """Verify ``items`` in order against ``keys`` and the store; store the accepted.
 
@@ -77,7 +81,12 @@ def ingest(
     Redacted stand-ins cannot be checked on their own; the next signed entry of
     their origin vouches for them (its previous_hash). If that entry contradicts
     them (a FORK), the stand-ins of that origin no signed entry has vouched for yet
-    are not stored either, and the refusal names the first of them.
+    are not stored either, and the refusal names the first of them. A stand-in at
+    the end of its origin's part of the batch is taken on the sender's word, unless
+    ``trust_stand_ins`` is given and lacks its origin: then it is left out (the hub
+    takes a member's word for its own feed only, so nobody can block another
+    origin's next sequence with a false stand-in). Leaving stand-ins out is not a
+    refusal; ``accepted + duplicates == refused_index`` then need not hold.
 
     If another writer stores some of the same entries between verification and
     append (a push and a harvest of one node, two hub replicas), the store refuses
@@ -86,7 +95,7 @@ def ingest(
     """
     started = time.monotonic()
     batch = list(items)
-    rules = _Rules(keys, stop_at_first_refusal, now_ms, max_clock_skew_ms)
+    rules = _Rules(keys, stop_at_first_refusal, now_ms, max_clock_skew_ms, trust_stand_ins)
     for attempt in range(ATTEMPTS):
         try:
             report = _ingest_once(store, rules, batch)
@@ -107,6 +116,7 @@ class _Rules:
     stop_at_first_refusal: bool
     now_ms: int | None
     max_clock_skew_ms: int
+    trust_stand_ins: Container[str] | None
 
 
 def _ingest_once(store: Store, rules: _Rules, items: list[Incoming]) -> IngestReport:
@@ -144,8 +154,25 @@ class _BatchVerifier:
             except EntryRefused as refusal:
                 if self._refuse(index, refusal):
                     break
+        self._leave_out_untrusted_stand_ins()
         self.report.duplicates = len(self.duplicates)
         return [item for _, item in self.accepted]
+
+    def _leave_out_untrusted_stand_ins(self) -> None:
+        trusted = self.rules.trust_stand_ins
+        if trusted is None:
+            return
+        # Each origin's unvouched stand-ins are the last of it accepted in this batch,
+        # so leaving them out keeps every chain in the batch whole.
+        left_out = {
+            i
+            for origin, stand_ins in self.unvouched.items()
+            if origin not in trusted
+            for i, _ in stand_ins
+        }
+        if left_out:
+            self.accepted = [(i, a) for i, a in self.accepted if i not in left_out]
+            self.report.stand_ins_left_out = len(left_out)
 
     def _verify(self, index: int, item: Incoming) -> None:
         if isinstance(item, feed_pb2.LogEntry):

@@ -120,6 +120,33 @@ def test_without_stopping_the_contradicted_origin_is_left_out(store: Store) -> N
     assert tibro_head is not None and tibro_head.sequence == 2
 
 
+def test_untrusted_stand_ins_need_a_signed_entry_after_them(store: Store) -> None:
+    """At the hub a member vouches only for its own stand-ins: a relayer's false stand-in
+    would otherwise block the origin's true next entry for good."""
+    leksand = factories.FeedWriter(factories.LEKSAND)
+    tibro = factories.FeedWriter(factories.TIBRO)
+    keys = KeyRing([leksand.trusted_key(), tibro.trusted_key()])
+    e1 = leksand.publish(record_id="uc-1")
+    e2 = leksand.publish(record_id="uc-2")
+    t1, t2 = tibro.publish(record_id="t1"), tibro.publish(record_id="t2")
+    batch = [
+        signed(e1),
+        stand_in(factories.LEKSAND, 2, b"\x05" * 32),  # false, and nothing vouches for it
+        signed(t1),
+        stand_in(factories.TIBRO, 2, entry_hash(t2.entry)),  # the sender's own: taken
+    ]
+    report = ingest(store, keys, batch, trust_stand_ins={factories.TIBRO})
+    assert report.ok and report.accepted == 3 and report.stand_ins_left_out == 1
+    head = store.head(factories.LEKSAND)
+    assert head is not None and head.sequence == 1
+    # Leksand's true #2 still goes in
+    assert ingest(store, keys, [signed(e2)]).accepted == 1
+    # a vouched stand-in of another origin is taken
+    e3, e4 = leksand.publish(record_id="uc-3"), leksand.publish(record_id="uc-4")
+    vouched = [stand_in(factories.LEKSAND, 3, entry_hash(e3.entry)), signed(e4)]
+    assert ingest(store, keys, vouched, trust_stand_ins=frozenset()).accepted == 2
+
+
 def test_the_receivers_clock_and_tolerance_are_used(store: Store) -> None:
     leksand = factories.FeedWriter(factories.LEKSAND, start_ms=NOW + 5_000)
     entry = leksand.publish(record_id="uc-1")
