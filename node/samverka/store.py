@@ -9,16 +9,27 @@ Tables (models in :mod:`samverka.tables`, created by :mod:`samverka.migrations`)
   redacted. Positions are allocated under the write lock, so they are gap-free and
   become visible in order: a reader never sees position 105 before 104.
 - ``feed_heads``: each origin's newest entry, written in the same transaction.
-- ``records`` (+ ``records_fts``): the current view, the newest
-  version of each record, for listing and search. A projection of the log.
+- ``records`` (+ ``records_fts``, see :mod:`samverka.fulltext`): the current view,
+  the newest version of each record, for listing and search. A projection of the
+  log: the record itself is read from the log row that wrote it.
 - ``cursors``: how far this server has read each peer.
 
-Writing: :meth:`Store.append` stores a verified batch in one transaction and refuses
-with :class:`~samverka.errors.StoreConflict` when a feed's head moved since the batch
-was verified (another thread, process or hub replica appended first); the caller
-re-verifies and retries. On PostgreSQL the same transaction sends
-``NOTIFY samverka_log, '<newest position>'`` (:data:`NOTIFY_CHANNEL`) so other
-replicas wake their subscribers.
+Tags (normalized) are packed into one column of ``log`` and ``records``
+(:func:`samverka.indexing.pack_tags`): a tag filter is a substring test on a row
+already being read, and appends write no tag rows.
+
+Verifying and writing: verify a batch against :meth:`Store.snapshot` (one
+consistent read), then :meth:`Store.append` it in one transaction. Append refuses
+with :class:`~samverka.errors.StoreConflict` when a feed's head moved since (another
+thread, process or hub replica appended first); nothing is stored and the caller
+verifies again (``ingest`` and ``Publisher`` do). On PostgreSQL the same
+transaction sends ``NOTIFY samverka_log, '<newest position>'``
+(:data:`NOTIFY_CHANNEL`) so other replicas wake their subscribers.
+
+Speed: appends insert through the driver's executemany; the per-entry lookups of
+verification (``head``, ``entry_hash``, ``record_version``) and ``log_position``
+are one indexed query each on the pooled driver connection. Figures and the
+script that measures them: tests/store/perf_store.py.
 
 Visibility: drafts never leave the node and MEMBERS records are for members only.
 Reads that serve others pass ``member`` / ``include_drafts`` and get a
@@ -150,7 +161,8 @@ def now_ms() -> int:
 
 
 class Store:
-    """A Samverka database. Thread-safe for one writer and many readers."""
+    """A Samverka database. Thread-safe: readers run in parallel, writers (threads,
+    processes, hub replicas) are serialized by the database's write lock."""
 
     def __init__(
         self,
