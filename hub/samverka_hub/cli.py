@@ -31,7 +31,15 @@ from samverka.kommuner import kommun_name
 from samverka_hub.config import DEFAULT_MEMBER_LISTEN, DEFAULT_PUBLIC_LISTEN
 
 
-@click.group(cls=LazyGroup, lazy={}, epilog=EXIT_CODES_HELP)
+@click.group(
+    cls=LazyGroup,
+    lazy={
+        "recommend": ("samverka_hub.cli_council:recommend", "The council's recommendations."),
+        "stats": ("samverka_hub.cli_council:stats", "Coverage across all 290 kommuner."),
+        "search": ("samverka_hub.cli_council:search", "Search the whole federation."),
+    },
+    epilog=EXIT_CODES_HELP,
+)
 def hub() -> None:
     """Run and operate the council's hub (AI-rådet).
 

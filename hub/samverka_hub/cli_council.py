@@ -1,0 +1,560 @@
+"""``samverka hub recommend|stats|search``: the council's own features at the hub folder.
+
+These work on the hub folder directly (its SQLite file or the PostgreSQL database in
+``[store] url``), like the membership commands, so they are safe while ``hub serve``
+runs: a new recommendation is one transaction, and the running servers hand it to
+their subscribers as soon as their log watcher sees it.
+
+- ``recommend add|edit|retire|list|show``: the council's recommendations, signed with
+  the hub's key (origin 0000); the options are the flat fields of
+  :mod:`samverka.recordform`, as for ``samverka usecase``.
+- ``stats``: coverage across all 290 kommuner (:mod:`samverka_hub.stats`).
+- ``search``: the federation-wide search the hub's ``Search`` RPC answers.
+
+By default the operator sees everything the hub holds (PUBLIC and MEMBERS records,
+never drafts); ``--public`` shows what the public port tells anyone.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+from samverka.cli._common import EXIT_CODES_HELP, dir_option, json_option, print_json
+from samverka.cli.records import (
+    field_options,
+    given_values,
+    print_record,
+    print_table,
+    prompt_missing,
+    record_history,
+    record_json,
+)
+from samverka.errors import SamverkaError
+from samverka.kommuner import HUB_ORIGIN, counties, is_origin, kommun_name
+from samverka.recordform import fields_for
+from samverka.vocab import RECORD_KIND, SERVICE_AREA, USE_CASE_STATUS, VISIBILITY
+
+if TYPE_CHECKING:
+    from samverka.entries import ParsedEntry
+
+    from samverka_hub.folder import Hub
+    from samverka_hub.insight import FederationHit
+    from samverka_hub.stats import CountyCoverage, Coverage, KommunCoverage
+
+R = TypeVar("R")
+
+BODY = "recommendation"
+
+
+@contextmanager
+def _open_hub(hub_dir: Path) -> Iterator[Hub]:
+    from samverka_hub.folder import open_hub
+
+    opened = open_hub(hub_dir)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def with_hub(f: Callable[..., R]) -> Callable[..., R]:
+    """Add ``--dir`` and pass the opened hub as ``hub``; it is closed afterwards."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, node_dir: Path, **kwargs: Any) -> R:
+        with _open_hub(node_dir) as opened:
+            return f(*args, hub=opened, **kwargs)
+
+    return dir_option(wrapper)
+
+
+# -- recommend ---------------------------------------------------------------------------
+
+_EXAMPLE = (
+    'samverka hub recommend add --title "Generativ AI i handläggning" --summary "…" '
+    "--body-file rekommendation.md --area social-services --reference 1472/uc-chatbot "
+    "--link 'https://www.imy.se/ IMY' --visibility public"
+)
+
+
+@click.group(
+    help=f"The council's recommendations, signed by the hub.\n\n\b\nExample:\n  {_EXAMPLE}"
+)
+def recommend() -> None:
+    pass
+
+
+def _body_option(f: Callable[..., R]) -> Callable[..., R]:
+    return click.option(
+        "--body-file",
+        type=click.File("r", encoding="utf-8"),
+        help="Read --body from this UTF-8 file ('-' for stdin).",
+    )(f)
+
+
+def _values(params: dict[str, Any]) -> dict[str, Any]:
+    values = given_values(BODY, params)
+    body_file = params.get("body_file")
+    if body_file is not None:
+        if "body" in values:
+            raise SamverkaError("give --body or --body-file, not both")
+        values["body"] = body_file.read()
+    return values
+
+
+def _said(parsed: ParsedEntry, *, err: bool) -> None:
+    header = parsed.record.header
+    what = "retired" if header.tombstone else "published"
+    click.echo(
+        f"{what} recommendation {header.id} version {header.version} "
+        f"({parsed.origin}#{parsed.sequence}, {VISIBILITY.label(header.visibility)}); "
+        "signed with the hub's key",
+        err=err,
+    )
+
+
+@recommend.command(
+    "add",
+    help="Publish a new recommendation as an entry in the hub's own feed (origin 0000).\n\n"
+    "Required fields missing from the options are asked for when stdin is a terminal "
+    "(or with --interactive). New recommendations are visible to members unless "
+    f"--visibility says otherwise.\n\n\b\nExample:\n  {_EXAMPLE}",
+    epilog=EXIT_CODES_HELP,
+)
+@field_options(BODY)
+@_body_option
+@click.option("--interactive", "-i", is_flag=True, help="Ask for missing required fields.")
+@json_option
+@with_hub
+def recommend_add(hub: Hub, interactive: bool, as_json: bool, **params: Any) -> None:
+    from samverka_hub import recommendations
+
+    values = _values(params)
+    record_id = values.pop("id", None)
+    record = recommendations.draft(values, record_id=record_id)
+    prompt_missing(record, BODY, interactive=interactive, origin=HUB_ORIGIN)
+    node = hub.node()
+    parsed = recommendations.add(node, record)
+    _said(parsed, err=as_json)
+    if as_json:
+        print_json(record_json(recommendations.get(hub.store, parsed.record_id)))
+
+
+_CLEARABLE = [f.name for f in fields_for(BODY) if f.name != "id"]
+
+
+@recommend.command(
+    "edit",
+    help="Publish a new version of a recommendation with the given fields changed.\n\n"
+    "Repeatable options replace the whole list; --clear FIELD empties a field.\n\n"
+    "\b\nExample:\n  samverka hub recommend edit rec-generativ-ai --visibility public",
+    epilog=EXIT_CODES_HELP,
+)
+@click.argument("record_id", metavar="ID")
+@field_options(BODY, skip=("id",))
+@_body_option
+@click.option(
+    "--clear",
+    "clear",
+    multiple=True,
+    type=click.Choice(_CLEARABLE),
+    metavar="FIELD",
+    help="Empty this field (repeatable).",
+)
+@json_option
+@with_hub
+def recommend_edit(
+    hub: Hub, record_id: str, clear: tuple[str, ...], as_json: bool, **params: Any
+) -> None:
+    from samverka_hub import recommendations
+
+    parsed = recommendations.edit(hub.node(), record_id, _values(params), clear=clear)
+    if parsed is None:
+        current = recommendations.get(hub.store, record_id)
+        click.echo(
+            f"recommendation {record_id} unchanged (still version {current.version})",
+            err=as_json,
+        )
+    else:
+        _said(parsed, err=as_json)
+    if as_json:
+        print_json(record_json(recommendations.get(hub.store, record_id)))
+
+
+@recommend.command(
+    "retire",
+    help="Withdraw a recommendation: a signed tombstone version. Nothing is erased; "
+    "nodes keep its history.",
+    epilog=EXIT_CODES_HELP,
+)
+@click.argument("record_id", metavar="ID")
+@with_hub
+def recommend_retire(hub: Hub, record_id: str) -> None:
+    from samverka_hub import recommendations
+
+    _said(recommendations.retire(hub.node(), record_id), err=False)
+
+
+@recommend.command("list", help="The council's recommendations, newest change first.")
+@click.option("--include-retired", is_flag=True, help="Also list retired ones.")
+@json_option
+@with_hub
+def recommend_list(hub: Hub, include_retired: bool, as_json: bool) -> None:
+    from samverka_hub import recommendations
+
+    rows = recommendations.listing(hub.store, include_retired=include_retired)
+    if as_json:
+        print_json([record_json(r) for r in rows])
+        return
+    if not rows:
+        click.echo("no recommendations" + ("" if include_retired else " (retired ones hidden)"))
+        return
+    table = [["ID", "V", "SYNLIGHET", "OMRÅDE", "TITEL"]]
+    for r in rows:
+        table.append(
+            [
+                r.record_id,
+                str(r.version),
+                VISIBILITY.label(r.visibility),
+                SERVICE_AREA.label(r.service_area) or "-",
+                ("(indragen) " if r.tombstone else "") + r.title,
+            ]
+        )
+    print_table(table)
+
+
+@recommend.command("show", help="One recommendation in full, with its signing key.")
+@click.argument("record_id", metavar="ID")
+@click.option("--history", is_flag=True, help="Also list every version in the feed.")
+@json_option
+@with_hub
+def recommend_show(hub: Hub, record_id: str, history: bool, as_json: bool) -> None:
+    from samverka_hub import recommendations
+
+    stored = recommendations.get(hub.store, record_id)
+    versions = record_history(hub.node(), HUB_ORIGIN, record_id) if history else []
+    if as_json:
+        data = record_json(stored)
+        if history:
+            data["history"] = versions
+        print_json(data)
+        return
+    print_record(stored)
+    for v in versions:
+        mark = "  tombstone" if v["tombstone"] else ""
+        click.echo(f"    version {v['version']}  0000#{v['sequence']}  key {v['key_id']}{mark}")
+
+
+# -- stats -------------------------------------------------------------------------------
+
+
+def _county_code(text: str) -> str:
+    """A län by code (``20``, ``3`` for 03) or name (``Dalarna``, ``Dalarnas län``)."""
+    wanted = text.strip().casefold()
+    for code, county in counties().items():
+        if wanted in (code, code.lstrip("0"), county.name.casefold(), county.short_name.casefold()):
+            return code
+    raise SamverkaError(
+        f"{text!r} is not a län",
+        hint="use a county code (01-25) or name, e.g. 20 or Dalarna: "
+        + ", ".join(f"{c} {v.short_name}" for c, v in counties().items()),
+    )
+
+
+def _pct(share: float) -> str:
+    return f"{round(share * 100)} %"
+
+
+def _status_line(counts: Mapping[int, int]) -> str:
+    """'Pilot 3 · I drift 2': counts by use-case status, with Swedish labels."""
+    return " · ".join(f"{USE_CASE_STATUS.label(s) or 'Okänd'} {n}" for s, n in counts.items())
+
+
+def coverage_json(coverage: Coverage, county: str | None = None) -> dict[str, Any]:
+    """The stable JSON form: English keys, vocabulary keys as values, Swedish labels beside."""
+
+    def county_json(c: CountyCoverage) -> dict[str, Any]:
+        return {
+            "county_code": c.code,
+            "name": c.name,
+            "kommuner": c.kommuner,
+            "members": c.members,
+            "kommuner_with_use_cases": c.kommuner_with_use_cases,
+            "share": round(c.share, 4),
+            "use_cases": c.use_cases,
+            "solutions": c.solutions,
+        }
+
+    def kommun_json(k: KommunCoverage) -> dict[str, Any]:
+        return {
+            "kommunkod": k.code,
+            "name": k.name,
+            "county_code": k.county_code,
+            "member": k.member,
+            "use_cases": k.use_cases,
+            "use_cases_by_status": {
+                USE_CASE_STATUS.key(s) or "unspecified": n for s, n in k.use_cases_by_status.items()
+            },
+            "service_areas": [SERVICE_AREA.key(a) or "unspecified" for a in k.service_areas],
+            "lessons": k.lessons,
+            "solutions": k.solutions,
+            "adoptions": k.adoptions,
+            "solutions_adopted_by_others": k.solutions_adopted_by_others,
+        }
+
+    return {
+        "view": "members" if coverage.member_view else "public",
+        "kommuner_total": coverage.kommuner_total,
+        "members": coverage.members,
+        "kommuner_with_use_cases": coverage.kommuner_with_use_cases,
+        "share": round(coverage.share, 4),
+        "use_cases": coverage.use_cases,
+        "lessons": coverage.lessons,
+        "solutions": coverage.solutions,
+        "adoptions": coverage.adoptions,
+        "recommendations": coverage.recommendations,
+        "use_cases_by_status": {
+            USE_CASE_STATUS.key(s) or "unspecified": n
+            for s, n in coverage.use_cases_by_status.items()
+        },
+        "service_areas": [
+            {
+                "area": SERVICE_AREA.key(a.service_area) or "unspecified",
+                "label": SERVICE_AREA.label(a.service_area),
+                "use_cases": a.use_cases,
+                "kommuner": a.kommuner,
+            }
+            for a in coverage.areas
+        ],
+        "counties": [county_json(c) for c in coverage.counties if county in (None, c.code)],
+        "kommuner": [kommun_json(k) for k in coverage.kommuner if county in (None, k.county_code)],
+    }
+
+
+def echo_coverage(coverage: Coverage, *, county: str | None = None, top: int = 8) -> None:
+    """Readable coverage in Swedish: totals, a table per län, the top areas, who has nothing."""
+    view = (
+        "offentliga poster och medlemsposter"
+        if coverage.member_view
+        else "endast offentliga poster"
+    )
+    n = coverage.kommuner_total
+    click.echo(f"Samverka – täckning bland Sveriges {n} kommuner ({view})")
+    click.echo("")
+    totals = [
+        ["Medlemmar", f"{coverage.members} av {n}", _pct(coverage.members / n if n else 0)],
+        [
+            "Kommuner som delar användningsfall",
+            f"{coverage.kommuner_with_use_cases} av {n}",
+            _pct(coverage.share),
+        ],
+        ["Användningsfall", str(coverage.use_cases), _status_line(coverage.use_cases_by_status)],
+        ["Lärdomar", str(coverage.lessons), ""],
+        ["Lösningar", str(coverage.solutions), ""],
+        ["Införanden (återanvända lösningar)", str(coverage.adoptions), ""],
+        ["Rådets rekommendationer", str(coverage.recommendations), ""],
+    ]
+    print_table(totals)
+
+    click.echo("")
+    click.echo("Per län")
+    rows = [["LÄN", "KOMMUNER", "MEDLEMMAR", "DELAR", "ANDEL", "ANV.FALL", "LÖSNINGAR"]]
+    for c in coverage.counties:
+        if county not in (None, c.code):
+            continue
+        rows.append(
+            [
+                f"{c.code} {c.name}",
+                str(c.kommuner),
+                str(c.members),
+                str(c.kommuner_with_use_cases),
+                _pct(c.share),
+                str(c.use_cases),
+                str(c.solutions),
+            ]
+        )
+    _print_right(rows, right=range(1, 7))
+
+    if county is not None:
+        click.echo("")
+        name = coverage.county(county).name
+        click.echo(f"Kommuner i {name}")
+        krows = [["KOD", "KOMMUN", "MEDLEM", "ANV.FALL", "STATUS", "LÖSN.", "INFÖR.", "OMRÅDEN"]]
+        for k in coverage.kommuner:
+            if k.county_code != county:
+                continue
+            krows.append(
+                [
+                    k.code,
+                    k.name,
+                    "ja" if k.member else "nej",
+                    str(k.use_cases),
+                    _status_line(k.use_cases_by_status) or "-",
+                    str(k.solutions),
+                    str(k.adoptions),
+                    ", ".join(SERVICE_AREA.label(a) for a in k.service_areas) or "-",
+                ]
+            )
+        print_table(krows)
+
+    if county is None and coverage.areas:
+        click.echo("")
+        click.echo("Vanligaste verksamhetsområden")
+        arows = [["OMRÅDE", "KOMMUNER", "ANV.FALL"]]
+        for a in coverage.areas[:top]:
+            label = SERVICE_AREA.label(a.service_area) or "Okänt område"
+            arows.append([label, str(a.kommuner), str(a.use_cases)])
+        _print_right(arows, right=range(1, 3))
+
+    nothing = [k for k in coverage.without_anything() if county in (None, k.county_code)]
+    click.echo("")
+    if not nothing:
+        click.echo("Alla kommuner har delat något.")
+        return
+    click.echo(f"Kommuner som inte delat något ännu ({len(nothing)})")
+    by_county: dict[str, list[str]] = {}
+    for k in nothing:
+        by_county.setdefault(k.county_code, []).append(k.name)
+    for code, names in by_county.items():
+        label = coverage.county(code).name
+        click.echo(f"  {label} ({len(names)}): {', '.join(names)}")
+
+
+def _print_right(rows: list[list[str]], *, right: range) -> None:
+    """A table with the columns in ``right`` aligned to the right (numbers)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = [
+            cell.rjust(w) if i in right else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        click.echo("  ".join(cells).rstrip())
+
+
+@click.command(
+    "stats",
+    help="""Coverage across all 290 kommuner: members, who shares use cases (by status
+and verksamhetsområde), solutions and adoptions, per län — who is ahead and who is
+left behind.
+
+Counts live (not retired) records. The operator sees PUBLIC and MEMBERS records;
+--public shows what the hub's public port tells anyone (PUBLIC records only).
+
+\b
+Example:
+  samverka hub stats
+  samverka hub stats --county Dalarna
+  samverka hub stats --json
+""",
+)
+@click.option("--county", metavar="LÄN", help="One län (code or name): its kommuner in full.")
+@click.option("--public", "public_view", is_flag=True, help="Count PUBLIC records only.")
+@json_option
+@with_hub
+def stats(hub: Hub, county: str | None, public_view: bool, as_json: bool) -> None:
+    from samverka_hub.insight import hub_coverage
+
+    code = _county_code(county) if county else None
+    directory = hub.council.current_directory()
+    coverage = hub_coverage(hub.store, directory, member_view=not public_view)
+    if as_json:
+        print_json(coverage_json(coverage, code))
+    else:
+        echo_coverage(coverage, county=code)
+
+
+# -- search ------------------------------------------------------------------------------
+
+_KINDS = {"usecase": "use-case", "lesson": "lesson", "solution": "solution",
+          "recommendation": "recommendation", "adoption": "adoption"}  # fmt: skip
+
+
+def hits_json(hits: list[FederationHit]) -> list[dict[str, Any]]:
+    return [
+        {
+            "origin": f.hit.origin,
+            "origin_name": kommun_name(f.hit.origin),
+            "id": f.hit.record_id,
+            "kind": RECORD_KIND.key(f.hit.kind),
+            "version": f.version,
+            "title": f.hit.title,
+            "summary": f.hit.summary,
+            "visibility": VISIBILITY.key(f.hit.visibility),
+            "rank": f.hit.rank,
+        }
+        for f in hits
+    ]
+
+
+def echo_hits(text: str, hits: list[FederationHit]) -> None:
+    if not hits:
+        click.echo(f"nothing found for {text!r}")
+        return
+    for f in hits:
+        h = f.hit
+        click.echo(
+            f"{h.origin}/{h.record_id}  {RECORD_KIND.label(h.kind)} · "
+            f"{kommun_name(h.origin)} · {VISIBILITY.label(h.visibility)} · version {f.version}"
+        )
+        click.echo(f"  {h.title}")
+        if h.summary:
+            summary = h.summary if len(h.summary) <= 160 else h.summary[:157] + "…"
+            click.echo(f"  {summary}")
+
+
+@click.command(
+    "search",
+    help="""Search the whole federation as the hub holds it (every member's records).
+
+Every word must match (as a prefix, so "äldre" finds "äldreomsorg"); å, ä and ö are
+distinct letters. Retired records and drafts are never found. --public searches
+only what the hub's public port shows anyone.
+
+\b
+Example:
+  samverka hub search "äldreomsorg"
+  samverka hub search "chatt" --kind usecase --origin 1472 --json
+""",
+)
+@click.argument("text")
+@click.option(
+    "--kind", "kinds", multiple=True, type=click.Choice(list(_KINDS)), help="Only this kind."
+)
+@click.option("--origin", "origins", multiple=True, metavar="KOD", help="Only this kommun.")
+@click.option("--area", help="Only this verksamhetsområde (e.g. äldreomsorg).")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100))
+@click.option("--public", "public_view", is_flag=True, help="PUBLIC records only.")
+@json_option
+@with_hub
+def search(
+    hub: Hub,
+    text: str,
+    kinds: tuple[str, ...],
+    origins: tuple[str, ...],
+    area: str | None,
+    limit: int,
+    public_view: bool,
+    as_json: bool,
+) -> None:
+    from samverka_hub.insight import SearchQuery, federation_search
+
+    for origin in origins:
+        if not is_origin(origin):
+            raise SamverkaError(f"{origin!r} is not a kommunkod")
+    query = SearchQuery(
+        text=text,
+        kinds=[RECORD_KIND.parse(_KINDS[k]) for k in kinds],
+        origins=list(origins),
+        service_areas=[SERVICE_AREA.parse(area)] if area else [],
+        limit=limit,
+    )
+    hits = federation_search(hub.store, query, member=not public_view)
+    if as_json:
+        print_json(hits_json(hits))
+    else:
+        echo_hits(text, hits)
