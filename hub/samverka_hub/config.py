@@ -8,6 +8,7 @@ address the hub tells enrolled nodes to use. The hub adds:
 ``[public]``     the public port (server TLS only): enrollment and the directory.
 ``[directory]``  how long a signed directory is valid and when it is re-issued.
 ``[ca]``         the certificate authority's key and member certificate lifetime.
+``[harvest]``    pulling members' feeds on a schedule (:mod:`samverka_hub.harvest`).
 
 Sections are read with :func:`samverka.config.load_sections`, so environment
 overrides work the same way (``SAMVERKA_PUBLIC_LISTEN=0.0.0.0:7444``). Another hub
@@ -23,7 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from samverka.config import CONFIG_FILE, NodeConfig, load_config, load_sections, render_config
+from samverka.config import (
+    CONFIG_FILE,
+    NODE_HUB_AGENTS,
+    NodeConfig,
+    load_config,
+    load_sections,
+    render_config,
+)
 from samverka.errors import ConfigError
 from samverka.kommuner import HUB_ORIGIN
 
@@ -88,10 +96,31 @@ class CaSection:
             raise ConfigError("[ca] member_cert_days must be at least 1")
 
 
+@dataclass(frozen=True, slots=True)
+class HarvestSection:
+    #: Pull from members whose directory entry has an address (their member port).
+    enabled: bool = True
+    #: How often each reachable member is harvested (seconds).
+    interval_seconds: float = 300.0
+    #: Longest wait before trying a member that failed again (seconds).
+    max_backoff_seconds: float = 3600.0
+    #: Members harvested at the same time.
+    concurrency: int = 8
+
+    def __post_init__(self) -> None:
+        if self.interval_seconds <= 0:
+            raise ConfigError("[harvest] interval_seconds must be positive")
+        if self.max_backoff_seconds < self.interval_seconds:
+            raise ConfigError("[harvest] max_backoff_seconds must be at least interval_seconds")
+        if self.concurrency < 1:
+            raise ConfigError("[harvest] concurrency must be at least 1")
+
+
 HUB_SECTIONS: dict[str, type[Any]] = {
     "public": PublicSection,
     "directory": DirectorySection,
     "ca": CaSection,
+    "harvest": HarvestSection,
 }
 
 
@@ -103,6 +132,7 @@ class HubConfig:
     public: PublicSection = field(default_factory=PublicSection)
     directory: DirectorySection = field(default_factory=DirectorySection)
     ca: CaSection = field(default_factory=CaSection)
+    harvest: HarvestSection = field(default_factory=HarvestSection)
 
     @property
     def dir(self) -> Path:
@@ -190,6 +220,7 @@ def render_hub_config(
     if _NODE_HUB_COMMENT not in text:
         raise AssertionError("the node configuration template changed; update render_hub_config")
     text = text.replace(_NODE_HUB_COMMENT, _HUB_HUB_COMMENT, 1)
+    text = text.replace(NODE_HUB_AGENTS, "", 1)  # the hub neither pushes nor follows
     text = text.replace('address = ""', f"address = {json.dumps(member_address)}", 1)
     return (
         text
@@ -221,5 +252,17 @@ poll_seconds = 1.0
 key = "ca/ca.key"
 # Lifetime of a member's TLS certificate (days); renew with `samverka node renew-cert`.
 member_cert_days = 397
+
+[harvest]
+# `hub serve` pulls new entries from every member whose directory entry has an
+# address (its node's member port, given at enrollment), with the hub's own
+# certificate; members behind a firewall push instead (`samverka node push`).
+enabled = true
+# Each member is harvested this often (seconds); one that fails is retried with
+# exponential back-off (with jitter) up to max_backoff_seconds.
+interval_seconds = 300.0
+max_backoff_seconds = 3600.0
+# Members harvested at the same time.
+concurrency = 8
 '''
     )

@@ -76,6 +76,14 @@ class StoreSection:
 class HubSection:
     #: host:port of the council's hub; empty when not enrolled.
     address: str = ""
+    #: While ``node serve`` runs on an enrolled node: push its new entries to the hub ...
+    push: bool = True
+    #: ... and follow the hub's log live into the local mirror.
+    follow: bool = True
+    #: The push agent also checks with the hub this often (seconds), appends or not.
+    push_interval_seconds: float = 60.0
+    #: Longest wait between attempts while the hub is unreachable (seconds).
+    max_backoff_seconds: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +288,19 @@ def _checked(value: Any, type_name: Any, where: str) -> Any:
     return value
 
 
+#: The [hub] lines about a node's push and follow agents (a hub's config leaves them out).
+NODE_HUB_AGENTS = """# While `samverka node serve` runs on an enrolled node: push this node's new
+# entries to the hub (for nodes the hub cannot reach), and follow the hub's log
+# live into the local mirror, so `samverka search` covers the whole federation.
+push = true
+follow = true
+# The push agent also checks with the hub this often (seconds); while the hub is
+# unreachable it retries with exponential back-off up to max_backoff_seconds.
+push_interval_seconds = 60.0
+max_backoff_seconds = 300.0
+"""
+
+
 def render_config(kommun: str, *, listen: str = DEFAULT_LISTEN, metrics_listen: str = "") -> str:
     """The commented samverka.toml written by ``samverka node init``.
 
@@ -328,7 +349,7 @@ url = "sqlite:///samverka.db"
 [hub]
 # host:port of the council's hub; empty until the node is enrolled.
 address = ""
-
+{NODE_HUB_AGENTS}
 [limits]
 # Entries dated further ahead of this node's clock than this are refused
 # (reason clock_skew) and fetched again later. Keep the node's clock on NTP.
