@@ -1,50 +1,137 @@
-"""HubService's aggregation methods: Publish, Search, GetStats.
+"""HubService.Publish: members push entries to the hub (the other way in is the harvest).
 
-A mixin of :class:`samverka_hub.service.HubServicer`. Not built yet: each answers
-UNIMPLEMENTED. To build one, replace its body here; what a method needs is on
-``self.runtime`` (:class:`samverka_hub.service.HubRuntime`: the hub folder, the node
-store, the log watcher to notify after appending, the current member directory and
-its key ring) and ``self.public`` (True on the public port). Use
-``await self.caller_kommun(context)`` for calls only members may make (it refuses the
-public port and revoked members) and ``await self.check_caller(context)`` for calls
-anyone on the port may make.
+A mixin of :class:`samverka_hub.service.HubServicer`. Member port only: the caller is
+identified by its certificate. The pusher is trusted for nothing about the entries:
+
+- any origin's entries may be relayed (a node may pass on what it holds); each is
+  verified with :func:`samverka.ingest.ingest` against the current member directory's
+  keys, and the signature decides;
+- redacted stand-ins (drafts, which never leave their node) are taken on the
+  pusher's word for its own feed only; another origin's stand-in needs a signed
+  entry after it in the same batch, so nobody can block an origin's next sequence
+  with a false stand-in;
+- the first refused entry ends the call with its precise status and ErrorInfo
+  (reason, origin, sequence); the entries before it are kept, and the refusal is
+  counted in the hub's refusal table (``samverka hub refusals``).
+
+Duplicates change nothing (a push and a harvest, or two pushes, of the same entries
+leave one copy; the store's StoreConflict makes ingest verify again and retry). The
+reply carries the hub's heads for the batch's origins, so a pusher knows where the
+hub stands without asking.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NoReturn
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
 
-import grpc
-from samverka.v1 import hub_service_pb2
+from samverka.entries import parse_signed
+from samverka.errors import EntryRefused, SamverkaError
+from samverka.ingest import IngestReport, ingest
+from samverka.server.status import InvalidRequest
+from samverka.v1 import feed_pb2, hub_service_pb2
+
+from samverka_hub.refusals import RefusalLog
 
 if TYPE_CHECKING:
+    import grpc
+
     from samverka_hub.service import HubRuntime
 
     Context = grpc.aio.ServicerContext[Any, Any]
 
+log = logging.getLogger("samverka_hub.publish")
+
+#: Most entries one Publish call may carry (a node pushes in batches of 500); bounds
+#: the verification work of one call. The message size is bounded by the server.
+MAX_PUBLISH_ENTRIES = 2000
+
+#: The ``source`` of pushed entries in ingest reports and the refusal table.
+SOURCE = "push"
+
 
 class AggregationMethods:
-    """Publish, Search and GetStats over a :class:`HubRuntime`."""
+    """Publish over a :class:`HubRuntime`."""
 
     runtime: HubRuntime
     public: bool
 
+    if TYPE_CHECKING:  # provided by MembershipMethods
+
+        async def caller_kommun(self, context: Context) -> str: ...
+
     async def Publish(
         self, request: hub_service_pb2.PublishRequest, context: Context
     ) -> hub_service_pb2.PublishResponse:
-        await _not_yet(context, "Publish")
+        caller = await self.caller_kommun(context)
+        items = list(request.entries)
+        if len(items) > MAX_PUBLISH_ENTRIES:
+            raise InvalidRequest(
+                f"{len(items)} entries in one Publish call; at most {MAX_PUBLISH_ENTRIES}",
+                hint="push in smaller batches",
+            )
+        runtime = self.runtime
+        keys = runtime.keyring()
+        report: IngestReport = await asyncio.to_thread(
+            ingest,
+            runtime.store,
+            keys,
+            items,
+            source=SOURCE,
+            max_clock_skew_ms=runtime.hub.config.node.max_clock_skew_ms,
+            trust_stand_ins=frozenset({caller}),
+        )
+        if report.positions:
+            runtime.log_watcher.notify(report.positions[-1])
+        refusal = report.first_refusal
+        if refusal is not None:
+            named = _named(refusal, items, report.refused_index)
+            await asyncio.to_thread(
+                RefusalLog(runtime.store).record, named, source=SOURCE, peer=caller
+            )
+            log.warning(
+                "refused an entry pushed by %s after storing %d: %s", caller, report.accepted, named
+            )
+            raise named
+        origins = sorted({_claimed(item)[0] for item in items} - {""})
+        heads = await asyncio.to_thread(runtime.store.heads, origins) if origins else []
+        if report.accepted:
+            log.info(
+                "%s pushed %d new entries (%d duplicates)",
+                caller,
+                report.accepted,
+                report.duplicates,
+            )
+        return hub_service_pb2.PublishResponse(
+            accepted=report.accepted,
+            duplicates=report.duplicates,
+            heads=[
+                feed_pb2.FeedHead(origin=h.origin, sequence=h.sequence, entry_hash=h.entry_hash)
+                for h in heads
+            ],
+        )
 
-    async def Search(
-        self, request: hub_service_pb2.SearchRequest, context: Context
-    ) -> hub_service_pb2.SearchResponse:
-        await _not_yet(context, "Search")
 
-    async def GetStats(
-        self, request: hub_service_pb2.GetStatsRequest, context: Context
-    ) -> hub_service_pb2.GetStatsResponse:
-        await _not_yet(context, "GetStats")
+def _named(
+    refusal: EntryRefused, items: list[feed_pb2.LogEntry], index: int | None
+) -> EntryRefused:
+    """The refusal, naming the entry by what it claims when verification refused it
+    before its bytes were trusted (an unknown key, a bad signature)."""
+    if refusal.origin or index is None or index >= len(items):
+        return refusal
+    origin, sequence = _claimed(items[index])
+    if not origin:
+        return refusal
+    return EntryRefused(refusal.reason, refusal.detail, origin=origin, sequence=sequence)
 
 
-async def _not_yet(context: Context, method: str) -> NoReturn:
-    await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"HubService.{method} is not built yet")
-    raise AssertionError("abort returned")  # pragma: no cover - abort always raises
+def _claimed(item: feed_pb2.LogEntry) -> tuple[str, int]:
+    """The origin and sequence an item claims (unverified: for names and heads only)."""
+    if item.HasField("redacted"):
+        return item.redacted.origin[:8], item.redacted.sequence
+    try:
+        parsed = parse_signed(item.signed)
+    except SamverkaError:
+        return "", 0
+    return parsed.origin, parsed.sequence

@@ -110,20 +110,8 @@ class RefusalLog:
             rows = conn.execute(
                 sa.select(t).order_by(t.c.last_at_ms.desc(), t.c.origin, t.c.reason)
             ).all()
-        return [
-            RefusalCount(
-                origin=r.origin,
-                reason=r.reason,
-                count=int(r.count),
-                last_sequence=int(r.last_sequence),
-                last_detail=r.last_detail,
-                last_source=r.last_source,
-                last_peer=r.last_peer,
-                first_at_ms=int(r.first_at_ms),
-                last_at_ms=int(r.last_at_ms),
-            )
-            for r in rows
-        ]
+        # By mapping: a Row's own ``count`` is tuple.count.
+        return [RefusalCount(**dict(r._mapping)) for r in rows]
 
     def total(self) -> int:
         t = self._table
