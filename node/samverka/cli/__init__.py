@@ -29,6 +29,7 @@ from samverka.cli._common import EXIT_CODES_HELP, LazyGroup
         "bundle": ("samverka.cli.bundle:bundle", "Offline signed bundles: export and import."),
         "sync": ("samverka.cli.syncing:sync", "Pull and push entries with the hub."),
         "hub": ("samverka_hub.cli:hub", "Run and operate the council's hub."),
+        "doctor": ("samverka.cli.doctor:doctor", "Check a node or hub folder; say how to fix it."),
     },
     epilog=EXIT_CODES_HELP,
 )
