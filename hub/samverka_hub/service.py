@@ -3,8 +3,9 @@
 The servicer is split by concern into mixins, so each part is built and read on its
 own: :class:`~samverka_hub.membership_service.MembershipMethods` (Enroll,
 GetDirectory, RotateKey, RenewCertificate) and
-:class:`~samverka_hub.aggregation_service.AggregationMethods` (Publish, Search,
-GetStats). One instance serves one port; ``public`` says which.
+:class:`~samverka_hub.aggregation_service.AggregationMethods` (Publish) and
+:class:`~samverka_hub.insight_service.InsightMethods` (Search, GetStats). One instance
+serves one port; ``public`` says which.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from samverka.verify import KeyRing
 from samverka_hub.aggregation_service import AggregationMethods
 from samverka_hub.directory_watch import DirectoryWatcher
 from samverka_hub.folder import Hub
+from samverka_hub.insight_service import InsightMethods
 from samverka_hub.membership_service import MembershipMethods
 
 SERVICE_NAME: str = hub_service_pb2.DESCRIPTOR.services_by_name["HubService"].full_name
@@ -61,7 +63,12 @@ class HubRuntime:
         return self.directory.current.keyring()
 
 
-class HubServicer(MembershipMethods, AggregationMethods, hub_service_pb2_grpc.HubServiceServicer):
+class HubServicer(
+    MembershipMethods,
+    InsightMethods,  # before AggregationMethods: its Search/GetStats replace the stubs there
+    AggregationMethods,
+    hub_service_pb2_grpc.HubServiceServicer,
+):
     """HubService on one port (``public``: the server-TLS-only port)."""
 
     def __init__(self, runtime: HubRuntime, *, public: bool) -> None:

@@ -127,11 +127,14 @@ def test_recommendation_refusals(hub: HubUnderTest, tmp_path: Path) -> None:
     assert nothing.exit_code == 1
     assert not hub.hub.store.feed_entries("0000")  # nothing was written
 
-    # an id that is a use case of the hub's feed is not a recommendation
+    # a node folder is not the hub's
     with init_node(tmp_path / "leksand", LEKSAND):
         pass
     node_folder = invoke(tmp_path / "leksand", "recommend", "list")
     assert node_folder.exit_code == 3 and "not a hub" in node_folder.stderr
+    # and a node that is not enrolled cannot search at the hub yet
+    lone = CliRunner().invoke(main, ["search", "--hub", "får", "--dir", str(tmp_path / "leksand")])
+    assert lone.exit_code == 3 and "enroll" in lone.stderr
 
 
 def test_body_from_a_file_and_an_explicit_id(hub: HubUnderTest, tmp_path: Path) -> None:

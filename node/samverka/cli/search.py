@@ -29,6 +29,7 @@ are distinct letters. Retired records are not shown.
 Example:
   samverka search "äldreomsorg"
   samverka search "chatt bygglov" --kind usecase --json
+  samverka search --hub "äldreomsorg"     (the whole federation, at the hub)
 """,
 )
 @click.argument("text")
@@ -38,6 +39,12 @@ Example:
 @click.option("--origin", "origins", multiple=True, metavar="KOD", help="Only this kommun.")
 @click.option("--area", help="Only this verksamhetsområde (e.g. äldreomsorg).")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
+@click.option(
+    "--hub",
+    "at_hub",
+    is_flag=True,
+    help="Search the whole federation at the hub (member port) instead of this node.",
+)
 @json_option
 @with_node
 def search(
@@ -47,18 +54,24 @@ def search(
     origins: tuple[str, ...],
     area: str | None,
     limit: int,
+    at_hub: bool,
     as_json: bool,
 ) -> None:
     for origin in origins:
         if not is_origin(origin):
             raise SamverkaError(f"{origin!r} is not a kommunkod")
-    hits = node.store.search(
-        text,
-        limit=limit,
-        kinds=[RECORD_KIND.parse(_KINDS[k]) for k in kinds],
-        origins=list(origins),
-        service_areas=[SERVICE_AREA.parse(area)] if area else [],
-    )
+    kind_values = [RECORD_KIND.parse(_KINDS[k]) for k in kinds]
+    areas = [SERVICE_AREA.parse(area)] if area else []
+    if at_hub:
+        from samverka.cli.hubsearch import search_hub
+
+        hits = search_hub(
+            node.config, text, kinds=kind_values, origins=origins, service_areas=areas, limit=limit
+        )
+    else:
+        hits = node.store.search(
+            text, limit=limit, kinds=kind_values, origins=list(origins), service_areas=areas
+        )
     if as_json:
         print_json(
             [
