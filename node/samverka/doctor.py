@@ -308,9 +308,7 @@ def _check_certificates(
         )
 
 
-def _expiry(
-    report: Report, label: str, path: Path, cert: Any, at: dt.datetime, hint: str
-) -> int:
+def _expiry(report: Report, label: str, path: Path, cert: Any, at: dt.datetime, hint: str) -> int:
     after, before = cert.not_valid_after_utc, cert.not_valid_before_utc
     if at > after:
         report.add("certificates", Status.FAIL, f"{label} {path} expired at {after:%Y-%m-%d}", hint)
@@ -386,7 +384,9 @@ def _sqlite_healthy(path: Path, report: Report) -> bool:
     finally:
         conn.close()
     if rows != ["ok"]:
-        report.add("database", Status.FAIL, f"{path} fails quick_check: {'; '.join(rows[:3])}", hint)
+        report.add(
+            "database", Status.FAIL, f"{path} fails quick_check: {'; '.join(rows[:3])}", hint
+        )
         return False
     if mode.lower() != "wal":
         report.add(

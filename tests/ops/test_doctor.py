@@ -1,0 +1,169 @@
+"""``samverka doctor`` against real node folders broken one way at a time.
+
+Each failure is made for real: an expired certificate issued by the node's own CA with
+``not_before`` in the past, a private key made world-readable, a database file
+overwritten with garbage, an unknown key in samverka.toml. Reaching a real hub (and
+failing to) is in test_observability.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+import pytest
+from hubkit import Completed, Procs
+from samverka.config import load_config
+from samverka.doctor import Status, clock_finding, run_doctor
+from samverka.node import LOCAL_CA_KEY
+from samverka.pki import CertKeyPair, issue_certificate
+
+LEKSAND = "2029"
+
+
+@pytest.fixture
+def node_dir(procs: Procs) -> Path:
+    path = procs.tmp / "leksand"
+    procs.run("node", "init", "--kommun", LEKSAND, "--dir", str(path))
+    return path
+
+
+def doctor(procs: Procs, node_dir: Path, *args: str) -> tuple[Completed, dict[str, dict[str, str]]]:
+    """Run ``doctor --json``; the findings by check (the worst one of each check)."""
+    result = procs.run("doctor", "--dir", str(node_dir), "--json", *args, check=False)
+    findings: dict[str, dict[str, str]] = {}
+    order = {"ok": 0, "warn": 1, "fail": 2}
+    for f in json.loads(result.stdout)["findings"]:
+        held = findings.get(f["check"])
+        if held is None or order[f["status"]] > order[held["status"]]:
+            findings[f["check"]] = f
+    return result, findings
+
+
+def reissue(node_dir: Path, *, not_before: dt.datetime, days: int) -> None:
+    """Replace tls/node.pem and node.key with a certificate from the node's local CA."""
+    ca = CertKeyPair(
+        (node_dir / "tls" / "ca.pem").read_bytes(), (node_dir / LOCAL_CA_KEY).read_bytes()
+    )
+    cert = issue_certificate(ca, kommunkod=LEKSAND, not_before=not_before, days=days)
+    (node_dir / "tls" / "node.pem").write_bytes(cert.cert_pem)
+    key = node_dir / "tls" / "node.key"
+    key.write_bytes(cert.key_pem)
+    key.chmod(0o600)
+
+
+def test_a_fresh_node_is_healthy(procs: Procs, node_dir: Path) -> None:
+    result, findings = doctor(procs, node_dir)
+    assert result.returncode == 0, result
+    assert {f["status"] for f in findings.values()} == {"ok"}
+    text = procs.run("doctor", "--dir", str(node_dir)).stdout.splitlines()
+    assert [line.split()[1] for line in text] == [
+        "config", "keys", "certificates", "database", "directory", "hub", "clock",
+    ]  # fmt: skip
+
+
+def test_an_expired_certificate_fails(procs: Procs, node_dir: Path) -> None:
+    now = dt.datetime.now(dt.UTC)
+    reissue(node_dir, not_before=now - dt.timedelta(days=40), days=30)
+    result, findings = doctor(procs, node_dir)
+    assert result.returncode == 1, result
+    cert = findings["certificates"]
+    assert cert["status"] == "fail" and "expired" in cert["message"], cert
+    assert "enroll" in cert["hint"]  # not enrolled: the way to a council certificate
+    human = procs.run("doctor", "--dir", str(node_dir), check=False)
+    assert any(line.startswith("FAIL  certificates") for line in human.stdout.splitlines())
+
+
+def test_a_certificate_expiring_within_30_days_warns(procs: Procs, node_dir: Path) -> None:
+    now = dt.datetime.now(dt.UTC)
+    reissue(node_dir, not_before=now - dt.timedelta(days=1), days=11)
+    result, findings = doctor(procs, node_dir)
+    assert result.returncode == 0, result  # a warning is not a failure
+    cert = findings["certificates"]
+    assert cert["status"] == "warn" and "expires in" in cert["message"], cert
+
+
+def test_a_certificate_for_another_kommun_or_key_fails(procs: Procs, node_dir: Path) -> None:
+    ca = CertKeyPair(
+        (node_dir / "tls" / "ca.pem").read_bytes(), (node_dir / LOCAL_CA_KEY).read_bytes()
+    )
+    other = issue_certificate(ca, kommunkod="1472")
+    (node_dir / "tls" / "node.pem").write_bytes(other.cert_pem)  # key left as it was
+    result, findings = doctor(procs, node_dir)
+    assert result.returncode == 1 and findings["certificates"]["status"] == "fail"
+    assert "expected 2029" in result.stdout and "not for the key" in result.stdout
+
+
+def test_a_world_readable_private_key_fails(procs: Procs, node_dir: Path) -> None:
+    key = node_dir / "keys" / "signing.key"
+    key.chmod(0o644)
+    result, findings = doctor(procs, node_dir)
+    assert result.returncode == 1
+    keys = findings["keys"]
+    assert keys["status"] == "fail" and "0644" in keys["message"]
+    assert keys["hint"] == f"chmod 600 {key}"
+
+
+def test_a_corrupt_database_fails(procs: Procs, node_dir: Path) -> None:
+    db = node_dir / "samverka.db"
+    for suffix in ("-wal", "-shm"):
+        db.with_name(db.name + suffix).unlink(missing_ok=True)
+    db.write_bytes(os.urandom(8192))
+    result, findings = doctor(procs, node_dir)
+    assert result.returncode == 1
+    database = findings["database"]
+    assert database["status"] == "fail" and "restore" in database["hint"], database
+
+
+def test_a_missing_database_fails(procs: Procs, node_dir: Path) -> None:
+    (node_dir / "samverka.db").unlink()
+    result, findings = doctor(procs, node_dir)
+    assert result.returncode == 1
+    assert "no database" in findings["database"]["message"]
+    assert not (node_dir / "samverka.db").exists()  # doctor never creates one
+
+
+def test_an_unknown_config_key_fails_and_an_unknown_section_warns(
+    procs: Procs, node_dir: Path
+) -> None:
+    config = node_dir / "samverka.toml"
+    original = config.read_text()
+    config.write_text(original + "\n[metric]\nlisten = '127.0.0.1:9464'\n")
+    result, findings = doctor(procs, node_dir)
+    assert result.returncode == 0 and findings["config"]["status"] == "warn"
+    assert "[metric]" in findings["config"]["message"]
+
+    config.write_text(original.replace("batch_size = 500", "batch_size = 500\nbatchsize = 5"))
+    result, findings = doctor(procs, node_dir)
+    assert result.returncode == 1
+    assert "unknown key [server] batchsize" in findings["config"]["message"]
+
+
+def test_no_folder_at_all_exits_3(procs: Procs) -> None:
+    result = procs.run("doctor", "--dir", str(procs.tmp / "nothing"), check=False)
+    assert result.returncode == 3
+    assert "samverka node init" in result.stdout
+
+
+def test_offline_skips_the_network_checks(procs: Procs, node_dir: Path) -> None:
+    report = run_doctor(node_dir, offline=True)
+    assert {f.check for f in report.findings} == {
+        "config", "keys", "certificates", "database", "directory",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("server_offset_ms", "status"),
+    [(0, Status.OK), (3_000, Status.OK), (-8_000, Status.WARN), (700_000, Status.FAIL)],
+)
+def test_clock_skew_is_judged_against_the_tolerance(
+    node_dir: Path, server_offset_ms: int, status: Status
+) -> None:
+    config = load_config(node_dir, env={})
+    before, after = 1_000_000, 1_000_200  # the answer came within 200 ms
+    finding = clock_finding(1_000_100 + server_offset_ms, before, after, config)
+    assert finding.status is status, finding
+    if status is Status.FAIL:
+        assert "clock_skew" in finding.message and "ntp" in finding.hint.lower()
