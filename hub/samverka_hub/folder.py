@@ -126,7 +126,9 @@ def init_hub(
     ``hosts`` are the names the hub's TLS certificate is valid for (its DNS names and
     addresses); loopback names are always included. ``store_url`` puts the database
     elsewhere than the SQLite file in the folder (PostgreSQL for production hubs).
-    Refuses an existing folder.
+    Refuses an existing folder, and a database that already holds a hub: a second
+    hub with its own keys on it would re-sign the directory with a key no node
+    trusts. A replica is a copy of the existing folder (docs/ARCHITECTURE.md).
     """
     config_path = hub_dir / CONFIG_FILE
     key_path = hub_dir / "keys" / "signing.key"
@@ -136,6 +138,8 @@ def init_hub(
                 f"{hub_dir} already holds a node or hub ({existing.name} exists)",
                 hint="choose an empty folder; an existing hub is never overwritten",
             )
+    if store_url:
+        _refuse_database_of_another_hub(store_url)
     hub_dir.mkdir(parents=True, exist_ok=True)
     for sub in ("keys", "tls", "ca"):
         (hub_dir / sub).mkdir(mode=0o700, exist_ok=True)
@@ -173,6 +177,24 @@ def init_hub(
         hub.close()
         raise
     return hub
+
+
+def _refuse_database_of_another_hub(store_url: str) -> None:
+    """ConfigError if the database at ``store_url`` already holds a hub's directory."""
+    store = Store.open(store_url, tracks=(STORE_TRACK, HUB_TRACK))
+    try:
+        version = MemberStore(store.engine).directory_version()
+        safe_url = store.engine.url.render_as_string(hide_password=True)
+    finally:
+        store.close()
+    if version:
+        raise ConfigError(
+            f"the database {safe_url} already holds a hub (member directory version "
+            f"{version}); `hub init` makes a new hub with new keys and would take it over",
+            hint="to run another replica of that hub, copy its folder (keys, CA, "
+            "samverka.toml) to this host and run `samverka hub serve` with other ports; "
+            "for a new hub, use an empty database",
+        )
 
 
 def _listen_hosts(*listens: str) -> list[str]:

@@ -65,7 +65,7 @@ class HubRuntime:
 
 class HubServicer(
     MembershipMethods,
-    InsightMethods,  # before AggregationMethods: its Search/GetStats replace the stubs there
+    InsightMethods,
     AggregationMethods,
     hub_service_pb2_grpc.HubServiceServicer,
 ):

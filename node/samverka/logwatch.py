@@ -220,7 +220,7 @@ class PostgresLogWatcher(LogWatcher):
 
 def watcher_for(store: Store, url: str) -> LogWatcher:
     """The right watcher for a store URL: LISTEN on PostgreSQL, polling otherwise."""
-    if url.startswith("postgresql"):
+    if url.startswith(("postgresql", "postgres:")):  # postgres:// is PostgreSQL too
         return PostgresLogWatcher(store, libpq_conninfo(url))
     return PollingLogWatcher(store)
 
