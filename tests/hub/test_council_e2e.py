@@ -58,6 +58,7 @@ def served(
     tmp = tmp_path_factory.mktemp(f"council-{engine}")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAMVERKA_")}
     env["SAMVERKA_DIRECTORY_POLL_SECONDS"] = "0.1"
+    env["SAMVERKA_METRICS_LISTEN"] = ""  # no fixed port (other tests' hubs may run)
     procs = Procs(tmp, env)
     schema = f"council_{secrets.token_hex(4)}"
     store_url = ""

@@ -52,6 +52,8 @@ class Member:
 @dataclass
 class Replicas:
     procs: Procs
+    #: Runs commands as on replica B's host: its database URL comes from the environment.
+    procs_b: Procs
     a: RunningHub
     b: RunningHub
     hub: Hub  # replica A's folder opened in the test process, for the council's decisions
@@ -99,7 +101,12 @@ def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicas]:
     tmp = tmp_path_factory.mktemp("replicas")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAMVERKA_")}
     env["SAMVERKA_DIRECTORY_POLL_SECONDS"] = "0.1"
+    env["SAMVERKA_METRICS_LISTEN"] = ""  # two replicas on one host: no fixed metrics port
     procs = Procs(tmp, env)
+    # B's host keeps the URL out of its samverka.toml and passes it in the environment,
+    # in the driver-less form (postgres://), which must mean the same database.
+    env_b = {**env, "SAMVERKA_STORE_URL": url.replace("postgresql+psycopg", "postgres")}
+    procs_b = Procs(tmp, env_b)
     hub: Hub | None = None
     try:
         a_dir, b_dir = tmp / "hub-a", tmp / "hub-b"
@@ -108,13 +115,29 @@ def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicas]:
             "--listen", "127.0.0.1:0", "--public-listen", "127.0.0.1:0",
         )  # fmt: skip
         shutil.copytree(a_dir, b_dir)  # the second host gets a copy of the folder
+        config = b_dir / "samverka.toml"
+        text = config.read_text(encoding="utf-8")
+        assert url in text
+        config.write_text(text.replace(url, "postgresql://nobody@127.0.0.1:1/nowhere"), "utf-8")
         a = start_hub(procs, a_dir, name="replica-a")
-        b = start_hub(procs, b_dir, name="replica-b")
+        b = start_hub(procs_b, b_dir, name="replica-b")
         assert a.member != b.member and a.public != b.public
+
+        def listening() -> bool:  # both replicas LISTEN (B found its URL in the environment)
+            with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+                row = admin.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+                    "AND query LIKE 'LISTEN%%'",
+                    (name,),
+                ).fetchone()
+            return row is not None and row[0] >= 2
+
+        wait_for(listening, 10, "both replicas to LISTEN on samverka_log")
         hub = open_hub(a_dir)
-        yield Replicas(procs, a, b, hub, url)
+        yield Replicas(procs, procs_b, a, b, hub, url)
     finally:
         procs.stop_all()
+        procs_b.stop_all()
         if hub is not None:
             hub.close()
         with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
@@ -171,7 +194,7 @@ def test_an_entry_pushed_to_one_replica_reaches_a_subscriber_of_the_other(
 
             # the council's CLI on B's folder: another process writing as origin 0000
             # (its first entry in this module's database, so the node can chain it)
-            writer = replicas.procs.start(
+            writer = replicas.procs_b.start(
                 "hub", "recommend", "add", "--dir", str(replicas.b.dir), "--id", "rec-replica",
                 "--title", "Rekommendation via replik B", "--summary", "Når replik A.",
                 "--visibility", "public", name="recommend-b",
@@ -181,7 +204,8 @@ def test_an_entry_pushed_to_one_replica_reaches_a_subscriber_of_the_other(
             held = await asyncio.to_thread(node.store.get_record, "0000", "rec-replica")
             assert held is not None and [e.signed.entry for e in received]
             recommendation = arrived - held.timestamp_ms / 1000
-            assert await asyncio.to_thread(writer.wait, 30) == 0, replicas.procs.log("recommend-b")
+            exit_code = await asyncio.to_thread(writer.wait, 30)
+            assert exit_code == 0, replicas.procs_b.log("recommend-b")
             await pages.aclose()
         return latencies, recommendation
 
@@ -276,7 +300,7 @@ def test_concurrent_pushes_to_both_replicas_keep_one_gap_free_log(replicas: Repl
 def test_replicas_never_both_re_sign_the_directory(replicas: Replicas) -> None:
     """Two replicas finding the directory stale at the same moment issue one new
     version, not two: each re-checks under the database's write lock."""
-    b_hub = open_hub(replicas.b.dir)
+    b_hub = open_hub(replicas.b.dir, env={**os.environ, "SAMVERKA_STORE_URL": replicas.url})
     try:
         later = time.time_ns() // 1_000_000 + 4 * 24 * 3600 * 1000  # past half its life
         councils = [replicas.hub.council, b_hub.council]
