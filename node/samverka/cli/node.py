@@ -18,6 +18,8 @@ from samverka.config import CONFIG_FILE, DEFAULT_LISTEN
         "directory": ("samverka.cli.membership:directory", "Show the member directory held."),
         "rotate-key": ("samverka.cli.membership:rotate_key", "Announce a new signing key."),
         "renew-cert": ("samverka.cli.membership:renew_cert", "Get a new TLS certificate."),
+        "backup": ("samverka.cli.backup:backup", "Back up this folder online (SQLite)."),
+        "restore": ("samverka.cli.backup:restore", "Restore a backup into a new folder."),
     },
 )
 def node() -> None:

@@ -1,0 +1,87 @@
+"""``samverka node backup | restore``: an online backup of the folder and its SQLite store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from samverka.cli._common import EXIT_CODES_HELP, dir_option, json_option, print_json
+
+
+@click.command(epilog=EXIT_CODES_HELP)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The archive to write (.tar.gz, mode 0600: it holds the private keys).",
+)
+@dir_option
+@json_option
+def backup(out: Path, node_dir: Path, as_json: bool) -> None:
+    """Back up this folder while the server runs: a consistent copy of the SQLite
+    database (SQLite's online backup API) and every file of the folder (config, keys,
+    certificates, member directory) in one archive.
+
+    \b
+    Example:
+      samverka node backup --out /var/backups/samverka/node-$(date +%F).tar.gz
+
+    Keep the archive as secret as keys/signing.key: it contains it. A PostgreSQL
+    store is backed up with pg_dump instead (docs/OPERATIONS.md).
+    """
+    from samverka.backup import backup_folder
+    from samverka.config import load_config
+
+    manifest = backup_folder(load_config(node_dir), out)
+    if as_json:
+        print_json({"archive": str(out), **_summary(manifest.heads, manifest.log_position)})
+        return
+    click.echo(
+        f"backed up {manifest.kommun} to {out}: log position {manifest.log_position}, "
+        f"{len(manifest.heads)} feeds, {len(manifest.files) + 1} files"
+    )
+
+
+@click.command(epilog=EXIT_CODES_HELP)
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@dir_option
+@json_option
+def restore(archive: Path, node_dir: Path, as_json: bool) -> None:
+    """Restore ARCHIVE (from `samverka node backup`) into a new folder --dir.
+
+    Refuses a folder that already holds a node. Checks the database against the
+    backup's manifest and with PRAGMA quick_check, applies newer migrations, and
+    prints the feed heads it holds.
+
+    \b
+    After restoring an older backup of a node that has published since, do not
+    publish until its own entries are back from the hub (samverka doctor warns):
+    a new entry at a sequence already published would fork the feed. See
+    docs/OPERATIONS.md, "Restoring a node".
+    """
+    from samverka.backup import restore_folder
+
+    result = restore_folder(archive, node_dir)
+    if as_json:
+        print_json(
+            {
+                "dir": str(result.dir),
+                "backup_created_at": result.manifest.created_at,
+                "matches_backup": result.matches_backup,
+                "migrated": result.migrated,
+                **_summary(result.heads, result.log_position),
+            }
+        )
+        return
+    click.echo(
+        f"restored {result.manifest.kommun} (backup of {result.manifest.created_at}) into "
+        f"{result.dir}: log position {result.log_position}, {len(result.heads)} feeds"
+    )
+    if result.migrated:
+        click.echo(f"applied migrations {result.migrated} (the backup was older software)")
+    click.echo(f"next: samverka doctor --dir {result.dir}")
+
+
+def _summary(heads: dict[str, int], position: int) -> dict[str, object]:
+    return {"log_position": position, "heads": dict(sorted(heads.items()))}
