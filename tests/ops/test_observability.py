@@ -118,9 +118,7 @@ def test_hub_metrics_count_pushed_entries_refusals_and_rpcs(
     assert 0 <= age < 600
 
 
-def test_hub_json_logs_name_the_calling_kommun(
-    mprocs: Procs, hub: RunningHub, tibro: Path
-) -> None:
+def test_hub_json_logs_name_the_calling_kommun(mprocs: Procs, hub: RunningHub, tibro: Path) -> None:
     run_async(_publish(hub, tibro, _entries(tibro)[:1]))  # at least one call from Tibro
 
     def parsed() -> list[dict[str, object]] | None:
