@@ -32,8 +32,25 @@ PILOT, PRODUCTION, ENDED, IDEA = (
 ELDERLY, SCHOOL, IT = R.SERVICE_AREA_ELDERLY_CARE, R.SERVICE_AREA_SCHOOL, R.SERVICE_AREA_IT
 
 
-def uc(origin: str, status: int, area: int, **kw: object) -> RecordTally:
-    return RecordTally(origin, USE_CASE, status=status, service_area=area, **kw)  # type: ignore[arg-type]
+def uc(
+    origin: str,
+    status: int,
+    area: int,
+    *,
+    visibility: int = PUBLIC,
+    tombstone: bool = False,
+    count: int = 1,
+) -> RecordTally:
+    """A tally of use cases."""
+    return RecordTally(
+        origin,
+        USE_CASE,
+        status=status,
+        service_area=area,
+        visibility=visibility,
+        tombstone=tombstone,
+        count=count,
+    )
 
 
 #: A small federation, counted by hand in the tests below.
