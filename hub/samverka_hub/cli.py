@@ -37,6 +37,11 @@ from samverka_hub.config import DEFAULT_MEMBER_LISTEN, DEFAULT_PUBLIC_LISTEN
         "recommend": ("samverka_hub.cli_council:recommend", "The council's recommendations."),
         "stats": ("samverka_hub.cli_council:stats", "Coverage across all 290 kommuner."),
         "search": ("samverka_hub.cli_council:search", "Search the whole federation."),
+        "harvest": ("samverka_hub.cli_aggregation:harvest", "Pull from members' nodes now."),
+        "refusals": (
+            "samverka_hub.cli_aggregation:refusals",
+            "Entries the hub refused, by origin and reason.",
+        ),
     },
     epilog=EXIT_CODES_HELP,
 )

@@ -6,7 +6,8 @@
 - public port (``[public] listen``, server TLS only): HubService's Enroll and
   GetDirectory for anyone, FeedService with PUBLIC records only.
 
-Both carry health and reflection (see :class:`samverka.server.NodeServer`). SIGTERM
+The harvester (``[harvest]``) pulls members' feeds from their nodes on a schedule.
+Both ports carry health and reflection (see :class:`samverka.server.NodeServer`). SIGTERM
 drains both. The directory watcher starts before the ports open, so the first call
 already sees the current directory.
 """
@@ -26,6 +27,7 @@ from samverka.server.settings import ServerSettings, ServerTls
 
 from samverka_hub.directory_watch import DirectoryWatcher
 from samverka_hub.folder import Hub
+from samverka_hub.harvest import harvester_for
 from samverka_hub.service import HubRuntime, HubServicer
 
 log = logging.getLogger("samverka_hub")
@@ -74,6 +76,9 @@ def build_hub_server(
     server = NodeServer(settings)
     server.add_resource(log_watcher)
     server.add_resource(directory)
+    if config.harvest.enabled:
+        # After the directory watcher: it starts first and knows the members.
+        server.add_resource(harvester_for(hub, lambda: directory.current, log_watcher))
     runtime.member_listener = server.add_listener(
         "member",
         member_address,

@@ -20,6 +20,7 @@ from samverka.config import CONFIG_FILE, DEFAULT_LISTEN
         "renew-cert": ("samverka.cli.membership:renew_cert", "Get a new TLS certificate."),
         "backup": ("samverka.cli.backup:backup", "Back up this folder online (SQLite)."),
         "restore": ("samverka.cli.backup:restore", "Restore a backup into a new folder."),
+        "push": ("samverka.cli.push:push", "Send this node's new entries to the hub."),
     },
 )
 def node() -> None:

@@ -91,6 +91,7 @@ def serve(
     from samverka.config import load_config
     from samverka.logwatch import watcher_for
     from samverka.metrics import serve_metrics
+    from samverka.mirror import hub_agents
     from samverka.server import NodeServer, build_node_server
 
     configure_logging(load_config(node_dir), log_format, log_level)
@@ -100,6 +101,9 @@ def serve(
         server = build_node_server(
             config, node.store, node.signing_key.public, listen=listen, watcher=watcher
         )
+        # Enrolled: push this node's feed to the hub and follow the hub ([hub] push/follow).
+        for agent in hub_agents(node, watcher):
+            server.add_resource(agent)
         endpoint = serve_metrics(
             server,
             config.metrics.listen if metrics_listen is None else metrics_listen,

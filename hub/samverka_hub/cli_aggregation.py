@@ -1,0 +1,137 @@
+"""``samverka hub harvest`` and ``samverka hub refusals``: the council's view of aggregation.
+
+Both work on the hub folder directly, so they are safe while ``hub serve`` runs (a
+running hub's subscribers see harvested entries through its log watcher).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import click
+from samverka.cli._common import EXIT_CODES_HELP, dir_option, fail, json_option, print_json
+from samverka.kommuner import kommun_name
+
+
+def _when(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@click.command(epilog=EXIT_CODES_HELP)
+@dir_option
+@click.option(
+    "--member", metavar="KOD", default=None, help="Only this member [default: every one]."
+)
+@json_option
+def harvest(node_dir: Path, member: str | None, as_json: bool) -> None:
+    """Pull new entries from members' nodes once, now.
+
+    Every active member whose directory entry has an address (its node's member
+    port) is asked for its own feed after the hub's cursor; every entry is verified
+    against the member directory's keys. `hub serve` does this on its own every
+    [harvest] interval_seconds. Exits 1 if any member served an entry the hub
+    refuses, 4 if any could not be reached.
+    """
+    import uvloop
+
+    from samverka_hub.folder import open_hub
+    from samverka_hub.harvest import harvest_once
+
+    with (
+        open_hub(node_dir) as hub,
+        asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner,
+    ):
+        outcomes = runner.run(
+            harvest_once(hub, member=member.strip() if member is not None else None)
+        )
+    rows: list[dict[str, Any]] = [
+        {
+            "kommunkod": o.kommunkod,
+            "name": kommun_name(o.kommunkod),
+            "address": o.address,
+            "ok": o.ok,
+            "accepted": o.accepted,
+            "duplicates": o.report.duplicates if o.report is not None else 0,
+            "gaps_filled": o.report.gaps_filled if o.report is not None else 0,
+            "cursor": o.report.position if o.report is not None else None,
+            "refused": o.refused or None,
+            "error": o.error or None,
+            "seconds": round(o.seconds, 3),
+        }
+        for o in outcomes
+    ]
+    if as_json:
+        print_json(rows)
+    elif not rows:
+        click.echo("no member to harvest: none has registered an address")
+    else:
+        for r in rows:
+            status = (
+                f"{r['accepted']} new, {r['duplicates']} already held"
+                if r["ok"]
+                else f"FAILED: {r['error']}"
+            )
+            click.echo(f"{r['kommunkod']}  {r['name']:<16} {r['address']:<22} {status}")
+    refused = [o for o in outcomes if o.refused]
+    unreachable = [o for o in outcomes if not o.ok and not o.refused]
+    if refused:
+        raise fail(
+            f"{len(refused)} member(s) served entries the hub refuses",
+            hint="see `samverka hub refusals`",
+        )
+    if unreachable:
+        from samverka.errors import TransportError
+
+        raise TransportError(
+            f"{len(unreachable)} member(s) could not be harvested",
+            hint="check that their nodes run `samverka node serve` at the registered address",
+        )
+
+
+@click.command(epilog=EXIT_CODES_HELP)
+@dir_option
+@json_option
+def refusals(node_dir: Path, as_json: bool) -> None:
+    """Entries the hub refused (pushed or harvested), counted by origin and reason.
+
+    Each line is one origin and reason: how often, and the latest case (sequence,
+    detail, whether it was pushed or harvested, and by whom). A refusal means a
+    node sent something that fails verification: a bug, a damaged database, a
+    revoked key still in use, or an attack.
+    """
+    from samverka_hub.folder import open_hub
+    from samverka_hub.refusals import RefusalLog
+
+    with open_hub(node_dir) as hub:
+        counts = RefusalLog(hub.store).counts()
+    if as_json:
+        print_json(
+            [
+                {
+                    "origin": c.origin,
+                    "reason": c.reason,
+                    "count": c.count,
+                    "last_sequence": c.last_sequence,
+                    "last_detail": c.last_detail,
+                    "last_source": c.last_source,
+                    "last_peer": c.last_peer,
+                    "first_at_ms": c.first_at_ms,
+                    "last_at_ms": c.last_at_ms,
+                }
+                for c in counts
+            ]
+        )
+        return
+    if not counts:
+        click.echo("no refusals: every entry pushed or harvested has verified")
+        return
+    for c in counts:
+        origin = c.origin or "????"
+        click.echo(
+            f"{origin}#{c.last_sequence:<6} {c.reason:<18} ×{c.count:<5} "
+            f"last {_when(c.last_at_ms)} ({c.last_source} by {c.last_peer or '-'}): "
+            f"{c.last_detail}"
+        )

@@ -1,0 +1,110 @@
+"""``samverka node push``: send this node's own feed to the hub, from the hub's head on."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from samverka.cli._common import EXIT_CODES_HELP, dir_option, json_option, open_node, print_json
+
+if TYPE_CHECKING:
+    from samverka.node import Node
+    from samverka.push import PushReport
+
+
+@click.command(
+    "push",
+    epilog="""\b
+While `samverka node serve` runs on an enrolled node, a push agent does this by itself
+after every change and every [hub] push_interval_seconds ([hub] push = false: off).
+"""
+    + EXIT_CODES_HELP,
+)
+@dir_option
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 2000),
+    default=500,
+    show_default=True,
+    help="Entries per call to the hub.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@json_option
+def push(node_dir: Path, batch_size: int, quiet: bool, as_json: bool) -> None:
+    """Send this node's new entries to the hub (for nodes the hub cannot reach).
+
+    Asks the hub how much of this kommun's feed it holds and sends the rest in
+    order. Drafts never leave the node: a redacted stand-in (sequence and hash only)
+    takes each one's place. Sending again is harmless (the hub counts duplicates).
+
+    \b
+    Example:
+      samverka node push
+    """
+    import uvloop
+
+    with (
+        open_node(node_dir) as node,
+        asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner,
+    ):
+        report = runner.run(_push(node, batch_size, show=not (quiet or as_json)))
+    if as_json:
+        print_json(
+            {
+                "origin": report.origin,
+                "accepted": report.accepted,
+                "duplicates": report.duplicates,
+                "batches": report.batches,
+                "hub_sequence_before": report.hub_sequence_before,
+                "hub_sequence": report.hub_sequence,
+                "local_sequence": report.local_sequence,
+                "gap_restarts": report.gap_restarts,
+                "seconds": round(report.seconds, 3),
+                "entries_per_second": round(report.entries_per_second, 1),
+            }
+        )
+    elif not quiet:
+        if report.sent == 0:
+            click.echo(
+                f"the hub is up to date: it holds {report.origin} up to #{report.hub_sequence}"
+            )
+        else:
+            click.echo(
+                f"pushed {report.sent} entries ({report.accepted} new) in {report.batches} "
+                f"batches, {report.seconds:.1f} s ({report.entries_per_second:.0f} entries/s); "
+                f"the hub holds {report.origin} up to #{report.hub_sequence}"
+            )
+
+
+async def _push(node: Node, batch_size: int, *, show: bool) -> PushReport:
+    from samverka.push import HubLink, push_feed
+
+    bar: Any = None
+    shown = 0
+
+    def progress(report: PushReport) -> None:
+        nonlocal bar, shown
+        if not show or not sys.stderr.isatty():
+            return
+        if bar is None:
+            total = report.local_sequence - report.hub_sequence_before
+            if total <= 0:
+                return
+            bar = click.progressbar(length=total, label="pushing to the hub", file=sys.stderr)
+            bar.__enter__()
+        step = report.hub_sequence - report.hub_sequence_before - shown
+        shown += step
+        bar.update(step)
+
+    try:
+        async with HubLink.member(node.config) as link:
+            return await push_feed(
+                node.store, node.origin, link, batch_size=batch_size, progress=progress
+            )
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)

@@ -1,0 +1,256 @@
+"""``samverka sync``: bring this node and the hub up to date with each other.
+
+Pulls everything new in the hub's log into this node's mirror, verifying every entry
+against its origin's key from the (freshly fetched) member directory, then pushes
+this node's own new entries to the hub. ``--follow`` then keeps following the hub live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from samverka.cli._common import EXIT_CODES_HELP, dir_option, json_option, open_node, print_json
+
+if TYPE_CHECKING:
+    from samverka.node import Node
+    from samverka.push import PushReport
+    from samverka.store import Store
+    from samverka.sync import SyncReport
+
+#: Redraw the progress line at most this often (seconds).
+REDRAW_SECONDS = 0.2
+
+
+@click.command(
+    "sync",
+    epilog="""\b
+Trust: the hub relays entries but cannot alter them unnoticed. An entry that fails
+its origin's signature (or breaks its feed's hash chain) stops the sync with exit
+code 1, naming origin and sequence; everything before it is kept, nothing after it.
+"""
+    + EXIT_CODES_HELP,
+)
+@dir_option
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="After catching up, keep following the hub live until Ctrl-C or SIGTERM.",
+)
+@click.option("--no-push", is_flag=True, help="Only pull; leave this node's new entries for later.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@json_option
+def sync(node_dir: Path, follow: bool, no_push: bool, quiet: bool, as_json: bool) -> None:
+    """Pull the federation's new entries from the hub, verified, into this node's
+    mirror; then push this node's own new entries to the hub.
+
+    The member directory is fetched first, so the keys of kommuner admitted since
+    are known. Afterwards `samverka search` covers own and mirrored records.
+
+    \b
+    Example:
+      samverka sync
+      samverka sync --follow --quiet
+    """
+    import uvloop
+
+    with open_node(node_dir) as node:
+        show = _Display(node.store, quiet=quiet or as_json)
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            outcome = runner.run(_sync(node, show, push=not no_push, follow=follow))
+    if as_json:
+        print_json(outcome.as_json())
+    elif not quiet:
+        click.echo(outcome.describe())
+
+
+@dataclass
+class _Outcome:
+    pulled: SyncReport
+    seconds: float
+    origins: list[str]
+    directory_version: int
+    pushed: PushReport | None = None
+    followed: SyncReport | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.pulled.received / self.seconds if self.seconds > 0 else 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "peer": self.pulled.peer,
+            "accepted": self.pulled.accepted,
+            "duplicates": self.pulled.duplicates,
+            "start_position": self.pulled.start_position,
+            "position": self.pulled.position,
+            "gaps_filled": self.pulled.gaps_filled,
+            "origins": self.origins,
+            "seconds": round(self.seconds, 3),
+            "entries_per_second": round(self.rate, 1),
+            "directory_version": self.directory_version,
+            "pushed": None,
+        }
+        if self.pushed is not None:
+            data["pushed"] = {
+                "accepted": self.pushed.accepted,
+                "duplicates": self.pushed.duplicates,
+                "hub_sequence": self.pushed.hub_sequence,
+                "seconds": round(self.pushed.seconds, 3),
+            }
+        if self.followed is not None:
+            data["followed"] = {
+                "accepted": self.followed.accepted,
+                "position": self.followed.position,
+            }
+        return data
+
+    def describe(self) -> str:
+        p = self.pulled
+        lines = [
+            f"pulled {p.accepted} new entries ({p.duplicates} already held) from "
+            f"{len(self.origins)} origins in {self.seconds:.1f} s ({self.rate:.0f} entries/s); "
+            f"hub cursor {p.position}, directory version {self.directory_version}"
+        ]
+        if p.gaps_filled:
+            lines.append(f"filled {p.gaps_filled} gaps by asking for the missing entries")
+        if self.pushed is not None:
+            lines.append(
+                f"pushed {self.pushed.accepted} new entries of our own "
+                f"({self.pushed.duplicates} already there); the hub holds our feed up to "
+                f"#{self.pushed.hub_sequence}"
+            )
+        if self.followed is not None:
+            lines.append(f"followed the hub: {self.followed.accepted} more entries")
+        return "\n".join(lines)
+
+
+async def _sync(node: Node, show: _Display, *, push: bool, follow: bool) -> _Outcome:
+    from samverka.mirror import hub_client, refresh, sync_from_hub
+
+    update = await refresh(node)
+    started = time.monotonic()
+    client = hub_client(node)
+    try:
+        heads = await client.get_heads([node.origin])
+        cursor = await asyncio.to_thread(node.store.get_cursor, "hub")
+        show.begin(total=max(0, heads.log_position - cursor))
+        with show.active():
+            result = await sync_from_hub(node, progress=show.pulled, client=client)
+    finally:
+        await client.close()
+    outcome = _Outcome(
+        pulled=result.report,
+        seconds=time.monotonic() - started,
+        origins=await asyncio.to_thread(show.origins_changed),
+        directory_version=update.directory.version,
+    )
+    if push:
+        outcome.pushed = await _push(node)
+    if follow:
+        outcome.followed = await _follow(node, show)
+    return outcome
+
+
+async def _push(node: Node) -> PushReport:
+    from samverka.push import HubLink, push_feed
+
+    async with HubLink.member(node.config) as link:
+        return await push_feed(node.store, node.origin, link)
+
+
+async def _follow(node: Node, show: _Display) -> SyncReport:
+    from samverka.mirror import follow_hub
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    show.say("following the hub (Ctrl-C to stop)")
+    try:
+        return await follow_hub(node, stop=stop, on_entries=show.followed)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+@dataclass
+class _Display:
+    """Progress on stderr: a bar on a terminal (entries, origins, rate), else nothing."""
+
+    store: Store
+    quiet: bool
+    total: int = 0
+    _before: dict[str, int] = field(default_factory=dict)
+    _bar: Any = None
+    _shown: int = 0
+    _started: float = 0.0
+    _drawn: float = 0.0
+    _origins: int = 0
+
+    def begin(self, total: int) -> None:
+        self.total = total
+        self._before = {h.origin: h.sequence for h in self.store.heads()}
+        self._started = time.monotonic()
+
+    @property
+    def terminal(self) -> bool:
+        return not self.quiet and sys.stderr.isatty()
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        if not self.terminal or self.total == 0:
+            yield
+            return
+        bar: Any = click.progressbar(
+            length=self.total,
+            label="syncing from the hub",
+            file=sys.stderr,
+            item_show_func=lambda _: self._status(),
+        )
+        with bar:
+            self._bar = bar
+            try:
+                yield
+            finally:
+                self._bar = None
+
+    def _status(self) -> str:
+        seconds = max(time.monotonic() - self._started, 1e-6)
+        return f"{self._shown} entries, {self._origins} origins, {self._shown / seconds:.0f}/s"
+
+    def pulled(self, report: SyncReport) -> None:
+        if self._bar is None:
+            return
+        now = time.monotonic()
+        moved = report.position - report.start_position
+        if now - self._drawn < REDRAW_SECONDS and moved < self.total:
+            return
+        self._drawn = now
+        self._origins = len(self.origins_changed())
+        step = min(moved, self.total) - self._shown
+        self._shown += step
+        self._bar.update(step, None)
+
+    def origins_changed(self) -> list[str]:
+        """Origins whose feed moved since the sync began."""
+        return sorted(
+            h.origin for h in self.store.heads() if h.sequence != self._before.get(h.origin, 0)
+        )
+
+    def followed(self, positions: list[int]) -> None:
+        if not self.quiet and positions:
+            click.echo(f"+{len(positions)} entries from the hub (log position {positions[-1]})")
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            click.echo(text, err=True)
