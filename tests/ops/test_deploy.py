@@ -1,0 +1,237 @@
+"""The files in deploy/ and the docs that must not drift, checked for real.
+
+- systemd units: ``systemd-analyze verify`` on copies whose ExecStart points at this
+  venv's ``samverka`` (verify needs the binary to exist; the real units stay as they are);
+- compose.yaml: ``docker compose config`` where it works, else parsed as YAML; then the
+  hub service is run from its own environment and command through the container's
+  real entrypoint against the local PostgreSQL, and answers health SERVING;
+- docs/CONFIGURATION.md: regenerated from the dataclasses and compared;
+- README.md: every ``samverka …`` command it shows answers ``--help``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+import yaml
+from cryptography import x509
+from hubkit import Procs, run_async, wait_for
+from opskit import REPO, scrape, value
+from samverka.config import load_config
+from samverka.doctor import health_probe
+
+DEPLOY = REPO / "deploy"
+SAMVERKA = Path(sys.executable).with_name("samverka")
+PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=5"
+
+
+# -- systemd ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("unit", ["samverka-node.service", "samverka-hub.service"])
+def test_systemd_units_verify(unit: str, tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is not installed"
+    text = (DEPLOY / "systemd" / unit).read_text()
+    for setting in (
+        "User=samverka", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
+        "NoNewPrivileges=yes", "CapabilityBoundingSet=\n", "Restart=on-failure",
+        "RestartSec=", "ReadWritePaths=/var/lib/samverka/", "ExecStartPre=",
+    ):  # fmt: skip
+        assert setting in text, f"{unit} lacks {setting!r}"
+    stop = int(re.search(r"^TimeoutStopSec=(\d+)s$", text, re.M).group(1))  # type: ignore[union-attr]
+    assert stop >= 5 * 2  # well above [server] grace_seconds (5 s)
+    assert SAMVERKA.exists()
+    copy = tmp_path / unit
+    copy.write_text(text.replace("/opt/samverka/bin/samverka", str(SAMVERKA)))
+    result = subprocess.run(
+        [analyze, "verify", str(copy)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    # verify reports bad settings as warnings and still exits 0: there must be none.
+    assert unit not in result.stderr and "Unknown" not in result.stderr, result.stderr
+
+
+def test_sysusers_and_tmpfiles_match_the_units() -> None:
+    users = (DEPLOY / "systemd" / "samverka.sysusers").read_text()
+    assert re.search(r"^u samverka ", users, re.M)
+    tmpfiles = (DEPLOY / "systemd" / "samverka.tmpfiles").read_text()
+    for folder in ("/var/lib/samverka/node", "/var/lib/samverka/hub"):
+        assert re.search(rf"^d {re.escape(folder)}\s+0700 samverka samverka", tmpfiles, re.M)
+
+
+# -- container and compose -----------------------------------------------------------------
+
+
+def test_containerfile_is_multi_stage_non_root_with_a_health_check() -> None:
+    text = (DEPLOY / "Containerfile").read_text()
+    assert len(re.findall(r"^FROM ", text, re.M)) >= 2 and " AS builder" in text
+    assert "pip wheel" in text
+    user = re.findall(r"^USER (\S+)", text, re.M)
+    assert user and not user[-1].startswith(("root", "0"))
+    assert re.search(r"^HEALTHCHECK .*\n.*samverka.*doctor.*--only.*server", text, re.M)
+    assert 'VOLUME ["/var/lib/samverka"]' in text
+    assert "deploy/container/entrypoint.sh" in text
+    assert os.access(DEPLOY / "container" / "entrypoint.sh", os.X_OK)
+
+
+def compose_config() -> dict[str, object]:
+    path = DEPLOY / "compose.yaml"
+    docker = shutil.which("docker")
+    if docker:
+        result = subprocess.run(
+            [docker, "compose", "-f", str(path), "config", "--format", "yaml"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if result.returncode == 0:  # the compose plugin is there: its verdict counts
+            return dict(yaml.safe_load(result.stdout))
+    loaded = yaml.safe_load(path.read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def test_compose_has_hub_postgres_and_node_with_health_ordering() -> None:
+    config = compose_config()
+    services = config["services"]
+    assert isinstance(services, dict)
+    assert {"postgres", "hub", "node"} <= set(services)
+    for name in ("postgres", "hub", "node"):
+        assert "healthcheck" in services[name], name
+    assert services["hub"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["node"]["depends_on"]["hub"]["condition"] == "service_healthy"
+    hub_env = services["hub"]["environment"]
+    assert hub_env["SAMVERKA_STORE_URL"].startswith("postgresql://")
+    for name in ("hub", "node"):  # data in volumes, ports only on loopback
+        assert any(str(v).endswith(":/var/lib/samverka") for v in services[name]["volumes"])
+        assert all(str(p).startswith("127.0.0.1:") for p in services[name]["ports"])
+
+
+@pytest.fixture
+def throwaway_db() -> Iterator[str]:
+    name = f"samverka_t_{secrets.token_hex(4)}"
+    try:
+        admin = psycopg.connect(PG_ADMIN, autocommit=True)
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at 127.0.0.1:5432 is unreachable: {exc}", pytrace=False)
+    with admin:
+        admin.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
+    try:
+        yield name
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def local(address: str) -> str:
+    """A container's 0.0.0.0:PORT as a free loopback port here."""
+    return "127.0.0.1:0" if address.startswith(("0.0.0.0:", "[::]:")) else address
+
+
+def test_hub_runs_from_the_compose_configuration(
+    procs: Procs, tmp_path: Path, throwaway_db: str
+) -> None:
+    service = compose_config()["services"]["hub"]  # type: ignore[index]
+    env = {str(k): str(v) for k, v in service["environment"].items()}
+    # What differs outside the container: the database host and user, the folder, ports.
+    url = urlsplit(env["SAMVERKA_STORE_URL"])
+    env["SAMVERKA_STORE_URL"] = urlunsplit(
+        (url.scheme, "postgres@127.0.0.1:5432", f"/{throwaway_db}", "", "")
+    )
+    env["SAMVERKA_DIR"] = str(tmp_path / "hub-volume")
+    for key in ("SAMVERKA_SERVER_LISTEN", "SAMVERKA_PUBLIC_LISTEN", "SAMVERKA_METRICS_LISTEN"):
+        env[key] = local(env[key])
+    run_env = {**procs.env, **env, "PATH": f"{SAMVERKA.parent}:{os.environ['PATH']}"}
+    address_file = tmp_path / "hub.addresses"
+    command = [str(DEPLOY / "container" / "entrypoint.sh"), *service["command"]]
+    with open(tmp_path / "hub.out", "wb") as out, open(tmp_path / "hub.err", "wb") as err:
+        proc = subprocess.Popen(
+            [*command, "--address-file", str(address_file)],
+            env=run_env,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+
+        def ready() -> dict[str, str] | None:
+            if proc.poll() is not None:
+                err = (tmp_path / "hub.err").read_text()
+                raise AssertionError(f"hub exited {proc.returncode}: {err}")
+            return json.loads(address_file.read_text()) if address_file.exists() else None
+
+        bound = wait_for(ready, 60, "the hub from compose.yaml to serve")
+        config = load_config(Path(env["SAMVERKA_DIR"]), env=env)
+        assert config.store_url == env["SAMVERKA_STORE_URL"]
+        assert run_async(health_probe(bound["member"], config)) == "SERVING"
+        samples = scrape(f"http://{bound['metrics']}/metrics")
+        assert value(samples, "samverka_store_up") == 1
+        # The JSON logs the compose file asks for: every stderr line is one event.
+        for line in (tmp_path / "hub.err").read_text().splitlines():
+            json.loads(line)
+        # The certificate names the compose service, so nodes can reach "hub:7443".
+        cert = (Path(env["SAMVERKA_DIR"]) / "tls" / "node.pem").read_bytes()
+        names = (
+            x509.load_pem_x509_certificate(cert)
+            .extensions.get_extension_for_class(x509.SubjectAlternativeName)
+            .value.get_values_for_type(x509.DNSName)
+        )
+        assert "hub" in names
+    finally:
+        proc.send_signal(signal.SIGTERM)  # the entrypoint exec'd: the server gets it
+        assert proc.wait(timeout=30) == 0, (tmp_path / "hub.err").read_text()
+
+
+# -- docs that must not drift --------------------------------------------------------------
+
+
+def test_configuration_reference_is_current() -> None:
+    result = subprocess.run(
+        [sys.executable, str(DEPLOY / "gen_config_doc.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def readme_commands() -> list[list[str]]:
+    """Every distinct ``samverka …`` command in the README's code blocks (words before
+    the first option or argument)."""
+    text = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```(?:sh|console|bash)?\n(.*?)```", text, re.S)
+    commands: dict[tuple[str, ...], None] = {}
+    for block in blocks:
+        for line in block.splitlines():
+            line = line.split("#", 1)[0].strip()
+            if not line.startswith("samverka "):
+                continue
+            words = []
+            for word in line.split()[1:]:
+                if not re.fullmatch(r"[a-z][a-z-]*", word):
+                    break
+                words.append(word)
+            commands[tuple(words)] = None
+    return [list(c) for c in commands]
+
+
+def test_every_command_in_the_readme_exists(procs: Procs) -> None:
+    commands = readme_commands()
+    assert len(commands) >= 15, commands
+    for words in commands:
+        result = procs.run(*words, "--help", check=False)
+        assert result.returncode == 0, f"README shows `samverka {' '.join(words)}`: {result}"
+        assert "Usage:" in result.stdout
