@@ -31,6 +31,7 @@ from samverka.client import FeedClient, Page
 from samverka.entries import parse_signed
 from samverka.errors import EntryRefused, Reason, SamverkaError, StoreError, TransportError
 from samverka.ingest import IngestReport, ingest
+from samverka.metrics import note_peer_heads
 from samverka.server.status import PeerError
 from samverka.store import Store
 from samverka.v1 import feed_pb2, feed_service_pb2
@@ -242,6 +243,19 @@ class _Puller:
     async def begin(self) -> None:
         self.cursor = await asyncio.to_thread(self.store.get_cursor, self.peer)
         self.report.start_position = self.report.position = self.cursor
+        await self._note_peer_heads()
+
+    async def _note_peer_heads(self) -> None:
+        """Tell the metrics where the peer stands (samverka_sync_lag_entries{peer,origin}).
+
+        Best effort: a peer that cannot say still gets synced.
+        """
+        try:
+            heads = await self.client.get_heads(sorted(self.allowed_origins))
+        except SamverkaError as exc:
+            log.debug("%s: no heads for the lag metric: %s", self.peer, exc)
+            return
+        note_peer_heads(self.peer, heads.heads)
 
     async def begin_again(self) -> None:
         """After a failure: trust the stored cursor, not what was in flight."""

@@ -21,8 +21,10 @@ import pytest
 from hubkit import Procs, RunningHub, run_async, start_hub, wait_for
 from opskit import clean_env
 from samverka.client import ClientTls, FeedClient
-from samverka.node import Node
+from samverka.metrics import ServerCollector, note_peer_heads
+from samverka.node import Node, init_node
 from samverka.v1 import feed_pb2, hub_service_pb2, hub_service_pb2_grpc
+from samverka.verify import FeedHead
 
 TIBRO, LEKSAND = "1472", "2029"
 PUBLISH = "/samverka.v1.HubService/Publish"
@@ -199,8 +201,45 @@ def test_node_metrics_see_entries_written_by_another_process(
     assert opskit.value(samples, "samverka_rpc_duration_seconds_count", read) == 1
     sent = {"method": "/samverka.v1.FeedService/ReadEntries"}
     assert opskit.value(samples, "samverka_rpc_stream_messages_sent_total", sent) >= 1
+    # Enrolled, the node follows the hub: the lag metric names the hub as its peer.
+    lag = wait_for(
+        lambda: [
+            (dict(labels), v)
+            for (name, labels), v in opskit.scrape(url).items()
+            if name == "samverka_sync_lag_entries"
+        ],
+        30,
+        "the follow agent to report the hub's heads",
+    )
+    assert any(labels["origin"] == TIBRO and v == 0 for labels, v in lag), lag
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
+
+
+def test_sync_lag_is_the_peer_head_minus_ours(tmp_path: Path) -> None:
+    with Node.open(_init(tmp_path)) as node:
+        for i in range(2):
+            node.publisher().publish(
+                factories.make_record("use_case", record_id=f"uc-{i}", origin=LEKSAND)
+            )
+        note_peer_heads(
+            "test-peer",
+            [FeedHead(LEKSAND, 5, b"\0" * 32), FeedHead(TIBRO, 3, b"\0" * 32)],
+        )
+        collected = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in ServerCollector(node.store, LEKSAND).collect()
+            for s in family.samples
+        }
+    lag = "samverka_sync_lag_entries"
+    assert collected[(lag, (("origin", LEKSAND), ("peer", "test-peer")))] == 3
+    assert collected[(lag, (("origin", TIBRO), ("peer", "test-peer")))] == 3
+    assert collected[("samverka_published_entries", ())] == 2
+
+
+def _init(tmp_path: Path) -> Path:
+    init_node(tmp_path / "leksand", LEKSAND).close()
+    return tmp_path / "leksand"
 
 
 def test_doctor_reaches_the_hub_and_compares_clocks(
