@@ -30,7 +30,6 @@ from samverka.node import Node
 from samverka.server.status import PeerError
 from samverka.v1 import feed_service_pb2, hub_service_pb2, hub_service_pb2_grpc
 from samverka.v1 import records_pb2 as R
-from samverka.verify import KeyRing
 from samverka_hub.folder import Hub, open_hub
 
 FALUN, GAGNEF, LEKSAND, TIBRO, MORA = "2080", "2026", "2029", "1472", "2062"
@@ -89,15 +88,30 @@ def served(
 
 def admit(hub: Hub, code: str) -> ClientTls:
     """Admit ``code`` at the hub (as `hub members approve` does); its client TLS."""
+    return admit_writer(hub, code)[0]
+
+
+def admit_writer(hub: Hub, code: str) -> tuple[ClientTls, FeedWriter]:
+    """Admit ``code``; its client TLS and a writer of its feed with the admitted key."""
     applicant = Applicant.make(code)
     hub.council.submit_enrollment(applicant.request(at=time.time_ns() // 1_000_000))
     admission = hub.council.approve(code)
-    return ClientTls(ca=hub.ca.cert_pem, cert=admission.certificate_pem, key=applicant.tls_key_pem)
+    tls = ClientTls(ca=hub.ca.cert_pem, cert=admission.certificate_pem, key=applicant.tls_key_pem)
+    return tls, FeedWriter(code, applicant.key)
+
+
+def store_feeds(hub: Hub, *writers: FeedWriter) -> None:
+    """Into the hub's store as pushes leave them: verified against the directory's keys."""
+    directory = hub.council.current_directory()
+    assert directory is not None
+    entries = [e for w in writers for e in w.entries]
+    report = ingest(hub.store, keyring_from_directory(directory.directory), entries)
+    assert report.ok, report.first_refusal
 
 
 def add_federation(hub: Hub) -> None:
     """Records of three kommuner in the hub's store, as pushes would leave them."""
-    falun, gagnef = FeedWriter(FALUN), FeedWriter(GAGNEF)
+    falun, gagnef = admit_writer(hub, FALUN)[1], admit_writer(hub, GAGNEF)[1]
     falun.publish("use_case", record_id="uc-far", title="Får på bete i kommunens hagar",
                   service_area=R.SERVICE_AREA_ENVIRONMENT_HEALTH)  # fmt: skip
     falun.publish("use_case", record_id="uc-pappa", title="Far och barn i förskolan",
@@ -109,9 +123,7 @@ def add_federation(hub: Hub) -> None:
     for i in range(120):
         gagnef.publish("lesson", record_id=f"lesson-{i}", title=f"Gemensam lärdom {i}")
     gagnef.publish("solution", record_id="sol-1", visibility=MEMBERS)
-    keys = KeyRing([falun.trusted_key(), gagnef.trusted_key()])
-    report = ingest(hub.store, keys, [*falun.entries, *gagnef.entries])
-    assert report.ok, report.first_refusal
+    store_feeds(hub, falun, gagnef)
 
 
 def stub(address: str, tls: ClientTls) -> tuple[grpc.aio.Channel, Any]:
@@ -204,11 +216,11 @@ def test_stats_count_members_records_for_members_only(served: Served) -> None:
     assert run_async(stats(served.running.member, served.member)) == full
 
     # a new record (written by another process than the server): counted at once
-    stockholm = FeedWriter("0180")
+    stockholm = admit_writer(served.hub, "0180")[1]
     stockholm.publish("use_case", record_id="uc-sthlm", status=R.USE_CASE_STATUS_PRODUCTION,
                       title="Stadens tolktjänst", summary="Tolkning i kontaktcenter.",
                       service_area=R.SERVICE_AREA_CITIZEN_SERVICE)  # fmt: skip
-    assert ingest(served.hub.store, KeyRing([stockholm.trusted_key()]), stockholm.entries).ok
+    store_feeds(served.hub, stockholm)
     again = run_async(stats(served.running.member, served.member))
     assert again.kommuner_with_use_cases == full.kommuner_with_use_cases + 1
     row = next(k for k in again.kommuner if k.kommunkod == "0180")
@@ -239,7 +251,9 @@ def test_a_revoked_member_is_refused(served: Served) -> None:
     wait_for(refused, 10, "the running hub to refuse the revoked member")
 
 
-def test_a_node_searches_the_federation_at_the_hub(served: Served) -> None:
+@pytest.fixture(scope="module")
+def tibro(served: Served) -> Path:
+    """Tibro's node, enrolled with the real commands (node init, node enroll twice)."""
     procs, running = served.procs, served.running
     node_dir = procs.tmp / "node-tibro"
     procs.run("node", "init", "--kommun", TIBRO, "--dir", str(node_dir))
@@ -248,13 +262,39 @@ def test_a_node_searches_the_federation_at_the_hub(served: Served) -> None:
     procs.run(*enroll)
     served.hub.council.approve(TIBRO)
     procs.run(*enroll)
+    return node_dir
 
-    hits = procs.json("search", "--hub", "äldre", "--dir", str(node_dir))
+
+def test_a_node_searches_the_federation_at_the_hub(served: Served, tibro: Path) -> None:
+    procs = served.procs
+    hits = procs.json("search", "--hub", "äldre", "--dir", str(tibro))
     assert [(h["origin"], h["id"], h["visibility"]) for h in hits] == [
         (FALUN, "uc-intern", "members")
     ]
-    text = procs.run("search", "--hub", "får", "--dir", str(node_dir)).stdout
+    text = procs.run("search", "--hub", "får", "--dir", str(tibro)).stdout
     assert "2080/uc-far  Användningsfall · Falun · Offentlig" in text
+
+
+def test_a_recommendation_reaches_a_node_through_sync(served: Served, tibro: Path) -> None:
+    """The council's recommendation is an entry like any other: `samverka sync` brings
+    it into the node's mirror, verified against the hub's key, and the node's own
+    search finds it offline."""
+    from samverka_hub import recommendations
+
+    record = recommendations.draft(
+        {"title": "Synkad vägledning om AI-förordningen", "summary": "Läs detta först.",
+         "visibility": "members"},
+        record_id="rec-synk",
+    )  # fmt: skip
+    recommendations.add(served.hub.node(), record)
+    served.procs.run("sync", "--dir", str(tibro), "--quiet")
+    hits = served.procs.json("search", "vägledning", "--dir", str(tibro))
+    assert [(h["origin"], h["id"], h["kind"]) for h in hits] == [
+        ("0000", "rec-synk", "recommendation")
+    ]
+    with Node.open(tibro) as node:
+        held = node.store.get_record("0000", "rec-synk")
+        assert held is not None and held.key_id == served.hub.signing_key.key_id
 
 
 def test_a_recommendation_reaches_a_live_subscriber_verified(served: Served) -> None:
