@@ -585,22 +585,50 @@ async def _check_hub(config: NodeConfig, checks: list[str], report: Report) -> N
                 f"hub at {address} answers {status}",
                 "the hub is starting or stopping; try again in a minute",
             )
-    if "clock" not in checks:
-        return
     try:
         async with FeedClient.connect(address, ClientTls.from_config(config)) as client:
             before = time.time_ns() // 1_000_000
             info = await client.get_node_info()
             after = time.time_ns() // 1_000_000
+            heads = await client.get_heads([config.node.kommun])
     except SamverkaError as exc:
         report.add(
-            "clock",
+            checks[-1],
             Status.FAIL,
-            f"the hub at {address} refused GetNodeInfo: {exc}",
+            f"the hub at {address} refused FeedService calls: {exc}",
             exc.hint or "is this node still a member? (samverka node directory --refresh)",
         )
         return
-    report.findings.append(clock_finding(info.server_time_ms, before, after, config))
+    if "hub" in checks:
+        hub_sequence = max((h.sequence for h in heads.heads), default=0)
+        _check_own_feed_at_hub(config, hub_sequence, report)
+    if "clock" in checks:
+        report.findings.append(clock_finding(info.server_time_ms, before, after, config))
+
+
+def _check_own_feed_at_hub(config: NodeConfig, hub_sequence: int, report: Report) -> None:
+    """The hub must not hold more of our own feed than we do (a restored old backup):
+    publishing then would reuse sequences already signed, a fork every node refuses."""
+    from samverka.store import Store
+
+    try:
+        store = Store(config.store_url)
+        try:
+            head = store.head(config.node.kommun)
+        finally:
+            store.close()
+    except Exception:  # the database check reports an unreadable store
+        return
+    local = head.sequence if head is not None else 0
+    if hub_sequence > local:
+        report.add(
+            "hub",
+            Status.FAIL,
+            f"the hub holds this kommun's feed up to sequence {hub_sequence}, this node only "
+            f"to {local} (restored from an older backup?)",
+            "do not publish: fetch the missing entries first with `samverka sync` (a new "
+            "entry at a sequence already published would fork the feed)",
+        )
 
 
 def clock_finding(server_ms: int, before_ms: int, after_ms: int, config: NodeConfig) -> Finding:

@@ -271,3 +271,26 @@ def test_doctor_fails_when_the_hub_cannot_be_reached(
     hub_line = next(line for line in lines if line.split()[:2] == ["FAIL", "hub"])
     assert "cannot reach the hub" in hub_line
     assert any("→" in line and "firewall" in line for line in lines)
+
+
+def test_doctor_catches_a_restored_node_behind_its_own_feed_at_the_hub(
+    mprocs: Procs, hub: RunningHub, tibro: Path
+) -> None:
+    archive = mprocs.tmp / "tibro.tar.gz"
+    mprocs.run("node", "backup", "--dir", str(tibro), "--out", str(archive))
+    with Node.open(tibro) as node:  # published after the backup, and pushed
+        node.publisher().publish(
+            factories.make_record("lesson", record_id="after-backup", origin=TIBRO)
+        )
+    run_async(_publish(hub, tibro, _entries(tibro)))
+
+    restored = mprocs.tmp / "tibro-restored"
+    mprocs.run("node", "restore", str(archive), "--dir", str(restored))
+    result = mprocs.run("doctor", "--dir", str(restored), "--json", check=False)
+    assert result.returncode == 1, result
+    failed = [f for f in json.loads(result.stdout)["findings"] if f["status"] == "fail"]
+    assert [f["check"] for f in failed] == ["hub"], failed
+    assert "older backup" in failed[0]["message"] and "samverka sync" in failed[0]["hint"]
+
+    mprocs.run("sync", "--dir", str(restored), "--quiet")  # the entries come back, verified
+    assert json.loads(mprocs.run("doctor", "--dir", str(restored), "--json").stdout)["ok"]
