@@ -336,8 +336,11 @@ def coverage_json(coverage: Coverage, county: str | None = None) -> dict[str, An
     }
 
 
-def echo_coverage(coverage: Coverage, *, county: str | None = None, top: int = 8) -> None:
-    """Readable coverage in Swedish: totals, a table per län, the top areas, who has nothing."""
+def echo_coverage(
+    coverage: Coverage, *, county: str | None = None, every_kommun: bool = False, top: int = 8
+) -> None:
+    """Readable coverage in Swedish: totals, a row per län, the top areas, who has nothing
+    yet; with ``county`` (or ``every_kommun``) a table of that län's (every län's) kommuner."""
     view = (
         "offentliga poster och medlemsposter"
         if coverage.member_view
@@ -381,26 +384,10 @@ def echo_coverage(coverage: Coverage, *, county: str | None = None, top: int = 8
     _print_right(rows, right=range(1, 7))
 
     if county is not None:
-        click.echo("")
-        name = coverage.county(county).name
-        click.echo(f"Kommuner i {name}")
-        krows = [["KOD", "KOMMUN", "MEDLEM", "ANV.FALL", "STATUS", "LÖSN.", "INFÖR.", "OMRÅDEN"]]
-        for k in coverage.kommuner:
-            if k.county_code != county:
-                continue
-            krows.append(
-                [
-                    k.code,
-                    k.name,
-                    "ja" if k.member else "nej",
-                    str(k.use_cases),
-                    _status_line(k.use_cases_by_status) or "-",
-                    str(k.solutions),
-                    str(k.adoptions),
-                    ", ".join(SERVICE_AREA.label(a) for a in k.service_areas) or "-",
-                ]
-            )
-        print_table(krows)
+        _echo_county_kommuner(coverage, county)
+    elif every_kommun:
+        for c in coverage.counties:
+            _echo_county_kommuner(coverage, c.code)
 
     if county is None and coverage.areas:
         click.echo("")
@@ -425,6 +412,29 @@ def echo_coverage(coverage: Coverage, *, county: str | None = None, top: int = 8
         click.echo(f"  {label} ({len(names)}): {', '.join(names)}")
 
 
+def _echo_county_kommuner(coverage: Coverage, county: str) -> None:
+    """A table of one län's kommuner: member, use cases by status, solutions, areas."""
+    click.echo("")
+    click.echo(f"Kommuner i {coverage.county(county).name}")
+    rows = [["KOD", "KOMMUN", "MEDLEM", "ANV.FALL", "STATUS", "LÖSN.", "INFÖR.", "OMRÅDEN"]]
+    for k in coverage.kommuner:
+        if k.county_code != county:
+            continue
+        rows.append(
+            [
+                k.code,
+                k.name,
+                "ja" if k.member else "nej",
+                str(k.use_cases),
+                _status_line(k.use_cases_by_status) or "-",
+                str(k.solutions),
+                str(k.adoptions),
+                ", ".join(SERVICE_AREA.label(a) for a in k.service_areas) or "-",
+            ]
+        )
+    print_table(rows)
+
+
 def _print_right(rows: list[list[str]], *, right: range) -> None:
     """A table with the columns in ``right`` aligned to the right (numbers)."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -444,19 +454,27 @@ left behind.
 
 Counts live (not retired) records. The operator sees PUBLIC and MEMBERS records;
 --public shows what the hub's public port tells anyone (PUBLIC records only).
+With --county, the totals stay national and the lists (also in --json) hold that
+län only.
 
 \b
 Example:
   samverka hub stats
   samverka hub stats --county Dalarna
+  samverka hub stats --kommuner          (every kommun, a table per län)
   samverka hub stats --json
 """,
 )
 @click.option("--county", metavar="LÄN", help="One län (code or name): its kommuner in full.")
+@click.option(
+    "--kommuner", "every_kommun", is_flag=True, help="A table of every kommun, one per län."
+)
 @click.option("--public", "public_view", is_flag=True, help="Count PUBLIC records only.")
 @json_option
 @with_hub
-def stats(hub: Hub, county: str | None, public_view: bool, as_json: bool) -> None:
+def stats(
+    hub: Hub, county: str | None, every_kommun: bool, public_view: bool, as_json: bool
+) -> None:
     from samverka_hub.insight import hub_coverage
 
     code = _county_code(county) if county else None
@@ -465,7 +483,7 @@ def stats(hub: Hub, county: str | None, public_view: bool, as_json: bool) -> Non
     if as_json:
         print_json(coverage_json(coverage, code))
     else:
-        echo_coverage(coverage, county=code)
+        echo_coverage(coverage, county=code, every_kommun=every_kommun)
 
 
 # -- search ------------------------------------------------------------------------------

@@ -233,6 +233,9 @@ def test_coverage_from_the_store_counts_the_fixture(hub: HubUnderTest) -> None:
     by_code = json.loads(ok(invoke(hub.hub.dir, "stats", "--county", "20", "--json")).stdout)
     assert {k["county_code"] for k in by_code["kommuner"]} == {"20"}
     assert len(by_code["kommuner"]) == 15 and len(by_code["counties"]) == 1
+    every = ok(invoke(hub.hub.dir, "stats", "--kommuner")).stdout
+    assert every.count("Kommuner i ") == 21 and "Kommuner i Gotlands län" in every
+    assert "2029  Leksand" in every and "Pilot 2 · I drift 1" in every
     wrong = invoke(hub.hub.dir, "stats", "--county", "Atlantis")
     assert wrong.exit_code == 1 and "not a län" in wrong.stderr
 
