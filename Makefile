@@ -11,7 +11,7 @@ PROTOS := $(wildcard proto/samverka/v1/*.proto)
 GEN    := node/samverka/v1
 DIR    ?= ./node-data
 
-.PHONY: install proto proto-check buf-lint lint test demo run-node clean
+.PHONY: install proto proto-check buf-lint lint test demo run-node clean browser
 
 install: $(STAMP)
 
@@ -49,8 +49,16 @@ lint: $(STAMP) buf-lint proto-check
 	$(BIN)/ruff format --check node hub tests
 	$(BIN)/mypy node/samverka hub
 
-test: $(STAMP) proto-check buf-lint
+test: $(STAMP) proto-check buf-lint browser
 	$(BIN)/python -m pytest -q
+
+# The web catalog's browser tests drive Debian's chromium through Playwright's client
+# (never `playwright install`: no browser download). Installed here when missing.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@if [ -x $(CHROMIUM) ]; then echo "browser: $(CHROMIUM) is installed"; else \
+	  echo "browser: installing Debian's chromium (apt-get install -y --no-install-recommends chromium)"; \
+	  apt-get update -q && apt-get install -y -q --no-install-recommends chromium; fi
 
 demo: $(STAMP)
 	$(BIN)/python -m samverka.demo
