@@ -135,7 +135,7 @@ def run_doctor(
         _check_database(config, profile, report)
     if "directory" in wanted and profile.kind == "node":
         _check_directory(config, report, at)
-    network = [c for c in ("hub", "clock", "server") if c in wanted]
+    network: list[str] = [c for c in ("hub", "clock", "server") if c in wanted]
     if network:
         _run(_network_checks(config, profile, network, report))
     return report

@@ -28,9 +28,7 @@ from samverka.kommuner import HUB_ORIGIN
     help="Run only this check (repeatable). `--only server` probes this folder's own "
     "running server: a container health check.",
 )
-@click.option(
-    "--offline", is_flag=True, help="Skip the checks that need the network (hub, clock)."
-)
+@click.option("--offline", is_flag=True, help="Skip the checks that need the network (hub, clock).")
 @json_option
 def doctor(node_dir: Path, only: tuple[str, ...], offline: bool, as_json: bool) -> None:
     """Check this node or hub folder: config, keys and their permissions, certificates
