@@ -11,19 +11,33 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import re
+import select
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import factories
 import grpc
 import pytest
 import sqlalchemy as sa
+from aggkit import (
+    DRAFT,
+    MEMBERS,
+    PUBLIC,
+    Member,
+    author,
+    bulk,
+    database_bytes,
+    enroll,
+    head_of,
+    open_store,
+)
 from hubkit import Procs, RunningHub, run_async, start_hub, wait_for
 from samverka import fulltext
 from samverka.client import ClientTls, open_channel
@@ -34,19 +48,14 @@ from samverka.node import Node
 from samverka.push import HubLink, push_feed
 from samverka.server.status import from_rpc_error
 from samverka.signing import SigningKey
-from samverka.store import Store
 from samverka.v1 import (
     feed_pb2,
     feed_service_pb2,
     hub_service_pb2,
     hub_service_pb2_grpc,
-    records_pb2,
 )
 
 LEKSAND, TIBRO, GAGNEF, FALUN = "2029", "1472", "2026", "2080"
-PUBLIC = records_pb2.VISIBILITY_PUBLIC
-MEMBERS = records_pb2.VISIBILITY_MEMBERS
-DRAFT = records_pb2.VISIBILITY_DRAFT
 
 
 @pytest.fixture(scope="module")
@@ -71,41 +80,6 @@ def hub(procs: Procs) -> Iterator[RunningHub]:
     assert running.proc.wait(timeout=30) == 0, procs.log("hub")
 
 
-@dataclass(frozen=True)
-class Member:
-    code: str
-    dir: Path
-    #: The node's member port as registered in the directory ("" behind a firewall).
-    address: str = ""
-
-    def tls(self) -> ClientTls:
-        tls = self.dir / "tls"
-        return ClientTls.from_files(tls / "ca.pem", tls / "node.pem", tls / "node.key")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def enroll(procs: Procs, hub: RunningHub, code: str, *, reachable: bool = False) -> Member:
-    """``node init`` + ``node enroll`` + ``hub members approve`` + ``node enroll``."""
-    node_dir = procs.tmp / f"node-{code}"
-    address = f"127.0.0.1:{free_port()}" if reachable else ""
-    procs.run(
-        "node", "init", "--kommun", code, "--dir", str(node_dir),
-        "--listen", address or "127.0.0.1:0",
-    )  # fmt: skip
-    asking = ["node", "enroll", "--dir", str(node_dir), "--hub", hub.public, "--ca", str(hub.ca)]
-    if address:
-        asking += ["--address", address]
-    assert procs.json(*asking)["status"] == "pending"
-    procs.run("hub", "members", "approve", code, "--dir", str(hub.dir))
-    assert procs.json(*asking)["status"] == "approved"
-    return Member(code, node_dir, address)
-
-
 @pytest.fixture(scope="module")
 def leksand(procs: Procs, hub: RunningHub) -> Member:
     return enroll(procs, hub, LEKSAND, reachable=True)
@@ -119,47 +93,6 @@ def tibro(procs: Procs, hub: RunningHub) -> Member:
 @pytest.fixture(scope="module")
 def gagnef(procs: Procs, hub: RunningHub) -> Member:
     return enroll(procs, hub, GAGNEF)
-
-
-def author(member: Member, record_id: str, visibility: int = PUBLIC, **fields: object) -> int:
-    """Publish a record through the node's own publisher (as the CLI does); its sequence."""
-    with Node.open(member.dir) as node:
-        record = factories.make_record(
-            "use_case", record_id=record_id, origin=node.origin, visibility=visibility, **fields
-        )
-        return node.publisher().publish(record).sequence
-
-
-def bulk(member: Member, count: int) -> None:
-    """Append ``count`` signed entries to the node's own feed quickly (one ingest)."""
-    with Node.open(member.dir) as node:
-        head = node.store.head(node.origin)
-        writer = factories.FeedWriter(node.origin, node.signing_key)
-        if head is not None:
-            writer.sequence, writer.head_hash = head.sequence, head.entry_hash
-            writer.next_timestamp_ms = (head.timestamp_ms or 0) + 1
-        writer.step_ms = 1
-        entries = [writer.publish(record_id=f"bulk-{time.time_ns()}-{i}") for i in range(count)]
-        assert ingest(node.store, node.keyring(), entries, source="test").accepted == count
-
-
-def open_store(path: Path) -> Store:
-    return Store.open(f"sqlite:///{path / 'samverka.db'}", migrate=False)
-
-
-def head_of(path: Path, origin: str) -> int:
-    with open_store(path) as store:
-        head = store.head(origin)
-    return head.sequence if head is not None else 0
-
-
-def database_bytes(path: Path) -> bytes:
-    """Everything the SQLite database holds on disk (main file and write-ahead log)."""
-    return b"".join(
-        (path / name).read_bytes()
-        for name in ("samverka.db", "samverka.db-wal")
-        if (path / name).exists()
-    )
 
 
 # -- push, redistribution, search ----------------------------------------------------------
@@ -455,6 +388,8 @@ def test_refusals_are_answered_precisely_and_counted_by_reason(
         writer.sequence, writer.head_hash = head.sequence, head.entry_hash
         writer.next_timestamp_ms = (head.timestamp_ms or 0) + 1
     good = writer.publish(record_id="tib-kept")
+    with Node.open(tibro.dir) as node:  # Tibro's own next entry: its store holds it too
+        assert ingest(node.store, node.keyring(), [good], source="test").accepted == 1
     bad = writer.publish(record_id="tib-bad")
     bad.signature = bytes([bad.signature[0] ^ 1]) + bad.signature[1:]
     stranger = factories.FeedWriter(TIBRO, SigningKey.generate())
@@ -543,3 +478,96 @@ def test_the_public_port_never_sends_a_members_record(
 
     member = raw_read(hub.member, gagnef.tls())
     assert b"MEMBERSMARK2" in member and b"DRAFTMARK" not in member
+
+    # Publishing needs a member certificate: the public port refuses it.
+    async def publish_anonymously() -> grpc.StatusCode:
+        channel = open_channel(hub.public, ClientTls(ca=hub.ca.read_bytes()))
+        try:
+            await hub_service_pb2_grpc.HubServiceStub(channel).Publish(
+                hub_service_pb2.PublishRequest(), timeout=10
+            )
+        except grpc.aio.AioRpcError as err:
+            return err.code()
+        finally:
+            await channel.close()
+        raise AssertionError("the public port took a Publish call")
+
+    assert run_async(publish_anonymously()) is grpc.StatusCode.UNAUTHENTICATED
+
+
+# -- progress and throughput ---------------------------------------------------------------------
+
+
+def on_a_terminal(args: list[str], env: dict[str, str], timeout: float = 120) -> tuple[int, str]:
+    """Run ``samverka ARGS`` on a pseudo-terminal (as a person would); exit code and screen."""
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "samverka", *args],
+        stdin=terminal, stdout=terminal, stderr=terminal, env={**env, "TERM": "dumb"},
+        close_fds=True,
+    )  # fmt: skip
+    os.close(terminal)
+    screen = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(controller, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                screen += chunk
+            elif proc.poll() is not None:
+                break
+        code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(controller)
+    return code, screen.decode("utf-8", "replace")
+
+
+def test_throughput_with_a_progress_bar_on_a_terminal(
+    procs: Procs, hub: RunningHub, tibro: Member, gagnef: Member
+) -> None:
+    procs.json("sync", "--dir", str(gagnef.dir))  # catch up first: only the bulk is new
+    bulk(tibro, 2000)
+    pushed = procs.json("node", "push", "--dir", str(tibro.dir))
+    assert pushed["accepted"] == 2000 and pushed["batches"] == 4
+    code, screen = on_a_terminal(["sync", "--dir", str(gagnef.dir)], procs.env)
+    assert code == 0, screen
+    assert "syncing from the hub" in screen and "origins" in screen and "/s" in screen
+    summary = re.search(r"pulled (\d+) new entries .* \((\d+) entries/s\)", screen)
+    assert summary is not None and int(summary[1]) == 2000, screen
+    print(
+        f"\npush: {pushed['entries_per_second']:.0f} entries/s "
+        f"({pushed['accepted']} in {pushed['seconds']:.2f} s); "
+        f"sync: {summary[2]} entries/s"
+    )
+    quiet = procs.run("sync", "--dir", str(gagnef.dir), "--quiet")
+    assert (quiet.stdout, quiet.stderr) == ("", "")
+
+
+def test_sync_follow_keeps_pulling_until_sigterm(
+    procs: Procs, hub: RunningHub, tibro: Member, gagnef: Member
+) -> None:
+    follower = procs.start("sync", "--dir", str(gagnef.dir), "--follow", name="follow")
+    try:
+        wait_for(lambda: "following the hub" in procs.log("follow"), 60, "the follower to catch up")
+        author(tibro, "tib-followed", PUBLIC, title="Följd live")
+        procs.json("node", "push", "--dir", str(tibro.dir))
+        with Node.open(gagnef.dir) as node:
+            wait_for(
+                lambda: node.store.get_record(TIBRO, "tib-followed") is not None,
+                30,
+                "the followed entry at Gagnef",
+            )
+    finally:
+        follower.send_signal(signal.SIGTERM)
+        code = follower.wait(timeout=30)
+    out = (procs.tmp / "follow.out").read_text()
+    assert code == 0, procs.log("follow")
+    assert "entries from the hub" in out and "followed the hub: " in out

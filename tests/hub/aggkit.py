@@ -1,0 +1,97 @@
+"""Helpers for the aggregation tests (``import aggkit``): enrolled nodes, authoring,
+and looking into node and hub databases."""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import factories
+from hubkit import Procs, RunningHub
+from samverka.client import ClientTls
+from samverka.ingest import ingest
+from samverka.node import Node
+from samverka.store import Store
+from samverka.v1 import records_pb2
+
+PUBLIC = records_pb2.VISIBILITY_PUBLIC
+MEMBERS = records_pb2.VISIBILITY_MEMBERS
+DRAFT = records_pb2.VISIBILITY_DRAFT
+
+
+@dataclass(frozen=True)
+class Member:
+    code: str
+    dir: Path
+    #: The node's member port as registered in the directory ("" behind a firewall).
+    address: str = ""
+
+    def tls(self) -> ClientTls:
+        tls = self.dir / "tls"
+        return ClientTls.from_files(tls / "ca.pem", tls / "node.pem", tls / "node.key")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def enroll(procs: Procs, hub: RunningHub, code: str, *, reachable: bool = False) -> Member:
+    """``node init`` + ``node enroll`` + ``hub members approve`` + ``node enroll``."""
+    node_dir = procs.tmp / f"node-{code}"
+    address = f"127.0.0.1:{free_port()}" if reachable else ""
+    procs.run(
+        "node", "init", "--kommun", code, "--dir", str(node_dir),
+        "--listen", address or "127.0.0.1:0",
+    )  # fmt: skip
+    asking = ["node", "enroll", "--dir", str(node_dir), "--hub", hub.public, "--ca", str(hub.ca)]
+    if address:
+        asking += ["--address", address]
+    assert procs.json(*asking)["status"] == "pending"
+    procs.run("hub", "members", "approve", code, "--dir", str(hub.dir))
+    assert procs.json(*asking)["status"] == "approved"
+    return Member(code, node_dir, address)
+
+
+def author(member: Member, record_id: str, visibility: int = PUBLIC, **fields: object) -> int:
+    """Publish a record through the node's own publisher (as the CLI does); its sequence."""
+    with Node.open(member.dir) as node:
+        record = factories.make_record(
+            "use_case", record_id=record_id, origin=node.origin, visibility=visibility, **fields
+        )
+        return node.publisher().publish(record).sequence
+
+
+def bulk(member: Member, count: int) -> None:
+    """Append ``count`` signed entries to the node's own feed quickly (one ingest)."""
+    with Node.open(member.dir) as node:
+        head = node.store.head(node.origin)
+        writer = factories.FeedWriter(node.origin, node.signing_key)
+        if head is not None:
+            writer.sequence, writer.head_hash = head.sequence, head.entry_hash
+            writer.next_timestamp_ms = (head.timestamp_ms or 0) + 1
+        writer.step_ms = 1
+        entries = [writer.publish(record_id=f"bulk-{time.time_ns()}-{i}") for i in range(count)]
+        assert ingest(node.store, node.keyring(), entries, source="test").accepted == count
+
+
+def open_store(path: Path) -> Store:
+    return Store.open(f"sqlite:///{path / 'samverka.db'}", migrate=False)
+
+
+def head_of(path: Path, origin: str) -> int:
+    with open_store(path) as store:
+        head = store.head(origin)
+    return head.sequence if head is not None else 0
+
+
+def database_bytes(path: Path) -> bytes:
+    """Everything the SQLite database holds on disk (main file and write-ahead log)."""
+    return b"".join(
+        (path / name).read_bytes()
+        for name in ("samverka.db", "samverka.db-wal")
+        if (path / name).exists()
+    )
