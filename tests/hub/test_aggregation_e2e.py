@@ -205,6 +205,18 @@ def test_harvest_from_a_node_that_never_pushes(
     pushed = procs.json("node", "push", "--dir", str(leksand.dir))
     assert (pushed["accepted"], pushed["hub_sequence"]) == (0, base + 3)
 
+    # A harvest that meets a gap asks the member for the missing entries: here the
+    # hub's cursor in Leksand's log has run past two entries it never stored.
+    for i in range(3):
+        author(leksand, f"lek-gap-{i}", PUBLIC)
+    with open_store(leksand.dir) as store:
+        newest = store.feed_items(LEKSAND, base + 3, 10)
+    with open_store(hub.dir) as store:
+        store.set_cursor(f"harvest:{LEKSAND}", newest[1].position)
+    filled = procs.json("hub", "harvest", "--member", LEKSAND, "--dir", str(hub.dir))
+    assert filled[0]["ok"] and filled[0]["gaps_filled"] == 1 and filled[0]["accepted"] == 3
+    assert head_of(hub.dir, LEKSAND) == base + 6
+
     # A member without an address cannot be harvested: the CLI says why.
     refused = procs.run("hub", "harvest", "--member", TIBRO, "--dir", str(hub.dir), check=False)
     assert refused.returncode == 3 and "pushes instead" in refused.stderr
