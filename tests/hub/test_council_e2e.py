@@ -50,10 +50,29 @@ class Served:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def served(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+def served(request: pytest.FixtureRequest) -> Served:
+    """Each hub in turn: the tests of the hub's own answers run on both engines."""
+    hub: Served = request.getfixturevalue(f"served_{request.param}")
+    return hub
+
+
+@pytest.fixture(scope="module")
+def served_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    yield from _serve("sqlite", tmp_path_factory, None)
+
+
+@pytest.fixture(scope="module")
+def served_postgresql(
+    tmp_path_factory: pytest.TempPathFactory, pg_database: str
 ) -> Iterator[Served]:
-    engine: str = request.param
+    """The production engine; the node-side tests (whose commands do not depend on the
+    hub's engine) run against this one only."""
+    yield from _serve("postgresql", tmp_path_factory, pg_database)
+
+
+def _serve(
+    engine: str, tmp_path_factory: pytest.TempPathFactory, database: str | None
+) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp(f"council-{engine}")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAMVERKA_")}
     env["SAMVERKA_DIRECTORY_POLL_SECONDS"] = "0.1"
@@ -62,8 +81,7 @@ def served(
     schema = f"council_{secrets.token_hex(4)}"
     store_url = ""
     admin_dsn = ""
-    if engine == "postgresql":
-        database: str = request.getfixturevalue("pg_database")
+    if database is not None:
         admin_dsn = database.replace("postgresql+psycopg://", "postgresql://")
         with psycopg.connect(admin_dsn, autocommit=True) as conn:
             conn.execute(f'CREATE SCHEMA "{schema}"')
@@ -252,8 +270,9 @@ def test_a_revoked_member_is_refused(served: Served) -> None:
 
 
 @pytest.fixture(scope="module")
-def tibro(served: Served) -> Path:
+def tibro(served_postgresql: Served) -> Path:
     """Tibro's node, enrolled with the real commands (node init, node enroll twice)."""
+    served = served_postgresql
     procs, running = served.procs, served.running
     node_dir = procs.tmp / "node-tibro"
     procs.run("node", "init", "--kommun", TIBRO, "--dir", str(node_dir))
@@ -265,8 +284,8 @@ def tibro(served: Served) -> Path:
     return node_dir
 
 
-def test_a_node_searches_the_federation_at_the_hub(served: Served, tibro: Path) -> None:
-    procs = served.procs
+def test_a_node_searches_the_federation_at_the_hub(served_postgresql: Served, tibro: Path) -> None:
+    procs = served_postgresql.procs
     hits = procs.json("search", "--hub", "äldre", "--dir", str(tibro))
     assert [(h["origin"], h["id"], h["visibility"]) for h in hits] == [
         (FALUN, "uc-intern", "members")
@@ -275,7 +294,9 @@ def test_a_node_searches_the_federation_at_the_hub(served: Served, tibro: Path) 
     assert "2080/uc-far  Användningsfall · Falun · Offentlig" in text
 
 
-def test_a_recommendation_reaches_a_node_through_sync(served: Served, tibro: Path) -> None:
+def test_a_recommendation_reaches_a_node_through_sync(
+    served_postgresql: Served, tibro: Path
+) -> None:
     """The council's recommendation is an entry like any other: `samverka sync` brings
     it into the node's mirror, verified against the hub's key, and the node's own
     search finds it offline."""
@@ -286,15 +307,15 @@ def test_a_recommendation_reaches_a_node_through_sync(served: Served, tibro: Pat
          "visibility": "members"},
         record_id="rec-synk",
     )  # fmt: skip
-    recommendations.add(served.hub.node(), record)
-    served.procs.run("sync", "--dir", str(tibro), "--quiet")
-    hits = served.procs.json("search", "vägledning", "--dir", str(tibro))
+    recommendations.add(served_postgresql.hub.node(), record)
+    served_postgresql.procs.run("sync", "--dir", str(tibro), "--quiet")
+    hits = served_postgresql.procs.json("search", "vägledning", "--dir", str(tibro))
     assert [(h["origin"], h["id"], h["kind"]) for h in hits] == [
         ("0000", "rec-synk", "recommendation")
     ]
     with Node.open(tibro) as node:
         held = node.store.get_record("0000", "rec-synk")
-        assert held is not None and held.key_id == served.hub.signing_key.key_id
+        assert held is not None and held.key_id == served_postgresql.hub.signing_key.key_id
 
 
 def test_a_recommendation_reaches_a_live_subscriber_verified(served: Served) -> None:
