@@ -17,9 +17,15 @@ Modules, by job:
   revocation, key rotation, certificate renewal — each one transaction that also
   publishes a new signed directory version.
 - :mod:`~samverka_hub.directory_watch`: a running hub's current directory, kept fresh.
+- :mod:`~samverka_hub.recommendations`: the council's recommendations, records of
+  its own feed (origin 0000) signed with the hub's key.
+- :mod:`~samverka_hub.stats` (pure) and :mod:`~samverka_hub.insight` (its reads):
+  coverage of the 290 kommuner, and federation-wide search with the hub's rules.
 - :mod:`~samverka_hub.membership_service`, :mod:`~samverka_hub.aggregation_service`,
-  :mod:`~samverka_hub.service`: the HubService servicer, split by concern.
+  :mod:`~samverka_hub.insight_service`, :mod:`~samverka_hub.service`: the HubService
+  servicer, split by concern.
 - :mod:`~samverka_hub.process`: ``hub serve``: both ports; who may call the member port
   is :class:`samverka.membership.DirectoryPolicy` over the current directory.
-- :mod:`~samverka_hub.cli`: the ``samverka hub`` commands.
+- :mod:`~samverka_hub.cli`: the ``samverka hub`` commands
+  (:mod:`~samverka_hub.cli_council`: ``recommend``, ``stats``, ``search``).
 """
