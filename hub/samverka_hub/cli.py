@@ -38,6 +38,7 @@ from samverka_hub.config import DEFAULT_MEMBER_LISTEN, DEFAULT_PUBLIC_LISTEN
         "stats": ("samverka_hub.cli_council:stats", "Coverage across all 290 kommuner."),
         "search": ("samverka_hub.cli_council:search", "Search the whole federation."),
         "harvest": ("samverka_hub.cli_aggregation:harvest", "Pull from members' nodes now."),
+        "web": ("samverka_hub.web.cli:web", "Serve the web catalog alone (read-only)."),
         "refusals": (
             "samverka_hub.cli_aggregation:refusals",
             "Entries the hub refused, by origin and reason.",
@@ -172,7 +173,14 @@ def init(
 @click.option(
     "--address-file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help='Once serving, write {"member": HOST:PORT, "public": HOST:PORT} here (for scripts).',
+    help='Once serving, write {"member": HOST:PORT, "public": HOST:PORT, "web": HOST:PORT} '
+    "here (for scripts).",
+)
+@click.option(
+    "--web-listen",
+    metavar="HOST:PORT",
+    default=None,
+    help='The web catalog (plain HTTP; "" for none) [default: [web] listen].',
 )
 @server_options
 def serve(
@@ -180,6 +188,7 @@ def serve(
     listen: str | None,
     public_listen: str | None,
     address_file: Path | None,
+    web_listen: str | None,
     log_format: str | None,
     log_level: str | None,
     metrics_listen: str | None,
@@ -201,7 +210,7 @@ def serve(
     configure_logging(load_config(node_dir), log_format, log_level)
     with _open(node_dir) as opened:
         server, runtime = build_hub_server(
-            opened, member_listen=listen, public_listen=public_listen
+            opened, member_listen=listen, public_listen=public_listen, web_listen=web_listen
         )
         endpoint = serve_metrics(
             server,
@@ -219,6 +228,9 @@ def serve(
             echo_metrics(endpoint)
             if endpoint is not None and endpoint.serving:
                 bound["metrics"] = endpoint.bound_address
+            if runtime.web is not None and runtime.web.serving:
+                click.echo(f"hub web catalog on {runtime.web.url}")
+                bound["web"] = runtime.web.bound_address
             if address_file is not None:
                 tmp = address_file.with_name(address_file.name + ".tmp")
                 tmp.write_text(json.dumps(bound) + "\n", encoding="utf-8")

@@ -9,6 +9,7 @@ address the hub tells enrolled nodes to use. The hub adds:
 ``[directory]``  how long a signed directory is valid and when it is re-issued.
 ``[ca]``         the certificate authority's key and member certificate lifetime.
 ``[harvest]``    pulling members' feeds on a schedule (:mod:`samverka_hub.harvest`).
+``[web]``        the read-only web catalog of PUBLIC records (:mod:`samverka_hub.web`).
 
 Sections are read with :func:`samverka.config.load_sections`, so environment
 overrides work the same way (``SAMVERKA_PUBLIC_LISTEN=0.0.0.0:7444``). Another hub
@@ -39,6 +40,8 @@ DEFAULT_MEMBER_LISTEN = "127.0.0.1:7443"
 DEFAULT_PUBLIC_LISTEN = "127.0.0.1:7444"
 #: The hub serves /metrics by default (a node only when configured).
 DEFAULT_HUB_METRICS_LISTEN = "127.0.0.1:9465"
+#: The web catalog (plain HTTP: put a TLS-terminating reverse proxy in front of it).
+DEFAULT_WEB_LISTEN = "127.0.0.1:7480"
 DAY_MS = 24 * 3600 * 1000
 
 
@@ -116,11 +119,30 @@ class HarvestSection:
             raise ConfigError("[harvest] concurrency must be at least 1")
 
 
+@dataclass(frozen=True, slots=True)
+class WebSection:
+    #: Serve the web catalog from ``hub serve`` (``samverka hub web`` serves it alone).
+    enabled: bool = True
+    #: host:port of the catalog (plain HTTP; port 0 picks a free port).
+    listen: str = DEFAULT_WEB_LISTEN
+    #: Records on one page of search results.
+    page_size: int = 20
+    #: Most rows one CSV export holds.
+    max_export_rows: int = 5000
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.page_size <= 200:
+            raise ConfigError("[web] page_size must be between 1 and 200")
+        if not 1 <= self.max_export_rows <= 100_000:
+            raise ConfigError("[web] max_export_rows must be between 1 and 100000")
+
+
 HUB_SECTIONS: dict[str, type[Any]] = {
     "public": PublicSection,
     "directory": DirectorySection,
     "ca": CaSection,
     "harvest": HarvestSection,
+    "web": WebSection,
 }
 
 
@@ -133,6 +155,7 @@ class HubConfig:
     directory: DirectorySection = field(default_factory=DirectorySection)
     ca: CaSection = field(default_factory=CaSection)
     harvest: HarvestSection = field(default_factory=HarvestSection)
+    web: WebSection = field(default_factory=WebSection)
 
     @property
     def dir(self) -> Path:
@@ -264,5 +287,14 @@ interval_seconds = 300.0
 max_backoff_seconds = 3600.0
 # Members harvested at the same time.
 concurrency = 8
+
+[web]
+# The read-only web catalog of PUBLIC records (search, records, kommuner, the
+# coverage picture, a JSON API at /api). Plain HTTP: put a TLS-terminating reverse
+# proxy in front of it; `hub serve` prints its address. Port 0 picks a free port.
+enabled = true
+listen = "127.0.0.1:7480"
+page_size = 20
+max_export_rows = 5000
 '''
     )

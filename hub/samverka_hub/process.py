@@ -7,6 +7,8 @@
   GetDirectory for anyone, FeedService with PUBLIC records only.
 
 The harvester (``[harvest]``) pulls members' feeds from their nodes on a schedule.
+The web catalog (``[web]``, :mod:`samverka_hub.web`) is served over plain HTTP from
+the same asyncio loop, started and stopped with the ports.
 Both ports carry health and reflection (see :class:`samverka.server.NodeServer`). SIGTERM
 drains both. The directory watcher starts before the ports open, so the first call
 already sees the current directory.
@@ -39,8 +41,12 @@ def build_hub_server(
     member_listen: str | None = None,
     public_listen: str | None = None,
     settings: ServerSettings | None = None,
+    web_listen: str | None = None,
 ) -> tuple[NodeServer, HubRuntime]:
-    """A NodeServer with the hub's two listeners, and the runtime its servicers share."""
+    """A NodeServer with the hub's two listeners, and the runtime its servicers share.
+
+    ``web_listen`` overrides ``[web] listen``; "" serves no web catalog.
+    """
     config = hub.config
     node = config.node
     member_address = member_listen or config.member_listen
@@ -79,6 +85,18 @@ def build_hub_server(
     if config.harvest.enabled:
         # After the directory watcher: it starts first and knows the members.
         server.add_resource(harvester_for(hub, lambda: directory.current, log_watcher))
+    if config.web.enabled and web_listen != "":
+        # Imported here: the web stack (FastAPI, Jinja2) loads only when it is served.
+        from samverka_hub.web.server import WebEndpoint
+
+        runtime.web = WebEndpoint(
+            hub.store,
+            directory.current_or_none,
+            config.web,
+            listen=web_listen,
+            grace_seconds=settings.grace_seconds,
+        )
+        server.add_resource(runtime.web)
     runtime.member_listener = server.add_listener(
         "member",
         member_address,

@@ -11,6 +11,7 @@ serves one port; ``public`` says which.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from samverka.logwatch import LogWatcher
 from samverka.server.app import Listener, ServiceBinding
@@ -25,6 +26,9 @@ from samverka_hub.directory_watch import DirectoryWatcher
 from samverka_hub.folder import Hub
 from samverka_hub.insight_service import InsightMethods
 from samverka_hub.membership_service import MembershipMethods
+
+if TYPE_CHECKING:
+    from samverka_hub.web.server import WebEndpoint
 
 SERVICE_NAME: str = hub_service_pb2.DESCRIPTOR.services_by_name["HubService"].full_name
 
@@ -43,6 +47,8 @@ class HubRuntime:
     settings: ServerSettings
     #: The member port's listener, once added (its bound port is known after start).
     member_listener: Listener | None = None
+    #: The web catalog served with the ports ([web]), if enabled.
+    web: WebEndpoint | None = None
 
     @property
     def member_address(self) -> str:

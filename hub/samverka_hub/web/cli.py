@@ -1,0 +1,70 @@
+"""``samverka hub web``: the web catalog alone, against a hub folder.
+
+For a catalog on another host than the gRPC ports (a copy of the hub folder on
+PostgreSQL, like a replica), or to look at a hub's data without serving its feeds.
+``hub serve`` serves the same catalog with the ports ([web] in samverka.toml).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+from samverka.cli._common import EXIT_CODES_HELP, dir_option
+
+
+@click.command(
+    epilog="Stops on SIGTERM or Ctrl-C. Read-only: it writes nothing to the hub.\n\n"
+    + EXIT_CODES_HELP
+)
+@dir_option
+@click.option(
+    "--listen",
+    metavar="HOST:PORT",
+    default=None,
+    help="Where to serve (plain HTTP; port 0 picks a free port) [default: [web] listen].",
+)
+@click.option(
+    "--address-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help='Once serving, write {"web": HOST:PORT} here (for scripts).',
+)
+def web(node_dir: Path, listen: str | None, address_file: Path | None) -> None:
+    """Serve the read-only web catalog of PUBLIC records from the hub in DIR.
+
+    Pages in Swedish (search, records, kommuner, coverage, proven solutions), a
+    JSON API under /api (OpenAPI at /api/openapi.json) and CSV export.
+    """
+    import asyncio
+
+    import uvloop
+    from samverka.cli.serve import configure_logging
+    from samverka.config import load_config
+
+    from samverka_hub.folder import open_hub
+    from samverka_hub.web.server import CachedDirectory, WebEndpoint, serve_alone
+
+    configure_logging(load_config(node_dir), None, None)
+    hub = open_hub(node_dir)
+    try:
+        endpoint = WebEndpoint(
+            hub.store,
+            CachedDirectory(hub.council.current_directory),
+            hub.config.web,
+            listen=listen,
+        )
+
+        def started(endpoint: WebEndpoint) -> None:
+            click.echo(f"hub web catalog on {endpoint.url}")
+            if address_file is not None:
+                tmp = address_file.with_name(address_file.name + ".tmp")
+                tmp.write_text(json.dumps({"web": endpoint.bound_address}) + "\n", "utf-8")
+                os.replace(tmp, address_file)
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(serve_alone(endpoint, on_started=started))
+    finally:
+        hub.close()
+    click.echo("stopped")

@@ -1,0 +1,166 @@
+"""The catalog's pages, rendered on the server (Swedish, no script).
+
+==================================  =====================================================
+``/``                               start: search box, the country at a glance, newest
+``/sok``                            search and browse with filters; CSV of the same
+``/post/{kommunkod}/{id}``          one record: fields, signature, lessons, adopters
+``/kommun/{kommunkod}``             what a kommun shares and has adopted
+``/tackning``                       the coverage picture of all 290 kommuner by län
+``/beprovat``                       "Beprövat på andra håll": solutions in production in
+                                    several kommuner, most adopted first
+``/om``                             what the catalog shows and how signatures work
+==================================  =====================================================
+
+Routes are plain ``def`` functions: FastAPI runs them in its thread pool, so the
+database reads never block the event loop the hub's gRPC servers share.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from samverka.kommuner import counties, is_origin, kommuner
+from samverka.vocab import RECORD_KIND, RISK_CLASS, SERVICE_AREA, USE_CASE_STATUS
+
+from samverka_hub.web.app import context
+from samverka_hub.web.catalog import BROWSABLE_KINDS, Filters, RecordView, Retracted
+from samverka_hub.web.chart import layout
+from samverka_hub.web.query import parse_filters, query_string
+
+router = APIRouter(include_in_schema=False)
+
+Many = Annotated[list[str], Query()]
+
+
+def _choices() -> dict[str, Any]:
+    """The filter form's options."""
+    county_list = sorted(counties().values(), key=lambda c: c.name)
+    by_county: dict[str, list[object]] = {c.code: [] for c in county_list}
+    for k in sorted(kommuner().values(), key=lambda k: k.short_name):
+        by_county[k.county_code].append(k)
+    return {
+        "kind_terms": [t for t in RECORD_KIND if t.value in BROWSABLE_KINDS],
+        "area_terms": sorted(SERVICE_AREA, key=lambda t: t.sv),
+        "status_terms": list(USE_CASE_STATUS),
+        "risk_terms": list(RISK_CLASS),
+        "county_list": county_list,
+        "kommuner_by_county": by_county,
+    }
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request) -> Response:
+    ctx = context(request)
+    coverage = ctx.catalog.coverage()
+    newest = ctx.catalog.search(Filters(), per_page=6)
+    return ctx.render(request, "home.html", coverage=coverage, newest=newest)
+
+
+@router.get("/sok", response_class=HTMLResponse)
+def search(
+    request: Request,
+    q: str = "",
+    kind: Many = [],  # noqa: B006 (FastAPI reads the default; it is never mutated)
+    area: Many = [],  # noqa: B006
+    status: Many = [],  # noqa: B006
+    risk: Many = [],  # noqa: B006
+    technique: str = "",
+    county: str = "",
+    kommun: str = "",
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+) -> Response:
+    ctx = context(request)
+    filters = parse_filters(
+        q=q,
+        kind=kind,
+        area=area,
+        status=status,
+        risk=risk,
+        technique=technique,
+        county=county,
+        kommun=kommun,
+    )
+    result = ctx.catalog.search(filters, page=page, per_page=ctx.settings.page_size)
+    return ctx.render(
+        request,
+        "search.html",
+        filters=filters,
+        result=result,
+        techniques=ctx.catalog.techniques(),
+        csv_url="/api/records.csv" + query_string(filters),
+        page_url=lambda n: "/sok" + query_string(filters, page=n),
+        **_choices(),
+    )
+
+
+@router.get("/post/{origin}/{record_id}", response_class=HTMLResponse)
+def record(request: Request, origin: str, record_id: str) -> Response:
+    ctx = context(request)
+    found = ctx.catalog.record(origin, record_id)
+    if found is None:
+        raise HTTPException(404, "Det finns ingen öppen post med den adressen.")
+    if isinstance(found, Retracted):
+        return ctx.render(request, "retracted.html", status_code=410, retracted=found)
+    assert isinstance(found, RecordView)
+    return ctx.render(request, "record.html", view=found, r=found.record, s=found.summary)
+
+
+@router.get("/kommun/{code}", response_class=HTMLResponse)
+def kommun(
+    request: Request, code: str, page: Annotated[int, Query(ge=1, le=10_000)] = 1
+) -> Response:
+    ctx = context(request)
+    if not is_origin(code):
+        raise HTTPException(404, "Det finns ingen kommun med den kommunkoden.")
+    view = ctx.catalog.kommun(code, page=page, per_page=ctx.settings.page_size)
+    coverage = ctx.catalog.coverage()
+    row = next((k for k in coverage.kommuner if k.code == code), None)
+    return ctx.render(
+        request,
+        "kommun.html",
+        view=view,
+        row=row,
+        page_url=lambda n: f"/kommun/{code}?page={n}",
+    )
+
+
+@router.get("/tackning", response_class=HTMLResponse)
+def coverage(request: Request, area: str = "") -> Response:
+    ctx = context(request)
+    area_value = parse_filters(area=[area]).areas[0] if area.strip() else 0
+    cov = ctx.catalog.coverage()
+    return ctx.render(
+        request,
+        "coverage.html",
+        coverage=cov,
+        chart=layout(cov, area=area_value),
+        area_terms=sorted(SERVICE_AREA, key=lambda t: t.sv),
+        area=area_value,
+    )
+
+
+@router.get("/beprovat", response_class=HTMLResponse)
+def proven(
+    request: Request,
+    area: str = "",
+    min_kommuner: Annotated[int, Query(alias="min", ge=1, le=290)] = 2,
+) -> Response:
+    ctx = context(request)
+    areas = parse_filters(area=[area]).areas if area.strip() else ()
+    found = ctx.catalog.proven(min_kommuner=min_kommuner, areas=areas)
+    return ctx.render(
+        request,
+        "proven.html",
+        proven=found,
+        area_terms=sorted(SERVICE_AREA, key=lambda t: t.sv),
+        area=areas[0] if areas else 0,
+        min_kommuner=min_kommuner,
+    )
+
+
+@router.get("/om", response_class=HTMLResponse)
+def about(request: Request) -> Response:
+    ctx = context(request)
+    return ctx.render(request, "about.html")

@@ -1,0 +1,211 @@
+"""Serving the catalog: inside ``hub serve``, or alone with ``samverka hub web``.
+
+:class:`WebEndpoint` is a :class:`samverka.server.app.NodeServer` resource, like the
+metrics endpoint: ``start`` binds the port and starts uvicorn **in the running
+asyncio loop** (the one the gRPC servers use), ``close`` stops it. SIGTERM stops the
+hub's NodeServer, which closes its resources, so the catalog stops with the ports:
+open requests get up to ``grace_seconds`` to finish.
+
+uvicorn's ``Server.serve()`` would install its own SIGTERM/SIGINT handlers and
+re-raise the signal when done; inside ``hub serve`` the NodeServer owns the signals,
+so the endpoint drives uvicorn's ``startup`` / ``main_loop`` / ``shutdown`` steps
+itself, on a socket it bound (so port 0 works and a busy port is a clear error).
+
+A port that cannot be bound is logged as an error and ``hub serve`` goes on without
+the catalog, as it does without metrics: the catalog must not keep the members'
+feeds from being served. ``samverka hub web`` (the catalog alone) fails instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+import uvicorn
+from samverka.directory import VerifiedDirectory
+from samverka.errors import ConfigError
+from samverka.server.app import split_address
+from samverka.store import Store
+
+from samverka_hub.config import WebSection
+from samverka_hub.web.app import create_app
+from samverka_hub.web.catalog import Catalog
+
+log = logging.getLogger("samverka_hub.web")
+
+DirectorySource = Callable[[], VerifiedDirectory | None]
+
+
+class WebEndpoint:
+    """The catalog on ``listen`` (host:port; port 0 picks one) while a server runs."""
+
+    def __init__(
+        self,
+        store: Store,
+        directory: DirectorySource,
+        settings: WebSection,
+        *,
+        listen: str | None = None,
+        grace_seconds: float = 5.0,
+    ) -> None:
+        self.settings = settings
+        self.listen = listen or settings.listen
+        self.host, self.port = split_address(self.listen)
+        self.catalog = Catalog(store, directory)
+        self.app = create_app(self.catalog, settings)
+        self.grace_seconds = grace_seconds
+        self._server: uvicorn.Server | None = None
+        self._socket: socket.socket | None = None
+        self._task: asyncio.Task[None] | None = None
+        #: Why the catalog is not served (the port could not be bound), if so.
+        self.error: ConfigError | None = None
+
+    @property
+    def bound_address(self) -> str:
+        host = self.host
+        return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The catalog's address, e.g. ``http://127.0.0.1:7480/``."""
+        host = self.host
+        if host in ("0.0.0.0", ""):
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{self.port}/"
+
+    @property
+    def serving(self) -> bool:
+        return self._task is not None
+
+    def _bind(self) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+            sock.listen(128)
+        except OSError as exc:
+            sock.close()
+            raise ConfigError(
+                f"cannot serve the web catalog on {self.listen}: {exc.strerror or exc}",
+                hint="choose another [web] listen (or --web-listen), or set [web] enabled = false",
+            ) from exc
+        sock.setblocking(False)
+        return sock
+
+    async def start(self) -> None:
+        try:
+            sock = self._bind()
+        except ConfigError as exc:
+            self.error = exc
+            log.error(
+                "%s; serving without the web catalog",
+                exc,
+                extra={"event": "web_unavailable", "address": self.listen},
+            )
+            return
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            proxy_headers=False,
+            timeout_graceful_shutdown=max(1, round(self.grace_seconds)),
+        )
+        config.load()
+        server = uvicorn.Server(config)
+        server.lifespan = config.lifespan_class(config)
+        try:
+            await server.startup(sockets=[sock])
+        except BaseException:
+            sock.close()
+            raise
+        self._server, self._socket = server, sock
+        self._task = asyncio.create_task(server.main_loop(), name="web-catalog")
+        log.info(
+            "web catalog on %s",
+            self.url,
+            extra={"event": "web_listening", "address": self.bound_address},
+        )
+        # Build the in-memory projection now, off the loop, so the first search with a
+        # technique filter or the first record page does not wait for it.
+        threading.Thread(target=self._warm_up, name="web-catalog-warm-up", daemon=True).start()
+
+    def _warm_up(self) -> None:
+        started = time.monotonic()
+        try:
+            self.catalog.projection.refresh()
+            self.catalog.coverage()
+        except Exception:
+            log.warning("warming up the web catalog failed", exc_info=True)
+            return
+        log.debug("web catalog warmed up in %.2f s", time.monotonic() - started)
+
+    async def close(self) -> None:
+        server, task, sock = self._server, self._task, self._socket
+        self._server = self._task = self._socket = None
+        if server is None:
+            return
+        server.should_exit = True
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await server.shutdown(sockets=[sock] if sock is not None else None)
+
+
+class CachedDirectory:
+    """The hub's newest signed directory, read from the database at most every
+    ``max_age`` seconds (for ``samverka hub web``, which runs no directory watcher)."""
+
+    def __init__(self, read: DirectorySource, *, max_age: float = 5.0) -> None:
+        self._read = read
+        self._max_age = max_age
+        self._lock = threading.Lock()
+        self._value: VerifiedDirectory | None = None
+        self._at = float("-inf")
+
+    def __call__(self) -> VerifiedDirectory | None:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._at >= self._max_age:
+                try:
+                    self._value = self._read()
+                except Exception:
+                    # An unreachable database must not take the catalog down: the
+                    # directory held stays in force until the next read succeeds.
+                    log.warning("reading the member directory failed", exc_info=True)
+                self._at = now
+            return self._value
+
+
+async def serve_alone(
+    endpoint: WebEndpoint, *, on_started: Callable[[WebEndpoint], None] | None = None
+) -> None:
+    """Serve ``endpoint`` until SIGTERM or SIGINT (``samverka hub web``)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    await endpoint.start()
+    if endpoint.error is not None:
+        raise endpoint.error
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        if on_started is not None:
+            on_started(endpoint)
+        await stop.wait()
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+        await endpoint.close()
