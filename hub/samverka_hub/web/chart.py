@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from samverka.kommuner import counties
 from samverka.v1 import records_pb2
 from samverka.vocab import USE_CASE_STATUS
 
@@ -125,10 +126,11 @@ def layout(
     per_row: int = 17,
     cell: int = 16,
     gap: int = 4,
-    label_width: int = 150,
+    label_width: int = 118,
     row_gap: int = 8,
 ) -> Chart:
     """Place every kommun of ``coverage`` in its län's rows, län by län (county code order)."""
+    short_names = {code: c.short_name for code, c in counties().items()}
     by_county: dict[str, list[KommunCoverage]] = {}
     for k in coverage.kommuner:
         by_county.setdefault(k.county_code, []).append(k)
@@ -142,7 +144,7 @@ def layout(
         rows.append(
             CountyRow(
                 code=county.code,
-                name=county.name.removesuffix(" län"),
+                name=short_names.get(county.code, county.name),
                 label_y=y + cell - 3,
                 kommuner=county.kommuner,
                 sharing=county.kommuner_with_use_cases,
