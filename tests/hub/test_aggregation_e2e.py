@@ -583,3 +583,32 @@ def test_sync_follow_keeps_pulling_until_sigterm(
     out = (procs.tmp / "follow.out").read_text()
     assert code == 0, procs.log("follow")
     assert "entries from the hub" in out and "followed the hub: " in out
+
+
+def test_a_node_restored_from_an_older_backup_takes_its_feed_back_with_sync(
+    procs: Procs, hub: RunningHub, gagnef: Member
+) -> None:
+    """The hub holds more of Gagnef's feed than Gagnef's (restored) database: pushing
+    would fork the feed, so push refuses and says how to recover; sync recovers."""
+    with Node.open(gagnef.dir) as node:
+        head = node.store.head(GAGNEF)
+        writer = factories.FeedWriter(GAGNEF, node.signing_key)
+        if head is not None:
+            writer.sequence, writer.head_hash = head.sequence, head.entry_hash
+            writer.next_timestamp_ms = (head.timestamp_ms or 0) + 1
+    lost = [writer.publish(record_id=f"gag-lost-{i}") for i in range(2)]
+
+    async def publish_lost() -> int:
+        async with HubLink(hub.member, gagnef.tls()) as link:
+            return (await link.publish([feed_pb2.LogEntry(signed=e) for e in lost])).accepted
+
+    assert run_async(publish_lost()) == 2  # published, then the node's database was restored
+    refused = procs.run("node", "push", "--dir", str(gagnef.dir), check=False)
+    assert refused.returncode == 1, refused
+    assert "fork" in refused.stderr and "samverka sync" in refused.stderr
+
+    synced = procs.json("sync", "--dir", str(gagnef.dir))
+    assert synced["push_error"] is None and synced["pushed"]["accepted"] == 0
+    assert head_of(gagnef.dir, GAGNEF) == head_of(hub.dir, GAGNEF) == writer.sequence
+    with Node.open(gagnef.dir) as node:
+        assert node.store.get_record(GAGNEF, "gag-lost-1") is not None

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from samverka.cli._common import EXIT_CODES_HELP, dir_option, json_option, open_node, print_json
+from samverka.errors import SamverkaError
 
 if TYPE_CHECKING:
     from samverka.node import Node
@@ -71,6 +72,9 @@ def sync(node_dir: Path, follow: bool, no_push: bool, quiet: bool, as_json: bool
         print_json(outcome.as_json())
     elif not quiet:
         click.echo(outcome.describe())
+    if outcome.push_error is not None:
+        # The pull is done and reported; the push's failure decides the exit code.
+        raise outcome.push_error
 
 
 @dataclass
@@ -80,6 +84,7 @@ class _Outcome:
     origins: list[str]
     directory_version: int
     pushed: PushReport | None = None
+    push_error: SamverkaError | None = None
     followed: SyncReport | None = None
 
     @property
@@ -99,6 +104,7 @@ class _Outcome:
             "entries_per_second": round(self.rate, 1),
             "directory_version": self.directory_version,
             "pushed": None,
+            "push_error": str(self.push_error) if self.push_error is not None else None,
         }
         if self.pushed is not None:
             data["pushed"] = {
@@ -129,6 +135,8 @@ class _Outcome:
                 f"({self.pushed.duplicates} already there); the hub holds our feed up to "
                 f"#{self.pushed.hub_sequence}"
             )
+        if self.push_error is not None:
+            lines.append("the push to the hub failed (below)")
         if self.followed is not None:
             lines.append(f"followed the hub: {self.followed.accepted} more entries")
         return "\n".join(lines)
@@ -155,7 +163,10 @@ async def _sync(node: Node, show: _Display, *, push: bool, follow: bool) -> _Out
         directory_version=update.directory.version,
     )
     if push:
-        outcome.pushed = await _push(node)
+        try:
+            outcome.pushed = await _push(node)
+        except SamverkaError as err:
+            outcome.push_error = err
     if follow:
         outcome.followed = await _follow(node, show)
     return outcome
