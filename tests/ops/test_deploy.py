@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -152,8 +153,9 @@ def test_hub_runs_from_the_compose_configuration(
         (url.scheme, "postgres@127.0.0.1:5432", f"/{throwaway_db}", "", "")
     )
     env["SAMVERKA_DIR"] = str(tmp_path / "hub-volume")
-    for key in ("SAMVERKA_SERVER_LISTEN", "SAMVERKA_PUBLIC_LISTEN", "SAMVERKA_METRICS_LISTEN"):
-        env[key] = local(env[key])
+    for key, address in env.items():
+        if key.endswith("_LISTEN"):
+            env[key] = local(address)
     run_env = {**procs.env, **env, "PATH": f"{SAMVERKA.parent}:{os.environ['PATH']}"}
     address_file = tmp_path / "hub.addresses"
     command = [str(DEPLOY / "container" / "entrypoint.sh"), *service["command"]]
@@ -179,6 +181,8 @@ def test_hub_runs_from_the_compose_configuration(
         assert run_async(health_probe(bound["member"], config)) == "SERVING"
         samples = scrape(f"http://{bound['metrics']}/metrics")
         assert value(samples, "samverka_store_up") == 1
+        with urllib.request.urlopen(f"http://{bound['web']}/", timeout=10) as page:
+            assert page.status == 200  # the public catalog, as compose publishes it
         # The JSON logs the compose file asks for: every stderr line is one event.
         for line in (tmp_path / "hub.err").read_text().splitlines():
             json.loads(line)
