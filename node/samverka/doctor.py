@@ -336,8 +336,8 @@ def _expiry(report: Report, label: str, path: Path, cert: Any, at: dt.datetime, 
 def _renew_hint(config: NodeConfig, profile: Profile, *, ca: bool = False) -> str:
     if profile.kind == "hub":
         return (
-            "the hub's CA or certificate: follow 'Renewing the hub's certificates' in "
-            "docs/OPERATIONS.md"
+            "the hub's CA or certificate: see docs/OPERATIONS.md, PKI, 'Certificate "
+            "renewal' (the hub's own certificate) and 'The CA'"
         )
     if ca:
         return "the CA is the council's: fetch the new CA certificate from the hub's operators"
