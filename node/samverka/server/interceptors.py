@@ -4,6 +4,10 @@ metric, error mapping, and a cap on unary work.
 Handlers raise :class:`~samverka.errors.SamverkaError` subclasses; this turns them into
 a gRPC status with an ErrorInfo detail (see :mod:`samverka.server.status`). Anything
 else becomes INTERNAL without a traceback on the wire (the traceback goes to the log).
+A request whose bytes do not decode (corrupt protobuf, invalid UTF-8 in a string,
+nesting past protobuf's limit) is refused as INVALID_ARGUMENT with reason
+``malformed`` before any handler runs: grpcio itself would answer UNKNOWN with the
+decoder's exception text, log a traceback and skip this interceptor's accounting.
 
 Each finished call is one log event (``event`` "rpc", with ``method``, ``peer`` = the
 caller's kommunkod, ``code``, ``reason``, ``duration_ms``; see :mod:`samverka.logs`)
@@ -26,7 +30,7 @@ import grpc
 from samverka.errors import SamverkaError
 from samverka.metrics import observe_rpc
 from samverka.server.policy import Caller
-from samverka.server.status import to_wire
+from samverka.server.status import InvalidRequest, to_wire
 
 log = logging.getLogger("samverka.rpc")
 
@@ -52,7 +56,7 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
             return None
         method: str = handler_call_details.method
         kwargs = {
-            "request_deserializer": handler.request_deserializer,
+            "request_deserializer": _tolerant(handler.request_deserializer),
             "response_serializer": handler.response_serializer,
         }
         if handler.unary_unary:
@@ -77,6 +81,7 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
         async def unary(request: Any, context: Context) -> Any:
             call = _CallLog(method, context)
             try:
+                _refuse_undecodable(request, method)
                 async with asyncio.timeout(timeout):
                     result = behavior(request, context)
                     if inspect.isawaitable(result):
@@ -96,6 +101,7 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
             async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
                 call = _CallLog(method, context)
                 try:
+                    _refuse_undecodable(request, method)
                     async for response in behavior(request, context):
                         call.messages += 1
                         yield response
@@ -111,6 +117,7 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
         async def writer(request: Any, context: Context) -> Any:
             call = _CallLog(method, context)
             try:
+                _refuse_undecodable(request, method)
                 return await behavior(request, context)
             except BaseException as exc:
                 await call.fail(exc)
@@ -119,6 +126,44 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
                 call.done()
 
         return writer
+
+
+class MalformedRequest(InvalidRequest):
+    """A request's bytes do not decode as the method's request message."""
+
+    reason = "malformed"
+
+
+class _Undecodable:
+    """Stands in for a request whose bytes did not decode; the call is refused."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """The method's request decoder, returning :class:`_Undecodable` instead of raising
+    (an exception here would reach the caller as UNKNOWN with the decoder's text)."""
+    if deserializer is None:
+        return None
+
+    def deserialize(raw: bytes) -> Any:
+        try:
+            return deserializer(raw)
+        except Exception as exc:  # DecodeError, and whatever a decoder may raise on junk
+            return _Undecodable(exc)
+
+    return deserialize
+
+
+def _refuse_undecodable(request: Any, method: str) -> None:
+    if isinstance(request, _Undecodable):
+        raise MalformedRequest(
+            f"the {method.rsplit('/', 1)[-1]} request does not decode: {request.error}",
+            hint="send a request serialized from the samverka.v1 protobuf messages",
+        )
 
 
 class _CallLog:
