@@ -284,11 +284,18 @@ class _Bad(ValueError):
     """A value that does not convert; the message is shown under the field's name."""
 
 
+#: Larger than any kommun's whole budget; also keeps amounts inside protobuf's int64.
+MAX_AMOUNT_SEK = 10**12
+
+
 def parse_amount(text: str) -> int:
     match = _AMOUNT.match(text.strip())
     if match is None:
         raise _Bad(f"{text!r} is not an amount in whole kronor")
-    return int(re.sub(r"\D", "", match[1]))
+    amount = int(re.sub(r"\D", "", match[1]))
+    if amount > MAX_AMOUNT_SEK:
+        raise _Bad(f"{text!r} is more than {MAX_AMOUNT_SEK:,} kronor".replace(",", " "))
+    return amount
 
 
 def parse_date_ms(text: str) -> int:

@@ -84,6 +84,9 @@ def test_booleans_amounts_and_benefits() -> None:
     with pytest.raises(ValueError):
         parse_bool("kanske")
     assert parse_amount("12 000 kr") == 12000 == parse_amount("12000.0") == parse_amount("12000:-")
+    # Found by Hypothesis: an amount past int64 crashed the protobuf setter.
+    with pytest.raises(ValueError, match="more than"):
+        parse_amount("9223372036854775808")
     benefit = parse_benefit("handläggningstid i dagar=3,5 dagar")
     assert (benefit.metric, benefit.value, benefit.unit) == (
         "handläggningstid i dagar",
