@@ -25,8 +25,8 @@ CDN. The OpenAPI description is plain JSON.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -68,12 +68,28 @@ class WebContext:
     catalog: Catalog
     settings: WebSection
     templates: jinja2.Environment
+    #: Pages rendered from one shared object (the coverage), kept while it is current.
+    rendered: dict[Hashable, tuple[object, str]] = field(default_factory=dict)
 
     def render(
         self, request: Request, name: str, *, status_code: int = 200, **values: Any
     ) -> HTMLResponse:
         html = self.templates.get_template(name).render(request=request, **values)
         return HTMLResponse(html, status_code=status_code)
+
+    def render_from(
+        self, source: object, key: Hashable, request: Request, name: str, **values: Any
+    ) -> HTMLResponse:
+        """A page that depends only on ``source`` and ``key``, rendered once per
+        ``source`` object (the coverage page: 290 squares and a 290-row table)."""
+        held = self.rendered.get(key)
+        if held is not None and held[0] is source:
+            return HTMLResponse(held[1])
+        html = self.templates.get_template(name).render(request=request, **values)
+        if len(self.rendered) >= 64:
+            self.rendered.clear()
+        self.rendered[key] = (source, html)
+        return HTMLResponse(html)
 
 
 def context(request: Request) -> WebContext:

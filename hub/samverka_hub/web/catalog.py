@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from samverka import fulltext
@@ -42,6 +42,7 @@ from samverka_hub.web.projection import Key, Projection
 from samverka_hub.web.signature import KeyRings, SignatureCheck, check_signature
 
 R = records_pb2
+T = TypeVar("T")
 PUBLIC = R.VISIBILITY_PUBLIC
 USE_CASE = R.RECORD_KIND_USE_CASE
 LESSON = R.RECORD_KIND_LESSON
@@ -59,6 +60,8 @@ PUBLIC_LIVE = sa.and_(records.c.visibility == PUBLIC, records.c.tombstone == sa.
 MAX_TEXT_MATCHES = fulltext.RANK_CANDIDATES
 #: Browsing deeper than this many records is refused (use filters or the API's export).
 MAX_OFFSET = 10_000
+#: Answers kept by Catalog._memo (each valid until the log moves).
+MEMO_ENTRIES = 512
 #: How long a computed coverage is reused although the log moved (seconds).
 COVERAGE_MAX_AGE = 10.0
 
@@ -247,14 +250,40 @@ class Catalog:
         self._clock = clock
         self._coverage_lock = threading.Lock()
         self._coverage: _CountedCoverage | None = None
+        self._memo_lock = threading.Lock()
+        self._memos: dict[Hashable, tuple[int, Any]] = {}
+
+    def _memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, reused until the log moves (an append can change any answer).
+
+        For answers that cost a scan (a count of matches, the proven solutions);
+        at most MEMO_ENTRIES are kept.
+        """
+        position = self.store.log_position()
+        with self._memo_lock:
+            held = self._memos.get(key)
+        if held is not None and held[0] == position:
+            kept: T = held[1]
+            return kept
+        value = compute()
+        with self._memo_lock:
+            if len(self._memos) >= MEMO_ENTRIES:
+                self._memos.clear()
+            self._memos[key] = (position, value)
+        return value
 
     # -- search and browse -----------------------------------------------------------
 
     def _conditions(self, f: Filters) -> list[sa.ColumnElement[bool]]:
-        where: list[sa.ColumnElement[bool]] = [
-            PUBLIC_LIVE,
-            records.c.kind.in_(list(f.kinds or BROWSABLE_KINDS)),
-        ]
+        where: list[sa.ColumnElement[bool]] = [PUBLIC_LIVE]
+        if f.kinds:
+            where.append(records.c.kind.in_(list(f.kinds)))
+        else:
+            # Every kind but adoptions (validation refuses kinds it does not know).
+            # Said as "!=" on purpose: SQLite would answer "kind IN (1, 2, 3, 4)"
+            # through the kind index, one row lookup per record, even to find the
+            # newest 20 — several times slower than walking the table.
+            where.append(records.c.kind != ADOPTION)
         if f.areas:
             where.append(records.c.service_area.in_(list(f.areas)))
         if f.statuses:
@@ -307,11 +336,8 @@ class Catalog:
                     per_page,
                     capped=len(ranked) >= MAX_TEXT_MATCHES,
                 )
-            total = int(
-                conn.execute(
-                    sa.select(sa.func.count()).select_from(records).where(*where)
-                ).scalar_one()
-            )
+            count = sa.select(sa.func.count()).select_from(records).where(*where)
+            total = self._memo(("count", f), lambda: int(conn.execute(count).scalar_one()))
             rows = conn.execute(
                 sa.select(*_SUMMARY_COLUMNS)
                 .where(*where)
@@ -355,15 +381,16 @@ class Catalog:
         wanted = set(keys)
         if not wanted:
             return {}
+        # Kinds are checked here, not in SQL: with "kind IN (…)" SQLite prefers the
+        # kind index to the (origin, record_id) one and visits every record.
         rows = conn.execute(
             sa.select(*_SUMMARY_COLUMNS).where(
                 PUBLIC_LIVE,
-                records.c.kind.in_(list(kinds)),
                 records.c.origin.in_(sorted({o for o, _ in wanted})),
                 records.c.record_id.in_(sorted({r for _, r in wanted})),
             )
         ).all()
-        found = {(r.origin, r.record_id): _summary(r) for r in rows}
+        found = {(r.origin, r.record_id): _summary(r) for r in rows if r.kind in kinds}
         return {k: s for k, s in found.items() if k in wanted}
 
     def techniques(self, limit: int = 200) -> list[tuple[str, int]]:
@@ -458,9 +485,17 @@ class Catalog:
     # -- a kommun ------------------------------------------------------------------------
 
     def kommun(self, code: str, *, page: int = 1, per_page: int = 20) -> KommunView:
-        """What ``code`` shares (PUBLIC live) and has adopted."""
+        """What ``code`` shares (PUBLIC live) and has adopted (reused until the log moves)."""
         if not is_origin(code):
             raise BadFilter(f"okänd kommunkod: {code[:8]!r}")
+        directory = self.directory()
+        member = directory is not None and directory.is_active(code)
+        return self._memo(
+            ("kommun", code, page, per_page, member),
+            lambda: self._kommun(code, page=page, per_page=per_page, member=member),
+        )
+
+    def _kommun(self, code: str, *, page: int, per_page: int, member: bool) -> KommunView:
         shared = self.search(Filters(kommun=code), page=page, per_page=per_page)
         with self.store.engine.connect() as conn:
             counts = {
@@ -499,8 +534,6 @@ class Catalog:
             ((s, reuse_counts[k]) for k, s in own.items()),
             key=lambda sn: (-sn[1], sn[0].title),
         )
-        directory = self.directory()
-        member = directory is not None and directory.is_active(code)
         return KommunView(code, shared, counts, adopted, reused, member)
 
     # -- proven elsewhere ------------------------------------------------------------------
@@ -513,9 +546,20 @@ class Catalog:
         limit: int = 50,
     ) -> list[Proven]:
         """PUBLIC solutions in production in at least ``min_kommuner`` other kommuner
-        (PUBLIC live adoptions with status production), most adopted first."""
+        (PUBLIC live adoptions with status production), most adopted first.
+
+        Counted again only when the log moved (one GROUP BY over the adoptions, and
+        one query for who adopted the solutions listed).
+        """
+        key = (max(1, min_kommuner), tuple(sorted(areas)), limit)
+        return self._memo(("proven", key), lambda: self._count_proven(*key))
+
+    def _count_proven(self, min_kommuner: int, areas: tuple[int, ...], limit: int) -> list[Proven]:
         production = R.USE_CASE_STATUS_PRODUCTION
+        # The current view's title of an adoption is "ORIGIN/ID" of the adopted
+        # solution (samverka.indexing); an origin is always four characters.
         adopted_from = sa.func.substr(records.c.title, 1, 4)
+        not_own = records.c.origin != adopted_from
         in_production = sa.func.count(
             sa.distinct(sa.case((records.c.status == production, records.c.origin)))
         )
@@ -525,37 +569,43 @@ class Catalog:
                 in_production.label("in_production"),
                 sa.func.count(sa.distinct(records.c.origin)).label("adoptions"),
             )
-            .where(PUBLIC_LIVE, records.c.kind == ADOPTION, records.c.origin != adopted_from)
+            .where(PUBLIC_LIVE, records.c.kind == ADOPTION, not_own)
             .group_by(records.c.title)
-            .having(in_production >= max(1, min_kommuner))
+            .having(in_production >= min_kommuner)
             .order_by(in_production.desc(), records.c.title)
         )
         with self.store.engine.connect() as conn:
             counted = conn.execute(stmt).all()
             keys = [k for r in counted if (k := _split_ref(r.title))]
             solutions = self._summaries(conn, keys, kinds=[SOLUTION])
-            result: list[Proven] = []
+            chosen: list[tuple[Summary, int, int]] = []
             for r in counted:
-                key = _split_ref(r.title)
-                solution = solutions.get(key) if key else None
+                ref = _split_ref(r.title)
+                solution = solutions.get(ref) if ref else None
                 if solution is None or (areas and solution.service_area not in areas):
                     continue
-                result.append(Proven(solution, int(r.in_production), int(r.adoptions), adopters=()))
-                if len(result) == limit:
+                chosen.append((solution, int(r.in_production), int(r.adoptions)))
+                if len(chosen) == limit:
                     break
-            adopters = {
-                p.solution.record_id: tuple(
-                    code
-                    for code, status in self._adopters(
-                        conn, (p.solution.origin, p.solution.record_id)
+            adopters: dict[str, list[str]] = {}
+            if chosen:
+                titles = [f"{s.origin}/{s.record_id}" for s, _, _ in chosen]
+                for row in conn.execute(
+                    sa.select(records.c.title, records.c.origin)
+                    .where(
+                        PUBLIC_LIVE,
+                        records.c.kind == ADOPTION,
+                        records.c.status == production,
+                        records.c.title.in_(titles),
+                        not_own,
                     )
-                    if status == production
-                )
-                for p in result
-            }
+                    .distinct()
+                    .order_by(records.c.origin)
+                ):
+                    adopters.setdefault(row.title, []).append(row.origin)
         return [
-            Proven(p.solution, p.in_production, p.adoptions, adopters[p.solution.record_id])
-            for p in result
+            Proven(s, n, total, tuple(adopters.get(f"{s.origin}/{s.record_id}", ())))
+            for s, n, total in chosen
         ]
 
     # -- coverage --------------------------------------------------------------------------

@@ -131,7 +131,9 @@ def coverage(request: Request, area: str = "") -> Response:
     ctx = context(request)
     area_value = parse_filters(area=[area]).areas[0] if area.strip() else 0
     cov = ctx.catalog.coverage()
-    return ctx.render(
+    return ctx.render_from(
+        cov,
+        ("coverage", area_value),
         request,
         "coverage.html",
         coverage=cov,

@@ -70,8 +70,8 @@ class Projection:
         self._lessons_of: dict[Key, set[Key]] = {}
         #: A solution → the use cases whose newest version reuses it.
         self._reused_by: dict[Key, set[Key]] = {}
-        #: technique_key → use cases naming it (newest version).
-        self._by_technique: dict[str, set[Key]] = {}
+        #: technique_key → current-view ids of the use cases naming it (newest version).
+        self._by_technique: dict[str, set[int]] = {}
         self._technique_list: tuple[int, list[tuple[str, int]]] = (-1, [])
 
     @property
@@ -133,12 +133,12 @@ class Projection:
                 for ref in old.reuses:
                     self._reused_by.get(ref, set()).discard(key)
                 for text in old.techniques:
-                    self._by_technique.get(technique_key(text), set()).discard(key)
+                    self._by_technique.get(technique_key(text), set()).discard(old.rid)
             self._use_cases[key] = facts
             for ref in facts.reuses:
                 self._reused_by.setdefault(ref, set()).add(key)
             for text in facts.techniques:
-                self._by_technique.setdefault(technique_key(text), set()).add(key)
+                self._by_technique.setdefault(technique_key(text), set()).add(rid)
         elif record.HasField("lesson"):
             old_target = self._lesson_target.pop(key, None)
             if old_target is not None:
@@ -180,8 +180,7 @@ class Projection:
         """Current-view ids (``records.rid``) of use cases naming ``technique`` (any
         visibility: the caller's query keeps PUBLIC live ones)."""
         with self._lock:
-            keys = list(self._by_technique.get(technique_key(technique), ()))
-            return sorted(self._use_cases[k].rid for k in keys)
+            return sorted(self._by_technique.get(technique_key(technique), ()))
 
     def lessons_about(self, use_case: Key) -> list[Key]:
         """Lessons whose newest version is about ``use_case`` (candidates)."""
