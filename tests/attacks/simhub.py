@@ -1,0 +1,241 @@
+"""A misbehaving hub in memory (``import simhub``), in the spirit of python-tuf's
+``tests/repository_simulator.py``.
+
+:class:`RogueLog` is a copy of a real store's log (every entry as the hub stored it)
+in which one origin's entries are altered, dropped, reordered or withheld, or a
+redacted stand-in lies about its hash. :class:`SimHub` serves it over real gRPC with
+mutual TLS and the real hub's own certificate and keys (a hub gone rogue has them
+all): FeedService (GetNodeInfo, GetFeedHeads, ReadEntries) and HubService
+(GetDirectory, with any signed directory, e.g. an expired one). A real node's sync
+code reads from it exactly as from the hub, so each test shows what the receiving
+node detects, over the network, in milliseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import grpc
+from samverka.kommuner import HUB_ORIGIN
+from samverka.signing import PublicKey, entry_hash
+from samverka.store import Store
+from samverka.v1 import (
+    directory_pb2,
+    feed_pb2,
+    feed_service_pb2,
+    feed_service_pb2_grpc,
+    hub_service_pb2,
+    hub_service_pb2_grpc,
+)
+
+Context = Any
+
+
+def _origin(item: feed_pb2.LogEntry) -> str:
+    if item.HasField("redacted"):
+        return item.redacted.origin
+    return feed_pb2.Entry.FromString(item.signed.entry).origin
+
+
+def _sequence(item: feed_pb2.LogEntry) -> int:
+    if item.HasField("redacted"):
+        return item.redacted.sequence
+    return feed_pb2.Entry.FromString(item.signed.entry).sequence
+
+
+def _hash(item: feed_pb2.LogEntry) -> bytes:
+    if item.HasField("redacted"):
+        return bytes(item.redacted.entry_hash)
+    return entry_hash(item.signed.entry)
+
+
+@dataclass(frozen=True)
+class RogueLog:
+    """The log a misbehaving hub serves. Positions stay increasing; contents may lie."""
+
+    entries: tuple[feed_pb2.LogEntry, ...]
+    #: The heads the hub announces (GetFeedHeads); None: those of what it serves.
+    announced: tuple[feed_pb2.FeedHead, ...] | None = None
+
+    @classmethod
+    def of(cls, store: Store) -> RogueLog:
+        """Everything the store's log holds, as a member reads it (drafts as stand-ins)."""
+        page = store.read_log(0, 1_000_000, member=True)
+        return cls(tuple(page.entries))
+
+    # -- what the hub says ------------------------------------------------------------
+    @property
+    def end(self) -> int:
+        return self.entries[-1].position if self.entries else 0
+
+    def heads(self) -> list[feed_pb2.FeedHead]:
+        if self.announced is not None:
+            return list(self.announced)
+        newest: dict[str, feed_pb2.LogEntry] = {}
+        for item in self.entries:
+            newest[_origin(item)] = item
+        return [
+            feed_pb2.FeedHead(origin=o, sequence=_sequence(i), entry_hash=_hash(i))
+            for o, i in sorted(newest.items())
+        ]
+
+    def index(self, origin: str, sequence: int) -> int:
+        for i, item in enumerate(self.entries):
+            if _origin(item) == origin and _sequence(item) == sequence:
+                return i
+        raise KeyError(f"{origin}#{sequence} is not in the log")
+
+    # -- misbehaviours ------------------------------------------------------------------
+    def altered(self, origin: str, sequence: int) -> RogueLog:
+        """One byte of the signed entry bytes changed (the hub edits a record)."""
+        i = self.index(origin, sequence)
+        item = feed_pb2.LogEntry()
+        item.CopyFrom(self.entries[i])
+        raw = bytearray(item.signed.entry)
+        raw[-1] ^= 0x20
+        item.signed.entry = bytes(raw)
+        return self._with(i, item)
+
+    def lying_stand_in(self, origin: str, sequence: int) -> RogueLog:
+        """The redacted stand-in at ``sequence`` carries a hash of the hub's choosing."""
+        i = self.index(origin, sequence)
+        item = feed_pb2.LogEntry()
+        item.CopyFrom(self.entries[i])
+        assert item.HasField("redacted"), f"{origin}#{sequence} is not a stand-in"
+        item.redacted.entry_hash = bytes(32)
+        return self._with(i, item)
+
+    def dropped(self, origin: str, sequence: int) -> RogueLog:
+        """The entry is gone from the log (and from every read of the origin)."""
+        i = self.index(origin, sequence)
+        return replace(self, entries=self.entries[:i] + self.entries[i + 1 :])
+
+    def reordered(self, origin: str, sequence: int) -> RogueLog:
+        """``sequence`` and ``sequence + 1`` trade places (positions still increase)."""
+        i, j = self.index(origin, sequence), self.index(origin, sequence + 1)
+        first, second = feed_pb2.LogEntry(), feed_pb2.LogEntry()
+        first.CopyFrom(self.entries[j])
+        first.position = self.entries[i].position
+        second.CopyFrom(self.entries[i])
+        second.position = self.entries[j].position
+        entries = list(self.entries)
+        entries[i], entries[j] = first, second
+        return replace(self, entries=tuple(entries))
+
+    def withheld(self, origin: str, from_sequence: int, *, admit: bool = False) -> RogueLog:
+        """``origin``'s entries from ``from_sequence`` on are never served.
+
+        The heads the hub announces match what it serves (a consistent lie), unless
+        ``admit``: then it still announces the true heads it holds.
+        """
+        kept = tuple(
+            item
+            for item in self.entries
+            if not (_origin(item) == origin and _sequence(item) >= from_sequence)
+        )
+        announced = tuple(self.heads()) if admit else None
+        return RogueLog(kept, announced)
+
+    def _with(self, index: int, item: feed_pb2.LogEntry) -> RogueLog:
+        entries = list(self.entries)
+        entries[index] = item
+        return replace(self, entries=tuple(entries))
+
+
+@dataclass
+class SimHub:
+    """Serves a :class:`RogueLog` (and a directory) as the hub at ``address``."""
+
+    hub_dir: Path
+    log: RogueLog
+    directory: directory_pb2.SignedDirectory
+    address: str = ""
+    calls: list[str] = field(default_factory=list)
+    _server: grpc.aio.Server | None = None
+
+    async def start(self) -> str:
+        tls = self.hub_dir / "tls"
+        server = grpc.aio.server()
+        feed_service_pb2_grpc.add_FeedServiceServicer_to_server(_Feed(self), server)
+        hub_service_pb2_grpc.add_HubServiceServicer_to_server(_Directory(self), server)
+        credentials = grpc.ssl_server_credentials(
+            [((tls / "node.key").read_bytes(), (tls / "node.pem").read_bytes())],
+            root_certificates=(tls / "ca.pem").read_bytes(),
+            require_client_auth=True,
+        )
+        port = server.add_secure_port("127.0.0.1:0", credentials)
+        await server.start()
+        self._server = server
+        self.address = f"127.0.0.1:{port}"
+        return self.address
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._server.stop(0)
+
+    async def __aenter__(self) -> SimHub:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+class _Feed(feed_service_pb2_grpc.FeedServiceServicer):
+    def __init__(self, sim: SimHub) -> None:
+        self.sim = sim
+
+    async def GetNodeInfo(
+        self, request: feed_service_pb2.GetNodeInfoRequest, context: Context
+    ) -> feed_service_pb2.GetNodeInfoResponse:
+        self.sim.calls.append("GetNodeInfo")
+        key = PublicKey.from_pem((self.sim.hub_dir / "keys" / "signing.pub").read_bytes())
+        return feed_service_pb2.GetNodeInfoResponse(
+            kommunkod=HUB_ORIGIN, name="AI-rådet (hub)", public_key=key.raw, key_id=key.key_id
+        )
+
+    async def GetFeedHeads(
+        self, request: feed_service_pb2.GetFeedHeadsRequest, context: Context
+    ) -> feed_service_pb2.GetFeedHeadsResponse:
+        self.sim.calls.append("GetFeedHeads")
+        wanted = set(request.origins)
+        heads = [h for h in self.sim.log.heads() if not wanted or h.origin in wanted]
+        return feed_service_pb2.GetFeedHeadsResponse(heads=heads, log_position=self.sim.log.end)
+
+    async def ReadEntries(
+        self, request: feed_service_pb2.ReadEntriesRequest, context: Context
+    ) -> AsyncIterator[feed_service_pb2.ReadEntriesResponse]:
+        self.sim.calls.append("ReadEntries")
+        after = request.after.position
+        origins = set(request.filter.origins) if request.HasField("filter") else set()
+        keep: Callable[[feed_pb2.LogEntry], bool] = (
+            (lambda item: _origin(item) in origins) if origins else (lambda item: True)
+        )
+        batch = request.batch_size or 500
+        page: list[feed_pb2.LogEntry] = []
+        for item in self.sim.log.entries:
+            if item.position <= after or not keep(item):
+                continue
+            page.append(item)
+            if len(page) == batch:
+                yield feed_service_pb2.ReadEntriesResponse(
+                    entries=page, next=feed_pb2.Cursor(position=page[-1].position)
+                )
+                page = []
+        yield feed_service_pb2.ReadEntriesResponse(
+            entries=page, next=feed_pb2.Cursor(position=max(self.sim.log.end, after))
+        )
+
+
+class _Directory(hub_service_pb2_grpc.HubServiceServicer):
+    def __init__(self, sim: SimHub) -> None:
+        self.sim = sim
+
+    async def GetDirectory(
+        self, request: hub_service_pb2.GetDirectoryRequest, context: Context
+    ) -> hub_service_pb2.GetDirectoryResponse:
+        self.sim.calls.append("GetDirectory")
+        return hub_service_pb2.GetDirectoryResponse(directory=self.sim.directory)

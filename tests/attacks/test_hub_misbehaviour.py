@@ -1,0 +1,306 @@
+"""A hub that misbehaves with one origin's entries, against a real node's sync over gRPC.
+
+The honest history comes from the real hub (the session's arena): Orsa, a real node
+folder enrolled there, publishes a feed with a MEMBERS record and a draft (which
+travels as a redacted stand-in) and pushes it. :class:`simhub.SimHub` then serves
+that log with one thing changed, with the hub's own certificate and keys, and a
+reader (Älvdalen, also enrolled) pulls it with ``samverka.sync.sync_from_peer`` (what
+``samverka sync`` runs) into a fresh store. Expected:
+
+- altered, dropped or reordered entries and a lying stand-in stop the sync at that
+  very entry, naming origin, sequence and reason; nothing from it on is stored and
+  the cursor stays before it;
+- withheld entries (the tail of a feed) are invisible to hash chains: the sync
+  succeeds with a valid shorter prefix. ``samverka.crosscheck`` catches it by
+  comparing heads with the origin's own node (or the hub's own announcement, when it
+  admits what it holds), naming the first missing sequence;
+- an expired directory, or one signed by a key the node did not pin, is refused and
+  the directory held stays.
+
+The same for an entry altered in a real hub's database:
+tests/hub/test_aggregation_e2e.py::test_an_entry_altered_at_the_hub_is_caught_by_the_syncing_node;
+a rolled-back directory over the network:
+tests/hub/test_membership_e2e.py::test_node_refuses_an_older_directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import factories
+import pytest
+from arena import TIBRO, Arena, enroll_node, hub_env, run
+from samverka.client import ClientTls, FeedClient
+from samverka.crosscheck import HeadMismatch, MismatchKind, compare_heads, cross_check
+from samverka.directory import build_directory, hub_member
+from samverka.errors import DirectoryRefused, Reason
+from samverka.ingest import ingest
+from samverka.kommuner import HUB_ORIGIN
+from samverka.membership import DIRECTORY_FILE, load_directory, refresh_directory
+from samverka.node import Node
+from samverka.push import HubLink, push_feed
+from samverka.server import build_node_server
+from samverka.signing import SigningKey, entry_hash
+from samverka.store import Store
+from samverka.sync import SyncReport, SyncStopped, sync_from_peer
+from samverka.v1 import directory_pb2, records_pb2
+from samverka.verify import FeedHead
+from simhub import RogueLog, SimHub
+from soakresults import record
+
+ORSA, ALVDALEN = "2034", "2039"
+PUBLIC = records_pb2.VISIBILITY_PUBLIC
+MEMBERS = records_pb2.VISIBILITY_MEMBERS
+DRAFT = records_pb2.VISIBILITY_DRAFT
+#: Orsa's feed: sequence 2 is a MEMBERS record, 3 a draft (a stand-in beyond Orsa).
+FEED = [PUBLIC, MEMBERS, DRAFT, PUBLIC, PUBLIC, PUBLIC, PUBLIC, PUBLIC]
+DRAFT_SEQUENCE = 3
+
+
+@dataclass(frozen=True)
+class Federation:
+    arena: Arena
+    orsa: Path
+    reader: Path
+    honest: RogueLog
+    tmp: Path
+
+
+@pytest.fixture(scope="module")
+def federation(hub_arena: Arena, tmp_path_factory: pytest.TempPathFactory) -> Federation:
+    tmp = tmp_path_factory.mktemp("misbehaviour")
+    orsa = enroll_node(hub_arena.hub, ORSA, tmp / "orsa")
+    reader = enroll_node(hub_arena.hub, ALVDALEN, tmp / "alvdalen")
+    with Node.open(orsa) as node:
+        for i, visibility in enumerate(FEED, start=1):
+            record_ = factories.make_record(
+                "use_case", record_id=f"orsa-{i}", origin=ORSA, visibility=visibility,
+                title=f"Orsas fall nummer {i}",
+            )  # fmt: skip
+            node.publisher().publish(record_)
+
+        async def push() -> int:
+            async with HubLink(hub_arena.hub.member, ClientTls.from_config(node.config)) as link:
+                return (await push_feed(node.store, ORSA, link)).hub_sequence
+
+        assert run(push()) == len(FEED)
+    tibro = hub_arena.writer(TIBRO)
+    assert hub_arena.publish(TIBRO, *[tibro.publish(record_id=f"tib-{i}") for i in range(3)]).ok
+    with hub_arena.hub.open_store() as store:
+        honest = RogueLog.of(store)
+    return Federation(hub_arena, orsa, reader, honest, tmp)
+
+
+def current_directory(federation: Federation) -> bytes:
+    return (federation.reader / DIRECTORY_FILE).read_bytes()
+
+
+def held_directory(federation: Federation) -> directory_pb2.SignedDirectory:
+    """The directory the reader holds: what an honest hub would serve."""
+    return directory_pb2.SignedDirectory.FromString(current_directory(federation))
+
+
+async def pull(
+    federation: Federation, log: RogueLog, name: str
+) -> tuple[SyncReport | SyncStopped, Store]:
+    """Sync a fresh store of the reader from a hub serving ``log``."""
+    store = Store.open(f"sqlite:///{federation.tmp / f'reader-{name}.db'}")
+    directory = held_directory(federation)
+    with Node.open(federation.reader) as reader:
+        keys = reader.keyring()
+        tls = ClientTls.from_config(reader.config)
+    async with (
+        SimHub(federation.arena.hub.dir, log, directory) as sim,
+        FeedClient.connect(sim.address, tls) as client,
+    ):
+        try:
+            return await sync_from_peer(store, keys, client, peer="hub"), store
+        except SyncStopped as stopped:
+            return stopped, store
+
+
+def orsa_head(store: Store) -> int:
+    head = store.head(ORSA)
+    return head.sequence if head is not None else 0
+
+
+@pytest.mark.parametrize(
+    ("misbehaviour", "sequence", "reason", "named"),
+    [
+        ("altered", 5, Reason.BAD_SIGNATURE, 5),
+        ("lying_stand_in", DRAFT_SEQUENCE, Reason.FORK, DRAFT_SEQUENCE),
+        ("dropped", 5, Reason.SEQUENCE_GAP, 6),
+        ("reordered", 5, Reason.SEQUENCE_GAP, 6),
+    ],
+)
+def test_the_node_stops_at_the_entry_the_hub_tampered_with(
+    federation: Federation, misbehaviour: str, sequence: int, reason: Reason, named: int
+) -> None:
+    log = getattr(federation.honest, misbehaviour)(ORSA, sequence)
+    stopped, store = run(pull(federation, log, misbehaviour))
+    detected = isinstance(stopped, SyncStopped)
+    record(
+        "attack", f"hub {misbehaviour.replace('_', ' ')} one entry",
+        refused=detected and stopped.reason is reason, code="sync stopped",
+        reason=getattr(stopped, "reason", ""),
+    )  # fmt: skip
+    assert isinstance(stopped, SyncStopped), (
+        f"the node accepted a log with one entry {misbehaviour}"
+    )
+    assert (stopped.reason, stopped.origin, stopped.sequence) == (reason, ORSA, named)
+    assert f"{ORSA}#{named}" in str(stopped)
+    # Nothing of Orsa's from the first unproven entry on; the cursor stays before it.
+    held = orsa_head(store)
+    assert held < min(sequence, named)
+    assert store.get_cursor("hub") < stopped.position
+    store.close()
+
+
+def test_a_dropped_entry_stops_samverka_sync_with_a_message(federation: Federation) -> None:
+    """The same through the CLI an operator runs, against the simulated hub."""
+    log = federation.honest.dropped(ORSA, 4)
+    directory = held_directory(federation)
+
+    async def scenario() -> tuple[int, str]:
+        async with SimHub(federation.arena.hub.dir, log, directory) as sim:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "samverka", "sync", "--dir", str(federation.reader),
+                "--no-push",
+                env=hub_env(SAMVERKA_HUB_ADDRESS=sim.address, SAMVERKA_HUB_FOLLOW="false"),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            out, err = await proc.communicate()
+            assert proc.returncode is not None
+            return proc.returncode, (out + err).decode()
+
+    code, output = run(scenario())
+    record("attack", "hub drops one entry (samverka sync)", refused=code == 1,
+           code=f"exit {code}", reason="sequence_gap")  # fmt: skip
+    assert code == 1, output
+    assert f"{ORSA}#5" in output and "sequence_gap" in output, output
+    with Node.open(federation.reader) as reader:
+        assert orsa_head(reader.store) == 3
+
+
+# -- withholding ---------------------------------------------------------------------------
+
+
+def test_withheld_entries_pass_the_chain_and_are_caught_by_comparing_heads(
+    federation: Federation,
+) -> None:
+    log = federation.honest.withheld(ORSA, 6)
+    report, store = run(pull(federation, log, "withheld"))
+    # Hash chains cannot show it: a shorter prefix is a valid feed.
+    assert isinstance(report, SyncReport), report
+    assert orsa_head(store) == 5
+
+    async def compare() -> tuple[list[HeadMismatch], list[HeadMismatch]]:
+        with Node.open(federation.orsa) as orsa, Node.open(federation.reader) as reader:
+            tls = ClientTls.from_config(reader.config)
+            server = build_node_server(
+                orsa.config, orsa.store, orsa.signing_key.public, listen="127.0.0.1:0"
+            )
+            await server.start()
+            try:
+                directory = held_directory(federation)
+                async with (
+                    SimHub(federation.arena.hub.dir, log, directory) as sim,
+                    FeedClient.connect(sim.address, tls) as hub,
+                ):
+                    from_hub = await cross_check(store, hub, source="the hub")
+                async with FeedClient.connect(server.listeners[0].bound_address, tls) as node:
+                    from_origin = await cross_check(store, node, source="Orsa's node")
+            finally:
+                await server.stop(grace=0)
+        return from_hub, from_origin
+
+    from_hub, from_origin = run(compare())
+    # The hub's own answers agree with what it served: undetectable from the hub alone.
+    assert from_hub == []
+    # The origin's own node knows its head.
+    assert from_origin == [HeadMismatch(ORSA, MismatchKind.BEHIND, 5, len(FEED), "Orsa's node")]
+    assert str(from_origin[0]).startswith(f"{ORSA}#6: Orsa's node holds the feed up to #8")
+    record("attack", "hub withholds a feed's tail (heads compared with the origin's node)",
+           refused=True, code="cross-check", reason="behind")  # fmt: skip
+    store.close()
+
+
+def test_a_hub_that_announces_more_than_it_serves_is_caught_from_its_own_heads(
+    federation: Federation,
+) -> None:
+    log = federation.honest.withheld(ORSA, 7, admit=True)
+    report, store = run(pull(federation, log, "admitted"))
+    assert isinstance(report, SyncReport) and orsa_head(store) == 6
+    announced = [FeedHead(h.origin, h.sequence, h.entry_hash) for h in log.heads()]
+    found = compare_heads(store, announced, source="the hub")
+    assert [(m.origin, m.kind, m.sequence, m.theirs) for m in found] == [
+        (ORSA, MismatchKind.BEHIND, 7, len(FEED))
+    ]
+    record("attack", "hub withholds entries its own heads announce", refused=True,
+           code="cross-check", reason="behind")  # fmt: skip
+    store.close()
+
+
+def test_compare_heads_names_forks_and_ignores_a_source_behind_us(tmp_path: Path) -> None:
+    """Pure cases: a different entry at a held sequence; a source that is behind."""
+    leksand = factories.FeedWriter(factories.LEKSAND)
+    twin = leksand.fork()
+    with Store.open(f"sqlite:///{tmp_path / 's.db'}") as store:
+        entries = [leksand.publish(record_id=f"r{i}") for i in range(3)]
+        assert ingest(store, leksand.keyring(), entries).accepted == 3
+        other = twin.publish(record_id="other")
+        forked = FeedHead(factories.LEKSAND, 1, entry_hash(other.entry))
+        behind_us = FeedHead(factories.LEKSAND, 2, entry_hash(entries[1].entry))
+        assert compare_heads(store, [behind_us], source="peer") == []
+        [fork] = compare_heads(store, [forked], source="peer")
+        assert (fork.kind, fork.sequence, fork.ours) == (MismatchKind.FORK, 1, 3)
+        assert "two histories" in str(fork)
+        unknown = FeedHead(factories.TIBRO, 4, bytes(32))
+        [missing] = compare_heads(store, [unknown], source="peer")
+        assert (missing.kind, missing.sequence, missing.theirs) == (MismatchKind.BEHIND, 1, 4)
+
+
+# -- directories -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("which", ["expired", "signed by another key"])
+def test_a_bad_directory_is_refused_and_the_held_one_stays(
+    federation: Federation, which: str
+) -> None:
+    hub_key = SigningKey.from_pem((federation.arena.hub.dir / "keys" / "signing.key").read_bytes())
+    with Node.open(federation.reader) as reader:
+        held = load_directory(reader.config)
+        assert held is not None
+        config = reader.config
+    day = 24 * 3600 * 1000
+    signer = hub_key if which == "expired" else SigningKey.generate()
+    issued = held.issued_at_ms - 8 * day if which == "expired" else held.issued_at_ms
+    # The signer lists itself as the hub (member 0000), as a real directory does.
+    members = [m for m in held.directory.members if m.kommunkod != HUB_ORIGIN]
+    forged = build_directory(
+        signer,
+        version=held.version + 1,  # newer than held: only expiry or the key refuse it
+        members=[hub_member(signer.public), *members],
+        issued_at_ms=issued,
+        valid_ms=7 * day,
+    )
+    before = current_directory(federation)
+
+    async def refresh() -> DirectoryRefused:
+        async with SimHub(federation.arena.hub.dir, federation.honest, forged.signed) as sim:
+            at_sim = replace(config, hub=replace(config.hub, address=sim.address))
+            try:
+                await refresh_directory(at_sim)
+            except DirectoryRefused as refused:
+                return refused
+        raise AssertionError("the node accepted the directory")
+
+    refused = run(refresh())
+    expected = Reason.EXPIRED if which == "expired" else Reason.UNKNOWN_KEY
+    record("attack", f"{which} member directory", refused=refused.reason is expected,
+           code="refused", reason=refused.reason.value)  # fmt: skip
+    assert refused.reason is expected
+    assert current_directory(federation) == before
