@@ -19,8 +19,10 @@ file.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import sqlalchemy as sa
@@ -116,14 +118,34 @@ def driver_param(conn: Connection, name: str) -> str:
     return f"%({name})s" if is_postgres(conn) else f":{name}"
 
 
+#: One lock per engine for the writers of this process (see write_transaction).
+_process_locks: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+_process_locks_guard = threading.Lock()
+
+
+def _process_lock(engine: Engine) -> threading.RLock:
+    with _process_locks_guard:
+        lock = _process_locks.get(engine)
+        if lock is None:
+            lock = _process_locks[engine] = threading.RLock()
+        return lock
+
+
 @contextmanager
 def write_transaction(engine: Engine, *, lock: bool = True) -> Iterator[Connection]:
     """A write transaction; commits on success, rolls back on an exception.
 
     ``lock=False`` skips PostgreSQL's advisory lock, for small writes that need no
     ordering with the log (cursors). SQLite always takes its write lock up front.
+
+    Writers of one process first queue on a lock of their own: SQLite's busy handler
+    waits for a held write lock by sleeping (1, 2, 5, … up to 100 ms at a time), so
+    threads racing for BEGIN IMMEDIATE (a hub ingesting many pushes at once) would
+    spend most of their time asleep with the lock free. Other processes still meet
+    the database's lock; PostgreSQL writers that skip the advisory lock skip this too.
     """
-    with engine.connect() as conn:
+    queue = _process_lock(engine) if lock or engine.dialect.name == "sqlite" else nullcontext()
+    with queue, engine.connect() as conn:
         conn = conn.execution_options(**{_WRITE: True})
         with conn.begin():
             if lock and is_postgres(conn):
