@@ -172,7 +172,11 @@ _STOP_SCRIPT = """\
 # whose command line still names a folder inside the demo folder are touched.
 dir={folder}
 pids="{pids}"
-alive() {{ ps -o args= -p "$1" 2>/dev/null | grep -qF -- "$dir/"; }}
+cmdline() {{
+  if [ -r "/proc/$1/cmdline" ]; then tr '\\0' ' ' < "/proc/$1/cmdline"
+  else ps -ww -o args= -p "$1"; fi
+}}
+alive() {{ cmdline "$1" 2>/dev/null | grep -qF -- "$dir/"; }}
 for pid in $pids; do alive "$pid" && kill -TERM -"$pid" 2>/dev/null; done
 i=0
 while [ "$i" -lt {ticks} ]; do
