@@ -5,7 +5,8 @@ Accepted files (at most :data:`MAX_FILE_BYTES` and :data:`MAX_ROWS` records):
 - **CSV**, UTF-8 with or without a byte-order mark, separated by ``;`` (what Swedish
   Excel writes), ``,`` or tab; the first non-empty line names the columns.
 - **XLSX** (the first sheet; read-only, formulas read as their cached values); the
-  first non-empty row names the columns.
+  first non-empty row names the columns. A workbook unpacking to more than
+  :data:`MAX_XLSX_UNPACKED_BYTES` is refused before it is read (a "zip bomb").
 - **YAML** (``yaml.safe_load`` rules: tags that would construct objects, such as
   ``!!python/object``, are refused) and **JSON**: a list of records, or a mapping of
   sections to lists (``use_cases:``, ``lessons:``, ``solutions:``, or Swedish
@@ -33,6 +34,7 @@ import csv
 import io
 import json
 import re
+import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -68,6 +70,10 @@ MAX_COLUMNS = 200
 #: Most lines (empty ones too) scanned in a CSV file or rows in a sheet: a compressed
 #: XLSX of 10 MiB can hold millions of empty rows.
 MAX_SCANNED_LINES = 50_000
+#: Most bytes an XLSX file may unpack to (the sum of its parts' declared sizes, which
+#: zipfile never inflates a part beyond): deflated XML packs about 1000:1, so a 50 kB
+#: workbook can hold a 50 MB cell that takes the XML reader 600 MB and seconds to load.
+MAX_XLSX_UNPACKED_BYTES = 32 * 1024 * 1024
 
 FORMATS = ("csv", "xlsx", "yaml", "json")
 
@@ -290,6 +296,17 @@ def _read_csv(data: bytes, inventory: Inventory, default_body: str) -> Iterator[
 def _read_xlsx(data: bytes, inventory: Inventory, default_body: str) -> Iterator[RawRow]:
     import openpyxl  # imported here: it is slow to import and only XLSX needs it
 
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise ImportFileError(f"not a readable XLSX workbook: {exc}") from exc
+    if unpacked > MAX_XLSX_UNPACKED_BYTES:
+        raise ImportFileError(
+            f"the workbook unpacks to {unpacked} bytes; the limit is "
+            f"{MAX_XLSX_UNPACKED_BYTES} bytes (32 MiB)",
+            hint="split the inventory into smaller files, or save it as CSV UTF-8",
+        )
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
