@@ -1,5 +1,5 @@
 # Samverka — every task a developer or CI runs.
-#   make demo    try it: installs into .venv, then runs a node and a reader over mTLS
+#   make demo    try it: installs into .venv, then runs a hub and four kommuner over mTLS
 #   make test    the whole test suite (checks the generated code and the contract first)
 
 PYTHON ?= python3
@@ -60,6 +60,8 @@ browser:
 	  echo "browser: installing Debian's chromium (apt-get install -y --no-install-recommends chromium)"; \
 	  apt-get update -q && apt-get install -y -q --no-install-recommends chromium; fi
 
+# The whole federation on loopback, then stops (about 15 s). DEMO_KEEP=DIR keeps it
+# running in DIR for exploring: `make demo DEMO_KEEP=/tmp/samverka-demo`.
 demo: $(STAMP)
 	$(BIN)/python -m samverka.demo
 

@@ -94,7 +94,7 @@ class Story:
         print(f"{self.number:>2}. {text}", flush=True)
 
     def more(self, text: str) -> None:
-        print(f"    {text}", flush=True)
+        print(f"    {text}" if text else "", flush=True)
 
     def elapsed(self) -> float:
         return time.monotonic() - self.began
@@ -653,6 +653,16 @@ def main() -> int:
     return 0
 
 
+def path_line() -> list[str]:
+    """``export PATH=…`` when the ``samverka`` command beside this Python is not on PATH
+    (``make demo`` installs into .venv and does not activate it)."""
+    command = Path(sys.executable).parent / "samverka"
+    found = shutil.which("samverka")
+    if not command.exists() or (found and Path(found).resolve() == command.resolve()):
+        return []
+    return [f"  export PATH={command.parent}:$PATH"]
+
+
 def explain_kept(fed: Federation, story: Story) -> None:
     """DEMO_KEEP: write stop.sh and say how to explore and stop the federation."""
     stop = fed.folder / "stop.sh"
@@ -668,6 +678,7 @@ def explain_kept(fed: Federation, story: Story) -> None:
         f"stop them     sh {stop}",
         "",
         "Try, as Gagnef:",
+        *path_line(),
         f"  export SAMVERKA_DIR={gagnef}",
         '  samverka search "Copilot"',
         f"  samverka solution show {content.LEKSAND}/{content.LEKSAND_POLICY}",
