@@ -394,8 +394,9 @@ class Catalog:
         return {k: s for k, s in found.items() if k in wanted}
 
     def techniques(self, limit: int = 200) -> list[tuple[str, int]]:
-        """Techniques named by PUBLIC live use cases, most used first."""
-        self.projection.refresh()
+        """Techniques named by PUBLIC live use cases, most used first (suggestions:
+        while the projection is being built, what it knows so far)."""
+        self.projection.refresh(wait=False)
         return self.projection.techniques(limit)
 
     # -- one record ----------------------------------------------------------------------

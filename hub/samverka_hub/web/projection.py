@@ -79,14 +79,23 @@ class Projection:
         """The log position the projection has read up to."""
         return self._position
 
-    def refresh(self) -> None:
-        """Read what was appended to the log since the last refresh."""
+    def refresh(self, *, wait: bool = True) -> bool:
+        """Read what was appended to the log since the last refresh.
+
+        ``wait=False`` returns at once (False) while another thread is reading, for
+        answers that may be a little behind (the list of techniques to suggest).
+        """
         end = self.store.log_position()
         if end <= self._position:
-            return
-        with self._lock:
+            return True
+        if not self._lock.acquire(blocking=wait):
+            return False
+        try:
             while self._position < end:
                 self._read_batch(end)
+        finally:
+            self._lock.release()
+        return True
 
     def _read_batch(self, end: int) -> None:
         stmt = (
@@ -157,9 +166,13 @@ class Projection:
         position, cached = self._technique_list
         if position == self._position:
             return cached[:limit]
-        with self._lock:
+        if not self._lock.acquire(blocking=False):
+            return cached[:limit]  # being brought up to date: the last list will do
+        try:
             use_cases = dict(self._use_cases)
             position = self._position
+        finally:
+            self._lock.release()
         counts: Counter[str] = Counter()
         spellings: dict[str, Counter[str]] = {}
         for facts in use_cases.values():

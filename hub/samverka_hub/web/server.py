@@ -145,8 +145,8 @@ class WebEndpoint:
     def _warm_up(self) -> None:
         started = time.monotonic()
         try:
-            self.catalog.projection.refresh()
             self.catalog.coverage()
+            self.catalog.projection.refresh()
         except Exception:
             log.warning("warming up the web catalog failed", exc_info=True)
             return
