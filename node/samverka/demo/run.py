@@ -82,12 +82,16 @@ NODE_ENV = {"SAMVERKA_SERVER_GRACE_SECONDS": "2"}
 HARVESTED_ENV = {**NODE_ENV, "SAMVERKA_HUB_PUSH": "false"}
 
 
+#: When this program began (the account's total time counts from here).
+STARTED = time.monotonic()
+
+
 class Story:
     """Prints the demo's account: numbered steps of one or two lines, details indented."""
 
     def __init__(self) -> None:
         self.number = 0
-        self.began = time.monotonic()
+        self.began = STARTED
 
     def step(self, text: str) -> None:
         self.number += 1
@@ -571,11 +575,11 @@ def demo_folder(keep: str) -> Path:
     if not keep:
         return Path(tempfile.mkdtemp(prefix="samverka-demo-")).resolve()
     folder = Path(keep).expanduser().resolve()
-    if folder.exists() and any(folder.iterdir()):
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise DemoError(
-            f"DEMO_KEEP={keep}: {folder} is not empty",
-            hint=f"choose a new folder; a demo kept there before is stopped with "
-            f"{folder / 'stop.sh'}",
+            f"DEMO_KEEP={keep}: {folder} is not an empty folder",
+            hint=f"name a new or empty folder (a demo kept there earlier is stopped with "
+            f"sh {folder / 'stop.sh'})",
         )
     folder.mkdir(parents=True, exist_ok=True)
     return folder
