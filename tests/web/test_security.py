@@ -8,9 +8,12 @@ non-http(s) links, which the catalog checks again before writing an ``href``).
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from fastapi.testclient import TestClient
-from samverka_hub.web.app import CSP
+from samverka.store import Store
+from samverka_hub.web.app import CSP, create_app
+from samverka_hub.web.catalog import Catalog
 from samverka_hub.web.present import safe_href
 from webkit import FALUN, HOSTILE_SUMMARY, HOSTILE_TITLE
 
@@ -98,3 +101,22 @@ def test_api_returns_hostile_text_as_data(client: TestClient) -> None:
     assert record["record"]["use_case"]["summary"] == HOSTILE_SUMMARY
     response = client.get(f"/api/records/{FALUN}/uc-hostile")
     assert response.headers["content-type"] == "application/json"
+
+
+def test_a_failing_database_is_a_503_page_with_the_headers(tmp_path: Path) -> None:
+    """The store's file disappears under the catalog: a clear 503, never a traceback."""
+    store = Store.open(f"sqlite:///{tmp_path / 'gone.db'}")
+    catalog = Catalog(store, lambda: None)
+    client = TestClient(create_app(catalog), raise_server_exceptions=False)
+    assert client.get("/sok").status_code == 200
+    store.close()
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE records_fts")
+        conn.exec_driver_sql("DROP TABLE records")
+    for url, kind in (("/sok", "text/html"), ("/api/records", "application/json")):
+        response = client.get(url)
+        assert response.status_code == 503, url
+        assert response.headers["retry-after"] == "30"
+        assert response.headers["content-type"].startswith(kind), url
+        assert response.headers["content-security-policy"] == CSP, url
+        assert "Traceback" not in response.text

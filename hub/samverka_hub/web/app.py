@@ -25,6 +25,7 @@ CDN. The OpenAPI description is plain JSON.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -32,14 +33,18 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from samverka.errors import StoreError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from samverka_hub.config import WebSection
 from samverka_hub.web import present
 from samverka_hub.web.catalog import BadFilter, Catalog
+
+log = logging.getLogger("samverka_hub.web")
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -197,6 +202,30 @@ def create_app(catalog: Catalog, settings: WebSection | None = None) -> FastAPI:
             return JSONResponse({"detail": str(exc)}, status_code=400)
         return error_page(request, 400, str(exc))
 
+    @app.exception_handler(StoreError)
+    @app.exception_handler(sa.exc.OperationalError)
+    async def store_error(request: Request, exc: Exception) -> Response:
+        # Logged, and answered like any page: the database is down or locked for now.
+        log.error("the web catalog cannot read the store: %s", exc)
+        detail = "Katalogen kan inte läsa sin databas just nu. Försök igen om en stund."
+        if request.url.path.startswith("/api/"):
+            response: Response = JSONResponse({"detail": detail}, status_code=503)
+        else:
+            response = error_page(request, 503, detail)
+        response.headers["Retry-After"] = "30"
+        return response
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> Response:
+        # Starlette answers unhandled errors outside the middleware above, so this
+        # response gets the security headers here (uvicorn logs the traceback).
+        if request.url.path.startswith("/api/"):
+            response: Response = JSONResponse({"detail": "internal error"}, status_code=500)
+        else:
+            response = error_page(request, 500, "Ett oväntat fel uppstod i katalogen.")
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
     return app
 
 
@@ -210,6 +239,7 @@ ERROR_TITLES = {
     404: "Sidan finns inte",
     405: "Metoden stöds inte",
     410: "Posten har dragits tillbaka",
+    503: "Katalogen är inte tillgänglig just nu",
 }
 
 

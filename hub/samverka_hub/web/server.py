@@ -103,6 +103,10 @@ class WebEndpoint:
         return sock
 
     async def start(self) -> None:
+        # uvicorn's own messages ("Shutting down", at INFO on a logger named
+        # "uvicorn.error") read like errors in the hub's logs; its warnings and
+        # errors (a request that failed) still come through.
+        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
         try:
             sock = self._bind()
         except ConfigError as exc:
