@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from samverka.errors import SamverkaError
+from samverka.errors import SamverkaError, StoreError
 from samverka.metrics import observe_rpc
 from samverka.server.policy import Caller
 from samverka.server.status import InvalidRequest, to_wire
@@ -199,6 +199,10 @@ class _CallLog:
         self.code, self.reason = wire.code.name, wire.reason
         if not isinstance(exc, SamverkaError | TimeoutError):
             log.error("%s from %s failed", self.method, self.caller.label, exc_info=exc)
+        elif isinstance(exc, StoreError):
+            # The caller is told only that the store is unavailable (retry later); the
+            # operator needs the cause (disk full, read-only file, database down).
+            log.warning("%s from %s: %s", self.method, self.caller.label, exc)
         # abort() sends the status and raises AbortError, which replaces the original
         # exception on its way out: grpc then ends the call quietly.
         await self.context.abort(wire.code, wire.message, wire.trailing_metadata())
