@@ -276,7 +276,12 @@ class Catalog:
 
     def _conditions(self, f: Filters) -> list[sa.ColumnElement[bool]]:
         where: list[sa.ColumnElement[bool]] = [PUBLIC_LIVE]
-        if f.kinds:
+        origins = f.origins()
+        if f.kinds and origins is not None:
+            # One kommun's (or one län's) records are few: let the (origin, id)
+            # index find them (see unindexed()).
+            where.append(unindexed(records.c.kind).in_(list(f.kinds)))
+        elif f.kinds:
             where.append(records.c.kind.in_(list(f.kinds)))
         else:
             # Every kind but adoptions (validation refuses kinds it does not know).
@@ -290,7 +295,6 @@ class Catalog:
             where.append(records.c.status.in_(list(f.statuses)))
         if f.risks:
             where.append(records.c.risk_class.in_(list(f.risks)))
-        origins = f.origins()
         if origins is not None:
             where.append(records.c.origin.in_(origins))
         if f.technique.strip():
@@ -509,7 +513,7 @@ class Catalog:
             }
             adoption_rows = conn.execute(
                 sa.select(records.c.title, records.c.status)
-                .where(PUBLIC_LIVE, records.c.kind == ADOPTION, records.c.origin == code)
+                .where(PUBLIC_LIVE, unindexed(records.c.kind) == ADOPTION, records.c.origin == code)
                 .order_by(records.c.rid.desc())
             ).all()
             refs = [_split_ref(r.title) for r in adoption_rows]
@@ -519,23 +523,27 @@ class Catalog:
                 for ref, row in zip(refs, adoption_rows, strict=True)
                 if ref is not None and ref[0] != code
             ]
-            reuse_rows = conn.execute(
-                sa.select(records.c.title, sa.func.count(sa.distinct(records.c.origin)).label("n"))
-                .where(
-                    PUBLIC_LIVE,
-                    records.c.kind == ADOPTION,
-                    records.c.title.like(f"{code}/%"),
-                    records.c.origin != code,
-                )
-                .group_by(records.c.title)
-            ).all()
-            reuse_counts = {k: int(r.n) for r in reuse_rows if (k := _split_ref(r.title))}
+            adopted_counts = self._memo("adopters", self._count_adopters)
+            reuse_counts = {k: n for k, n in adopted_counts.items() if k[0] == code}
             own = self._summaries(conn, list(reuse_counts), kinds=[SOLUTION])
         reused = sorted(
             ((s, reuse_counts[k]) for k, s in own.items()),
             key=lambda sn: (-sn[1], sn[0].title),
         )
         return KommunView(code, shared, counts, adopted, reused, member)
+
+    def _count_adopters(self) -> dict[Key, int]:
+        """Every adopted solution → how many other kommuner adopted it (PUBLIC live
+        adoptions), in one GROUP BY over the adoptions."""
+        adopted_from = sa.func.substr(records.c.title, 1, 4)
+        stmt = (
+            sa.select(records.c.title, sa.func.count(sa.distinct(records.c.origin)).label("n"))
+            .where(PUBLIC_LIVE, records.c.kind == ADOPTION, records.c.origin != adopted_from)
+            .group_by(records.c.title)
+        )
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return {k: int(r.n) for r in rows if (k := _split_ref(r.title))}
 
     # -- proven elsewhere ------------------------------------------------------------------
 
@@ -642,6 +650,17 @@ class _CountedCoverage:
     position: int
     version: int
     coverage: Coverage
+
+
+def unindexed(column: sa.Column[int]) -> sa.ColumnElement[int]:
+    """``column + 0``: the same value, but no index on ``column`` can answer for it.
+
+    SQLite plans without statistics and takes an equality on an indexed column as
+    selective, so "kind = 5 AND origin = '2029'" walks every adoption through the
+    kind index (about 35 ms at 100,000 records) instead of one kommun's records
+    through the (origin, record_id) index (about 4 ms).
+    """
+    return column + 0
 
 
 def _split_ref(text: str) -> Key | None:
