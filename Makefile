@@ -11,7 +11,7 @@ PROTOS := $(wildcard proto/samverka/v1/*.proto)
 GEN    := node/samverka/v1
 DIR    ?= ./node-data
 
-.PHONY: install proto proto-check buf-lint lint test demo run-node clean browser
+.PHONY: install proto proto-check buf-lint lint test demo run-node clean browser bench bench-quick
 
 install: $(STAMP)
 
@@ -59,6 +59,14 @@ browser:
 	@if [ -x $(CHROMIUM) ]; then echo "browser: $(CHROMIUM) is installed"; else \
 	  echo "browser: installing Debian's chromium (apt-get install -y --no-install-recommends chromium)"; \
 	  apt-get update -q && apt-get install -y -q --no-install-recommends chromium; fi
+
+# Benchmarks (not part of `make test`): every figure beside its raw limit, one table,
+# bench-results.json and docs/bench-full-sync.svg. `make bench ARGS="--only ingest"`.
+bench: $(STAMP)
+	$(BIN)/python tests/bench/run.py $(ARGS)
+
+bench-quick: $(STAMP)
+	$(BIN)/python tests/bench/run.py --quick $(ARGS)
 
 # The whole federation on loopback, then stops (about 15 s). DEMO_KEEP=DIR keeps it
 # running in DIR for exploring: `make demo DEMO_KEEP=/tmp/samverka-demo`.

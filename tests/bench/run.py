@@ -1,0 +1,814 @@
+"""Samverka's benchmarks: each figure beside its raw limit, measured in the same run.
+
+    make bench                      # everything at the issue's sizes
+    make bench-quick                # a smoke run (a minute or two, small sizes)
+    .venv/bin/python tests/bench/run.py --only ingest,sync --repeat 3
+
+Prints one table and writes ``bench-results.json`` (one object per figure: name,
+value, unit, limit, ratio, parameters, target, meets) and the chart
+``docs/bench-full-sync.svg`` (full-sync time against federation size). The method and
+the latest figures are in docs/BENCHMARKS.md. Generated data is cached in
+``.bench-cache/`` (see fed.py).
+
+Network figures use real processes (``samverka hub serve``, ``samverka node serve``,
+tests/bench/worker.py) and real gRPC over mutual TLS on loopback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import chart
+import fed
+import procs
+import uvloop
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from samverka.signing import ENTRY_DOMAIN
+from samverka.v1 import feed_pb2
+
+RESULTS = fed.ROOT / "bench-results.json"
+CHART = fed.ROOT / "docs" / "bench-full-sync.svg"
+WORK = fed.CACHE / "run"
+
+
+@dataclass
+class Figure:
+    name: str
+    value: float
+    unit: str
+    limit: float | None = None
+    ratio: float | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    #: The issue's target, in words, and whether this run meets it (None: no target).
+    target: str = ""
+    meets: bool | None = None
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def pct(values: Sequence[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def run_async(coro: Any) -> Any:
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
+# -- raw limits ---------------------------------------------------------------------------
+
+
+class Raw:
+    """Raw Ed25519 verification on one core in this process: the limit of every figure
+    that verifies. Measured again beside each figure (the machine is shared)."""
+
+    def __init__(self, tpl: fed.Template, entries: Sequence[bytes]) -> None:
+        from samverka_hub.folder import open_hub
+
+        with open_hub(tpl.hub) as hub:
+            directory = hub.council.current_directory()
+            assert directory is not None
+            ring = directory.keyring()
+        sample = [feed_pb2.SignedEntry.FromString(e) for e in entries[:2000]]
+        keys = {s.key_id: ring.get(s.key_id) for s in sample}
+        loaded = {
+            k: Ed25519PublicKey.from_public_bytes(v.public_key.raw) for k, v in keys.items() if v
+        }
+        self.work = [(loaded[s.key_id], s.signature, ENTRY_DOMAIN + s.entry) for s in sample]
+        self.samples: list[float] = []
+
+    def measure(self) -> float:
+        """Verifications a second (median of 3 passes over 2,000 entries)."""
+        rates = []
+        for _ in range(3):
+            started = time.perf_counter()
+            for key, sig, msg in self.work:
+                key.verify(sig, msg)
+            rates.append(len(self.work) / (time.perf_counter() - started))
+        rate = statistics.median(rates)
+        self.samples.append(rate)
+        return rate
+
+
+# -- 1. hub ingest -----------------------------------------------------------------------------
+
+
+def fig_ingest(args: argparse.Namespace, tpl: fed.Template, raw: Raw) -> list[Figure]:
+    entries_file = _entries_file(tpl, args.ingest)
+    rates, limits, rss = [], [], []
+    for i in range(args.repeat):
+        hub_dir = fed.copy_folder(tpl.hub, WORK / "ingest-hub")
+        limits.append(raw.measure())
+        with procs.hub_serve(hub_dir) as hub:
+            result = procs.worker(
+                "push",
+                "--hub",
+                hub.member,
+                "--tpl",
+                str(tpl.dir),
+                "--entries",
+                str(entries_file),
+                "--count",
+                str(args.ingest),
+            )
+            rss.append(procs.rss_mb(hub.proc.pid))
+        assert result["accepted"] == args.ingest, result
+        rates.append(result["accepted"] / result["seconds"])
+        limits.append(raw.measure())
+        say(f"  ingest run {i + 1}: {rates[-1]:,.0f} entries/s (raw verify {limits[-1]:,.0f}/s)")
+    value, limit = statistics.median(rates), statistics.median(limits)
+    return [
+        Figure(
+            "hub ingest (push by 290 kommuner)",
+            value,
+            "entries/s",
+            limit,
+            value / limit,
+            {
+                "entries": args.ingest,
+                "origins": 290,
+                "batch": 500,
+                "runs": rates,
+                "hub_rss_mb_after": max(rss),
+                "store": "sqlite",
+            },
+            "≥ 70 % of raw single-core verify/s",
+            value / limit >= 0.7,
+        )
+    ]
+
+
+def _entries_file(tpl: fed.Template, size: int) -> Path:
+    fed.dataset(tpl, size, say)
+    files = sorted(
+        (int(p.stem.split("-")[1]), p)
+        for p in fed.CACHE.glob("entries-*.bin")
+        if p.stem[8:].isdigit()
+    )
+    return next(p for n, p in files if n >= size)
+
+
+# -- 2./3. full and incremental sync, and the chart ------------------------------------------------
+
+
+def fresh_node(tpl: fed.Template, hub_member: str, name: str) -> Path:
+    node_dir = fed.copy_folder(tpl.node(fed.ORIGINS[0]), WORK / name)
+    from samverka.membership import set_hub_address
+
+    set_hub_address(node_dir / "samverka.toml", hub_member)
+    return node_dir
+
+
+def add_entries(hub_dir: Path, tpl: fed.Template, chain: fed.Chain, count: int) -> None:
+    """Append ``count`` new signed entries to a (running) hub's store, as ingest does."""
+    from samverka.ingest import ingest
+    from samverka_hub.folder import open_hub
+
+    with open_hub(hub_dir) as hub:
+        directory = hub.council.current_directory()
+        assert directory is not None
+        origins = random.Random(count).sample(fed.ORIGINS, count)
+        items = [chain.next(o, tpl.signing_key(o), tag="incr") for o in origins]
+        report = ingest(hub.store, directory.keyring(), items, source="bench")
+        assert report.accepted == count, report
+
+
+def fig_sync(args: argparse.Namespace, tpl: fed.Template, raw: Raw) -> list[Figure]:
+    figures: list[Figure] = []
+    series: list[tuple[int, float]] = []
+    incremental: dict[int, list[float]] = {}
+    sizes = sorted(set(args.chart_sizes) | {args.sync} | set(args.incremental_sizes))
+    for size in sizes:
+        loaded = fed.loaded_hub(tpl, size, say)
+        hub_dir = fed.copy_folder(loaded, WORK / "sync-hub")
+        limit_before = raw.measure()
+        with procs.hub_serve(hub_dir) as hub:
+            node_dir = fresh_node(tpl, hub.member, f"node-{size}")
+            result = procs.worker("sync", "--hub", hub.member, "--node", str(node_dir))
+            assert result["accepted"] == size, result
+            seconds = result["seconds"]
+            series.append((size, seconds))
+            say(f"  full sync of {size:,}: {seconds:.1f} s, {size / seconds:,.0f} entries/s")
+            if size == args.sync:
+                limit = statistics.median([limit_before, raw.measure()])
+                bare = bare_stream(tpl, size, args)
+                rate = size / seconds
+                figures.append(
+                    Figure(
+                        f"full sync of {size:,} entries (fresh node)",
+                        rate,
+                        "entries/s",
+                        limit,
+                        rate / limit,
+                        {
+                            "entries": size,
+                            "origins": 290,
+                            "seconds": seconds,
+                            "bare_grpc_entries_per_s": bare,
+                            "ratio_to_bare": rate / bare,
+                            "node_store": "sqlite",
+                            "hub_store": "sqlite",
+                        },
+                        "≥ 70 % of raw single-core verify/s (> 100 % on both cores)",
+                        rate / limit >= 0.7,
+                    )
+                )
+                figures.append(
+                    Figure(
+                        "bare grpc.aio stream of the same bytes (mTLS)",
+                        bare,
+                        "entries/s",
+                        parameters={"entries": size, "per_message": "≤ 500 entries, ≤ 4 MiB"},
+                    )
+                )
+            if size in args.incremental_sizes:
+                chain = fed.Chain.after(tpl, fed.dataset(tpl, size))
+                times = []
+                for _ in range(args.incremental_rounds):
+                    add_entries(hub_dir, tpl, chain, 10)
+                    r = procs.worker("sync", "--hub", hub.member, "--node", str(node_dir))
+                    assert r["accepted"] == 10, r
+                    times.append(r["seconds"])
+                incremental[size] = times
+                say(
+                    f"  incremental sync at {size:,}: "
+                    f"median {statistics.median(times) * 1e3:.0f} ms"
+                )
+            if size == args.sync:
+                keep = WORK / "node-synced"
+                if keep.exists():
+                    shutil.rmtree(keep)
+                node_dir.rename(keep)
+            else:
+                shutil.rmtree(node_dir)
+    chart.write_full_sync_chart(CHART, series, raw_verify=statistics.median(raw.samples))
+    for size, seconds in series:
+        figures.append(
+            Figure(
+                f"full sync time at {size:,} entries",
+                seconds,
+                "s",
+                parameters={"entries": size, "entries_per_s": size / seconds},
+            )
+        )
+    small, large = min(incremental), max(incremental)
+    t_small, t_large = statistics.median(incremental[small]), statistics.median(incremental[large])
+    figures.append(
+        Figure(
+            f"incremental sync of 10 entries, {large:,} vs {small:,} held",
+            t_large / t_small,
+            "ratio",
+            parameters={
+                f"ms_at_{small}": t_small * 1e3,
+                f"ms_at_{large}": t_large * 1e3,
+                "rounds": args.incremental_rounds,
+                "runs_ms": {str(k): [round(t * 1e3, 1) for t in v] for k, v in incremental.items()},
+            },
+            target="≤ 1.5",
+            meets=t_large / t_small <= 1.5,
+        )
+    )
+    return figures
+
+
+def bare_stream(tpl: fed.Template, size: int, args: argparse.Namespace) -> float:
+    server = procs.start_worker(
+        "bare-server",
+        "--tpl",
+        str(tpl.dir),
+        "--entries",
+        str(_entries_file(tpl, size)),
+        "--count",
+        str(size),
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline().split()
+        if not line or line[0] != "PORT":
+            raise RuntimeError(
+                f"bare server did not start: {server.stderr.read() if server.stderr else ''}"
+            )
+        rates = []
+        for _ in range(3):
+            r = procs.worker("bare-client", "--tpl", str(tpl.dir), "--addr", f"127.0.0.1:{line[1]}")
+            assert r["entries"] == size, r
+            rates.append(r["entries"] / r["seconds"])
+        return statistics.median(rates)
+    finally:
+        assert server.stdin is not None
+        server.stdin.close()
+        server.wait(timeout=30)
+
+
+# -- 4. propagation, and the hub's footprint with 290 subscribers ------------------------------
+
+
+def fig_propagation(args: argparse.Namespace, tpl: fed.Template, raw: Raw) -> list[Figure]:
+    import worker
+    from samverka.push import HubLink
+
+    hub_dir = fed.copy_folder(tpl.hub, WORK / "prop-hub")
+    subscribers = fed.ORIGINS[: args.subscribers]
+    node_dirs = [fed.copy_folder(tpl.node(c), WORK / "prop-nodes" / c) for c in subscribers]
+    chain = fed.Chain(tpl, {})
+    with procs.hub_serve(hub_dir) as hub:
+        rss_idle = procs.rss_mb(hub.proc.pid)
+        groups = [node_dirs[i :: args.follow_procs] for i in range(args.follow_procs)]
+        followers = [
+            procs.start_worker(
+                "follow",
+                "--hub",
+                hub.member,
+                "--expect",
+                str(args.publishes),
+                "--seconds",
+                str(60 + args.publishes * 2),
+                "--nodes",
+                *map(str, group),
+            )
+            for group in groups
+        ]
+        for f in followers:
+            assert f.stdout is not None
+            line = f.stdout.readline()
+            if not line.startswith("READY"):
+                raise RuntimeError(f"follower failed: {f.stderr.read() if f.stderr else ''}")
+        time.sleep(1.0)
+        rss_subscribed = procs.rss_mb(hub.proc.pid)
+
+        async def publish_all() -> dict[int, int]:
+            sent: dict[int, int] = {}
+            publisher = fed.ORIGINS[-1]
+            async with HubLink(hub.member, worker.member_tls(tpl.node(publisher))) as link:
+                await link.head(publisher)  # connected before the clock starts
+                for position in range(1, args.publishes + 1):
+                    item = feed_pb2.LogEntry(
+                        signed=chain.next(publisher, tpl.signing_key(publisher))
+                    )
+                    sent[position] = time.monotonic_ns()
+                    reply = await link.publish([item])
+                    assert reply.accepted == 1
+                    await asyncio.sleep(args.publish_gap)
+            return sent
+
+        sent = run_async(publish_all())
+        rss_after = procs.rss_mb(hub.proc.pid)
+        stored_ms: list[float] = []
+        received_ms: list[float] = []
+        for f in followers:
+            out, err = f.communicate(timeout=120)
+            if f.returncode != 0:
+                raise RuntimeError(f"follower failed: {err[-3000:]}")
+            data = json.loads(out.strip().splitlines()[-1])
+            for kind, bucket in (("stored", stored_ms), ("received", received_ms)):
+                for per_node in data[kind].values():
+                    for pos, ns in per_node.items():
+                        bucket.append((ns - sent[int(pos)]) / 1e6)
+    expected = len(subscribers) * args.publishes
+    if len(stored_ms) < expected:
+        raise RuntimeError(f"only {len(stored_ms)} of {expected} deliveries arrived")
+    params = {
+        "subscribers": len(subscribers),
+        "publishes": args.publishes,
+        "follower_processes": args.follow_procs,
+        "store": "sqlite (hub and each subscriber)",
+    }
+    return [
+        Figure(
+            "propagation to live subscribers, verified and stored: p50",
+            statistics.median(stored_ms),
+            "ms",
+            parameters=params,
+        ),
+        Figure(
+            "propagation, verified and stored: p99",
+            pct(stored_ms, 99),
+            "ms",
+            parameters=params,
+            target="< 100 ms",
+            meets=pct(stored_ms, 99) < 100,
+        ),
+        Figure("propagation, verified and stored: max", max(stored_ms), "ms", parameters=params),
+        Figure(
+            "propagation, message received (before verifying): p50",
+            statistics.median(received_ms),
+            "ms",
+            parameters=params,
+        ),
+        Figure("propagation, message received: p99", pct(received_ms, 99), "ms", parameters=params),
+        Figure(
+            "hub RSS with 290 live subscribers",
+            max(rss_subscribed, rss_after),
+            "MB",
+            parameters={**params, "rss_idle_mb": rss_idle},
+            target="< 300 MB",
+            meets=max(rss_subscribed, rss_after) < 300,
+        ),
+    ]
+
+
+# -- 5. search ----------------------------------------------------------------------------
+
+
+def search_times(store: Any, queries: list[str], *, member: bool) -> list[float]:
+    times = []
+    for q in queries:
+        started = time.perf_counter()
+        store.search(q, member=member)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def fig_search(args: argparse.Namespace, tpl: fed.Template, raw: Raw) -> list[Figure]:
+    from samverka.store import Store
+
+    rng = random.Random(5)
+    one = [rng.choice(fed.WORDS) for _ in range(args.queries)]
+    two = [f"{rng.choice(fed.WORDS)} {rng.choice(fed.WORDS)}" for _ in range(args.queries)]
+    size = args.sync
+    places: list[tuple[str, str, bool]] = []
+    node_db = WORK / "node-synced" / "samverka.db"
+    if node_db.exists():
+        places.append(("node (SQLite)", f"sqlite:///{node_db}", True))
+    else:
+        say("  (no synced node: run the sync figure first; node search skipped)")
+    hub_dir = fed.loaded_hub(tpl, size, say)
+    places.append(("hub (SQLite)", f"sqlite:///{hub_dir / 'samverka.db'}", False))
+    pg_db = ""
+    if args.pg:
+        pg_db, pg_url = _pg_hub(args, tpl, size)
+        places.append(("hub (PostgreSQL)", pg_url, False))
+    figures = []
+    try:
+        for label, url, member in places:
+            store = Store.open(url, migrate=False)
+            try:
+                search_times(store, one[:20], member=member)  # warm the cache
+                for kind, queries in (("1 word", one), ("2 words", two)):
+                    t = [x * 1e3 for x in search_times(store, queries, member=member)]
+                    p95 = pct(t, 95)
+                    node = label.startswith("node")
+                    figures.append(
+                        Figure(
+                            f"search p95 at {label}, {kind}, {size:,} records",
+                            p95,
+                            "ms",
+                            parameters={
+                                "p50_ms": statistics.median(t),
+                                "queries": len(t),
+                                "records": size,
+                                "audience": "member" if member else "public",
+                            },
+                            target="< 10 ms" if node else "",
+                            meets=(p95 < 10) if node else None,
+                        )
+                    )
+            finally:
+                store.close()
+    finally:
+        if pg_db:
+            _drop_pg(args.pg, pg_db)
+    return figures
+
+
+def _pg_hub(args: argparse.Namespace, tpl: fed.Template, size: int) -> tuple[str, str]:
+    import psycopg
+
+    name = f"samverka_bench_{os.getpid()}"
+    with psycopg.connect(args.pg + "/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = f"{args.pg}/{name}"
+    say(f"  loading {size:,} entries into PostgreSQL ({name}) …")
+    started = time.monotonic()
+    from samverka.store import Store
+
+    Store.open(url).close()
+    fed.load_into(tpl.hub, fed.dataset(tpl, size), store_url=url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ANALYZE")
+    say(f"  loaded in {time.monotonic() - started:.0f} s")
+    return name, url
+
+
+def _drop_pg(base: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# -- 6. footprint ---------------------------------------------------------------------------
+
+
+def fig_footprint(args: argparse.Namespace, tpl: fed.Template, raw: Raw) -> list[Figure]:
+    starts, rss = [], []
+    for i in range(args.cold_starts):
+        node_dir = fed.copy_folder(tpl.node(fed.ORIGINS[1]), WORK / "cold-node")
+        address_file = node_dir / "address"
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            [
+                procs.PYTHON,
+                "-m",
+                "samverka",
+                "node",
+                "serve",
+                "--dir",
+                str(node_dir),
+                "--listen",
+                "127.0.0.1:0",
+                "--address-file",
+                str(address_file),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=procs.env(),
+        )
+        try:
+            procs.wait_for(lambda f=address_file: f.exists() and f.read_text(), 60, "node")
+            starts.append(time.monotonic() - started)
+            if i == 0:
+                _check_serving(address_file.read_text().strip(), node_dir)
+            time.sleep(3)
+            rss.append(procs.rss_mb(proc.pid))
+        finally:
+            procs.stop(proc)
+    idle = statistics.median(rss)
+    cold = statistics.median(starts)
+    return [
+        Figure(
+            "node idle RSS", idle, "MB", parameters={"runs": rss}, target="< 80 MB", meets=idle < 80
+        ),
+        Figure(
+            "node cold start to SERVING",
+            cold,
+            "s",
+            parameters={
+                "runs": starts,
+                "measured": "spawn to the bound address written (after health reports SERVING)",
+            },
+            target="< 1.5 s",
+            meets=cold < 1.5,
+        ),
+    ]
+
+
+def _check_serving(address: str, node_dir: Path) -> None:
+    import grpc
+    import worker
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    async def check() -> int:
+        tls = worker.member_tls(node_dir)
+        async with grpc.aio.secure_channel(address, tls.credentials()) as channel:
+            reply = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=10
+            )
+            return int(reply.status)
+
+    status = run_async(check())
+    if status != 1:  # SERVING
+        raise RuntimeError(f"node at {address} answered health status {status}")
+
+
+# -- 7. web catalog -------------------------------------------------------------------------
+
+
+def fig_web(args: argparse.Namespace, tpl: fed.Template, raw: Raw) -> list[Figure]:
+    size = args.sync
+    loaded = fed.loaded_hub(tpl, size, say)
+    hub_dir = fed.copy_folder(loaded, WORK / "web-hub")
+    origin = fed.ORIGINS[7]
+    pages = [
+        "/",
+        "/sok?q=äldreomsorg",
+        "/sok?q=hemtjänst+schemaläggning",
+        "/sok",
+        f"/post/{origin}/uc-{origin}-3",
+        f"/kommun/{origin}",
+        "/tackning",
+        "/beprovat",
+    ]
+    times: dict[str, list[float]] = {}
+    with procs.hub_serve(hub_dir, web=True) as hub:
+        base = f"http://{hub.web}"
+        for page in pages:
+            url = base + urllib.parse.quote(page, safe="/?=&+")
+            _get(url)  # warm
+            t = []
+            for _ in range(args.web_requests):
+                started = time.perf_counter()
+                status = _get(url)
+                t.append((time.perf_counter() - started) * 1e3)
+                if status != 200:
+                    raise RuntimeError(f"{page}: HTTP {status}")
+            times[page] = t
+    every = [x for t in times.values() for x in t]
+    median = statistics.median(every)
+    return [
+        Figure(
+            f"web catalog page load, median over {len(pages)} pages",
+            median,
+            "ms",
+            parameters={
+                "p95_ms": pct(every, 95),
+                "records": size,
+                "per_page_median_ms": {p: round(statistics.median(t), 1) for p, t in times.items()},
+            },
+            target="< 200 ms",
+            meets=median < 200,
+        ),
+        Figure("web catalog page load p95", pct(every, 95), "ms", parameters={"records": size}),
+    ]
+
+
+def _get(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=30) as reply:
+        reply.read()
+        return int(reply.status)
+
+
+import urllib.parse  # noqa: E402
+
+# -- 8. the peer: a Nostr relay ----------------------------------------------------------------
+
+
+def fig_peer(args: argparse.Namespace, tpl: fed.Template, raw: Raw) -> list[Figure]:
+    import nostr_peer
+
+    return nostr_peer.run(args, say)
+
+
+# -- main -----------------------------------------------------------------------------------
+
+FIGURES: dict[str, Callable[[argparse.Namespace, fed.Template, Raw], list[Figure]]] = {
+    "ingest": fig_ingest,
+    "sync": fig_sync,
+    "propagation": fig_propagation,
+    "search": fig_search,
+    "footprint": fig_footprint,
+    "web": fig_web,
+    "peer": fig_peer,
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    p.add_argument("--only", default="", help=f"comma-separated figures of {', '.join(FIGURES)}")
+    p.add_argument("--repeat", type=int, default=3, help="runs of the ingest figure (median)")
+    p.add_argument("--ingest", type=int, default=30_000, help="entries pushed in the ingest figure")
+    p.add_argument("--sync", type=int, default=100_000, help="entries of the full-sync figure")
+    p.add_argument(
+        "--chart-sizes",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=[10_000, 30_000, 100_000, 300_000],
+    )
+    p.add_argument(
+        "--incremental-sizes",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=[3_000, 300_000],
+    )
+    p.add_argument("--incremental-rounds", type=int, default=5)
+    p.add_argument("--subscribers", type=int, default=290)
+    p.add_argument("--follow-procs", type=int, default=2)
+    p.add_argument("--publishes", type=int, default=20)
+    p.add_argument("--publish-gap", type=float, default=0.5)
+    p.add_argument("--queries", type=int, default=200)
+    p.add_argument("--cold-starts", type=int, default=5)
+    p.add_argument("--web-requests", type=int, default=20)
+    p.add_argument(
+        "--pg",
+        default="postgresql://postgres@127.0.0.1:5432",
+        help="PostgreSQL server for the hub search figure ('' to skip)",
+    )
+    p.add_argument("--peer-events", type=int, default=20_000)
+    p.add_argument("--peer-subscribers", type=int, default=290)
+    args = p.parse_args(argv)
+    if args.quick:
+        args.repeat = 1
+        args.ingest = 3_000
+        args.sync = 3_000
+        args.chart_sizes = [1_000, 2_000, 3_000]
+        args.incremental_sizes = [300, 3_000]
+        args.incremental_rounds = 3
+        args.subscribers = 58
+        args.publishes = 5
+        args.publish_gap = 0.3
+        args.queries = 50
+        args.cold_starts = 2
+        args.web_requests = 5
+        args.peer_events = 2_000
+        args.peer_subscribers = 20
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    chosen = [f for f in args.only.split(",") if f] or list(FIGURES)
+    unknown = set(chosen) - set(FIGURES)
+    if unknown:
+        raise SystemExit(f"unknown figures: {', '.join(sorted(unknown))}")
+    WORK.mkdir(parents=True, exist_ok=True)
+    tpl = fed.template(say)
+    largest = max([args.ingest, args.sync, *args.chart_sizes, *args.incremental_sizes])
+    raw = Raw(tpl, fed.dataset(tpl, largest, say))
+    started = time.monotonic()
+    figures: list[Figure] = []
+    for name in chosen:
+        say(f"== {name}")
+        try:
+            figures += FIGURES[name](args, tpl, raw)
+        except Exception as exc:  # one broken figure must not lose the others
+            say(f"  {name} FAILED: {exc!r}")
+            figures.append(
+                Figure(f"{name}: failed", float("nan"), "", parameters={"error": repr(exc)})
+            )
+    limit = raw.measure()
+    figures.insert(
+        0,
+        Figure(
+            "raw Ed25519 verify, one core (this run)",
+            limit,
+            "verifies/s",
+            parameters={"samples": raw.samples},
+        ),
+    )
+    write_results(figures, args, time.monotonic() - started)
+    print_table(figures)
+
+
+def write_results(figures: list[Figure], args: argparse.Namespace, seconds: float) -> None:
+    def clean(value: Any) -> Any:
+        if isinstance(value, float):
+            return None if value != value else round(value, 4)
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    out = {
+        "machine": {"cores": os.cpu_count(), "load_average": os.getloadavg()},
+        "quick": args.quick,
+        "seconds": round(seconds, 1),
+        "figures": [clean(asdict(f)) for f in figures],
+    }
+    RESULTS.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    say(f"wrote {RESULTS}")
+
+
+def print_table(figures: list[Figure]) -> None:
+    def num(x: float | None, unit: str = "") -> str:
+        if x is None or x != x:
+            return "—"
+        if unit == "ratio" or abs(x) < 10:
+            return f"{x:,.2f}"
+        return f"{x:,.0f}"
+
+    rows = [("figure", "value", "unit", "limit", "ratio", "target", "meets")]
+    for f in figures:
+        rows.append(
+            (
+                f.name,
+                num(f.value, f.unit),
+                f.unit,
+                num(f.limit),
+                "—" if f.ratio is None else f"{f.ratio * 100:.0f} %",
+                f.target or "—",
+                {True: "yes", False: "NO", None: ""}[f.meets],
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for i, row in enumerate(rows):
+        print(
+            "  ".join(
+                c.ljust(w) if j in (0, 2, 5) else c.rjust(w)
+                for j, (c, w) in enumerate(zip(row, widths, strict=False))
+            )
+        )
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,292 @@
+"""The client side of the network figures, run as its own process by ``run.py``.
+
+    python tests/bench/worker.py push   --hub ADDR --tpl DIR --entries FILE --count N
+    python tests/bench/worker.py sync   --hub ADDR --node DIR
+    python tests/bench/worker.py follow --hub ADDR --nodes DIR... --expect N
+    python tests/bench/worker.py bare-server --entries FILE --count N --tpl DIR
+    python tests/bench/worker.py bare-client --addr ADDR --tpl DIR --count N
+
+Each prints one JSON object on stdout (the last line) with its timings. Clocks:
+``time.monotonic_ns()`` is CLOCK_MONOTONIC, one clock for every process on the machine,
+so the harness compares its own timestamps with a worker's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import grpc
+import uvloop
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import fed
+from samverka.client import ClientTls, FeedClient
+from samverka.v1 import feed_pb2, feed_service_pb2
+
+
+def member_tls(node_dir: Path) -> ClientTls:
+    tls = node_dir / "tls"
+    return ClientTls.from_files(tls / "ca.pem", tls / "node.pem", tls / "node.key")
+
+
+def emit(result: dict[str, object]) -> None:
+    print(json.dumps(result), flush=True)
+
+
+# -- hub ingest: 290 kommuner push their feeds --------------------------------------------
+
+
+async def push(args: argparse.Namespace) -> None:
+    from samverka.push import HubLink
+
+    tpl = fed.Template(Path(args.tpl))
+    entries = fed.read_entries(Path(args.entries), args.count)
+    by_origin: dict[str, list[feed_pb2.LogEntry]] = defaultdict(list)
+    for raw in entries:
+        signed = feed_pb2.SignedEntry.FromString(raw)
+        origin = feed_pb2.Entry.FromString(signed.entry).origin
+        by_origin[origin].append(feed_pb2.LogEntry(signed=signed))
+    links = {o: HubLink(args.hub, member_tls(tpl.node(o))) for o in by_origin}
+    try:
+        # Connect (TLS handshakes) before the clock starts: kommuner keep their channel.
+        await asyncio.gather(*(link.head(o) for o, link in links.items()))
+        gate = asyncio.Semaphore(args.concurrency)
+
+        async def push_one(origin: str) -> int:
+            accepted = 0
+            feed = by_origin[origin]
+            for start in range(0, len(feed), args.batch):
+                async with gate:
+                    reply = await links[origin].publish(feed[start : start + args.batch])
+                accepted += reply.accepted
+            return accepted
+
+        started = time.monotonic()
+        accepted = sum(await asyncio.gather(*(push_one(o) for o in by_origin)))
+        elapsed = time.monotonic() - started
+    finally:
+        await asyncio.gather(*(link.close() for link in links.values()))
+    emit({"accepted": accepted, "seconds": elapsed, "origins": len(by_origin)})
+
+
+# -- sync: a node pulls from the hub --------------------------------------------------------
+
+
+async def sync(args: argparse.Namespace) -> None:
+    from samverka.mirror import sync_from_hub
+    from samverka.node import Node
+
+    node = Node.open(Path(args.node))
+    try:
+        started = time.monotonic()
+        result = await sync_from_hub(node)
+        elapsed = time.monotonic() - started
+    finally:
+        node.close()
+    emit({"accepted": result.report.accepted, "seconds": elapsed, "pages": result.report.pages})
+
+
+# -- propagation: live subscribers ---------------------------------------------------------
+
+
+async def follow(args: argparse.Namespace) -> None:
+    """Follow the hub from many nodes at once; note when each stores each position."""
+    from samverka.node import Node
+    from samverka.sync import follow_peer
+
+    stop = asyncio.Event()
+    stored: dict[str, dict[int, int]] = defaultdict(dict)  # node -> position -> ns
+    received: dict[str, dict[int, int]] = defaultdict(dict)
+    nodes = [Node.open(Path(d)) for d in args.nodes]
+    ready = asyncio.Event()
+    attached = 0
+
+    class TimedClient(FeedClient):
+        """Notes when a page arrives off the wire (before verification)."""
+
+        async def subscribe(self, after, entry_filter=None, batch_size=0):  # type: ignore[no-untyped-def, override]
+            nonlocal attached
+            first = True
+            async for page in super().subscribe(after, entry_filter, batch_size):
+                now = time.monotonic_ns()
+                for item in page.entries:
+                    received[self.address].setdefault(item.position, now)
+                if first:
+                    first = False
+                    attached += 1
+                    if attached == len(nodes):
+                        ready.set()
+                yield page
+
+    async def run_one(node: Node) -> None:
+        keys = node.keyring()
+        tls = member_tls(node.dir)
+        client = TimedClient(
+            grpc.aio.secure_channel(args.hub, tls.credentials()), address=node.origin
+        )
+
+        def on_entries(positions: list[int], code: str = node.origin) -> None:
+            now = time.monotonic_ns()
+            for p in positions:
+                stored[code].setdefault(p, now)
+
+        try:
+            await follow_peer(
+                node.store, keys, client, peer="hub", stop=stop, on_entries=on_entries
+            )
+        finally:
+            await client.close()
+
+    tasks = [asyncio.create_task(run_one(n)) for n in nodes]
+    # Every subscription has its first message (a heartbeat or entries) once attached.
+    async with asyncio.timeout(120):
+        await ready.wait()
+    print("READY", flush=True)
+    loop = asyncio.get_running_loop()
+    # Run until every node stored `expect` positions or the deadline passes.
+    deadline = loop.time() + args.seconds
+    while loop.time() < deadline:
+        if all(len(stored[n.origin]) >= args.expect for n in nodes):
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait(tasks, timeout=10)
+    for n in nodes:
+        n.close()
+    emit({"stored": stored, "received": received})
+
+
+# -- the bare transport limit ----------------------------------------------------------------
+
+
+def _bare_messages(entries: list[bytes], batch: int, budget: int) -> list[bytes]:
+    """ReadEntriesResponse messages carrying the entries as the hub would send them."""
+    messages = []
+    position = 0
+    for start in range(0, len(entries), batch):
+        chunk, size = [], 0
+        for raw in entries[start : start + batch]:
+            position += 1
+            item = feed_pb2.LogEntry(position=position)
+            item.signed.MergeFromString(raw)
+            if chunk and size + len(raw) + 16 > budget:
+                messages.append(
+                    feed_service_pb2.ReadEntriesResponse(
+                        entries=chunk, next=feed_pb2.Cursor(position=position - 1)
+                    ).SerializeToString()
+                )
+                chunk, size = [], 0
+            chunk.append(item)
+            size += len(raw) + 16
+        messages.append(
+            feed_service_pb2.ReadEntriesResponse(
+                entries=chunk, next=feed_pb2.Cursor(position=position)
+            ).SerializeToString()
+        )
+    return messages
+
+
+async def bare_server(args: argparse.Namespace) -> None:
+    """A grpc.aio server streaming pre-serialized pages over mTLS: nothing else."""
+    from samverka.server.settings import ServerSettings
+
+    tpl = fed.Template(Path(args.tpl))
+    entries = fed.read_entries(Path(args.entries), args.count)
+    messages = _bare_messages(entries, args.batch, ServerSettings().max_message_bytes - 1024)
+
+    async def stream(request: bytes, context: grpc.aio.ServicerContext) -> object:  # type: ignore[type-arg]
+        for message in messages:
+            yield message
+
+    handler = grpc.method_handlers_generic_handler(
+        "bench.Bare",
+        {
+            "Read": grpc.unary_stream_rpc_method_handler(
+                stream, request_deserializer=None, response_serializer=None
+            )
+        },
+    )
+    hub_tls = tpl.hub / "tls"
+    creds = grpc.ssl_server_credentials(
+        [((hub_tls / "node.key").read_bytes(), (hub_tls / "node.pem").read_bytes())],
+        root_certificates=(hub_tls / "ca.pem").read_bytes(),
+        require_client_auth=True,
+    )
+    server = grpc.aio.server(options=[("grpc.max_send_message_length", 16 * 1024 * 1024)])
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_secure_port("127.0.0.1:0", creds)
+    await server.start()
+    print(f"PORT {port} {len(messages)}", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    await server.stop(0)
+
+
+async def bare_client(args: argparse.Namespace) -> None:
+    """Read the bare stream, decoding each message as sync does (ReadEntriesResponse)."""
+    tpl = fed.Template(Path(args.tpl))
+    tls = member_tls(tpl.node(fed.ORIGINS[0]))
+    channel = grpc.aio.secure_channel(
+        args.addr, tls.credentials(), options=[("grpc.max_receive_message_length", 16 << 20)]
+    )
+    read = channel.unary_stream(
+        "/bench.Bare/Read",
+        request_serializer=None,
+        response_deserializer=feed_service_pb2.ReadEntriesResponse.FromString,
+    )
+    await channel.channel_ready()
+    started = time.monotonic()
+    count = 0
+    async for message in read(b""):
+        count += len(message.entries)
+    elapsed = time.monotonic() - started
+    await channel.close()
+    emit({"entries": count, "seconds": elapsed})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="mode", required=True)
+    p = sub.add_parser("push")
+    p.add_argument("--hub", required=True)
+    p.add_argument("--tpl", required=True)
+    p.add_argument("--entries", required=True)
+    p.add_argument("--count", type=int, required=True)
+    p.add_argument("--batch", type=int, default=500)
+    p.add_argument("--concurrency", type=int, default=290)
+    p = sub.add_parser("sync")
+    p.add_argument("--hub", required=True)
+    p.add_argument("--node", required=True)
+    p = sub.add_parser("follow")
+    p.add_argument("--hub", required=True)
+    p.add_argument("--nodes", nargs="+", required=True)
+    p.add_argument("--expect", type=int, required=True)
+    p.add_argument("--seconds", type=float, default=120)
+    p = sub.add_parser("bare-server")
+    p.add_argument("--tpl", required=True)
+    p.add_argument("--entries", required=True)
+    p.add_argument("--count", type=int, required=True)
+    p.add_argument("--batch", type=int, default=500)
+    p = sub.add_parser("bare-client")
+    p.add_argument("--tpl", required=True)
+    p.add_argument("--addr", required=True)
+    args = parser.parse_args()
+    mode = {
+        "push": push,
+        "sync": sync,
+        "follow": follow,
+        "bare-server": bare_server,
+        "bare-client": bare_client,
+    }[args.mode]
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(mode(args))
+
+
+if __name__ == "__main__":
+    main()
