@@ -11,7 +11,7 @@ PROTOS := $(wildcard proto/samverka/v1/*.proto)
 GEN    := node/samverka/v1
 DIR    ?= ./node-data
 
-.PHONY: install proto proto-check buf-lint lint test demo run-node clean browser bench bench-quick
+.PHONY: install proto proto-check buf-lint lint test soak demo run-node clean browser bench bench-quick
 
 install: $(STAMP)
 
@@ -51,6 +51,11 @@ lint: $(STAMP) buf-lint proto-check
 
 test: $(STAMP) proto-check buf-lint browser
 	$(BIN)/python -m pytest -q
+
+# The long attack, fault, fuzz and load runs (20,000 cases per property, 10,000-entry
+# crashes, 290 nodes and 290 subscribers); prints one table (tests/load/soak.py).
+soak: $(STAMP)
+	$(BIN)/python tests/load/soak.py
 
 # The web catalog's browser tests drive Debian's chromium through Playwright's client
 # (never `playwright install`: no browser download). Installed here when missing.
