@@ -2,10 +2,10 @@
 ``tests/repository_simulator.py``.
 
 :class:`RogueLog` is a copy of a real store's log (every entry as the hub stored it)
-in which one origin's entries are altered, dropped, reordered or withheld, or a
-redacted stand-in lies about its hash. :class:`SimHub` serves it over real gRPC with
-mutual TLS and the real hub's own certificate and keys (a hub gone rogue has them
-all): FeedService (GetNodeInfo, GetFeedHeads, ReadEntries) and HubService
+in which one origin's entries are altered, dropped, reordered, withheld or hidden
+behind a stand-in, or a redacted stand-in lies about its hash. :class:`SimHub` serves
+it over real gRPC with mutual TLS and the real hub's own certificate and keys (a hub
+gone rogue has them all): FeedService (GetNodeInfo, GetFeedHeads, ReadEntries) and HubService
 (GetDirectory, with any signed directory, e.g. an expired one). A real node's sync
 code reads from it exactly as from the hub, so each test shows what the receiving
 node detects, over the network, in milliseconds.
@@ -106,6 +106,20 @@ class RogueLog:
         item.CopyFrom(self.entries[i])
         assert item.HasField("redacted"), f"{origin}#{sequence} is not a stand-in"
         item.redacted.entry_hash = bytes(32)
+        return self._with(i, item)
+
+    def hidden(self, origin: str, sequence: int) -> RogueLog:
+        """A visible entry served as a redacted stand-in with its true hash (the hub
+        pretends it is a draft): the chain still verifies."""
+        i = self.index(origin, sequence)
+        original = self.entries[i]
+        assert original.HasField("signed"), f"{origin}#{sequence} is already a stand-in"
+        item = feed_pb2.LogEntry(
+            position=original.position,
+            redacted=feed_pb2.RedactedEntry(
+                origin=origin, sequence=sequence, entry_hash=entry_hash(original.signed.entry)
+            ),
+        )
         return self._with(i, item)
 
     def dropped(self, origin: str, sequence: int) -> RogueLog:
