@@ -57,10 +57,6 @@ def use_case(origin: str, record_id: str, **fields: object) -> records_pb2.Recor
     )
 
 
-def flip(data: bytes, index: int) -> bytes:
-    return data[:index] + bytes([data[index] ^ 0x01]) + data[index + 1 :]
-
-
 def signed_bytes(key: SigningKey, entry: bytes) -> feed_pb2.SignedEntry:
     """Any bytes, correctly signed by ``key``: what a member can make of its own key."""
     return sign_entry(key, entry)
