@@ -118,6 +118,8 @@ class IngestReport:
     #: Stand-ins not stored because no signed entry after them vouched for them and
     #: their origin is not in ``trust_stand_ins``.
     stand_ins_left_out: int = 0
+    #: Origins of the items that passed verification (accepted or duplicate).
+    origins: set[str] = field(default_factory=set)
 
     @property
     def ok(self) -> bool:
@@ -261,7 +263,9 @@ class _BatchVerifier:
         if isinstance(item, feed_pb2.RedactedEntry):
             if item.origin in self.contradicted:
                 raise _after_contradiction(item.origin, item.sequence)
-            if verify_redacted(item, self.state) is Verdict.ACCEPTED:
+            verdict = verify_redacted(item, self.state)
+            self.report.origins.add(item.origin)
+            if verdict is Verdict.ACCEPTED:
                 self.state.note_redacted(item)
                 self.accepted.append((index, item))
                 self.unvouched.setdefault(item.origin, []).append((index, item.sequence))
@@ -283,6 +287,7 @@ class _BatchVerifier:
             raise _after_contradiction(parsed.origin, parsed.sequence)
         # Verified against the chain: the stand-ins before it are vouched for.
         self.unvouched.pop(parsed.origin, None)
+        self.report.origins.add(parsed.origin)
         if verdict is Verdict.DUPLICATE:
             self.duplicates.append(index)
         else:
