@@ -30,7 +30,7 @@ import grpc
 from samverka.client import FeedClient, Page
 from samverka.entries import parse_signed
 from samverka.errors import EntryRefused, Reason, SamverkaError, StoreError, TransportError
-from samverka.ingest import IngestReport, ingest
+from samverka.ingest import Checked, IngestReport, check_signatures, ingest
 from samverka.metrics import note_peer_heads
 from samverka.server.status import PeerError
 from samverka.store import Store
@@ -125,11 +125,14 @@ async def sync_from_peer(
     while True:
         attempt_from = puller.cursor
         try:
-            async with contextlib.aclosing(
-                client.read_entries(puller.cursor, entry_filter, batch_size)
-            ) as pages:
-                async for page in pages:
-                    if not await puller.apply(page):
+            async with (
+                contextlib.aclosing(
+                    client.read_entries(puller.cursor, entry_filter, batch_size)
+                ) as pages,
+                contextlib.aclosing(_checked_ahead(pages, keys)) as checked_pages,
+            ):
+                async for page, checks in checked_pages:
+                    if not await puller.apply(page, await checks):
                         break  # a gap was filled: read again from the cursor
                 else:
                     return puller.report
@@ -189,6 +192,38 @@ async def follow_peer(
             async with asyncio.timeout(delay):
                 await stop.wait()
     return puller.report
+
+
+async def _checked_ahead(
+    pages: AsyncGenerator[Page, None], keys: KeyRing
+) -> AsyncGenerator[tuple[Page, asyncio.Future[list[Checked]]], None]:
+    """Pages with their signature checks (ingest.check_signatures) already under way,
+    reading one page ahead: while the caller verifies and stores a page, the next one
+    arrives and its signatures are checked on another core. Only the checks that need
+    no store state run ahead; each page is still ingested in order."""
+
+    async def fetch() -> tuple[Page, asyncio.Future[list[Checked]]]:
+        page = await anext(pages)
+        return page, asyncio.ensure_future(
+            asyncio.to_thread(check_signatures, page.entries, keys)
+        )
+
+    ahead = asyncio.ensure_future(fetch())
+    try:
+        while True:
+            try:
+                page, checks = await ahead
+            except StopAsyncIteration:
+                return
+            ahead = asyncio.ensure_future(fetch())
+            yield page, checks
+    finally:
+        if not ahead.done():
+            ahead.cancel()
+        # The read must be over before the caller closes the stream it reads.
+        await asyncio.wait([ahead])
+        if not ahead.cancelled():
+            ahead.exception()  # a read that failed after the caller stopped: not news
 
 
 async def _until(
@@ -263,10 +298,13 @@ class _Puller:
             self.cursor = await asyncio.to_thread(self.store.get_cursor, self.peer)
             self.report.position = self.cursor
 
-    async def apply(self, page: Page) -> bool:
-        """Verify and store one page. False when a gap was filled and reading must restart."""
+    async def apply(self, page: Page, checked: list[Checked] | None = None) -> bool:
+        """Verify and store one page. False when a gap was filled and reading must restart.
+
+        ``checked``: the page's check_signatures, when they were run ahead.
+        """
         self._check_page(page)
-        result = await asyncio.to_thread(self._ingest, page.entries)
+        result = await asyncio.to_thread(self._ingest, page.entries, checked)
         self._count(result)
         refusal = result.first_refusal
         if refusal is None:
@@ -313,13 +351,16 @@ class _Puller:
         if self.progress is not None:
             self.progress(self.report)
 
-    def _ingest(self, entries: list[feed_pb2.LogEntry]) -> IngestReport:
+    def _ingest(
+        self, entries: list[feed_pb2.LogEntry], checked: list[Checked] | None = None
+    ) -> IngestReport:
         return ingest(
             self.store,
             self.keys,
             entries,
             source=self.source,
             max_clock_skew_ms=self.max_clock_skew_ms,
+            checked=checked,
         )
 
     def _count(self, result: IngestReport) -> None:
