@@ -259,7 +259,7 @@ def main() -> None:
     p.add_argument("--entries", required=True)
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--batch", type=int, default=500)
-    p.add_argument("--concurrency", type=int, default=290)
+    p.add_argument("--concurrency", type=int, default=8)
     p = sub.add_parser("sync")
     p.add_argument("--hub", required=True)
     p.add_argument("--node", required=True)
