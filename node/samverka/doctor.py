@@ -9,7 +9,8 @@ anything not ok a hint saying what to do). Checks, in order:
                   key, and is not expired (FAIL) or about to expire (warn, 30 days)
 ``database``      opens; schema at the newest migration; SQLite: ``PRAGMA quick_check``
                   and WAL mode
-``directory``     (enrolled nodes) the member directory held is valid and lists us
+``directory``     (enrolled nodes) the member directory held is valid, lists us, and
+                  lists no signing key for us that this folder never held
 ``hub``           (enrolled nodes) the hub's member port answers a health check over
                   mutual TLS with this node's certificate
 ``clock``         (enrolled nodes) our clock against the hub's (``server_time_ms``):
@@ -35,10 +36,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from samverka.config import CONFIG_FILE, NodeConfig, load_config
 from samverka.errors import SamverkaError
+
+if TYPE_CHECKING:
+    from samverka.v1 import directory_pb2
 
 #: Checks run unless ``only`` names others; ``server`` is asked for explicitly.
 DEFAULT_CHECKS = ("config", "keys", "certificates", "database", "directory", "hub", "clock")
@@ -492,6 +496,17 @@ def _check_directory(config: NodeConfig, report: Report, at: dt.datetime) -> Non
             "as an active member",
             "ask the council (AI-rådet) about the membership; revoked members are refused",
         )
+    elif foreign := _keys_not_held(config, member):
+        # Whoever holds such a key can publish in this kommun's name, and every node
+        # accepts it: the directory (the hub's word) is all that binds keys to kommuner.
+        report.add(
+            "directory",
+            Status.FAIL,
+            f"directory version {directory.version} lists signing key(s) "
+            f"{', '.join(foreign)} for {config.node.kommun} that this node never held",
+            "tell the council (AI-rådet) at once: if it approved no such key, entries signed "
+            "with it are forged in this kommun's name (docs/SECURITY.md, known gaps)",
+        )
     elif directory.expired(now_ms):
         report.add(
             "directory",
@@ -501,6 +516,21 @@ def _check_directory(config: NodeConfig, report: Report, at: dt.datetime) -> Non
         )
     else:
         report.add("directory", Status.OK, f"member directory version {directory.version}")
+
+
+def _keys_not_held(config: NodeConfig, member: directory_pb2.Member) -> list[str]:
+    """Key ids the directory lists for this kommun that this folder never held: not its
+    signing key, not a pending rotation's new key, not a retired key."""
+    from samverka.membership import RETIRED_KEYS_DIR, ROTATION_KEY
+    from samverka.signing import SigningKey
+
+    held = {path.stem for path in (config.dir / RETIRED_KEYS_DIR).glob("*.key")}
+    for path in (config.signing_key_path, config.dir / ROTATION_KEY):
+        try:
+            held.add(SigningKey.from_pem(path.read_bytes()).key_id)
+        except (OSError, ValueError):
+            continue
+    return [key.key_id for key in member.keys if key.key_id not in held]
 
 
 # -- network ------------------------------------------------------------------------------

@@ -26,6 +26,8 @@ tests/hub/test_membership_e2e.py::test_node_refuses_an_older_directory.
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -35,11 +37,17 @@ import pytest
 from arena import TIBRO, Arena, enroll_node, hub_env, run
 from samverka.client import ClientTls, FeedClient
 from samverka.crosscheck import HeadMismatch, MismatchKind, compare_heads, cross_check
-from samverka.directory import build_directory, hub_member
+from samverka.directory import build_directory, hub_member, keyring_from_directory
+from samverka.doctor import run_doctor
 from samverka.errors import DirectoryRefused, Reason
 from samverka.ingest import ingest
 from samverka.kommuner import HUB_ORIGIN
-from samverka.membership import DIRECTORY_FILE, load_directory, refresh_directory
+from samverka.membership import (
+    DIRECTORY_FILE,
+    accept_directory,
+    load_directory,
+    refresh_directory,
+)
 from samverka.node import Node
 from samverka.push import HubLink, push_feed
 from samverka.server import build_node_server
@@ -47,7 +55,7 @@ from samverka.signing import SigningKey, entry_hash
 from samverka.store import Store
 from samverka.sync import SyncReport, SyncStopped, sync_from_peer
 from samverka.v1 import directory_pb2, records_pb2
-from samverka.verify import FeedHead
+from samverka.verify import FeedHead, MemoryFeedState, Verdict, verify_entry
 from simhub import RogueLog, SimHub
 from soakresults import record
 
@@ -277,6 +285,53 @@ def test_an_entry_hidden_behind_a_stand_in_is_recovered_from_the_origin(
         assert store.get_record(ORSA, "orsa-5") is not None
     finally:
         store.close()
+
+
+def test_a_hub_that_lists_a_key_of_its_own_signs_in_a_kommuns_name_and_doctor_says_so(
+    federation: Federation,
+) -> None:
+    """The limit of the trust in the hub (docs/SECURITY.md, known gap 1): a directory
+    signed with the hub's key that lists a key of the hub's for Orsa makes every node
+    accept entries signed with it. Orsa's own ``samverka doctor`` notices the key."""
+    hub_key = SigningKey.from_pem((federation.arena.hub.dir / "keys" / "signing.key").read_bytes())
+    planted = SigningKey.generate()
+    with Node.open(federation.reader) as reader:
+        held = load_directory(reader.config)
+    assert held is not None
+    members = []
+    for member in held.directory.members:
+        copy = directory_pb2.Member()
+        copy.CopyFrom(member)
+        if member.kommunkod == ORSA:
+            copy.keys.add(public_key=planted.public.raw, key_id=planted.key_id)
+        members.append(copy)
+    rogue = build_directory(
+        hub_key, version=held.version + 1, members=members, issued_at_ms=held.issued_at_ms
+    )
+    # Every node that takes this directory takes an entry signed with the planted key.
+    keys = keyring_from_directory(rogue.directory)
+    forged = factories.FeedWriter(ORSA, planted).publish(record_id="planted", origin=ORSA)
+    verdict, _ = verify_entry(forged, keys, MemoryFeedState())
+    assert verdict is Verdict.ACCEPTED
+    # Orsa's node holding it (a copy of its folder): doctor fails the directory check.
+    copy_dir = federation.tmp / "orsa-copy"
+    shutil.copytree(federation.orsa, copy_dir)
+    with Node.open(copy_dir) as orsa:
+        accept_directory(orsa.config, rogue.signed)
+    result = subprocess.run(
+        [sys.executable, "-m", "samverka", "doctor", "--dir", str(copy_dir), "--offline"],
+        capture_output=True, text=True, env=hub_env(), timeout=120,
+    )  # fmt: skip
+    line = next(x for x in result.stdout.splitlines() if " directory " in f" {x} ")
+    record("attack", "hub lists a key of its own for a kommun (seen by its doctor)",
+           refused=result.returncode == 1 and planted.key_id in line, code="doctor FAIL",
+           reason="key not held")  # fmt: skip
+    assert result.returncode == 1, result
+    assert line.startswith("FAIL") and planted.key_id in line, result.stdout
+    assert "never held" in line
+    # The honest folder passes the same check.
+    honest = run_doctor(federation.orsa, only=["directory"])
+    assert [f.status.value for f in honest.findings] == ["ok"], honest.findings
 
 
 def test_compare_heads_names_forks_and_ignores_a_source_behind_us(tmp_path: Path) -> None:
