@@ -39,12 +39,28 @@ MEMBERS = (arena.LEKSAND, arena.TIBRO, arena.GAGNEF, arena.RATTVIK, arena.FALUN)
 
 @pytest.fixture(scope="session")
 def hub_arena(tmp_path_factory: pytest.TempPathFactory) -> Iterator[arena.Arena]:
-    """One ``hub serve`` (SQLite) for every attack test, with MEMBERS enrolled."""
+    """One ``hub serve`` (SQLite) for every attack test, with MEMBERS enrolled. It stops
+    after this folder's last test (see pytest_runtest_teardown), not at the end of the
+    whole run."""
     tmp = tmp_path_factory.mktemp("arena")
     members = arena.build_hub(tmp / "hub", MEMBERS)
     hub = arena.serve_hub(tmp / "hub", tmp / "logs")
+    _RUNNING.append(hub)
     try:
         yield arena.Arena(hub, members)
     finally:
         code = hub.stop()
     assert code == 0, hub.log()[-3000:]
+
+
+_RUNNING: list[arena.HubProcess] = []
+HERE = Path(__file__).parent
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Stop the arena's hub once the next test is not one of this folder's (a session
+    fixture would keep it running, idle, through the rest of ``make test``)."""
+    if nextitem is None or HERE not in Path(nextitem.path).parents:
+        while _RUNNING:
+            code = _RUNNING.pop().stop()
+            assert code == 0, f"the arena's hub exited {code}"
