@@ -120,12 +120,33 @@ def search_statement(
     ``where`` holds extra conditions on the ``records`` table (visibility, kind, …).
     Only the newest ``candidates`` matches are ranked (see RANK_CANDIDATES).
     """
+    postgres = is_postgres(conn)
+    stmt = search_template(postgres, where, candidates=candidates)
+    return stmt.params(q=query_text(postgres, words), limit=limit)
+
+
+def query_text(postgres: bool, words: list[str]) -> str:
+    """The engine's full-text query for ``words``: the value of search_template's ``q``."""
+    return pg_tsquery(words) if postgres else fts5_query(words)
+
+
+def search_template(
+    postgres: bool,
+    where: Sequence[sa.ColumnElement[bool]],
+    *,
+    candidates: int | None = None,
+) -> sa.Select[*tuple[Any, ...]]:
+    """The ranked query with the text (``q``, see query_text) and ``limit`` as bound
+    parameters, so one statement serves every query of the same shape: building a
+    SQLAlchemy statement costs more than SQLite's whole search over a small index."""
     candidates = RANK_CANDIDATES if candidates is None else candidates
+    text = sa.bindparam("q", type_=sa.String)
+    limit = sa.bindparam("limit", type_=sa.Integer)
     r = records.c
     columns = (r.origin, r.record_id, r.kind, r.title, r.summary, r.visibility)
-    if is_postgres(conn):
+    if postgres:
         fts = sa.table(TABLE, sa.column("rid", sa.BigInteger), sa.column("document"))
-        query = sa.func.to_tsquery(sa.literal_column("'swedish'::regconfig"), pg_tsquery(words))
+        query = sa.func.to_tsquery(sa.literal_column("'swedish'::regconfig"), text)
         newest = (
             sa.select(fts.c.rid, fts.c.document)
             .where(fts.c.document.op("@@")(query))
@@ -142,7 +163,7 @@ def search_statement(
             .limit(limit)
         )
     fts = sa.table(TABLE, sa.column("rowid", sa.Integer))
-    match = sa.literal_column(TABLE).op("MATCH")(fts5_query(words))
+    match = sa.literal_column(TABLE).op("MATCH")(text)
     bm25 = sa.func.bm25(sa.literal_column(TABLE), *(sa.literal_column(w) for w in BM25_WEIGHTS))
     # FTS5 walks its doclists in rowid order, so with LIMIT it stops after the
     # newest `candidates` matches and scores only those.

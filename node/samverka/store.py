@@ -183,6 +183,8 @@ class Store:
                 hint="use sqlite:///path/to/file.db or postgresql://user@host/db",
             ) from exc
         self.is_postgres = is_postgres(self.engine)
+        #: Full-text statements by the shape of query (see search).
+        self._search_statements: dict[tuple[Any, ...], sa.Select[*tuple[Any, ...]]] = {}
 
     # -- lifecycle ---------------------------------------------------------
     @classmethod
@@ -675,19 +677,42 @@ class Store:
         words = query_words(text)
         if not words or limit <= 0:
             return []
-        where: list[sa.ColumnElement[bool]] = [records.c.tombstone == sa.false()]
-        if not (member and include_drafts):
-            allowed = _visible_set(member=member, include_drafts=include_drafts)
-            where.append(records.c.visibility.in_(allowed))
+        restricted = not (member and include_drafts)
+        allowed = _visible_set(member=member, include_drafts=include_drafts)
+        shape = (
+            tuple(allowed) if restricted else (),
+            bool(kinds),
+            bool(origins),
+            bool(service_areas),
+        )
+        stmt = self._search_statements.get(shape)
+        if stmt is None:
+            # One statement per shape of query, with the values bound (see
+            # fulltext.search_template): built once, reused by every search.
+            where: list[sa.ColumnElement[bool]] = [records.c.tombstone == sa.false()]
+            if restricted:
+                where.append(records.c.visibility.in_(allowed))
+            if kinds:
+                where.append(records.c.kind.in_(sa.bindparam("kinds", expanding=True)))
+            if origins:
+                where.append(records.c.origin.in_(sa.bindparam("origins", expanding=True)))
+            if service_areas:
+                where.append(records.c.service_area.in_(sa.bindparam("areas", expanding=True)))
+            stmt = self._search_statements[shape] = fulltext.search_template(
+                self.is_postgres, where
+            )
+        params: dict[str, Any] = {
+            "q": fulltext.query_text(self.is_postgres, words),
+            "limit": min(limit, 1000),
+        }
         if kinds:
-            where.append(records.c.kind.in_(list(kinds)))
+            params["kinds"] = list(kinds)
         if origins:
-            where.append(records.c.origin.in_(list(origins)))
+            params["origins"] = list(origins)
         if service_areas:
-            where.append(records.c.service_area.in_(list(service_areas)))
+            params["areas"] = list(service_areas)
         with self.engine.connect() as conn:
-            stmt = fulltext.search_statement(conn, words, limit=min(limit, 1000), where=where)
-            rows = conn.execute(stmt).all()
+            rows = conn.execute(stmt, params).all()
         return [
             SearchHit(
                 origin=r[0],
