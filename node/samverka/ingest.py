@@ -175,9 +175,7 @@ def ingest(
         checked = check_signatures(batch, keys)
     elif len(checked) != len(batch):
         raise ValueError("checked must hold one result per item")
-    rules = _Rules(
-        keys, stop_at_first_refusal, now_ms, max_clock_skew_ms, trust_stand_ins, checked
-    )
+    rules = _Rules(keys, stop_at_first_refusal, now_ms, max_clock_skew_ms, trust_stand_ins, checked)
     for attempt in range(ATTEMPTS):
         try:
             report = _ingest_once(store, rules, batch)

@@ -204,9 +204,7 @@ async def _checked_ahead(
 
     async def fetch() -> tuple[Page, asyncio.Future[list[Checked]]]:
         page = await anext(pages)
-        return page, asyncio.ensure_future(
-            asyncio.to_thread(check_signatures, page.entries, keys)
-        )
+        return page, asyncio.ensure_future(asyncio.to_thread(check_signatures, page.entries, keys))
 
     ahead = asyncio.ensure_future(fetch())
     try:

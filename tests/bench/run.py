@@ -649,6 +649,78 @@ def _get(url: str) -> int:
 
 import urllib.parse  # noqa: E402
 
+# -- where the time goes: CPU per entry, stage by stage ---------------------------------------
+
+
+def fig_stages(args: argparse.Namespace, tpl: fed.Template, raw: Raw) -> list[Figure]:
+    """CPU time (this thread, so other processes on the machine do not count) of each
+    step of receiving one entry, beside one raw verification: the profile that says
+    how far ingest can get from the verify limit on one core."""
+    import samverka.ingest as ingest_module
+    from samverka.entries import decode_entry, parse_envelope
+    from samverka.indexing import record_facts, search_document
+    from samverka.validation import validate_record
+    from samverka.verify import check_signature
+    from samverka_hub.folder import open_hub
+
+    entries = fed.dataset(tpl, args.stage_entries)
+    hub_dir = fed.copy_folder(tpl.hub, WORK / "stages-hub")
+    with open_hub(hub_dir) as hub:
+        directory = hub.council.current_directory()
+        assert directory is not None
+        keys = directory.keyring()
+        signed = [feed_pb2.SignedEntry.FromString(e) for e in entries]
+        parsed = [decode_entry(s) for s in signed]
+
+        def cpu(fn: Callable[[], object], n: int = len(entries)) -> float:
+            started = time.thread_time()
+            fn()
+            return (time.thread_time() - started) / n * 1e6
+
+        verify_us = min(
+            cpu(lambda: [k.verify(s, m) for k, s, m in raw.work], len(raw.work)) for _ in range(3)
+        )
+        stages = {
+            "envelope parse": cpu(lambda: [parse_envelope(e) for e in entries]),
+            "key lookup + signature": cpu(lambda: [check_signature(s, keys) for s in signed]),
+            "entry decode": cpu(lambda: [decode_entry(s) for s in signed]),
+            "schema validation": cpu(
+                lambda: [validate_record(p.record, origin=p.origin) for p in parsed]
+            ),
+            "view columns + search text": cpu(
+                lambda: [(record_facts(p.record), search_document(p.record)) for p in parsed]
+            ),
+        }
+        serial, ingest_module.PARALLEL_MIN = ingest_module.PARALLEL_MIN, 10**9
+        try:
+            started = time.process_time()
+            for batch in fed.batches(entries, 500):
+                report = ingest_module.ingest(hub.store, keys, list(batch), source="bench")
+                assert report.ok, report.first_refusal
+            whole = (time.process_time() - started) / len(entries) * 1e6
+        finally:
+            ingest_module.PARALLEL_MIN = serial
+    stages["chain checks + store append (the rest)"] = whole - sum(stages.values())
+    params = {"entries": len(entries), "batch": 500, "store": "sqlite", "threads": 1}
+    figures = [
+        Figure("CPU per entry: raw Ed25519 verify", verify_us, "µs", parameters=params),
+        Figure(
+            "CPU per entry: whole ingest, one thread",
+            whole,
+            "µs",
+            verify_us,
+            verify_us / whole,
+            params,
+            "(verify share of ingest: the single-core ceiling)",
+        ),
+    ]
+    figures += [
+        Figure(f"CPU per entry: {name}", us, "µs", verify_us, us / verify_us, params)
+        for name, us in stages.items()
+    ]
+    return figures
+
+
 # -- 8. the peer: a Nostr relay ----------------------------------------------------------------
 
 
@@ -668,6 +740,7 @@ FIGURES: dict[str, Callable[[argparse.Namespace, fed.Template, Raw], list[Figure
     "footprint": fig_footprint,
     "web": fig_web,
     "peer": fig_peer,
+    "stages": fig_stages,
 }
 
 
@@ -703,6 +776,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--peer-events", type=int, default=20_000)
     p.add_argument("--peer-subscribers", type=int, default=290)
+    p.add_argument("--stage-entries", type=int, default=2_000)
     args = p.parse_args(argv)
     if args.quick:
         args.repeat = 1
@@ -767,11 +841,17 @@ def write_results(figures: list[Figure], args: argparse.Namespace, seconds: floa
             return [clean(v) for v in value]
         return value
 
+    fresh = [clean(asdict(f)) for f in figures]
+    if args.only and RESULTS.exists():
+        # A partial run (--only) updates its own figures and keeps the others.
+        names = {f["name"] for f in fresh}
+        kept = json.loads(RESULTS.read_text(encoding="utf-8")).get("figures", [])
+        fresh = [f for f in kept if f["name"] not in names] + fresh
     out = {
         "machine": {"cores": os.cpu_count(), "load_average": os.getloadavg()},
         "quick": args.quick,
         "seconds": round(seconds, 1),
-        "figures": [clean(asdict(f)) for f in figures],
+        "figures": fresh,
     }
     RESULTS.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     say(f"wrote {RESULTS}")
