@@ -85,12 +85,7 @@ def _process_pool() -> ProcessPoolExecutor | None:
         _processes_used = time.monotonic()
         if _processes is None and PROCESSES > 0:
             # spawn: never fork a process that runs gRPC or holds database connections.
-            pool = ProcessPoolExecutor(
-                PROCESSES,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_follow_parent,
-                initargs=(os.getpid(),),
-            )
+            pool = ProcessPoolExecutor(PROCESSES, mp_context=multiprocessing.get_context("spawn"))
             with _main_script_hidden():
                 # Start every worker now, while the caller's script is hidden from them.
                 for ready in [pool.submit(_ready) for _ in range(PROCESSES)]:
@@ -118,18 +113,6 @@ def _stop_when_idle(pool: ProcessPoolExecutor) -> None:
 
 def _ready() -> bool:
     return True
-
-
-def _follow_parent(parent: int) -> None:
-    """In a worker: exit when the process that started it is gone (killed without a
-    chance to stop its workers), instead of waiting for work forever."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="samverka-verify-parent", daemon=True).start()
 
 
 @contextlib.contextmanager
