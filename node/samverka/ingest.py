@@ -61,13 +61,8 @@ PROCESS_MIN = 64
 #: store's writes run meanwhile in this process.
 PROCESSES = (os.cpu_count() or 1) if (os.cpu_count() or 1) > 1 else 0
 
-#: Worker processes idle this long are stopped (a server that caught up keeps no
-#: idle workers around; the next large batch starts them again).
-PROCESS_IDLE_SECONDS = 60.0
-
 _pool: ThreadPoolExecutor | None = None
 _processes: ProcessPoolExecutor | None = None
-_processes_used = 0.0
 _pool_lock = threading.Lock()
 
 
@@ -80,9 +75,8 @@ def _signature_pool() -> ThreadPoolExecutor:
 
 
 def _process_pool() -> ProcessPoolExecutor | None:
-    global _processes, _processes_used
+    global _processes
     with _pool_lock:
-        _processes_used = time.monotonic()
         if _processes is None and PROCESSES > 0:
             # spawn: never fork a process that runs gRPC or holds database connections.
             pool = ProcessPoolExecutor(PROCESSES, mp_context=multiprocessing.get_context("spawn"))
@@ -91,24 +85,7 @@ def _process_pool() -> ProcessPoolExecutor | None:
                 for ready in [pool.submit(_ready) for _ in range(PROCESSES)]:
                     ready.result()
             _processes = pool
-            threading.Thread(
-                target=_stop_when_idle, args=(pool,), name="samverka-verify-idle", daemon=True
-            ).start()
         return _processes
-
-
-def _stop_when_idle(pool: ProcessPoolExecutor) -> None:
-    global _processes
-    while True:
-        time.sleep(PROCESS_IDLE_SECONDS / 4)
-        with _pool_lock:
-            if _processes is not pool:
-                return
-            if time.monotonic() - _processes_used < PROCESS_IDLE_SECONDS:
-                continue
-            _processes = None
-        pool.shutdown(wait=False)
-        return
 
 
 def _ready() -> bool:
