@@ -6,38 +6,29 @@ ends here, so every receiver applies exactly the same rules.
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import multiprocessing
 import os
-import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Container, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Container, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from samverka.entries import MAX_SIGNED_ENTRY_BYTES, ParsedEntry, decode_entry, parse_envelope
-from samverka.errors import EntryRefused, Reason, RecordInvalid, StoreConflict
+from samverka.entries import MAX_SIGNED_ENTRY_BYTES, ParsedEntry
+from samverka.errors import EntryRefused, Reason, StoreConflict
 from samverka.metrics import observe_ingest
 from samverka.store import Store
 from samverka.v1 import feed_pb2
-from samverka.validation import validate_record
 from samverka.verify import (
     DEFAULT_MAX_CLOCK_SKEW_MS,
     BatchState,
     CheckedSignature,
     KeyRing,
-    TrustedKey,
     Verdict,
     check_signature,
     verify_entry,
     verify_redacted,
 )
-
-log = logging.getLogger("samverka.ingest")
 
 Incoming = feed_pb2.LogEntry | feed_pb2.SignedEntry | feed_pb2.RedactedEntry | bytes
 
@@ -53,16 +44,8 @@ Checked = CheckedSignature | EntryRefused | None
 PARALLEL_MIN = 32
 #: Threads that check signatures (cryptography releases the GIL while verifying).
 SIGNATURE_THREADS = max(2, os.cpu_count() or 2)
-#: Batches at least this large are checked ahead in worker processes instead, where
-#: schema validation (pure Python, so threads cannot share it out) runs too; the
-#: workers start on the first such batch (spawned: about a second) and stay.
-PROCESS_MIN = 64
-#: Worker processes (0: threads only). One per core: the ordered checks and the
-#: store's writes run meanwhile in this process.
-PROCESSES = (os.cpu_count() or 1) if (os.cpu_count() or 1) > 1 else 0
 
 _pool: ThreadPoolExecutor | None = None
-_processes: ProcessPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
@@ -72,50 +55,6 @@ def _signature_pool() -> ThreadPoolExecutor:
         if _pool is None:
             _pool = ThreadPoolExecutor(SIGNATURE_THREADS, thread_name_prefix="samverka-verify")
         return _pool
-
-
-def _process_pool() -> ProcessPoolExecutor | None:
-    global _processes
-    with _pool_lock:
-        if _processes is None and PROCESSES > 0:
-            # spawn: never fork a process that runs gRPC or holds database connections.
-            pool = ProcessPoolExecutor(PROCESSES, mp_context=multiprocessing.get_context("spawn"))
-            with _main_script_hidden():
-                # Start every worker now, while the caller's script is hidden from them.
-                for ready in [pool.submit(_ready) for _ in range(PROCESSES)]:
-                    ready.result()
-            _processes = pool
-        return _processes
-
-
-def _ready() -> bool:
-    return True
-
-
-@contextlib.contextmanager
-def _main_script_hidden() -> Iterator[None]:
-    """Spawned workers import samverka, not the caller's main script: multiprocessing
-    runs a script started as ``python script.py`` again in every worker (by its
-    path), and one without an ``if __name__ == "__main__"`` guard would start over
-    there. ``python -m samverka`` and the console script are safe either way."""
-    main = sys.modules.get("__main__")
-    path = getattr(main, "__file__", None)
-    if main is None or path is None or getattr(main.__spec__, "name", None):
-        yield
-        return
-    del main.__file__
-    try:
-        yield
-    finally:
-        main.__file__ = path
-
-
-def _drop_process_pool(pool: Executor) -> None:
-    global _processes, PROCESSES
-    with _pool_lock:
-        if _processes is pool:
-            _processes, PROCESSES = None, 0
-    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def check_signatures(
@@ -131,111 +70,11 @@ def check_signatures(
     signed = [_signed_part(item) for item in items]
     if len(signed) < PARALLEL_MIN:
         return _check_all(signed, keys, max_bytes)
-    if len(signed) >= PROCESS_MIN:
-        processes = _process_pool()
-        if processes is not None:
-            try:
-                return _check_in_processes(processes, signed, keys, max_bytes)
-            except BrokenProcessPool as exc:  # e.g. a worker killed: carry on with threads
-                log.warning("verification workers failed (%s); checking in threads", exc)
-                _drop_process_pool(processes)
     step = -(-len(signed) // SIGNATURE_THREADS)
     parts = [signed[i : i + step] for i in range(0, len(signed), step)]
     pool = _signature_pool()
     futures = [pool.submit(_check_all, part, keys, max_bytes) for part in parts]
     return [checked for future in futures for checked in future.result()]
-
-
-@dataclass(frozen=True, slots=True)
-class _Refused:
-    """A worker's answer: the entry's envelope, key or signature is refused."""
-
-    reason: str
-    detail: str
-    origin: str
-    sequence: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Passed:
-    """A worker's answer: the signature verified; the schema too, if ``schema_checked``
-    (``problem``: the schema refusal's detail, None for a valid record)."""
-
-    schema_checked: bool
-    problem: str | None
-
-
-#: What a worker process answers per item (None: a stand-in, nothing to check).
-_Answer = _Refused | _Passed | None
-
-
-def _check_in_processes(
-    pool: ProcessPoolExecutor,
-    signed: list[feed_pb2.SignedEntry | bytes | None],
-    keys: KeyRing,
-    max_bytes: int,
-) -> list[Checked]:
-    """check_signatures in worker processes, with schema validation done there too."""
-    raw = [
-        None if s is None else s.SerializeToString() if isinstance(s, feed_pb2.SignedEntry) else s
-        for s in signed
-    ]
-    trusted = keys.all()
-    step = -(-len(raw) // max(PROCESSES, 1))
-    futures = [
-        pool.submit(_answer_all, raw[i : i + step], trusted, max_bytes)
-        for i in range(0, len(raw), step)
-    ]
-    answers = [answer for future in futures for answer in future.result()]
-    out: list[Checked] = []
-    for item, answer in zip(signed, answers, strict=True):
-        if item is None or answer is None:
-            out.append(None)
-        elif isinstance(answer, _Refused):
-            refusal = EntryRefused(
-                Reason(answer.reason), answer.detail, origin=answer.origin, sequence=answer.sequence
-            )
-            out.append(refusal)
-        else:
-            envelope = parse_envelope(item, max_bytes=max_bytes)  # a worker parsed it fine
-            key = keys.get(envelope.key_id)
-            if key is None:  # cannot happen with the same keys; check here to be sure
-                out.append(_check_all([item], keys, max_bytes)[0])
-                continue
-            out.append(CheckedSignature(envelope, key, answer.schema_checked, answer.problem))
-    return out
-
-
-def _answer_all(
-    raw: list[bytes | None], trusted: list[TrustedKey], max_bytes: int
-) -> list[_Answer]:
-    """In a worker process: steps 1–3, then the entry's schema (step 8) for the ones
-    that pass. Steps 4–7 and the chain run in order in the receiving process."""
-    keys = KeyRing(trusted)
-    out: list[_Answer] = []
-    for item in raw:
-        if item is None:
-            out.append(None)
-            continue
-        try:
-            checked = check_signature(item, keys, max_bytes=max_bytes)
-        except EntryRefused as refusal:
-            out.append(
-                _Refused(refusal.reason.value, refusal.detail, refusal.origin, refusal.sequence)
-            )
-            continue
-        try:
-            parsed = decode_entry(checked.envelope)
-        except EntryRefused:
-            out.append(_Passed(False, None))  # refused as MALFORMED at its turn
-            continue
-        try:
-            validate_record(parsed.record, origin=parsed.origin)
-        except RecordInvalid as exc:
-            out.append(_Passed(True, str(exc)))
-            continue
-        out.append(_Passed(True, None))
-    return out
 
 
 def _signed_part(item: Incoming) -> feed_pb2.SignedEntry | bytes | None:

@@ -83,9 +83,6 @@ class KeyRing:
     def get(self, key_id: str) -> TrustedKey | None:
         return self._by_id.get(key_id)
 
-    def all(self) -> list[TrustedKey]:
-        return list(self._by_id.values())
-
     def for_origin(self, origin: str) -> list[TrustedKey]:
         return [k for k in self._by_id.values() if k.origin == origin]
 
@@ -166,8 +163,7 @@ def verify_entry(
     later entries chain from them, so the receiver simply asks again later.
 
     ``checked``: steps 1–3 already done by :func:`check_signature` for this very
-    ``signed`` and ``keys`` (e.g. for a whole batch at once, on several cores); with
-    ``checked.schema_checked``, step 8's answer too (it is still given in its turn).
+    ``signed`` and ``keys`` (e.g. for a whole batch at once, on several cores).
     """
     if checked is None:
         checked = check_signature(signed, keys, max_bytes=max_bytes)
@@ -202,14 +198,10 @@ def verify_entry(
             f"dated {entry.timestamp_ms - now} ms ahead of this receiver's clock, "
             f"tolerance {max_clock_skew_ms} ms",
         )
-    if checked.schema_checked:
-        if checked.schema_problem is not None:
-            raise refuse(Reason.SCHEMA_INVALID, checked.schema_problem)
-    else:
-        try:
-            validate_record(entry.record, origin=origin)
-        except RecordInvalid as exc:
-            raise refuse(Reason.SCHEMA_INVALID, str(exc)) from exc
+    try:
+        validate_record(entry.record, origin=origin)
+    except RecordInvalid as exc:
+        raise refuse(Reason.SCHEMA_INVALID, str(exc)) from exc
 
     verdict = check_chain(
         origin,
@@ -238,10 +230,6 @@ class CheckedSignature:
 
     envelope: feed_pb2.SignedEntry
     key: TrustedKey
-    #: Schema validation (step 8) was done ahead too, e.g. in another process:
-    #: ``schema_problem`` is then None for a valid record, else the refusal's detail.
-    schema_checked: bool = False
-    schema_problem: str | None = None
 
 
 def check_signature(
