@@ -50,8 +50,6 @@ from types import TracebackType
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection, Row
 
 from samverka import fulltext, migrations
@@ -737,7 +735,17 @@ class Store:
 
     def set_cursor(self, peer: str, position: int) -> None:
         values = {"peer": peer, "position": position, "updated_at_ms": now_ms()}
-        insert = (pg_dialect if self.is_postgres else sqlite_dialect).insert(cursors)
+        # The dialect is imported here: a node on SQLite never loads PostgreSQL's
+        # (2 MB and a tenth of a second at start-up on this machine).
+        insert: Any
+        if self.is_postgres:
+            from sqlalchemy.dialects import postgresql
+
+            insert = postgresql.insert(cursors)
+        else:
+            from sqlalchemy.dialects import sqlite
+
+            insert = sqlite.insert(cursors)
         stmt = insert.values(values).on_conflict_do_update(
             index_elements=[cursors.c.peer],
             set_={"position": position, "updated_at_ms": values["updated_at_ms"]},
