@@ -140,8 +140,8 @@ def search_template(
     parameters, so one statement serves every query of the same shape: building a
     SQLAlchemy statement costs more than SQLite's whole search over a small index."""
     candidates = RANK_CANDIDATES if candidates is None else candidates
-    text = sa.bindparam("q", type_=sa.String)
-    limit = sa.bindparam("limit", type_=sa.Integer)
+    text = sa.bindparam("q", "", type_=sa.String)
+    limit = sa.bindparam("limit", 20, type_=sa.Integer)
     r = records.c
     columns = (r.origin, r.record_id, r.kind, r.title, r.summary, r.visibility)
     if postgres:

@@ -181,8 +181,9 @@ class Store:
                 hint="use sqlite:///path/to/file.db or postgresql://user@host/db",
             ) from exc
         self.is_postgres = is_postgres(self.engine)
-        #: Full-text statements by the shape of query (see search).
+        #: Full-text statements by the shape of query (see search), and their SQL.
         self._search_statements: dict[tuple[Any, ...], sa.Select[*tuple[Any, ...]]] = {}
+        self._compiled: dict[tuple[Any, ...], _CompiledSql] = {}
 
     # -- lifecycle ---------------------------------------------------------
     @classmethod
@@ -709,8 +710,14 @@ class Store:
             params["origins"] = list(origins)
         if service_areas:
             params["areas"] = list(service_areas)
-        with self.engine.connect() as conn:
-            rows = conn.execute(stmt, params).all()
+        if kinds or origins or service_areas:
+            with self.engine.connect() as conn:
+                rows: Sequence[Any] = conn.execute(stmt, params).all()
+        else:
+            # The usual search (no filter lists): its SQL compiled once and run on the
+            # driver, like the FeedState lookups; SQLAlchemy's execution path cost
+            # more than SQLite's own search of a rare word.
+            rows = self._fetch_all(self._compiled_search(shape, stmt), params)
         return [
             SearchHit(
                 origin=r[0],
@@ -779,6 +786,39 @@ class Store:
         finally:
             raw.close()
         return row
+
+    def _compiled_search(
+        self, shape: tuple[Any, ...], stmt: sa.Select[*tuple[Any, ...]]
+    ) -> _CompiledSql:
+        compiled = self._compiled.get(shape)
+        if compiled is None:
+            done = stmt.compile(
+                dialect=self.engine.dialect, compile_kwargs={"render_postcompile": True}
+            )
+            compiled = self._compiled[shape] = _CompiledSql(
+                str(done), dict(done.params), tuple(done.positiontup or ())
+            )
+        return compiled
+
+    def _fetch_all(self, sql: _CompiledSql, values: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Every row of a compiled statement, on the pooled driver connection."""
+        params = {**sql.defaults, **values}
+        args: Any = tuple(params[name] for name in sql.positions) if sql.positions else params
+        raw = self.engine.raw_connection()
+        driver: Any = raw.driver_connection
+        try:
+            if self.is_postgres:
+                driver.autocommit = True
+                rows = [tuple(r) for r in driver.execute(sql.text, args).fetchall()]
+                driver.autocommit = False
+            else:
+                rows = [tuple(r) for r in driver.execute(sql.text, args).fetchall()]
+        except self.engine.dialect.loaded_dbapi.Error as exc:
+            raw.invalidate()
+            raise self._read_error(exc) from exc
+        finally:
+            raw.close()
+        return rows
 
     def _read_error(self, exc: Exception) -> StoreError:
         return StoreError(
@@ -889,6 +929,16 @@ _HEAD_COLUMNS = sa.select(
 def _feed_head(row: AnyRow) -> FeedHead:
     ts = row.timestamp_ms
     return FeedHead(row.origin, row.sequence, bytes(row.entry_hash), None if ts is None else ts)
+
+
+@dataclass(frozen=True, slots=True)
+class _CompiledSql:
+    """A statement compiled for the store's driver: its text, the values compiled into
+    it (constant lists), and the order of positional parameters (SQLite) if any."""
+
+    text: str
+    defaults: dict[str, Any]
+    positions: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
