@@ -11,7 +11,8 @@ its own mutual-TLS channel and identity:
 
 - ``push``: signs its ``entries_per_node`` entries first, then waits for the file
   ``go`` to appear and publishes them in ``publishes_per_node`` calls of Publish
-  (the real client, ``samverka.push.HubLink``), with a little jitter;
+  (the real client, ``samverka.push.HubLink``), with a little jitter; a call the hub
+  did not answer in time is retried from the hub's head, as the push agent does;
 - ``subscribe``: subscribes from ``start_position`` (``samverka.client.FeedClient``)
   and collects every entry until it holds ``expected`` of them or ``deadline``
   passes. Entries are counted by (origin, sequence, entry hash), so a duplicate or a
@@ -33,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import grpc
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: factories
@@ -41,6 +43,7 @@ import factories
 from samverka.client import ClientTls, FeedClient
 from samverka.errors import SamverkaError
 from samverka.push import HubLink
+from samverka.server.status import PeerError
 from samverka.signing import SigningKey, entry_hash
 from samverka.v1 import feed_pb2
 
@@ -51,6 +54,8 @@ class NodeResult:
     errors: list[str] = field(default_factory=list)
     published: int = 0
     received: int = 0
+    #: Calls retried after the hub did not answer in time or was unavailable.
+    retries: int = 0
     #: Seconds from "go" until the last call returned / the last entry arrived.
     done_after: float = 0.0
 
@@ -82,25 +87,48 @@ def sign(spec: dict[str, Any], member: dict[str, str]) -> list[feed_pb2.SignedEn
     ]
 
 
+#: Failures a pushing node retries, as the push agent does: the hub is busy or away.
+TRANSIENT = frozenset({grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE})
+
+
 async def push(
     spec: dict[str, Any], member: dict[str, str], entries: list[feed_pb2.SignedEntry], go: Path
 ) -> NodeResult:
+    """Publish ``entries`` in ``publishes_per_node`` calls. Like the push agent, a call the
+    hub did not answer in time (or could not take) is retried with back-off from the
+    hub's head of the feed; anything else is an error."""
     result = NodeResult(member["code"])
-    count, calls = len(entries), spec["publishes_per_node"]
-    size = max(1, count // calls)
-    batches = [entries[i : i + size] for i in range(0, count, size)]
+    code = member["code"]
+    size = max(1, len(entries) // spec["publishes_per_node"])
+    held = 0  # the hub's head of this feed, as far as this node knows
+    backoff = 0.2
     async with HubLink(spec["member"], tls_of(spec, member), publish_timeout=60) as link:
         started = await wait_for_go(go)
-        for batch in batches:
-            await asyncio.sleep(random.uniform(0, spec["jitter_seconds"]))
+        await asyncio.sleep(random.uniform(0, spec["jitter_seconds"]))
+        while held < len(entries):
+            batch = entries[held : held + size]
             try:
                 reply = await link.publish([feed_pb2.LogEntry(signed=e) for e in batch])
+                head = next((h for h in reply.heads if h.origin == code), None)
+                held = head.sequence if head is not None else held
+                backoff = 0.2
+            except PeerError as exc:
+                if exc.code not in TRANSIENT:
+                    result.errors.append(f"{type(exc).__name__}: {exc}")
+                    break
+                result.retries += 1
+                await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
+                backoff = min(backoff * 2, 5.0)
+                try:  # what did the hub store meanwhile? (a timed-out call may have)
+                    head = await link.head(code)
+                    held = head.sequence if head is not None else 0
+                except PeerError:
+                    continue
             except SamverkaError as exc:
                 result.errors.append(f"{type(exc).__name__}: {exc}")
-                continue
-            result.published += reply.accepted
-            if reply.accepted != len(batch):
-                result.errors.append(f"published {len(batch)}, the hub took {reply.accepted}")
+                break
+            await asyncio.sleep(random.uniform(0, spec["jitter_seconds"]))
+        result.published = held
         result.done_after = time.monotonic() - started
     return result
 

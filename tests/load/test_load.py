@@ -6,7 +6,10 @@ API (a signing key and a TLS certificate from the hub's CA each), then:
 
 - one process runs every pushing node as an asyncio task with its own identity and
   mutual-TLS channel (tests/load/swarm.py): each signs its entries first, then
-  publishes them in two Publish calls with a little jitter;
+  publishes them (one Publish call, all nodes within half a second); a call the hub
+  does not answer within its 10 s limit is retried from the hub's head, as the push
+  agent does (counted and reported, not an error: on PostgreSQL a burst of 290 queues
+  past that limit here);
 - subscribing processes run one live subscription (Subscribe) per kommun, each
   collecting every entry after the hub's warm-up entry;
 - this test samples the hub process's resident memory (``/proc/PID/status``) from
@@ -38,7 +41,7 @@ from soakresults import record, soak
 SOAK = soak()
 NODES = 290 if SOAK else 29
 ENTRIES_PER_NODE = 4
-PUBLISHES_PER_NODE = 2
+PUBLISHES_PER_NODE = 1
 #: Subscribing processes (each runs NODES / SUBSCRIBER_PROCESSES streams).
 SUBSCRIBER_PROCESSES = 2 if SOAK else 1
 #: From "go" until every subscriber holds every entry.
@@ -168,9 +171,10 @@ def test_nodes_push_while_subscribers_stream_and_nothing_is_lost(
             if proc.poll() is None:
                 proc.kill()
     results = [r for out in outs for r in json.loads(out.read_text())]
-    pushed = [r for r in results if r["published"]]
-    subscribed = [r for r in results if not r["published"]]
+    pushed = json.loads(outs[-1].read_text())
+    subscribed = [r for out in outs[:-1] for r in json.loads(out.read_text())]
     errors = [e for r in results for e in r["errors"]]
+    retries = sum(r["retries"] for r in results)
     expected = 1 + NODES * ENTRIES_PER_NODE
     lost = sum(expected - r["received"] for r in subscribed)
     slowest = max(r["done_after"] for r in results)
@@ -185,17 +189,17 @@ def test_nodes_push_while_subscribers_stream_and_nothing_is_lost(
     record(
         "load", f"{NODES} nodes push while {NODES} subscribers stream ({engine})",
         nodes=NODES, subscribers=len(subscribed), entries=NODES * ENTRIES_PER_NODE,
-        deliveries=sum(r["received"] for r in subscribed), errors=len(errors),
+        deliveries=sum(r["received"] for r in subscribed), errors=len(errors), retries=retries,
         lost=lost + hub_lost, seconds=round(finished, 1), slowest=round(slowest, 1),
         peak_rss_mib=round(peak / MIB, 1), connected_rss_mib=round(connected_rss / MIB, 1),
         growth_mib=round(growth / MIB, 1),
     )  # fmt: skip
     print(
         f"\n{engine}: {NODES} nodes pushed {NODES * ENTRIES_PER_NODE} entries while "
-        f"{len(subscribed)} "
-        f"subscribers streamed: all delivered after {finished:.1f} s (slowest node "
-        f"{slowest:.1f} s); hub RSS {connected_rss / MIB:.0f} MiB connected, peak "
-        f"{peak / MIB:.0f} MiB, {final / MIB:.0f} MiB after"
+        f"{len(subscribed)} subscribers streamed: all delivered after {finished:.1f} s "
+        f"(slowest node {slowest:.1f} s, {retries} calls retried); hub RSS "
+        f"{connected_rss / MIB:.0f} MiB connected, peak {peak / MIB:.0f} MiB, "
+        f"{final / MIB:.0f} MiB after"
     )
     assert errors == [], errors[:10]
     assert len(pushed) == NODES and all(r["published"] == ENTRIES_PER_NODE for r in pushed)
