@@ -12,8 +12,9 @@ LEFT, RIGHT, TOP, BOTTOM = 70, 30, 50, 60
 
 
 def _nice_max(value: float) -> float:
-    for step in (1, 2, 2.5, 5):
-        for power in range(-1, 8):
+    """The smallest round number (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10ⁿ) at least ``value``."""
+    for power in range(-1, 9):
+        for step in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8):
             top = step * 10**power
             if top >= value:
                 return top
@@ -76,11 +77,11 @@ def write_full_sync_chart(
     )
     parts.append(f'<path d="{path_d}" fill="none" stroke="#0b5cad" stroke-width="2.5"/>')
     for n, s in points:
-        label = escape(f"{s:.1f} s ({n / s:,.0f}/s)")
-        parts.append(
-            f'<circle cx="{x(n):.1f}" cy="{y(s):.1f}" r="4" fill="#0b5cad"/>'
-            f'<text x="{x(n) - 6:.1f}" y="{y(s) - 9:.1f}" text-anchor="end">{label}</text>'
-        )
+        parts.append(f'<circle cx="{x(n):.1f}" cy="{y(s):.1f}" r="4" fill="#0b5cad"/>')
+    # The values as a small table (labels beside close points would overlap).
+    for i, (n, s) in enumerate(points):
+        row = escape(f"{n / 1000:g}k entries: {s:.1f} s ({n / s:,.0f} entries/s)")
+        parts.append(f'<text x="{LEFT + 12}" y="{TOP + 58 + 16 * i}">{row}</text>')
     lx, ly = LEFT + 12, TOP + 10
     parts.append(
         f'<line x1="{lx}" y1="{ly}" x2="{lx + 24}" y2="{ly}" stroke="#0b5cad" stroke-width="2.5"/>'

@@ -42,6 +42,10 @@ gunicorn:
   bind: 127.0.0.1:{port}
   workers: 1
   loglevel: warning
+  # uvicorn's own keepalive (20 s) would drop clients whose pong waits behind their
+  # backlog of events while the relay is saturated.
+  ws_ping_interval: 600
+  ws_ping_timeout: 600
 authentication:
   enabled: false
 message_timeout: 1800

@@ -260,7 +260,8 @@ def fig_sync(args: argparse.Namespace, tpl: fed.Template, raw: Raw) -> list[Figu
                 node_dir.rename(keep)
             else:
                 shutil.rmtree(node_dir)
-    chart.write_full_sync_chart(CHART, series, raw_verify=statistics.median(raw.samples))
+    charted = [(n, t) for n, t in series if n in args.chart_sizes]
+    chart.write_full_sync_chart(CHART, charted, raw_verify=statistics.median(raw.samples))
     for size, seconds in series:
         figures.append(
             Figure(
@@ -322,26 +323,30 @@ def bare_stream(tpl: fed.Template, size: int, args: argparse.Namespace) -> float
 # -- 4. propagation, and the hub's footprint with 290 subscribers ------------------------------
 
 
-def fig_propagation(args: argparse.Namespace, tpl: fed.Template, raw: Raw) -> list[Figure]:
+def _propagate(
+    args: argparse.Namespace, tpl: fed.Template, count: int, procs_n: int, mode: str = "follow"
+) -> tuple[list[float], list[float], dict[str, float]]:
+    """Delivery latencies (stored, received) in ms to ``count`` live subscribers, and
+    the hub's RSS (idle, subscribed, after)."""
     import worker
     from samverka.push import HubLink
 
     hub_dir = fed.copy_folder(tpl.hub, WORK / "prop-hub")
-    subscribers = fed.ORIGINS[: args.subscribers]
+    subscribers = fed.ORIGINS[:count]
     node_dirs = [fed.copy_folder(tpl.node(c), WORK / "prop-nodes" / c) for c in subscribers]
     chain = fed.Chain(tpl, {})
     with procs.hub_serve(hub_dir) as hub:
         rss_idle = procs.rss_mb(hub.proc.pid)
-        groups = [node_dirs[i :: args.follow_procs] for i in range(args.follow_procs)]
+        groups = [node_dirs[i::procs_n] for i in range(procs_n)]
         followers = [
             procs.start_worker(
-                "follow",
+                mode,
                 "--hub",
                 hub.member,
                 "--expect",
-                str(args.publishes),
+                str(args.publishes + 1),
                 "--seconds",
-                str(60 + args.publishes * 2),
+                str(60 + (args.publishes + 1) * (args.publish_gap + 2)),
                 "--nodes",
                 *map(str, group),
             )
@@ -360,7 +365,8 @@ def fig_propagation(args: argparse.Namespace, tpl: fed.Template, raw: Raw) -> li
             publisher = fed.ORIGINS[-1]
             async with HubLink(hub.member, worker.member_tls(tpl.node(publisher))) as link:
                 await link.head(publisher)  # connected before the clock starts
-                for position in range(1, args.publishes + 1):
+                # Position 1 warms the path up (first call on each stream); not counted.
+                for position in range(1, args.publishes + 2):
                     item = feed_pb2.LogEntry(
                         signed=chain.next(publisher, tpl.signing_key(publisher))
                     )
@@ -382,10 +388,28 @@ def fig_propagation(args: argparse.Namespace, tpl: fed.Template, raw: Raw) -> li
             for kind, bucket in (("stored", stored_ms), ("received", received_ms)):
                 for per_node in data[kind].values():
                     for pos, ns in per_node.items():
-                        bucket.append((ns - sent[int(pos)]) / 1e6)
+                        if int(pos) > 1:
+                            bucket.append((ns - sent[int(pos)]) / 1e6)
     expected = len(subscribers) * args.publishes
     if len(stored_ms) < expected:
         raise RuntimeError(f"only {len(stored_ms)} of {expected} deliveries arrived")
+    return (
+        stored_ms,
+        received_ms,
+        {"idle": rss_idle, "subscribed": rss_subscribed, "after": rss_after},
+    )
+
+
+def fig_propagation(args: argparse.Namespace, tpl: fed.Template, raw: Raw) -> list[Figure]:
+    # One subscriber first: what delivery costs when the subscriber has a machine to
+    # itself; then all of them on this machine's two cores.
+    alone, _, _ = _propagate(args, tpl, 1, 1)
+    stored_ms, received_ms, rss = _propagate(args, tpl, args.subscribers, args.follow_procs)
+    # Light subscribers (verify the signature, store nothing), as the Nostr peer's:
+    # the hub's fan-out without 290 SQLite writers sharing this machine's two cores.
+    light, _, _ = _propagate(args, tpl, args.subscribers, args.follow_procs, "watch")
+    rss_subscribed, rss_after, rss_idle = rss["subscribed"], rss["after"], rss["idle"]
+    subscribers = fed.ORIGINS[: args.subscribers]
     params = {
         "subscribers": len(subscribers),
         "publishes": args.publishes,
@@ -393,6 +417,12 @@ def fig_propagation(args: argparse.Namespace, tpl: fed.Template, raw: Raw) -> li
         "store": "sqlite (hub and each subscriber)",
     }
     return [
+        Figure(
+            "propagation to one live subscriber alone, verified and stored: p99",
+            pct(alone, 99),
+            "ms",
+            parameters={"p50_ms": statistics.median(alone), "publishes": args.publishes},
+        ),
         Figure(
             "propagation to live subscribers, verified and stored: p50",
             statistics.median(stored_ms),
@@ -415,6 +445,18 @@ def fig_propagation(args: argparse.Namespace, tpl: fed.Template, raw: Raw) -> li
             parameters=params,
         ),
         Figure("propagation, message received: p99", pct(received_ms, 99), "ms", parameters=params),
+        Figure(
+            "propagation to light subscribers (signature verified, not stored): p50",
+            statistics.median(light),
+            "ms",
+            parameters=params,
+        ),
+        Figure(
+            "propagation to light subscribers: p99",
+            pct(light, 99),
+            "ms",
+            parameters=params,
+        ),
         Figure(
             "hub RSS with 290 live subscribers",
             max(rss_subscribed, rss_after),
@@ -765,7 +807,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--subscribers", type=int, default=290)
     p.add_argument("--follow-procs", type=int, default=2)
     p.add_argument("--publishes", type=int, default=20)
-    p.add_argument("--publish-gap", type=float, default=0.5)
+    p.add_argument("--publish-gap", type=float, default=2.0)
     p.add_argument("--queries", type=int, default=200)
     p.add_argument("--cold-starts", type=int, default=5)
     p.add_argument("--web-requests", type=int, default=20)
@@ -777,6 +819,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--peer-events", type=int, default=20_000)
     p.add_argument("--peer-subscribers", type=int, default=290)
     p.add_argument("--stage-entries", type=int, default=2_000)
+    p.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print bench-results.json as a Markdown table (for docs/BENCHMARKS.md) and exit",
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.repeat = 1
@@ -798,6 +845,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.markdown:
+        print_markdown(json.loads(RESULTS.read_text(encoding="utf-8"))["figures"])
+        return
     chosen = [f for f in args.only.split(",") if f] or list(FIGURES)
     unknown = set(chosen) - set(FIGURES)
     if unknown:
@@ -855,6 +905,25 @@ def write_results(figures: list[Figure], args: argparse.Namespace, seconds: floa
     }
     RESULTS.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     say(f"wrote {RESULTS}")
+
+
+def _num(x: float | None) -> str:
+    if x is None or x != x:
+        return "—"
+    return f"{x:,.2f}" if abs(x) < 10 else f"{x:,.0f}"
+
+
+def print_markdown(figures: list[dict[str, Any]]) -> None:
+    print("| figure | value | unit | limit (same run) | ratio | target | met |")
+    print("| --- | ---: | --- | ---: | ---: | --- | --- |")
+    for f in figures:
+        ratio = "" if f["ratio"] is None else f"{f['ratio'] * 100:.0f} %"
+        met = {True: "yes", False: "**no**", None: ""}[f["meets"]]
+        unit = "" if f["unit"] == "ratio" else f["unit"]
+        print(
+            f"| {f['name']} | {_num(f['value'])} | {unit} | {_num(f['limit'])} | {ratio} "
+            f"| {f['target']} | {met} |"
+        )
 
 
 def print_table(figures: list[Figure]) -> None:

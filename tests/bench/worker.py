@@ -109,21 +109,46 @@ async def follow(args: argparse.Namespace) -> None:
     attached = 0
 
     class TimedClient(FeedClient):
-        """Notes when a page arrives off the wire (before verification)."""
+        """Notes when a page arrives off the wire, before verification: a reader task
+        takes pages from the stream as they come (the follower asks for the next page
+        only after storing the last one, which would hide the arrival time)."""
 
         async def subscribe(self, after, entry_filter=None, batch_size=0):  # type: ignore[no-untyped-def, override]
             nonlocal attached
+            queue: asyncio.Queue[object] = asyncio.Queue()
+            stream = super().subscribe(after, entry_filter, batch_size)
+
+            async def read() -> None:
+                try:
+                    async for page in stream:
+                        now = time.monotonic_ns()
+                        for item in page.entries:
+                            received[self.address].setdefault(item.position, now)
+                        await queue.put(page)
+                except BaseException as exc:  # handed to the consumer below
+                    await queue.put(exc)
+                    return
+                await queue.put(None)
+
+            reader = asyncio.create_task(read())
             first = True
-            async for page in super().subscribe(after, entry_filter, batch_size):
-                now = time.monotonic_ns()
-                for item in page.entries:
-                    received[self.address].setdefault(item.position, now)
-                if first:
-                    first = False
-                    attached += 1
-                    if attached == len(nodes):
-                        ready.set()
-                yield page
+            try:
+                while True:
+                    page = await queue.get()
+                    if page is None:
+                        return
+                    if isinstance(page, BaseException):
+                        raise page
+                    if first:
+                        first = False
+                        attached += 1
+                        if attached == len(nodes):
+                            ready.set()
+                    yield page
+            finally:
+                reader.cancel()
+                await asyncio.wait([reader])
+                await stream.aclose()
 
     async def run_one(node: Node) -> None:
         keys = node.keyring()
@@ -161,6 +186,49 @@ async def follow(args: argparse.Namespace) -> None:
     for n in nodes:
         n.close()
     emit({"stored": stored, "received": received})
+
+
+async def watch(args: argparse.Namespace) -> None:
+    """Light subscribers: each receives the live stream and verifies every entry's
+    signature (as a Nostr client checks each event), storing nothing."""
+    from samverka.node import Node
+    from samverka.verify import check_signature
+
+    nodes = [Node.open(Path(d)) for d in args.nodes]
+    keys = nodes[0].keyring()
+    verified: dict[str, dict[int, int]] = defaultdict(dict)
+    ready = asyncio.Event()
+    attached = 0
+
+    async def run_one(node: Node) -> None:
+        nonlocal attached
+        tls = member_tls(node.dir)
+        async with FeedClient(
+            grpc.aio.secure_channel(args.hub, tls.credentials()), address=node.origin
+        ) as client:
+            first = True
+            async for page in client.subscribe(0):
+                if first:
+                    first = False
+                    attached += 1
+                    if attached == len(nodes):
+                        ready.set()
+                for item in page.entries:
+                    check_signature(item.signed, keys)
+                    verified[node.origin].setdefault(item.position, time.monotonic_ns())
+                if len(verified[node.origin]) >= args.expect:
+                    return
+
+    tasks = [asyncio.create_task(run_one(n)) for n in nodes]
+    async with asyncio.timeout(120):
+        await ready.wait()
+    print("READY", flush=True)
+    await asyncio.wait(tasks, timeout=args.seconds)
+    for t in tasks:
+        t.cancel()
+    for n in nodes:
+        n.close()
+    emit({"stored": verified, "received": verified})
 
 
 # -- the bare transport limit ----------------------------------------------------------------
@@ -268,6 +336,11 @@ def main() -> None:
     p.add_argument("--nodes", nargs="+", required=True)
     p.add_argument("--expect", type=int, required=True)
     p.add_argument("--seconds", type=float, default=120)
+    p = sub.add_parser("watch")
+    p.add_argument("--hub", required=True)
+    p.add_argument("--nodes", nargs="+", required=True)
+    p.add_argument("--expect", type=int, required=True)
+    p.add_argument("--seconds", type=float, default=120)
     p = sub.add_parser("bare-server")
     p.add_argument("--tpl", required=True)
     p.add_argument("--entries", required=True)
@@ -281,6 +354,7 @@ def main() -> None:
         "push": push,
         "sync": sync,
         "follow": follow,
+        "watch": watch,
         "bare-server": bare_server,
         "bare-client": bare_client,
     }[args.mode]
