@@ -894,7 +894,7 @@ def write_results(figures: list[Figure], args: argparse.Namespace, seconds: floa
     fresh = [clean(asdict(f)) for f in figures]
     if args.only and RESULTS.exists():
         # A partial run (--only) updates its own figures and keeps the others.
-        names = {f["name"] for f in fresh}
+        names = {f["name"] for f in fresh} | {f"{n}: failed" for n in args.only.split(",")}
         kept = json.loads(RESULTS.read_text(encoding="utf-8")).get("figures", [])
         fresh = [f for f in kept if f["name"] not in names] + fresh
     out = {
