@@ -25,8 +25,8 @@ import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
+from samverka.closing import Closing
 from samverka.config import CONFIG_FILE
 from samverka.errors import ConfigError
 from samverka.kommuner import HUB_ORIGIN, kommun_name
@@ -52,7 +52,7 @@ CA_NAME = "Samverka CA (AI-rådet)"
 
 
 @dataclass
-class Hub:
+class Hub(Closing):
     """An open hub folder. Close it (or use ``with``) to release the database."""
 
     config: HubConfig
@@ -73,17 +73,6 @@ class Hub:
 
     def close(self) -> None:
         self.store.close()
-
-    def __enter__(self) -> Hub:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def open_hub(hub_dir: Path, *, env: dict[str, str] | None = None) -> Hub:

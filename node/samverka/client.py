@@ -23,11 +23,11 @@ import json
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import grpc
 
+from samverka.closing import AsyncClosing
 from samverka.config import NodeConfig
 from samverka.errors import ConfigError, TransportError
 from samverka.server.status import PeerError, from_rpc_error
@@ -179,7 +179,7 @@ class Page:
         return not self.entries
 
 
-class FeedClient:
+class FeedClient(AsyncClosing):
     """A typed FeedService client over one channel. Use as ``async with``."""
 
     def __init__(
@@ -205,17 +205,6 @@ class FeedClient:
 
     async def close(self) -> None:
         await self.channel.close()
-
-    async def __aenter__(self) -> FeedClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def get_node_info(self) -> NodeInfo:
         try:

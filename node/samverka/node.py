@@ -20,8 +20,8 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
+from samverka.closing import Closing
 from samverka.config import CONFIG_FILE, DEFAULT_LISTEN, NodeConfig, load_config, render_config
 from samverka.errors import ConfigError
 from samverka.kommuner import is_kommunkod, kommun_name
@@ -40,7 +40,7 @@ _PIN_NAME = re.compile(r"^(?P<origin>\d{4})(?:[-.][^/]*)?\.pub$")
 
 
 @dataclass
-class Node:
+class Node(Closing):
     """An open node folder. Close it (or use ``with``) to release the database."""
 
     config: NodeConfig
@@ -100,17 +100,6 @@ class Node:
 
     def close(self) -> None:
         self.store.close()
-
-    def __enter__(self) -> Node:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def load_signing_key(path: Path) -> SigningKey:
