@@ -1,6 +1,7 @@
 """The node's side of membership: enrolling, the member directory it keeps, key rotation
 and certificate renewal. The pure rules are in :mod:`samverka.enrollment` and
-:mod:`samverka.directory`; this module does the files and the calls to the hub.
+:mod:`samverka.directory`; this module does the files and the calls to the hub
+(through :class:`samverka.hubclient.HubClient`).
 
 Files this module adds to a node folder (see :mod:`samverka.config` for the rest)::
 
@@ -41,14 +42,11 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from samverka.client import DEFAULT_UNARY_TIMEOUT, ClientTls, open_channel
 from samverka.config import CONFIG_FILE, NodeConfig
 from samverka.directory import VerifiedDirectory, verify_directory
 from samverka.enrollment import build_enrollment_request, build_key_rotation, check_address
@@ -56,16 +54,16 @@ from samverka.errors import (
     ConfigError,
     DirectoryRefused,
     EnrollmentRefused,
-    EntryRefused,
     SamverkaError,
     TransportError,
 )
+from samverka.hubclient import HubClient
 from samverka.kommuner import kommun_name
 from samverka.pki import DEFAULT_HOSTS, create_csr, verify_certificate
 from samverka.server.policy import Audience, Caller
-from samverka.server.status import AccessDenied, PeerError, from_rpc_error
+from samverka.server.status import AccessDenied
 from samverka.signing import PublicKey, SigningKey
-from samverka.v1 import directory_pb2, hub_service_pb2, hub_service_pb2_grpc
+from samverka.v1 import directory_pb2, hub_service_pb2
 from samverka.verify import TrustedKey
 
 if TYPE_CHECKING:
@@ -244,99 +242,7 @@ class CachedDirectory:
         return self._directory
 
 
-# -- talking to the hub ---------------------------------------------------------------
-
-
-class HubClient:
-    """HubService calls a node makes, over one channel. Use as ``async with``."""
-
-    def __init__(self, address: str, tls: ClientTls, *, timeout: float = DEFAULT_UNARY_TIMEOUT):
-        self.address = address
-        self.timeout = timeout
-        self.channel = open_channel(address, tls)
-        self._stub = hub_service_pb2_grpc.HubServiceStub(self.channel)
-
-    @classmethod
-    def public(cls, address: str, ca_pem: bytes) -> HubClient:
-        """The hub's public port: the server is authenticated, the node is not."""
-        return cls(address, ClientTls(ca=ca_pem))
-
-    @classmethod
-    def member(cls, config: NodeConfig) -> HubClient:
-        """The hub's member port, with this node's certificate (mutual TLS)."""
-        address = config.hub.address
-        if not address:
-            raise ConfigError(
-                "no hub address in samverka.toml ([hub] address)",
-                hint="enroll first: `samverka node enroll --hub HOST:PORT --ca FILE`",
-            )
-        return cls(address, ClientTls.from_config(config))
-
-    async def close(self) -> None:
-        await self.channel.close()
-
-    async def __aenter__(self) -> HubClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def _call(self, method: Any, request: Any) -> Any:
-        try:
-            return await method(request, timeout=self.timeout)
-        except grpc.RpcError as err:
-            raise hub_error(err, self.address) from err
-
-    async def enroll(
-        self, signed: directory_pb2.SignedEnrollmentRequest
-    ) -> hub_service_pb2.EnrollResponse:
-        reply: hub_service_pb2.EnrollResponse = await self._call(
-            self._stub.Enroll, hub_service_pb2.EnrollRequest(request=signed)
-        )
-        return reply
-
-    async def get_directory(self, known_version: int = 0) -> hub_service_pb2.GetDirectoryResponse:
-        reply: hub_service_pb2.GetDirectoryResponse = await self._call(
-            self._stub.GetDirectory,
-            hub_service_pb2.GetDirectoryRequest(known_version=known_version),
-        )
-        return reply
-
-    async def rotate_key(
-        self, signed: directory_pb2.SignedKeyRotation
-    ) -> hub_service_pb2.RotateKeyResponse:
-        reply: hub_service_pb2.RotateKeyResponse = await self._call(
-            self._stub.RotateKey, hub_service_pb2.RotateKeyRequest(rotation=signed)
-        )
-        return reply
-
-    async def renew_certificate(self, csr_der: bytes) -> bytes:
-        reply = await self._call(
-            self._stub.RenewCertificate, hub_service_pb2.RenewCertificateRequest(csr_der=csr_der)
-        )
-        return bytes(reply.certificate_pem)
-
-
-def hub_error(err: grpc.RpcError, address: str) -> SamverkaError:
-    """A hub's error status as the matching Samverka error."""
-    exc = from_rpc_error(err)
-    if isinstance(exc, EntryRefused) and not exc.origin:
-        # The status codec reads any Reason as an entry refusal; from the hub's
-        # membership calls it is a refusal of our request, or of us (revoked).
-        code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
-        if code is grpc.StatusCode.INVALID_ARGUMENT:
-            return EnrollmentRefused(exc.reason, exc.detail)
-        return PeerError(
-            f"{code.name}: {exc.detail}", code=code, reason=exc.reason.value, hint=exc.hint
-        )
-    if isinstance(exc, PeerError) and exc.code is grpc.StatusCode.UNAVAILABLE:
-        exc.args = (f"cannot reach the hub at {address}: {exc}",)
-    return exc
+# -- fetching the directory -------------------------------------------------------------
 
 
 async def refresh_directory(config: NodeConfig) -> DirectoryUpdate:

@@ -29,19 +29,16 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
-import grpc
-
-from samverka.client import DEFAULT_UNARY_TIMEOUT, ClientTls, FeedClient, open_channel
 from samverka.config import NodeConfig
-from samverka.errors import ConfigError, EntryRefused, Reason, SamverkaError, StoreError
+from samverka.errors import EntryRefused, Reason, SamverkaError, StoreError
+from samverka.hubclient import HubClient
 from samverka.logwatch import LogWatcher
 from samverka.store import Store
-from samverka.v1 import feed_pb2, hub_service_pb2, hub_service_pb2_grpc
+from samverka.v1 import feed_pb2
 from samverka.verify import FeedHead
 
 log = logging.getLogger("samverka.push")
@@ -50,82 +47,8 @@ log = logging.getLogger("samverka.push")
 DEFAULT_BATCH_SIZE = 500
 #: Bytes of entries per Publish call: below the hub's default 4 MiB message limit.
 DEFAULT_BATCH_BYTES = 3 * 1024 * 1024
-#: Publish deadline: a batch of 500 entries is verified in well under a second.
-DEFAULT_PUBLISH_TIMEOUT = 60.0
 #: Restarts from the hub's head after a sequence_gap, per push.
 MAX_GAP_RESTARTS = 3
-
-
-@dataclass(frozen=True, slots=True)
-class Published:
-    """The hub's answer to one Publish call."""
-
-    accepted: int
-    duplicates: int
-    heads: list[FeedHead]
-
-
-class HubLink:
-    """The calls a node makes to the hub's member port to publish, over one mTLS
-    channel: heads (FeedService) and Publish (HubService). Use as ``async with``."""
-
-    def __init__(
-        self,
-        address: str,
-        tls: ClientTls,
-        *,
-        timeout: float = DEFAULT_UNARY_TIMEOUT,
-        publish_timeout: float = DEFAULT_PUBLISH_TIMEOUT,
-    ) -> None:
-        self.address = address
-        self.publish_timeout = publish_timeout
-        self.channel = open_channel(address, tls)
-        self.feed = FeedClient(self.channel, address=address, unary_timeout=timeout)
-        self._hub = hub_service_pb2_grpc.HubServiceStub(self.channel)
-
-    @classmethod
-    def member(cls, config: NodeConfig) -> HubLink:
-        """The hub at ``[hub] address``, with this node's certificate."""
-        if not config.hub.address:
-            raise ConfigError(
-                "no hub address in samverka.toml ([hub] address)",
-                hint="enroll first: `samverka node enroll --hub HOST:PORT --ca FILE`",
-            )
-        return cls(config.hub.address, ClientTls.from_config(config))
-
-    async def close(self) -> None:
-        await self.channel.close()
-
-    async def __aenter__(self) -> HubLink:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def head(self, origin: str) -> FeedHead | None:
-        """The hub's head of ``origin``'s feed (None: the hub holds none of it)."""
-        heads = await self.feed.get_heads([origin])
-        return next((h for h in heads.heads if h.origin == origin), None)
-
-    async def publish(self, items: Sequence[feed_pb2.LogEntry]) -> Published:
-        """Publish one batch. A refusal raises EntryRefused; other failures PeerError."""
-        from samverka.membership import hub_error
-
-        request = hub_service_pb2.PublishRequest(entries=list(items))
-        try:
-            reply = await self._hub.Publish(request, timeout=self.publish_timeout)
-        except grpc.RpcError as err:
-            raise hub_error(err, self.address) from err
-        return Published(
-            reply.accepted,
-            reply.duplicates,
-            [FeedHead(h.origin, h.sequence, bytes(h.entry_hash)) for h in reply.heads],
-        )
 
 
 @dataclass
@@ -187,7 +110,7 @@ ProgressFn = Callable[[PushReport], None]
 async def push_feed(
     store: Store,
     origin: str,
-    link: HubLink,
+    link: HubClient,
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_batch_bytes: int = DEFAULT_BATCH_BYTES,
@@ -325,7 +248,7 @@ class PushAgent:
         store: Store,
         origin: str,
         watcher: LogWatcher,
-        connect: Callable[[], HubLink],
+        connect: Callable[[], HubClient],
         *,
         interval: float = 60.0,
         min_backoff: float = 1.0,
@@ -379,7 +302,7 @@ class PushAgent:
             return True  # let the push say what is wrong
         return (head.sequence if head else 0) > self.status.hub_sequence
 
-    async def _push_once(self, link: HubLink) -> bool:
+    async def _push_once(self, link: HubClient) -> bool:
         try:
             report = await push_feed(self.store, self.origin, link)
         except asyncio.CancelledError:
@@ -416,7 +339,7 @@ def push_agent(config: NodeConfig, store: Store, watcher: LogWatcher, **kwargs: 
         store,
         config.node.kommun,
         watcher,
-        lambda: HubLink.member(config),
+        lambda: HubClient.member(config),
         interval=hub.push_interval_seconds,
         max_backoff=hub.max_backoff_seconds,
         **kwargs,

@@ -40,6 +40,7 @@ from samverka.crosscheck import HeadMismatch, MismatchKind, compare_heads, cross
 from samverka.directory import build_directory, hub_member, keyring_from_directory
 from samverka.doctor import run_doctor
 from samverka.errors import DirectoryRefused, Reason
+from samverka.hubclient import HubClient
 from samverka.ingest import ingest
 from samverka.kommuner import HUB_ORIGIN
 from samverka.membership import (
@@ -49,7 +50,7 @@ from samverka.membership import (
     refresh_directory,
 )
 from samverka.node import Node
-from samverka.push import HubLink, push_feed
+from samverka.push import push_feed
 from samverka.server import build_node_server
 from samverka.signing import SigningKey, entry_hash
 from samverka.store import Store
@@ -91,7 +92,7 @@ def federation(hub_arena: Arena, tmp_path_factory: pytest.TempPathFactory) -> Fe
             node.publisher().publish(record_)
 
         async def push() -> int:
-            async with HubLink(hub_arena.hub.member, ClientTls.from_config(node.config)) as link:
+            async with HubClient(hub_arena.hub.member, ClientTls.from_config(node.config)) as link:
                 return (await push_feed(node.store, ORSA, link)).hub_sequence
 
         assert run(push()) == len(FEED)

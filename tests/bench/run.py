@@ -331,7 +331,7 @@ def _propagate(
     """Delivery latencies (stored, received) in ms to ``count`` live subscribers, and
     the hub's RSS (idle, subscribed, after)."""
     import worker
-    from samverka.push import HubLink
+    from samverka.hubclient import HubClient
 
     hub_dir = fed.copy_folder(tpl.hub, WORK / "prop-hub")
     subscribers = fed.ORIGINS[:count]
@@ -365,7 +365,7 @@ def _propagate(
         async def publish_all() -> dict[int, int]:
             sent: dict[int, int] = {}
             publisher = fed.ORIGINS[-1]
-            async with HubLink(hub.member, worker.member_tls(tpl.node(publisher))) as link:
+            async with HubClient(hub.member, worker.member_tls(tpl.node(publisher))) as link:
                 await link.head(publisher)  # connected before the clock starts
                 # Position 1 warms the path up (first call on each stream); not counted.
                 for position in range(1, args.publishes + 2):

@@ -44,7 +44,7 @@ def emit(result: dict[str, object]) -> None:
 
 
 async def push(args: argparse.Namespace) -> None:
-    from samverka.push import HubLink
+    from samverka.hubclient import HubClient
 
     tpl = fed.Template(Path(args.tpl))
     entries = fed.read_entries(Path(args.entries), args.count)
@@ -53,7 +53,7 @@ async def push(args: argparse.Namespace) -> None:
         signed = feed_pb2.SignedEntry.FromString(raw)
         origin = feed_pb2.Entry.FromString(signed.entry).origin
         by_origin[origin].append(feed_pb2.LogEntry(signed=signed))
-    links = {o: HubLink(args.hub, member_tls(tpl.node(o))) for o in by_origin}
+    links = {o: HubClient(args.hub, member_tls(tpl.node(o))) for o in by_origin}
     try:
         # Connect (TLS handshakes) before the clock starts: kommuner keep their channel.
         await asyncio.gather(*(link.head(o) for o, link in links.items()))

@@ -30,8 +30,9 @@ import pytest
 import sqlalchemy as sa
 from arena import HubProcess, MemberKeys, build_hub, run, serve_hub
 from samverka.client import FeedClient
+from samverka.hubclient import HubClient
 from samverka.ingest import ingest
-from samverka.push import HubLink, PushReport, push_feed
+from samverka.push import PushReport, push_feed
 from samverka.server.status import PeerError
 from samverka.store import Store
 from samverka.verify import KeyRing, TrustedKey
@@ -109,7 +110,7 @@ class Node:
 
 def push(hub: HubProcess, node: Node) -> PushReport | PeerError:
     async def go() -> PushReport | PeerError:
-        async with HubLink(hub.member, node.member.tls(), timeout=10) as link:
+        async with HubClient(hub.member, node.member.tls(), timeout=10) as link:
             try:
                 return await push_feed(node.store, LEKSAND, link, batch_size=100)
             except PeerError as err:

@@ -41,9 +41,10 @@ from arena import (
     serve_hub,
 )
 from samverka.errors import TransportError
+from samverka.hubclient import HubClient
 from samverka.ingest import ingest
 from samverka.kommuner import kommuner
-from samverka.push import HubLink, push_feed
+from samverka.push import push_feed
 from samverka.store import Store
 from samverka.verify import KeyRing, TrustedKey
 from soakresults import record, soak
@@ -89,7 +90,7 @@ async def push_until_done(hub: HubProcess, pusher: Pusher) -> None:
     while True:
         pusher.attempts += 1
         try:
-            async with HubLink(hub.member, pusher.member.tls(), timeout=5) as link:
+            async with HubClient(hub.member, pusher.member.tls(), timeout=5) as link:
                 report = await push_feed(pusher.store, pusher.member.code, link, batch_size=50)
             if report.hub_sequence == local.sequence:
                 return

@@ -43,9 +43,10 @@ from samverka import fulltext
 from samverka.client import ClientTls, open_channel
 from samverka.db import write_transaction
 from samverka.errors import EntryRefused, Reason
+from samverka.hubclient import HubClient
 from samverka.ingest import ingest
 from samverka.node import Node
-from samverka.push import HubLink, push_feed
+from samverka.push import push_feed
 from samverka.server.status import from_rpc_error
 from samverka.signing import SigningKey
 from samverka.v1 import (
@@ -144,7 +145,7 @@ def test_pushing_again_changes_nothing(
         items = node.store.feed_items(TIBRO, 0, 100, include_drafts=False)
 
     async def publish_all_again() -> hub_service_pb2.PublishResponse:
-        async with HubLink(hub.member, tibro.tls()) as link:
+        async with HubClient(hub.member, tibro.tls()) as link:
             published = await link.publish(items)
             return hub_service_pb2.PublishResponse(
                 accepted=published.accepted, duplicates=published.duplicates
@@ -309,7 +310,7 @@ def test_a_push_that_meets_a_gap_starts_again_from_the_hubs_head(
 
     async def push() -> object:
         with Node.open(tibro.dir) as node:
-            async with HubLink(hub.member, tibro.tls()) as link:
+            async with HubClient(hub.member, tibro.tls()) as link:
                 return await push_feed(
                     node.store, TIBRO, link, batch_size=10, progress=restore_after_second_batch
                 )
@@ -599,7 +600,7 @@ def test_a_node_restored_from_an_older_backup_takes_its_feed_back_with_sync(
     lost = [writer.publish(record_id=f"gag-lost-{i}") for i in range(2)]
 
     async def publish_lost() -> int:
-        async with HubLink(hub.member, gagnef.tls()) as link:
+        async with HubClient(hub.member, gagnef.tls()) as link:
             return (await link.publish([feed_pb2.LogEntry(signed=e) for e in lost])).accepted
 
     assert run_async(publish_lost()) == 2  # published, then the node's database was restored

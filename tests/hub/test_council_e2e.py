@@ -24,8 +24,8 @@ from factories import FeedWriter
 from hubkit import Applicant, Procs, RunningHub, run_async, start_hub, wait_for
 from samverka.client import ClientTls, FeedClient, open_channel
 from samverka.directory import keyring_from_directory
+from samverka.hubclient import hub_error
 from samverka.ingest import ingest
-from samverka.membership import hub_error
 from samverka.node import Node
 from samverka.server.status import PeerError
 from samverka.v1 import feed_service_pb2, hub_service_pb2, hub_service_pb2_grpc

@@ -21,10 +21,10 @@ from hubkit import Procs, RunningHub, run_async, start_hub, wait_for
 from samverka.client import ClientTls, FeedClient
 from samverka.directory import verify_directory
 from samverka.errors import DirectoryRefused, EnrollmentRefused, EntryRefused, Reason
+from samverka.hubclient import HubClient
 from samverka.ingest import ingest
 from samverka.membership import (
     DIRECTORY_FILE,
-    HubClient,
     accept_directory,
     load_directory,
     pinned_hub_key,

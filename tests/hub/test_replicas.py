@@ -29,9 +29,9 @@ from hubkit import Applicant, Procs, RunningHub, run_async, start_hub, wait_for
 from samverka.client import ClientTls, FeedClient
 from samverka.directory import keyring_from_directory
 from samverka.entries import parse_signed
+from samverka.hubclient import HubClient
 from samverka.ingest import ingest
 from samverka.node import Node, init_node
-from samverka.push import HubLink
 from samverka.v1 import feed_pb2, feed_service_pb2
 from samverka_hub.folder import Hub, open_hub
 
@@ -171,7 +171,7 @@ def test_an_entry_pushed_to_one_replica_reaches_a_subscriber_of_the_other(
         latencies: list[float] = []
         async with (
             FeedClient.connect(replicas.a.member, gagnef.tls) as feed,
-            HubLink(replicas.b.member, leksand.tls) as link,
+            HubClient(replicas.b.member, leksand.tls) as link,
         ):
             start = (await feed.get_heads()).log_position
             pages = feed.subscribe(start, watched)
@@ -235,7 +235,7 @@ def test_concurrent_pushes_to_both_replicas_keep_one_gap_free_log(replicas: Repl
 
     async def push(address: str, member: Member, entries: list[Any]) -> int:
         accepted = 0
-        async with HubLink(address, member.tls) as link:
+        async with HubClient(address, member.tls) as link:
             for i in range(0, len(entries), batch):
                 published = await link.publish([log_entry(e) for e in entries[i : i + batch]])
                 accepted += published.accepted

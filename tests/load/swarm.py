@@ -11,7 +11,7 @@ its own mutual-TLS channel and identity:
 
 - ``push``: signs its ``entries_per_node`` entries first, then waits for the file
   ``go`` to appear and publishes them in ``publishes_per_node`` calls of Publish
-  (the real client, ``samverka.push.HubLink``), with a little jitter; a call the hub
+  (the real client, ``samverka.hubclient.HubClient``), with a little jitter; a call the hub
   did not answer in time is retried from the hub's head, as the push agent does;
 - ``subscribe``: subscribes from ``start_position`` (``samverka.client.FeedClient``)
   and collects every entry until it holds ``expected`` of them or ``deadline``
@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: facto
 import factories
 from samverka.client import ClientTls, FeedClient
 from samverka.errors import SamverkaError
-from samverka.push import HubLink
+from samverka.hubclient import HubClient
 from samverka.server.status import PeerError
 from samverka.signing import SigningKey, entry_hash
 from samverka.v1 import feed_pb2
@@ -102,7 +102,7 @@ async def push(
     size = max(1, len(entries) // spec["publishes_per_node"])
     held = 0  # the hub's head of this feed, as far as this node knows
     backoff = 0.2
-    async with HubLink(spec["member"], tls_of(spec, member), publish_timeout=60) as link:
+    async with HubClient(spec["member"], tls_of(spec, member), publish_timeout=60) as link:
         started = await wait_for_go(go)
         await asyncio.sleep(random.uniform(0, spec["jitter_seconds"]))
         while held < len(entries):

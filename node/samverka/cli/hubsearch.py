@@ -12,22 +12,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-import grpc
 import uvloop
 
 from samverka.config import NodeConfig
-from samverka.membership import HubClient, hub_error
+from samverka.hubclient import HubClient
 from samverka.store import SearchHit
-from samverka.v1 import hub_service_pb2, hub_service_pb2_grpc
+from samverka.v1 import hub_service_pb2
 
 
 async def _search(config: NodeConfig, request: hub_service_pb2.SearchRequest) -> list[SearchHit]:
     async with HubClient.member(config) as client:
-        stub = hub_service_pb2_grpc.HubServiceStub(client.channel)
-        try:
-            reply = await stub.Search(request, timeout=client.timeout)
-        except grpc.RpcError as err:
-            raise hub_error(err, client.address) from err
+        reply = await client.search(request)
     return [
         SearchHit(
             origin=h.origin,

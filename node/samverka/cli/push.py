@@ -81,7 +81,8 @@ def push(node_dir: Path, batch_size: int, quiet: bool, as_json: bool) -> None:
 
 
 async def _push(node: Node, batch_size: int, *, show: bool) -> PushReport:
-    from samverka.push import HubLink, push_feed
+    from samverka.hubclient import HubClient
+    from samverka.push import push_feed
 
     bar: Any = None
     shown = 0
@@ -101,7 +102,7 @@ async def _push(node: Node, batch_size: int, *, show: bool) -> PushReport:
         bar.update(step)
 
     try:
-        async with HubLink.member(node.config) as link:
+        async with HubClient.member(node.config) as link:
             return await push_feed(
                 node.store, node.origin, link, batch_size=batch_size, progress=progress
             )

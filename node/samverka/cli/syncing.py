@@ -173,9 +173,10 @@ async def _sync(node: Node, show: _Display, *, push: bool, follow: bool) -> _Out
 
 
 async def _push(node: Node) -> PushReport:
-    from samverka.push import HubLink, push_feed
+    from samverka.hubclient import HubClient
+    from samverka.push import push_feed
 
-    async with HubLink.member(node.config) as link:
+    async with HubClient.member(node.config) as link:
         return await push_feed(node.store, node.origin, link)
 
 
