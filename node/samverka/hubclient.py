@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
 import grpc
 
@@ -33,6 +33,9 @@ from samverka.verify import FeedHead
 
 #: Publish deadline: a batch of 500 entries is verified in well under a second.
 DEFAULT_PUBLISH_TIMEOUT = 60.0
+
+Request = TypeVar("Request")
+Reply = TypeVar("Reply")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +83,13 @@ class HubClient(AsyncClosing):
     async def close(self) -> None:
         await self.channel.close()
 
-    async def _call(self, method: Any, request: Any, *, timeout: float | None = None) -> Any:
+    async def _call(
+        self,
+        method: grpc.aio.UnaryUnaryMultiCallable[Request, Reply],
+        request: Request,
+        *,
+        timeout: float | None = None,
+    ) -> Reply:
         try:
             return await method(request, timeout=self.timeout if timeout is None else timeout)
         except grpc.RpcError as err:
@@ -111,25 +120,20 @@ class HubClient(AsyncClosing):
     async def enroll(
         self, signed: directory_pb2.SignedEnrollmentRequest
     ) -> hub_service_pb2.EnrollResponse:
-        reply: hub_service_pb2.EnrollResponse = await self._call(
-            self._stub.Enroll, hub_service_pb2.EnrollRequest(request=signed)
-        )
-        return reply
+        return await self._call(self._stub.Enroll, hub_service_pb2.EnrollRequest(request=signed))
 
     async def get_directory(self, known_version: int = 0) -> hub_service_pb2.GetDirectoryResponse:
-        reply: hub_service_pb2.GetDirectoryResponse = await self._call(
+        return await self._call(
             self._stub.GetDirectory,
             hub_service_pb2.GetDirectoryRequest(known_version=known_version),
         )
-        return reply
 
     async def rotate_key(
         self, signed: directory_pb2.SignedKeyRotation
     ) -> hub_service_pb2.RotateKeyResponse:
-        reply: hub_service_pb2.RotateKeyResponse = await self._call(
+        return await self._call(
             self._stub.RotateKey, hub_service_pb2.RotateKeyRequest(rotation=signed)
         )
-        return reply
 
     async def renew_certificate(self, csr_der: bytes) -> bytes:
         reply = await self._call(
@@ -142,8 +146,7 @@ class HubClient(AsyncClosing):
     async def search(
         self, request: hub_service_pb2.SearchRequest
     ) -> hub_service_pb2.SearchResponse:
-        reply: hub_service_pb2.SearchResponse = await self._call(self._stub.Search, request)
-        return reply
+        return await self._call(self._stub.Search, request)
 
 
 def hub_error(err: grpc.RpcError, address: str) -> SamverkaError:
