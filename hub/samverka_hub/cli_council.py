@@ -26,17 +26,17 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 from samverka.cli._common import EXIT_CODES_HELP, dir_option, json_option, print_json
 from samverka.cli.records import (
+    clear_option,
     field_options,
     given_values,
-    print_record,
     print_table,
     prompt_missing,
     record_history,
     record_json,
+    show_record,
 )
 from samverka.errors import SamverkaError
 from samverka.kommuner import HUB_ORIGIN, counties, is_origin, kommun_name
-from samverka.recordform import fields_for
 from samverka.vocab import RECORD_KIND, SERVICE_AREA, USE_CASE_STATUS, VISIBILITY
 
 if TYPE_CHECKING:
@@ -145,9 +145,6 @@ def recommend_add(hub: Hub, interactive: bool, as_json: bool, **params: Any) -> 
         print_json(record_json(recommendations.get(hub.store, parsed.record_id)))
 
 
-_CLEARABLE = [f.name for f in fields_for(BODY) if f.name != "id"]
-
-
 @recommend.command(
     "edit",
     help="Publish a new version of a recommendation with the given fields changed.\n\n"
@@ -158,14 +155,7 @@ _CLEARABLE = [f.name for f in fields_for(BODY) if f.name != "id"]
 @click.argument("record_id", metavar="ID")
 @field_options(BODY, skip=("id",))
 @_body_option
-@click.option(
-    "--clear",
-    "clear",
-    multiple=True,
-    type=click.Choice(_CLEARABLE),
-    metavar="FIELD",
-    help="Empty this field (repeatable).",
-)
+@clear_option(BODY)
 @json_option
 @with_hub
 def recommend_edit(
@@ -237,17 +227,8 @@ def recommend_show(hub: Hub, record_id: str, history: bool, as_json: bool) -> No
     from samverka_hub import recommendations
 
     stored = recommendations.get(hub.store, record_id)
-    versions = record_history(hub.node(), HUB_ORIGIN, record_id) if history else []
-    if as_json:
-        data = record_json(stored)
-        if history:
-            data["history"] = versions
-        print_json(data)
-        return
-    print_record(stored)
-    for v in versions:
-        mark = "  tombstone" if v["tombstone"] else ""
-        click.echo(f"    version {v['version']}  0000#{v['sequence']}  key {v['key_id']}{mark}")
+    versions = record_history(hub.node(), HUB_ORIGIN, record_id) if history else None
+    show_record(stored, versions, as_json=as_json)
 
 
 # -- stats -------------------------------------------------------------------------------

@@ -131,6 +131,18 @@ def given_values(body: str, params: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def clear_option(body: str) -> Callable[[Any], Any]:
+    """``--clear FIELD`` for an ``edit`` command: empties any flat field but the id."""
+    return click.option(
+        "--clear",
+        "clear",
+        multiple=True,
+        type=click.Choice([f.name for f in fields_for(body) if f.name != "id"]),
+        metavar="FIELD",
+        help="Empty this field (repeatable).",
+    )
+
+
 # -- building and publishing ---------------------------------------------------------------
 
 
@@ -295,6 +307,29 @@ def print_record(stored: StoredRecord) -> None:
             click.echo(f"  {' ' * width}  {line}")
 
 
+def show_record(
+    stored: StoredRecord, versions: list[dict[str, Any]] | None, *, as_json: bool
+) -> None:
+    """What ``show`` prints: the record in full (or its JSON form), then, when
+    ``versions`` is given (``--history``), every version from :func:`record_history`."""
+    if as_json:
+        data = record_json(stored)
+        if versions is not None:
+            data["history"] = versions
+        print_json(data)
+        return
+    print_record(stored)
+    if versions is None:
+        return
+    click.echo("  history")
+    for v in versions:
+        mark = "  tombstone" if v["tombstone"] else ""
+        click.echo(
+            f"    version {v['version']}  {stored.origin}#{v['sequence']}  "
+            f"{_when(v['timestamp_ms'])}  key {v['key_id']}{mark}"
+        )
+
+
 def list_columns(body: str) -> list[tuple[str, Callable[[records_pb2.Record], str]]]:
     """Kind-specific columns for ``list``, labelled and valued in Swedish."""
     if body == "use_case":
@@ -376,8 +411,6 @@ def kind_group(body: str) -> click.Group:
         if as_json:
             print_json(record_json(get_stored(node, node.origin, record_id, noun)))
 
-    clearable = [f.name for f in fields_for(body) if f.name not in ("id",)]
-
     @group.command(
         "edit",
         help=f"Publish a new version of one of this kommun's {noun}s.\n\n"
@@ -388,14 +421,7 @@ def kind_group(body: str) -> click.Group:
     )
     @click.argument("record_id", metavar="ID")
     @field_options(body, skip=("id",))
-    @click.option(
-        "--clear",
-        "clear",
-        multiple=True,
-        type=click.Choice(clearable),
-        metavar="FIELD",
-        help="Empty this field (repeatable).",
-    )
+    @clear_option(body)
     @json_option
     @with_node
     def edit(
@@ -537,22 +563,8 @@ def show_command(noun: str, name: str) -> click.Command:
     def show(node: Node, record_id: str, origin: str | None, history: bool, as_json: bool) -> None:
         origin, record_id = split_ref(record_id, origin, node.origin)
         stored = get_stored(node, origin, record_id, noun)
-        versions = record_history(node, origin, record_id) if history else []
-        if as_json:
-            data = record_json(stored)
-            if history:
-                data["history"] = versions
-            print_json(data)
-            return
-        print_record(stored)
-        if history:
-            click.echo("  history")
-            for v in versions:
-                mark = "  tombstone" if v["tombstone"] else ""
-                click.echo(
-                    f"    version {v['version']}  {origin}#{v['sequence']}  "
-                    f"{_when(v['timestamp_ms'])}  key {v['key_id']}{mark}"
-                )
+        versions = record_history(node, origin, record_id) if history else None
+        show_record(stored, versions, as_json=as_json)
 
     return show
 
