@@ -24,11 +24,9 @@ from samverka_hub.web import present
 from samverka_hub.web.app import context
 from samverka_hub.web.catalog import RecordView, Retracted, Summary
 from samverka_hub.web.export import to_csv
-from samverka_hub.web.query import parse_filters
+from samverka_hub.web.query import FilterQuery, parse_filters
 
 router = APIRouter(prefix="/api", tags=["katalog"])
-
-Many = Annotated[list[str], Query()]
 
 
 class Term(BaseModel):
@@ -178,28 +176,11 @@ def summary_out(s: Summary) -> RecordSummary:
 @router.get("/records", response_model=RecordList, summary="Search and browse records")
 def records(
     request: Request,
-    q: str = Query("", description="Words to find (each a prefix; å, ä, ö are letters)."),
-    kind: Many = [],  # noqa: B006 (FastAPI reads the default; it is never mutated)
-    area: Many = [],  # noqa: B006
-    status: Many = [],  # noqa: B006
-    risk: Many = [],  # noqa: B006
-    technique: str = "",
-    county: str = Query("", description="Län code, e.g. 20 (Dalarna)."),
-    kommun: str = Query("", description="Kommunkod of the origin, e.g. 2029."),
+    filters: FilterQuery,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> RecordList:
     """PUBLIC live records: best match first with ``q``, else newest first."""
-    filters = parse_filters(
-        q=q,
-        kind=kind,
-        area=area,
-        status=status,
-        risk=risk,
-        technique=technique,
-        county=county,
-        kommun=kommun,
-    )
     result = context(request).catalog.search(filters, page=page, per_page=per_page)
     return RecordList(
         total=result.total,
@@ -216,28 +197,8 @@ def records(
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}}},
 )
-def records_csv(
-    request: Request,
-    q: str = "",
-    kind: Many = [],  # noqa: B006
-    area: Many = [],  # noqa: B006
-    status: Many = [],  # noqa: B006
-    risk: Many = [],  # noqa: B006
-    technique: str = "",
-    county: str = "",
-    kommun: str = "",
-) -> Response:
+def records_csv(request: Request, filters: FilterQuery) -> Response:
     ctx = context(request)
-    filters = parse_filters(
-        q=q,
-        kind=kind,
-        area=area,
-        status=status,
-        risk=risk,
-        technique=technique,
-        county=county,
-        kommun=kommun,
-    )
     rows = ctx.catalog.export(filters, limit=ctx.settings.max_export_rows)
     text = to_csv(rows, base_url=str(request.base_url))
     return Response(

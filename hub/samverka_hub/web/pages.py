@@ -27,11 +27,9 @@ from samverka.vocab import RECORD_KIND, RISK_CLASS, SERVICE_AREA, USE_CASE_STATU
 from samverka_hub.web.app import context
 from samverka_hub.web.catalog import BROWSABLE_KINDS, Filters, RecordView, Retracted
 from samverka_hub.web.chart import layout
-from samverka_hub.web.query import parse_filters, query_string
+from samverka_hub.web.query import FilterQuery, parse_filters, query_string
 
 router = APIRouter(include_in_schema=False)
-
-Many = Annotated[list[str], Query()]
 
 
 def _choices() -> dict[str, Any]:
@@ -60,28 +58,9 @@ def home(request: Request) -> Response:
 
 @router.get("/sok", response_class=HTMLResponse)
 def search(
-    request: Request,
-    q: str = "",
-    kind: Many = [],  # noqa: B006 (FastAPI reads the default; it is never mutated)
-    area: Many = [],  # noqa: B006
-    status: Many = [],  # noqa: B006
-    risk: Many = [],  # noqa: B006
-    technique: str = "",
-    county: str = "",
-    kommun: str = "",
-    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    request: Request, filters: FilterQuery, page: Annotated[int, Query(ge=1, le=10_000)] = 1
 ) -> Response:
     ctx = context(request)
-    filters = parse_filters(
-        q=q,
-        kind=kind,
-        area=area,
-        status=status,
-        risk=risk,
-        technique=technique,
-        county=county,
-        kommun=kommun,
-    )
     result = ctx.catalog.search(filters, page=page, per_page=ctx.settings.page_size)
     return ctx.render(
         request,

@@ -9,8 +9,10 @@ stable keys (``elderly-care``, ``production``), and any name
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 from urllib.parse import urlencode
 
+from fastapi import Depends, Query
 from samverka.vocab import (
     RECORD_KIND,
     RISK_CLASS,
@@ -67,6 +69,37 @@ def parse_filters(
     )
     filters.check()
     return filters
+
+
+#: A repeatable query parameter (``?kind=lesson&kind=solution``).
+Many = Annotated[list[str], Query()]
+
+
+def filter_query(
+    q: str = Query("", description="Words to find (each a prefix; å, ä, ö are letters)."),
+    kind: Many = [],  # noqa: B006 (FastAPI reads the default; it is never mutated)
+    area: Many = [],  # noqa: B006
+    status: Many = [],  # noqa: B006
+    risk: Many = [],  # noqa: B006
+    technique: str = "",
+    county: str = Query("", description="Län code, e.g. 20 (Dalarna)."),
+    kommun: str = Query("", description="Kommunkod of the origin, e.g. 2029."),
+) -> Filters:
+    """The filter parameters of a page or API request, parsed (a FastAPI dependency)."""
+    return parse_filters(
+        q=q,
+        kind=kind,
+        area=area,
+        status=status,
+        risk=risk,
+        technique=technique,
+        county=county,
+        kommun=kommun,
+    )
+
+
+#: A route parameter that takes the filters from the query string.
+FilterQuery = Annotated[Filters, Depends(filter_query)]
 
 
 def query_pairs(f: Filters) -> list[tuple[str, str]]:
