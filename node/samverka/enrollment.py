@@ -30,7 +30,7 @@ from google.protobuf.message import DecodeError, Message
 from samverka.entries import has_unknown_fields
 from samverka.errors import CertificateInvalid, EnrollmentRefused, Reason
 from samverka.kommuner import is_kommunkod, kommun_name
-from samverka.pki import MAX_CSR_BYTES, CsrInfo, verify_csr
+from samverka.pki import CsrInfo, verify_csr
 from samverka.signing import ENROLLMENT_DOMAIN, KEY_ROTATION_DOMAIN, PublicKey, SigningKey
 from samverka.v1 import directory_pb2
 
@@ -160,18 +160,13 @@ def verify_enrollment_request(
 
 
 def check_csr(csr_der: bytes, *, kommunkod: str) -> CsrInfo:
-    """A PKCS#10 request for an ECDSA P-256 key, self-signed, whose CN is ``kommunkod``."""
-    if not csr_der:
-        raise EnrollmentRefused(Reason.SCHEMA_INVALID, "the request carries no CSR")
-    if len(csr_der) > MAX_CSR_BYTES:
-        raise EnrollmentRefused(
-            Reason.TOO_LARGE, f"the CSR is {len(csr_der)} bytes, at most {MAX_CSR_BYTES}"
-        )
+    """:func:`samverka.pki.verify_csr` for a CSR a member sent the hub (enrollment,
+    renewal): a CSR it refuses is a refusal of the member's request (EnrollmentRefused)."""
     try:
         return verify_csr(csr_der, kommunkod=kommunkod)
     except CertificateInvalid as exc:
         raise EnrollmentRefused(
-            Reason.SCHEMA_INVALID,
+            exc.reason,
             f"the certificate request: {exc}",
             hint="make the request with `samverka node enroll`, which writes a valid one",
         ) from exc

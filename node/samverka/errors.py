@@ -108,6 +108,13 @@ class EnrollmentRefused(SamverkaError):
 class CertificateInvalid(SamverkaError):
     """A TLS certificate or certificate request is not one Samverka accepts."""
 
+    def __init__(
+        self, message: str, *, reason: Reason = Reason.SCHEMA_INVALID, hint: str = ""
+    ) -> None:
+        super().__init__(message, hint=hint)
+        #: The refusal reason when the hub refuses a member's request for it.
+        self.reason = reason
+
 
 class ConfigError(SamverkaError):
     """The node's folder or configuration is missing or wrong."""

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from samverka.errors import CertificateInvalid
+from samverka.errors import CertificateInvalid, Reason
 from samverka.kommuner import is_origin
 
 DEFAULT_HOSTS = ("localhost", "127.0.0.1", "::1")
@@ -275,7 +275,9 @@ def verify_csr(csr: bytes, *, kommunkod: str | None = None) -> CsrInfo:
     OU ``kommun:<code>`` naming another kommun.
     """
     if len(csr) > MAX_CSR_BYTES:
-        raise CertificateInvalid(f"the request is {len(csr)} bytes, at most {MAX_CSR_BYTES}")
+        raise CertificateInvalid(
+            f"the request is {len(csr)} bytes, at most {MAX_CSR_BYTES}", reason=Reason.TOO_LARGE
+        )
     try:
         if csr.lstrip().startswith(b"-----BEGIN"):
             request = x509.load_pem_x509_csr(csr)
