@@ -118,6 +118,12 @@ class AggregationMethods:
                 report.accepted,
                 report.duplicates,
             )
+        if report.stand_ins_filled:
+            log.info(
+                "%s pushed %d entries held here only as redacted stand-ins; filled in",
+                caller,
+                report.stand_ins_filled,
+            )
         return hub_service_pb2.PublishResponse(
             accepted=report.accepted,
             duplicates=report.duplicates,

@@ -257,6 +257,8 @@ class ImportSummary:
     items: int = 0
     accepted: int = 0
     duplicates: int = 0
+    #: Held stand-ins replaced by the bundle's signed entry behind them.
+    stand_ins_filled: int = 0
     origins: set[str] = field(default_factory=set)
 
 
@@ -346,9 +348,10 @@ def import_bundle(
         result = ingest(store, keys, batch if bad is None else batch[:bad], source="bundle")
         summary.accepted += result.accepted
         summary.duplicates += result.duplicates
+        summary.stand_ins_filled += result.stand_ins_filled
         refusal = result.first_refusal
         if refusal is not None:
-            index = result.accepted + result.duplicates
+            index = result.held
             raise _refused(refusal, first + index, header, summary.accepted)
         if bad is not None:
             stand_in = batch[bad].redacted

@@ -39,6 +39,16 @@ class SearchDocument:
     body: str
 
 
+def becomes_current(version: int, held_version: int | None) -> bool:
+    """Does a record version replace the one the current view holds (None: none)?
+
+    Only a newer version does, whatever order the versions arrive in: a stand-in
+    filled long after later versions (or a tombstone) of its record never takes
+    the current view back to itself.
+    """
+    return held_version is None or version > held_version
+
+
 def normalize_text(text: str) -> str:
     """NFC, so a decomposed "a + ring" and a composed "å" are the same letters."""
     return unicodedata.normalize("NFC", text)

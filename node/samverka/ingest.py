@@ -104,14 +104,17 @@ def _check_all(
 class IngestReport:
     accepted: int = 0
     duplicates: int = 0
+    #: Signed entries that replaced a held redacted stand-in with the same origin,
+    #: sequence and hash (an entry once hidden, recovered); neither new nor duplicates.
+    stand_ins_filled: int = 0
     refused: Counter[Reason] = field(default_factory=Counter)
     #: The first refusal, with origin, sequence and reason, for the error message.
     first_refusal: EntryRefused | None = None
     #: Index in the batch of the item ``first_refusal`` is about (None: no refusal).
     #: With ``stop_at_first_refusal``, exactly the items before it are now held, so
-    #: ``accepted + duplicates == refused_index``.
+    #: ``held == refused_index``.
     refused_index: int | None = None
-    #: Log positions of the stored entries.
+    #: Log positions of the stored entries (appended; fills keep their placeholder's).
     positions: list[int] = field(default_factory=list)
     #: Where the batch came from ("push", "harvest", "sync", "bundle", ...).
     source: str = ""
@@ -124,6 +127,11 @@ class IngestReport:
     @property
     def ok(self) -> bool:
         return not self.refused
+
+    @property
+    def held(self) -> int:
+        """Items of the batch the store now holds: new, already held, or filled in."""
+        return self.accepted + self.duplicates + self.stand_ins_filled
 
 
 def ingest(
@@ -158,7 +166,13 @@ def ingest(
     ``trust_stand_ins`` is given and lacks its origin: then it is left out (the hub
     takes a member's word for its own feed only, so nobody can block another
     origin's next sequence with a false stand-in). Leaving stand-ins out is not a
-    refusal; ``accepted + duplicates == refused_index`` then need not hold.
+    refusal; ``held == refused_index`` then need not hold.
+
+    A signed entry whose origin, sequence and hash match a held stand-in (an entry
+    that some source showed only redacted, e.g. a hub hiding a PUBLIC entry, or the
+    public port hiding a MEMBERS record) fills it: it is stored in the placeholder's
+    place and counted in ``stand_ins_filled`` (see
+    :meth:`~samverka.store.Store.append`).
 
     If another writer stores some of the same entries between verification and
     append (a push and a harvest of one node, two hub replicas), the store refuses
@@ -204,10 +218,13 @@ def _ingest_once(store: Store, rules: _Rules, items: list[Incoming]) -> IngestRe
     report = IngestReport()
     # One consistent view of the store for the whole batch (see Store.snapshot).
     with store.snapshot() as snapshot:
-        accepted = _BatchVerifier(BatchState(snapshot), rules, report).run(items)
-    if accepted:
-        report.positions = store.append(accepted)
+        verifier = _BatchVerifier(BatchState(snapshot), rules, report)
+        accepted = verifier.run(items)
+    fills = verifier.filled()
+    if accepted or fills:
+        report.positions = store.append(accepted, fills=fills)
         report.accepted = len(accepted)
+        report.stand_ins_filled = len(fills)
     return report
 
 
@@ -222,6 +239,8 @@ class _BatchVerifier:
         self.accepted: list[tuple[int, ParsedEntry | feed_pb2.RedactedEntry]] = []
         #: Batch indices of the duplicates.
         self.duplicates: list[int] = []
+        #: (batch index, entry) of the signed entries that fill held stand-ins.
+        self.fills: list[tuple[int, ParsedEntry]] = []
         #: Per origin: (batch index, sequence) of accepted stand-ins no signed entry
         #: of the batch has vouched for yet.
         self.unvouched: dict[str, list[tuple[int, int]]] = {}
@@ -238,6 +257,9 @@ class _BatchVerifier:
         self._leave_out_untrusted_stand_ins()
         self.report.duplicates = len(self.duplicates)
         return [item for _, item in self.accepted]
+
+    def filled(self) -> list[ParsedEntry]:
+        return [entry for _, entry in self.fills]
 
     def _leave_out_untrusted_stand_ins(self) -> None:
         trusted = self.rules.trust_stand_ins
@@ -283,14 +305,29 @@ class _BatchVerifier:
         )
         if parsed.origin in self.contradicted:
             raise _after_contradiction(parsed.origin, parsed.sequence)
-        # Verified against the chain: the stand-ins before it are vouched for.
-        self.unvouched.pop(parsed.origin, None)
         self.report.origins.add(parsed.origin)
         if verdict is Verdict.DUPLICATE:
+            # An entry already held sits before this batch's new stand-ins: it
+            # vouches for none of them.
             self.duplicates.append(index)
+        elif verdict is Verdict.FILLS_STAND_IN:
+            # Its hash proves the stand-in it fills, its previous_hash the one before.
+            self._vouch(parsed.origin, up_to=parsed.sequence)
+            self.state.note_fill(parsed)
+            self.fills.append((index, parsed))
         else:
+            # Verified against the chain: the stand-ins before it are vouched for.
+            self._vouch(parsed.origin, up_to=parsed.sequence)
             self.state.note_entry(parsed)
             self.accepted.append((index, parsed))
+
+    def _vouch(self, origin: str, *, up_to: int) -> None:
+        """The origin's unvouched stand-ins up to sequence ``up_to`` are vouched for."""
+        left = [(i, seq) for i, seq in self.unvouched.get(origin, []) if seq > up_to]
+        if left:
+            self.unvouched[origin] = left
+        else:
+            self.unvouched.pop(origin, None)
 
     def _refuse(self, index: int, refusal: EntryRefused) -> bool:
         """Count a refusal; True when the batch stops here."""
@@ -312,6 +349,7 @@ class _BatchVerifier:
                 index = first_index  # nothing from the first unproven stand-in on
                 self.accepted = [(i, a) for i, a in self.accepted if i < index]
                 self.duplicates = [i for i in self.duplicates if i < index]
+                self.fills = [(i, f) for i, f in self.fills if i < index]
             else:
                 dropped = {i for i, _ in stand_ins}
                 self.accepted = [(i, a) for i, a in self.accepted if i not in dropped]

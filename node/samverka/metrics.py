@@ -7,6 +7,8 @@ registry, so every part of a process adds to the same numbers):
   and ``samverka_entries_refused_total{reason,source}``: every batch through
   :func:`samverka.ingest.ingest` (the one way in), observed by :func:`observe_ingest`;
   ``source`` is how the entries came (``sync``, ``push``, ``harvest``, ``bundle``, …);
+- ``samverka_stand_ins_filled_total{source}``: held redacted stand-ins replaced by the
+  signed entry behind them (an entry some source hid, recovered from another);
 - ``samverka_ingest_duration_seconds{source}``: time per ingested batch;
 - ``samverka_rpc_duration_seconds{method,code}`` (histogram) and
   ``samverka_rpc_stream_messages_sent_total{method}``: every RPC a server handles, by
@@ -77,6 +79,11 @@ ENTRIES_DUPLICATE = Counter(
     "Entries offered again that were already held (idempotent, not an error).",
     ["source"],
 )
+STAND_INS_FILLED = Counter(
+    "samverka_stand_ins_filled",
+    "Held redacted stand-ins replaced by the signed entry behind them, by how it came.",
+    ["source"],
+)
 ENTRIES_REFUSED = Counter(
     "samverka_entries_refused",
     "Entries refused by verification, by reason and by how they came.",
@@ -110,6 +117,8 @@ def observe_ingest(report: IngestReport, seconds: float | None = None) -> None:
         ENTRIES_INGESTED.labels(source).inc(report.accepted)
     if report.duplicates:
         ENTRIES_DUPLICATE.labels(source).inc(report.duplicates)
+    if report.stand_ins_filled:
+        STAND_INS_FILLED.labels(source).inc(report.stand_ins_filled)
     for reason, count in report.refused.items():
         ENTRIES_REFUSED.labels(reason.value, source).inc(count)
     if seconds is not None:

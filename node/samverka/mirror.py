@@ -160,6 +160,7 @@ async def follow_hub(
 def _add(total: SyncReport, part: SyncReport) -> None:
     total.accepted += part.accepted
     total.duplicates += part.duplicates
+    total.stand_ins_filled += part.stand_ins_filled
     total.pages += part.pages
     total.gaps_filled += part.gaps_filled
     total.position = max(total.position, part.position)

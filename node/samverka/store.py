@@ -7,7 +7,10 @@ Tables (models in :mod:`samverka.tables`, created by :mod:`samverka.migrations`)
   (its inner entry bytes are the signed originals) beside the columns reads filter
   on; or a *placeholder* (no bytes) for an entry this server was only ever shown
   redacted. Positions are allocated under the write lock, so they are gap-free and
-  become visible in order: a reader never sees position 105 before 104.
+  become visible in order: a reader never sees position 105 before 104. When the
+  signed entry behind a placeholder arrives later (same origin, sequence and hash),
+  it *fills* the placeholder's row in place: same position, so each origin's
+  entries stay in sequence order in the log.
 - ``feed_heads``: each origin's newest entry, written in the same transaction.
 - ``records`` (+ ``records_fts``, see :mod:`samverka.fulltext`): the current view,
   the newest version of each record, for listing and search. A projection of the
@@ -65,6 +68,7 @@ from samverka.entries import ParsedEntry, parse_signed
 from samverka.errors import StoreConflict, StoreError
 from samverka.indexing import (
     RecordFacts,
+    becomes_current,
     pack_tags,
     record_facts,
     search_document,
@@ -75,7 +79,7 @@ from samverka.search_text import query_words
 from samverka.signing import GENESIS_HASH
 from samverka.tables import cursors, feed_heads, log, records
 from samverka.v1 import feed_pb2, feed_service_pb2, records_pb2
-from samverka.verify import FeedHead
+from samverka.verify import FeedHead, StandIn
 
 #: A result row of any shape.
 AnyRow = Row[*tuple[Any, ...]]
@@ -242,6 +246,9 @@ class Store(Closing):
         row = self._fetch_one(_SQL_RECORD_VERSION, (origin, record_id))
         return int(row[0]) if row else None
 
+    def stand_in(self, origin: str, sequence: int) -> StandIn | None:
+        return _stand_in(origin, sequence, self._fetch_one(_SQL_STAND_IN, (origin, sequence)))
+
     def record_versions(self, origin: str, record_ids: Iterable[str]) -> dict[str, int]:
         """Current versions of several records of one origin, in one query."""
         ids = list(dict.fromkeys(record_ids))
@@ -313,20 +320,34 @@ class Store(Closing):
         return PrefetchedState(self, heads, versions)
 
     # -- writing -------------------------------------------------------------
-    def append(self, items: Sequence[ParsedEntry | feed_pb2.RedactedEntry]) -> list[int]:
-        """Store a verified batch in one transaction; return the log positions.
+    def append(
+        self,
+        items: Sequence[ParsedEntry | feed_pb2.RedactedEntry],
+        *,
+        fills: Sequence[ParsedEntry] = (),
+    ) -> list[int]:
+        """Store a verified batch in one transaction; return the log positions of ``items``.
 
         Items of one origin must continue its chain in order (verification has
         checked that against the state the caller read). A ``RedactedEntry`` is kept
         as a placeholder: it advances the head but has no bytes and no record.
-        Raises StoreConflict when a head moved since verification; nothing is stored.
+
+        ``fills`` are signed entries verification found behind held placeholders
+        (``Verdict.FILLS_STAND_IN``; placeholders of ``items`` count too): each is
+        written into its placeholder's row, at the same position, and the record's
+        current view and search index are brought up to it as if it had arrived in
+        order: it becomes current only over an older version, never over a newer
+        one (nor a newer tombstone). The log's end does not move for them.
+
+        Raises StoreConflict when a head moved since verification, or a placeholder
+        to fill is no longer there (another writer filled it); nothing is stored.
         """
-        if not items:
+        if not items and not fills:
             return []
         try:
             with self._errors("write to"), write_transaction(self.engine) as conn:
-                positions = self._append(conn, items, now_ms())
-                if self.is_postgres:
+                positions = self._append(conn, items, fills, now_ms())
+                if self.is_postgres and positions:
                     conn.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, str(positions[-1]))))
         except sa.exc.IntegrityError as exc:
             # The head check runs under the write lock, so this is a second line of
@@ -340,6 +361,7 @@ class Store(Closing):
         self,
         conn: Connection,
         items: Sequence[ParsedEntry | feed_pb2.RedactedEntry],
+        fills: Sequence[ParsedEntry],
         stored_at: int,
     ) -> list[int]:
         origins = list(dict.fromkeys(item.origin for item in items))
@@ -378,9 +400,7 @@ class Store(Closing):
                 newest_ts = max(item.timestamp_ms, newest_ts or 0)
                 facts = record_facts(item.record)
                 log_rows.append(_entry_row(item, facts, position, stored_at))
-                key = (origin, item.record_id)
-                if key not in newest or item.version > newest[key].parsed.version:
-                    newest[key] = _ViewUpdate(position, item, facts)
+                _note_view(newest, _ViewUpdate(position, item, facts))
             heads[origin] = FeedHead(origin, sequence, entry_hash, newest_ts)
 
         _bulk_insert(conn, log, log_rows)
@@ -397,8 +417,43 @@ class Store(Closing):
         ]
         _bulk_update(conn, feed_heads, "origin", [r for r in head_rows if r["origin"] in held])
         _bulk_insert(conn, feed_heads, [r for r in head_rows if r["origin"] not in held])
+        for fill in fills:  # after the inserts: a placeholder of this batch can be filled
+            _note_view(newest, self._fill(conn, fill))
         self._update_view(conn, newest)
         return [first + i for i in range(len(items))]
+
+    def _fill(self, conn: Connection, parsed: ParsedEntry) -> _ViewUpdate:
+        """Write a signed entry into the placeholder row it fills; its view update.
+
+        Fills are rare (a hidden entry recovered from another source), so one
+        statement each: the row must still be the placeholder verification saw.
+        """
+        origin, sequence = parsed.origin, parsed.sequence
+        found = conn.exec_driver_sql(
+            "SELECT position, stored_at_ms FROM log WHERE origin = "
+            f"{driver_param(conn, 'origin')} AND sequence = {driver_param(conn, 'sequence')} "
+            f"AND entry_hash = {driver_param(conn, 'hash')} AND signed_entry IS NULL",
+            {"origin": origin, "sequence": sequence, "hash": parsed.hash},
+        ).first()
+        if found is None:
+            raise StoreConflict(
+                f"{origin}#{sequence}: no placeholder with this entry's hash is held any "
+                "more; another writer filled it first"
+            )
+        position = int(found[0])
+        facts = record_facts(parsed.record)
+        # The position keeps the time it was first stored: positions stay in time order.
+        row = _entry_row(parsed, facts, position, int(found[1]))
+        _bulk_update(conn, log, "position", [row])
+        # The feed's newest known timestamp may rise (the placeholder was its head, or
+        # only placeholders follow it); it never falls.
+        conn.exec_driver_sql(
+            f"UPDATE feed_heads SET timestamp_ms = {driver_param(conn, 'ts')} "
+            f"WHERE origin = {driver_param(conn, 'origin')} "
+            f"AND (timestamp_ms IS NULL OR timestamp_ms < {driver_param(conn, 'ts')})",
+            {"ts": parsed.timestamp_ms, "origin": origin},
+        )
+        return _ViewUpdate(position, parsed, facts)
 
     def _update_view(self, conn: Connection, newest: dict[tuple[str, str], _ViewUpdate]) -> None:
         """Bring the current view, record tags and full-text index up to the batch."""
@@ -413,8 +468,8 @@ class Store(Closing):
         for key, update in newest.items():
             parsed, facts = update.parsed, update.facts
             held = existing.get(key)
-            if held is not None and held[1] >= parsed.version:
-                continue  # the view already shows a newer version
+            if not becomes_current(parsed.version, None if held is None else held[1]):
+                continue  # the view already shows this or a newer version (a fill of an old one)
             record = parsed.record
             if held is None:
                 rid = next_rid
@@ -849,6 +904,9 @@ class StoreSnapshot:
         self._pg = is_postgres
         self._driver_error = driver_error
         self._on_error = on_error
+        #: The signed (not placeholder) entries entry_hash found: stand_in() is asked
+        #: right after it for every duplicate, and answers these without a query.
+        self._signed: set[tuple[str, int]] = set()
 
     def _one(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
         try:
@@ -861,12 +919,22 @@ class StoreSnapshot:
         return None if row is None else FeedHead(row[0], row[1], bytes(row[2]), row[3])
 
     def entry_hash(self, origin: str, sequence: int) -> bytes | None:
-        row = self._one(_SQL_ENTRY_HASH, (origin, sequence))
-        return bytes(row[0]) if row else None
+        row = self._one(_SQL_ENTRY_HASH_KIND, (origin, sequence))
+        if row is None:
+            return None
+        if not row[1]:
+            self._signed.add((origin, sequence))
+        return bytes(row[0])
 
     def record_version(self, origin: str, record_id: str) -> int | None:
         row = self._one(_SQL_RECORD_VERSION, (origin, record_id))
         return int(row[0]) if row else None
+
+    def stand_in(self, origin: str, sequence: int) -> StandIn | None:
+        # One snapshot: a row seen signed stays signed for its whole life.
+        if (origin, sequence) in self._signed:
+            return None
+        return _stand_in(origin, sequence, self._one(_SQL_STAND_IN, (origin, sequence)))
 
 
 class PrefetchedState:
@@ -899,6 +967,9 @@ class PrefetchedState:
             return self._versions[key]
         return self._store.record_version(origin, record_id)
 
+    def stand_in(self, origin: str, sequence: int) -> StandIn | None:
+        return self._store.stand_in(origin, sequence)
+
 
 #: A current record with the signed entry that wrote it (the record is read from there).
 _RECORD_WITH_ENTRY = sa.select(records, log.c.signed_entry).join_from(
@@ -907,12 +978,39 @@ _RECORD_WITH_ENTRY = sa.select(records, log.c.signed_entry).join_from(
 
 _SQL_HEAD = "SELECT origin, sequence, entry_hash, timestamp_ms FROM feed_heads WHERE origin = ?"
 _SQL_ENTRY_HASH = "SELECT entry_hash FROM log WHERE origin = ? AND sequence = ?"
+_SQL_ENTRY_HASH_KIND = "SELECT entry_hash, redacted FROM log WHERE origin = ? AND sequence = ?"
 _SQL_RECORD_VERSION = "SELECT version FROM records WHERE origin = ? AND record_id = ?"
 _SQL_LOG_POSITION = "SELECT MAX(position) FROM log"
+#: A placeholder at (origin, sequence), the hash held before it, and the timestamps of
+#: the nearest signed entries before and after it (each an index walk along
+#: uq_log_origin_sequence that stops at the first signed row).
+_SQL_STAND_IN = (
+    "SELECT l.entry_hash,"
+    " (SELECT p.entry_hash FROM log p WHERE p.origin = l.origin AND p.sequence = l.sequence - 1),"
+    " (SELECT b.timestamp_ms FROM log b WHERE b.origin = l.origin AND b.sequence < l.sequence"
+    "  AND b.signed_entry IS NOT NULL ORDER BY b.sequence DESC LIMIT 1),"
+    " (SELECT a.timestamp_ms FROM log a WHERE a.origin = l.origin AND a.sequence > l.sequence"
+    "  AND a.signed_entry IS NOT NULL ORDER BY a.sequence LIMIT 1)"
+    " FROM log l WHERE l.origin = ? AND l.sequence = ? AND l.signed_entry IS NULL"
+)
 
 _HEAD_COLUMNS = sa.select(
     feed_heads.c.origin, feed_heads.c.sequence, feed_heads.c.entry_hash, feed_heads.c.timestamp_ms
 )
+
+
+def _stand_in(origin: str, sequence: int, row: tuple[Any, ...] | None) -> StandIn | None:
+    if row is None:
+        return None
+    held_hash, before, not_before, not_after = row
+    return StandIn(
+        origin,
+        sequence,
+        bytes(held_hash),
+        GENESIS_HASH if before is None else bytes(before),
+        None if not_before is None else int(not_before),
+        None if not_after is None else int(not_after),
+    )
 
 
 def _feed_head(row: AnyRow) -> FeedHead:
@@ -937,6 +1035,14 @@ class _ViewUpdate:
     position: int
     parsed: ParsedEntry
     facts: RecordFacts
+
+
+def _note_view(newest: dict[tuple[str, str], _ViewUpdate], update: _ViewUpdate) -> None:
+    """Keep ``update`` if it is the newest version of its record seen in the batch."""
+    key = (update.parsed.origin, update.parsed.record_id)
+    held = newest.get(key)
+    if becomes_current(update.parsed.version, None if held is None else held.parsed.version):
+        newest[key] = update
 
 
 def _bulk_insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:

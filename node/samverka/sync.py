@@ -51,13 +51,15 @@ class SyncReport:
     position: int = 0
     accepted: int = 0
     duplicates: int = 0
+    #: Held stand-ins replaced by the signed entry behind them (an entry hidden before).
+    stand_ins_filled: int = 0
     pages: int = 0
     #: Gaps closed by asking the peer for an origin's missing entries.
     gaps_filled: int = 0
 
     @property
     def received(self) -> int:
-        return self.accepted + self.duplicates
+        return self.accepted + self.duplicates + self.stand_ins_filled
 
 
 class SyncStopped(EntryRefused):
@@ -309,7 +311,7 @@ class _Puller:
             await self._advance(page.next_position)
             return True
         # Stored: everything before the refused entry. The cursor stops right before it.
-        held = result.accepted + result.duplicates
+        held = result.held
         await self._advance(page.entries[held - 1].position if held else self.cursor)
         if (
             refusal.reason is Reason.SEQUENCE_GAP
@@ -364,6 +366,7 @@ class _Puller:
     def _count(self, result: IngestReport) -> None:
         self.report.accepted += result.accepted
         self.report.duplicates += result.duplicates
+        self.report.stand_ins_filled += result.stand_ins_filled
         if result.positions and self.on_entries is not None:
             self.on_entries(result.positions)
 
@@ -378,7 +381,7 @@ class _Puller:
                 result = await asyncio.to_thread(self._ingest, page.entries)
                 self._count(result)
                 if result.first_refusal is not None:
-                    held = result.accepted + result.duplicates
+                    held = result.held
                     raise SyncStopped(
                         result.first_refusal,
                         peer=self.peer,

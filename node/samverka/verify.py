@@ -90,6 +90,25 @@ class KeyRing:
         return len(self._by_id)
 
 
+@dataclass(frozen=True, slots=True)
+class StandIn:
+    """A redacted stand-in the receiver holds, with what the signed entry that fills
+    it must agree with to take its place as if it had arrived in order."""
+
+    origin: str
+    sequence: int
+    entry_hash: bytes
+    #: The hash held at ``sequence - 1`` (GENESIS_HASH at sequence 1): the filling
+    #: entry's previous_hash.
+    previous_hash: bytes
+    #: Timestamp of the nearest signed entry held before it (None: none): the filling
+    #: entry may not be dated earlier (an origin's timestamps never go backwards).
+    not_before_ms: int | None = None
+    #: Timestamp of the nearest signed entry held after it (None: none): the filling
+    #: entry may not be dated later.
+    not_after_ms: int | None = None
+
+
 class FeedState(Protocol):
     """What verification needs to know about the receiver's store."""
 
@@ -99,11 +118,20 @@ class FeedState(Protocol):
 
     def record_version(self, origin: str, record_id: str) -> int | None: ...
 
+    def stand_in(self, origin: str, sequence: int) -> StandIn | None:
+        """The placeholder held at ``sequence``; None when the entry held there (if
+        any) is a signed one. Asked only when a signed entry's hash equals the held
+        one, so a store pays for it on duplicates, not on new entries."""
+        ...
+
 
 class Verdict(enum.StrEnum):
     ACCEPTED = "accepted"
     #: The receiver already holds exactly this entry; storing it again changes nothing.
     DUPLICATE = "duplicate"
+    #: The receiver holds a redacted stand-in with this entry's hash: the signed entry
+    #: replaces the placeholder (the log position and chain stay as they are).
+    FILLS_STAND_IN = "fills_stand_in"
 
 
 #: How far ahead of the receiver's clock an entry's timestamp may be (10 minutes):
@@ -148,8 +176,13 @@ def verify_entry(
     9. the chain: a held entry again is a DUPLICATE; a different entry at a held
        sequence or a previous_hash that does not match is a FORK; a later sequence
        than the next is a SEQUENCE_GAP; and a next entry dated before the feed's
-       newest known timestamp is refused as CLOCK_SKEW;
-    10. the record's version is newer than the held one (VERSION_NOT_NEWER).
+       newest known timestamp is refused as CLOCK_SKEW. The signed entry behind a
+       held redacted stand-in (same origin, sequence and hash) FILLS_STAND_IN, if
+       its previous_hash is the hash held before it (else FORK) and its date lies
+       between the signed entries held around it (else CLOCK_SKEW);
+    10. the record's version is newer than the held one (VERSION_NOT_NEWER). Not for
+       a stand-in's entry: its place in the chain is fixed already, and the store
+       makes it the record's current version only if no newer one is current.
 
     On timestamps going backwards (step 9): refused. An origin's clock is the only
     clock its entries carry, and key revocation is judged by it; if a feed could go
@@ -211,7 +244,7 @@ def verify_entry(
         previous_hash=entry.previous_hash,
         timestamp_ms=entry.timestamp_ms,
     )
-    if verdict is Verdict.DUPLICATE:
+    if verdict is not Verdict.ACCEPTED:
         return verdict, parsed
 
     current = state.record_version(origin, parsed.record_id)
@@ -267,7 +300,8 @@ def check_chain(
 
     ``previous_hash`` and ``timestamp_ms`` are None for a redacted entry, whose own
     link and date cannot be seen; the next visible entry's previous_hash then
-    vouches for it.
+    vouches for it. A redacted entry never fills a held stand-in (it is a DUPLICATE
+    of whatever is held with its hash).
     """
 
     def refuse(reason: Reason, detail: str) -> EntryRefused:
@@ -277,9 +311,15 @@ def check_chain(
     head_seq = head.sequence if head else 0
     if sequence <= head_seq:
         held = state.entry_hash(origin, sequence)
-        if held == this_hash:
+        if held != this_hash:
+            raise refuse(Reason.FORK, f"a different entry is already held at sequence {sequence}")
+        if previous_hash is None:
             return Verdict.DUPLICATE
-        raise refuse(Reason.FORK, f"a different entry is already held at sequence {sequence}")
+        stand_in = state.stand_in(origin, sequence)
+        if stand_in is None:
+            return Verdict.DUPLICATE
+        check_fill(stand_in, previous_hash=previous_hash, timestamp_ms=timestamp_ms)
+        return Verdict.FILLS_STAND_IN
     if sequence > head_seq + 1:
         raise refuse(
             Reason.SEQUENCE_GAP,
@@ -301,6 +341,41 @@ def check_chain(
             "an origin's timestamps never go backwards",
         )
     return Verdict.ACCEPTED
+
+
+def check_fill(stand_in: StandIn, *, previous_hash: bytes, timestamp_ms: int | None) -> None:
+    """May a signed entry with the stand-in's hash take its place? Raises if not.
+
+    The equal hash already proves the entry is the one the chain after the stand-in
+    vouched for (or the sender claimed); what is left is what in-order arrival would
+    have checked: the link to the entry before it (a stand-in is never checked
+    against that link, so a mismatch means two histories were spliced: FORK) and
+    that the origin's timestamps still never go backwards around it (CLOCK_SKEW).
+    """
+
+    def refuse(reason: Reason, detail: str) -> EntryRefused:
+        return EntryRefused(reason, detail, origin=stand_in.origin, sequence=stand_in.sequence)
+
+    if previous_hash != stand_in.previous_hash:
+        raise refuse(
+            Reason.FORK,
+            "the entry behind the held stand-in does not chain to the held entry at "
+            f"sequence {stand_in.sequence - 1} ({stand_in.previous_hash.hex()[:16]}…)",
+        )
+    if timestamp_ms is None:
+        return
+    if stand_in.not_before_ms is not None and timestamp_ms < stand_in.not_before_ms:
+        raise refuse(
+            Reason.CLOCK_SKEW,
+            f"dated {timestamp_ms}, before the signed entry held before it "
+            f"({stand_in.not_before_ms}); an origin's timestamps never go backwards",
+        )
+    if stand_in.not_after_ms is not None and timestamp_ms > stand_in.not_after_ms:
+        raise refuse(
+            Reason.CLOCK_SKEW,
+            f"dated {timestamp_ms}, after the signed entry held after it "
+            f"({stand_in.not_after_ms}); an origin's timestamps never go backwards",
+        )
 
 
 def verify_redacted(item: feed_pb2.RedactedEntry, state: FeedState) -> Verdict:
@@ -331,6 +406,12 @@ class BatchState:
         self._heads: dict[str, FeedHead] = {}
         self._hashes: dict[tuple[str, int], bytes] = {}
         self._versions: dict[tuple[str, str], int] = {}
+        #: Stand-ins noted in this batch, with the newest timestamp known before each.
+        self._stand_in_floor: dict[tuple[str, int], int | None] = {}
+        #: Stand-ins (held or of this batch) that a signed entry of this batch filled.
+        self._filled: set[tuple[str, int]] = set()
+        #: Per origin: sequence → timestamp of the signed entries noted in this batch.
+        self._signed_ms: dict[str, dict[int, int]] = {}
 
     def head(self, origin: str) -> FeedHead | None:
         return self._heads.get(origin) or self._base.head(origin)
@@ -343,10 +424,47 @@ class BatchState:
         held = self._versions.get((origin, record_id))
         return held if held is not None else self._base.record_version(origin, record_id)
 
+    def stand_in(self, origin: str, sequence: int) -> StandIn | None:
+        key = (origin, sequence)
+        if key in self._filled:
+            return None
+        if key in self._stand_in_floor:
+            before = GENESIS_HASH if sequence == 1 else self.entry_hash(origin, sequence - 1)
+            found: StandIn | None = StandIn(
+                origin,
+                sequence,
+                self._hashes[key],
+                # Never missing (a chain is held from sequence 1 on); b"" would refuse.
+                before or b"",
+                not_before_ms=self._stand_in_floor[key],
+            )
+        elif key in self._hashes:
+            return None  # a signed entry of this batch
+        else:
+            found = self._base.stand_in(origin, sequence)
+        if found is None:
+            return None
+        # Signed entries of this batch around it (fills, or entries after the head)
+        # bound its date more tightly than the store alone.
+        signed = self._signed_ms.get(origin, {})
+        before_ms = [ms for seq, ms in signed.items() if seq < sequence]
+        after_ms = [ms for seq, ms in signed.items() if seq > sequence]
+        not_before = max([*before_ms, *_known(found.not_before_ms)], default=None)
+        not_after = min([*after_ms, *_known(found.not_after_ms)], default=None)
+        return StandIn(
+            found.origin,
+            found.sequence,
+            found.entry_hash,
+            found.previous_hash,
+            not_before,
+            not_after,
+        )
+
     def note_entry(self, parsed: ParsedEntry) -> None:
         """Record an entry verify_entry ACCEPTED, so later entries chain from it."""
         self._note(parsed.origin, parsed.sequence, parsed.hash, parsed.timestamp_ms)
         self._versions[(parsed.origin, parsed.record_id)] = parsed.version
+        self._signed_ms.setdefault(parsed.origin, {})[parsed.sequence] = parsed.timestamp_ms
 
     def note_redacted(self, item: feed_pb2.RedactedEntry) -> None:
         """Record a stand-in verify_redacted ACCEPTED.
@@ -355,18 +473,39 @@ class BatchState:
         therefore stays the lower bound for the next entry.
         """
         previous = self.head(item.origin)
-        self._note(
-            item.origin,
-            item.sequence,
-            item.entry_hash,
-            previous.timestamp_ms if previous else None,
-        )
+        newest = previous.timestamp_ms if previous else None
+        self._note(item.origin, item.sequence, item.entry_hash, newest)
+        self._stand_in_floor[(item.origin, item.sequence)] = newest
+
+    def note_fill(self, parsed: ParsedEntry) -> None:
+        """Record an entry verify_entry said FILLS_STAND_IN.
+
+        The head stays where it is, but its newest known timestamp may rise (when
+        the stand-in was the head, or only stand-ins follow it); the record's
+        version is the newer of the held one and the filled one, as the store's
+        current view will be.
+        """
+        origin = parsed.origin
+        self._filled.add((origin, parsed.sequence))
+        self._signed_ms.setdefault(origin, {})[parsed.sequence] = parsed.timestamp_ms
+        head = self.head(origin)
+        if head is not None and (head.timestamp_ms or 0) < parsed.timestamp_ms:
+            self._heads[origin] = FeedHead(
+                origin, head.sequence, head.entry_hash, parsed.timestamp_ms
+            )
+        held = self.record_version(origin, parsed.record_id)
+        if held is None or held < parsed.version:
+            self._versions[(origin, parsed.record_id)] = parsed.version
 
     def _note(
         self, origin: str, sequence: int, entry_hash: bytes, timestamp_ms: int | None
     ) -> None:
         self._heads[origin] = FeedHead(origin, sequence, entry_hash, timestamp_ms)
         self._hashes[(origin, sequence)] = entry_hash
+
+
+def _known(value: int | None) -> list[int]:
+    return [] if value is None else [value]
 
 
 class MemoryFeedState(BatchState):
@@ -380,6 +519,9 @@ class MemoryFeedState(BatchState):
             return None
 
         def record_version(self, origin: str, record_id: str) -> int | None:
+            return None
+
+        def stand_in(self, origin: str, sequence: int) -> StandIn | None:
             return None
 
     def __init__(self) -> None:

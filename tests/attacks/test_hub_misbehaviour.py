@@ -39,6 +39,7 @@ from samverka.client import ClientTls, FeedClient
 from samverka.crosscheck import HeadMismatch, MismatchKind, compare_heads, cross_check
 from samverka.directory import build_directory, hub_member, keyring_from_directory
 from samverka.doctor import run_doctor
+from samverka.entries import parse_signed
 from samverka.errors import DirectoryRefused, Reason
 from samverka.hubclient import HubClient
 from samverka.ingest import ingest
@@ -253,22 +254,19 @@ def test_a_hub_that_announces_more_than_it_serves_is_caught_from_its_own_heads(
     store.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (docs/SECURITY.md): a visible entry served as a stand-in with its true "
-    "hash verifies, and a placeholder is never replaced by the real entry later",
-)
 def test_an_entry_hidden_behind_a_stand_in_is_recovered_from_the_origin(
     federation: Federation,
 ) -> None:
     """The hub serves Orsa's public #5 as if it were a draft. The chain verifies, so the
-    reader stores a placeholder; reading Orsa's own node afterwards should bring the
-    record, but the held placeholder makes the real entry a 'duplicate'."""
+    reader stores a placeholder; reading Orsa's own node afterwards fills it in: the
+    record is listed and found, counted as a filled stand-in (not a duplicate), and the
+    reader serves the entry on in full."""
     report, store = run(pull(federation, federation.honest.hidden(ORSA, 5), "hidden"))
     assert isinstance(report, SyncReport) and orsa_head(store) == len(FEED)
     assert store.get_record(ORSA, "orsa-5") is None  # hidden, and nothing said so
+    head_before, position_before = store.head(ORSA), store.log_position()
 
-    async def from_origin() -> None:
+    async def from_origin() -> SyncReport:
         with Node.open(federation.orsa) as orsa, Node.open(federation.reader) as reader:
             server = build_node_server(
                 orsa.config, orsa.store, orsa.signing_key.public, listen="127.0.0.1:0"
@@ -277,13 +275,30 @@ def test_an_entry_hidden_behind_a_stand_in_is_recovered_from_the_origin(
             try:
                 address = server.listeners[0].bound_address
                 async with FeedClient.connect(address, ClientTls.from_config(reader.config)) as c:
-                    await sync_from_peer(store, reader.keyring(), c, peer="orsa")
+                    return await sync_from_peer(store, reader.keyring(), c, peer="orsa")
             finally:
                 await server.stop(grace=0)
 
-    run(from_origin())
+    recovered = run(from_origin())
     try:
-        assert store.get_record(ORSA, "orsa-5") is not None
+        filled = recovered.stand_ins_filled == 1
+        record("attack", "hub hides a PUBLIC entry behind a stand-in (origin's node read)",
+               refused=filled, code="filled in", reason="stand_in")  # fmt: skip
+        # Counted as a filled stand-in, not as new or duplicate; the chain is unchanged.
+        assert (recovered.accepted, recovered.stand_ins_filled) == (0, 1)
+        assert recovered.duplicates == len(FEED) - 1
+        assert store.head(ORSA) == head_before and store.log_position() == position_before
+        held = store.get_record(ORSA, "orsa-5")
+        assert held is not None and held.version == 1
+        assert [h.record_id for h in store.search("nummer 5", origins=[ORSA])] == ["orsa-5"]
+        # Served on in full, even to a reader without a member certificate.
+        fifth = store.feed_items(ORSA, after_sequence=4, limit=1, member=False)
+        assert fifth[0].WhichOneof("item") == "signed"
+        assert parse_signed(fifth[0].signed).record.header.id == "orsa-5"
+        # Reading the origin again from the start changes nothing: the entry is held now.
+        store.set_cursor("orsa", 0)
+        again = run(from_origin())
+        assert (again.accepted, again.duplicates, again.stand_ins_filled) == (0, len(FEED), 0)
     finally:
         store.close()
 

@@ -316,15 +316,20 @@ def test_replay_rollback_and_fork_are_refused(hub_arena: Arena) -> None:
 
 
 def test_a_false_stand_in_for_another_origin_is_not_stored(hub_arena: Arena) -> None:
-    """A member may not block another origin's next sequence with a stand-in it made up."""
+    """A member may not block another origin's next sequence with a stand-in it made up,
+    not even followed by an entry of that origin the hub holds already (an entry before
+    the stand-in vouches for nothing)."""
+    held = hub_arena.writer(TIBRO).publish(record_id="before-fake")
+    assert hub_arena.publish(TIBRO, held).accepted == 1
     tibro_next = hub_arena.state().head(TIBRO) + 1
     fake = feed_pb2.LogEntry(
         redacted=feed_pb2.RedactedEntry(origin=TIBRO, sequence=tibro_next, entry_hash=b"\x01" * 32)
     )
     before = hub_arena.state()
-    outcome = hub_arena.publish(GAGNEF, fake)
-    assert (outcome.ok, outcome.accepted) == (True, 0)
-    assert hub_arena.state() == before
+    for items in ([fake], [fake, held]):
+        outcome = hub_arena.publish(GAGNEF, *items)
+        assert (outcome.ok, outcome.accepted) == (True, 0), items
+        assert hub_arena.state() == before
     tibro = hub_arena.writer(TIBRO)
     assert hub_arena.publish(TIBRO, tibro.publish(record_id="after-fake")).accepted == 1
 

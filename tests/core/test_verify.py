@@ -7,7 +7,7 @@ from typing import Any
 import factories
 import pytest
 from factories import FIXED_NOW_MS, T0_MS, FeedWriter, make_record, make_tombstone, receiver
-from samverka.entries import MAX_SIGNED_ENTRY_BYTES, build_entry, sign_entry
+from samverka.entries import MAX_SIGNED_ENTRY_BYTES, build_entry, parse_signed, sign_entry
 from samverka.errors import EntryRefused, Reason
 from samverka.kommuner import HUB_ORIGIN
 from samverka.signing import GENESIS_HASH, SigningKey, entry_hash
@@ -18,8 +18,10 @@ from samverka.verify import (
     FeedHead,
     KeyRing,
     MemoryFeedState,
+    StandIn,
     TrustedKey,
     Verdict,
+    check_fill,
     verify_entry,
     verify_redacted,
 )
@@ -361,6 +363,9 @@ def test_unknown_head_timestamp_skips_the_monotonic_check(leksand: FeedWriter) -
         def record_version(self, origin: str, record_id: str) -> int | None:
             return None
 
+        def stand_in(self, origin: str, sequence: int) -> StandIn | None:
+            return None
+
     leksand.publish(record_id="a")
     keys = leksand.keyring()
     early = leksand.build(factories.make_use_case(record_id="b"), timestamp_ms=1)
@@ -560,6 +565,108 @@ def test_a_redacted_entry_at_a_gap_is_refused() -> None:
     with pytest.raises(EntryRefused) as info:
         verify_redacted(item, MemoryFeedState())
     assert info.value.reason is Reason.SEQUENCE_GAP
+
+
+def test_the_signed_entry_behind_a_stand_in_fills_it_once(leksand: FeedWriter) -> None:
+    keys, state = receiver(leksand)
+    accept(leksand.publish(record_id="a"), keys, state)
+    hidden = leksand.publish(record_id="b")
+    state.note_redacted(_redacted(hidden, factories.LEKSAND, 2))
+    accept(leksand.publish(record_id="c"), keys, state)
+
+    verdict, parsed = verify(hidden, keys, state)
+    assert verdict is Verdict.FILLS_STAND_IN
+    state.note_fill(parsed)
+    assert verify(hidden, keys, state)[0] is Verdict.DUPLICATE
+    assert state.record_version(factories.LEKSAND, "b") == 1
+    # A stand-in offered again is a duplicate, before and after the fill.
+    assert verify_redacted(_redacted(hidden, factories.LEKSAND, 2), state) is Verdict.DUPLICATE
+
+
+def test_a_fill_does_not_lower_a_records_version(leksand: FeedWriter) -> None:
+    keys, state = receiver(leksand)
+    v1 = leksand.publish(record_id="uc")
+    state.note_redacted(_redacted(v1, factories.LEKSAND, 1))
+    accept(leksand.publish(record_id="uc"), keys, state)  # version 2
+    verdict, parsed = verify(v1, keys, state)
+    assert verdict is Verdict.FILLS_STAND_IN  # no version check: its place is fixed
+    state.note_fill(parsed)
+    assert state.record_version(factories.LEKSAND, "uc") == 2
+
+
+def test_filling_the_head_raises_the_newest_timestamp(leksand: FeedWriter) -> None:
+    keys, state = receiver(leksand)
+    accept(leksand.publish(record_id="a"), keys, state)
+    hidden = leksand.append(factories.make_use_case(record_id="b"), timestamp_ms=T0_MS + 9_000)
+    state.note_redacted(_redacted(hidden, factories.LEKSAND, 2))
+    verdict, parsed = verify(hidden, keys, state)
+    assert verdict is Verdict.FILLS_STAND_IN
+    state.note_fill(parsed)
+    head = state.head(factories.LEKSAND)
+    assert head is not None and (head.sequence, head.timestamp_ms) == (2, T0_MS + 9_000)
+
+
+def test_a_different_entry_at_a_stand_ins_sequence_is_a_fork(leksand: FeedWriter) -> None:
+    keys, state = receiver(leksand)
+    twin = leksand.fork()
+    state.note_redacted(_redacted(leksand.publish(record_id="a"), factories.LEKSAND, 1))
+    assert refusal(twin.publish(record_id="other"), keys, state).reason is Reason.FORK
+
+
+_FILL = StandIn("2029", 5, b"\5" * 32, b"\4" * 32, not_before_ms=100, not_after_ms=200)
+
+
+@pytest.mark.parametrize(
+    ("previous_hash", "timestamp_ms", "reason"),
+    [
+        (b"\4" * 32, 100, None),
+        (b"\4" * 32, 200, None),
+        (b"\4" * 32, None, None),
+        (b"\3" * 32, 150, Reason.FORK),
+        (b"\4" * 32, 99, Reason.CLOCK_SKEW),
+        (b"\4" * 32, 201, Reason.CLOCK_SKEW),
+    ],
+)
+def test_check_fill(previous_hash: bytes, timestamp_ms: int | None, reason: Reason | None) -> None:
+    if reason is None:
+        check_fill(_FILL, previous_hash=previous_hash, timestamp_ms=timestamp_ms)
+        return
+    with pytest.raises(EntryRefused) as info:
+        check_fill(_FILL, previous_hash=previous_hash, timestamp_ms=timestamp_ms)
+    assert (info.value.reason, info.value.origin, info.value.sequence) == (reason, "2029", 5)
+
+
+def test_check_fill_without_bounds_takes_any_date() -> None:
+    open_ended = StandIn("2029", 1, b"\1" * 32, GENESIS_HASH)
+    check_fill(open_ended, previous_hash=GENESIS_HASH, timestamp_ms=0)
+
+
+def test_batch_state_bounds_a_stand_ins_date_by_the_batchs_signed_entries(
+    leksand: FeedWriter,
+) -> None:
+    keys, base = receiver(leksand)
+    accept(leksand.publish(record_id="a"), keys, base)  # T0
+    hidden = [leksand.publish(record_id=f"h{i}") for i in range(2)]  # T0+1 s, T0+2 s
+    after = leksand.publish(record_id="c")  # T0+3 s
+    batch = BatchState(base)
+    for item in hidden:
+        batch.note_redacted(_redacted(item, factories.LEKSAND, parse_signed(item).sequence))
+    verdict, parsed = verify(after, keys, batch)  # type: ignore[arg-type]
+    assert verdict is Verdict.ACCEPTED
+    batch.note_entry(parsed)
+    found = batch.stand_in(factories.LEKSAND, 3)
+    assert found is not None
+    assert (found.previous_hash, found.not_before_ms, found.not_after_ms) == (
+        entry_hash(hidden[0].entry),
+        T0_MS,
+        T0_MS + 3_000,
+    )
+    verdict, parsed = verify(hidden[0], keys, batch)  # type: ignore[arg-type]
+    assert verdict is Verdict.FILLS_STAND_IN
+    batch.note_fill(parsed)
+    assert batch.stand_in(factories.LEKSAND, 2) is None
+    later = batch.stand_in(factories.LEKSAND, 3)
+    assert later is not None and later.not_before_ms == T0_MS + 1_000
 
 
 def test_batch_state_sees_the_batch_over_its_base(leksand: FeedWriter) -> None:

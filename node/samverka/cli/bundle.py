@@ -226,6 +226,7 @@ def import_(node: Node, file: Path, trust_keys: tuple[str, ...], as_json: bool) 
                 "entries": summary.items,
                 "accepted": summary.accepted,
                 "duplicates": summary.duplicates,
+                "stand_ins_filled": summary.stand_ins_filled,
                 "origins": sorted(summary.origins),
                 "pinned": [p.origin for p in pins],
             }
@@ -240,6 +241,11 @@ def import_(node: Node, file: Path, trust_keys: tuple[str, ...], as_json: bool) 
         f"  {summary.items} entries of {len(summary.origins)} feed(s): {summary.accepted} new, "
         f"{summary.duplicates} already held; every signature verified"
     )
+    if summary.stand_ins_filled:
+        click.echo(
+            f"  {summary.stand_ins_filled} entries held only as redacted stand-ins until now "
+            "were filled in"
+        )
 
 
 @bundle.command(

@@ -96,6 +96,7 @@ class _Outcome:
             "peer": self.pulled.peer,
             "accepted": self.pulled.accepted,
             "duplicates": self.pulled.duplicates,
+            "stand_ins_filled": self.pulled.stand_ins_filled,
             "start_position": self.pulled.start_position,
             "position": self.pulled.position,
             "gaps_filled": self.pulled.gaps_filled,
@@ -129,6 +130,10 @@ class _Outcome:
         ]
         if p.gaps_filled:
             lines.append(f"filled {p.gaps_filled} gaps by asking for the missing entries")
+        if p.stand_ins_filled:
+            lines.append(
+                f"filled in {p.stand_ins_filled} entries held only as redacted stand-ins until now"
+            )
         if self.pushed is not None:
             lines.append(
                 f"pushed {self.pushed.accepted} new entries of our own "
