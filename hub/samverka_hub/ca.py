@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from samverka.config import read_file
 from samverka.enrollment import check_address
-from samverka.errors import ConfigError
 from samverka.pki import CertKeyPair, issue_from_csr, verify_csr
 
 
@@ -98,13 +98,9 @@ class HubCA:
     @classmethod
     def load(cls, cert_path: Path, key_path: Path, hub_cert_path: Path) -> HubCA:
         def read(path: Path, what: str) -> bytes:
-            try:
-                return path.read_bytes()
-            except OSError as exc:
-                raise ConfigError(
-                    f"cannot read the {what} {path}: {exc.strerror}",
-                    hint="the hub folder is incomplete; `samverka hub init` writes it",
-                ) from exc
+            return read_file(
+                path, what, hint="the hub folder is incomplete; `samverka hub init` writes it"
+            )
 
         pair = CertKeyPair(read(cert_path, "CA certificate"), read(key_path, "CA key"))
         hub_hosts = certificate_hosts(read(hub_cert_path, "hub TLS certificate"))

@@ -28,8 +28,8 @@ from typing import Any
 import grpc
 
 from samverka.closing import AsyncClosing
-from samverka.config import NodeConfig
-from samverka.errors import ConfigError, TransportError
+from samverka.config import NodeConfig, read_file
+from samverka.errors import TransportError
 from samverka.server.status import PeerError, from_rpc_error
 from samverka.signing import PublicKey
 from samverka.v1 import feed_pb2, feed_service_pb2, feed_service_pb2_grpc
@@ -84,16 +84,10 @@ class ClientTls:
         *,
         server_name: str | None = None,
     ) -> ClientTls:
-        def read(path: Path) -> bytes:
-            try:
-                return path.read_bytes()
-            except OSError as exc:
-                raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
-
         return cls(
-            ca=read(ca),
-            cert=read(cert) if cert else None,
-            key=read(key) if key else None,
+            ca=read_file(ca),
+            cert=read_file(cert) if cert else None,
+            key=read_file(key) if key else None,
             server_name=server_name,
         )
 

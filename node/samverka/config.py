@@ -169,6 +169,15 @@ _SECTIONS: dict[str, type[Any]] = {
 }
 
 
+def read_file(path: Path, what: str = "", *, hint: str = "") -> bytes:
+    """A file the configuration names (a key, a certificate); ConfigError when unreadable."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        the = f"the {what} " if what else ""
+        raise ConfigError(f"cannot read {the}{path}: {exc.strerror}", hint=hint) from exc
+
+
 def resolve_dir(dir_option: str | os.PathLike[str] | None) -> Path:
     """The node folder from ``--dir``, else ``SAMVERKA_DIR``, else the current folder."""
     if dir_option:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import grpc
 
-from samverka.config import NodeConfig, ServerSection
+from samverka.config import NodeConfig, ServerSection, read_file
 from samverka.entries import MAX_SIGNED_ENTRY_BYTES
 from samverka.errors import ConfigError
 
@@ -99,13 +99,11 @@ class ServerTls:
     @classmethod
     def from_files(cls, cert: Path, key: Path, client_ca: Path | None) -> ServerTls:
         def read(path: Path, what: str) -> bytes:
-            try:
-                return path.read_bytes()
-            except OSError as exc:
-                raise ConfigError(
-                    f"cannot read the {what} {path}: {exc.strerror}",
-                    hint="check [tls] in samverka.toml; `samverka node init` writes these files",
-                ) from exc
+            return read_file(
+                path,
+                what,
+                hint="check [tls] in samverka.toml; `samverka node init` writes these files",
+            )
 
         return cls(
             cert_chain=read(cert, "TLS certificate"),
