@@ -409,20 +409,7 @@ class Council:
         the overlap; publish a new directory."""
         now = self.clock()
         with self.store.write() as tx:
-            rows = [
-                r
-                for r in tx.rotations(kommunkod=_check_code(kommunkod), status=PENDING)
-                if r.new_key_id.startswith(key_id)
-            ]
-            if len(rows) != 1:
-                raise MembershipConflict(
-                    f"{len(rows)} pending key rotations for {kommunkod}"
-                    + (f" with new key id {key_id}" if key_id else ""),
-                    reason="nothing_pending" if not rows else "ambiguous",
-                    hint="list them with `samverka hub keys pending`"
-                    + ("; pass --key-id NEWKEYID" if rows else ""),
-                )
-            row = rows[0]
+            row = self._one_pending_rotation(tx, kommunkod, key_id)
             member = tx.member(kommunkod)
             if member is None or not member.active:
                 raise MembershipConflict(
@@ -456,27 +443,34 @@ class Council:
             raise MembershipConflict("give a reason for the rejection", reason="no_reason")
         now = self.clock()
         with self.store.write() as tx:
-            rows = [
-                r
-                for r in tx.rotations(kommunkod=_check_code(kommunkod), status=PENDING)
-                if r.new_key_id.startswith(key_id)
-            ]
-            if len(rows) != 1:
-                raise MembershipConflict(
-                    f"{len(rows)} pending key rotations for {kommunkod}",
-                    reason="nothing_pending" if not rows else "ambiguous",
-                    hint="list them with `samverka hub keys pending`",
-                )
-            assert rows[0].id is not None
+            row = self._one_pending_rotation(tx, kommunkod, key_id)
+            assert row.id is not None
             tx.decide_rotation(
-                rows[0].id,
+                row.id,
                 status=REJECTED,
                 message=f"rejected: {reason.strip()}",
                 decided_at_ms=now,
             )
-            decided = tx.rotation_by_digest(rows[0].digest)
+            decided = tx.rotation_by_digest(row.digest)
         assert decided is not None
         return decided
+
+    def _one_pending_rotation(self, tx: MemberTx, kommunkod: str, key_id: str) -> KeyRotationRow:
+        """The one pending rotation of ``kommunkod`` whose new key id starts with ``key_id``."""
+        rows = [
+            r
+            for r in tx.rotations(kommunkod=_check_code(kommunkod), status=PENDING)
+            if r.new_key_id.startswith(key_id)
+        ]
+        if len(rows) != 1:
+            raise MembershipConflict(
+                f"{len(rows)} pending key rotations for {kommunkod}"
+                + (f" with new key id {key_id}" if key_id else ""),
+                reason="nothing_pending" if not rows else "ambiguous",
+                hint="list them with `samverka hub keys pending`"
+                + ("; pass --key-id NEWKEYID" if rows else ""),
+            )
+        return rows[0]
 
     def rotation_status(self, digest: bytes) -> KeyRotationRow | None:
         with self.store.read() as tx:
