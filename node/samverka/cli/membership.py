@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from samverka.directory import VerifiedDirectory
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -22,6 +23,19 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(coro)
+
+
+def _wait_option(text: str) -> Callable[[F], F]:
+    """``--wait SECONDS``: how long a command waits for the council to decide."""
+    return click.option(
+        "--wait",
+        "wait_seconds",
+        type=float,
+        default=0.0,
+        show_default=True,
+        metavar="SECONDS",
+        help=text,
+    )
 
 
 @click.command(epilog=EXIT_CODES_HELP)
@@ -51,15 +65,7 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     default="",
     help='A role, never a person, e.g. "IT-chef" or "digitaliseringsstrateg".',
 )
-@click.option(
-    "--wait",
-    "wait_seconds",
-    type=float,
-    default=0.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Wait this long for the council's decision, asking again now and then.",
-)
+@_wait_option("Wait this long for the council's decision, asking again now and then.")
 @with_node
 @json_option
 def enroll(
@@ -247,15 +253,7 @@ def echo_directory(d: VerifiedDirectory) -> None:
 
 
 @click.command("rotate-key", epilog=EXIT_CODES_HELP)
-@click.option(
-    "--wait",
-    "wait_seconds",
-    type=float,
-    default=0.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Wait this long for the council's approval, then switch keys.",
-)
+@_wait_option("Wait this long for the council's approval, then switch keys.")
 @with_node
 @json_option
 def rotate_key(node: Any, wait_seconds: float, as_json: bool) -> None:
