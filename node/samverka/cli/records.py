@@ -200,7 +200,9 @@ def prompt_missing(
 
 
 def publish(node: Node, record: records_pb2.Record, noun: str, *, as_json: bool = False) -> None:
-    """Sign and append, then say what was written (on stderr when stdout carries JSON)."""
+    """Check, sign and append, then say what was written (on stderr when stdout carries
+    JSON)."""
+    check_record(record, noun, node.origin)
     parsed = node.publisher().publish(record)
     header = parsed.record.header
     what = "retired" if header.tombstone else "published"
@@ -406,7 +408,6 @@ def kind_group(body: str) -> click.Group:
             title = read_form(record).get("title") or noun
             record_id = derive_id(str(title), body, _TakenIds(node))
         record.header.id = record_id
-        check_record(record, noun, node.origin)
         publish(node, record, noun, as_json=as_json)
         if as_json:
             print_json(record_json(get_stored(node, node.origin, record_id, noun)))
@@ -452,7 +453,6 @@ def kind_group(body: str) -> click.Group:
                 f"{noun} {record_id} unchanged (still version {stored.version})", err=as_json
             )
         else:
-            check_record(record, noun, node.origin)
             publish(node, record, noun, as_json=as_json)
         if as_json:
             print_json(record_json(get_stored(node, node.origin, record_id, noun)))
@@ -626,7 +626,6 @@ def adopt(node: Node, solution_ref: str, as_json: bool, **params: Any) -> None:
     if issues:
         raise RecordRefused("adoption", issues)
     record.header.id = record_id
-    check_record(record, "adoption", node.origin)
     publish(node, record, "adoption", as_json=as_json)
     if as_json:
         print_json(record_json(get_stored(node, node.origin, record_id, "adoption")))
