@@ -543,14 +543,7 @@ class Store(Closing):
         """
         f = entry_filter or feed_service_pb2.EntryFilter()
         content = bool(f.kinds or f.service_areas or f.tags or f.since_ms or f.until_ms)
-        stmt = sa.select(
-            log.c.position,
-            log.c.origin,
-            log.c.sequence,
-            log.c.entry_hash,
-            log.c.signed_entry,
-            log.c.visibility,
-        ).where(log.c.position > after)
+        stmt = sa.select(*_LOG_ENTRY_COLUMNS).where(log.c.position > after)
         window: int | None = None
         if f.origins or content:
             window = after + max(max_scan, limit)
@@ -620,14 +613,7 @@ class Store(Closing):
         and drafts never leave.
         """
         stmt = (
-            sa.select(
-                log.c.position,
-                log.c.origin,
-                log.c.sequence,
-                log.c.entry_hash,
-                log.c.signed_entry,
-                log.c.visibility,
-            )
+            sa.select(*_LOG_ENTRY_COLUMNS)
             .where(log.c.origin == origin, log.c.sequence > after_sequence)
             .order_by(log.c.sequence)
             .limit(max(limit, 0))
@@ -1156,6 +1142,17 @@ def _placeholder_row(item: feed_pb2.RedactedEntry, position: int, stored_at: int
         "tags": "",
         "stored_at_ms": stored_at,
     }
+
+
+#: The log columns :func:`_log_entry` reads.
+_LOG_ENTRY_COLUMNS = (
+    log.c.position,
+    log.c.origin,
+    log.c.sequence,
+    log.c.entry_hash,
+    log.c.signed_entry,
+    log.c.visibility,
+)
 
 
 def _log_entry(row: AnyRow, *, member: bool, include_drafts: bool) -> feed_pb2.LogEntry:
