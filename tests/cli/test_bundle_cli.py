@@ -92,7 +92,7 @@ def test_export_and_import_between_two_nodes(
     out = tmp_path / "tibro.samverka"
     exported = run("bundle", "export", "--out", out, node=tibro_feed)
     assert exported.returncode == 0, exported.stderr
-    assert "5 entries of 1 feed(s) (2 redacted)" in exported.stdout
+    assert "5 entries of 1 feed (2 redacted)" in exported.stdout
     assert b"Hemligt utkast" not in out.read_bytes()  # the draft never leaves
     assert "Schemaläggning".encode() not in out.read_bytes()  # members-only, not included
 

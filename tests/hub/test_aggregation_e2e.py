@@ -553,7 +553,7 @@ def test_throughput_with_a_progress_bar_on_a_terminal(
     code, screen = on_a_terminal(["sync", "--dir", str(gagnef.dir)], procs.env)
     assert code == 0, screen
     assert "syncing from the hub" in screen and "origins" in screen and "/s" in screen
-    summary = re.search(r"pulled (\d+) new entries .* \((\d+) entries/s\)", screen)
+    summary = re.search(r"pulled (\d+) new entr(?:y|ies) .* \((\d+) entries/s\)", screen)
     assert summary is not None and int(summary[1]) == 2000, screen
     print(
         f"\npush: {pushed['entries_per_second']:.0f} entries/s "

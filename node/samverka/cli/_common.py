@@ -36,6 +36,12 @@ from samverka.errors import ConfigError, SamverkaError, StoreError, TransportErr
 if TYPE_CHECKING:
     from samverka.node import Node
 
+
+def counted(number: int, singular: str, plural: str | None = None) -> str:
+    """``1 entry``, ``2 entries``: a number with its noun in the right form."""
+    return f"{number} {singular if number == 1 else (plural or singular + 's')}"
+
+
 EXIT_OK = 0
 EXIT_REFUSED = 1
 EXIT_USAGE = 2

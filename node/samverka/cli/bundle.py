@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from samverka.cli._common import EXIT_CODES_HELP, json_option, print_json, with_node
+from samverka.cli._common import EXIT_CODES_HELP, counted, json_option, print_json, with_node
 from samverka.errors import ConfigError, ImportFileError, SamverkaError
 from samverka.kommuner import is_origin, kommun_name
 from samverka.signing import PublicKey
@@ -140,7 +140,8 @@ def export(
         )
         return
     click.echo(
-        f"wrote {out}: {summary.entries} entries of {len(summary.origins)} feed(s) "
+        f"wrote {out}: {counted(summary.entries, 'entry', 'entries')} of "
+        f"{counted(len(summary.origins), 'feed')} "
         f"({summary.redacted} redacted), signed by {node.name} ({node.origin}) "
         f"key {node.signing_key.key_id}"
     )
@@ -238,13 +239,15 @@ def import_(node: Node, file: Path, trust_keys: tuple[str, ...], as_json: bool) 
         f"header signature {verified}"
     )
     click.echo(
-        f"  {summary.items} entries of {len(summary.origins)} feed(s): {summary.accepted} new, "
+        f"  {counted(summary.items, 'entry', 'entries')} of "
+        f"{counted(len(summary.origins), 'feed')}: "
+        f"{summary.accepted} new, "
         f"{summary.duplicates} already held; every signature verified"
     )
     if summary.stand_ins_filled:
         click.echo(
-            f"  {summary.stand_ins_filled} entries held only as redacted stand-ins until now "
-            "were filled in"
+            f"  {counted(summary.stand_ins_filled, 'entry', 'entries')} held only as redacted "
+            "stand-ins until now were filled in"
         )
 
 

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from samverka.cli._common import EXIT_CODES_HELP, dir_option, json_option, open_node, print_json
+from samverka.cli._common import (
+    EXIT_CODES_HELP,
+    counted,
+    dir_option,
+    json_option,
+    open_node,
+    print_json,
+)
 
 if TYPE_CHECKING:
     from samverka.node import Node
@@ -74,8 +81,9 @@ def push(node_dir: Path, batch_size: int, quiet: bool, as_json: bool) -> None:
             )
         else:
             click.echo(
-                f"pushed {report.sent} entries ({report.accepted} new) in {report.batches} "
-                f"batches, {report.seconds:.1f} s ({report.entries_per_second:.0f} entries/s); "
+                f"pushed {counted(report.sent, 'entry', 'entries')} ({report.accepted} new) in "
+                f"{counted(report.batches, 'batch', 'batches')}, {report.seconds:.1f} s "
+                f"({report.entries_per_second:.0f} entries/s); "
                 f"the hub holds {report.origin} up to #{report.hub_sequence}"
             )
 

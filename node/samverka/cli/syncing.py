@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from samverka.cli._common import EXIT_CODES_HELP, dir_option, json_option, open_node, print_json
+from samverka.cli._common import (
+    EXIT_CODES_HELP,
+    counted,
+    dir_option,
+    json_option,
+    open_node,
+    print_json,
+)
 from samverka.errors import SamverkaError
 
 if TYPE_CHECKING:
@@ -124,26 +131,32 @@ class _Outcome:
     def describe(self) -> str:
         p = self.pulled
         lines = [
-            f"pulled {p.accepted} new entries ({p.duplicates} already held) from "
-            f"{len(self.origins)} origins in {self.seconds:.1f} s ({self.rate:.0f} entries/s); "
+            f"pulled {counted(p.accepted, 'new entry', 'new entries')} "
+            f"({p.duplicates} already held) from {counted(len(self.origins), 'origin')} "
+            f"in {self.seconds:.1f} s ({self.rate:.0f} entries/s); "
             f"hub cursor {p.position}, directory version {self.directory_version}"
         ]
         if p.gaps_filled:
-            lines.append(f"filled {p.gaps_filled} gaps by asking for the missing entries")
+            lines.append(
+                f"filled {counted(p.gaps_filled, 'gap')} by asking for the missing entries"
+            )
         if p.stand_ins_filled:
             lines.append(
-                f"filled in {p.stand_ins_filled} entries held only as redacted stand-ins until now"
+                f"filled in {counted(p.stand_ins_filled, 'entry', 'entries')} held only as "
+                "redacted stand-ins until now"
             )
         if self.pushed is not None:
             lines.append(
-                f"pushed {self.pushed.accepted} new entries of our own "
+                f"pushed {counted(self.pushed.accepted, 'new entry', 'new entries')} of our own "
                 f"({self.pushed.duplicates} already there); the hub holds our feed up to "
                 f"#{self.pushed.hub_sequence}"
             )
         if self.push_error is not None:
             lines.append("the push to the hub failed (below)")
         if self.followed is not None:
-            lines.append(f"followed the hub: {self.followed.accepted} more entries")
+            lines.append(
+                f"followed the hub: {counted(self.followed.accepted, 'more entry', 'more entries')}"
+            )
         return "\n".join(lines)
 
 
@@ -266,7 +279,10 @@ class _Display:
 
     def followed(self, positions: list[int]) -> None:
         if not self.quiet and positions:
-            click.echo(f"+{len(positions)} entries from the hub (log position {positions[-1]})")
+            click.echo(
+                f"+{counted(len(positions), 'entry', 'entries')} from the hub "
+                f"(log position {positions[-1]})"
+            )
 
     def say(self, text: str) -> None:
         if not self.quiet:
