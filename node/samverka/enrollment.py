@@ -23,16 +23,18 @@ import hashlib
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
 from samverka.entries import has_unknown_fields
 from samverka.errors import CertificateInvalid, EnrollmentRefused, Reason
 from samverka.kommuner import is_kommunkod, kommun_name
-from samverka.pki import CsrInfo, verify_csr
 from samverka.signing import ENROLLMENT_DOMAIN, KEY_ROTATION_DOMAIN, PublicKey, SigningKey
 from samverka.v1 import directory_pb2
+
+if TYPE_CHECKING:  # pki loads cryptography.x509: only where certificates are handled
+    from samverka.pki import CsrInfo
 
 M = TypeVar("M", bound=Message)
 
@@ -162,6 +164,8 @@ def verify_enrollment_request(
 def check_csr(csr_der: bytes, *, kommunkod: str) -> CsrInfo:
     """:func:`samverka.pki.verify_csr` for a CSR a member sent the hub (enrollment,
     renewal): a CSR it refuses is a refusal of the member's request (EnrollmentRefused)."""
+    from samverka.pki import verify_csr
+
     try:
         return verify_csr(csr_der, kommunkod=kommunkod)
     except CertificateInvalid as exc:

@@ -44,7 +44,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from samverka.config import CONFIG_FILE, NodeConfig
@@ -59,7 +58,6 @@ from samverka.errors import (
 )
 from samverka.hubclient import HubClient
 from samverka.kommuner import kommun_name
-from samverka.pki import DEFAULT_HOSTS, create_csr, verify_certificate
 from samverka.server.policy import Audience, Caller
 from samverka.server.status import AccessDenied
 from samverka.signing import PublicKey, SigningKey
@@ -68,6 +66,9 @@ from samverka.verify import TrustedKey
 
 if TYPE_CHECKING:
     from samverka.node import Node
+
+# samverka.pki and cryptography.x509 are imported inside the functions that handle
+# certificates (enrollment, renewal): a serving node never loads them.
 
 HUB_KEY_FILE = "hub/hub.pub"
 DIRECTORY_FILE = "hub/directory.bin"
@@ -355,6 +356,8 @@ def _pending_request(
             and (request.contact_role == contact_role or not contact_role)
         ):
             return signed
+    from samverka.pki import DEFAULT_HOSTS, create_csr
+
     hosts = [*DEFAULT_HOSTS]
     if address:
         host, _ = check_address(address)
@@ -378,6 +381,8 @@ def _complete_enrollment(
     node: Node, reply: hub_service_pb2.EnrollResponse, *, ca_pem: bytes, hub: str
 ) -> EnrollOutcome:
     """Check everything the hub sent, then write it into the node folder."""
+    from samverka.pki import verify_certificate
+
     config = node.config
     if _cert_der(bytes(reply.ca_pem)) != _cert_der(ca_pem):
         raise TransportError(
@@ -461,10 +466,14 @@ def _check_ca(ca_pem: bytes) -> None:
 
 
 def _cert_der(pem: bytes) -> bytes:
+    from cryptography import x509
+
     return x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
 
 
 def _public_der_of_cert(cert_pem: bytes) -> bytes:
+    from cryptography import x509
+
     return (
         x509.load_pem_x509_certificate(cert_pem)
         .public_key()
@@ -578,6 +587,8 @@ def _switch_signing_key(node: Node, new_key: SigningKey) -> None:
 
 async def renew_certificate(node: Node) -> bytes:
     """A new TLS key and certificate for this node, from the hub's member port."""
+    from samverka.pki import DEFAULT_HOSTS, create_csr, verify_certificate
+
     config = node.config
     directory = load_directory(config)
     member = directory.member(node.origin) if directory is not None else None

@@ -25,7 +25,6 @@ from samverka.closing import Closing
 from samverka.config import CONFIG_FILE, DEFAULT_LISTEN, NodeConfig, load_config, render_config
 from samverka.errors import ConfigError
 from samverka.kommuner import is_kommunkod, kommun_name
-from samverka.pki import DEFAULT_HOSTS, create_ca, issue_certificate
 from samverka.publisher import Publisher
 from samverka.signing import PublicKey, SigningKey
 from samverka.store import Store
@@ -178,6 +177,10 @@ def init_node(node_dir: Path, kommun: str, *, listen: str = DEFAULT_LISTEN) -> N
     _write_new(key_path, signing_key.to_pem(), mode=0o600)
     _write_new(node_dir / "keys" / "signing.pub", signing_key.public.to_pem(), mode=0o644)
 
+    # Here, not at the top: samverka.pki loads cryptography.x509, which a node that only
+    # opens its folder (serve, sync, search) never needs.
+    from samverka.pki import create_ca, issue_certificate
+
     name = kommun_name(kommun)
     ca = create_ca(f"Samverka local CA {kommun} {name}")
     cert = issue_certificate(ca, kommunkod=kommun, name=name, hosts=_tls_hosts(listen))
@@ -194,6 +197,8 @@ def init_node(node_dir: Path, kommun: str, *, listen: str = DEFAULT_LISTEN) -> N
 
 def _tls_hosts(listen: str) -> tuple[str, ...]:
     """Names for the node certificate: loopback, plus the listen host when it is specific."""
+    from samverka.pki import DEFAULT_HOSTS
+
     host = listen.rsplit(":", 1)[0].strip("[]") if ":" in listen else listen
     if host and host not in ("0.0.0.0", "::") and host not in DEFAULT_HOSTS:
         return (*DEFAULT_HOSTS, host)
