@@ -1,7 +1,11 @@
 """Prometheus metrics of a node or hub process, and the HTTP endpoint that serves them.
 
-Counted where things happen (module-level metrics in prometheus-client's default
-registry, so every part of a process adds to the same numbers):
+Counted where things happen (metrics in prometheus-client's default registry, so every
+part of a process adds to the same numbers), from the moment a process serves them
+(:class:`MetricsEndpoint` starting calls :func:`start_counting`). A process without an
+endpoint, e.g. a node with ``[metrics] listen`` empty (the default) or a CLI command,
+counts nothing and never loads prometheus-client: about 2 MB of a serving node's
+memory. What is counted:
 
 - ``samverka_entries_ingested_total{source}``, ``samverka_entries_duplicate_total{source}``
   and ``samverka_entries_refused_total{reason,source}``: every batch through
@@ -46,18 +50,18 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
-from prometheus_client import REGISTRY, Counter, Histogram, Info, start_http_server
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector, CollectorRegistry
 
 import samverka
 from samverka.tables import feed_heads
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
+
+    from prometheus_client.core import GaugeMetricFamily
+    from prometheus_client.registry import Collector, CollectorRegistry
 
     from samverka.ingest import IngestReport
     from samverka.logwatch import LogWatcher
@@ -69,60 +73,88 @@ log = logging.getLogger("samverka.metrics")
 
 # -- counted where it happens ---------------------------------------------------------
 
-ENTRIES_INGESTED = Counter(
-    "samverka_entries_ingested",
-    "Entries verified and stored, by how they came.",
-    ["source"],
-)
-ENTRIES_DUPLICATE = Counter(
-    "samverka_entries_duplicate",
-    "Entries offered again that were already held (idempotent, not an error).",
-    ["source"],
-)
-STAND_INS_FILLED = Counter(
-    "samverka_stand_ins_filled",
-    "Held redacted stand-ins replaced by the signed entry behind them, by how it came.",
-    ["source"],
-)
-ENTRIES_REFUSED = Counter(
-    "samverka_entries_refused",
-    "Entries refused by verification, by reason and by how they came.",
-    ["reason", "source"],
-)
-INGEST_SECONDS = Histogram(
-    "samverka_ingest_duration_seconds",
-    "Time to verify and store one batch of entries.",
-    ["source"],
-    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)
-RPC_SECONDS = Histogram(
-    "samverka_rpc_duration_seconds",
-    "Server-side duration of RPCs by method and final status code (streams: whole stream).",
-    ["method", "code"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120),
-)
-RPC_MESSAGES = Counter(
-    "samverka_rpc_stream_messages_sent",
-    "Messages sent on server streams (ReadEntries, Subscribe), by method.",
-    ["method"],
-)
-BUILD_INFO = Info("samverka_build", "The Samverka version of this process.")
-BUILD_INFO.info({"version": samverka.__version__})
+_INGEST_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+_RPC_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120)
+
+
+class _Counted:
+    """The metrics counted where things happen (made once, by :func:`start_counting`)."""
+
+    def __init__(self) -> None:
+        from prometheus_client import Counter, Histogram, Info
+
+        self.entries_ingested = Counter(
+            "samverka_entries_ingested",
+            "Entries verified and stored, by how they came.",
+            ["source"],
+        )
+        self.entries_duplicate = Counter(
+            "samverka_entries_duplicate",
+            "Entries offered again that were already held (idempotent, not an error).",
+            ["source"],
+        )
+        self.stand_ins_filled = Counter(
+            "samverka_stand_ins_filled",
+            "Held redacted stand-ins replaced by the signed entry behind them, by how it came.",
+            ["source"],
+        )
+        self.entries_refused = Counter(
+            "samverka_entries_refused",
+            "Entries refused by verification, by reason and by how they came.",
+            ["reason", "source"],
+        )
+        self.ingest_seconds = Histogram(
+            "samverka_ingest_duration_seconds",
+            "Time to verify and store one batch of entries.",
+            ["source"],
+            buckets=_INGEST_BUCKETS,
+        )
+        self.rpc_seconds = Histogram(
+            "samverka_rpc_duration_seconds",
+            "Server-side duration of RPCs by method and final status code (streams: whole stream).",
+            ["method", "code"],
+            buckets=_RPC_BUCKETS,
+        )
+        self.rpc_messages = Counter(
+            "samverka_rpc_stream_messages_sent",
+            "Messages sent on server streams (ReadEntries, Subscribe), by method.",
+            ["method"],
+        )
+        self.build_info = Info("samverka_build", "The Samverka version of this process.")
+        self.build_info.info({"version": samverka.__version__})
+
+
+_counted: _Counted | None = None
+_counted_lock = threading.Lock()
+
+
+def start_counting() -> None:
+    """Count from now on, in prometheus-client's default registry (idempotent).
+
+    The metrics endpoint calls it when it starts; before, :func:`observe_ingest` and
+    :func:`observe_rpc` count nothing.
+    """
+    global _counted
+    with _counted_lock:
+        if _counted is None:
+            _counted = _Counted()
 
 
 def observe_ingest(report: IngestReport, seconds: float | None = None) -> None:
     """Count one ingested batch (called by :func:`samverka.ingest.ingest` only)."""
     source = report.source or "unspecified"
-    if report.accepted:
-        ENTRIES_INGESTED.labels(source).inc(report.accepted)
-    if report.duplicates:
-        ENTRIES_DUPLICATE.labels(source).inc(report.duplicates)
-    if report.stand_ins_filled:
-        STAND_INS_FILLED.labels(source).inc(report.stand_ins_filled)
-    for reason, count in report.refused.items():
-        ENTRIES_REFUSED.labels(reason.value, source).inc(count)
-    if seconds is not None:
-        INGEST_SECONDS.labels(source).observe(seconds)
+    counted = _counted
+    if counted is not None:
+        if report.accepted:
+            counted.entries_ingested.labels(source).inc(report.accepted)
+        if report.duplicates:
+            counted.entries_duplicate.labels(source).inc(report.duplicates)
+        if report.stand_ins_filled:
+            counted.stand_ins_filled.labels(source).inc(report.stand_ins_filled)
+        for reason, count in report.refused.items():
+            counted.entries_refused.labels(reason.value, source).inc(count)
+        if seconds is not None:
+            counted.ingest_seconds.labels(source).observe(seconds)
     refusal = report.first_refusal
     if refusal is not None:
         # INFO, not WARNING: CLI commands (bundle import) report refusals themselves,
@@ -143,9 +175,12 @@ def observe_ingest(report: IngestReport, seconds: float | None = None) -> None:
 
 def observe_rpc(method: str, code: str, seconds: float, messages: int = 0) -> None:
     """Count one finished RPC (called by the server interceptor)."""
-    RPC_SECONDS.labels(method, code).observe(seconds)
+    counted = _counted
+    if counted is None:
+        return
+    counted.rpc_seconds.labels(method, code).observe(seconds)
     if messages:
-        RPC_MESSAGES.labels(method).inc(messages)
+        counted.rpc_messages.labels(method).inc(messages)
 
 
 # -- sync lag ---------------------------------------------------------------------------
@@ -181,8 +216,13 @@ class _HeadRow:
     timestamp_ms: int | None
 
 
-class ServerCollector(Collector):
-    """What a running server's store and watcher say, read when Prometheus scrapes."""
+class ServerCollector:
+    """What a running server's store and watcher say, read when Prometheus scrapes.
+
+    A prometheus-client collector (``describe`` and ``collect``; registries take any
+    object that has them), written without its base class so that this module loads
+    without prometheus-client.
+    """
 
     def __init__(self, store: Store, own_origin: str, watcher: LogWatcher | None = None) -> None:
         self.store = store
@@ -193,6 +233,8 @@ class ServerCollector(Collector):
         return []  # dynamic: do not let the registry collect() at registration
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        from prometheus_client.core import GaugeMetricFamily
+
         subscribers = GaugeMetricFamily(
             "samverka_live_subscribers", "Open Subscribe streams on this server."
         )
@@ -252,6 +294,8 @@ class ServerCollector(Collector):
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    from prometheus_client.core import GaugeMetricFamily
+
     family = GaugeMetricFamily(name, documentation)
     family.add_metric([], value)
     return family
@@ -291,24 +335,26 @@ class MetricsEndpoint:
     """``GET /metrics`` on ``listen`` (host:port; port 0 picks one) while a server runs.
 
     A server resource (see :class:`samverka.server.app.NodeServer.add_resource`):
-    ``start`` registers the collector and binds; ``close`` stops both. A port that
-    cannot be bound is logged as an error and the server runs on without metrics:
-    a monitoring problem must not stop a kommun's feed.
+    ``start`` starts counting (:func:`start_counting`), registers the collector and
+    binds; ``close`` stops serving (counting goes on). A port that cannot be bound is
+    logged as an error and the server runs on without metrics: a monitoring problem
+    must not stop a kommun's feed. ``registry``: prometheus-client's default one
+    unless given.
     """
 
     def __init__(
         self,
         listen: str,
-        collector: Collector | None = None,
+        collector: ServerCollector | None = None,
         *,
-        registry: CollectorRegistry = REGISTRY,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         from samverka.server.app import split_address
 
         self.listen = listen
         self.host, self.port = split_address(listen)
-        self.collector = collector
-        self.registry = registry
+        self.collector = cast("Collector | None", collector)
+        self._registry = registry
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -325,7 +371,18 @@ class MetricsEndpoint:
     def url(self) -> str:
         return f"http://{self.bound_address}/metrics"
 
+    @property
+    def registry(self) -> CollectorRegistry:
+        if self._registry is None:
+            from prometheus_client import REGISTRY
+
+            self._registry = REGISTRY
+        return self._registry
+
     async def start(self) -> None:
+        from prometheus_client import start_http_server
+
+        start_counting()
         if self.collector is not None:
             self.registry.register(self.collector)
         try:
