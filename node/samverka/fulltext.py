@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from samverka.db import is_postgres
+from samverka.db import driver_execute, driver_executemany, is_postgres
 from samverka.indexing import SearchDocument
 from samverka.search_text import fts5_query, pg_tsquery
 from samverka.tables import records
@@ -56,7 +56,7 @@ _PG_CREATE = (
     f"CREATE INDEX ix_{TABLE}_document ON {TABLE} USING GIN (document)",
 )
 
-# Executed with the driver's executemany (see store._bulk_insert for why).
+# Executed with the driver's executemany (see db.driver_execute for why).
 _PG_INSERT = (
     f"INSERT INTO {TABLE} (rid, document) VALUES (%(rid)s, "
     "setweight(to_tsvector('swedish'::regconfig, %(title)s), 'A') || "
@@ -78,10 +78,8 @@ def delete_documents(conn: Connection, rids: Sequence[int]) -> None:
     if not rids:
         return
     key = "rid" if is_postgres(conn) else "rowid"
-    stmt = sa.text(f"DELETE FROM {TABLE} WHERE {key} IN :rids").bindparams(
-        sa.bindparam("rids", expanding=True)
-    )
-    conn.execute(stmt, {"rids": list(rids)})
+    marks = ", ".join("?" * len(rids))
+    driver_execute(conn, f"DELETE FROM {TABLE} WHERE {key} IN ({marks})", rids)
 
 
 def insert_documents(conn: Connection, docs: Sequence[tuple[int, SearchDocument]]) -> None:
@@ -98,13 +96,13 @@ def insert_documents(conn: Connection, docs: Sequence[tuple[int, SearchDocument]
             }
             for rid, d in docs
         ]
-        conn.exec_driver_sql(_PG_INSERT, rows)
+        driver_executemany(conn, _PG_INSERT, rows)
     else:
         rows = [
             {"rid": rid, "title": d.title, "keywords": d.keywords, "body": d.body}
             for rid, d in docs
         ]
-        conn.exec_driver_sql(_SQLITE_INSERT, rows)
+        driver_executemany(conn, _SQLITE_INSERT, rows)
 
 
 def search_statement(

@@ -123,6 +123,8 @@ class IngestReport:
     stand_ins_left_out: int = 0
     #: Origins of the items that passed verification (accepted or duplicate).
     origins: set[str] = field(default_factory=set)
+    #: The ``cursor`` given to :func:`ingest` was stored (nothing was refused).
+    cursor_set: bool = False
 
     @property
     def ok(self) -> bool:
@@ -145,6 +147,7 @@ def ingest(
     max_clock_skew_ms: int = DEFAULT_MAX_CLOCK_SKEW_MS,
     trust_stand_ins: Container[str] | None = None,
     checked: Sequence[Checked] | None = None,
+    cursor: tuple[str, int] | None = None,
 ) -> IngestReport:
     """Verify ``items`` in order against ``keys`` and the store; store the accepted.
 
@@ -182,6 +185,11 @@ def ingest(
     ``checked`` is :func:`check_signatures` of these very ``items`` and ``keys``, when
     the caller ran it ahead (e.g. on the next page while this one is stored);
     otherwise it runs here.
+
+    ``cursor`` (peer, position): when nothing in the batch is refused, also move that
+    cursor (:meth:`~samverka.store.Store.set_cursor`), in the same transaction as the
+    entries (``report.cursor_set``). A sync reading a page thus stores it and its
+    place in the peer's log in one commit.
     """
     started = time.monotonic()
     batch = list(items)
@@ -189,7 +197,9 @@ def ingest(
         checked = check_signatures(batch, keys)
     elif len(checked) != len(batch):
         raise ValueError("checked must hold one result per item")
-    rules = _Rules(keys, stop_at_first_refusal, now_ms, max_clock_skew_ms, trust_stand_ins, checked)
+    rules = _Rules(
+        keys, stop_at_first_refusal, now_ms, max_clock_skew_ms, trust_stand_ins, checked, cursor
+    )
     for attempt in range(ATTEMPTS):
         try:
             report = _ingest_once(store, rules, batch)
@@ -212,6 +222,7 @@ class _Rules:
     max_clock_skew_ms: int
     trust_stand_ins: Container[str] | None
     checked: Sequence[Checked]
+    cursor: tuple[str, int] | None
 
 
 def _ingest_once(store: Store, rules: _Rules, items: list[Incoming]) -> IngestReport:
@@ -221,10 +232,12 @@ def _ingest_once(store: Store, rules: _Rules, items: list[Incoming]) -> IngestRe
         verifier = _BatchVerifier(BatchState(snapshot), rules, report)
         accepted = verifier.run(items)
     fills = verifier.filled()
-    if accepted or fills:
-        report.positions = store.append(accepted, fills=fills)
+    cursor = rules.cursor if report.first_refusal is None else None
+    if accepted or fills or cursor is not None:
+        report.positions = store.append(accepted, fills=fills, cursor=cursor)
         report.accepted = len(accepted)
         report.stand_ins_filled = len(fills)
+        report.cursor_set = cursor is not None
     return report
 
 

@@ -58,6 +58,8 @@ from samverka import fulltext, migrations
 from samverka.closing import Closing
 from samverka.db import (
     create_engine,
+    driver_execute,
+    driver_executemany,
     driver_param,
     is_postgres,
     normalize_url,
@@ -325,6 +327,7 @@ class Store(Closing):
         items: Sequence[ParsedEntry | feed_pb2.RedactedEntry],
         *,
         fills: Sequence[ParsedEntry] = (),
+        cursor: tuple[str, int] | None = None,
     ) -> list[int]:
         """Store a verified batch in one transaction; return the log positions of ``items``.
 
@@ -339,21 +342,33 @@ class Store(Closing):
         order: it becomes current only over an older version, never over a newer
         one (nor a newer tombstone). The log's end does not move for them.
 
+        ``cursor`` (peer, position): also :meth:`set_cursor` in the same transaction,
+        so a sync's cursor moves exactly when what it read is stored (and a live
+        entry costs a follower one commit, not two).
+
         Raises StoreConflict when a head moved since verification, or a placeholder
         to fill is no longer there (another writer filled it); nothing is stored.
         """
         if not items and not fills:
+            if cursor is not None:
+                self.set_cursor(*cursor)
             return []
+        integrity = (sa.exc.IntegrityError, self.engine.dialect.loaded_dbapi.IntegrityError)
         try:
             with self._errors("write to"), write_transaction(self.engine) as conn:
-                positions = self._append(conn, items, fills, now_ms())
+                stored_at = now_ms()
+                positions = self._append(conn, items, fills, stored_at)
+                if cursor is not None:
+                    _put_cursor(conn, cursor[0], cursor[1], stored_at)
                 if self.is_postgres and positions:
-                    conn.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, str(positions[-1]))))
-        except sa.exc.IntegrityError as exc:
+                    driver_execute(
+                        conn, "SELECT pg_notify(?, ?)", (NOTIFY_CHANNEL, str(positions[-1]))
+                    )
+        except integrity as exc:
             # The head check runs under the write lock, so this is a second line of
             # defence (e.g. a writer that bypassed the lock).
             raise StoreConflict(
-                f"another writer stored the same entries first: {exc.orig}"
+                f"another writer stored the same entries first: {getattr(exc, 'orig', exc)}"
             ) from exc
         return positions
 
@@ -367,8 +382,11 @@ class Store(Closing):
         origins = list(dict.fromkeys(item.origin for item in items))
         held: dict[str, FeedHead] = {}
         for chunk in _chunks(origins, 500):
-            for row in conn.execute(_HEAD_COLUMNS.where(feed_heads.c.origin.in_(chunk))):
-                held[row.origin] = _feed_head(row)
+            marks = ", ".join("?" * len(chunk))
+            for origin, sequence, entry_hash, timestamp_ms in driver_execute(
+                conn, f"{_SQL_HEADS} WHERE origin IN ({marks})", chunk
+            ):
+                held[origin] = FeedHead(origin, sequence, bytes(entry_hash), timestamp_ms)
         heads = dict(held)
 
         first = _log_end(conn) + 1
@@ -429,12 +447,13 @@ class Store(Closing):
         statement each: the row must still be the placeholder verification saw.
         """
         origin, sequence = parsed.origin, parsed.sequence
-        found = conn.exec_driver_sql(
-            "SELECT position, stored_at_ms FROM log WHERE origin = "
-            f"{driver_param(conn, 'origin')} AND sequence = {driver_param(conn, 'sequence')} "
-            f"AND entry_hash = {driver_param(conn, 'hash')} AND signed_entry IS NULL",
-            {"origin": origin, "sequence": sequence, "hash": parsed.hash},
-        ).first()
+        rows = driver_execute(
+            conn,
+            "SELECT position, stored_at_ms FROM log WHERE origin = ? AND sequence = ? "
+            "AND entry_hash = ? AND signed_entry IS NULL",
+            (origin, sequence, parsed.hash),
+        )
+        found = rows[0] if rows else None
         if found is None:
             raise StoreConflict(
                 f"{origin}#{sequence}: no placeholder with this entry's hash is held any "
@@ -447,11 +466,11 @@ class Store(Closing):
         _bulk_update(conn, log, "position", [row])
         # The feed's newest known timestamp may rise (the placeholder was its head, or
         # only placeholders follow it); it never falls.
-        conn.exec_driver_sql(
-            f"UPDATE feed_heads SET timestamp_ms = {driver_param(conn, 'ts')} "
-            f"WHERE origin = {driver_param(conn, 'origin')} "
-            f"AND (timestamp_ms IS NULL OR timestamp_ms < {driver_param(conn, 'ts')})",
-            {"ts": parsed.timestamp_ms, "origin": origin},
+        driver_execute(
+            conn,
+            "UPDATE feed_heads SET timestamp_ms = ? WHERE origin = ? "
+            "AND (timestamp_ms IS NULL OR timestamp_ms < ?)",
+            (parsed.timestamp_ms, origin, parsed.timestamp_ms),
         )
         return _ViewUpdate(position, parsed, facts)
 
@@ -771,24 +790,8 @@ class Store(Closing):
         return int(value) if value is not None else 0
 
     def set_cursor(self, peer: str, position: int) -> None:
-        values = {"peer": peer, "position": position, "updated_at_ms": now_ms()}
-        # The dialect is imported here: a node on SQLite never loads PostgreSQL's
-        # (2 MB and a tenth of a second at start-up on this machine).
-        insert: Any
-        if self.is_postgres:
-            from sqlalchemy.dialects import postgresql
-
-            insert = postgresql.insert(cursors)
-        else:
-            from sqlalchemy.dialects import sqlite
-
-            insert = sqlite.insert(cursors)
-        stmt = insert.values(values).on_conflict_do_update(
-            index_elements=[cursors.c.peer],
-            set_={"position": position, "updated_at_ms": values["updated_at_ms"]},
-        )
         with self._errors("write to"), write_transaction(self.engine, lock=False) as conn:
-            conn.execute(stmt)
+            _put_cursor(conn, peer, position, now_ms())
 
     # -- helpers -------------------------------------------------------------
     def _has_any_tag(self, packed: sa.Column[str], tags: Iterable[str]) -> sa.ColumnElement[bool]:
@@ -864,12 +867,16 @@ class Store(Closing):
 
     @contextmanager
     def _errors(self, action: str) -> Iterator[None]:
-        """Turn driver errors (unreachable server, locked or read-only file) into StoreError."""
+        """Turn driver errors (unreachable server, locked or read-only file) into StoreError.
+
+        Both as SQLAlchemy wraps them and as the driver raises them (the append path
+        sends its statements straight to the driver).
+        """
         try:
             yield
-        except sa.exc.OperationalError as exc:
+        except (sa.exc.OperationalError, self.engine.dialect.loaded_dbapi.OperationalError) as exc:
             raise StoreError(
-                f"cannot {action} the database {self._safe_url()}: {exc.orig}",
+                f"cannot {action} the database {self._safe_url()}: {getattr(exc, 'orig', exc)}",
                 hint="check the [store] url in the node's config and that the database "
                 "is reachable and writable",
             ) from exc
@@ -962,7 +969,8 @@ _RECORD_WITH_ENTRY = sa.select(records, log.c.signed_entry).join_from(
     records, log, log.c.position == records.c.position
 )
 
-_SQL_HEAD = "SELECT origin, sequence, entry_hash, timestamp_ms FROM feed_heads WHERE origin = ?"
+_SQL_HEADS = "SELECT origin, sequence, entry_hash, timestamp_ms FROM feed_heads"
+_SQL_HEAD = f"{_SQL_HEADS} WHERE origin = ?"
 _SQL_ENTRY_HASH = "SELECT entry_hash FROM log WHERE origin = ? AND sequence = ?"
 _SQL_ENTRY_HASH_KIND = "SELECT entry_hash, redacted FROM log WHERE origin = ? AND sequence = ?"
 _SQL_RECORD_VERSION = "SELECT version FROM records WHERE origin = ? AND record_id = ?"
@@ -1032,7 +1040,7 @@ def _note_view(newest: dict[tuple[str, str], _ViewUpdate], update: _ViewUpdate) 
 
 
 def _bulk_insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """INSERT many rows through the driver's executemany, in one round of the engine.
+    """INSERT many rows through the driver's executemany.
 
     Core's executemany processes every row's parameters in Python (about 20 µs per
     row and statement here), which dominated append; these values are plain ints,
@@ -1042,7 +1050,9 @@ def _bulk_insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) 
         return
     columns = list(rows[0])
     marks = ", ".join(driver_param(conn, c) for c in columns)
-    conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})", rows)
+    driver_executemany(
+        conn, f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})", rows
+    )
 
 
 def _bulk_update(conn: Connection, table: sa.Table, key: str, rows: list[dict[str, Any]]) -> None:
@@ -1050,8 +1060,19 @@ def _bulk_update(conn: Connection, table: sa.Table, key: str, rows: list[dict[st
     if not rows:
         return
     sets = ", ".join(f"{c} = {driver_param(conn, c)}" for c in rows[0] if c != key)
-    conn.exec_driver_sql(
-        f"UPDATE {table.name} SET {sets} WHERE {key} = {driver_param(conn, key)}", rows
+    driver_executemany(
+        conn, f"UPDATE {table.name} SET {sets} WHERE {key} = {driver_param(conn, key)}", rows
+    )
+
+
+def _put_cursor(conn: Connection, peer: str, position: int, now: int) -> None:
+    """Insert or move ``peer``'s cursor (SQLite and PostgreSQL share the upsert syntax)."""
+    driver_execute(
+        conn,
+        "INSERT INTO cursors (peer, position, updated_at_ms) VALUES (?, ?, ?) "
+        "ON CONFLICT (peer) DO UPDATE SET position = excluded.position, "
+        "updated_at_ms = excluded.updated_at_ms",
+        (peer, position, now),
     )
 
 
@@ -1064,16 +1085,15 @@ def _records_by_key(
     ``(origin, record_id) IN (...)``, but probes the unique index from a join.
     """
     held: dict[tuple[str, str], tuple[int, int]] = {}
-    mark = "%s" if is_postgres(conn) else "?"
     for chunk in _chunks(keys, 400):
-        values = ", ".join([f"({mark}, {mark})"] * len(chunk))
+        values = ", ".join(["(?, ?)"] * len(chunk))
         sql = (
             "SELECT r.rid, r.origin, r.record_id, r.version "
             f"FROM (VALUES {values}) AS k JOIN records AS r "
             "ON r.origin = k.column1 AND r.record_id = k.column2"
         )
-        params = tuple(part for key in chunk for part in key)
-        for rid, origin, record_id, version in conn.exec_driver_sql(sql, params):
+        params = [part for key in chunk for part in key]
+        for rid, origin, record_id, version in driver_execute(conn, sql, params):
             held[(origin, record_id)] = (int(rid), int(version))
     return held
 
@@ -1092,7 +1112,8 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
 
 
 def _max(conn: Connection, column: sa.Column[int]) -> int:
-    return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(column), 0))).scalar_one())
+    value = driver_execute(conn, f"SELECT MAX({column.name}) FROM {column.table.name}")[0][0]
+    return 0 if value is None else int(value)
 
 
 def _log_end(conn: Connection) -> int:

@@ -304,10 +304,14 @@ class _Puller:
         ``checked``: the page's check_signatures, when they were run ahead.
         """
         self._check_page(page)
-        result = await asyncio.to_thread(self._ingest, page.entries, checked)
+        # The cursor moves in the same transaction as the page's entries (one commit).
+        cursor = (self.peer, page.next_position) if page.next_position > self.cursor else None
+        result = await asyncio.to_thread(self._ingest, page.entries, checked, cursor)
         self._count(result)
         refusal = result.first_refusal
         if refusal is None:
+            if result.cursor_set:
+                self.cursor = page.next_position
             await self._advance(page.next_position)
             return True
         # Stored: everything before the refused entry. The cursor stops right before it.
@@ -352,7 +356,10 @@ class _Puller:
             self.progress(self.report)
 
     def _ingest(
-        self, entries: list[feed_pb2.LogEntry], checked: list[Checked] | None = None
+        self,
+        entries: list[feed_pb2.LogEntry],
+        checked: list[Checked] | None = None,
+        cursor: tuple[str, int] | None = None,
     ) -> IngestReport:
         return ingest(
             self.store,
@@ -361,6 +368,7 @@ class _Puller:
             source=self.source,
             max_clock_skew_ms=self.max_clock_skew_ms,
             checked=checked,
+            cursor=cursor,
         )
 
     def _count(self, result: IngestReport) -> None:

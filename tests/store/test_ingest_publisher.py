@@ -55,6 +55,26 @@ def test_ingest_stores_nothing_from_the_first_bad_entry_on(
     assert head is not None and head.sequence == 2
 
 
+def test_ingest_moves_a_cursor_with_the_entries_only_when_nothing_is_refused(
+    store: Store, leksand: factories.FeedWriter
+) -> None:
+    keys = leksand.keyring()
+    first = [leksand.publish(record_id=f"uc-{i}") for i in range(2)]
+    report = ingest(store, keys, first, cursor=("hub", 2))
+    assert report.ok and report.cursor_set and report.accepted == 2
+    assert store.get_cursor("hub") == 2
+    # Only duplicates: nothing to append, the cursor still moves.
+    again = ingest(store, keys, first, cursor=("hub", 5))
+    assert again.duplicates == 2 and again.cursor_set
+    assert store.get_cursor("hub") == 5
+    # A refusal: what came before it is stored, the cursor is the caller's to set.
+    more = [leksand.publish(record_id=f"uc-{i}") for i in range(2, 4)]
+    refused = ingest(store, keys, [more[0], tampered(more[1])], cursor=("hub", 9))
+    assert not refused.ok and refused.accepted == 1 and not refused.cursor_set
+    assert store.get_cursor("hub") == 5
+    assert store.log_position() == 3
+
+
 def test_ingest_without_stopping_counts_the_rest_as_gaps(
     store: Store, leksand: factories.FeedWriter
 ) -> None:
