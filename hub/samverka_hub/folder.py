@@ -21,8 +21,6 @@ and the :class:`~samverka_hub.council.Council` that makes decisions with them.
 
 from __future__ import annotations
 
-import contextlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +29,7 @@ from samverka.config import CONFIG_FILE
 from samverka.errors import ConfigError
 from samverka.kommuner import HUB_ORIGIN, kommun_name
 from samverka.migrations import STORE_TRACK
-from samverka.node import Node, load_signing_key
+from samverka.node import Node, listen_host, load_signing_key, write_new
 from samverka.pki import DEFAULT_HOSTS, create_ca, issue_certificate
 from samverka.signing import SigningKey
 from samverka.store import Store
@@ -134,18 +132,18 @@ def init_hub(
         (hub_dir / sub).mkdir(mode=0o700, exist_ok=True)
 
     signing_key = SigningKey.generate()
-    _write_new(key_path, signing_key.to_pem(), mode=0o600)
-    _write_new(hub_dir / "keys" / "signing.pub", signing_key.public.to_pem(), mode=0o644)
+    write_new(key_path, signing_key.to_pem(), mode=0o600)
+    write_new(hub_dir / "keys" / "signing.pub", signing_key.public.to_pem(), mode=0o644)
 
     ca = create_ca(CA_NAME)
     names = tuple(
         dict.fromkeys((*DEFAULT_HOSTS, *hosts, *_listen_hosts(member_listen, public_listen)))
     )
     cert = issue_certificate(ca, kommunkod=HUB_ORIGIN, name=kommun_name(HUB_ORIGIN), hosts=names)
-    _write_new(hub_dir / "tls" / "ca.pem", ca.cert_pem, mode=0o644)
-    _write_new(hub_dir / "ca" / "ca.key", ca.key_pem, mode=0o600)
-    _write_new(hub_dir / "tls" / "node.pem", cert.cert_pem, mode=0o644)
-    _write_new(hub_dir / "tls" / "node.key", cert.key_pem, mode=0o600)
+    write_new(hub_dir / "tls" / "ca.pem", ca.cert_pem, mode=0o644)
+    write_new(hub_dir / "ca" / "ca.key", ca.key_pem, mode=0o600)
+    write_new(hub_dir / "tls" / "node.pem", cert.cert_pem, mode=0o644)
+    write_new(hub_dir / "tls" / "node.key", cert.key_pem, mode=0o600)
 
     text = render_hub_config(
         member_listen=member_listen,
@@ -154,7 +152,7 @@ def init_hub(
         store_url=store_url,
     )
     # The config goes last: a folder without samverka.toml is not yet a hub.
-    _write_new(config_path, text.encode("utf-8"), mode=0o644)
+    write_new(config_path, text.encode("utf-8"), mode=0o644)
     hub = open_hub(hub_dir)
     try:
         with hub.members.write() as tx:
@@ -187,17 +185,4 @@ def _refuse_database_of_another_hub(store_url: str) -> None:
 
 
 def _listen_hosts(*listens: str) -> list[str]:
-    hosts = []
-    for listen in listens:
-        host = listen.rsplit(":", 1)[0].strip("[]") if ":" in listen else listen
-        if host and host not in ("0.0.0.0", "::"):
-            hosts.append(host)
-    return hosts
-
-
-def _write_new(path: Path, data: bytes, *, mode: int) -> None:
-    """Write a file that must not exist yet, created with ``mode`` (no umask race)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with contextlib.closing(os.fdopen(fd, "wb")) as f:
-        f.write(data)
-    os.chmod(path, mode)
+    return [host for listen in listens if (host := listen_host(listen)) is not None]

@@ -144,7 +144,7 @@ def pin_key(node_dir: Path, origin: str, public_key: PublicKey) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{origin}-{public_key.key_id}.pub"
     if not path.exists():
-        _write_new(path, public_key.to_pem(), mode=0o644)
+        write_new(path, public_key.to_pem(), mode=0o644)
     return path
 
 
@@ -174,8 +174,8 @@ def init_node(node_dir: Path, kommun: str, *, listen: str = DEFAULT_LISTEN) -> N
     (node_dir / "tls").mkdir(mode=0o700, exist_ok=True)
 
     signing_key = SigningKey.generate()
-    _write_new(key_path, signing_key.to_pem(), mode=0o600)
-    _write_new(node_dir / "keys" / "signing.pub", signing_key.public.to_pem(), mode=0o644)
+    write_new(key_path, signing_key.to_pem(), mode=0o600)
+    write_new(node_dir / "keys" / "signing.pub", signing_key.public.to_pem(), mode=0o644)
 
     # Here, not at the top: samverka.pki loads cryptography.x509, which a node that only
     # opens its folder (serve, sync, search) never needs.
@@ -184,28 +184,35 @@ def init_node(node_dir: Path, kommun: str, *, listen: str = DEFAULT_LISTEN) -> N
     name = kommun_name(kommun)
     ca = create_ca(f"Samverka local CA {kommun} {name}")
     cert = issue_certificate(ca, kommunkod=kommun, name=name, hosts=_tls_hosts(listen))
-    _write_new(node_dir / "tls" / "ca.pem", ca.cert_pem, mode=0o644)
-    _write_new(node_dir / LOCAL_CA_KEY, ca.key_pem, mode=0o600)
-    _write_new(node_dir / "tls" / "node.pem", cert.cert_pem, mode=0o644)
-    _write_new(node_dir / "tls" / "node.key", cert.key_pem, mode=0o600)
+    write_new(node_dir / "tls" / "ca.pem", ca.cert_pem, mode=0o644)
+    write_new(node_dir / LOCAL_CA_KEY, ca.key_pem, mode=0o600)
+    write_new(node_dir / "tls" / "node.pem", cert.cert_pem, mode=0o644)
+    write_new(node_dir / "tls" / "node.key", cert.key_pem, mode=0o600)
 
     # The config goes last: a folder without samverka.toml is not yet a node, so an
     # init that failed half-way is retried after removing the folder, never "opened".
-    _write_new(config_path, render_config(kommun, listen=listen).encode("utf-8"), mode=0o644)
+    write_new(config_path, render_config(kommun, listen=listen).encode("utf-8"), mode=0o644)
     return Node.open(node_dir)
+
+
+def listen_host(listen: str) -> str | None:
+    """The host a listen address (``host:port``, ``[::1]:port``) names; None for a
+    wildcard (``0.0.0.0``, ``[::]``), which no certificate can name."""
+    host = listen.rsplit(":", 1)[0].strip("[]") if ":" in listen else listen
+    return host if host and host not in ("0.0.0.0", "::") else None
 
 
 def _tls_hosts(listen: str) -> tuple[str, ...]:
     """Names for the node certificate: loopback, plus the listen host when it is specific."""
     from samverka.pki import DEFAULT_HOSTS
 
-    host = listen.rsplit(":", 1)[0].strip("[]") if ":" in listen else listen
-    if host and host not in ("0.0.0.0", "::") and host not in DEFAULT_HOSTS:
+    host = listen_host(listen)
+    if host is not None and host not in DEFAULT_HOSTS:
         return (*DEFAULT_HOSTS, host)
     return DEFAULT_HOSTS
 
 
-def _write_new(path: Path, data: bytes, *, mode: int) -> None:
+def write_new(path: Path, data: bytes, *, mode: int) -> None:
     """Write a file that must not exist yet, created with ``mode`` (no umask race)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     with contextlib.closing(os.fdopen(fd, "wb")) as f:
