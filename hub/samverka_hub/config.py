@@ -107,12 +107,18 @@ class HarvestSection:
     interval_seconds: float = 300.0
     #: Longest wait before trying a member that failed again (seconds).
     max_backoff_seconds: float = 3600.0
-    #: Members harvested at the same time.
+    #: Members harvested at the same time (by this replica).
     concurrency: int = 8
+    #: How long a replica's claim on a member lasts unless renewed (seconds); a running
+    #: harvest renews it every third of this. A member whose replica died is harvested
+    #: by another replica once its claim runs out.
+    lease_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         if self.interval_seconds <= 0:
             raise ConfigError("[harvest] interval_seconds must be positive")
+        if self.lease_seconds <= 0:
+            raise ConfigError("[harvest] lease_seconds must be positive")
         if self.max_backoff_seconds < self.interval_seconds:
             raise ConfigError("[harvest] max_backoff_seconds must be at least interval_seconds")
         if self.concurrency < 1:
@@ -285,8 +291,12 @@ enabled = true
 # exponential back-off (with jitter) up to max_backoff_seconds.
 interval_seconds = 300.0
 max_backoff_seconds = 3600.0
-# Members harvested at the same time.
+# Members harvested at the same time (by this replica).
 concurrency = 8
+# Replicas on one database share the schedule: each due member is claimed by one
+# replica for this long (renewed while it harvests); if that replica dies, another
+# takes the member over once the claim runs out.
+lease_seconds = 60.0
 
 [web]
 # The read-only web catalog of PUBLIC records (search, records, kommuner, the

@@ -13,8 +13,15 @@ Schedule (``[harvest]`` in the hub config): each member every ``interval_seconds
 after a failure (unreachable, or an entry refused) the next attempt waits
 ``interval`` · 2ⁿ, at most ``max_backoff_seconds``, jittered to 50-100 % so a
 network outage does not make every member come due at once. At most
-``concurrency`` members are harvested at the same time. A refused entry is counted
-in the refusal table (``samverka hub refusals``) like a refused push.
+``concurrency`` members are harvested at the same time by one replica. A refused
+entry is counted in the refusal table (``samverka hub refusals``) like a refused push.
+
+The schedule is kept in the database (:mod:`samverka_hub.harvest_schedule`), so
+hub replicas sharing one database share it: a due member is claimed by one replica
+with a compare-and-set and held for ``lease_seconds`` (renewed while the harvest
+runs), so each member is read once per interval however many replicas run, and a
+member whose replica died is taken over by another when the lease runs out. The
+decisions (what to claim, when next) are pure: :mod:`samverka_hub.harvest_plan`.
 
 ``samverka hub harvest [--member KOD]`` runs one round from the CLI
 (:func:`harvest_once`).
@@ -23,15 +30,19 @@ in the refusal table (``samverka hub refusals``) like a refused push.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import random
+import secrets
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from samverka.client import ClientTls, FeedClient
 from samverka.directory import VerifiedDirectory
-from samverka.errors import ConfigError, SamverkaError
+from samverka.errors import ConfigError, SamverkaError, StoreError
 from samverka.kommuner import HUB_ORIGIN
 from samverka.logwatch import LogWatcher
 from samverka.store import Store
@@ -41,6 +52,8 @@ from samverka.verify import KeyRing
 
 from samverka_hub.config import HarvestSection
 from samverka_hub.folder import Hub
+from samverka_hub.harvest_plan import MIN_IDLE_SECONDS, after_harvest, plan_round
+from samverka_hub.harvest_schedule import HarvestSchedule
 from samverka_hub.refusals import RefusalLog
 
 log = logging.getLogger("samverka_hub.harvest")
@@ -139,25 +152,33 @@ async def harvest_member(
     return outcome
 
 
-@dataclass
-class _Schedule:
-    next_at: float = 0.0
-    failures: int = 0
+def replica_id() -> str:
+    """This process's name in the schedule's claims: host, process id and a random
+    token (a restarted replica, even with the same pid, never owns its predecessor's)."""
+    return f"{socket.gethostname()[:64]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 @dataclass
 class HarvesterStatus:
-    """What the harvester did (for logs and tests)."""
+    """What this replica's harvester did (for logs and tests)."""
 
     rounds: int = 0
     harvests: int = 0
     failures: int = 0
     accepted: int = 0
+    #: Due members another replica claimed first (and harvests): not read twice.
+    claimed_elsewhere: int = 0
     last: dict[str, HarvestOutcome] = field(default_factory=dict)
 
 
 class Harvester:
-    """A NodeServer resource of ``hub serve``: harvests reachable members on schedule."""
+    """A NodeServer resource of ``hub serve``: harvests reachable members on schedule.
+
+    The schedule is in the database (:class:`HarvestSchedule`), shared by every hub
+    replica on it: each due member is claimed by one replica, which harvests it and
+    writes when it is due next. While harvesting, the replica renews its claims every
+    third of ``[harvest] lease_seconds``; stopping, it releases them.
+    """
 
     def __init__(
         self,
@@ -168,6 +189,7 @@ class Harvester:
         settings: HarvestSection,
         *,
         max_clock_skew_ms: int,
+        replica: str | None = None,
     ) -> None:
         self.store = store
         self.directory = directory
@@ -176,10 +198,18 @@ class Harvester:
         self.settings = settings
         self.max_clock_skew_ms = max_clock_skew_ms
         self.refusals = RefusalLog(store)
+        self.schedule = HarvestSchedule(store)
+        self.replica = replica or replica_id()
         self.status = HarvesterStatus()
-        self._schedule: dict[str, _Schedule] = {}
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._wake_all = False
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._renewed = 0.0
+
+    @property
+    def _lease_ms(self) -> int:
+        return round(self.settings.lease_seconds * 1000)
 
     async def start(self) -> None:
         self._wake = asyncio.Event()
@@ -192,66 +222,153 @@ class Harvester:
             await asyncio.wait([task])
 
     def wake(self) -> None:
-        """Harvest every member now (e.g. for tests, or after a directory change)."""
-        for schedule in self._schedule.values():
-            schedule.next_at = 0.0
+        """Harvest every member now (e.g. for tests, or after a directory change): the
+        next look at the schedule makes them due (members being harvested, here or by
+        another replica, keep their claim)."""
+        self._wake_all = True
         self._wake.set()
 
     async def _run(self) -> None:
-        limit = asyncio.Semaphore(self.settings.concurrency)
-        running: dict[str, asyncio.Task[None]] = {}
         try:
             while True:
-                now = time.monotonic()
+                self._wake.clear()  # a wake() from here on ends the wait below at once
                 current = {t.kommunkod: t for t in targets(self.directory())}
-                for code in list(self._schedule):
-                    if code not in current:
-                        del self._schedule[code]  # revoked, or no longer reachable
-                for code, target in current.items():
-                    schedule = self._schedule.setdefault(code, _Schedule(next_at=now))
-                    if schedule.next_at <= now and code not in running:
-                        task = asyncio.create_task(
-                            self._harvest(target, schedule, limit), name=f"harvest-{code}"
-                        )
-                        running[code] = task
-                        task.add_done_callback(_forget(running, code))
-                self.status.rounds += 1
-                waits = [s.next_at - now for s in self._schedule.values()]
-                idle = min([MAX_IDLE_SECONDS, *waits])
-                self._wake.clear()
                 try:
-                    async with asyncio.timeout(max(idle, 0.05)):
+                    idle = await self._round(current)
+                except StoreError as err:
+                    # The database is down: nothing can be claimed (and no other
+                    # replica can claim either); look again later.
+                    log.warning("harvest schedule unavailable: %s", err)
+                    idle = MAX_IDLE_SECONDS
+                self.status.rounds += 1
+                try:
+                    async with asyncio.timeout(idle):
                         await self._wake.wait()
                 except TimeoutError:
                     pass
         finally:
-            for task in running.values():
+            claimed, running = list(self._running), list(self._running.values())
+            for task in running:
                 task.cancel()
             if running:
-                await asyncio.wait(list(running.values()))
+                await asyncio.wait(running)
+            # Stopping mid-harvest: hand the claims back, due now, rather than make
+            # the members wait for the lease to run out.
+            with contextlib.suppress(StoreError):
+                await asyncio.to_thread(self.schedule.release, claimed, self.replica)
 
-    async def _harvest(self, target: Target, schedule: _Schedule, limit: asyncio.Semaphore) -> None:
-        # Not due again while this one runs, however long it takes.
-        schedule.next_at = float("inf")
-        async with limit:
-            keys = self.directory().keyring()
-            outcome = await harvest_member(
-                self.store,
-                keys,
-                self.tls,
-                target,
-                refusals=self.refusals,
-                max_clock_skew_ms=self.max_clock_skew_ms,
+    async def _round(self, current: dict[str, Target]) -> float:
+        """One look at the schedule: renew, claim what is due, start those harvests.
+        How long to wait before the next look."""
+        codes = sorted(current)
+        if not codes and not self._running:
+            return MAX_IDLE_SECONDS  # nobody to harvest: no need to ask the database
+        if self._wake_all:
+            await asyncio.to_thread(self.schedule.make_due, codes)
+            self._wake_all = False
+        renew_every = self.settings.lease_seconds / 3
+        if self._running and time.monotonic() - self._renewed >= renew_every:
+            await self._renew()
+        view = await asyncio.to_thread(self.schedule.read, codes)
+        plan = plan_round(
+            view.slots,
+            now_ms=view.now_ms,
+            running=self._running,
+            free=self.settings.concurrency - len(self._running),
+            max_idle_seconds=MAX_IDLE_SECONDS,
+        )
+        lost = 0
+        for code in plan.claim:
+            claimed = await asyncio.to_thread(
+                self.schedule.claim, code, self.replica, lease_ms=self._lease_ms
             )
+            if claimed is None:
+                lost += 1  # another replica claimed it first
+                continue
+            if not self._running:
+                self._renewed = time.monotonic()  # the first claim is fresh
+            task = asyncio.create_task(
+                self._harvest(current[code], claimed.failures), name=f"harvest-{code}"
+            )
+            self._running[code] = task
+            task.add_done_callback(self._forget(code))
+        self.status.claimed_elsewhere += lost
+        idle = plan.wait_seconds
+        if self._running:
+            idle = min(idle, max(renew_every - (time.monotonic() - self._renewed), 0.0))
+        if lost:
+            idle = 0.0  # read the winner's claim, to wait for its end rather than guess
+        return max(idle, MIN_IDLE_SECONDS)
+
+    async def _renew(self) -> None:
+        members = sorted(self._running)
+        held = await asyncio.to_thread(
+            self.schedule.renew, members, self.replica, lease_ms=self._lease_ms
+        )
+        self._renewed = time.monotonic()
+        if held < len(members):
+            log.warning(
+                "%d of %d harvest claims ran out before they were renewed (the event loop "
+                "or the database was slow for [harvest] lease_seconds); another replica "
+                "may harvest those members too",
+                len(members) - held,
+                len(members),
+            )
+
+    def _forget(self, code: str) -> Callable[[asyncio.Task[None]], None]:
+        def done(_task: asyncio.Task[None]) -> None:
+            self._running.pop(code, None)
+            # Look again now: the member's next due time is written, and a harvest
+            # slot is free for a member that may be waiting for one.
+            self._wake.set()
+
+        return done
+
+    async def _harvest(self, target: Target, failures: int) -> None:
+        keys = self.directory().keyring()
+        outcome = await harvest_member(
+            self.store,
+            keys,
+            self.tls,
+            target,
+            refusals=self.refusals,
+            max_clock_skew_ms=self.max_clock_skew_ms,
+        )
         self.status.harvests += 1
         self.status.last[target.kommunkod] = outcome
-        interval = self.settings.interval_seconds
+        settings = self.settings
+        step = after_harvest(
+            outcome.ok,
+            failures,
+            interval_seconds=settings.interval_seconds,
+            max_backoff_seconds=settings.max_backoff_seconds,
+            jitter=random.uniform(0.5, 1.0),
+        )
+        try:
+            kept = await asyncio.to_thread(
+                self.schedule.finish,
+                target.kommunkod,
+                self.replica,
+                delay_ms=step.delay_ms,
+                failures=step.failures,
+                error=outcome.error,
+            )
+        except StoreError as err:
+            # The claim stays until its lease ends; then the member is harvested again.
+            log.warning("could not record the harvest of %s: %s", target.kommunkod, err)
+        else:
+            if not kept:
+                log.warning(
+                    "the claim on %s ran out during its harvest and another replica "
+                    "took it over (a harvest longer than [harvest] lease_seconds without "
+                    "renewal)",
+                    target.kommunkod,
+                )
+        if outcome.accepted:
+            self.watcher.notify()  # what a failed harvest stored before it failed too
         if outcome.ok:
-            schedule.failures = 0
-            schedule.next_at = time.monotonic() + interval
             if outcome.accepted:
                 self.status.accepted += outcome.accepted
-                self.watcher.notify()
                 log.info(
                     "harvested %d new entries of %s from %s",
                     outcome.accepted,
@@ -259,32 +376,17 @@ class Harvester:
                     target.address,
                 )
             return
-        schedule.failures += 1
         self.status.failures += 1
-        if outcome.accepted:
-            self.watcher.notify()
-        delay = min(interval * 2**schedule.failures, self.settings.max_backoff_seconds)
-        delay *= random.uniform(0.5, 1.0)
-        schedule.next_at = time.monotonic() + delay
         level = logging.ERROR if outcome.refused else logging.WARNING
         log.log(
             level,
             "harvesting %s from %s failed (%d in a row; next try in %.0f s): %s",
             target.kommunkod,
             target.address,
-            schedule.failures,
-            delay,
+            step.failures,
+            step.delay_ms / 1000,
             outcome.error,
         )
-
-
-def _forget(
-    running: dict[str, asyncio.Task[None]], code: str
-) -> Callable[[asyncio.Task[None]], None]:
-    def done(_task: asyncio.Task[None]) -> None:
-        running.pop(code, None)
-
-    return done
 
 
 def harvester_for(

@@ -118,9 +118,27 @@ def _m2_refusals(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _m3_harvest_schedule(conn: Connection) -> None:
+    """The harvest schedule the hub's replicas share: next due time (the lease), back-off."""
+    md = sa.MetaData()
+    big = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+    sa.Table(
+        "hub_harvest_schedule",
+        md,
+        sa.Column("kommunkod", sa.String(4), primary_key=True),
+        sa.Column("next_due_ms", big, nullable=False),
+        sa.Column("failures", sa.Integer, nullable=False),
+        sa.Column("claimed_by", sa.String, nullable=False),
+        sa.Column("last_finished_ms", big, nullable=True),
+        sa.Column("last_error", sa.String, nullable=False),
+    )
+    md.create_all(conn)
+
+
 MIGRATIONS = [
     Migration(1, "membership: enrollments, members, keys, directories", _m1_membership),
     Migration(2, "aggregation: refusals counted per origin and reason", _m2_refusals),
+    Migration(3, "harvest: a schedule shared by the hub's replicas", _m3_harvest_schedule),
 ]
 
 register_migrations(HUB_TRACK, MIGRATIONS)

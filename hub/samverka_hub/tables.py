@@ -154,3 +154,26 @@ class RefusalRow(HubTable, table=True):
     last_peer: str = Field(max_length=8, default="")
     first_at_ms: int = Field(sa_type=Big)
     last_at_ms: int = Field(sa_type=Big)
+
+
+class HarvestScheduleRow(HubTable, table=True):
+    """When each member is next harvested, and who is harvesting it: the schedule every
+    hub replica on one database shares (:mod:`samverka_hub.harvest_schedule`).
+
+    ``next_due_ms`` is both the due time and the lease: a replica claims a due member
+    by moving it forward by the lease (compare-and-set), and a replica that dies
+    mid-harvest leaves a member that falls due again when the lease runs out.
+    """
+
+    __tablename__ = "hub_harvest_schedule"
+
+    kommunkod: str = Field(max_length=4, primary_key=True)
+    #: Milliseconds since the epoch on the database's clock.
+    next_due_ms: int = Field(sa_type=Big)
+    #: Failed harvests in a row (the back-off's exponent); 0 after a success.
+    failures: int = 0
+    #: The replica holding the lease ("host:pid:token"), "" when nobody harvests it.
+    claimed_by: str = ""
+    last_finished_ms: int | None = Field(default=None, sa_type=Big)
+    #: What went wrong in the last harvest, "" when it worked.
+    last_error: str = ""

@@ -1,9 +1,13 @@
 """The harvester's schedule, in-process: who is harvested, and back-off for a member
-that cannot be reached (its node is down), without stopping the others."""
+that cannot be reached (its node is down), without stopping the others.
+
+The schedule's decisions and its table: tests/hub/test_harvest_schedule.py; several
+hub processes sharing it: tests/hub/test_replicas_harvest.py."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from pathlib import Path
 
@@ -57,11 +61,12 @@ def test_an_unreachable_member_is_retried_with_back_off(tmp_path: Path) -> None:
                 async with asyncio.timeout(60):
                     while harvester.status.failures < 2:
                         await asyncio.sleep(0.05)
-                # the back-off never exceeds max_backoff_seconds
-                schedule = harvester._schedule["2029"]
-                assert schedule.failures >= 2
-                waiting = schedule.next_at - time.monotonic()
-                assert schedule.next_at == float("inf") or waiting <= 0.4
+                # the back-off, kept in the database, never exceeds max_backoff_seconds
+                (row,) = harvester.schedule.rows()
+                assert row["kommunkod"] == "2029" and row["failures"] >= 2
+                assert "2029" in harvester.status.last and row["last_error"]
+                waiting = row["next_due_ms"] - time.time_ns() // 1_000_000
+                assert row["claimed_by"] == harvester.replica or waiting <= 400
             finally:
                 await harvester.close()
             return harvester
@@ -70,3 +75,42 @@ def test_an_unreachable_member_is_retried_with_back_off(tmp_path: Path) -> None:
         outcome = harvester.status.last["2029"]
         assert not outcome.ok and not outcome.refused and outcome.report is None
         assert harvester.status.harvests == harvester.status.failures
+
+
+def test_a_stopping_harvester_hands_its_claim_back(tmp_path: Path) -> None:
+    """A member whose node accepts connections but never answers holds a harvest in
+    flight; the harvester stopping (SIGTERM in `hub serve`) releases the claim, due
+    now, instead of leaving it to another replica only when the lease runs out."""
+    with hubkit.make_hub(tmp_path / "hub") as hub, socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # the kernel accepts; nobody speaks TLS
+        admit(hub, "2029", f"127.0.0.1:{silent.getsockname()[1]}")
+        directory = hub.council.current_directory()
+        assert directory is not None
+        settings = HarvestSection(interval_seconds=60, lease_seconds=60)
+
+        async def run() -> Harvester:
+            harvester = Harvester(
+                hub.hub.store,
+                lambda: directory,
+                ClientTls.from_config(hub.hub.config.node),
+                LogWatcher(hub.hub.store),
+                settings,
+                max_clock_skew_ms=600_000,
+            )
+            await harvester.start()
+            try:
+                async with asyncio.timeout(30):
+                    while not [r for r in harvester.schedule.rows() if r["claimed_by"]]:
+                        await asyncio.sleep(0.05)
+                (row,) = harvester.schedule.rows()
+                assert row["claimed_by"] == harvester.replica
+                assert row["next_due_ms"] > time.time_ns() // 1_000_000 + 50_000  # the lease
+            finally:
+                await harvester.close()
+            return harvester
+
+        harvester = hubkit.run_async(run())
+        (row,) = harvester.schedule.rows()
+        assert row["claimed_by"] == "" and row["next_due_ms"] <= time.time_ns() // 1_000_000
+        assert harvester.status.harvests == 0  # it never finished
