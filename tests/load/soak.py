@@ -96,6 +96,12 @@ def junit_outcomes(junit: Path) -> dict[str, str]:
             outcomes[name] = "skipped"
         else:
             outcomes[name] = "passed"
+    # A parametrized test also stands under its bare name: passed when every case passed.
+    for name, outcome in list(outcomes.items()):
+        if "[" in name:
+            bare = name.split("[", 1)[0]
+            if bare not in outcomes or outcome != "passed":
+                outcomes[bare] = outcome  # the first case, or one that did not pass
     return outcomes
 
 
