@@ -25,7 +25,7 @@ from samverka.verify import (
     CheckedSignature,
     KeyRing,
     Verdict,
-    check_signature,
+    check_entry,
     verify_entry,
     verify_redacted,
 )
@@ -35,8 +35,9 @@ Incoming = feed_pb2.LogEntry | feed_pb2.SignedEntry | feed_pb2.RedactedEntry | b
 #: Verify-and-append rounds before a batch gives up to writers that keep getting there first.
 ATTEMPTS = 5
 
-#: What check_signatures says about one item: its checked envelope, the refusal its
-#: envelope or signature earns, or None for a redacted stand-in (nothing to check).
+#: What check_signatures says about one item: its checked envelope with the entry
+#: decoded, the refusal its envelope, signature or entry structure earns, or None for
+#: a redacted stand-in (nothing to check).
 Checked = CheckedSignature | EntryRefused | None
 
 #: Batches smaller than this check their signatures in the calling thread: handing a
@@ -60,7 +61,8 @@ def _signature_pool() -> ThreadPoolExecutor:
 def check_signatures(
     items: Sequence[Incoming], keys: KeyRing, *, max_bytes: int = MAX_SIGNED_ENTRY_BYTES
 ) -> list[Checked]:
-    """Steps 1–3 of verification (envelope, key id, signature) for every item at once.
+    """Steps 1–4 of verification (envelope, key id, signature, the entry decoded:
+    :func:`~samverka.verify.check_entry`) for every item at once.
 
     They do not depend on the store, so they run ahead of the ordered checks, spread
     over the CPU's cores for larger batches. The refusals are kept, not raised:
@@ -94,7 +96,7 @@ def _check_all(
             out.append(None)
             continue
         try:
-            out.append(check_signature(item, keys, max_bytes=max_bytes))
+            out.append(check_entry(item, keys, max_bytes=max_bytes))
         except EntryRefused as refusal:
             out.append(refusal)
     return out
@@ -229,6 +231,7 @@ def _ingest_once(store: Store, rules: _Rules, items: list[Incoming]) -> IngestRe
     report = IngestReport()
     # One consistent view of the store for the whole batch (see Store.snapshot).
     with store.snapshot() as snapshot:
+        snapshot.prefetch(*_looked_up(items, rules.checked))
         verifier = _BatchVerifier(BatchState(snapshot), rules, report)
         accepted = verifier.run(items)
     fills = verifier.filled()
@@ -239,6 +242,24 @@ def _ingest_once(store: Store, rules: _Rules, items: list[Incoming]) -> IngestRe
         report.stand_ins_filled = len(fills)
         report.cursor_set = cursor is not None
     return report
+
+
+def _looked_up(
+    items: list[Incoming], checked: Sequence[Checked]
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """The feeds and records verifying ``items`` will look up: the origins of the
+    entries decoded ahead and of the stand-ins, and the entries' (origin, record_id)."""
+    origins: list[str] = []
+    records: list[tuple[str, str]] = []
+    for item, check in zip(items, checked, strict=True):
+        if isinstance(check, CheckedSignature) and check.parsed is not None:
+            origins.append(check.parsed.origin)
+            records.append((check.parsed.origin, check.parsed.record_id))
+        elif isinstance(item, feed_pb2.LogEntry) and item.HasField("redacted"):
+            origins.append(item.redacted.origin)
+        elif isinstance(item, feed_pb2.RedactedEntry):
+            origins.append(item.origin)
+    return origins, records
 
 
 class _BatchVerifier:

@@ -900,6 +900,9 @@ class StoreSnapshot:
         #: The signed (not placeholder) entries entry_hash found: stand_in() is asked
         #: right after it for every duplicate, and answers these without a query.
         self._signed: set[tuple[str, int]] = set()
+        #: Heads and record versions read ahead for a batch (prefetch); None: none held.
+        self._heads: dict[str, FeedHead | None] = {}
+        self._versions: dict[tuple[str, str], int | None] = {}
 
     def _one(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
         try:
@@ -907,7 +910,39 @@ class StoreSnapshot:
         except self._driver_error as exc:
             raise self._on_error(exc) from exc
 
+    def prefetch(self, origins: Iterable[str], record_keys: Iterable[tuple[str, str]]) -> None:
+        """Read the heads of ``origins`` and the versions of ``record_keys`` (origin,
+        record_id) in a few queries; head() and record_version() then answer them
+        without one. Verifying a batch asks for each origin's head and each record's
+        version: one query each otherwise, about 800 for a batch of 500 entries from
+        290 feeds: 800 round trips to PostgreSQL (hub ingest of 3,000 entries: 600 ->
+        450 us an entry). SQLite answers each from its page cache in microseconds,
+        as fast as the bulk read, so there this does nothing.
+        """
+        if not self._pg:
+            return
+        origin_list = [o for o in dict.fromkeys(origins) if o not in self._heads]
+        keys = [k for k in dict.fromkeys(record_keys) if k not in self._versions]
+        try:
+            for chunk in _chunks(origin_list, 500):
+                self._heads.update(dict.fromkeys(chunk))
+                marks = ", ".join("?" * len(chunk))
+                sql = f"{_SQL_HEADS} WHERE origin IN ({marks})"
+                for row in _query_all(self._driver, self._pg, sql, tuple(chunk)):
+                    self._heads[row[0]] = FeedHead(row[0], row[1], bytes(row[2]), row[3])
+            for chunk in _chunks(keys, 400):
+                self._versions.update(dict.fromkeys(chunk))
+                params = tuple(part for key in chunk for part in key)
+                for _rid, origin, record_id, version in _query_all(
+                    self._driver, self._pg, _records_by_key_sql(len(chunk)), params
+                ):
+                    self._versions[(origin, record_id)] = int(version)
+        except self._driver_error as exc:
+            raise self._on_error(exc) from exc
+
     def head(self, origin: str) -> FeedHead | None:
+        if origin in self._heads:
+            return self._heads[origin]
         row = self._one(_SQL_HEAD, (origin,))
         return None if row is None else FeedHead(row[0], row[1], bytes(row[2]), row[3])
 
@@ -920,7 +955,10 @@ class StoreSnapshot:
         return bytes(row[0])
 
     def record_version(self, origin: str, record_id: str) -> int | None:
-        row = self._one(_SQL_RECORD_VERSION, (origin, record_id))
+        key = (origin, record_id)
+        if key in self._versions:
+            return self._versions[key]
+        row = self._one(_SQL_RECORD_VERSION, key)
         return int(row[0]) if row else None
 
     def stand_in(self, origin: str, sequence: int) -> StandIn | None:
@@ -1086,16 +1124,23 @@ def _records_by_key(
     """
     held: dict[tuple[str, str], tuple[int, int]] = {}
     for chunk in _chunks(keys, 400):
-        values = ", ".join(["(?, ?)"] * len(chunk))
-        sql = (
-            "SELECT r.rid, r.origin, r.record_id, r.version "
-            f"FROM (VALUES {values}) AS k JOIN records AS r "
-            "ON r.origin = k.column1 AND r.record_id = k.column2"
-        )
         params = [part for key in chunk for part in key]
-        for rid, origin, record_id, version in driver_execute(conn, sql, params):
+        for rid, origin, record_id, version in driver_execute(
+            conn, _records_by_key_sql(len(chunk)), params
+        ):
             held[(origin, record_id)] = (int(rid), int(version))
     return held
+
+
+def _records_by_key_sql(count: int) -> str:
+    """rid, origin, record_id, version of the held records among ``count`` (origin,
+    record_id) pairs given as ``?`` parameters (see _records_by_key)."""
+    values = ", ".join(["(?, ?)"] * count)
+    return (
+        "SELECT r.rid, r.origin, r.record_id, r.version "
+        f"FROM (VALUES {values}) AS k JOIN records AS r "
+        "ON r.origin = k.column1 AND r.record_id = k.column2"
+    )
 
 
 def _query_one(
@@ -1104,6 +1149,15 @@ def _query_one(
     """Run one ``?``-style statement on a driver connection; its first row."""
     row = driver.execute(sql.replace("?", "%s") if is_postgres else sql, params).fetchone()
     return None if row is None else tuple(row)
+
+
+def _query_all(
+    driver: Any, is_postgres: bool, sql: str, params: tuple[Any, ...]
+) -> list[tuple[Any, ...]]:
+    """Every row of one ``?``-style statement on a driver connection."""
+    return [
+        tuple(row) for row in driver.execute(sql.replace("?", "%s") if is_postgres else sql, params)
+    ]
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

@@ -75,6 +75,30 @@ def test_ingest_moves_a_cursor_with_the_entries_only_when_nothing_is_refused(
     assert store.log_position() == 3
 
 
+def test_ingest_checks_chains_and_versions_against_what_is_held(
+    store: Store, leksand: factories.FeedWriter, tibro: factories.FeedWriter
+) -> None:
+    """Heads and record versions come from the store (read for the whole batch at
+    once on PostgreSQL) and from the batch's own earlier entries."""
+    keys = KeyRing([leksand.trusted_key(), tibro.trusted_key()])
+    first = [leksand.publish(record_id="uc-1"), tibro.publish(origin=factories.TIBRO)]
+    assert ingest(store, keys, first).accepted == 2
+    second = [
+        leksand.publish(record_id="uc-1"),  # version 2 over the held 1
+        tibro.publish(origin=factories.TIBRO, record_id="uc-2"),
+        leksand.publish(record_id="uc-1"),  # version 3 over the batch's own 2
+    ]
+    report = ingest(store, keys, second)
+    assert report.ok and report.accepted == 3
+    stale = leksand.build(factories.make_use_case(record_id="uc-1", version=3))
+    refused = ingest(store, keys, [tibro.publish(origin=factories.TIBRO), stale])
+    assert refused.accepted == 1
+    assert refused.first_refusal is not None
+    assert refused.first_refusal.reason is Reason.VERSION_NOT_NEWER
+    head = store.head(factories.LEKSAND)
+    assert head is not None and head.sequence == 3
+
+
 def test_ingest_without_stopping_counts_the_rest_as_gaps(
     store: Store, leksand: factories.FeedWriter
 ) -> None:
