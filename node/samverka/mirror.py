@@ -32,6 +32,7 @@ from samverka.sync import Progress, SyncReport, SyncStopped, follow_peer, sync_f
 from samverka.verify import KeyRing
 
 if TYPE_CHECKING:
+    from samverka.config import NodeConfig
     from samverka.membership import DirectoryUpdate
     from samverka.node import Node
     from samverka.server.app import Resource
@@ -52,15 +53,19 @@ class HubSync:
     directory_changed: bool
 
 
-def hub_client(node: Node) -> FeedClient:
-    """A FeedService client for the hub's member port, with this node's certificate."""
-    config = node.config
+def hub_address(config: NodeConfig) -> str:
+    """The hub's member port (``[hub] address``); ConfigError when not enrolled."""
     if not config.hub.address:
         raise ConfigError(
             "this node is not enrolled: no [hub] address in samverka.toml",
             hint="enroll first: `samverka node enroll --hub HOST:PORT --ca FILE`",
         )
-    return FeedClient.connect(config.hub.address, ClientTls.from_config(config))
+    return config.hub.address
+
+
+def hub_client(node: Node) -> FeedClient:
+    """A FeedService client for the hub's member port, with this node's certificate."""
+    return FeedClient.connect(hub_address(node.config), ClientTls.from_config(node.config))
 
 
 async def refresh(node: Node) -> DirectoryUpdate:

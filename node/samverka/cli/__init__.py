@@ -28,6 +28,10 @@ from samverka.cli._common import EXIT_CODES_HELP, LazyGroup
         "search": ("samverka.cli.search:search", "Full-text search over all records held."),
         "bundle": ("samverka.cli.bundle:bundle", "Offline signed bundles: export and import."),
         "sync": ("samverka.cli.syncing:sync", "Pull and push entries with the hub."),
+        "crosscheck": (
+            "samverka.cli.crosscheck:crosscheck",
+            "Compare feed heads with the hub and origin nodes.",
+        ),
         "hub": ("samverka_hub.cli:hub", "Run and operate the council's hub."),
         "doctor": ("samverka.cli.doctor:doctor", "Check a node or hub folder; say how to fix it."),
     },

@@ -1,0 +1,244 @@
+"""``samverka crosscheck``: does the hub hand this node every feed whole?
+
+Signatures and hash chains stop a hub from altering, reordering or dropping an
+entry inside a feed, but not from withholding a feed's newest entries (or a whole
+origin): what it hands out is then a valid, shorter prefix. This command compares
+the heads this node holds (its own feed and its mirror, what ``samverka sync``
+stored) with the hub's announced heads and with each origin's own node where the
+signed member directory lists an address for it (:mod:`samverka.crosscheck`).
+Scheduled (e.g. daily, ``deploy/systemd/samverka-crosscheck.timer``), it is the
+node operator's check that nothing is withheld.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from samverka.cli._common import (
+    EXIT_CODES_HELP,
+    counted,
+    dir_option,
+    json_option,
+    open_node,
+    print_json,
+)
+from samverka.crosscheck import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, Agreement
+from samverka.errors import ConfigError, SamverkaError, TransportError
+from samverka.kommuner import is_origin
+
+if TYPE_CHECKING:
+    from samverka.crosscheck import CrossCheck, OriginCheck
+
+
+def _origins(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> list[str]:
+    for code in value:
+        if not is_origin(code):
+            raise click.BadParameter(f"{code!r} is not a kommunkod")
+    return list(dict.fromkeys(value))
+
+
+def _peers(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> list[str]:
+    from samverka.server.app import split_address
+
+    for address in value:
+        try:
+            _host, port = split_address(address)
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc)) from exc
+        if port == 0:
+            raise click.BadParameter(f"{address!r}: port 0 is nobody's port")
+    return list(dict.fromkeys(value))
+
+
+@click.command(
+    "crosscheck",
+    epilog="""\b
+Exit status: 0 when every feed agrees (an origin's node that cannot be reached is
+normal: many kommuner expose none), 1 when a source holds more of a feed than this
+node (behind) or another entry at a sequence it holds (fork), 4 when only the hub
+or a --peer could not be asked.
+"""
+    + EXIT_CODES_HELP,
+)
+@dir_option
+@click.option(
+    "--origin",
+    "origins",
+    multiple=True,
+    callback=_origins,
+    metavar="KOMMUN",
+    help="Check only this origin's feed (repeatable) [default: every feed].",
+)
+@click.option(
+    "--peer",
+    "peers",
+    multiple=True,
+    callback=_peers,
+    metavar="HOST:PORT",
+    help="Also ask this member node (mutual TLS) for its heads: its own feed and its "
+    "mirror of the others (repeatable).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.1, 300),
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    help="Seconds each source may take to answer.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=DEFAULT_CONCURRENCY,
+    show_default=True,
+    help="How many sources are asked at once.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Print only mismatches and the summary.")
+@json_option
+def crosscheck(
+    node_dir: Path,
+    origins: list[str],
+    peers: list[str],
+    timeout: float,
+    concurrency: int,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Compare the feed heads this node holds with the hub's and with each origin's
+    own node, to catch a hub that withholds the newest entries of a feed.
+
+    Asks the hub (GetFeedHeads over its member port) and every member node the
+    signed member directory lists an address for, over mutual TLS with this node's
+    certificate; reads the directory this node holds (`samverka sync` keeps it
+    current) and changes nothing. Per origin: in agreement, behind (a source holds
+    entries we lack: run `samverka sync`; if it stays, the hub withholds them), fork
+    (two histories of the feed), or unreachable.
+
+    \b
+    Examples:
+      samverka crosscheck
+      samverka crosscheck --origin 2034 --peer orsa.example.se:7443
+      samverka crosscheck --quiet --json
+    """
+    import asyncio
+
+    import uvloop
+
+    from samverka.crosscheck import check_federation
+
+    with (
+        open_node(node_dir) as node,
+        asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner,
+    ):
+        result = runner.run(
+            check_federation(
+                node, origins=origins, peers=peers, concurrency=concurrency, timeout=timeout
+            )
+        )
+    error = _verdict(result)
+    if as_json:
+        print_json(_as_json(result, error))
+    else:
+        for line in _lines(result, quiet=quiet):
+            click.echo(line)
+    if error is not None:
+        raise error
+
+
+def _verdict(result: CrossCheck) -> SamverkaError | None:
+    """The error deciding the exit code: a mismatch (1) before a transport problem (4)."""
+    mismatched = result.mismatched
+    if mismatched:
+        names = ", ".join(f"{o.origin} ({o.status.value})" for o in mismatched)
+        return SamverkaError(
+            f"{counted(len(mismatched), 'feed')} "
+            f"{'differs' if len(mismatched) == 1 else 'differ'} from what this node holds: "
+            f"{names}",
+            hint=mismatched[0].hint()
+            if len(mismatched) == 1
+            else "see the arrow line under each origin above; run `samverka sync` first, "
+            "then `samverka crosscheck` again: what stays is withheld (behind) or forked",
+        )
+    failed = result.failed_sources
+    if failed:
+        names = "; ".join(f"{a.source.label} at {a.source.address}: {a.error}" for a in failed)
+        return TransportError(
+            f"could not ask {names}",
+            hint="check the network towards it and that it runs "
+            "(`samverka doctor` checks the way to the hub)",
+        )
+    return None
+
+
+_MARK = {
+    Agreement.AGREE: "ok",
+    Agreement.BEHIND: "BEHIND",
+    Agreement.FORK: "FORK",
+    Agreement.UNREACHABLE: "?",
+}
+
+
+def _lines(result: CrossCheck, *, quiet: bool) -> list[str]:
+    lines = []
+    for check in result.origins:
+        if quiet and not check.mismatches:
+            continue
+        lines.append(f"{_MARK[check.status]:<6}  {_origin_name(check)}  {check.describe()}")
+        if check.mismatches:
+            lines.append(f"{'':<6}  {'':<20}  → {check.hint()}")
+    for answer in result.failed_sources:
+        lines.append(f"{answer.source.label} at {answer.source.address}: {answer.error}")
+    lines.append(_summary(result))
+    return lines
+
+
+def _origin_name(check: OriginCheck) -> str:
+    return f"{check.origin} {check.name}"[:20].ljust(20)
+
+
+def _summary(result: CrossCheck) -> str:
+    agree = result.count(Agreement.AGREE)
+    confirmed = sum(
+        1 for o in result.origins if o.status is Agreement.AGREE and o.confirmed_by_origin
+    )
+    parts = [
+        f"{counted(len(result.origins), 'feed')}: {agree} in agreement "
+        f"({confirmed} confirmed by the origin itself)",
+        f"{result.count(Agreement.BEHIND)} behind",
+        f"{result.count(Agreement.FORK)} forked",
+    ]
+    if unknown := result.count(Agreement.UNREACHABLE):
+        parts.append(f"{unknown} not answered for")
+    text = ", ".join(parts)
+    if nodes := result.unreachable_nodes:
+        text += (
+            f"; {counted(len(nodes), 'origin node')} not reachable from here (normal: many "
+            "kommuner expose none; the hub's word stands for those)"
+        )
+    return text
+
+
+def _as_json(result: CrossCheck, error: SamverkaError | None) -> dict[str, Any]:
+    if error is None:
+        status = "agree"
+    else:
+        status = "transport" if isinstance(error, TransportError) else "mismatch"
+    return {
+        "ok": error is None,
+        "status": status,
+        "sources": [
+            {
+                "kind": a.source.kind.value,
+                "source": a.source.label,
+                "address": a.source.address,
+                "origin": a.source.origin or None,
+                "reachable": a.reachable,
+                "error": a.error or None,
+            }
+            for a in result.answers
+        ],
+        "origins": [o.as_json() for o in result.origins],
+        "counts": {s.value: result.count(s) for s in Agreement},
+    }

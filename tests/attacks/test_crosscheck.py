@@ -1,0 +1,222 @@
+"""``samverka crosscheck`` (a subprocess, as an operator or a systemd timer runs it)
+against the session's real hub process and a misbehaving one, over mutual TLS on
+loopback.
+
+Mora (2062) enrolls with the address of its node, so the signed member directory
+lists it, publishes 8 entries and pushes them to the hub; its node serves its feed on
+that address (in this process, as ``node serve`` would). A reader, Malung-Sälen
+(2023), enrolled after it, syncs and then cross-checks:
+
+- from the honest hub: every feed agrees, Mora's head is confirmed by Mora's own
+  node: exit 0;
+- Mora's node down: reported as not reachable, still exit 0 (many kommuner expose no
+  node: the hub's word stands for them);
+- from a hub that withholds Mora's entries from #6 on and announces heads that match
+  what it serves (:class:`simhub.SimHub`, undetectable from the hub alone: see
+  test_hub_misbehaviour.py): Mora's node holds #8, the reader #5: exit 1, naming
+  2062, #6 and #8 and what to do.
+
+The pure comparison: tests/core/test_crosscheck.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import factories
+import pytest
+from arena import Arena, enroll_node, free_port, hub_env, run
+from samverka.client import ClientTls
+from samverka.hubclient import HubClient
+from samverka.membership import DIRECTORY_FILE
+from samverka.node import Node
+from samverka.push import push_feed
+from samverka.server import build_node_server
+from samverka.v1 import directory_pb2
+from simhub import RogueLog, SimHub
+from soakresults import record
+
+MORA, MALUNG = "2062", "2023"
+FEED_LENGTH = 8
+WITHHELD_FROM = 6
+
+
+@dataclass(frozen=True)
+class Scene:
+    arena: Arena
+    mora: Path
+    mora_address: str
+    #: The reader enrolled and never synced; each scenario syncs a copy of it.
+    reader: Path
+    tmp: Path
+
+
+@pytest.fixture(scope="module")
+def scene(hub_arena: Arena, tmp_path_factory: pytest.TempPathFactory) -> Scene:
+    tmp = tmp_path_factory.mktemp("crosscheck")
+    address = f"127.0.0.1:{free_port()}"
+    mora = enroll_node(hub_arena.hub, MORA, tmp / "mora", address=address)
+    with Node.open(mora) as node:
+        for i in range(1, FEED_LENGTH + 1):
+            node.publisher().publish(
+                factories.make_record("use_case", record_id=f"mora-{i}", origin=MORA)
+            )
+
+        async def push() -> int:
+            async with HubClient(hub_arena.hub.member, ClientTls.from_config(node.config)) as link:
+                return (await push_feed(node.store, MORA, link)).hub_sequence
+
+        assert run(push()) == FEED_LENGTH
+    reader = enroll_node(hub_arena.hub, MALUNG, tmp / "malung")
+    listed = directory_pb2.Directory.FromString(
+        directory_pb2.SignedDirectory.FromString((reader / DIRECTORY_FILE).read_bytes()).directory
+    )
+    assert {m.kommunkod: m.address for m in listed.members}[MORA] == address
+    return Scene(hub_arena, mora, address, reader, tmp)
+
+
+def reader_copy(scene: Scene, name: str) -> Path:
+    copy = scene.tmp / name
+    shutil.copytree(scene.reader, copy)
+    return copy
+
+
+def samverka(*args: str | Path, hub: str = "") -> subprocess.CompletedProcess[str]:
+    env = hub_env(SAMVERKA_HUB_FOLLOW="false", **({"SAMVERKA_HUB_ADDRESS": hub} if hub else {}))
+    return subprocess.run(
+        [sys.executable, "-m", "samverka", *map(str, args)],
+        capture_output=True, text=True, env=env, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+async def samverka_async(*args: str | Path, hub: str = "") -> tuple[int, str, str]:
+    """The same, while this process's loop keeps serving (Mora's node, a SimHub)."""
+    env = hub_env(SAMVERKA_HUB_FOLLOW="false", **({"SAMVERKA_HUB_ADDRESS": hub} if hub else {}))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "samverka", *map(str, args), env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+@asynccontextmanager
+async def mora_node(scene: Scene) -> AsyncIterator[None]:
+    """Mora's node serving its feed at the address the directory lists."""
+    with Node.open(scene.mora) as mora:
+        server = build_node_server(
+            mora.config, mora.store, mora.signing_key.public, listen=scene.mora_address
+        )
+        await server.start()
+        try:
+            yield
+        finally:
+            await server.stop(grace=0)
+
+
+@pytest.fixture(scope="module")
+def synced(scene: Scene) -> Path:
+    """A reader that synced from the honest hub."""
+    reader = reader_copy(scene, "honest")
+    result = samverka("sync", "--dir", reader, "--no-push", "--quiet")
+    assert result.returncode == 0, result.stderr
+    return reader
+
+
+def test_an_honest_federation_agrees_and_exits_0(scene: Scene, synced: Path) -> None:
+    async def check() -> tuple[tuple[int, str, str], tuple[int, str, str]]:
+        async with mora_node(scene):
+            text = await samverka_async("crosscheck", "--dir", synced)
+            as_json = await samverka_async("crosscheck", "--dir", synced, "--json")
+        return text, as_json
+
+    (code, out, err), (json_code, json_out, _) = run(check())
+    assert code == 0, out + err
+    mora_line = next(line for line in out.splitlines() if f"{MORA} Mora" in line)
+    assert mora_line.startswith("ok") and "#8" in mora_line, out
+    assert "in agreement with the hub and Mora's node" in mora_line, out
+    assert "0 behind, 0 forked" in out.splitlines()[-1], out
+
+    assert json_code == 0
+    report = json.loads(json_out)
+    assert (report["ok"], report["status"]) == (True, "agree")
+    assert set(report) == {"ok", "status", "sources", "origins", "counts"}
+    kinds = {(s["kind"], s["origin"], s["reachable"]) for s in report["sources"]}
+    assert kinds == {("hub", None, True), ("origin", MORA, True)}, report["sources"]
+    mora = next(o for o in report["origins"] if o["origin"] == MORA)
+    assert set(mora) == {
+        "origin", "name", "status", "ours", "own", "confirmed_by_origin", "sources",
+        "mismatches", "hint",
+    }  # fmt: skip
+    assert (mora["status"], mora["ours"], mora["confirmed_by_origin"]) == ("agree", 8, True)
+    assert {(s["kind"], s["status"], s["theirs"]) for s in mora["sources"]} == {
+        ("hub", "agree", 8),
+        ("origin", "agree", 8),
+    }
+    assert report["counts"]["behind"] == report["counts"]["fork"] == 0
+    assert report["counts"]["agree"] == len(report["origins"])
+
+
+def test_an_unreachable_origin_node_is_reported_and_exits_0(scene: Scene, synced: Path) -> None:
+    result = samverka("crosscheck", "--dir", synced, "--origin", MORA, "--timeout", "5")
+    assert result.returncode == 0, result.stdout + result.stderr
+    [mora_line, summary] = result.stdout.splitlines()
+    assert mora_line.startswith("ok") and "in agreement with the hub" in mora_line
+    assert f"Mora's node ({scene.mora_address}) not reachable" in mora_line
+    assert "1 origin node not reachable from here" in summary
+    assert result.stderr == ""
+
+
+def test_a_hub_withholding_an_origins_tail_is_caught_and_exits_1(scene: Scene) -> None:
+    reader = reader_copy(scene, "withheld")
+    with scene.arena.hub.open_store() as store:
+        log = RogueLog.of(store).withheld(MORA, WITHHELD_FROM)
+    directory = directory_pb2.SignedDirectory.FromString((reader / DIRECTORY_FILE).read_bytes())
+
+    async def scenario() -> tuple[tuple[int, str, str], ...]:
+        async with SimHub(scene.arena.hub.dir, log, directory) as sim, mora_node(scene):
+            synced = await samverka_async("sync", "--dir", reader, "--no-push", hub=sim.address)
+            text = await samverka_async("crosscheck", "--dir", reader, hub=sim.address)
+            as_json = await samverka_async(
+                "crosscheck", "--dir", reader, "--json", "--quiet", hub=sim.address
+            )
+        return synced, text, as_json
+
+    (sync_code, _, sync_err), (code, out, err), (json_code, json_out, json_err) = run(scenario())
+    # The sync finds nothing wrong: a shorter prefix is a valid feed.
+    assert sync_code == 0, sync_err
+    with Node.open(reader) as node:
+        head = node.store.head(MORA)
+        assert head is not None and head.sequence == WITHHELD_FROM - 1
+    record("attack", "hub withholds a feed's tail (samverka crosscheck)", refused=code == 1,
+           code=f"exit {code}", reason="behind")  # fmt: skip
+    assert code == 1, out + err
+    lines = out.splitlines()
+    index = next(i for i, line in enumerate(lines) if f"{MORA} Mora" in line)
+    assert lines[index].startswith("BEHIND"), out
+    assert f"{MORA}#6: Mora's node holds the feed up to #8, we only up to #5" in lines[index]
+    assert "→" in lines[index + 1] and "the hub does not show #6..#8" in lines[index + 1]
+    assert "1 behind" in lines[-1]
+    assert f"error: 1 feed differs from what this node holds: {MORA} (behind)" in err
+    assert "hint:" in err and "samverka sync" in err
+
+    assert json_code == 1 and "error:" in json_err
+    report = json.loads(json_out)
+    assert (report["ok"], report["status"]) == (False, "mismatch")
+    [mora] = [o for o in report["origins"] if o["origin"] == MORA]
+    assert (mora["status"], mora["ours"]) == ("behind", WITHHELD_FROM - 1)
+    [mismatch] = mora["mismatches"]
+    assert (mismatch["kind"], mismatch["source"], mismatch["sequence"], mismatch["theirs"]) == (
+        "behind", "Mora's node", WITHHELD_FROM, FEED_LENGTH,
+    )  # fmt: skip
+    assert "withholds" in mora["hint"]

@@ -1,0 +1,60 @@
+"""`samverka crosscheck` without a federation: what a node that cannot cross-check is
+told, and the exit codes (the flows with a hub and an origin's node are in
+tests/attacks/test_crosscheck.py)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+from clikit import Cli, Run
+from samverka.cli._common import EXIT_CONFIG, EXIT_TRANSPORT, EXIT_USAGE
+from samverka.config import CONFIG_FILE
+from samverka.membership import set_hub_address
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_node_that_has_not_enrolled_is_told_to_enroll(run: Run, leksand: Path) -> None:
+    result = run("crosscheck", node=leksand)
+    assert result.returncode == EXIT_CONFIG, result.stderr
+    assert "samverka node enroll" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_origins_and_peers_are_usage_errors(cli: Cli, leksand: Path) -> None:
+    for args in (("--origin", "9999"), ("--peer", "no-port"), ("--peer", "host:0")):
+        result = cli("crosscheck", *args, node=leksand)
+        assert result.exit_code == EXIT_USAGE, (args, result.output)
+
+
+def test_only_unreachable_sources_are_a_transport_error_with_the_report_printed(
+    run: Run, leksand: Path
+) -> None:
+    """The hub and a --peer not answering: exit 4, and --json still prints the report."""
+    hub, peer = f"127.0.0.1:{closed_port()}", f"127.0.0.1:{closed_port()}"
+    set_hub_address(leksand / CONFIG_FILE, hub)
+    result = run("crosscheck", "--json", "--peer", peer, "--timeout", "5", node=leksand, timeout=90)
+    assert result.returncode == EXIT_TRANSPORT, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["ok"], report["status"]) == (False, "transport")
+    assert [(s["kind"], s["address"], s["reachable"]) for s in report["sources"]] == [
+        ("hub", hub, False),
+        ("peer", peer, False),
+    ]
+    assert all(s["error"] for s in report["sources"])
+    assert f"error: could not ask the hub at {hub}" in result.stderr
+    assert peer in result.stderr and "hint:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_help_names_the_options_and_the_exit_codes(cli: Cli) -> None:
+    text = cli("crosscheck", "--help").output
+    for option in ("--origin", "--peer", "--timeout", "--concurrency", "--quiet", "--json"):
+        assert option in text
+    assert "withholds" in text and "1 when a source holds more" in text
+    assert "crosscheck" in cli("--help").output
