@@ -12,7 +12,9 @@ anything not ok a hint saying what to do). Checks, in order:
 ``directory``     (enrolled nodes) the member directory held is valid, lists us, and
                   lists no signing key for us that this folder never held
 ``hub``           (enrolled nodes) the hub's member port answers a health check over
-                  mutual TLS with this node's certificate
+                  mutual TLS with this node's certificate, and holds our own feed as
+                  we do: not more of it, not another entry at a sequence we hold
+                  (the comparison ``samverka crosscheck`` makes for every feed)
 ``clock``         (enrolled nodes) our clock against the hub's (``server_time_ms``):
                   warn beyond :data:`WARN_SKEW_MS`, FAIL beyond ``[limits]
                   max_clock_skew_seconds`` (entries would be refused)
@@ -43,6 +45,7 @@ from samverka.errors import SamverkaError
 
 if TYPE_CHECKING:
     from samverka.v1 import directory_pb2
+    from samverka.verify import FeedHead
 
 #: Checks run unless ``only`` names others; ``server`` is asked for explicitly.
 DEFAULT_CHECKS = ("config", "keys", "certificates", "database", "directory", "hub", "clock")
@@ -630,35 +633,53 @@ async def _check_hub(config: NodeConfig, checks: list[str], report: Report) -> N
         )
         return
     if "hub" in checks:
-        hub_sequence = max((h.sequence for h in heads.heads), default=0)
-        _check_own_feed_at_hub(config, hub_sequence, report)
+        _check_own_feed_at_hub(config, heads.heads, report)
     if "clock" in checks:
         report.findings.append(clock_finding(info.server_time_ms, before, after, config))
 
 
-def _check_own_feed_at_hub(config: NodeConfig, hub_sequence: int, report: Report) -> None:
-    """The hub must not hold more of our own feed than we do (a restored old backup):
-    publishing then would reuse sequences already signed, a fork every node refuses."""
+def _check_own_feed_at_hub(
+    config: NodeConfig, hub_heads: Sequence[FeedHead], report: Report
+) -> None:
+    """Our own feed as the hub holds it, compared as ``samverka crosscheck`` compares
+    every feed (:func:`samverka.crosscheck.compare_heads`). The hub must not hold more
+    of it than we do (a restored old backup: publishing then would reuse sequences
+    already signed, a fork every node refuses), nor another entry at a sequence we hold
+    (two histories of our feed: a copy of this folder published, or the key is out)."""
+    from samverka.crosscheck import MismatchKind, compare_heads
     from samverka.store import Store
 
+    own = config.node.kommun
     try:
         store = Store(config.store_url)
         try:
-            head = store.head(config.node.kommun)
+            found = compare_heads(
+                store, [h for h in hub_heads if h.origin == own], source="the hub"
+            )
         finally:
             store.close()
     except Exception:  # the database check reports an unreadable store
         return
-    local = head.sequence if head is not None else 0
-    if hub_sequence > local:
-        report.add(
-            "hub",
-            Status.FAIL,
-            f"the hub holds this kommun's feed up to sequence {hub_sequence}, this node only "
-            f"to {local} (restored from an older backup?)",
-            "do not publish: fetch the missing entries first with `samverka sync` (a new "
-            "entry at a sequence already published would fork the feed)",
-        )
+    for mismatch in found:
+        if mismatch.kind is MismatchKind.BEHIND:
+            report.add(
+                "hub",
+                Status.FAIL,
+                f"the hub holds this kommun's feed up to sequence {mismatch.theirs}, this "
+                f"node only to {mismatch.ours} (restored from an older backup?)",
+                "do not publish: fetch the missing entries first with `samverka sync` (a new "
+                "entry at a sequence already published would fork the feed)",
+            )
+        else:
+            report.add(
+                "hub",
+                Status.FAIL,
+                f"the hub holds another entry at sequence {mismatch.sequence} of this "
+                "kommun's feed than this node: the feed has two histories",
+                "do not publish from this node: another copy of this folder (an old backup, "
+                "a clone) published, or the signing key is in other hands; tell the council "
+                "(AI-rådet), see docs/OPERATIONS.md, 'Restoring a node'",
+            )
 
 
 def clock_finding(server_ms: int, before_ms: int, after_ms: int, config: NodeConfig) -> Finding:

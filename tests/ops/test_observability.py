@@ -294,3 +294,29 @@ def test_doctor_catches_a_restored_node_behind_its_own_feed_at_the_hub(
 
     mprocs.run("sync", "--dir", str(restored), "--quiet")  # the entries come back, verified
     assert json.loads(mprocs.run("doctor", "--dir", str(restored), "--json").stdout)["ok"]
+
+
+def test_doctor_catches_two_histories_of_its_own_feed_at_the_hub(
+    mprocs: Procs, hub: RunningHub, tibro: Path
+) -> None:
+    """A restored copy that published at a sequence the hub already holds from the
+    original: same length, another entry (the comparison `samverka crosscheck` makes)."""
+    archive = mprocs.tmp / "tibro-fork.tar.gz"
+    mprocs.run("node", "backup", "--dir", str(tibro), "--out", str(archive))
+    with Node.open(tibro) as node:
+        node.publisher().publish(factories.make_record("lesson", record_id="one", origin=TIBRO))
+    run_async(_publish(hub, tibro, _entries(tibro)))
+    copy = mprocs.tmp / "tibro-copy"
+    mprocs.run("node", "restore", str(archive), "--dir", str(copy))
+    with Node.open(copy) as node:
+        node.publisher().publish(factories.make_record("lesson", record_id="two", origin=TIBRO))
+        sequence = node.store.head(TIBRO).sequence  # type: ignore[union-attr]
+
+    result = mprocs.run("doctor", "--dir", str(copy), "--json", check=False)
+    assert result.returncode == 1, result
+    failed = [f for f in json.loads(result.stdout)["findings"] if f["status"] == "fail"]
+    assert [f["check"] for f in failed] == ["hub"], failed
+    assert f"another entry at sequence {sequence}" in failed[0]["message"], failed
+    assert "two histories" in failed[0]["message"] and "do not publish" in failed[0]["hint"]
+    # The original holds what the hub holds.
+    assert json.loads(mprocs.run("doctor", "--dir", str(tibro), "--json").stdout)["ok"]
