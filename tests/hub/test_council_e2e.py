@@ -95,6 +95,8 @@ def _serve(
         running = start_hub(procs, hub_dir, name=f"hub-{engine}")
         member = admit(hub, LEKSAND)
         add_federation(hub)
+        # The running hub learns of the admissions on its next directory poll.
+        wait_for(lambda: admitted(running.member, member), 10, "the hub to admit 2029")
         yield Served(engine, procs, running, hub, member)
     finally:
         procs.stop_all()
@@ -157,6 +159,17 @@ async def search(address: str, tls: ClientTls, query: str, **kw: Any) -> list[An
         except grpc.RpcError as err:
             raise hub_error(err, address) from err
     return list(reply.hits)
+
+
+def admitted(address: str, tls: ClientTls) -> bool:
+    """Whether the member port already answers ``tls``'s kommun (directory polled)."""
+    try:
+        run_async(stats(address, tls))
+    except PeerError as err:
+        if err.code is grpc.StatusCode.PERMISSION_DENIED:
+            return False
+        raise
+    return True
 
 
 async def stats(address: str, tls: ClientTls) -> hub_service_pb2.GetStatsResponse:
