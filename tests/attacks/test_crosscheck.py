@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import factories
+import grpc
 import pytest
 from arena import Arena, enroll_node, free_port, hub_env, run
 from samverka.client import ClientTls
@@ -40,6 +41,7 @@ from samverka.membership import DIRECTORY_FILE
 from samverka.node import Node
 from samverka.push import push_feed
 from samverka.server import build_node_server
+from samverka.server.status import PeerError
 from samverka.v1 import directory_pb2
 from simhub import RogueLog, SimHub
 from soakresults import record
@@ -64,6 +66,7 @@ def scene(hub_arena: Arena, tmp_path_factory: pytest.TempPathFactory) -> Scene:
     tmp = tmp_path_factory.mktemp("crosscheck")
     address = f"127.0.0.1:{free_port()}"
     mora = enroll_node(hub_arena.hub, MORA, tmp / "mora", address=address)
+    reader = enroll_node(hub_arena.hub, MALUNG, tmp / "malung")
     with Node.open(mora) as node:
         for i in range(1, FEED_LENGTH + 1):
             node.publisher().publish(
@@ -71,11 +74,20 @@ def scene(hub_arena: Arena, tmp_path_factory: pytest.TempPathFactory) -> Scene:
             )
 
         async def push() -> int:
-            async with HubClient(hub_arena.hub.member, ClientTls.from_config(node.config)) as link:
-                return (await push_feed(node.store, MORA, link)).hub_sequence
+            # The running hub learns of the admission at its next directory poll.
+            for _ in range(100):
+                async with HubClient(
+                    hub_arena.hub.member, ClientTls.from_config(node.config)
+                ) as link:
+                    try:
+                        return (await push_feed(node.store, MORA, link)).hub_sequence
+                    except PeerError as err:
+                        if err.code is not grpc.StatusCode.PERMISSION_DENIED:
+                            raise
+                await asyncio.sleep(0.05)
+            raise AssertionError("the hub never took Mora as a member")
 
         assert run(push()) == FEED_LENGTH
-    reader = enroll_node(hub_arena.hub, MALUNG, tmp / "malung")
     listed = directory_pb2.Directory.FromString(
         directory_pb2.SignedDirectory.FromString((reader / DIRECTORY_FILE).read_bytes()).directory
     )
