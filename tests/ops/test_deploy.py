@@ -65,6 +65,47 @@ def test_systemd_units_verify(unit: str, tmp_path: Path) -> None:
     assert unit not in result.stderr and "Unknown" not in result.stderr, result.stderr
 
 
+def test_the_crosscheck_timer_and_its_service_verify(tmp_path: Path) -> None:
+    """A daily oneshot, as hardened as the node's unit, on the node's folder."""
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is not installed"
+    service = (DEPLOY / "systemd" / "samverka-crosscheck.service").read_text()
+    timer = (DEPLOY / "systemd" / "samverka-crosscheck.timer").read_text()
+    node = (DEPLOY / "systemd" / "samverka-node.service").read_text()
+    hardening = [
+        line
+        for line in node.splitlines()
+        if line.startswith(("Protect", "Restrict", "SystemCall", "Capability", "NoNew", "Private"))
+    ]
+    assert len(hardening) > 10
+    for line in [*hardening, "Type=oneshot", "User=samverka", "UMask=0077"]:
+        assert f"\n{line}\n" in service, f"samverka-crosscheck.service lacks {line!r}"
+    assert "Environment=SAMVERKA_DIR=/var/lib/samverka/node" in service
+    assert "ReadWritePaths=/var/lib/samverka/node" in service
+    assert re.search(r"^ExecStart=\S+/samverka crosscheck\b", service, re.M)
+    assert re.search(r"^ExecStartPre=\S+/samverka sync --no-push\b", service, re.M)
+    assert re.search(r"^OnCalendar=", timer, re.M) and "Persistent=true" in timer
+    assert "WantedBy=timers.target" in timer
+    for name, text in (
+        ("samverka-crosscheck.service", service),
+        ("samverka-crosscheck.timer", timer),
+    ):
+        (tmp_path / name).write_text(text.replace("/opt/samverka/bin/samverka", str(SAMVERKA)))
+    units = [
+        str(tmp_path / "samverka-crosscheck.service"),
+        str(tmp_path / "samverka-crosscheck.timer"),
+    ]
+    result = subprocess.run([analyze, "verify", *units], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "samverka-crosscheck" not in result.stderr and "Unknown" not in result.stderr, (
+        result.stderr
+    )
+    # The options the units pass exist.
+    for args in (["crosscheck", "--quiet", "--help"], ["sync", "--no-push", "--quiet", "--help"]):
+        shown = subprocess.run([str(SAMVERKA), *args], capture_output=True, text=True, timeout=60)
+        assert shown.returncode == 0, shown.stderr
+
+
 def test_sysusers_and_tmpfiles_match_the_units() -> None:
     users = (DEPLOY / "systemd" / "samverka.sysusers").read_text()
     assert re.search(r"^u samverka ", users, re.M)
