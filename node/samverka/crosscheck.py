@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from samverka.client import ClientTls, FeedClient
+from samverka.directory import ACTIVE
 from samverka.errors import SamverkaError
 from samverka.kommuner import HUB_ORIGIN, kommun_name
 from samverka.verify import FeedHead, FeedState
@@ -441,8 +442,6 @@ def plan_sources(
     for (not ours, not the hub's: it is asked as the hub), and ``peers``."""
     sources = [Source(SourceKind.HUB, hub_address, _HUB_LABEL)] if hub_address else []
     taken = {hub_address}
-    from samverka.directory import ACTIVE
-
     members = directory.directory.members if directory is not None else ()
     for member in sorted(members, key=lambda m: m.kommunkod):
         code, address = member.kommunkod, member.address.strip()
