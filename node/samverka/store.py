@@ -1,5 +1,5 @@
 """The store: every entry verbatim, plus indexed columns, a current view of each
-record and full-text search. sqlmodel over SQLite (WAL) or PostgreSQL, same code.
+record and full-text search. SQLAlchemy over SQLite (WAL) or PostgreSQL, same code.
 
 Tables (models in :mod:`samverka.tables`, created by :mod:`samverka.migrations`):
 
