@@ -19,6 +19,7 @@ file.
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from collections.abc import Iterator, Sequence
@@ -37,6 +38,9 @@ BUSY_TIMEOUT_S = 30.0
 WRITE_LOCK_KEY = 0x53414D5645524B41
 
 _WRITE = "samverka_write"
+#: Set on a SQLite connection opened while its file could not be written (see
+#: _sqlite_engine): SQLite then opens it read-only, and it stays so for good.
+_OPENED_READ_ONLY = "samverka_opened_read_only"
 
 
 def normalize_url(url: str) -> str:
@@ -83,8 +87,18 @@ def _sqlite_engine(url: str, *, pool_size: int) -> Engine:
             max_overflow=2 * pool_size,
         )
 
+    path = None if is_memory_sqlite(url) else engine.url.database
+
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+    def _on_connect(dbapi_conn: Any, record: Any) -> None:
+        # A file the OS will not let us write (read-only mount, immutable file) is
+        # opened read-only, silently, and that connection never writes again even when
+        # the file does: remember it, so writers take a fresh one (write_transaction).
+        if path:
+            files = [path, f"{path}-wal"]
+            record.info[_OPENED_READ_ONLY] = not all(
+                os.access(f, os.W_OK) for f in files if os.path.exists(f)
+            )
         # Hand transaction control to SQLAlchemy's "begin" event below: pysqlite's own
         # implicit BEGIN is deferred and cannot be made IMMEDIATE.
         dbapi_conn.isolation_level = None
@@ -180,11 +194,20 @@ def write_transaction(engine: Engine, *, lock: bool = True) -> Iterator[Connecti
     """
     queue = _process_lock(engine) if lock or engine.dialect.name == "sqlite" else nullcontext()
     with queue, engine.connect() as conn:
+        if conn.info.get(_OPENED_READ_ONLY):
+            conn.invalidate()  # opened read-only; the next use opens a fresh connection
         conn = conn.execution_options(**{_WRITE: True})
-        with conn.begin():
-            if lock and is_postgres(conn):
-                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(WRITE_LOCK_KEY)))
-            yield conn
+        try:
+            with conn.begin():
+                if lock and is_postgres(conn):
+                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(WRITE_LOCK_KEY)))
+                yield conn
+        except (sa.exc.OperationalError, engine.dialect.loaded_dbapi.OperationalError):
+            # The database refused the write (read-only, disk full, connection lost):
+            # the connection's state is unknown, so it leaves the pool and the next
+            # write opens a fresh one.
+            conn.invalidate()
+            raise
 
 
 @contextmanager

@@ -30,6 +30,7 @@ import pytest
 import sqlalchemy as sa
 from arena import HubProcess, MemberKeys, build_hub, run, serve_hub
 from samverka.client import FeedClient
+from samverka.errors import StoreError
 from samverka.hubclient import HubClient
 from samverka.ingest import ingest
 from samverka.push import PushReport, push_feed
@@ -233,3 +234,30 @@ def test_a_read_only_database_refuses_clearly_corrupts_nothing_and_clears(
     # SQLite names it by where the write failed: the WAL file, or the database itself.
     words = ("disk I/O error", "attempt to write a readonly database")
     condition(hub, node, "the hub's database becomes read-only", files, words)
+
+
+def test_a_connection_opened_while_the_file_was_read_only_is_not_kept(tmp_path: Path) -> None:
+    """SQLite opens a file it may not write read-only, and such a connection stays
+    read-only after the file is writable again. A write that fails must not leave
+    that connection in the pool, or the store refuses every write until a restart."""
+    with small_filesystem(tmp_path) as mount:
+        store = Store.open(f"sqlite:///{mount / 'node.db'}")
+        writer = factories.FeedWriter(LEKSAND)
+        try:
+            first = [writer.publish(record_id=f"uc-{i}") for i in range(3)]
+            assert ingest(store, writer.keyring(), first).ok
+            files = [p for p in mount.glob("node.db*") if not p.name.endswith("-shm")]
+            for path in files:
+                subprocess.run(["chattr", "+i", str(path)], check=True)
+            store.engine.dispose()  # the pool's next connection opens now, read-only
+            more = [writer.publish(record_id="uc-while-read-only")]
+            with pytest.raises(StoreError):
+                ingest(store, writer.keyring(), more)
+            for path in files:
+                subprocess.run(["chattr", "-i", str(path)], check=True)
+            report = ingest(store, writer.keyring(), more)
+            assert report.ok and report.accepted == 1
+            head = store.head(LEKSAND)
+            assert head is not None and head.sequence == 4
+        finally:
+            store.close()
