@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -42,10 +43,11 @@ def pg_database() -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture
-def pg_url(pg_database: str) -> Iterator[str]:
-    """A fresh, empty schema in the session's database: a URL whose search_path is it."""
-    schema = f"t_{secrets.token_hex(6)}"
+@contextmanager
+def fresh_schema(pg_database: str, prefix: str) -> Iterator[str]:
+    """A new, empty schema in the session's database, dropped after: a URL whose
+    search_path is it."""
+    schema = f"{prefix}_{secrets.token_hex(6)}"
     dsn = pg_database.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
@@ -54,3 +56,17 @@ def pg_url(pg_database: str) -> Iterator[str]:
     finally:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def pg_url(pg_database: str) -> Iterator[str]:
+    """A fresh, empty schema for one test."""
+    with fresh_schema(pg_database, "t") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def pg_schema(pg_database: str) -> Iterator[str]:
+    """A fresh, empty schema for a module's hub (shared by its tests)."""
+    with fresh_schema(pg_database, "module") as url:
+        yield url

@@ -10,14 +10,12 @@ and the push agent catches up after the hub was down.
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import psycopg
 import pytest
 from aggkit import Member, author, enroll, free_port
 from hubkit import Procs, RunningHub, start_hub, wait_for
@@ -26,20 +24,6 @@ from samverka.store import Store
 from samverka.v1 import records_pb2
 
 LEKSAND, RATTVIK, GAGNEF = "2029", "2031", "2026"
-
-
-@pytest.fixture(scope="module")
-def hub_db(pg_database: str) -> Iterator[str]:
-    """A schema of its own in the session's PostgreSQL database, for the module's hub."""
-    schema = f"agents_{secrets.token_hex(4)}"
-    dsn = pg_database.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{pg_database}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 @pytest.fixture(scope="module")
@@ -77,13 +61,13 @@ class Hub:
 
 
 @pytest.fixture(scope="module")
-def hub(procs: Procs, hub_db: str) -> Iterator[Hub]:
+def hub(procs: Procs, pg_schema: str) -> Iterator[Hub]:
     hub_dir = procs.tmp / "hub"
     procs.run(
-        "hub", "init", "--dir", str(hub_dir), "--store-url", hub_db,
+        "hub", "init", "--dir", str(hub_dir), "--store-url", pg_schema,
         "--listen", f"127.0.0.1:{free_port()}", "--public-listen", f"127.0.0.1:{free_port()}",
     )  # fmt: skip
-    running = Hub(procs, start_hub(procs, hub_dir), hub_db)
+    running = Hub(procs, start_hub(procs, hub_dir), pg_schema)
     yield running
     if running.running.proc.poll() is None:
         running.stop()
