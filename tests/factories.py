@@ -21,11 +21,11 @@ import copy
 from collections.abc import Iterable
 from typing import Any
 
-from samverka.entries import build_entry, sign_entry
-from samverka.kommuner import HUB_ORIGIN
-from samverka.signing import GENESIS_HASH, SigningKey, entry_hash
+from samverka.protocol.entries import build_entry, sign_entry
+from samverka.protocol.kommuner import HUB_ORIGIN
+from samverka.protocol.signing import GENESIS_HASH, SigningKey, entry_hash
+from samverka.protocol.verify import KeyRing, MemoryFeedState, TrustedKey
 from samverka.v1 import feed_pb2, records_pb2
-from samverka.verify import KeyRing, MemoryFeedState, TrustedKey
 
 #: 2025-06-15T15:06:40Z: the first entry's timestamp.
 T0_MS = 1_750_000_000_000

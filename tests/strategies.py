@@ -1,6 +1,6 @@
 """Hypothesis strategies for records, shared by every test folder (``import strategies``).
 
-- ``valid_records()``: records that pass ``samverka.validation``, every kind, Swedish
+- ``valid_records()``: records that pass ``samverka.protocol.validation``, every kind, Swedish
   and other Unicode text, optional fields present or not.
 - ``arbitrary_records()``: records with any values protobuf can hold (unknown enum
   numbers, NaN, negative numbers, control characters, overlong text, long lists).
@@ -13,7 +13,7 @@ from typing import Any
 
 import factories
 from hypothesis import strategies as st
-from samverka.kommuner import HUB_ORIGIN, kommuner
+from samverka.protocol.kommuner import HUB_ORIGIN, kommuner
 from samverka.v1 import records_pb2
 
 KOMMUNKODER = sorted(kommuner())

@@ -25,7 +25,7 @@ Modules, by job:
   :mod:`~samverka_hub.insight_service`, :mod:`~samverka_hub.service`: the HubService
   servicer, split by concern.
 - :mod:`~samverka_hub.process`: ``hub serve``: both ports; who may call the member port
-  is :class:`samverka.membership.DirectoryPolicy` over the current directory.
+  is :class:`samverka.membership.member.DirectoryPolicy` over the current directory.
 - :mod:`~samverka_hub.cli`: the ``samverka hub`` commands
   (:mod:`~samverka_hub.cli_council`: ``recommend``, ``stats``, ``search``).
 """

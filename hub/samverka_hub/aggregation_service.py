@@ -4,7 +4,7 @@ A mixin of :class:`samverka_hub.service.HubServicer`. Member port only: the call
 identified by its certificate. The pusher is trusted for nothing about the entries:
 
 - any origin's entries may be relayed (a node may pass on what it holds); each is
-  verified with :func:`samverka.ingest.ingest` against the current member directory's
+  verified with :func:`samverka.replication.ingest.ingest` against the current member directory's
   keys, and the signature decides;
 - redacted stand-ins (drafts, which never leave their node) are taken on the
   pusher's word for its own feed only; another origin's stand-in needs a signed
@@ -26,12 +26,12 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from samverka.entries import parse_signed
 from samverka.errors import EntryRefused, SamverkaError
-from samverka.ingest import IngestReport, ingest
-from samverka.server.status import InvalidRequest
+from samverka.protocol.entries import parse_signed
+from samverka.protocol.verify import KeyRing
+from samverka.replication.ingest import IngestReport, ingest
+from samverka.transport.server.status import InvalidRequest
 from samverka.v1 import feed_pb2, hub_service_pb2
-from samverka.verify import KeyRing
 
 from samverka_hub.refusals import RefusalLog
 

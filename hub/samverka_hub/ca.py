@@ -24,8 +24,8 @@ from pathlib import Path
 
 from cryptography import x509
 from samverka.config import read_file
-from samverka.enrollment import check_address
-from samverka.pki import CertKeyPair, issue_from_csr, verify_csr
+from samverka.membership.enrollment import check_address
+from samverka.transport.pki import CertKeyPair, issue_from_csr, verify_csr
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from samverka.cli._common import EXIT_CODES_HELP, LazyGroup, dir_option, json_op
 from samverka.cli.membership import directory_json, echo_directory
 from samverka.cli.serve import server_options
 from samverka.config import CONFIG_FILE
-from samverka.kommuner import kommun_name
+from samverka.protocol.kommuner import kommun_name
 
 from samverka_hub.config import DEFAULT_MEMBER_LISTEN, DEFAULT_PUBLIC_LISTEN
 
@@ -201,9 +201,9 @@ def serve(
     import uvloop
     from samverka.cli.serve import configure_logging, echo_metrics
     from samverka.config import load_config
-    from samverka.kommuner import HUB_ORIGIN
-    from samverka.metrics import serve_metrics
-    from samverka.server import NodeServer
+    from samverka.ops.metrics import serve_metrics
+    from samverka.protocol.kommuner import HUB_ORIGIN
+    from samverka.transport.server import NodeServer
 
     from samverka_hub.process import build_hub_server
 

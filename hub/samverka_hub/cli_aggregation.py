@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 from samverka.cli._common import EXIT_CODES_HELP, dir_option, fail, json_option, print_json
-from samverka.kommuner import kommun_name
+from samverka.protocol.kommuner import kommun_name
 
 
 def _when(ms: int) -> str:

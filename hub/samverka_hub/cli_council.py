@@ -7,7 +7,7 @@ their subscribers as soon as their log watcher sees it.
 
 - ``recommend add|edit|retire|list|show``: the council's recommendations, signed with
   the hub's key (origin 0000); the options are the flat fields of
-  :mod:`samverka.recordform`, as for ``samverka usecase``.
+  :mod:`samverka.records.recordform`, as for ``samverka usecase``.
 - ``stats``: coverage across all 290 kommuner (:mod:`samverka_hub.stats`).
 - ``search``: the federation-wide search the hub's ``Search`` RPC answers.
 
@@ -36,11 +36,11 @@ from samverka.cli.records import (
     show_record,
 )
 from samverka.errors import SamverkaError
-from samverka.kommuner import HUB_ORIGIN, counties, is_origin, kommun_name
-from samverka.vocab import RECORD_KIND, SERVICE_AREA, USE_CASE_STATUS, VISIBILITY
+from samverka.protocol.kommuner import HUB_ORIGIN, counties, is_origin, kommun_name
+from samverka.protocol.vocab import RECORD_KIND, SERVICE_AREA, USE_CASE_STATUS, VISIBILITY
 
 if TYPE_CHECKING:
-    from samverka.entries import ParsedEntry
+    from samverka.protocol.entries import ParsedEntry
 
     from samverka_hub.folder import Hub
     from samverka_hub.insight import FederationHit

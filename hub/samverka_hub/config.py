@@ -34,7 +34,7 @@ from samverka.config import (
     render_config,
 )
 from samverka.errors import ConfigError
-from samverka.kommuner import HUB_ORIGIN
+from samverka.protocol.kommuner import HUB_ORIGIN
 
 DEFAULT_MEMBER_LISTEN = "127.0.0.1:7443"
 DEFAULT_PUBLIC_LISTEN = "127.0.0.1:7444"

@@ -34,8 +34,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from samverka.directory import VerifiedDirectory, build_directory, hub_member
-from samverka.enrollment import (
+from samverka.errors import EnrollmentRefused, Reason
+from samverka.membership.enrollment import (
     VerifiedEnrollment,
     VerifiedRotation,
     check_csr,
@@ -44,10 +44,10 @@ from samverka.enrollment import (
     verify_enrollment_request,
     verify_key_rotation,
 )
-from samverka.errors import EnrollmentRefused, Reason
-from samverka.kommuner import is_kommunkod, kommun_name
-from samverka.server.status import Conflict
-from samverka.signing import PublicKey, SigningKey
+from samverka.protocol.directory import VerifiedDirectory, build_directory, hub_member
+from samverka.protocol.kommuner import is_kommunkod, kommun_name
+from samverka.protocol.signing import PublicKey, SigningKey
+from samverka.transport.server.status import Conflict
 from samverka.v1 import directory_pb2
 
 from samverka_hub.ca import HubCA, describe

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 
-from samverka.directory import VerifiedDirectory
+from samverka.protocol.directory import VerifiedDirectory
 
 from samverka_hub.council import Council
 

@@ -27,12 +27,12 @@ from pathlib import Path
 from samverka.closing import Closing
 from samverka.config import CONFIG_FILE
 from samverka.errors import ConfigError
-from samverka.kommuner import HUB_ORIGIN, kommun_name
-from samverka.migrations import STORE_TRACK
 from samverka.node import Node, listen_host, load_signing_key, write_new
-from samverka.pki import DEFAULT_HOSTS, create_ca, issue_certificate
-from samverka.signing import SigningKey
-from samverka.store import Store
+from samverka.protocol.kommuner import HUB_ORIGIN, kommun_name
+from samverka.protocol.signing import SigningKey
+from samverka.store.migrations import STORE_TRACK
+from samverka.store.store import Store
+from samverka.transport.pki import DEFAULT_HOSTS, create_ca, issue_certificate
 
 from samverka_hub.ca import HubCA
 from samverka_hub.config import (

@@ -5,7 +5,7 @@ The hub aggregates two ways into the same idempotent ingest: members push
 reach — those whose directory entry has an ``address`` (the node's member port,
 given at enrollment). It calls each with its own client certificate (CN 0000,
 issued by its CA, which enrolled nodes trust) and reads, with
-:func:`samverka.sync.sync_from_peer`, only that member's own feed (an origin filter
+:func:`samverka.replication.sync.sync_from_peer`, only that member's own feed (an origin filter
 keeps the chain whole), after a cursor kept per member (``harvest:<kommunkod>``).
 Every entry is verified against the current directory's keys like any other.
 
@@ -40,15 +40,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from samverka.client import ClientTls, FeedClient
-from samverka.directory import VerifiedDirectory
 from samverka.errors import ConfigError, SamverkaError, StoreError
-from samverka.kommuner import HUB_ORIGIN
-from samverka.logwatch import LogWatcher
-from samverka.store import Store
-from samverka.sync import SyncReport, SyncStopped, sync_from_peer
+from samverka.protocol.directory import VerifiedDirectory
+from samverka.protocol.kommuner import HUB_ORIGIN
+from samverka.protocol.verify import KeyRing
+from samverka.replication.sync import SyncReport, SyncStopped, sync_from_peer
+from samverka.store.logwatch import LogWatcher
+from samverka.store.store import Store
+from samverka.transport.client import ClientTls, FeedClient
 from samverka.v1 import directory_pb2, feed_service_pb2
-from samverka.verify import KeyRing
 
 from samverka_hub.config import HarvestSection
 from samverka_hub.folder import Hub

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from samverka.db import write_transaction
 from samverka.errors import StoreError
-from samverka.store import Store
+from samverka.store.db import write_transaction
+from samverka.store.store import Store
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 

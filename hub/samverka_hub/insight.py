@@ -23,11 +23,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from samverka.directory import ACTIVE, VerifiedDirectory
-from samverka.kommuner import is_kommunkod, is_origin
-from samverka.server.status import InvalidRequest
-from samverka.store import SearchHit, Store
-from samverka.tables import records
+from samverka.protocol.directory import ACTIVE, VerifiedDirectory
+from samverka.protocol.kommuner import is_kommunkod, is_origin
+from samverka.store.store import SearchHit, Store
+from samverka.store.tables import records
+from samverka.transport.server.status import InvalidRequest
 from samverka.v1 import records_pb2
 
 from samverka_hub.stats import ADOPTION, Coverage, RecordTally, compute_coverage
@@ -44,7 +44,7 @@ def read_tallies(store: Store) -> list[RecordTally]:
     """The current view counted by origin, kind, status, area, visibility and tombstone.
 
     For adoptions the adopted solution's origin is counted too: the current view's
-    title of an adoption is ``ORIGIN/ID`` of the solution (see samverka.indexing),
+    title of an adoption is ``ORIGIN/ID`` of the solution (see samverka.store.indexing),
     and an origin is always four characters.
     """
     adopted_from = sa.case(

@@ -28,9 +28,9 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from samverka.server.policy import Caller
+from samverka.protocol.vocab import SERVICE_AREA, USE_CASE_STATUS
+from samverka.transport.server.policy import Caller
 from samverka.v1 import hub_service_pb2
-from samverka.vocab import SERVICE_AREA, USE_CASE_STATUS
 
 from samverka_hub.insight import (
     FederationHit,
@@ -131,7 +131,7 @@ def _area_key(area: int) -> str:
 
 def stats_proto(coverage: Coverage) -> hub_service_pb2.GetStatsResponse:
     """The wire form of coverage. Count keys are the vocabularies' stable English keys
-    (``pilot``, ``elderly-care``); the labels people read come from samverka.vocab."""
+    (``pilot``, ``elderly-care``); the labels people read come from samverka.protocol.vocab."""
     reply = hub_service_pb2.GetStatsResponse(
         kommuner_total=coverage.kommuner_total,
         members=coverage.members,

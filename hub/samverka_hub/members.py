@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from samverka.db import create_engine, read_transaction, write_transaction
-from samverka.directory import VerifiedDirectory
-from samverka.migrations import migrate
+from samverka.protocol.directory import VerifiedDirectory
+from samverka.store.db import create_engine, read_transaction, write_transaction
+from samverka.store.migrations import migrate
 from samverka.v1 import directory_pb2, hub_service_pb2
 from sqlalchemy.engine import Connection, Engine
 

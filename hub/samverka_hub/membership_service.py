@@ -23,9 +23,9 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from samverka.kommuner import HUB_ORIGIN
-from samverka.server.policy import Caller
-from samverka.server.status import NotAuthenticated
+from samverka.protocol.kommuner import HUB_ORIGIN
+from samverka.transport.server.policy import Caller
+from samverka.transport.server.status import NotAuthenticated
 from samverka.v1 import hub_service_pb2
 
 from samverka_hub.members import APPROVED, PENDING, STATUS_NAMES

@@ -1,7 +1,7 @@
 """The hub's migration track ``"hub"``: its tables in the node's database.
 
 Registered on import; open the store with ``tracks=("store", "hub")`` (or call
-:func:`samverka.migrations.migrate` with ``("hub",)``). As in the store's track, a
+:func:`samverka.store.migrations.migrate` with ``("hub",)``). As in the store's track, a
 migration describes the schema as it was at its time and is never edited: a change
 is a new migration appended to :data:`MIGRATIONS`.
 """
@@ -9,7 +9,7 @@ is a new migration appended to :data:`MIGRATIONS`.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from samverka.migrations import Migration, register_migrations
+from samverka.store.migrations import Migration, register_migrations
 from sqlalchemy.engine import Connection
 
 HUB_TRACK = "hub"

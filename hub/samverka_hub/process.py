@@ -9,7 +9,7 @@
 The harvester (``[harvest]``) pulls members' feeds from their nodes on a schedule.
 The web catalog (``[web]``, :mod:`samverka_hub.web`) is served over plain HTTP from
 the same asyncio loop, started and stopped with the ports.
-Both ports carry health and reflection (see :class:`samverka.server.NodeServer`). SIGTERM
+Both ports carry health and reflection (see :class:`samverka.transport.server.NodeServer`). SIGTERM
 drains both. The directory watcher starts before the ports open, so the first call
 already sees the current directory.
 """
@@ -19,13 +19,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from samverka.kommuner import HUB_ORIGIN, kommun_name
-from samverka.logwatch import watcher_for
-from samverka.membership import DirectoryPolicy
-from samverka.server.app import NodeServer, split_address
-from samverka.server.feed import FeedServicer, NodeIdentity
-from samverka.server.policy import PublicPolicy
-from samverka.server.settings import ServerSettings, ServerTls
+from samverka.membership.member import DirectoryPolicy
+from samverka.protocol.kommuner import HUB_ORIGIN, kommun_name
+from samverka.store.logwatch import watcher_for
+from samverka.transport.server.app import NodeServer, split_address
+from samverka.transport.server.feed import FeedServicer, NodeIdentity
+from samverka.transport.server.policy import PublicPolicy
+from samverka.transport.server.settings import ServerSettings, ServerTls
 
 from samverka_hub.directory_watch import DirectoryWatcher
 from samverka_hub.folder import Hub

@@ -2,12 +2,12 @@
 
 A recommendation is a record of kind Recommendation in the hub's own feed (origin
 "0000"), signed with the hub's Ed25519 key by the same
-:class:`~samverka.publisher.Publisher` a node uses, so it is an entry like any other:
+:class:`~samverka.records.publisher.Publisher` a node uses, so it is an entry like any other:
 verified before it is stored, served in the hub's log, synced by every node and
 verified there against the hub's key, which the signed member directory lists as
 member 0000. Validation refuses a recommendation from any other origin.
 
-The fields are the flat form of :mod:`samverka.recordform` (title, summary, body,
+The fields are the flat form of :mod:`samverka.records.recordform` (title, summary, body,
 area, reference, link, tag, visibility), so ``samverka hub recommend`` has the same
 options and messages as ``samverka usecase``. Every change is a new version;
 retiring writes a tombstone; nothing is erased.
@@ -26,11 +26,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from samverka.cli.records import RecordRefused, check_record
-from samverka.entries import ParsedEntry
 from samverka.errors import SamverkaError
-from samverka.kommuner import HUB_ORIGIN
 from samverka.node import Node
-from samverka.recordform import (
+from samverka.protocol.entries import ParsedEntry
+from samverka.protocol.kommuner import HUB_ORIGIN
+from samverka.records.recordform import (
     FIELDS_BY_NAME,
     apply_form,
     derive_id,
@@ -39,7 +39,7 @@ from samverka.recordform import (
     required_fields,
     same_content,
 )
-from samverka.store import Store, StoredRecord
+from samverka.store.store import Store, StoredRecord
 from samverka.v1 import records_pb2
 
 BODY = "recommendation"

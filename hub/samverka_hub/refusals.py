@@ -18,9 +18,9 @@ import time
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from samverka.db import write_transaction
 from samverka.errors import EntryRefused, StoreError
-from samverka.store import Store
+from samverka.store.db import write_transaction
+from samverka.store.store import Store
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from samverka.logwatch import LogWatcher
-from samverka.server.app import Listener, ServiceBinding
-from samverka.server.policy import CallerPolicy
-from samverka.server.settings import ServerSettings
-from samverka.store import Store
+from samverka.protocol.verify import KeyRing
+from samverka.store.logwatch import LogWatcher
+from samverka.store.store import Store
+from samverka.transport.server.app import Listener, ServiceBinding
+from samverka.transport.server.policy import CallerPolicy
+from samverka.transport.server.settings import ServerSettings
 from samverka.v1 import hub_service_pb2, hub_service_pb2_grpc
-from samverka.verify import KeyRing
 
 from samverka_hub.aggregation_service import AggregationMethods
 from samverka_hub.directory_watch import DirectoryWatcher

@@ -30,8 +30,8 @@ from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from samverka.kommuner import HUB_ORIGIN, County, Kommun, counties, kommuner
-from samverka.store import visible
+from samverka.protocol.kommuner import HUB_ORIGIN, County, Kommun, counties, kommuner
+from samverka.store.store import visible
 from samverka.v1 import records_pb2
 
 USE_CASE = records_pb2.RECORD_KIND_USE_CASE

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from samverka.errors import ConfigError
-from samverka.kommuner import is_origin, kommun_name
+from samverka.protocol.kommuner import is_origin, kommun_name
 
 CONFIG_FILE = "samverka.toml"
 DEFAULT_LISTEN = "127.0.0.1:7443"

@@ -24,11 +24,11 @@ from pathlib import Path
 from samverka.closing import Closing
 from samverka.config import CONFIG_FILE, DEFAULT_LISTEN, NodeConfig, load_config, render_config
 from samverka.errors import ConfigError
-from samverka.kommuner import is_kommunkod, kommun_name
-from samverka.publisher import Publisher
-from samverka.signing import PublicKey, SigningKey
-from samverka.store import Store
-from samverka.verify import KeyRing, TrustedKey
+from samverka.protocol.kommuner import is_kommunkod, kommun_name
+from samverka.protocol.signing import PublicKey, SigningKey
+from samverka.protocol.verify import KeyRing, TrustedKey
+from samverka.records.publisher import Publisher
+from samverka.store.store import Store
 
 #: Folder (inside the node folder) of public keys pinned by hand, one PEM file per key.
 TRUSTED_KEYS_DIR = "keys/trusted"
@@ -77,7 +77,7 @@ class Node(Closing):
     def keyring(self) -> KeyRing:
         """Keys this node trusts: its own signing key, the keys pinned in the folder, and
         the member directory's keys with their validity windows (once enrolled)."""
-        from samverka.membership import directory_keys
+        from samverka.membership.member import directory_keys
 
         ring = KeyRing([TrustedKey(self.origin, self.signing_key.public)])
         for key in pinned_keys(self.dir):
@@ -177,9 +177,9 @@ def init_node(node_dir: Path, kommun: str, *, listen: str = DEFAULT_LISTEN) -> N
     write_new(key_path, signing_key.to_pem(), mode=0o600)
     write_new(node_dir / "keys" / "signing.pub", signing_key.public.to_pem(), mode=0o644)
 
-    # Here, not at the top: samverka.pki loads cryptography.x509, which a node that only
+    # Here, not at the top: samverka.transport.pki loads cryptography.x509, which a node that only
     # opens its folder (serve, sync, search) never needs.
-    from samverka.pki import create_ca, issue_certificate
+    from samverka.transport.pki import create_ca, issue_certificate
 
     name = kommun_name(kommun)
     ca = create_ca(f"Samverka local CA {kommun} {name}")
@@ -204,7 +204,7 @@ def listen_host(listen: str) -> str | None:
 
 def _tls_hosts(listen: str) -> tuple[str, ...]:
     """Names for the node certificate: loopback, plus the listen host when it is specific."""
-    from samverka.pki import DEFAULT_HOSTS
+    from samverka.transport.pki import DEFAULT_HOSTS
 
     host = listen_host(listen)
     if host is not None and host not in DEFAULT_HOSTS:

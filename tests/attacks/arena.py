@@ -13,7 +13,7 @@ and tests/load.
   sequence); :func:`hub_state` reads what the hub's store holds (log position and
   every feed head), so an attack test asserts the store did not change.
 - :func:`enroll_node` makes a real node folder and enrolls it at the running hub
-  (``samverka.membership.enroll``, approved in-process), for tests that run the
+  (``samverka.membership.member.enroll``, approved in-process), for tests that run the
   ``samverka`` CLI against the hub.
 """
 
@@ -37,17 +37,17 @@ import grpc
 import soakresults
 import sqlalchemy as sa
 import uvloop
-from samverka.client import ClientTls, open_channel
-from samverka.enrollment import build_enrollment_request
 from samverka.errors import EntryRefused
-from samverka.membership import enroll
+from samverka.membership.enrollment import build_enrollment_request
+from samverka.membership.member import enroll
 from samverka.node import init_node
-from samverka.pki import create_csr
-from samverka.server.status import PeerError, from_rpc_error
-from samverka.signing import SigningKey
-from samverka.store import Store
+from samverka.protocol.signing import SigningKey
+from samverka.protocol.verify import FeedHead
+from samverka.store.store import Store
+from samverka.transport.client import ClientTls, open_channel
+from samverka.transport.pki import create_csr
+from samverka.transport.server.status import PeerError, from_rpc_error
 from samverka.v1 import feed_pb2, hub_service_pb2
-from samverka.verify import FeedHead
 from samverka_hub.folder import Hub, init_hub, open_hub
 
 LEKSAND, TIBRO, GAGNEF, RATTVIK, FALUN = "2029", "1472", "2026", "2031", "2080"

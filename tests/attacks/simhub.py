@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from samverka.kommuner import HUB_ORIGIN
-from samverka.signing import PublicKey, entry_hash
-from samverka.store import Store
+from samverka.protocol.kommuner import HUB_ORIGIN
+from samverka.protocol.signing import PublicKey, entry_hash
+from samverka.store.store import Store
 from samverka.v1 import (
     directory_pb2,
     feed_pb2,

@@ -4,14 +4,14 @@ The honest history comes from the real hub (the session's arena): Orsa, a real n
 folder enrolled there, publishes a feed with a MEMBERS record and a draft (which
 travels as a redacted stand-in) and pushes it. :class:`simhub.SimHub` then serves
 that log with one thing changed, with the hub's own certificate and keys, and a
-reader (Älvdalen, also enrolled) pulls it with ``samverka.sync.sync_from_peer`` (what
+reader (Älvdalen, also enrolled) pulls it with ``samverka.replication.sync.sync_from_peer`` (what
 ``samverka sync`` runs) into a fresh store. Expected:
 
 - altered, dropped or reordered entries and a lying stand-in stop the sync at that
   very entry, naming origin, sequence and reason; nothing from it on is stored and
   the cursor stays before it;
 - withheld entries (the tail of a feed) are invisible to hash chains: the sync
-  succeeds with a valid shorter prefix. ``samverka.crosscheck`` catches it by
+  succeeds with a valid shorter prefix. ``samverka.replication.crosscheck`` catches it by
   comparing heads with the origin's own node (or the hub's own announcement, when it
   admits what it holds), naming the first missing sequence;
 - an expired directory, or one signed by a key the node did not pin, is refused and
@@ -35,29 +35,29 @@ from pathlib import Path
 import factories
 import pytest
 from arena import TIBRO, Arena, enroll_node, hub_env, run
-from samverka.client import ClientTls, FeedClient
-from samverka.crosscheck import HeadMismatch, MismatchKind, compare_heads, cross_check
-from samverka.directory import build_directory, hub_member, keyring_from_directory
-from samverka.doctor import run_doctor
-from samverka.entries import parse_signed
 from samverka.errors import DirectoryRefused, Reason
-from samverka.hubclient import HubClient
-from samverka.ingest import ingest
-from samverka.kommuner import HUB_ORIGIN
-from samverka.membership import (
+from samverka.membership.member import (
     DIRECTORY_FILE,
     accept_directory,
     load_directory,
     refresh_directory,
 )
 from samverka.node import Node
-from samverka.push import push_feed
-from samverka.server import build_node_server
-from samverka.signing import SigningKey, entry_hash
-from samverka.store import Store
-from samverka.sync import SyncReport, SyncStopped, sync_from_peer
+from samverka.ops.doctor import run_doctor
+from samverka.protocol.directory import build_directory, hub_member, keyring_from_directory
+from samverka.protocol.entries import parse_signed
+from samverka.protocol.kommuner import HUB_ORIGIN
+from samverka.protocol.signing import SigningKey, entry_hash
+from samverka.protocol.verify import FeedHead, MemoryFeedState, Verdict, verify_entry
+from samverka.replication.crosscheck import HeadMismatch, MismatchKind, compare_heads, cross_check
+from samverka.replication.ingest import ingest
+from samverka.replication.push import push_feed
+from samverka.replication.sync import SyncReport, SyncStopped, sync_from_peer
+from samverka.store.store import Store
+from samverka.transport.client import ClientTls, FeedClient
+from samverka.transport.hubclient import HubClient
+from samverka.transport.server import build_node_server
 from samverka.v1 import directory_pb2, records_pb2
-from samverka.verify import FeedHead, MemoryFeedState, Verdict, verify_entry
 from simhub import RogueLog, SimHub
 from soakresults import record
 

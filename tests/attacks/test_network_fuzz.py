@@ -33,8 +33,8 @@ from arena import GAGNEF, LEKSAND, TIBRO, Arena, Outcome, Wire, hub_state, reque
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from samverka.errors import Reason
-from samverka.signing import entry_hash
-from samverka.store import Store
+from samverka.protocol.signing import entry_hash
+from samverka.store.store import Store
 from samverka.v1 import feed_pb2, hub_service_pb2, records_pb2
 from soakresults import record
 

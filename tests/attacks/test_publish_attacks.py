@@ -38,10 +38,10 @@ from arena import (
     revoke,
     run,
 )
-from samverka.client import ClientTls, open_channel
-from samverka.entries import build_entry, sign_entry
-from samverka.pki import CertKeyPair, create_ca, issue_certificate
-from samverka.signing import GENESIS_HASH, SigningKey, entry_hash
+from samverka.protocol.entries import build_entry, sign_entry
+from samverka.protocol.signing import GENESIS_HASH, SigningKey, entry_hash
+from samverka.transport.client import ClientTls, open_channel
+from samverka.transport.pki import CertKeyPair, create_ca, issue_certificate
 from samverka.v1 import feed_pb2, feed_service_pb2, hub_service_pb2, records_pb2
 from samverka_hub.folder import CA_NAME
 from soakresults import record

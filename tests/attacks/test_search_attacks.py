@@ -15,7 +15,7 @@ import pytest
 from arena import LEKSAND, Arena, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from samverka.client import ClientTls, open_channel
+from samverka.transport.client import ClientTls, open_channel
 from samverka.v1 import hub_service_pb2, hub_service_pb2_grpc, records_pb2
 from soakresults import record
 

@@ -12,7 +12,7 @@ signing 300,000 entries and enrolling 290 members takes minutes:
   (entry k is origin k mod 290, so every prefix is a valid set of feeds), each a new
   UseCase with Swedish text, length-prefixed SignedEntry bytes;
 - ``hub-<N>``: copies of the hub folder holding the first N entries (loaded through
-  ``samverka.ingest``, the hub's own path), for the figures that need a full hub.
+  ``samverka.replication.ingest``, the hub's own path), for the figures that need a full hub.
 
 The dataset depends only on the template's keys; delete ``.bench-cache`` to start over.
 """
@@ -29,9 +29,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from samverka.entries import build_entry, sign_entry
-from samverka.kommuner import kommuner
-from samverka.signing import GENESIS_HASH, SigningKey, entry_hash
+from samverka.protocol.entries import build_entry, sign_entry
+from samverka.protocol.kommuner import kommuner
+from samverka.protocol.signing import GENESIS_HASH, SigningKey, entry_hash
 from samverka.v1 import feed_pb2, records_pb2
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -230,15 +230,15 @@ def template(log: callable = print) -> Template:  # type: ignore[valid-type]
 
 
 def _make_template(tpl: Template) -> None:
-    from samverka.enrollment import build_enrollment_request
-    from samverka.membership import (
+    from samverka.membership.enrollment import build_enrollment_request
+    from samverka.membership.member import (
         DIRECTORY_FILE,
         HUB_KEY_FILE,
         set_hub_address,
         write_file,
     )
     from samverka.node import init_node
-    from samverka.pki import DEFAULT_HOSTS, create_csr
+    from samverka.transport.pki import DEFAULT_HOSTS, create_csr
     from samverka_hub.folder import init_hub
 
     tpl.dir.mkdir(parents=True)
@@ -408,8 +408,8 @@ def loaded_hub(tpl: Template, size: int, log: callable = print) -> Path:  # type
 
 def load_into(hub_dir: Path, entries: Sequence[bytes], *, store_url: str = "") -> None:
     """Ingest entries into a hub's store in-process (the hub's verification path)."""
-    from samverka.ingest import ingest
-    from samverka.store import Store
+    from samverka.replication.ingest import ingest
+    from samverka.store.store import Store
     from samverka_hub.folder import open_hub
 
     hub = open_hub(hub_dir)

@@ -39,7 +39,7 @@ import fed
 import procs
 import uvloop
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from samverka.signing import ENTRY_DOMAIN
+from samverka.protocol.signing import ENTRY_DOMAIN
 from samverka.v1 import feed_pb2
 
 RESULTS = fed.ROOT / "bench-results.json"
@@ -172,7 +172,7 @@ def _entries_file(tpl: fed.Template, size: int) -> Path:
 
 def fresh_node(tpl: fed.Template, hub_member: str, name: str) -> Path:
     node_dir = fed.copy_folder(tpl.node(fed.ORIGINS[0]), WORK / name)
-    from samverka.membership import set_hub_address
+    from samverka.membership.member import set_hub_address
 
     set_hub_address(node_dir / "samverka.toml", hub_member)
     return node_dir
@@ -180,7 +180,7 @@ def fresh_node(tpl: fed.Template, hub_member: str, name: str) -> Path:
 
 def add_entries(hub_dir: Path, tpl: fed.Template, chain: fed.Chain, count: int) -> None:
     """Append ``count`` new signed entries to a (running) hub's store, as ingest does."""
-    from samverka.ingest import ingest
+    from samverka.replication.ingest import ingest
     from samverka_hub.folder import open_hub
 
     with open_hub(hub_dir) as hub:
@@ -331,7 +331,7 @@ def _propagate(
     """Delivery latencies (stored, received) in ms to ``count`` live subscribers, and
     the hub's RSS (idle, subscribed, after)."""
     import worker
-    from samverka.hubclient import HubClient
+    from samverka.transport.hubclient import HubClient
 
     hub_dir = fed.copy_folder(tpl.hub, WORK / "prop-hub")
     subscribers = fed.ORIGINS[:count]
@@ -483,7 +483,7 @@ def search_times(store: Any, queries: list[str], *, member: bool) -> list[float]
 
 
 def fig_search(args: argparse.Namespace, tpl: fed.Template, raw: Raw) -> list[Figure]:
-    from samverka.store import Store
+    from samverka.store.store import Store
 
     rng = random.Random(5)
     one = [rng.choice(fed.WORDS) for _ in range(args.queries)]
@@ -543,7 +543,7 @@ def _pg_hub(args: argparse.Namespace, tpl: fed.Template, size: int) -> tuple[str
     url = f"{args.pg}/{name}"
     say(f"  loading {size:,} entries into PostgreSQL ({name}) …")
     started = time.monotonic()
-    from samverka.store import Store
+    from samverka.store.store import Store
 
     Store.open(url).close()
     fed.load_into(tpl.hub, fed.dataset(tpl, size), store_url=url)
@@ -700,11 +700,11 @@ def fig_stages(args: argparse.Namespace, tpl: fed.Template, raw: Raw) -> list[Fi
     """CPU time (this thread, so other processes on the machine do not count) of each
     step of receiving one entry, beside one raw verification: the profile that says
     how far ingest can get from the verify limit on one core."""
-    import samverka.ingest as ingest_module
-    from samverka.entries import decode_entry, parse_envelope
-    from samverka.indexing import record_facts, search_document
-    from samverka.validation import validate_record
-    from samverka.verify import check_signature
+    import samverka.replication.ingest as ingest_module
+    from samverka.protocol.entries import decode_entry, parse_envelope
+    from samverka.protocol.validation import validate_record
+    from samverka.protocol.verify import check_signature
+    from samverka.store.indexing import record_facts, search_document
     from samverka_hub.folder import open_hub
 
     entries = fed.dataset(tpl, args.stage_entries)

@@ -27,7 +27,7 @@ import uvloop
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fed
-from samverka.client import ClientTls, FeedClient
+from samverka.transport.client import ClientTls, FeedClient
 from samverka.v1 import feed_pb2, feed_service_pb2
 
 
@@ -44,7 +44,7 @@ def emit(result: dict[str, object]) -> None:
 
 
 async def push(args: argparse.Namespace) -> None:
-    from samverka.hubclient import HubClient
+    from samverka.transport.hubclient import HubClient
 
     tpl = fed.Template(Path(args.tpl))
     entries = fed.read_entries(Path(args.entries), args.count)
@@ -80,7 +80,7 @@ async def push(args: argparse.Namespace) -> None:
 
 
 async def sync(args: argparse.Namespace) -> None:
-    from samverka.mirror import sync_from_hub
+    from samverka.membership.mirror import sync_from_hub
     from samverka.node import Node
 
     node = Node.open(Path(args.node))
@@ -99,7 +99,7 @@ async def sync(args: argparse.Namespace) -> None:
 async def follow(args: argparse.Namespace) -> None:
     """Follow the hub from many nodes at once; note when each stores each position."""
     from samverka.node import Node
-    from samverka.sync import follow_peer
+    from samverka.replication.sync import follow_peer
 
     stop = asyncio.Event()
     stored: dict[str, dict[int, int]] = defaultdict(dict)  # node -> position -> ns
@@ -192,7 +192,7 @@ async def watch(args: argparse.Namespace) -> None:
     """Light subscribers: each receives the live stream and verifies every entry's
     signature (as a Nostr client checks each event), storing nothing."""
     from samverka.node import Node
-    from samverka.verify import check_signature
+    from samverka.protocol.verify import check_signature
 
     nodes = [Node.open(Path(d)) for d in args.nodes]
     keys = nodes[0].keyring()
@@ -263,7 +263,7 @@ def _bare_messages(entries: list[bytes], batch: int, budget: int) -> list[bytes]
 
 async def bare_server(args: argparse.Namespace) -> None:
     """A grpc.aio server streaming pre-serialized pages over mTLS: nothing else."""
-    from samverka.server.settings import ServerSettings
+    from samverka.transport.server.settings import ServerSettings
 
     tpl = fed.Template(Path(args.tpl))
     entries = fed.read_entries(Path(args.entries), args.count)

@@ -12,11 +12,11 @@ import pytest
 from clikit import LEKSAND, TIBRO, Cli, Run, make_node
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from samverka.bundle import MAGIC, BundleRefused, import_bundle
 from samverka.errors import Reason
 from samverka.node import Node
+from samverka.protocol.verify import TrustedKey
+from samverka.replication.bundle import MAGIC, BundleRefused, import_bundle
 from samverka.v1 import bundle_pb2, feed_pb2
-from samverka.verify import TrustedKey
 
 TIBRO_RECORDS = [
     ["usecase", "add", "--title", "Chattbot på webben", "--summary", "Svarar invånare dygnet runt",

@@ -8,8 +8,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 from clikit import Cli, Run
-from samverka.inventory import MAX_FILE_BYTES
 from samverka.node import Node
+from samverka.records.inventory import MAX_FILE_BYTES
 
 GOOD = [
     {"titel": "Chattbot för bygglov", "sammanfattning": "Svarar på frågor om bygglov",

@@ -14,11 +14,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from samverka.errors import ImportFileError
-from samverka.inventory import Inventory, plan_import, read_inventory
-from samverka.recordform import COLUMNS, FIELDS
+from samverka.protocol.validation import validate_record
+from samverka.protocol.vocab import SERVICE_AREA, USE_CASE_STATUS
+from samverka.records.inventory import Inventory, plan_import, read_inventory
+from samverka.records.recordform import COLUMNS, FIELDS
 from samverka.v1 import records_pb2
-from samverka.validation import validate_record
-from samverka.vocab import SERVICE_AREA, USE_CASE_STATUS
 
 ORIGIN = "2029"
 SWEDISH = st.text(
@@ -181,7 +181,7 @@ def test_a_zip_that_is_not_a_workbook_and_yaml_control_characters() -> None:
 
 
 def test_too_many_lines_are_refused() -> None:
-    from samverka.inventory import MAX_ROWS
+    from samverka.records.inventory import MAX_ROWS
 
     text = "title;summary;area;status\n" + "T;S;it;pilot\n" * (MAX_ROWS + 1)
     with pytest.raises(ImportFileError, match=f"more than {MAX_ROWS} records"):

@@ -14,8 +14,8 @@ from samverka import config
 from samverka.cli._common import EXIT_CONFIG, LazyGroup
 from samverka.errors import ConfigError
 from samverka.node import Node, init_node, pin_key, pinned_keys
-from samverka.pki import kommunkod_of
-from samverka.signing import SigningKey
+from samverka.protocol.signing import SigningKey
+from samverka.transport.pki import kommunkod_of
 
 
 def test_init_creates_a_working_node_in_a_subprocess(run: Run, tmp_path: Path) -> None:

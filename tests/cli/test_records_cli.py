@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from clikit import LEKSAND, Cli, Run
-from samverka.entries import parse_signed
 from samverka.node import Node
+from samverka.protocol.entries import parse_signed
 from samverka.v1 import records_pb2
 
 UC_OPTIONS = [

@@ -9,7 +9,7 @@ from pathlib import Path
 from clikit import Cli, Run
 from samverka.cli._common import EXIT_CONFIG, EXIT_TRANSPORT
 from samverka.config import CONFIG_FILE, load_config
-from samverka.membership import set_hub_address
+from samverka.membership.member import set_hub_address
 
 
 def closed_port() -> int:

@@ -8,7 +8,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from samverka.errors import FieldIssue
-from samverka.recordform import (
+from samverka.protocol.validation import RECORD_ID
+from samverka.protocol.vocab import (
+    RECORD_KIND,
+    SERVICE_AREA,
+    VOCABULARIES,
+    UnknownTerm,
+    Vocabulary,
+    parse_bool,
+)
+from samverka.records.recordform import (
     BODY_KINDS,
     apply_form,
     derive_id,
@@ -21,15 +30,6 @@ from samverka.recordform import (
     required_fields,
 )
 from samverka.v1 import records_pb2
-from samverka.validation import RECORD_ID
-from samverka.vocab import (
-    RECORD_KIND,
-    SERVICE_AREA,
-    VOCABULARIES,
-    UnknownTerm,
-    Vocabulary,
-    parse_bool,
-)
 
 ENUMS = {
     "service_area": records_pb2.ServiceArea,

@@ -14,7 +14,7 @@ import os
 import factories
 import pytest
 from hypothesis import HealthCheck, settings
-from samverka.kommuner import HUB_ORIGIN
+from samverka.protocol.kommuner import HUB_ORIGIN
 
 settings.register_profile(
     "default",

@@ -1,4 +1,4 @@
-"""The pure parts of ``samverka crosscheck`` (``samverka.crosscheck``): who is asked
+"""The pure parts of ``samverka crosscheck`` (``samverka.replication.crosscheck``): who is asked
 (:func:`plan_sources`) and what the answers mean (:func:`judge`), with heads made up
 here. The same against real processes over mutual TLS:
 tests/attacks/test_crosscheck.py."""
@@ -8,7 +8,11 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from samverka.crosscheck import (
+from samverka.protocol.directory import ACTIVE, REVOKED, build_directory, hub_member
+from samverka.protocol.kommuner import HUB_ORIGIN
+from samverka.protocol.signing import SigningKey
+from samverka.protocol.verify import FeedHead, StandIn
+from samverka.replication.crosscheck import (
     Agreement,
     Answer,
     MismatchKind,
@@ -17,11 +21,7 @@ from samverka.crosscheck import (
     judge,
     plan_sources,
 )
-from samverka.directory import ACTIVE, REVOKED, build_directory, hub_member
-from samverka.kommuner import HUB_ORIGIN
-from samverka.signing import SigningKey
 from samverka.v1 import directory_pb2
-from samverka.verify import FeedHead, StandIn
 
 MORA, ORSA, LEKSAND, TIBRO = "2062", "2034", "2029", "1472"
 HUB = Source(SourceKind.HUB, "hub.example:7443", "the hub")

@@ -5,15 +5,15 @@ from __future__ import annotations
 import factories
 import pytest
 from factories import FeedWriter
-from samverka.entries import (
+from samverka.errors import EntryRefused, Reason
+from samverka.protocol.entries import (
     MAX_SIGNED_ENTRY_BYTES,
     decode_entry,
     has_unknown_fields,
     parse_envelope,
     parse_signed,
 )
-from samverka.errors import EntryRefused, Reason
-from samverka.signing import entry_hash
+from samverka.protocol.signing import entry_hash
 from samverka.v1 import feed_pb2, records_pb2
 
 

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from samverka.kommuner import HUB_ORIGIN, counties, is_kommunkod, is_origin, kommun_name, kommuner
+from samverka.protocol.kommuner import (
+    HUB_ORIGIN,
+    counties,
+    is_kommunkod,
+    is_origin,
+    kommun_name,
+    kommuner,
+)
 
 
 def test_there_are_290_kommuner_in_21_lan() -> None:

@@ -16,9 +16,9 @@ from factories import FIXED_NOW_MS, FeedWriter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from samverka.errors import EntryRefused, Reason
-from samverka.kommuner import HUB_ORIGIN
+from samverka.protocol.kommuner import HUB_ORIGIN
+from samverka.protocol.verify import KeyRing, MemoryFeedState, Verdict, verify_entry
 from samverka.v1 import feed_pb2
-from samverka.verify import KeyRing, MemoryFeedState, Verdict, verify_entry
 
 #: Cases per mutation test: 8 tests x 150 = 1,200 in `make test`; the soak profile's
 #: 20,000 per test when it is loaded.

@@ -9,8 +9,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
-from samverka import pki
 from samverka.errors import CertificateInvalid
+from samverka.transport import pki
 
 
 @pytest.fixture(scope="module")

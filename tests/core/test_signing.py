@@ -7,7 +7,7 @@ import hashlib
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from samverka.signing import (
+from samverka.protocol.signing import (
     DIRECTORY_DOMAIN,
     ENROLLMENT_DOMAIN,
     ENTRY_DOMAIN,

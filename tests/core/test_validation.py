@@ -16,8 +16,7 @@ from google.protobuf.message import DecodeError, Message
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from samverka.errors import FieldIssue, RecordInvalid
-from samverka.v1 import records_pb2
-from samverka.validation import (
+from samverka.protocol.validation import (
     MAX_ITEMS,
     MAX_TIME_MS,
     is_http_url,
@@ -25,7 +24,8 @@ from samverka.validation import (
     record_issues,
     validate_record,
 )
-from samverka.verify import Verdict, verify_entry
+from samverka.protocol.verify import Verdict, verify_entry
+from samverka.v1 import records_pb2
 
 R = records_pb2
 Mutator = Callable[[R.Record], object]

@@ -7,12 +7,11 @@ from typing import Any
 import factories
 import pytest
 from factories import FIXED_NOW_MS, T0_MS, FeedWriter, make_record, make_tombstone, receiver
-from samverka.entries import MAX_SIGNED_ENTRY_BYTES, build_entry, parse_signed, sign_entry
 from samverka.errors import EntryRefused, Reason
-from samverka.kommuner import HUB_ORIGIN
-from samverka.signing import GENESIS_HASH, SigningKey, entry_hash
-from samverka.v1 import feed_pb2, records_pb2
-from samverka.verify import (
+from samverka.protocol.entries import MAX_SIGNED_ENTRY_BYTES, build_entry, parse_signed, sign_entry
+from samverka.protocol.kommuner import HUB_ORIGIN
+from samverka.protocol.signing import GENESIS_HASH, SigningKey, entry_hash
+from samverka.protocol.verify import (
     DEFAULT_MAX_CLOCK_SKEW_MS,
     BatchState,
     FeedHead,
@@ -25,6 +24,7 @@ from samverka.verify import (
     verify_entry,
     verify_redacted,
 )
+from samverka.v1 import feed_pb2, records_pb2
 
 
 def verify(

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from demokit import processes_naming, run_demo, start_demo, wait_for_output, wait_gone
 from samverka.demo import content
-from samverka.kommuner import is_kommunkod
+from samverka.protocol.kommuner import is_kommunkod
+from samverka.protocol.validation import is_http_url, record_issues
 from samverka.v1 import records_pb2
-from samverka.validation import is_http_url, record_issues
 
 #: A generous bound: the demo takes about 15 s here on 2 idle cores (60 s is the goal
 #: on a busy machine), so only something badly wrong takes longer.

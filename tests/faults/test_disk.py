@@ -29,14 +29,14 @@ import grpc
 import pytest
 import sqlalchemy as sa
 from arena import HubProcess, MemberKeys, build_hub, run, serve_hub
-from samverka.client import FeedClient
 from samverka.errors import StoreError
-from samverka.hubclient import HubClient
-from samverka.ingest import ingest
-from samverka.push import PushReport, push_feed
-from samverka.server.status import PeerError
-from samverka.store import Store
-from samverka.verify import KeyRing, TrustedKey
+from samverka.protocol.verify import KeyRing, TrustedKey
+from samverka.replication.ingest import ingest
+from samverka.replication.push import PushReport, push_feed
+from samverka.store.store import Store
+from samverka.transport.client import FeedClient
+from samverka.transport.hubclient import HubClient
+from samverka.transport.server.status import PeerError
 from soakresults import record
 
 LEKSAND = "2029"

@@ -1,7 +1,7 @@
 """``kill -9`` of the hub while several nodes push, and of a node during ``samverka sync``.
 
 The hub: four nodes (five in ``make soak``) push 2,000 entries (10,000 in soak) at
-once with the real push code (``samverka.push.push_feed``, batches of 50), retrying
+once with the real push code (``samverka.replication.push.push_feed``, batches of 50), retrying
 with back-off like the push agent while the hub is away. The hub is killed (SIGKILL:
 no drain, a Publish half done) once mid-way (twice in soak) and started again on the
 same ports. Afterwards each origin's feed at the hub has the digest of the node's own
@@ -41,12 +41,12 @@ from arena import (
     serve_hub,
 )
 from samverka.errors import TransportError
-from samverka.hubclient import HubClient
-from samverka.ingest import ingest
-from samverka.kommuner import kommuner
-from samverka.push import push_feed
-from samverka.store import Store
-from samverka.verify import KeyRing, TrustedKey
+from samverka.protocol.kommuner import kommuner
+from samverka.protocol.verify import KeyRing, TrustedKey
+from samverka.replication.ingest import ingest
+from samverka.replication.push import push_feed
+from samverka.store.store import Store
+from samverka.transport.hubclient import HubClient
 from soakresults import record, soak
 
 SOAK = soak()

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import factories
 from hubkit import Procs, RunningHub
-from samverka.client import ClientTls
-from samverka.ingest import ingest
 from samverka.node import Node
-from samverka.store import Store
+from samverka.replication.ingest import ingest
+from samverka.store.store import Store
+from samverka.transport.client import ClientTls
 from samverka.v1 import records_pb2
 
 PUBLIC = records_pb2.VISIBILITY_PUBLIC

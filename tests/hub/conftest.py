@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from samverka.signing import SigningKey
+from samverka.protocol.signing import SigningKey
 
 sys.path.insert(0, str(Path(__file__).parent))
 

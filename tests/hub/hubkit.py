@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import uvloop
-from samverka.enrollment import build_enrollment_request, build_key_rotation
-from samverka.pki import create_csr
-from samverka.signing import SigningKey
+from samverka.membership.enrollment import build_enrollment_request, build_key_rotation
+from samverka.protocol.signing import SigningKey
+from samverka.transport.pki import create_csr
 from samverka.v1 import directory_pb2
 from samverka_hub.folder import Hub, init_hub
 

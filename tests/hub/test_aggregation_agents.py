@@ -20,7 +20,7 @@ import pytest
 from aggkit import Member, author, enroll, free_port
 from hubkit import Procs, RunningHub, start_hub, wait_for
 from samverka.node import Node
-from samverka.store import Store
+from samverka.store.store import Store
 from samverka.v1 import records_pb2
 
 LEKSAND, RATTVIK, GAGNEF = "2029", "2031", "2026"

@@ -39,16 +39,16 @@ from aggkit import (
     open_store,
 )
 from hubkit import Procs, RunningHub, run_async, start_hub, wait_for
-from samverka import fulltext
-from samverka.client import ClientTls, open_channel
-from samverka.db import write_transaction
 from samverka.errors import EntryRefused, Reason
-from samverka.hubclient import HubClient
-from samverka.ingest import ingest
 from samverka.node import Node
-from samverka.push import push_feed
-from samverka.server.status import from_rpc_error
-from samverka.signing import SigningKey
+from samverka.protocol.signing import SigningKey
+from samverka.replication.ingest import ingest
+from samverka.replication.push import push_feed
+from samverka.store import fulltext
+from samverka.store.db import write_transaction
+from samverka.transport.client import ClientTls, open_channel
+from samverka.transport.hubclient import HubClient
+from samverka.transport.server.status import from_rpc_error
 from samverka.v1 import (
     feed_pb2,
     feed_service_pb2,

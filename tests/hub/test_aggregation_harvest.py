@@ -13,8 +13,8 @@ from pathlib import Path
 
 import hubkit
 from aggkit import free_port
-from samverka.client import ClientTls
-from samverka.logwatch import LogWatcher
+from samverka.store.logwatch import LogWatcher
+from samverka.transport.client import ClientTls
 from samverka.v1 import directory_pb2
 from samverka_hub.config import HarvestSection
 from samverka_hub.harvest import Harvester, targets

@@ -13,11 +13,11 @@ from pathlib import Path
 import factories
 import pytest
 from samverka.errors import Reason
-from samverka.ingest import ingest
-from samverka.signing import entry_hash
-from samverka.store import Store
+from samverka.protocol.signing import entry_hash
+from samverka.protocol.verify import KeyRing
+from samverka.replication.ingest import ingest
+from samverka.store.store import Store
 from samverka.v1 import feed_pb2
-from samverka.verify import KeyRing
 
 NOW = factories.FIXED_NOW_MS
 

@@ -17,14 +17,14 @@ from click.testing import CliRunner, Result
 from factories import FeedWriter
 from hubkit import Applicant, HubUnderTest
 from samverka.cli import main
-from samverka.directory import keyring_from_directory
-from samverka.entries import parse_signed
-from samverka.ingest import ingest
 from samverka.node import init_node
-from samverka.server.status import InvalidRequest
-from samverka.store import Store
+from samverka.protocol.directory import keyring_from_directory
+from samverka.protocol.entries import parse_signed
+from samverka.protocol.verify import KeyRing
+from samverka.replication.ingest import ingest
+from samverka.store.store import Store
+from samverka.transport.server.status import InvalidRequest
 from samverka.v1 import records_pb2 as R
-from samverka.verify import KeyRing
 from samverka_hub.cli_council import coverage_json
 from samverka_hub.insight import (
     MAX_SEARCH_LIMIT,

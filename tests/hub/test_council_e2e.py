@@ -22,12 +22,12 @@ import psycopg
 import pytest
 from factories import FeedWriter
 from hubkit import Applicant, Procs, RunningHub, run_async, start_hub, wait_for
-from samverka.client import ClientTls, FeedClient, open_channel
-from samverka.directory import keyring_from_directory
-from samverka.hubclient import hub_error
-from samverka.ingest import ingest
 from samverka.node import Node
-from samverka.server.status import PeerError
+from samverka.protocol.directory import keyring_from_directory
+from samverka.replication.ingest import ingest
+from samverka.transport.client import ClientTls, FeedClient, open_channel
+from samverka.transport.hubclient import hub_error
+from samverka.transport.server.status import PeerError
 from samverka.v1 import feed_service_pb2, hub_service_pb2, hub_service_pb2_grpc
 from samverka.v1 import records_pb2 as R
 from samverka_hub.folder import Hub, open_hub

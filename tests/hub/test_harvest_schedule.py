@@ -12,7 +12,7 @@ from pathlib import Path
 
 import hubkit
 import pytest
-from samverka.store import Store
+from samverka.store.store import Store
 from samverka_hub.harvest_plan import MIN_IDLE_SECONDS, Slot, after_harvest, plan_round
 from samverka_hub.harvest_schedule import HarvestSchedule
 

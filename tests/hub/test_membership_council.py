@@ -7,10 +7,10 @@ import threading
 import pytest
 import sqlalchemy as sa
 from hubkit import DAY, HOUR, T0, Applicant, HubUnderTest
-from samverka.directory import verify_directory
 from samverka.errors import EnrollmentRefused, Reason
-from samverka.pki import verify_certificate
-from samverka.signing import SigningKey
+from samverka.protocol.directory import verify_directory
+from samverka.protocol.signing import SigningKey
+from samverka.transport.pki import verify_certificate
 from samverka.v1 import directory_pb2
 from samverka_hub.ca import certificate_hosts, member_hosts
 from samverka_hub.council import MAX_PENDING_PER_KOMMUN, MembershipConflict

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from samverka.directory import (
+from samverka.errors import DirectoryRefused, EntryRefused, Reason
+from samverka.protocol.directory import (
     DEFAULT_VALID_MS,
     DirectoryCheckpoint,
     build_directory,
@@ -14,11 +15,10 @@ from samverka.directory import (
     sign_directory,
     verify_directory,
 )
-from samverka.entries import build_entry, sign_entry
-from samverka.errors import DirectoryRefused, EntryRefused, Reason
-from samverka.signing import DIRECTORY_DOMAIN, SigningKey
+from samverka.protocol.entries import build_entry, sign_entry
+from samverka.protocol.signing import DIRECTORY_DOMAIN, SigningKey
+from samverka.protocol.verify import MemoryFeedState, Verdict, verify_entry
 from samverka.v1 import directory_pb2, records_pb2
-from samverka.verify import MemoryFeedState, Verdict, verify_entry
 
 NOW = 1_800_000_000_000
 DAY = 24 * 3600 * 1000
@@ -238,7 +238,7 @@ def _entry(key: SigningKey, origin: str, seq: int, prev: bytes, ts: int):  # typ
 
 def test_revoked_member_keys_refuse_later_entries(hub_key: SigningKey) -> None:
     """Entries signed before the revocation time verify; those after are KEY_REVOKED."""
-    from samverka.signing import GENESIS_HASH, entry_hash
+    from samverka.protocol.signing import GENESIS_HASH, entry_hash
 
     revoked_at = NOW - DAY
     d = make(hub_key, 3, member("2029", LEKSAND, revoked_at_ms=revoked_at))

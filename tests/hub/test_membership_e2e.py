@@ -18,12 +18,8 @@ import factories
 import grpc
 import pytest
 from hubkit import Procs, RunningHub, run_async, start_hub, wait_for
-from samverka.client import ClientTls, FeedClient
-from samverka.directory import verify_directory
 from samverka.errors import DirectoryRefused, EnrollmentRefused, EntryRefused, Reason
-from samverka.hubclient import HubClient
-from samverka.ingest import ingest
-from samverka.membership import (
+from samverka.membership.member import (
     DIRECTORY_FILE,
     accept_directory,
     load_directory,
@@ -31,11 +27,15 @@ from samverka.membership import (
     refresh_directory,
 )
 from samverka.node import Node
-from samverka.pki import kommunkod_of, verify_certificate
-from samverka.server.status import PeerError
-from samverka.signing import SigningKey
+from samverka.protocol.directory import verify_directory
+from samverka.protocol.signing import SigningKey
+from samverka.protocol.verify import MemoryFeedState, Verdict, verify_entry
+from samverka.replication.ingest import ingest
+from samverka.transport.client import ClientTls, FeedClient
+from samverka.transport.hubclient import HubClient
+from samverka.transport.pki import kommunkod_of, verify_certificate
+from samverka.transport.server.status import PeerError
 from samverka.v1 import hub_service_pb2, hub_service_pb2_grpc
-from samverka.verify import MemoryFeedState, Verdict, verify_entry
 from samverka_hub.members import MemberStore
 
 LEKSAND, TIBRO, GAGNEF, FALUN, RATTVIK = "2029", "1472", "2026", "2080", "2031"
@@ -197,7 +197,7 @@ def test_member_port_needs_a_member_certificate(
     async def health_and_reflection(address: str, tls: ClientTls) -> tuple[int, list[str]]:
         from grpc_health.v1 import health_pb2, health_pb2_grpc
         from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-        from samverka.client import open_channel
+        from samverka.transport.client import open_channel
 
         async with open_channel(address, tls) as channel:
             health = await health_pb2_grpc.HealthStub(channel).Check(
@@ -228,8 +228,8 @@ def test_enrollment_refusals_travel_with_a_reason(
     assert "already a member" in refused.stderr and "rotate-key" in refused.stderr
 
     # a request signed by another key than it announces is INVALID_ARGUMENT bad_signature
-    from samverka.enrollment import build_enrollment_request
-    from samverka.pki import create_csr
+    from samverka.membership.enrollment import build_enrollment_request
+    from samverka.transport.pki import create_csr
 
     signed = build_enrollment_request(
         SigningKey.generate(),
@@ -349,7 +349,7 @@ def test_key_rotation(procs: Procs, hub: RunningHub) -> None:
     overlap_ms = 24 * 3600 * 1000
     assert old_end - overlap_ms <= _now()  # approval time + the default overlap
     late = factories.make_record("use_case", record_id="uc-late", origin="2021")
-    from samverka.entries import build_entry, sign_entry
+    from samverka.protocol.entries import build_entry, sign_entry
 
     late_entry = sign_entry(
         old_key,

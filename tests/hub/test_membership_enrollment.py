@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from samverka.enrollment import (
+from samverka.errors import EnrollmentRefused, Reason
+from samverka.membership.enrollment import (
     DEFAULT_MAX_AGE_MS,
     DEFAULT_MAX_SKEW_MS,
     build_enrollment_request,
@@ -14,9 +15,8 @@ from samverka.enrollment import (
     verify_enrollment_request,
     verify_key_rotation,
 )
-from samverka.errors import EnrollmentRefused, Reason
-from samverka.pki import create_csr
-from samverka.signing import ENROLLMENT_DOMAIN, KEY_ROTATION_DOMAIN, SigningKey
+from samverka.protocol.signing import ENROLLMENT_DOMAIN, KEY_ROTATION_DOMAIN, SigningKey
+from samverka.transport.pki import create_csr
 from samverka.v1 import directory_pb2
 
 NOW = 1_800_000_000_000

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 from hubkit import T0
-from samverka.directory import build_directory, hub_member
-from samverka.membership import (
+from samverka.membership.member import (
     DIRECTORY_FILE,
     HUB_KEY_FILE,
     CachedDirectory,
@@ -17,9 +16,10 @@ from samverka.membership import (
     write_file,
 )
 from samverka.node import init_node
-from samverka.server.policy import Audience, Caller
-from samverka.server.status import AccessDenied
-from samverka.signing import SigningKey
+from samverka.protocol.directory import build_directory, hub_member
+from samverka.protocol.signing import SigningKey
+from samverka.transport.server.policy import Audience, Caller
+from samverka.transport.server.status import AccessDenied
 from samverka.v1 import directory_pb2
 
 

@@ -26,12 +26,12 @@ import psycopg
 import pytest
 from factories import FeedWriter
 from hubkit import Applicant, Procs, RunningHub, run_async, start_hub, wait_for
-from samverka.client import ClientTls, FeedClient
-from samverka.directory import keyring_from_directory
-from samverka.entries import parse_signed
-from samverka.hubclient import HubClient
-from samverka.ingest import ingest
 from samverka.node import Node, init_node
+from samverka.protocol.directory import keyring_from_directory
+from samverka.protocol.entries import parse_signed
+from samverka.replication.ingest import ingest
+from samverka.transport.client import ClientTls, FeedClient
+from samverka.transport.hubclient import HubClient
 from samverka.v1 import feed_pb2, feed_service_pb2
 from samverka_hub.folder import Hub, open_hub
 

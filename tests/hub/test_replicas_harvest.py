@@ -25,7 +25,7 @@ import psycopg
 import pytest
 from aggkit import PUBLIC, Member, author, enroll, free_port
 from hubkit import Procs, RunningHub, start_hub, wait_for
-from samverka.store import Store
+from samverka.store.store import Store
 from samverka_hub.harvest_schedule import HarvestSchedule
 
 LEKSAND = "2029"

@@ -8,7 +8,7 @@ import time
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from samverka.kommuner import counties, kommuner
+from samverka.protocol.kommuner import counties, kommuner
 from samverka.v1 import records_pb2 as R
 from samverka_hub.stats import (
     ADOPTION,

@@ -10,11 +10,11 @@ from collections import Counter
 
 from factories import FeedWriter
 from hubkit import HubUnderTest
-from samverka.entries import parse_signed
-from samverka.ingest import ingest
-from samverka.kommuner import kommuner
+from samverka.protocol.entries import parse_signed
+from samverka.protocol.kommuner import kommuner
+from samverka.protocol.verify import KeyRing
+from samverka.replication.ingest import ingest
 from samverka.v1 import records_pb2 as R
-from samverka.verify import KeyRing
 from samverka_hub.insight import hub_coverage, read_tallies
 
 PER_KOMMUN = 8

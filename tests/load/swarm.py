@@ -11,9 +11,9 @@ its own mutual-TLS channel and identity:
 
 - ``push``: signs its ``entries_per_node`` entries first, then waits for the file
   ``go`` to appear and publishes them in ``publishes_per_node`` calls of Publish
-  (the real client, ``samverka.hubclient.HubClient``), with a little jitter; a call the hub
-  did not answer in time is retried from the hub's head, as the push agent does;
-- ``subscribe``: subscribes from ``start_position`` (``samverka.client.FeedClient``)
+  (the real client, ``samverka.transport.hubclient.HubClient``), with a little jitter; a call
+  the hub did not answer in time is retried from the hub's head, as the push agent does;
+- ``subscribe``: subscribes from ``start_position`` (``samverka.transport.client.FeedClient``)
   and collects every entry until it holds ``expected`` of them or ``deadline``
   passes. Entries are counted by (origin, sequence, entry hash), so a duplicate or a
   changed entry cannot make up for a missing one.
@@ -40,11 +40,11 @@ import uvloop
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: factories
 
 import factories
-from samverka.client import ClientTls, FeedClient
 from samverka.errors import SamverkaError
-from samverka.hubclient import HubClient
-from samverka.server.status import PeerError
-from samverka.signing import SigningKey, entry_hash
+from samverka.protocol.signing import SigningKey, entry_hash
+from samverka.transport.client import ClientTls, FeedClient
+from samverka.transport.hubclient import HubClient
+from samverka.transport.server.status import PeerError
 from samverka.v1 import feed_pb2
 
 

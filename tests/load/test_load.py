@@ -34,7 +34,7 @@ from pathlib import Path
 import factories
 import pytest
 from arena import HubProcess, MemberKeys, build_hub, serve_hub
-from samverka.kommuner import kommuner
+from samverka.protocol.kommuner import kommuner
 from samverka_hub.folder import open_hub
 from soakresults import record, soak
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from hubkit import Procs, RunningHub, wait_for
 from prometheus_client.parser import text_string_to_metric_families
-from samverka.client import ClientTls
+from samverka.transport.client import ClientTls
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -17,10 +17,10 @@ import factories
 import psycopg
 import pytest
 from hubkit import Procs, run_async, wait_for
-from samverka.client import ClientTls, FeedClient
-from samverka.ingest import ingest
 from samverka.node import Node
-from samverka.store import Store
+from samverka.replication.ingest import ingest
+from samverka.store.store import Store
+from samverka.transport.client import ClientTls, FeedClient
 from samverka_hub.folder import open_hub
 
 LEKSAND = "2029"

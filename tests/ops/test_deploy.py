@@ -31,7 +31,7 @@ from cryptography import x509
 from hubkit import Procs, run_async, wait_for
 from opskit import REPO, scrape, value
 from samverka.config import load_config
-from samverka.doctor import health_probe
+from samverka.ops.doctor import health_probe
 
 DEPLOY = REPO / "deploy"
 SAMVERKA = Path(sys.executable).with_name("samverka")

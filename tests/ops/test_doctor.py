@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from hubkit import Completed, Procs
 from samverka.config import load_config
-from samverka.doctor import Status, clock_finding, run_doctor
 from samverka.node import LOCAL_CA_KEY
-from samverka.pki import CertKeyPair, issue_certificate
+from samverka.ops.doctor import Status, clock_finding, run_doctor
+from samverka.transport.pki import CertKeyPair, issue_certificate
 
 LEKSAND = "2029"
 

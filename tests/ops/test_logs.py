@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from samverka.config import CONFIG_FILE, load_config, render_config
 from samverka.errors import ConfigError
-from samverka.logs import resolve_format, setup_logging
+from samverka.ops.logs import resolve_format, setup_logging
 
 
 @pytest.fixture

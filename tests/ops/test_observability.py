@@ -20,11 +20,11 @@ import opskit
 import pytest
 from hubkit import Procs, RunningHub, run_async, start_hub, wait_for
 from opskit import clean_env
-from samverka.client import ClientTls, FeedClient
-from samverka.metrics import ServerCollector, note_peer_heads
 from samverka.node import Node, init_node
+from samverka.ops.metrics import ServerCollector, note_peer_heads
+from samverka.protocol.verify import FeedHead
+from samverka.transport.client import ClientTls, FeedClient
 from samverka.v1 import feed_pb2, hub_service_pb2, hub_service_pb2_grpc
-from samverka.verify import FeedHead
 
 TIBRO, LEKSAND = "1472", "2029"
 PUBLISH = "/samverka.v1.HubService/Publish"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from samverka.node import LOCAL_CA_KEY, Node, init_node
-from samverka.pki import CertKeyPair, create_ca, issue_certificate
+from samverka.transport.pki import CertKeyPair, create_ca, issue_certificate
 
 sys.path.insert(0, str(Path(__file__).parent))  # so tests can `import serverkit`
 

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 import factories
 import pytest
 import uvloop
-from samverka.client import ClientTls, FeedClient, Page
 from samverka.node import Node
+from samverka.transport.client import ClientTls, FeedClient, Page
 from samverka.v1 import records_pb2
 
 T = TypeVar("T")

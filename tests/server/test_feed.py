@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from samverka.node import Node
-from samverka.store import Store
-from samverka.sync import sync_from_peer
+from samverka.protocol.verify import KeyRing, TrustedKey
+from samverka.replication.sync import sync_from_peer
+from samverka.store.store import Store
 from samverka.v1 import feed_service_pb2, records_pb2
-from samverka.verify import KeyRing, TrustedKey
 from serverkit import FEED, LEKSAND, Pki, ServerProcess, run
 
 
@@ -104,7 +104,7 @@ def test_filters(node: Node, pki: Pki, start_server: Callable[..., ServerProcess
     assert run(positions(F(origins=[LEKSAND]))) == ([1, 2, 3, 4, 5, 6], 6)
     assert run(positions(F(origins=["1472"]))) == ([], 6)
     # A filter by a kommunkod that does not exist is a bad request, not an empty answer.
-    from samverka.server.status import PeerError
+    from samverka.transport.server.status import PeerError
 
     with pytest.raises(PeerError) as caught:
         run(positions(F(origins=["9999"])))
@@ -116,7 +116,7 @@ def test_a_cursor_past_the_log_end_is_refused(
     node: Node, pki: Pki, start_server: Callable[..., ServerProcess]
 ) -> None:
     """A cursor from another log (a restored database) must not silently skip entries."""
-    from samverka.server.status import PeerError
+    from samverka.transport.server.status import PeerError
 
     server = start_server(node.dir)
 

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from samverka.client import Page
 from samverka.node import Node
-from samverka.server import ServerSettings, build_node_server
+from samverka.transport.client import Page
+from samverka.transport.server import ServerSettings, build_node_server
 from serverkit import FEED, Pki, Processes, ServerProcess, next_entries, publish, run
 
 WRITER = str(Path(__file__).parent / "scripts" / "writer.py")
@@ -152,7 +152,7 @@ def _feed_servicer(server: object) -> Any:
 def test_in_process_notify_from_a_worker_thread(node: Node) -> None:
     """Code appending in the server's process (ingest of pushes, a publisher) wakes
     subscribers with watcher.notify(), from whatever thread it runs in."""
-    from samverka.logwatch import LogWatcher
+    from samverka.store.logwatch import LogWatcher
 
     watcher = LogWatcher(node.store)  # no polling: only notify() can wake it
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from samverka.client import ClientTls, FeedClient, open_channel
 from samverka.node import Node
-from samverka.server.status import PeerError
+from samverka.transport.client import ClientTls, FeedClient, open_channel
+from samverka.transport.server.status import PeerError
 from samverka.v1 import feed_service_pb2
 from serverkit import LEKSAND, Pki, Processes, ServerProcess, run
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import grpc
 import pytest
 from samverka.errors import EntryRefused, Reason
-from samverka.logwatch import PollingLogWatcher
 from samverka.node import Node
-from samverka.server import (
+from samverka.store.logwatch import PollingLogWatcher
+from samverka.transport.server import (
     AccessDenied,
     Audience,
     Caller,
@@ -17,7 +17,7 @@ from samverka.server import (
     ServerSettings,
     ServerTls,
 )
-from samverka.server.status import PeerError, from_rpc_error, to_wire
+from samverka.transport.server.status import PeerError, from_rpc_error, to_wire
 from serverkit import FEED, LEKSAND, TIBRO, Pki, run
 
 
@@ -59,7 +59,7 @@ def test_public_port_serves_public_records_only(node: Node, pki: Pki) -> None:
         await server.start()
         try:
             public = server.listeners[1].bound_address
-            from samverka.client import FeedClient
+            from samverka.transport.client import FeedClient
 
             async with FeedClient.connect(public, pki.anonymous()) as client:
                 kinds: list[str] = []
@@ -126,7 +126,7 @@ def test_entry_refusal_round_trips_through_a_status() -> None:
 
 
 def test_certificate_policy_refuses_a_cn_that_is_no_kommunkod() -> None:
-    from samverka.server import CertificatePolicy
+    from samverka.transport.server import CertificatePolicy
 
     with pytest.raises(AccessDenied):
         run(CertificatePolicy().audience(Caller("ipv4:127.0.0.1:1", "evil")))

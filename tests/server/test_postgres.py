@@ -9,9 +9,9 @@ from pathlib import Path
 
 import factories
 import psycopg
-from samverka.logwatch import PostgresLogWatcher, libpq_conninfo, watcher_for
 from samverka.node import Node
-from samverka.store import Store
+from samverka.store.logwatch import PostgresLogWatcher, libpq_conninfo, watcher_for
+from samverka.store.store import Store
 from serverkit import Pki, Processes, ServerProcess, next_entries, run
 
 WRITER = str(Path(__file__).parent / "scripts" / "writer.py")
@@ -57,7 +57,7 @@ def test_watcher_reconnects_after_losing_its_listen_connection(pg_url: str) -> N
     leksand = factories.FeedWriter(factories.LEKSAND)
     watcher = watcher_for(store, pg_url)
     assert isinstance(watcher, PostgresLogWatcher)
-    from samverka.ingest import ingest
+    from samverka.replication.ingest import ingest
 
     async def scenario() -> None:
         await watcher.start()

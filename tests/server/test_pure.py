@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from samverka.errors import ConfigError
-from samverka.server.app import split_address
-from samverka.server.feed import split_page
-from samverka.server.settings import MIN_MESSAGE_BYTES, ServerSettings
+from samverka.transport.server.app import split_address
+from samverka.transport.server.feed import split_page
+from samverka.transport.server.settings import MIN_MESSAGE_BYTES, ServerSettings
 from samverka.v1 import feed_pb2
 
 

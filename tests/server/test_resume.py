@@ -8,9 +8,9 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
-from samverka.entries import parse_signed
 from samverka.node import Node
-from samverka.store import Store
+from samverka.protocol.entries import parse_signed
+from samverka.store.store import Store
 from serverkit import FEED, LEKSAND, Pki, Processes, ServerProcess, publish, wait_for
 
 EXTRA = 114  # entries beyond FEED, so the reader needs a dozen pages

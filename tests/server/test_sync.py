@@ -10,13 +10,13 @@ from pathlib import Path
 import factories
 import pytest
 from samverka.errors import Reason
-from samverka.ingest import ingest
 from samverka.node import Node
-from samverka.server import build_node_server
-from samverka.store import Store
-from samverka.sync import SyncStopped, follow_peer, sync_from_peer
+from samverka.protocol.verify import KeyRing, TrustedKey
+from samverka.replication.ingest import ingest
+from samverka.replication.sync import SyncStopped, follow_peer, sync_from_peer
+from samverka.store.store import Store
+from samverka.transport.server import build_node_server
 from samverka.v1 import feed_service_pb2, records_pb2
-from samverka.verify import KeyRing, TrustedKey
 from serverkit import FEED, LEKSAND, TIBRO, Pki, Processes, ServerProcess, publish, run
 
 WRITER = str(Path(__file__).parent / "scripts" / "writer.py")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import factories
 import pytest
-from samverka.store import Store
+from samverka.store.store import Store
 
 ENGINES = ("sqlite", "postgresql")
 

@@ -9,7 +9,7 @@ Prints, for SQLite (a WAL file in a temporary folder) and optionally PostgreSQL:
 - read_log: pages of 500 entries after random cursors (ms, median and p95);
 - search: one- and two-word Swedish queries over N current records (ms, p50/p95).
 
-Entries are real signed entries (samverka.entries), 290 origins, Swedish text.
+Entries are real signed entries (samverka.protocol.entries), 290 origins, Swedish text.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from samverka.entries import ParsedEntry, build_entry, parse_signed, sign_entry
-from samverka.kommuner import kommuner
-from samverka.signing import GENESIS_HASH, SigningKey, entry_hash
-from samverka.store import Store
+from samverka.protocol.entries import ParsedEntry, build_entry, parse_signed, sign_entry
+from samverka.protocol.kommuner import kommuner
+from samverka.protocol.signing import GENESIS_HASH, SigningKey, entry_hash
+from samverka.store.store import Store
 from samverka.v1 import records_pb2
 
 WORDS = [

@@ -13,12 +13,12 @@ from pathlib import Path
 import factories
 import psycopg
 import pytest
-from samverka.entries import parse_signed
 from samverka.errors import StoreConflict
-from samverka.ingest import ingest
-from samverka.signing import SigningKey
-from samverka.store import NOTIFY_CHANNEL, Store
-from samverka.verify import KeyRing, TrustedKey
+from samverka.protocol.entries import parse_signed
+from samverka.protocol.signing import SigningKey
+from samverka.protocol.verify import KeyRing, TrustedKey
+from samverka.replication.ingest import ingest
+from samverka.store.store import NOTIFY_CHANNEL, Store
 
 WRITER = Path(__file__).with_name("writer_process.py")
 

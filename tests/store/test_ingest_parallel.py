@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import factories
 import pytest
-import samverka.ingest as ingest_module
-from samverka.ingest import ingest
-from samverka.signing import SigningKey, entry_hash
-from samverka.store import Store
+import samverka.replication.ingest as ingest_module
+from samverka.protocol.signing import SigningKey, entry_hash
+from samverka.replication.ingest import ingest
+from samverka.store.store import Store
 from samverka.v1 import feed_pb2
 
 BATCH = 100  # above PARALLEL_MIN, so the thread pool takes it

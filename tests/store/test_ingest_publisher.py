@@ -6,14 +6,14 @@ from collections.abc import Callable
 
 import factories
 import pytest
-from samverka.entries import ParsedEntry
 from samverka.errors import Reason, SamverkaError
-from samverka.ingest import ingest
-from samverka.publisher import Publisher
-from samverka.signing import SigningKey
-from samverka.store import Store
+from samverka.protocol.entries import ParsedEntry
+from samverka.protocol.signing import SigningKey
+from samverka.protocol.verify import KeyRing, TrustedKey
+from samverka.records.publisher import Publisher
+from samverka.replication.ingest import ingest
+from samverka.store.store import Store
 from samverka.v1 import feed_pb2, records_pb2
-from samverka.verify import KeyRing, TrustedKey
 
 NOW = factories.FIXED_NOW_MS
 

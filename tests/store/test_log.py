@@ -7,10 +7,10 @@ from pathlib import Path
 
 import factories
 import pytest
-from samverka.entries import ParsedEntry, parse_signed
 from samverka.errors import StoreConflict
-from samverka.signing import entry_hash
-from samverka.store import Store
+from samverka.protocol.entries import ParsedEntry, parse_signed
+from samverka.protocol.signing import entry_hash
+from samverka.store.store import Store
 from samverka.v1 import feed_pb2, records_pb2
 
 

@@ -8,12 +8,12 @@ from collections.abc import Callable
 import factories
 import pytest
 import sqlalchemy as sa
-from samverka import migrations
-from samverka.entries import parse_signed
 from samverka.errors import StoreError
-from samverka.migrations import Migration, register_migrations
-from samverka.store import Store
-from samverka.tables import schema_migrations
+from samverka.protocol.entries import parse_signed
+from samverka.store import migrations
+from samverka.store.migrations import Migration, register_migrations
+from samverka.store.store import Store
+from samverka.store.tables import schema_migrations
 from sqlmodel import SQLModel
 
 LATEST = migrations.latest_version()

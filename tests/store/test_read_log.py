@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import factories
 import pytest
-from samverka.entries import parse_signed
-from samverka.store import Store
+from samverka.protocol.entries import parse_signed
+from samverka.store.store import Store
 from samverka.v1 import feed_pb2, feed_service_pb2, records_pb2
 
 PUBLIC = records_pb2.VISIBILITY_PUBLIC

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import factories
-from samverka.entries import parse_signed
-from samverka.store import Store
+from samverka.protocol.entries import parse_signed
+from samverka.store.store import Store
 from samverka.v1 import feed_pb2, records_pb2
 
 

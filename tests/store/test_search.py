@@ -8,10 +8,10 @@ import factories
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from samverka import fulltext
-from samverka.entries import parse_signed
-from samverka.search_text import MAX_WORDS, fts5_query, pg_tsquery, query_words
-from samverka.store import Store
+from samverka.protocol.entries import parse_signed
+from samverka.store import fulltext
+from samverka.store.search_text import MAX_WORDS, fts5_query, pg_tsquery, query_words
+from samverka.store.store import Store
 from samverka.v1 import records_pb2
 
 SCHOOL = records_pb2.SERVICE_AREA_SCHOOL

@@ -15,12 +15,12 @@ import factories
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from samverka.entries import parse_signed
 from samverka.errors import Reason, StoreConflict
-from samverka.ingest import Incoming, IngestReport, ingest
-from samverka.store import Store
+from samverka.protocol.entries import parse_signed
+from samverka.protocol.verify import KeyRing
+from samverka.replication.ingest import Incoming, IngestReport, ingest
+from samverka.store.store import Store
 from samverka.v1 import feed_pb2, feed_service_pb2, records_pb2
-from samverka.verify import KeyRing
 
 NOW = factories.FIXED_NOW_MS
 T0 = factories.T0_MS

@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 from samverka.errors import StoreConflict
-from samverka.publisher import Publisher
-from samverka.signing import SigningKey
-from samverka.store import Store
+from samverka.protocol.signing import SigningKey
+from samverka.records.publisher import Publisher
+from samverka.store.store import Store
 from samverka.v1 import records_pb2
 
 

@@ -46,12 +46,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uvloop
-from samverka.enrollment import build_enrollment_request
-from samverka.entries import ParsedEntry, build_entry, parse_signed, sign_entry
-from samverka.kommuner import kommuner
-from samverka.pki import create_csr
-from samverka.signing import GENESIS_HASH, SigningKey, entry_hash
-from samverka.store import Store
+from samverka.membership.enrollment import build_enrollment_request
+from samverka.protocol.entries import ParsedEntry, build_entry, parse_signed, sign_entry
+from samverka.protocol.kommuner import kommuner
+from samverka.protocol.signing import GENESIS_HASH, SigningKey, entry_hash
+from samverka.store.store import Store
+from samverka.transport.pki import create_csr
 from samverka.v1 import records_pb2 as R
 from samverka_hub.folder import Hub, init_hub
 from samverka_hub.web.server import WebEndpoint

@@ -6,8 +6,8 @@ import csv
 import io
 
 from fastapi.testclient import TestClient
-from samverka.entries import parse_envelope, parse_signed
-from samverka.signing import entry_hash
+from samverka.protocol.entries import parse_envelope, parse_signed
+from samverka.protocol.signing import entry_hash
 from webkit import FALUN, KUNGSBACKA, LEKSAND, TIBRO, Federation
 
 

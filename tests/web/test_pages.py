@@ -158,7 +158,7 @@ def test_record_page_shows_fields_signature_and_download(
     assert f"/api/records/{KUNGSBACKA}/uc-delad-assistent/signed-entry" in html
     for text in [
         "Delad AI-assistent för kommunens medarbetare",
-        "IT och digitalisering",  # area label from samverka.vocab
+        "IT och digitalisering",  # area label from samverka.protocol.vocab
         "I drift",
         "Begränsad risk",
         "Generativ AI",

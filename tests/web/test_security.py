@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from samverka.store import Store
+from samverka.store.store import Store
 from samverka_hub.web.app import CSP, create_app
 from samverka_hub.web.catalog import Catalog
 from samverka_hub.web.present import safe_href

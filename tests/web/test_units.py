@@ -6,9 +6,9 @@ import pytest
 from factories import T0_MS, FeedWriter, make_use_case
 from hypothesis import given
 from hypothesis import strategies as st
-from samverka.directory import VerifiedDirectory, build_directory, hub_member
-from samverka.kommuner import counties, kommuner
-from samverka.signing import SigningKey
+from samverka.protocol.directory import VerifiedDirectory, build_directory, hub_member
+from samverka.protocol.kommuner import counties, kommuner
+from samverka.protocol.signing import SigningKey
 from samverka.v1 import directory_pb2, feed_pb2
 from samverka.v1 import records_pb2 as R
 from samverka_hub.stats import RecordTally, compute_coverage

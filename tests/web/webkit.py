@@ -2,8 +2,8 @@
 
 Each kommun enrolls at the hub (a signed request, approved by the council, so the
 signed member directory lists its key), writes its records into its own node store
-with the node's :class:`~samverka.publisher.Publisher`, and the hub ingests the feed
-as a push would: ``feed_items`` (drafts redacted) → :func:`samverka.ingest.ingest`
+with the node's :class:`~samverka.records.publisher.Publisher`, and the hub ingests the feed
+as a push would: ``feed_items`` (drafts redacted) → :func:`samverka.replication.ingest.ingest`
 verified against the directory's keys. The council's recommendation is published
 in the hub's own feed by the hub's publisher.
 
@@ -21,12 +21,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from samverka.enrollment import build_enrollment_request
-from samverka.ingest import ingest
-from samverka.pki import create_csr
-from samverka.publisher import Publisher
-from samverka.signing import SigningKey
-from samverka.store import Store
+from samverka.membership.enrollment import build_enrollment_request
+from samverka.protocol.signing import SigningKey
+from samverka.records.publisher import Publisher
+from samverka.replication.ingest import ingest
+from samverka.store.store import Store
+from samverka.transport.pki import create_csr
 from samverka.v1 import records_pb2 as R
 from samverka_hub.folder import Hub, init_hub
 

@@ -16,8 +16,8 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from google.protobuf.json_format import MessageToDict
 from pydantic import BaseModel, Field
-from samverka.kommuner import is_origin
-from samverka.vocab import RECORD_KIND, RISK_CLASS, SERVICE_AREA, USE_CASE_STATUS
+from samverka.protocol.kommuner import is_origin
+from samverka.protocol.vocab import RECORD_KIND, RISK_CLASS, SERVICE_AREA, USE_CASE_STATUS
 
 from samverka_hub.stats import Coverage
 from samverka_hub.web import present

@@ -9,7 +9,7 @@ exactly like one that does not exist. Coverage counts PUBLIC records only
 
 Reads are the store's tables through SQLAlchemy Core, like
 :mod:`samverka_hub.insight`; full-text search is the store's
-(:func:`samverka.fulltext.search_statement`: every word a literal prefix, Swedish
+(:func:`samverka.store.fulltext.search_statement`: every word a literal prefix, Swedish
 on both engines, the newest 500 matches ranked) with the catalog's filters added.
 What the current view has no column for (techniques, lessons of a use case, reuse)
 comes from :class:`~samverka_hub.web.projection.Projection`.
@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from samverka import fulltext
-from samverka.directory import VerifiedDirectory
-from samverka.entries import parse_signed
-from samverka.kommuner import counties, is_origin, kommuner
-from samverka.search_text import query_words
-from samverka.store import Store
-from samverka.tables import log, records
+from samverka.protocol.directory import VerifiedDirectory
+from samverka.protocol.entries import parse_signed
+from samverka.protocol.kommuner import counties, is_origin, kommuner
+from samverka.store import fulltext
+from samverka.store.search_text import query_words
+from samverka.store.store import Store
+from samverka.store.tables import log, records
 from samverka.v1 import records_pb2
 
 from samverka_hub.insight import active_members, read_tallies
@@ -56,7 +56,7 @@ BROWSABLE_KINDS: tuple[int, ...] = (USE_CASE, LESSON, SOLUTION, RECOMMENDATION)
 #: The one condition every catalog read of the current view carries.
 PUBLIC_LIVE = sa.and_(records.c.visibility == PUBLIC, records.c.tombstone == sa.false())
 
-#: Full-text search ranks at most this many (the newest) matches; see samverka.fulltext.
+#: Full-text search ranks at most this many (the newest) matches; see samverka.store.fulltext.
 MAX_TEXT_MATCHES = fulltext.RANK_CANDIDATES
 #: Browsing deeper than this many records is refused (use filters or the API's export).
 MAX_OFFSET = 10_000
@@ -473,7 +473,7 @@ class Catalog:
     def _adopters(self, conn: sa.Connection, solution: Key) -> list[tuple[str, int]]:
         """Kommuner (not the origin) with a PUBLIC live adoption of ``solution``."""
         # The current view's title of an adoption is "ORIGIN/ID" of the adopted
-        # solution (samverka.indexing).
+        # solution (samverka.store.indexing).
         rows = conn.execute(
             sa.select(records.c.origin, sa.func.max(records.c.status).label("status"))
             .where(
@@ -566,7 +566,7 @@ class Catalog:
     def _count_proven(self, min_kommuner: int, areas: tuple[int, ...], limit: int) -> list[Proven]:
         production = R.USE_CASE_STATUS_PRODUCTION
         # The current view's title of an adoption is "ORIGIN/ID" of the adopted
-        # solution (samverka.indexing); an origin is always four characters.
+        # solution (samverka.store.indexing); an origin is always four characters.
         adopted_from = sa.func.substr(records.c.title, 1, 4)
         not_own = records.c.origin != adopted_from
         in_production = sa.func.count(

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from samverka.kommuner import counties
+from samverka.protocol.kommuner import counties
+from samverka.protocol.vocab import USE_CASE_STATUS
 from samverka.v1 import records_pb2
-from samverka.vocab import USE_CASE_STATUS
 
 from samverka_hub.stats import Coverage, KommunCoverage
 

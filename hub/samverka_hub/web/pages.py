@@ -21,8 +21,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from samverka.kommuner import counties, is_origin, kommuner
-from samverka.vocab import RECORD_KIND, RISK_CLASS, SERVICE_AREA, USE_CASE_STATUS
+from samverka.protocol.kommuner import counties, is_origin, kommuner
+from samverka.protocol.vocab import RECORD_KIND, RISK_CLASS, SERVICE_AREA, USE_CASE_STATUS
 
 from samverka_hub.web.app import context
 from samverka_hub.web.catalog import BROWSABLE_KINDS, Filters, RecordView, Retracted

@@ -1,6 +1,6 @@
 """How the catalog says things in Swedish: labels, numbers, dates, links (pure).
 
-Every enum label comes from :mod:`samverka.vocab` (one place for every word people
+Every enum label comes from :mod:`samverka.protocol.vocab` (one place for every word people
 read); this module adds what only pages need: plural headings, dates, amounts in
 kronor, record URLs, and the check that a link is http(s) before it becomes an
 ``href`` (validation already refuses other schemes; the catalog does not rely on
@@ -12,9 +12,8 @@ from __future__ import annotations
 import datetime as dt
 from urllib.parse import quote, urlsplit
 
-from samverka.kommuner import HUB_ORIGIN, counties, kommuner
-from samverka.v1 import records_pb2
-from samverka.vocab import (
+from samverka.protocol.kommuner import HUB_ORIGIN, counties, kommuner
+from samverka.protocol.vocab import (
     LESSON_CATEGORY,
     RECORD_KIND,
     RISK_CLASS,
@@ -23,6 +22,7 @@ from samverka.vocab import (
     USE_CASE_STATUS,
     bool_label,
 )
+from samverka.v1 import records_pb2
 
 R = records_pb2
 STOCKHOLM = dt.timezone(dt.timedelta(hours=1))  # dates only: a day's edge is good enough

@@ -27,12 +27,12 @@ from collections import Counter
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from samverka.entries import parse_signed
 from samverka.errors import EntryRefused
-from samverka.store import Store
-from samverka.tables import log, records
+from samverka.protocol.entries import parse_signed
+from samverka.protocol.vocab import normalize
+from samverka.store.store import Store
+from samverka.store.tables import log, records
 from samverka.v1 import records_pb2
-from samverka.vocab import normalize
 
 USE_CASE = records_pb2.RECORD_KIND_USE_CASE
 LESSON = records_pb2.RECORD_KIND_LESSON

@@ -3,7 +3,7 @@
 One set of parameter names for both (``q``, ``kind``, ``area``, ``status``, ``risk``,
 ``technique``, ``county``, ``kommun``, ``page``); enum values are the vocabularies'
 stable keys (``elderly-care``, ``production``), and any name
-:meth:`samverka.vocab.Vocabulary.parse` accepts works too (``äldreomsorg``, ``i drift``).
+:meth:`samverka.protocol.vocab.Vocabulary.parse` accepts works too (``äldreomsorg``, ``i drift``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import Depends, Query
-from samverka.vocab import (
+from samverka.protocol.vocab import (
     RECORD_KIND,
     RISK_CLASS,
     SERVICE_AREA,

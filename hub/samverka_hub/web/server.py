@@ -1,6 +1,6 @@
 """Serving the catalog: inside ``hub serve``, or alone with ``samverka hub web``.
 
-:class:`WebEndpoint` is a :class:`samverka.server.app.NodeServer` resource, like the
+:class:`WebEndpoint` is a :class:`samverka.transport.server.app.NodeServer` resource, like the
 metrics endpoint: ``start`` binds the port and starts uvicorn **in the running
 asyncio loop** (the one the gRPC servers use), ``close`` stops it. SIGTERM stops the
 hub's NodeServer, which closes its resources, so the catalog stops with the ports:
@@ -28,10 +28,10 @@ import time
 from collections.abc import Callable
 
 import uvicorn
-from samverka.directory import VerifiedDirectory
 from samverka.errors import ConfigError
-from samverka.server.app import split_address
-from samverka.store import Store
+from samverka.protocol.directory import VerifiedDirectory
+from samverka.store.store import Store
+from samverka.transport.server.app import split_address
 
 from samverka_hub.config import WebSection
 from samverka_hub.web.app import create_app

@@ -13,12 +13,12 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 
-from samverka.directory import VerifiedDirectory
-from samverka.entries import parse_envelope
 from samverka.errors import EntryRefused
-from samverka.signing import entry_hash
+from samverka.protocol.directory import VerifiedDirectory
+from samverka.protocol.entries import parse_envelope
+from samverka.protocol.signing import entry_hash
+from samverka.protocol.verify import KeyRing
 from samverka.v1 import feed_pb2
-from samverka.verify import KeyRing
 
 
 class SignatureStatus(enum.StrEnum):

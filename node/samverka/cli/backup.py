@@ -30,8 +30,8 @@ def backup(out: Path, node_dir: Path, as_json: bool) -> None:
     Keep the archive as secret as keys/signing.key: it contains it. A PostgreSQL
     store is backed up with pg_dump instead (docs/OPERATIONS.md).
     """
-    from samverka.backup import backup_folder
     from samverka.config import load_config
+    from samverka.ops.backup import backup_folder
 
     manifest = backup_folder(load_config(node_dir), out)
     if as_json:
@@ -60,7 +60,7 @@ def restore(archive: Path, node_dir: Path, as_json: bool) -> None:
     a new entry at a sequence already published would fork the feed. See
     docs/OPERATIONS.md, "Restoring a node".
     """
-    from samverka.backup import restore_folder
+    from samverka.ops.backup import restore_folder
 
     result = restore_folder(archive, node_dir)
     if as_json:

@@ -1,4 +1,7 @@
-"""``samverka bundle export|import|inspect``: offline signed bundles (:mod:`samverka.bundle`)."""
+"""``samverka bundle export|import|inspect``: offline signed bundles.
+
+The format and its checks are :mod:`samverka.replication.bundle`'s.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +18,9 @@ import click
 
 from samverka.cli._common import EXIT_CODES_HELP, counted, json_option, print_json, with_node
 from samverka.errors import ConfigError, ImportFileError, SamverkaError
-from samverka.kommuner import is_origin, kommun_name
-from samverka.signing import PublicKey
-from samverka.verify import TrustedKey
+from samverka.protocol.kommuner import is_origin, kommun_name
+from samverka.protocol.signing import PublicKey
+from samverka.protocol.verify import TrustedKey
 
 if TYPE_CHECKING:
     from samverka.node import Node
@@ -104,7 +107,7 @@ def export(
     if origins and not heads:
         raise SamverkaError(f"this node holds no entries of {', '.join(origins)}")
     total = sum(h.sequence for h in heads)
-    from samverka.bundle import export_bundle
+    from samverka.replication.bundle import export_bundle
 
     # Write beside the target and rename: a half-written bundle never has the final name.
     fd, tmp_name = tempfile.mkstemp(prefix=".bundle-", dir=out.parent or Path("."))
@@ -195,7 +198,7 @@ Example:
 @json_option
 @with_node
 def import_(node: Node, file: Path, trust_keys: tuple[str, ...], as_json: bool) -> None:
-    from samverka.bundle import import_bundle, read_header
+    from samverka.replication.bundle import import_bundle, read_header
 
     pins = [_parse_trust_key(t) for t in trust_keys]
     keys = node.keyring()
@@ -264,7 +267,7 @@ Example:
 @json_option
 @with_node
 def inspect(node: Node, file: Path, as_json: bool) -> None:
-    from samverka.bundle import read_header, verify_header
+    from samverka.replication.bundle import read_header, verify_header
 
     with file.open("rb") as stream:
         signed, header = read_header(stream)

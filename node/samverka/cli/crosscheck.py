@@ -5,7 +5,7 @@ entry inside a feed, but not from withholding a feed's newest entries (or a whol
 origin): what it hands out is then a valid, shorter prefix. This command compares
 the heads this node holds (its own feed and its mirror, what ``samverka sync``
 stored) with the hub's announced heads and with each origin's own node where the
-signed member directory lists an address for it (:mod:`samverka.crosscheck`).
+signed member directory lists an address for it (:mod:`samverka.replication.crosscheck`).
 Scheduled (e.g. daily, ``deploy/systemd/samverka-crosscheck.timer``), it is the
 node operator's check that nothing is withheld.
 """
@@ -25,12 +25,12 @@ from samverka.cli._common import (
     open_node,
     print_json,
 )
-from samverka.crosscheck import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, Agreement
 from samverka.errors import ConfigError, SamverkaError, TransportError
-from samverka.kommuner import is_origin
+from samverka.protocol.kommuner import is_origin
+from samverka.replication.crosscheck import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, Agreement
 
 if TYPE_CHECKING:
-    from samverka.crosscheck import CrossCheck, OriginCheck
+    from samverka.replication.crosscheck import CrossCheck, OriginCheck
 
 
 def _origins(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> list[str]:
@@ -41,7 +41,7 @@ def _origins(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...
 
 
 def _peers(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> list[str]:
-    from samverka.server.app import split_address
+    from samverka.transport.server.app import split_address
 
     for address in value:
         try:
@@ -126,7 +126,7 @@ def crosscheck(
 
     import uvloop
 
-    from samverka.crosscheck import check_federation
+    from samverka.replication.crosscheck import check_federation
 
     with (
         open_node(node_dir) as node,

@@ -10,8 +10,8 @@ import click
 
 from samverka.cli._common import EXIT_CODES_HELP, dir_option, json_option, print_json
 from samverka.config import CONFIG_FILE
-from samverka.doctor import ALL_CHECKS, Profile, format_findings, run_doctor
-from samverka.kommuner import HUB_ORIGIN
+from samverka.ops.doctor import ALL_CHECKS, Profile, format_findings, run_doctor
+from samverka.protocol.kommuner import HUB_ORIGIN
 
 
 @click.command(

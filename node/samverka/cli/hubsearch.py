@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import uvloop
 
 from samverka.config import NodeConfig
-from samverka.hubclient import HubClient
-from samverka.store import SearchHit
+from samverka.store.store import SearchHit
+from samverka.transport.hubclient import HubClient
 from samverka.v1 import hub_service_pb2
 
 

@@ -1,6 +1,6 @@
 """``samverka import FILE``: a kommun's existing inventory as signed records.
 
-The parsing and checking are pure (:mod:`samverka.inventory`); this command reads the
+The parsing and checking are pure (:mod:`samverka.records.inventory`); this command reads the
 file, shows the problems or the plan, and publishes through the node's Publisher.
 """
 
@@ -14,7 +14,8 @@ import click
 
 from samverka.cli._common import EXIT_CODES_HELP, json_option, print_json, with_node
 from samverka.errors import ImportFileError, SamverkaError
-from samverka.inventory import (
+from samverka.protocol.vocab import RECORD_KIND, VISIBILITY
+from samverka.records.inventory import (
     FORMATS,
     IMPORTABLE,
     MAX_FILE_BYTES,
@@ -24,7 +25,6 @@ from samverka.inventory import (
     plan_import,
     read_inventory,
 )
-from samverka.vocab import RECORD_KIND, VISIBILITY
 
 if TYPE_CHECKING:
     from samverka.node import Node
@@ -145,8 +145,8 @@ def import_(
 
 def _print_columns(ctx: click.Context) -> None:
     """The column reference, generated from the form so it never drifts from the code."""
-    from samverka.inventory import KIND_COLUMNS
-    from samverka.recordform import FIELDS
+    from samverka.records.inventory import KIND_COLUMNS
+    from samverka.records.recordform import FIELDS
 
     click.echo("column (CLI option)   kinds                         also accepted")
     click.echo(f"{'kind':<21} {'(all)':<29} {', '.join(sorted(KIND_COLUMNS - {'kind'}))}")

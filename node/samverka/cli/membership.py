@@ -12,7 +12,7 @@ import click
 from samverka.cli._common import EXIT_CODES_HELP, fail, json_option, print_json, with_node
 
 if TYPE_CHECKING:
-    from samverka.directory import VerifiedDirectory
+    from samverka.protocol.directory import VerifiedDirectory
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -89,8 +89,8 @@ def enroll(
       samverka node enroll --hub hub.samverka.se:7444 --ca ai-radet-ca.pem \\
           --address node.leksand.se:7443 --contact-role IT-chef --wait 600
     """
-    from samverka.membership import APPROVED, PENDING, EnrollOutcome, enrolled
-    from samverka.membership import enroll as do_enroll
+    from samverka.membership.member import APPROVED, PENDING, EnrollOutcome, enrolled
+    from samverka.membership.member import enroll as do_enroll
 
     if enrolled(node):
         click.echo(
@@ -163,7 +163,7 @@ def directory(node: Any, refresh: bool, as_json: bool) -> None:
 
     A directory older than the one held is refused (rollback), as is an expired one.
     """
-    from samverka.membership import load_directory, refresh_directory
+    from samverka.membership.member import load_directory, refresh_directory
 
     if refresh:
         update = _run(refresh_directory(node.config))
@@ -207,7 +207,7 @@ def _when(ms: int | None) -> str:
 
 def directory_json(d: VerifiedDirectory) -> dict[str, Any]:
     """A directory for ``--json`` output (the hub's ``directory show`` uses it too)."""
-    from samverka.directory import REVOKED
+    from samverka.protocol.directory import REVOKED
 
     return {
         "version": d.version,
@@ -264,8 +264,8 @@ def rotate_key(node: Any, wait_seconds: float, as_json: bool) -> None:
     before its end (approval + the hub's overlap, 24 h by default) stay valid.
     Restart a running `node serve` afterwards.
     """
-    from samverka.membership import APPROVED, PENDING, RotationOutcome
-    from samverka.membership import rotate_key as do_rotate
+    from samverka.membership.member import APPROVED, PENDING, RotationOutcome
+    from samverka.membership.member import rotate_key as do_rotate
 
     def waiting(outcome: RotationOutcome) -> None:
         if not as_json:
@@ -300,8 +300,8 @@ def rotate_key(node: Any, wait_seconds: float, as_json: bool) -> None:
 @json_option
 def renew_cert(node: Any, as_json: bool) -> None:
     """Get a new TLS certificate (and key) from the hub before the current one expires."""
-    from samverka.membership import renew_certificate
-    from samverka.pki import not_valid_after
+    from samverka.membership.member import renew_certificate
+    from samverka.transport.pki import not_valid_after
 
     pem = _run(renew_certificate(node))
     until = not_valid_after(pem)

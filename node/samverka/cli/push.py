@@ -20,7 +20,7 @@ from samverka.cli._common import (
 
 if TYPE_CHECKING:
     from samverka.node import Node
-    from samverka.push import PushReport
+    from samverka.replication.push import PushReport
 
 
 @click.command(
@@ -89,8 +89,8 @@ def push(node_dir: Path, batch_size: int, quiet: bool, as_json: bool) -> None:
 
 
 async def _push(node: Node, batch_size: int, *, show: bool) -> PushReport:
-    from samverka.hubclient import HubClient
-    from samverka.push import push_feed
+    from samverka.replication.push import push_feed
+    from samverka.transport.hubclient import HubClient
 
     bar: Any = None
     shown = 0

@@ -1,9 +1,9 @@
 """``samverka usecase|lesson|solution add|edit|retire|list|show`` and ``samverka adopt``.
 
 Each kind's group is made by :func:`kind_group` from the flat fields in
-:mod:`samverka.recordform`, so every field has exactly one option, named like the
+:mod:`samverka.records.recordform`, so every field has exactly one option, named like the
 inventory column (``--area``, ``--cost-yearly``). Every change is a new signed entry
-through the node's :class:`~samverka.publisher.Publisher`: ``edit`` writes a new
+through the node's :class:`~samverka.records.publisher.Publisher`: ``edit`` writes a new
 version with only the given fields changed, ``retire`` a tombstone; nothing is erased.
 """
 
@@ -24,8 +24,18 @@ from samverka.cli._common import (
     with_node,
 )
 from samverka.errors import FieldIssue, SamverkaError
-from samverka.kommuner import is_origin, kommun_name
-from samverka.recordform import (
+from samverka.protocol.kommuner import is_origin, kommun_name
+from samverka.protocol.validation import record_issues
+from samverka.protocol.vocab import (
+    LESSON_CATEGORY,
+    RECORD_KIND,
+    SERVICE_AREA,
+    SOLUTION_TYPE,
+    USE_CASE_STATUS,
+    VISIBILITY,
+    bool_label,
+)
+from samverka.records.recordform import (
     FIELDS_BY_NAME,
     FormField,
     apply_form,
@@ -38,20 +48,10 @@ from samverka.recordform import (
     same_content,
 )
 from samverka.v1 import records_pb2
-from samverka.validation import record_issues
-from samverka.vocab import (
-    LESSON_CATEGORY,
-    RECORD_KIND,
-    SERVICE_AREA,
-    SOLUTION_TYPE,
-    USE_CASE_STATUS,
-    VISIBILITY,
-    bool_label,
-)
 
 if TYPE_CHECKING:
     from samverka.node import Node
-    from samverka.store import StoredRecord
+    from samverka.store.store import StoredRecord
 
 #: Per body: the CLI group name, the noun in messages, and an example for --help.
 KINDS: dict[str, tuple[str, str, str]] = {
@@ -571,7 +571,7 @@ def show_command(noun: str, name: str) -> click.Command:
 
 def record_history(node: Node, origin: str, record_id: str) -> list[dict[str, Any]]:
     """Every version of one record held in the origin's feed, oldest first."""
-    from samverka.entries import parse_signed
+    from samverka.protocol.entries import parse_signed
 
     versions: list[dict[str, Any]] = []
     for raw in node.store.feed_entries(origin):

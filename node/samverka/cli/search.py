@@ -8,8 +8,8 @@ import click
 
 from samverka.cli._common import json_option, print_json, with_node
 from samverka.errors import SamverkaError
-from samverka.kommuner import is_origin, kommun_name
-from samverka.vocab import RECORD_KIND, SERVICE_AREA, VISIBILITY
+from samverka.protocol.kommuner import is_origin, kommun_name
+from samverka.protocol.vocab import RECORD_KIND, SERVICE_AREA, VISIBILITY
 
 if TYPE_CHECKING:
     from samverka.node import Node

@@ -20,7 +20,7 @@ from samverka.cli._common import EXIT_CODES_HELP, dir_option, open_node
 from samverka.config import LOG_FORMATS, LOG_LEVELS, NodeConfig
 
 if TYPE_CHECKING:
-    from samverka.metrics import MetricsEndpoint
+    from samverka.ops.metrics import MetricsEndpoint
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -52,7 +52,7 @@ def server_options(f: Callable[P, R]) -> Callable[P, R]:
 
 def configure_logging(config: NodeConfig, log_format: str | None, log_level: str | None) -> str:
     """Set up logging from the options, else ``[log]``; returns the format chosen."""
-    from samverka.logs import setup_logging
+    from samverka.ops.logs import setup_logging
 
     return setup_logging(log_format or config.log.format, log_level or config.log.level)
 
@@ -89,10 +89,10 @@ def serve(
     are served when [metrics] listen or --metrics-listen names an address.
     """
     from samverka.config import load_config
-    from samverka.logwatch import watcher_for
-    from samverka.metrics import serve_metrics
-    from samverka.mirror import hub_agents
-    from samverka.server import NodeServer, build_node_server
+    from samverka.membership.mirror import hub_agents
+    from samverka.ops.metrics import serve_metrics
+    from samverka.store.logwatch import watcher_for
+    from samverka.transport.server import NodeServer, build_node_server
 
     configure_logging(load_config(node_dir), log_format, log_level)
     with open_node(node_dir) as node:

@@ -31,9 +31,9 @@ from samverka.errors import SamverkaError
 
 if TYPE_CHECKING:
     from samverka.node import Node
-    from samverka.push import PushReport
-    from samverka.store import Store
-    from samverka.sync import SyncReport
+    from samverka.replication.push import PushReport
+    from samverka.replication.sync import SyncReport
+    from samverka.store.store import Store
 
 #: Redraw the progress line at most this often (seconds).
 REDRAW_SECONDS = 0.2
@@ -161,7 +161,7 @@ class _Outcome:
 
 
 async def _sync(node: Node, show: _Display, *, push: bool, follow: bool) -> _Outcome:
-    from samverka.mirror import hub_client, refresh, sync_from_hub
+    from samverka.membership.mirror import hub_client, refresh, sync_from_hub
 
     update = await refresh(node)
     started = time.monotonic()
@@ -191,15 +191,15 @@ async def _sync(node: Node, show: _Display, *, push: bool, follow: bool) -> _Out
 
 
 async def _push(node: Node) -> PushReport:
-    from samverka.hubclient import HubClient
-    from samverka.push import push_feed
+    from samverka.replication.push import push_feed
+    from samverka.transport.hubclient import HubClient
 
     async with HubClient.member(node.config) as link:
         return await push_feed(node.store, node.origin, link)
 
 
 async def _follow(node: Node, show: _Display) -> SyncReport:
-    from samverka.mirror import follow_hub
+    from samverka.membership.mirror import follow_hub
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -23,7 +23,7 @@ MEMBERS = r.VISIBILITY_MEMBERS
 DRAFT = r.VISIBILITY_DRAFT
 
 LEKSAND, KUNGSBACKA, TIBRO, GAGNEF = "2029", "1384", "1472", "2026"
-#: The council's hub: the origin of its recommendations (samverka.kommuner.HUB_ORIGIN).
+#: The council's hub: the origin of its recommendations (samverka.protocol.kommuner.HUB_ORIGIN).
 HUB = "0000"
 
 # Official pages the records link to (http(s) only; checked when the demo was written).

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from samverka_hub.folder import Hub
 
     from samverka.node import Node
-    from samverka.store import StoredRecord
+    from samverka.store.store import StoredRecord
 
 T = TypeVar("T")
 
@@ -201,7 +201,7 @@ async def start_federation(
 
 
 async def enroll_members(fed: Federation, story: Story) -> None:
-    from samverka.membership import APPROVED, PENDING, enroll
+    from samverka.membership.member import APPROVED, PENDING, enroll
 
     ca_pem = fed.hub.config.ca_cert_path.read_bytes()
     public = fed.addresses["public"]
@@ -263,7 +263,7 @@ def start_nodes(fed: Federation, story: Story) -> None:
 
 
 def publish(fed: Federation, story: Story) -> None:
-    from samverka.vocab import RECORD_KIND, SOLUTION_TYPE, USE_CASE_STATUS
+    from samverka.protocol.vocab import RECORD_KIND, SOLUTION_TYPE, USE_CASE_STATUS
 
     lines = []
     total = 0
@@ -334,7 +334,7 @@ def gagnef_syncs(fed: Federation, story: Story) -> None:
 
 
 def gagnef_searches(fed: Federation, story: Story) -> None:
-    from samverka.kommuner import kommun_name
+    from samverka.protocol.kommuner import kommun_name
 
     gagnef = fed.member(content.GAGNEF)
     story.step(
@@ -428,7 +428,7 @@ def show_visibility(fed: Federation, story: Story) -> None:
 def show_coverage(fed: Federation, story: Story) -> None:
     from samverka_hub.insight import hub_coverage
 
-    from samverka.vocab import USE_CASE_STATUS
+    from samverka.protocol.vocab import USE_CASE_STATUS
 
     coverage = hub_coverage(fed.hub.store, fed.hub.council.current_directory(), member_view=True)
     statuses = ", ".join(
@@ -461,8 +461,8 @@ def show_coverage(fed: Federation, story: Story) -> None:
 def verified_key(node: Node, stored: StoredRecord) -> str:
     """Check the stored entry's signature against the origin's key in the node's signed
     member directory (not the store's word that it was checked); return the key id."""
-    from samverka.entries import parse_envelope
-    from samverka.membership import load_directory
+    from samverka.membership.member import load_directory
+    from samverka.protocol.entries import parse_envelope
 
     page = node.store.read_log(stored.position - 1, 1, include_drafts=True)
     if not page.entries or not page.entries[0].HasField("signed"):
@@ -560,7 +560,7 @@ def _head_of(hub: Hub, origin: str) -> int:
 
 
 def _kind(stored: StoredRecord) -> str:
-    from samverka.vocab import RECORD_KIND, SOLUTION_TYPE
+    from samverka.protocol.vocab import RECORD_KIND, SOLUTION_TYPE
 
     if stored.record.WhichOneof("body") == "solution":
         return SOLUTION_TYPE.label(stored.record.solution.solution_type, "en").lower()

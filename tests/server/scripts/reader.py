@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 import uvloop
-from samverka.client import ClientTls, FeedClient
-from samverka.signing import PublicKey
-from samverka.store import Store
-from samverka.sync import SyncReport, sync_from_peer
-from samverka.verify import KeyRing, TrustedKey
+from samverka.protocol.signing import PublicKey
+from samverka.protocol.verify import KeyRing, TrustedKey
+from samverka.replication.sync import SyncReport, sync_from_peer
+from samverka.store.store import Store
+from samverka.transport.client import ClientTls, FeedClient
 
 
 def main() -> None:

@@ -1,0 +1,265 @@
+"""The node's mirror of the federation: pulled from the hub, verified entry by entry.
+
+The hub redistributes every member's entries through its log (a global cursor).
+A node pulls them into its own store — its *mirror* — so ``samverka search`` covers
+the whole federation offline. The hub is trusted for nothing here: every entry is
+verified against its origin's key from the signed member directory, which is
+refreshed first so members admitted (or keys rotated, or revoked) since the last
+fetch are known. A relayed entry the hub altered fails its origin's signature, and
+the sync stops naming origin and sequence, storing nothing from it on.
+
+- :func:`sync_from_hub`: refresh the directory, then read everything new after this
+  node's cursor for the hub (``samverka sync``);
+- :class:`FollowAgent`: inside ``samverka node serve`` on an enrolled node (``[hub]
+  follow``), keeps following the hub's log live, so an entry published anywhere
+  reaches this node within moments;
+- :func:`hub_agents`: the push and follow agents ``node serve`` runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from samverka.errors import ConfigError, Reason, SamverkaError, TransportError
+from samverka.protocol.verify import KeyRing
+from samverka.replication.sync import Progress, SyncReport, SyncStopped, follow_peer, sync_from_peer
+from samverka.store.logwatch import LogWatcher
+from samverka.transport.client import ClientTls, FeedClient
+
+if TYPE_CHECKING:
+    from samverka.config import NodeConfig
+    from samverka.membership.member import DirectoryUpdate
+    from samverka.node import Node
+    from samverka.transport.server.app import Resource
+
+log = logging.getLogger("samverka.membership.mirror")
+
+#: The cursor name of the hub in a node's store.
+HUB_PEER = "hub"
+
+
+@dataclass
+class HubSync:
+    """What ``samverka sync`` did."""
+
+    report: SyncReport
+    directory_version: int
+    #: Whether the directory was newer than the one held.
+    directory_changed: bool
+
+
+def hub_address(config: NodeConfig) -> str:
+    """The hub's member port (``[hub] address``); ConfigError when not enrolled."""
+    if not config.hub.address:
+        raise ConfigError(
+            "this node is not enrolled: no [hub] address in samverka.toml",
+            hint="enroll first: `samverka node enroll --hub HOST:PORT --ca FILE`",
+        )
+    return config.hub.address
+
+
+def hub_client(node: Node) -> FeedClient:
+    """A FeedService client for the hub's member port, with this node's certificate."""
+    return FeedClient.connect(hub_address(node.config), ClientTls.from_config(node.config))
+
+
+async def refresh(node: Node) -> DirectoryUpdate:
+    """Fetch the hub's newest member directory (kept only if it verifies and is newer)."""
+    from samverka.membership.member import refresh_directory
+
+    return await refresh_directory(node.config)
+
+
+async def sync_from_hub(
+    node: Node,
+    *,
+    progress: Progress | None = None,
+    client: FeedClient | None = None,
+) -> HubSync:
+    """Refresh the member directory, then pull and verify everything new from the hub.
+
+    Raises SyncStopped when an entry fails verification (naming origin and
+    sequence; everything before it is stored and the cursor stops right before it),
+    TransportError when the hub cannot be reached.
+    """
+    update = await refresh(node)
+    keys = await asyncio.to_thread(node.keyring)
+    owned = client is None
+    feed = client or hub_client(node)
+    try:
+        report = await sync_from_peer(
+            node.store,
+            keys,
+            feed,
+            peer=HUB_PEER,
+            progress=progress,
+            source="sync",
+            max_clock_skew_ms=node.config.max_clock_skew_ms,
+        )
+    finally:
+        if owned:
+            await feed.close()
+    return HubSync(report, update.directory.version, update.changed)
+
+
+async def follow_hub(
+    node: Node,
+    *,
+    stop: asyncio.Event,
+    on_entries: Callable[[list[int]], None] | None = None,
+    progress: Progress | None = None,
+    min_backoff: float = 0.5,
+    max_backoff: float = 30.0,
+) -> SyncReport:
+    """Follow the hub's log live until ``stop`` is set (reconnecting as needed).
+
+    The directory is refreshed before following and whenever an entry's key is
+    unknown (a member admitted, or a key approved, since); other refusals raise
+    SyncStopped.
+    """
+    total = SyncReport(HUB_PEER)
+    refreshed_for: tuple[str, int] | None = None
+    while not stop.is_set():
+        try:
+            await refresh(node)
+        except (TransportError, SamverkaError) as err:
+            # Follow with the directory held; the stream reconnects on its own.
+            log.warning("could not refresh the member directory: %s", err)
+        keys: KeyRing = await asyncio.to_thread(node.keyring)
+        client = hub_client(node)
+        try:
+            report = await follow_peer(
+                node.store,
+                keys,
+                client,
+                peer=HUB_PEER,
+                stop=stop,
+                on_entries=on_entries,
+                progress=progress,
+                min_backoff=min_backoff,
+                max_backoff=max_backoff,
+                source="sync",
+                max_clock_skew_ms=node.config.max_clock_skew_ms,
+            )
+            _add(total, report)
+            return total
+        except SyncStopped as stopped:
+            _add(total, stopped.report)
+            where = (stopped.origin, stopped.sequence)
+            if stopped.reason is Reason.UNKNOWN_KEY and refreshed_for != where:
+                # A member the held directory does not list yet: fetch it and go on.
+                refreshed_for = where
+                log.info("%s; fetching the member directory and following again", stopped)
+                continue
+            raise
+        finally:
+            await client.close()
+    return total
+
+
+def _add(total: SyncReport, part: SyncReport) -> None:
+    total.accepted += part.accepted
+    total.duplicates += part.duplicates
+    total.stand_ins_filled += part.stand_ins_filled
+    total.pages += part.pages
+    total.gaps_filled += part.gaps_filled
+    total.position = max(total.position, part.position)
+
+
+class FollowAgent:
+    """A NodeServer resource: follows the hub's log live into this node's mirror.
+
+    Entries stored are announced to the server's log watcher, so subscribers of this
+    node see them at once. A refused entry (the hub served something that fails
+    verification) is logged as an error and retried with back-off up to
+    ``max_backoff`` seconds: nothing from it on is stored until it verifies.
+    """
+
+    def __init__(
+        self,
+        node: Node,
+        watcher: LogWatcher,
+        *,
+        min_backoff: float = 0.5,
+        max_backoff: float = 300.0,
+    ) -> None:
+        self.node = node
+        self.watcher = watcher
+        self.min_backoff = min_backoff
+        self.max_backoff = max_backoff
+        self.accepted = 0
+        self.refusals = 0
+        self.last_error = ""
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name="samverka-follow-hub")
+
+    async def close(self) -> None:
+        self._stop.set()
+        task, self._task = self._task, None
+        if task is None or task.done():
+            return
+        try:
+            async with asyncio.timeout(5):
+                await asyncio.wait([task])
+        except TimeoutError:
+            task.cancel()
+            await asyncio.wait([task])
+
+    def _stored(self, positions: list[int]) -> None:
+        self.accepted += len(positions)
+        if positions:
+            self.watcher.notify(positions[-1])
+
+    async def _run(self) -> None:
+        backoff = self.min_backoff
+        while not self._stop.is_set():
+            try:
+                await follow_hub(
+                    self.node,
+                    stop=self._stop,
+                    on_entries=self._stored,
+                    max_backoff=min(30.0, self.max_backoff),
+                )
+                return
+            except asyncio.CancelledError:
+                raise
+            except SyncStopped as stopped:
+                self.refusals += 1
+                self.last_error = str(stopped)
+                log.error("following the hub stopped: %s (hint: %s)", stopped, stopped.hint)
+            except SamverkaError as err:
+                self.last_error = str(err)
+                log.warning("following the hub failed: %s", err)
+            delay = backoff * random.uniform(0.5, 1.0)
+            backoff = min(backoff * 2, self.max_backoff)
+            try:
+                async with asyncio.timeout(delay):
+                    await self._stop.wait()
+            except TimeoutError:
+                pass
+
+
+def hub_agents(node: Node, watcher: LogWatcher) -> list[Resource]:
+    """The agents ``node serve`` runs beside its server on an enrolled node:
+    pushing its feed (``[hub] push``) and following the hub (``[hub] follow``)."""
+    from samverka.membership.member import enrolled
+    from samverka.replication.push import push_agent
+
+    config = node.config
+    if not config.hub.address or not enrolled(node):
+        return []
+    agents: list[Resource] = []
+    if config.hub.push:
+        agents.append(push_agent(config, node.store, watcher))
+    if config.hub.follow:
+        agents.append(FollowAgent(node, watcher, max_backoff=config.hub.max_backoff_seconds))
+    return agents

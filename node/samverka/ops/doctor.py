@@ -1,0 +1,758 @@
+"""``samverka doctor``: check a node or hub folder and say how to fix what is wrong.
+
+Each check returns :class:`Finding` lines (ok, warn or FAIL, a message, and for
+anything not ok a hint saying what to do). Checks, in order:
+
+``config``        samverka.toml parses, every key is known, values are valid
+``keys``          private keys exist, parse, and no one but the owner can read them
+``certificates``  the TLS certificate chains to the CA, names this kommun, matches its
+                  key, and is not expired (FAIL) or about to expire (warn, 30 days)
+``database``      opens; schema at the newest migration; SQLite: ``PRAGMA quick_check``
+                  and WAL mode
+``directory``     (enrolled nodes) the member directory held is valid, lists us, and
+                  lists no signing key for us that this folder never held
+``hub``           (enrolled nodes) the hub's member port answers a health check over
+                  mutual TLS with this node's certificate, and holds our own feed as
+                  we do: not more of it, not another entry at a sequence we hold
+                  (the comparison ``samverka crosscheck`` makes for every feed)
+``clock``         (enrolled nodes) our clock against the hub's (``server_time_ms``):
+                  warn beyond :data:`WARN_SKEW_MS`, FAIL beyond ``[limits]
+                  max_clock_skew_seconds`` (entries would be refused)
+``server``        (only on request: a container health probe) this folder's own
+                  server answers a health check on its listen address
+
+Nothing here changes the folder. The hub's extra sections, tracks and keys come in
+through a :class:`Profile` (the node package does not import the hub's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import sqlite3
+import stat
+import time
+import tomllib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from samverka.config import CONFIG_FILE, NodeConfig, load_config
+from samverka.errors import SamverkaError
+
+if TYPE_CHECKING:
+    from samverka.protocol.verify import FeedHead
+    from samverka.v1 import directory_pb2
+
+#: Checks run unless ``only`` names others; ``server`` is asked for explicitly.
+DEFAULT_CHECKS = ("config", "keys", "certificates", "database", "directory", "hub", "clock")
+ALL_CHECKS = (*DEFAULT_CHECKS, "server")
+#: Checks that need the network (skipped with ``offline``).
+NETWORK_CHECKS = frozenset({"hub", "clock", "server"})
+#: A certificate expiring within this many days is a warning.
+EXPIRY_WARN_DAYS = 30
+#: Clock skew against the hub beyond this is a warning (the refusal limit is far higher,
+#: but a clock this far off is already drifting: NTP is not working).
+WARN_SKEW_MS = 5_000
+#: How long a network check waits for an answer.
+NETWORK_TIMEOUT_S = 5.0
+
+
+class Status(StrEnum):
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "FAIL"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    check: str
+    status: Status
+    message: str
+    hint: str = ""
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "check": self.check,
+            "status": self.status.value.lower(),
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What kind of folder is checked. The default is a node; the hub's CLI passes its own."""
+
+    kind: str = "node"
+    #: Config sections besides the node's (so an unknown section can be told apart).
+    extra_sections: Mapping[str, type[Any]] = field(default_factory=dict)
+    #: Migration tracks the database should hold.
+    tracks: tuple[str, ...] = ("store",)
+    #: Loads the whole configuration (raising ConfigError) and returns further private
+    #: key files to check (the hub's CA key).
+    load_extra: Callable[[Path], Sequence[Path]] | None = None
+
+
+@dataclass
+class Report:
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return any(f.status is Status.FAIL for f in self.findings)
+
+    @property
+    def warned(self) -> bool:
+        return any(f.status is Status.WARN for f in self.findings)
+
+    def add(self, check: str, status: Status, message: str, hint: str = "") -> None:
+        self.findings.append(Finding(check, status, message, hint))
+
+
+def run_doctor(
+    folder: Path,
+    *,
+    profile: Profile | None = None,
+    only: Iterable[str] = (),
+    offline: bool = False,
+    now: dt.datetime | None = None,
+) -> Report:
+    """Run the checks on ``folder``; see the module docstring. Never raises for a finding."""
+    profile = profile or Profile()
+    wanted = list(only) or list(DEFAULT_CHECKS)
+    unknown = [c for c in wanted if c not in ALL_CHECKS]
+    if unknown:
+        raise ValueError(f"unknown check {unknown[0]!r}: choose from {', '.join(ALL_CHECKS)}")
+    if offline:
+        wanted = [c for c in wanted if c not in NETWORK_CHECKS]
+    report = Report()
+    config, extra_keys = _check_config(folder, profile, report, record="config" in wanted)
+    if config is None:
+        return report  # nothing else can be checked without a configuration
+    at = now or dt.datetime.now(dt.UTC)
+    if "keys" in wanted:
+        _check_keys(config, extra_keys, report)
+    if "certificates" in wanted:
+        _check_certificates(config, profile, report, at)
+    if "database" in wanted:
+        _check_database(config, profile, report)
+    if "directory" in wanted and profile.kind == "node":
+        _check_directory(config, report, at)
+    network: list[str] = [c for c in ("hub", "clock", "server") if c in wanted]
+    if network:
+        _run(_network_checks(config, profile, network, report))
+    return report
+
+
+# -- config ---------------------------------------------------------------------------
+
+
+def _check_config(
+    folder: Path, profile: Profile, report: Report, *, record: bool
+) -> tuple[NodeConfig | None, list[Path]]:
+    path = folder / CONFIG_FILE
+    try:
+        config = load_config(folder)
+        extra = list(profile.load_extra(folder)) if profile.load_extra else []
+    except SamverkaError as exc:
+        report.add("config", Status.FAIL, str(exc), exc.hint or f"fix {path}")
+        return None, []
+    if not record:
+        return config, extra
+    from samverka.config import _SECTIONS
+
+    raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    known = {*_SECTIONS, *profile.extra_sections}
+    strays = sorted(set(raw) - known)
+    if strays:
+        report.add(
+            "config",
+            Status.WARN,
+            f"{path}: unknown section(s) {', '.join(f'[{s}]' for s in strays)} are ignored",
+            f"known sections: {', '.join(sorted(known))}; fix the spelling or remove them",
+        )
+    else:
+        report.add("config", Status.OK, f"{CONFIG_FILE} parses; every key is known")
+    return config, extra
+
+
+# -- keys -----------------------------------------------------------------------------
+
+
+def private_key_files(config: NodeConfig) -> list[Path]:
+    """Every private key a node folder may hold (those that exist are checked)."""
+    d = config.dir
+    files = [config.signing_key_path, config.path(config.tls.key), d / "tls" / "local-ca.key"]
+    files += [d / "enrollment" / "tls.key", d / "rotation" / "next.key"]
+    retired = d / "keys" / "retired"
+    if retired.is_dir():
+        files += sorted(retired.glob("*.key"))
+    return files
+
+
+def _check_keys(config: NodeConfig, extra: list[Path], report: Report) -> None:
+    from samverka.node import load_signing_key
+
+    required = {config.signing_key_path, config.path(config.tls.key), *extra}
+    bad = False
+    for path in dict.fromkeys([*private_key_files(config), *extra]):
+        if not path.exists():
+            if path in required:
+                report.add("keys", Status.FAIL, f"{path} is missing", _restore_hint(config))
+                bad = True
+            continue
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            report.add(
+                "keys",
+                Status.FAIL,
+                f"{path} is readable by others (mode {mode:04o}); it is a private key",
+                f"chmod 600 {path}",
+            )
+            bad = True
+        owner = path.stat().st_uid
+        if owner != os.geteuid():
+            report.add(
+                "keys",
+                Status.WARN,
+                f"{path} belongs to uid {owner}, not to the user running this ({os.geteuid()})",
+                f"run as the service's user, or chown it to that user: chown samverka {path}",
+            )
+    try:
+        key = load_signing_key(config.signing_key_path)
+    except SamverkaError as exc:
+        if config.signing_key_path.exists():
+            report.add("keys", Status.FAIL, str(exc), _restore_hint(config))
+        return
+    public = config.public_key_path
+    if public.exists() and public.read_bytes() != key.public.to_pem():
+        report.add(
+            "keys",
+            Status.WARN,
+            f"{public} is not the public half of keys/signing.key",
+            f"rewrite it: hand out the key with id {key.key_id}",
+        )
+    elif not bad:
+        report.add("keys", Status.OK, f"private keys are 0600; signing key id {key.key_id}")
+
+
+def _restore_hint(config: NodeConfig) -> str:
+    return (
+        "restore the folder from a backup (samverka node restore); a lost signing key "
+        "needs a new enrollment, see docs/OPERATIONS.md"
+    )
+
+
+# -- certificates ---------------------------------------------------------------------
+
+
+def _check_certificates(
+    config: NodeConfig, profile: Profile, report: Report, at: dt.datetime
+) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from samverka.transport.pki import verify_certificate
+
+    ca_path, cert_path = config.path(config.tls.ca), config.path(config.tls.cert)
+    key_path = config.path(config.tls.key)
+    try:
+        ca_pem, cert_pem = ca_path.read_bytes(), cert_path.read_bytes()
+        ca = x509.load_pem_x509_certificate(ca_pem)
+        cert = x509.load_pem_x509_certificate(cert_pem)
+    except (OSError, ValueError) as exc:
+        report.add(
+            "certificates",
+            Status.FAIL,
+            f"cannot read the CA or the certificate ([tls] ca/cert): {exc}",
+            _renew_hint(config, profile),
+        )
+        return
+    problems = 0
+    for label, path, c in (("CA certificate", ca_path, ca), ("certificate", cert_path, cert)):
+        problems += _expiry(report, label, path, c, at, _renew_hint(config, profile, ca=c is ca))
+    # Chain and names, judged inside the validity window (expiry was reported above).
+    inside = max(cert.not_valid_before_utc, ca.not_valid_before_utc) + dt.timedelta(seconds=1)
+    try:
+        verify_certificate(cert_pem, ca_pem, kommunkod=config.node.kommun, now=inside)
+    except SamverkaError as exc:
+        report.add(
+            "certificates",
+            Status.FAIL,
+            f"{cert_path}: {exc}",
+            exc.hint or _renew_hint(config, profile),
+        )
+        problems += 1
+    try:
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        same = key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        ) == cert.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    except (OSError, ValueError, TypeError) as exc:
+        report.add("certificates", Status.FAIL, f"cannot read the TLS key {key_path}: {exc}")
+        return
+    if not same:
+        report.add(
+            "certificates",
+            Status.FAIL,
+            f"{cert_path} is not for the key {key_path}",
+            "a renewal stopped half-way? put back the matching pair (.old files) or renew",
+        )
+        problems += 1
+    if not problems:
+        days = (cert.not_valid_after_utc - at).days
+        report.add(
+            "certificates",
+            Status.OK,
+            f"certificate of {config.node.kommun} chains to the CA, matches its key, "
+            f"valid {days} more days",
+        )
+
+
+def _expiry(report: Report, label: str, path: Path, cert: Any, at: dt.datetime, hint: str) -> int:
+    after, before = cert.not_valid_after_utc, cert.not_valid_before_utc
+    if at > after:
+        report.add("certificates", Status.FAIL, f"{label} {path} expired at {after:%Y-%m-%d}", hint)
+        return 1
+    if at < before:
+        report.add(
+            "certificates",
+            Status.FAIL,
+            f"{label} {path} is not valid before {before:%Y-%m-%d %H:%M} UTC",
+            "check this machine's clock (NTP)",
+        )
+        return 1
+    left = after - at
+    if left < dt.timedelta(days=EXPIRY_WARN_DAYS):
+        report.add(
+            "certificates",
+            Status.WARN,
+            f"{label} {path} expires in {left.days} days ({after:%Y-%m-%d})",
+            hint,
+        )
+        return 1
+    return 0
+
+
+def _renew_hint(config: NodeConfig, profile: Profile, *, ca: bool = False) -> str:
+    if profile.kind == "hub":
+        return (
+            "the hub's CA or certificate: see docs/OPERATIONS.md, PKI, 'Certificate "
+            "renewal' (the hub's own certificate) and 'The CA'"
+        )
+    if ca:
+        return "the CA is the council's: fetch the new CA certificate from the hub's operators"
+    if config.hub.address:
+        return "renew it: samverka node renew-cert (the hub issues a new certificate)"
+    return "this node is not enrolled: enroll (samverka node enroll) for a council certificate"
+
+
+# -- database -------------------------------------------------------------------------
+
+
+def _check_database(config: NodeConfig, profile: Profile, report: Report) -> None:
+    from samverka.ops.metrics import sqlite_path
+
+    url = config.store_url
+    path = sqlite_path(url)
+    if path is not None:
+        if not path.exists():
+            report.add(
+                "database",
+                Status.FAIL,
+                f"no database at {path}",
+                "restore it from a backup (samverka node restore), or check [store] url",
+            )
+            return
+        if not _sqlite_healthy(path, report):
+            return
+    _check_schema(url, profile, report, sqlite=path is not None)
+
+
+def _sqlite_healthy(path: Path, report: Report) -> bool:
+    hint = "stop the server and restore the last backup: samverka node restore FILE --dir NEW"
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=10)
+    except sqlite3.Error as exc:
+        report.add("database", Status.FAIL, f"cannot open {path}: {exc}", hint)
+        return False
+    try:
+        rows = [r[0] for r in conn.execute("PRAGMA quick_check").fetchall()]
+        mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+    except sqlite3.Error as exc:
+        report.add("database", Status.FAIL, f"{path} is damaged: {exc}", hint)
+        return False
+    finally:
+        conn.close()
+    if rows != ["ok"]:
+        report.add(
+            "database", Status.FAIL, f"{path} fails quick_check: {'; '.join(rows[:3])}", hint
+        )
+        return False
+    if mode.lower() != "wal":
+        report.add(
+            "database",
+            Status.WARN,
+            f"{path} is in journal mode {mode}, not WAL (readers would block the writer)",
+            "it switches to WAL the next time samverka opens it",
+        )
+    return True
+
+
+def _check_schema(url: str, profile: Profile, report: Report, *, sqlite: bool) -> None:
+    from samverka.store import migrations
+    from samverka.store.store import Store
+
+    try:
+        store = Store(url, tracks=profile.tracks)
+    except SamverkaError as exc:
+        report.add("database", Status.FAIL, str(exc), exc.hint)
+        return
+    try:
+        applied = migrations.applied_versions(store.engine)
+    except Exception as exc:  # a database that cannot be reached or read
+        report.add(
+            "database",
+            Status.FAIL,
+            f"cannot read the database {_safe_url(url)}: {_first_line(exc)}",
+            "check [store] url, that the database server runs and accepts this user",
+        )
+        return
+    finally:
+        store.close()
+    behind, ahead = [], []
+    for track in profile.tracks:
+        have, newest = applied.get(track, 0), migrations.latest_version(track)
+        if have < newest:
+            behind.append(f"{track} {have}→{newest}")
+        elif have > newest:
+            ahead.append(f"{track} {have} (this software knows {newest})")
+    if ahead:
+        report.add(
+            "database",
+            Status.FAIL,
+            f"the schema is newer than this software: {', '.join(ahead)}",
+            "run the Samverka version that wrote it (or newer); never downgrade a database",
+        )
+    elif behind:
+        report.add(
+            "database",
+            Status.WARN,
+            f"migrations pending: {', '.join(behind)}",
+            "they run forward the next time samverka opens the database; take a backup "
+            "first (samverka node backup, or pg_dump for PostgreSQL)",
+        )
+    else:
+        versions = ", ".join(f"{t} {applied.get(t, 0)}" for t in profile.tracks)
+        kind = "SQLite quick_check ok, WAL" if sqlite else "PostgreSQL"
+        report.add("database", Status.OK, f"{kind}; schema at the newest migration ({versions})")
+
+
+def _safe_url(url: str) -> str:
+    import sqlalchemy as sa
+
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "(unparsable URL)"
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+# -- the member directory -----------------------------------------------------------------
+
+
+def _check_directory(config: NodeConfig, report: Report, at: dt.datetime) -> None:
+    from samverka.membership.member import load_directory, pinned_hub_key
+
+    if pinned_hub_key(config) is None:
+        report.add("directory", Status.OK, "not enrolled (no member directory to check)")
+        return
+    try:
+        directory = load_directory(config)
+    except SamverkaError as exc:
+        report.add("directory", Status.FAIL, str(exc), exc.hint)
+        return
+    if directory is None:
+        report.add(
+            "directory",
+            Status.WARN,
+            "enrolled, but no member directory is held",
+            "fetch it: samverka node directory --refresh",
+        )
+        return
+    now_ms = int(at.timestamp() * 1000)
+    member = directory.member(config.node.kommun)
+    if member is None or directory.is_revoked(config.node.kommun):
+        report.add(
+            "directory",
+            Status.FAIL,
+            f"directory version {directory.version} does not list {config.node.kommun} "
+            "as an active member",
+            "ask the council (AI-rådet) about the membership; revoked members are refused",
+        )
+    elif foreign := _keys_not_held(config, member):
+        # Whoever holds such a key can publish in this kommun's name, and every node
+        # accepts it: the directory (the hub's word) is all that binds keys to kommuner.
+        report.add(
+            "directory",
+            Status.FAIL,
+            f"directory version {directory.version} lists signing key(s) "
+            f"{', '.join(foreign)} for {config.node.kommun} that this node never held",
+            "tell the council (AI-rådet) at once: if it approved no such key, entries signed "
+            "with it are forged in this kommun's name (docs/SECURITY.md, known gaps)",
+        )
+    elif directory.expired(now_ms):
+        report.add(
+            "directory",
+            Status.WARN,
+            f"directory version {directory.version} has expired",
+            "fetch the current one: samverka node directory --refresh",
+        )
+    else:
+        report.add("directory", Status.OK, f"member directory version {directory.version}")
+
+
+def _keys_not_held(config: NodeConfig, member: directory_pb2.Member) -> list[str]:
+    """Key ids the directory lists for this kommun that this folder never held: not its
+    signing key, not a pending rotation's new key, not a retired key."""
+    from samverka.membership.member import RETIRED_KEYS_DIR, ROTATION_KEY
+    from samverka.protocol.signing import SigningKey
+
+    held = {path.stem for path in (config.dir / RETIRED_KEYS_DIR).glob("*.key")}
+    for path in (config.signing_key_path, config.dir / ROTATION_KEY):
+        try:
+            held.add(SigningKey.from_pem(path.read_bytes()).key_id)
+        except (OSError, ValueError):
+            continue
+    return [key.key_id for key in member.keys if key.key_id not in held]
+
+
+# -- network ------------------------------------------------------------------------------
+
+
+def _run(coro: Any) -> Any:
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
+async def _network_checks(
+    config: NodeConfig, profile: Profile, checks: list[str], report: Report
+) -> None:
+    if "server" in checks:
+        await _check_own_server(config, report)
+    wants_hub = [c for c in checks if c in ("hub", "clock")]
+    if not wants_hub:
+        return
+    if profile.kind == "hub":
+        for check in wants_hub:
+            report.add(check, Status.OK, "this is the hub (nothing further to reach)")
+        return
+    if not config.hub.address:
+        for check in wants_hub:
+            report.add(check, Status.OK, "not enrolled: no hub address to reach")
+        return
+    await _check_hub(config, wants_hub, report)
+
+
+async def health_probe(address: str, config: NodeConfig) -> str:
+    """The grpc.health.v1 status of ``address`` (overall), over mutual TLS as this folder."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from samverka.transport.client import ClientTls, open_channel
+
+    channel = open_channel(address, ClientTls.from_config(config))
+    try:
+        stub = health_pb2_grpc.HealthStub(channel)
+        reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=NETWORK_TIMEOUT_S)
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
+    except grpc.RpcError as err:
+        raise _transport(err, address) from err
+    finally:
+        await channel.close()
+
+
+def _transport(err: Any, address: str) -> SamverkaError:
+    from samverka.errors import TransportError
+
+    code = err.code().name if hasattr(err, "code") else "UNKNOWN"
+    details = err.details() if hasattr(err, "details") else str(err)
+    return TransportError(f"{address}: {code}: {details}")
+
+
+async def _check_hub(config: NodeConfig, checks: list[str], report: Report) -> None:
+    from samverka.transport.client import ClientTls, FeedClient
+
+    address = config.hub.address
+    try:
+        status = await health_probe(address, config)
+    except SamverkaError as exc:
+        for check in checks:
+            report.add(
+                check,
+                Status.FAIL,
+                f"cannot reach the hub at {address}: {exc}",
+                "check the network and firewall towards the hub, that [hub] address is right, "
+                "and that this node's certificate is current (samverka doctor --only "
+                "certificates)",
+            )
+        return
+    if "hub" in checks:
+        if status == "SERVING":
+            report.add("hub", Status.OK, f"hub at {address} answers SERVING over mutual TLS")
+        else:
+            report.add(
+                "hub",
+                Status.WARN,
+                f"hub at {address} answers {status}",
+                "the hub is starting or stopping; try again in a minute",
+            )
+    try:
+        async with FeedClient.connect(address, ClientTls.from_config(config)) as client:
+            before = time.time_ns() // 1_000_000
+            info = await client.get_node_info()
+            after = time.time_ns() // 1_000_000
+            heads = await client.get_heads([config.node.kommun])
+    except SamverkaError as exc:
+        report.add(
+            checks[-1],
+            Status.FAIL,
+            f"the hub at {address} refused FeedService calls: {exc}",
+            exc.hint or "is this node still a member? (samverka node directory --refresh)",
+        )
+        return
+    if "hub" in checks:
+        _check_own_feed_at_hub(config, heads.heads, report)
+    if "clock" in checks:
+        report.findings.append(clock_finding(info.server_time_ms, before, after, config))
+
+
+def _check_own_feed_at_hub(
+    config: NodeConfig, hub_heads: Sequence[FeedHead], report: Report
+) -> None:
+    """Our own feed as the hub holds it, compared as ``samverka crosscheck`` compares
+    every feed (:func:`samverka.replication.crosscheck.compare_heads`). The hub must not hold more
+    of it than we do (a restored old backup: publishing then would reuse sequences
+    already signed, a fork every node refuses), nor another entry at a sequence we hold
+    (two histories of our feed: a copy of this folder published, or the key is out)."""
+    from samverka.replication.crosscheck import MismatchKind, compare_heads
+    from samverka.store.store import Store
+
+    own = config.node.kommun
+    try:
+        store = Store(config.store_url)
+        try:
+            found = compare_heads(
+                store, [h for h in hub_heads if h.origin == own], source="the hub"
+            )
+        finally:
+            store.close()
+    except Exception:  # the database check reports an unreadable store
+        return
+    for mismatch in found:
+        if mismatch.kind is MismatchKind.BEHIND:
+            report.add(
+                "hub",
+                Status.FAIL,
+                f"the hub holds this kommun's feed up to sequence {mismatch.theirs}, this "
+                f"node only to {mismatch.ours} (restored from an older backup?)",
+                "do not publish: fetch the missing entries first with `samverka sync` (a new "
+                "entry at a sequence already published would fork the feed)",
+            )
+        else:
+            report.add(
+                "hub",
+                Status.FAIL,
+                f"the hub holds another entry at sequence {mismatch.sequence} of this "
+                "kommun's feed than this node: the feed has two histories",
+                "do not publish from this node: another copy of this folder (an old backup, "
+                "a clone) published, or the signing key is in other hands; tell the council "
+                "(AI-rådet), see docs/OPERATIONS.md, 'Restoring a node'",
+            )
+
+
+def clock_finding(server_ms: int, before_ms: int, after_ms: int, config: NodeConfig) -> Finding:
+    """Judge our clock against a server's answer taken between ``before_ms`` and ``after_ms``."""
+    if server_ms <= 0:
+        return Finding(
+            "clock",
+            Status.WARN,
+            "the hub does not report its time (an older Samverka)",
+            "compare clocks by hand; keep NTP running",
+        )
+    skew = server_ms - (before_ms + after_ms) // 2
+    limit = config.max_clock_skew_ms
+    direction = "behind" if skew > 0 else "ahead of"
+    text = f"this clock is {abs(skew) / 1000:.1f} s {direction} the hub's"
+    if abs(skew) > limit:
+        return Finding(
+            "clock",
+            Status.FAIL,
+            f"{text}: beyond the {limit / 1000:g} s verification tolerance, so entries "
+            "are refused as clock_skew",
+            "synchronize the clock: timedatectl set-ntp true (and check chronyd/timesyncd)",
+        )
+    if abs(skew) > WARN_SKEW_MS:
+        return Finding(
+            "clock",
+            Status.WARN,
+            text,
+            "enable NTP: timedatectl set-ntp true",
+        )
+    return Finding("clock", Status.OK, f"{text} (within {WARN_SKEW_MS / 1000:g} s)")
+
+
+async def _check_own_server(config: NodeConfig, report: Report) -> None:
+    from samverka.transport.server.app import split_address
+
+    host, port = split_address(config.server.listen)
+    if port == 0:
+        report.add(
+            "server",
+            Status.FAIL,
+            "[server] listen has port 0 (picked when the server starts): nothing to probe",
+            "give the server a fixed port: [server] listen or SAMVERKA_SERVER_LISTEN",
+        )
+        return
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        status = await health_probe(address, config)
+    except SamverkaError as exc:
+        report.add(
+            "server",
+            Status.FAIL,
+            f"this folder's server does not answer on {address}: {exc}",
+            "is it running? (systemctl status samverka-node, or the container's logs)",
+        )
+        return
+    if status == "SERVING":
+        report.add("server", Status.OK, f"{address} answers SERVING")
+    else:
+        report.add(
+            "server", Status.FAIL, f"{address} answers {status}", "it is starting or draining"
+        )
+
+
+# -- output -------------------------------------------------------------------------------
+
+
+def format_findings(findings: Iterable[Finding]) -> list[str]:
+    """One line per finding (``ok   config  …``), a hint line under anything not ok."""
+    lines = []
+    for f in findings:
+        lines.append(f"{f.status.value:<4}  {f.check:<12}  {f.message}")
+        if f.hint and f.status is not Status.OK:
+            lines.append(f"{'':<4}  {'':<12}  → {f.hint}")
+    return lines

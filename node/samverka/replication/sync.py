@@ -1,0 +1,417 @@
+"""Pull a peer's log into our store: verified entry by entry, resumable, never skipping.
+
+Used by a node pulling from the hub (``samverka sync``), by the hub harvesting a member
+node (with an origin filter), and by anything following a peer live.
+
+Rules, in the spirit of python-tuf's updater (the peer is untrusted transport):
+
+- every entry goes through :func:`samverka.replication.ingest.ingest`, the same verification as any
+  other way in; the peer's word counts for nothing;
+- entries are stored page by page, and the peer's cursor (``store.set_cursor(peer, …)``)
+  advances only past what is stored, so an interruption at any point resumes with no
+  gap, and a repeat is a harmless duplicate;
+- the first refusal stops the sync with :class:`SyncStopped` naming origin, sequence
+  and reason, after storing what came before it;
+- a sequence gap (entries missing before the one offered) is filled by asking the peer
+  for that origin's entries; if the peer cannot supply them, the sync fails loudly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
+
+import grpc
+
+from samverka.errors import EntryRefused, Reason, SamverkaError, StoreError, TransportError
+from samverka.ops.metrics import note_peer_heads
+from samverka.protocol.entries import parse_signed
+from samverka.protocol.verify import DEFAULT_MAX_CLOCK_SKEW_MS, KeyRing
+from samverka.replication.ingest import Checked, IngestReport, check_signatures, ingest
+from samverka.store.store import Store
+from samverka.transport.client import FeedClient, Page
+from samverka.transport.server.status import PeerError
+from samverka.v1 import feed_pb2, feed_service_pb2
+
+log = logging.getLogger("samverka.replication.sync")
+
+#: Gap fills allowed per sync before giving up (each fill should close one gap).
+MAX_GAP_FILLS = 100
+
+
+@dataclass
+class SyncReport:
+    peer: str
+    #: The cursor before and after.
+    start_position: int = 0
+    position: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    #: Held stand-ins replaced by the signed entry behind them (an entry hidden before).
+    stand_ins_filled: int = 0
+    pages: int = 0
+    #: Gaps closed by asking the peer for an origin's missing entries.
+    gaps_filled: int = 0
+
+    @property
+    def received(self) -> int:
+        return self.accepted + self.duplicates + self.stand_ins_filled
+
+
+class SyncStopped(EntryRefused):
+    """A peer offered an entry we refuse; everything before it was stored."""
+
+    def __init__(
+        self,
+        refusal: EntryRefused,
+        *,
+        peer: str,
+        report: SyncReport,
+        item: feed_pb2.LogEntry | None = None,
+    ) -> None:
+        origin, sequence = refusal.origin, refusal.sequence
+        if not origin and item is not None:
+            # Refused before its bytes were trusted (e.g. an unknown key): name the entry
+            # by what it claims, which is what an operator needs to find it.
+            origin, sequence = _claimed(item)
+        super().__init__(refusal.reason, refusal.detail, origin=origin, sequence=sequence)
+        where = f" (position {item.position} of its log)" if item is not None else ""
+        self.args = (f"sync from {peer} stopped{where}: {self}",)
+        self.peer = peer
+        self.report = report
+        self.position = item.position if item is not None else 0
+        self.hint = {
+            Reason.UNKNOWN_KEY: "the origin's key is not in our key ring: fetch the member "
+            "directory, then sync again",
+            Reason.SEQUENCE_GAP: "the peer does not hold the missing entries; try another peer",
+        }.get(
+            refusal.reason,
+            "the peer served an entry that fails verification; nothing "
+            "from it on was stored — report it to the council",
+        )
+
+
+class ProtocolViolation(TransportError):
+    """The peer broke the protocol (cursor going backwards, entries it was not asked for)."""
+
+
+Progress = Callable[[SyncReport], None]
+
+
+async def sync_from_peer(
+    store: Store,
+    keys: KeyRing,
+    client: FeedClient,
+    *,
+    peer: str,
+    entry_filter: feed_service_pb2.EntryFilter | None = None,
+    progress: Progress | None = None,
+    batch_size: int = 0,
+    source: str = "sync",
+    max_clock_skew_ms: int = DEFAULT_MAX_CLOCK_SKEW_MS,
+) -> SyncReport:
+    """Read everything new in ``peer``'s log after our stored cursor; verify and store it.
+
+    ``peer`` names the cursor (e.g. the hub's address or a kommunkod). Returns when the
+    peer's log end at call time is reached. Raises SyncStopped on a refused entry,
+    PeerError/TransportError when the peer fails (the cursor keeps what was stored).
+    ``source`` and ``max_clock_skew_ms`` are passed on to ingest.
+    """
+    puller = _Puller(store, keys, client, peer, entry_filter, progress)
+    puller.source, puller.max_clock_skew_ms = source, max_clock_skew_ms
+    await puller.begin()
+    while True:
+        attempt_from = puller.cursor
+        try:
+            async with (
+                contextlib.aclosing(
+                    client.read_entries(puller.cursor, entry_filter, batch_size)
+                ) as pages,
+                contextlib.aclosing(_checked_ahead(pages, keys)) as checked_pages,
+            ):
+                async for page, checks in checked_pages:
+                    if not await puller.apply(page, await checks):
+                        break  # a gap was filled: read again from the cursor
+                else:
+                    return puller.report
+        except PeerError as err:
+            if err.code is not grpc.StatusCode.DEADLINE_EXCEEDED or puller.cursor == attempt_from:
+                raise
+            log.info("read from %s hit its deadline at %d; continuing", peer, puller.cursor)
+
+
+async def follow_peer(
+    store: Store,
+    keys: KeyRing,
+    client: FeedClient,
+    *,
+    peer: str,
+    entry_filter: feed_service_pb2.EntryFilter | None = None,
+    progress: Progress | None = None,
+    stop: asyncio.Event | None = None,
+    min_backoff: float = 0.5,
+    max_backoff: float = 30.0,
+    on_entries: Callable[[list[int]], None] | None = None,
+    source: str = "sync",
+    max_clock_skew_ms: int = DEFAULT_MAX_CLOCK_SKEW_MS,
+) -> SyncReport:
+    """Subscribe to ``peer`` and keep storing its new entries until ``stop`` is set.
+
+    Reconnects with jittered exponential back-off when the stream ends or fails (the
+    peer restarts, the network drops, heartbeats stop). A refused entry is not a
+    network problem: SyncStopped is raised. ``on_entries`` gets the log positions of
+    each stored batch (e.g. a server's ``watcher.advance``/``notify``).
+    """
+    stop = stop or asyncio.Event()
+    puller = _Puller(store, keys, client, peer, entry_filter, progress, on_entries)
+    puller.source, puller.max_clock_skew_ms = source, max_clock_skew_ms
+    await puller.begin()
+    backoff = min_backoff
+    while not stop.is_set():
+        progressed = False
+        try:
+            async with contextlib.aclosing(client.subscribe(puller.cursor, entry_filter)) as pages:
+                async for page in _until(pages, stop):
+                    before = puller.report.received
+                    if not await puller.apply(page):
+                        break
+                    progressed = progressed or puller.report.received > before
+                    backoff = min_backoff  # the peer works: start back-off afresh
+        except (TransportError, StoreError) as err:
+            # The peer or the network failed, or our database was briefly busy (a locked
+            # SQLite file): both pass. The cursor holds what was stored; resume from it.
+            log.warning("following %s: %s", peer, err)
+            await puller.begin_again()
+        if stop.is_set():
+            break
+        delay = (min_backoff if progressed else backoff) * random.uniform(0.5, 1.0)
+        backoff = min(backoff * 2, max_backoff)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await stop.wait()
+    return puller.report
+
+
+async def _checked_ahead(
+    pages: AsyncGenerator[Page, None], keys: KeyRing
+) -> AsyncGenerator[tuple[Page, asyncio.Future[list[Checked]]], None]:
+    """Pages with their signature checks (ingest.check_signatures) already under way,
+    reading one page ahead: while the caller verifies and stores a page, the next one
+    arrives and its signatures are checked on another core. Only the checks that need
+    no store state run ahead; each page is still ingested in order."""
+
+    async def fetch() -> tuple[Page, asyncio.Future[list[Checked]]]:
+        page = await anext(pages)
+        return page, asyncio.ensure_future(asyncio.to_thread(check_signatures, page.entries, keys))
+
+    ahead = asyncio.ensure_future(fetch())
+    try:
+        while True:
+            try:
+                page, checks = await ahead
+            except StopAsyncIteration:
+                return
+            ahead = asyncio.ensure_future(fetch())
+            yield page, checks
+    finally:
+        if not ahead.done():
+            ahead.cancel()
+        # The read must be over before the caller closes the stream it reads.
+        await asyncio.wait([ahead])
+        if not ahead.cancelled():
+            ahead.exception()  # a read that failed after the caller stopped: not news
+
+
+async def _until(
+    pages: AsyncGenerator[Page, None], stop: asyncio.Event
+) -> AsyncGenerator[Page, None]:
+    """Pages until ``stop`` is set (checked between pages and while waiting for one)."""
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        while True:
+            nxt = asyncio.ensure_future(anext(pages))
+            done, _ = await asyncio.wait({nxt, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if nxt not in done:
+                nxt.cancel()
+                await asyncio.wait([nxt])
+                return
+            try:
+                page = nxt.result()
+            except StopAsyncIteration:
+                return
+            yield page
+            if stop.is_set():
+                return
+    finally:
+        stopper.cancel()
+
+
+class _Puller:
+    """Applies pages from one peer to the store and keeps the cursor honest."""
+
+    def __init__(
+        self,
+        store: Store,
+        keys: KeyRing,
+        client: FeedClient,
+        peer: str,
+        entry_filter: feed_service_pb2.EntryFilter | None,
+        progress: Progress | None,
+        on_entries: Callable[[list[int]], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.keys = keys
+        self.client = client
+        self.peer = peer
+        self.allowed_origins = frozenset(entry_filter.origins) if entry_filter else frozenset()
+        self.progress = progress
+        self.on_entries = on_entries
+        self.report = SyncReport(peer)
+        self.cursor = 0
+        self.source = "sync"
+        self.max_clock_skew_ms = DEFAULT_MAX_CLOCK_SKEW_MS
+
+    async def begin(self) -> None:
+        self.cursor = await asyncio.to_thread(self.store.get_cursor, self.peer)
+        self.report.start_position = self.report.position = self.cursor
+        await self._note_peer_heads()
+
+    async def _note_peer_heads(self) -> None:
+        """Tell the metrics where the peer stands (samverka_sync_lag_entries{peer,origin}).
+
+        Best effort: a peer that cannot say still gets synced.
+        """
+        try:
+            heads = await self.client.get_heads(sorted(self.allowed_origins))
+        except SamverkaError as exc:
+            log.debug("%s: no heads for the lag metric: %s", self.peer, exc)
+            return
+        note_peer_heads(self.peer, heads.heads)
+
+    async def begin_again(self) -> None:
+        """After a failure: trust the stored cursor, not what was in flight."""
+        with contextlib.suppress(StoreError):
+            self.cursor = await asyncio.to_thread(self.store.get_cursor, self.peer)
+            self.report.position = self.cursor
+
+    async def apply(self, page: Page, checked: list[Checked] | None = None) -> bool:
+        """Verify and store one page. False when a gap was filled and reading must restart.
+
+        ``checked``: the page's check_signatures, when they were run ahead.
+        """
+        self._check_page(page)
+        # The cursor moves in the same transaction as the page's entries (one commit).
+        cursor = (self.peer, page.next_position) if page.next_position > self.cursor else None
+        result = await asyncio.to_thread(self._ingest, page.entries, checked, cursor)
+        self._count(result)
+        refusal = result.first_refusal
+        if refusal is None:
+            if result.cursor_set:
+                self.cursor = page.next_position
+            await self._advance(page.next_position)
+            return True
+        # Stored: everything before the refused entry. The cursor stops right before it.
+        held = result.held
+        await self._advance(page.entries[held - 1].position if held else self.cursor)
+        if (
+            refusal.reason is Reason.SEQUENCE_GAP
+            and self.report.gaps_filled < MAX_GAP_FILLS
+            and await self._fill_gap(refusal.origin, refusal.sequence)
+        ):
+            self.report.gaps_filled += 1
+            return False
+        raise SyncStopped(refusal, peer=self.peer, report=self.report, item=page.entries[held])
+
+    def _check_page(self, page: Page) -> None:
+        """The peer's positions must move forward; entries must be what we asked for."""
+        last = self.cursor
+        for item in page.entries:
+            if item.position <= last:
+                raise ProtocolViolation(
+                    f"{self.peer} sent position {item.position} after {last}: "
+                    "a log only moves forward"
+                )
+            last = item.position
+            if self.allowed_origins and _origin_of(item) not in self.allowed_origins:
+                raise ProtocolViolation(
+                    f"{self.peer} sent an entry of {_origin_of(item)!r} at position "
+                    f"{item.position}, outside the requested origins"
+                )
+        if page.next_position < last:
+            raise ProtocolViolation(
+                f"{self.peer} said to resume at {page.next_position}, before its own entry {last}"
+            )
+
+    async def _advance(self, position: int) -> None:
+        if position > self.cursor:
+            await asyncio.to_thread(self.store.set_cursor, self.peer, position)
+            self.cursor = position
+        self.report.position = self.cursor
+        self.report.pages += 1
+        if self.progress is not None:
+            self.progress(self.report)
+
+    def _ingest(
+        self,
+        entries: list[feed_pb2.LogEntry],
+        checked: list[Checked] | None = None,
+        cursor: tuple[str, int] | None = None,
+    ) -> IngestReport:
+        return ingest(
+            self.store,
+            self.keys,
+            entries,
+            source=self.source,
+            max_clock_skew_ms=self.max_clock_skew_ms,
+            checked=checked,
+            cursor=cursor,
+        )
+
+    def _count(self, result: IngestReport) -> None:
+        self.report.accepted += result.accepted
+        self.report.duplicates += result.duplicates
+        self.report.stand_ins_filled += result.stand_ins_filled
+        if result.positions and self.on_entries is not None:
+            self.on_entries(result.positions)
+
+    async def _fill_gap(self, origin: str, sequence: int) -> bool:
+        """Fetch ``origin``'s entries before ``sequence`` from the peer. True if closed."""
+        log.info(
+            "%s: %s#%d arrived before earlier entries; asking for them", self.peer, origin, sequence
+        )
+        only_origin = feed_service_pb2.EntryFilter(origins=[origin])
+        async with contextlib.aclosing(self.client.read_entries(0, only_origin)) as pages:
+            async for page in pages:
+                result = await asyncio.to_thread(self._ingest, page.entries)
+                self._count(result)
+                if result.first_refusal is not None:
+                    held = result.held
+                    raise SyncStopped(
+                        result.first_refusal,
+                        peer=self.peer,
+                        report=self.report,
+                        item=page.entries[held],
+                    )
+                head = await asyncio.to_thread(self.store.head, origin)
+                if head is not None and head.sequence >= sequence - 1:
+                    return True
+        return False
+
+
+def _claimed(item: feed_pb2.LogEntry) -> tuple[str, int]:
+    """The origin and sequence an entry claims (unverified; for checks and messages)."""
+    if item.HasField("redacted"):
+        return item.redacted.origin, item.redacted.sequence
+    try:
+        parsed = parse_signed(item.signed)
+    except SamverkaError:
+        return "", 0  # ingest refuses it with the precise reason
+    return parsed.origin, parsed.sequence
+
+
+def _origin_of(item: feed_pb2.LogEntry) -> str:
+    return _claimed(item)[0]

@@ -1,0 +1,68 @@
+"""A node's server: FeedService over the node's store, on its mutual-TLS member port."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from samverka.config import NodeConfig
+from samverka.protocol.kommuner import kommun_name
+from samverka.protocol.signing import PublicKey
+from samverka.store.logwatch import LogWatcher, watcher_for
+from samverka.store.store import Store
+from samverka.transport.server.app import NodeServer
+from samverka.transport.server.feed import FeedServicer, NodeIdentity
+from samverka.transport.server.policy import CallerPolicy
+from samverka.transport.server.settings import ServerSettings, ServerTls
+
+
+def build_node_server(
+    config: NodeConfig,
+    store: Store,
+    public_key: PublicKey,
+    *,
+    listen: str | None = None,
+    settings: ServerSettings | None = None,
+    watcher: LogWatcher | None = None,
+    policy: CallerPolicy | None = None,
+) -> NodeServer:
+    """A NodeServer serving the node's feed on ``listen`` (default: ``[server] listen``).
+
+    Pass ``watcher`` to call ``watcher.notify()`` after appending in this process. The
+    default policy refuses callers whose kommun is revoked in the member directory the
+    node holds (re-read when the file changes); others with a certificate from the
+    node's CA are members.
+    """
+    if policy is None:
+        from samverka.membership.member import CachedDirectory, DirectoryPolicy
+
+        policy = DirectoryPolicy(CachedDirectory(config))
+    settings = settings or ServerSettings.from_section(config.server)
+    watcher = watcher or watcher_for(store, config.store_url)
+    identity = NodeIdentity(
+        kommunkod=config.node.kommun,
+        name=config.node.name or kommun_name(config.node.kommun),
+        public_key=public_key,
+    )
+    feed = FeedServicer(store, identity, watcher, settings, policy=policy)
+    server = NodeServer(settings)
+    server.add_resource(watcher)
+    server.add_listener(
+        "member",
+        listen or config.server.listen,
+        ServerTls.mutual_from_config(config),
+        [feed.binding()],
+    )
+    return server
+
+
+async def serve_node(
+    config: NodeConfig,
+    store: Store,
+    public_key: PublicKey,
+    *,
+    listen: str | None = None,
+    on_started: Callable[[NodeServer], None] | None = None,
+) -> None:
+    """Serve the node's feed until SIGTERM or SIGINT, then drain and return."""
+    server = build_node_server(config, store, public_key, listen=listen)
+    await server.run_until_signal(on_started=on_started)
