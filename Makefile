@@ -44,10 +44,15 @@ proto-check: $(STAMP)
 buf-lint:
 	cd proto && $(BUF) lint
 
+# `alembic check` of both migration tracks runs on a throwaway SQLite database, and on
+# each (empty) PostgreSQL database named in SCHEMA_CHECK_URLS; the tests run the same
+# check on PostgreSQL (tests/store/test_migrations.py, tests/hub/test_hub_migrations.py).
+SCHEMA_CHECK_URLS ?=
 lint: $(STAMP) buf-lint proto-check
 	$(BIN)/ruff check node hub tests
 	$(BIN)/ruff format --check node hub tests
 	$(BIN)/mypy node/samverka hub
+	$(BIN)/python -m samverka_hub.schema_check $(SCHEMA_CHECK_URLS)
 
 test: $(STAMP) proto-check buf-lint browser
 	$(BIN)/python -m pytest -q

@@ -1,9 +1,10 @@
 """The hub's tables as sqlmodel models (membership, aggregation): the schema the code
 queries today.
 
-They live in the node's database beside the store's tables, created and changed only
-by the ``"hub"`` migration track (:mod:`samverka_hub.migrations`); a test checks that
-these models and the migrated database agree. Queries use SQLAlchemy Core through
+They live in the node's database beside the store's tables. They are the source of
+truth: the Alembic revisions of the ``"hub"`` track (:mod:`samverka_hub.migrations`,
+``alembic/versions/``) create and change the tables, and ``alembic check`` proves the
+migrated database matches them. Queries use SQLAlchemy Core through
 ``Model.table()``, as the store does.
 
 Everything signed is kept as the exact bytes that were signed (requests, rotations,

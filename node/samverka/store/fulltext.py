@@ -10,6 +10,7 @@ One logical table, ``records_fts``, keyed by ``records.rid``, holding a record's
 - PostgreSQL: a ``tsvector`` column built with the ``swedish`` configuration (stemming
   and stop words, no unaccent) under weights A / B / C, with a GIN index.
 
+The index is created by the store's migration ``store_0002`` (its DDL frozen there).
 The store calls :func:`delete_documents` and :func:`insert_documents` inside its write
 transaction, and :func:`search_statement` to query. Ranks are "higher is better" on
 both engines (SQLite's bm25 is negated).
@@ -42,20 +43,6 @@ RANK_CANDIDATES = 500
 #: bm25 weights of the title, keywords and body columns (SQLite).
 BM25_WEIGHTS = ("10.0", "4.0", "1.0")
 
-_SQLITE_CREATE = (
-    f"CREATE VIRTUAL TABLE {TABLE} USING fts5("
-    "title, keywords, body, tokenize = 'unicode61 remove_diacritics 0')",
-    # The rank column (used by ORDER BY rank) is bm25 with per-column weights.
-    f"INSERT INTO {TABLE}({TABLE}, rank) VALUES ('rank', 'bm25(10.0, 4.0, 1.0)')",
-)
-
-_PG_CREATE = (
-    f"CREATE TABLE {TABLE} ("
-    " rid BIGINT PRIMARY KEY REFERENCES records (rid) ON DELETE CASCADE,"
-    " document TSVECTOR NOT NULL)",
-    f"CREATE INDEX ix_{TABLE}_document ON {TABLE} USING GIN (document)",
-)
-
 # Executed with the driver's executemany (see db.driver_execute for why).
 _PG_INSERT = (
     f"INSERT INTO {TABLE} (rid, document) VALUES (%(rid)s, "
@@ -67,11 +54,6 @@ _PG_INSERT = (
 _SQLITE_INSERT = (
     f"INSERT INTO {TABLE} (rowid, title, keywords, body) VALUES (:rid, :title, :keywords, :body)"
 )
-
-
-def create_index(conn: Connection) -> None:
-    for statement in _PG_CREATE if is_postgres(conn) else _SQLITE_CREATE:
-        conn.exec_driver_sql(statement)
 
 
 def delete_documents(conn: Connection, rids: Sequence[int]) -> None:

@@ -1,7 +1,8 @@
 """The store: every entry verbatim, plus indexed columns, a current view of each
 record and full-text search. SQLAlchemy over SQLite (WAL) or PostgreSQL, same code.
 
-Tables (models in :mod:`samverka.store.tables`, created by :mod:`samverka.store.migrations`):
+Tables (models in :mod:`samverka.store.tables`, created by the Alembic migrations of
+:mod:`samverka.store.migrations`):
 
 - ``log``: one row per log position — the serialized SignedEntry exactly as received
   (its inner entry bytes are the signed originals) beside the columns reads filter

@@ -1,7 +1,9 @@
 """The store's tables as sqlmodel models: the schema the code queries today.
 
-The schema itself is created and changed only by :mod:`samverka.store.migrations`; a test
-checks that these models and the migrated database agree. Queries go through
+They are the source of truth of the schema: the Alembic revisions of the ``"store"``
+track (:mod:`samverka.store.migrations`, ``alembic/versions/``) create and change the
+tables, and ``alembic check`` (``make lint``, tests/store/test_migrations.py) proves the
+migrated database matches these models. Queries go through
 SQLAlchemy Core (``LogRow.table()`` etc.) so bulk writes stay executemany, not one
 ORM object per row.
 
@@ -117,19 +119,7 @@ class CursorRow(_Table, table=True):
     updated_at_ms: int = Field(sa_type=Big)
 
 
-class SchemaMigrationRow(_Table, table=True):
-    """One applied migration (see samverka.store.migrations)."""
-
-    __tablename__ = "schema_migrations"
-
-    track: str = Field(primary_key=True, max_length=64)
-    version: int = Field(primary_key=True)
-    name: str
-    applied_at_ms: int = Field(sa_type=Big)
-
-
 log = LogRow.table()
 feed_heads = FeedHeadRow.table()
 records = RecordRow.table()
 cursors = CursorRow.table()
-schema_migrations = SchemaMigrationRow.table()
