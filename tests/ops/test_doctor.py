@@ -167,3 +167,34 @@ def test_clock_skew_is_judged_against_the_tolerance(
     assert finding.status is status, finding
     if status is Status.FAIL:
         assert "clock_skew" in finding.message and "ntp" in finding.hint.lower()
+
+
+def test_the_schema_is_reported_by_alembic_revision(procs: Procs, node_dir: Path) -> None:
+    """OK at the newest revision; FAIL at one this software does not know; WARN for a
+    database made before Alembic that the next open takes over."""
+    import sqlite3
+
+    _, findings = doctor(procs, node_dir)
+    assert "newest Alembic revision (store 2)" in findings["database"]["message"]
+    db = sqlite3.connect(node_dir / "samverka.db")
+    try:
+        with db:
+            db.execute("UPDATE alembic_version_store SET version_num = 'store_9999'")
+        result, findings = doctor(procs, node_dir)
+        assert result.returncode != 0
+        assert findings["database"]["status"] == "fail"
+        assert "does not know" in findings["database"]["message"]
+        with db:  # as the framework before Alembic left it
+            db.execute("DROP TABLE alembic_version_store")
+            db.execute(
+                "CREATE TABLE schema_migrations (track VARCHAR(64), version INTEGER, "
+                "name VARCHAR, applied_at_ms INTEGER, PRIMARY KEY (track, version))"
+            )
+            db.execute(
+                "INSERT INTO schema_migrations VALUES ('store', 1, 'a', 0), ('store', 2, 'b', 0)"
+            )
+        _, findings = doctor(procs, node_dir)
+        assert findings["database"]["status"] == "warn"
+        assert "schema_migrations → Alembic" in findings["database"]["message"]
+    finally:
+        db.close()

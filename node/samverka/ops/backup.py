@@ -61,7 +61,9 @@ class BackupManifest:
     log_position: int
     #: origin → newest sequence held.
     heads: dict[str, int]
-    schema: dict[str, int]
+    #: track → Alembic revision (``"store_0002"``); a backup made before Alembic
+    #: holds the old version numbers (``2``).
+    schema: dict[str, int | str]
     database_sha256: str
     #: The folder's files and folders in the archive (besides the database).
     files: list[str] = field(default_factory=list)
@@ -233,16 +235,39 @@ def _folder_files(folder: Path, *, skip: set[Path]) -> list[str]:
     return files
 
 
+def _schema_revisions(conn: sqlite3.Connection) -> dict[str, int | str]:
+    """Each migration track's revision, from its version table ``alembic_version_<track>``
+    (see samverka.store.migrations); a database not yet taken over from the framework
+    before Alembic gives its ``schema_migrations`` versions."""
+    tables = [
+        str(row[0])
+        for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'alembic_version_%'"
+        )
+    ]
+    schema: dict[str, int | str] = {}
+    for table in tables:
+        row = conn.execute(f'SELECT version_num FROM "{table}"').fetchone()
+        if row is not None:
+            schema[table.removeprefix("alembic_version_")] = str(row[0])
+    if not tables:
+        legacy = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        ).fetchone()
+        if legacy is not None:
+            for track, version in conn.execute(
+                "SELECT track, MAX(version) FROM schema_migrations GROUP BY track"
+            ):
+                schema[str(track)] = int(version)
+    return schema
+
+
 def _manifest(config: NodeConfig, db_copy: Path, *, files: list[str]) -> BackupManifest:
     conn = sqlite3.connect(db_copy)
     try:
         heads = dict(conn.execute("SELECT origin, sequence FROM feed_heads").fetchall())
         position = conn.execute("SELECT COALESCE(MAX(position), 0) FROM log").fetchone()[0]
-        schema = dict(
-            conn.execute(
-                "SELECT track, MAX(version) FROM schema_migrations GROUP BY track"
-            ).fetchall()
-        )
+        schema = _schema_revisions(conn)
     except sqlite3.Error as exc:
         raise BackupError(f"the database holds no Samverka store: {exc}") from exc
     finally:
@@ -253,7 +278,7 @@ def _manifest(config: NodeConfig, db_copy: Path, *, files: list[str]) -> BackupM
         kommun=config.node.kommun,
         log_position=int(position),
         heads={str(k): int(v) for k, v in heads.items()},
-        schema={str(k): int(v) for k, v in schema.items()},
+        schema=schema,
         database_sha256=_sha256(db_copy),
         files=files,
     )

@@ -7,7 +7,7 @@ anything not ok a hint saying what to do). Checks, in order:
 ``keys``          private keys exist, parse, and no one but the owner can read them
 ``certificates``  the TLS certificate chains to the CA, names this kommun, matches its
                   key, and is not expired (FAIL) or about to expire (warn, 30 days)
-``database``      opens; schema at the newest migration; SQLite: ``PRAGMA quick_check``
+``database``      opens; schema at the newest Alembic revision; SQLite: ``PRAGMA quick_check``
                   and WAL mode
 ``directory``     (enrolled nodes) the member directory held is valid, lists us, and
                   lists no signing key for us that this folder never held
@@ -415,7 +415,8 @@ def _check_schema(url: str, profile: Profile, report: Report, *, sqlite: bool) -
         report.add("database", Status.FAIL, str(exc), exc.hint)
         return
     try:
-        applied = migrations.applied_versions(store.engine)
+        applied = migrations.applied_versions(store.engine, profile.tracks)
+        takeover = migrations.awaiting_takeover(store.engine, profile.tracks)
     except Exception as exc:  # a database that cannot be reached or read
         report.add(
             "database",
@@ -429,10 +430,10 @@ def _check_schema(url: str, profile: Profile, report: Report, *, sqlite: bool) -
     behind, ahead = [], []
     for track in profile.tracks:
         have, newest = applied.get(track, 0), migrations.latest_version(track)
-        if have < newest:
+        if have < 0 or have > newest:
+            ahead.append(f"{track} at a revision this software does not know (newest {newest})")
+        elif have < newest:
             behind.append(f"{track} {have}→{newest}")
-        elif have > newest:
-            ahead.append(f"{track} {have} (this software knows {newest})")
     if ahead:
         report.add(
             "database",
@@ -440,18 +441,21 @@ def _check_schema(url: str, profile: Profile, report: Report, *, sqlite: bool) -
             f"the schema is newer than this software: {', '.join(ahead)}",
             "run the Samverka version that wrote it (or newer); never downgrade a database",
         )
-    elif behind:
+    elif behind or takeover:
+        moved = [f"{t} (schema_migrations → Alembic)" for t in takeover]
         report.add(
             "database",
             Status.WARN,
-            f"migrations pending: {', '.join(behind)}",
+            f"migrations pending: {', '.join(behind + moved)}",
             "they run forward the next time samverka opens the database; take a backup "
             "first (samverka node backup, or pg_dump for PostgreSQL)",
         )
     else:
         versions = ", ".join(f"{t} {applied.get(t, 0)}" for t in profile.tracks)
         kind = "SQLite quick_check ok, WAL" if sqlite else "PostgreSQL"
-        report.add("database", Status.OK, f"{kind}; schema at the newest migration ({versions})")
+        report.add(
+            "database", Status.OK, f"{kind}; schema at the newest Alembic revision ({versions})"
+        )
 
 
 def _safe_url(url: str) -> str:
