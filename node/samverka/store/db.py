@@ -24,6 +24,7 @@ import threading
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -55,20 +56,28 @@ def is_memory_sqlite(url: str) -> bool:
     return url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in url
 
 
+#: Seconds a new PostgreSQL connection may take before the attempt fails.
+CONNECT_TIMEOUT_S = 10
+
+
 def create_engine(url: str, *, pool_size: int = 8) -> Engine:
     """One engine per Store: a connection pool shared by the threads that use it."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
         return _sqlite_engine(url, pool_size=pool_size)
     if url.startswith("postgresql"):
-        # No pre-ping (a round trip per checkout, on every lookup): a connection the
-        # server dropped fails one call, SQLAlchemy discards it, the next call
-        # reconnects. Recycling keeps connections from outliving server timeouts.
+        # Pre-ping: a connection the server dropped (a restart, a failover, an idle
+        # killer, pg_terminate_backend) is found at checkout and replaced, instead of
+        # failing the call that drew it; one loopback round trip per checkout. Recycling
+        # keeps connections from outliving server timeouts; connect_timeout keeps a
+        # connection attempt to an unreachable server from hanging a thread for minutes.
         return sa.create_engine(
             url,
             pool_size=pool_size,
             max_overflow=2 * pool_size,
             pool_recycle=1800,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
         )
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
 
@@ -220,3 +229,14 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
             )
         with conn.begin():
             yield conn
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL; None for memory databases and other engines."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        return None
+    rest = url[len(prefix) :].split("?", 1)[0]
+    if not rest or rest == ":memory:":
+        return None
+    return Path(rest)
