@@ -231,6 +231,7 @@ def import_(node: Node, file: Path, trust_keys: tuple[str, ...], as_json: bool) 
                 "accepted": summary.accepted,
                 "duplicates": summary.duplicates,
                 "stand_ins_filled": summary.stand_ins_filled,
+                "stand_ins_left_out": summary.stand_ins_left_out,
                 "origins": sorted(summary.origins),
                 "pinned": [p.origin for p in pins],
             }
@@ -251,6 +252,13 @@ def import_(node: Node, file: Path, trust_keys: tuple[str, ...], as_json: bool) 
         click.echo(
             f"  {counted(summary.stand_ins_filled, 'entry', 'entries')} held only as redacted "
             "stand-ins until now were filled in"
+        )
+    if summary.stand_ins_left_out:
+        click.echo(
+            f"  {counted(summary.stand_ins_left_out, 'redacted stand-in')} at the end of a "
+            "feed left out: no signed entry vouches for "
+            f"{'it' if summary.stand_ins_left_out == 1 else 'them'}, and only the exporter's "
+            "own feed is taken on a verified header's word"
         )
 
 

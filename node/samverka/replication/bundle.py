@@ -23,10 +23,15 @@ Importing runs every item through :func:`samverka.replication.ingest.ingest`, th
 verification as a network sync, with the receiver's keyring. Trust never comes from
 the bundle itself: the header signature is checked when the exporter's key is known,
 and entries verify only against keys the receiver already trusts (its own, pinned
-ones, the directory's). The first bad item stops the import: what came before it is
-stored (it verified), nothing from it on is, and :class:`BundleRefused` names the
-item, its origin and sequence, and the reason. A file cut short, or with bytes
-appended, is refused the same way.
+ones, the directory's). A redacted stand-in is stored only when a signed entry after
+it vouches for it (its previous_hash), or when it ends the exporter's own feed and the
+header verified with the exporter's key (the exporter's word for its own drafts, as
+the hub's Publish takes a member's). Any other trailing stand-in is left out and
+counted: a made-up stand-in for another origin's next sequence would otherwise make
+the real entry a ``fork`` at every later sync. The first bad item stops the import:
+what came before it is stored (it verified), nothing from it on is, and
+:class:`BundleRefused` names the item, its origin and sequence, and the reason.
+A file cut short, or with bytes appended, is refused the same way.
 """
 
 from __future__ import annotations
@@ -259,6 +264,9 @@ class ImportSummary:
     duplicates: int = 0
     #: Held stand-ins replaced by the bundle's signed entry behind them.
     stand_ins_filled: int = 0
+    #: Trailing stand-ins not stored: no signed entry vouched for them, and they are
+    #: not the verified exporter's own (see the module docstring).
+    stand_ins_left_out: int = 0
     origins: set[str] = field(default_factory=set)
 
 
@@ -337,6 +345,9 @@ def import_bundle(
     batch: list[feed_pb2.LogEntry] = []
 
     vouching_heads = {h.origin: h for h in header.heads} if summary.header_verified else {}
+    # Only a verified exporter's word, and for its own feed only, stands in for a draft
+    # at the end of a feed; nobody can block another origin's next sequence.
+    own_word = frozenset({header.exporter}) if summary.header_verified else frozenset[str]()
 
     def flush() -> None:
         if not batch:
@@ -345,8 +356,15 @@ def import_bundle(
         # A stand-in cannot be checked on its own; refuse one its successor (or the signed
         # header) contradicts before ingest could store it.
         bad = first_contradicted_stand_in(batch, vouching_heads)
-        result = ingest(store, keys, batch if bad is None else batch[:bad], source="bundle")
+        result = ingest(
+            store,
+            keys,
+            batch if bad is None else batch[:bad],
+            source="bundle",
+            trust_stand_ins=own_word,
+        )
         summary.accepted += result.accepted
+        summary.stand_ins_left_out += result.stand_ins_left_out
         summary.duplicates += result.duplicates
         summary.stand_ins_filled += result.stand_ins_filled
         refusal = result.first_refusal
