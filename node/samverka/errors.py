@@ -116,6 +116,23 @@ class CertificateInvalid(SamverkaError):
         self.reason = reason
 
 
+class RequestRefused(SamverkaError):
+    """A request's bytes break a wire limit (size, item count, nesting, an unknown field,
+    a number out of range); refused before the request is decoded. ``reason`` is the
+    machine-readable reason sent in the ErrorInfo: ``too_large``, ``too_many_items``,
+    ``malformed`` or ``out_of_range``."""
+
+    def __init__(self, reason: str, message: str, *, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason
+
+
+class Overloaded(SamverkaError):
+    """A caller has too many calls open, or makes them too fast; retry later."""
+
+    reason = "overloaded"
+
+
 class ConfigError(SamverkaError):
     """The node's folder or configuration is missing or wrong."""
 

@@ -20,6 +20,7 @@ from google.protobuf.unknown_fields import UnknownFieldSet
 from samverka.errors import EntryRefused, Reason
 from samverka.protocol.kommuner import is_origin
 from samverka.protocol.signing import SIGNATURE_BYTES, SigningKey, entry_hash
+from samverka.protocol.wire import MAX_STORED_INT
 from samverka.v1 import feed_pb2, records_pb2
 
 #: Largest serialized SignedEntry accepted anywhere (entry + signature + key id).
@@ -158,6 +159,12 @@ def decode_entry(signed: feed_pb2.SignedEntry) -> ParsedEntry:
         raise malformed(f"origin {entry.origin[:8]!r} is not a kommunkod")
     if entry.sequence < 1:
         raise malformed("sequence numbers start at 1")
+    if entry.sequence > MAX_STORED_INT:
+        raise EntryRefused(
+            Reason.MALFORMED,
+            f"sequence {entry.sequence} is above {MAX_STORED_INT} (2^63 - 1)",
+            origin=entry.origin[:8],
+        )
     if len(entry.previous_hash) != 32:
         raise malformed(f"previous_hash is {len(entry.previous_hash)} bytes, not 32")
     if entry.timestamp_ms < 1:

@@ -42,6 +42,7 @@ from google.protobuf.unknown_fields import UnknownFieldSet
 
 from samverka.errors import FieldIssue, RecordInvalid
 from samverka.protocol.kommuner import HUB_ORIGIN, is_kommunkod, is_origin
+from samverka.protocol.wire import MAX_STORED_INT
 from samverka.v1 import records_pb2
 
 # Anchored with \A and \Z (not ^ and $, which also match before a trailing newline),
@@ -210,6 +211,8 @@ def _header_issues(
         issues.append(FieldIssue("header.origin", f"{h.origin} differs from the feed's {origin}"))
     if h.version < 1:
         issues.append(FieldIssue("header.version", "must be 1 or more"))
+    elif h.version > MAX_STORED_INT:
+        issues.append(FieldIssue("header.version", f"is above {MAX_STORED_INT} (2^63 - 1)"))
     if h.visibility == records_pb2.VISIBILITY_UNSPECIFIED:
         issues.append(FieldIssue("header.visibility", "is required"))
     if h.language and not (len(h.language) <= 35 and LANGUAGE.fullmatch(h.language)):

@@ -25,6 +25,7 @@ from samverka.protocol.entries import (
 from samverka.protocol.kommuner import is_origin
 from samverka.protocol.signing import GENESIS_HASH, PublicKey
 from samverka.protocol.validation import validate_record
+from samverka.protocol.wire import MAX_STORED_INT
 from samverka.v1 import feed_pb2
 
 
@@ -409,6 +410,12 @@ def verify_redacted(item: feed_pb2.RedactedEntry, state: FeedState) -> Verdict:
         raise malformed(f"origin {item.origin[:8]!r} is not a kommunkod")
     if item.sequence < 1:
         raise malformed("sequence numbers start at 1")
+    if item.sequence > MAX_STORED_INT:
+        raise EntryRefused(
+            Reason.MALFORMED,
+            f"sequence {item.sequence} is above {MAX_STORED_INT} (2^63 - 1)",
+            origin=item.origin[:8],
+        )
     if len(item.entry_hash) != 32:
         raise malformed("redacted entry hash must be 32 bytes")
     return check_chain(item.origin, item.sequence, item.entry_hash, state, previous_hash=None)

@@ -38,6 +38,21 @@ class ServerSettings:
     keepalive_timeout_ms: int = 10_000
     #: Clients may ping at most this often without data (clients ping every 30 s).
     min_client_ping_interval_ms: int = 10_000
+    #: A request of a method with no limits of its own: at most this many bytes ...
+    max_request_bytes: int = 64 * 1024
+    #: ... and this many items in any repeated field (see samverka.protocol.wire).
+    max_request_items: int = 1_000
+    #: Per caller (kommunkod, or address when anonymous): calls open at once ...
+    caller_max_concurrent: int = 32
+    #: ... calls started per second, sustained ...
+    caller_rate_per_second: float = 100.0
+    #: ... and in a burst.
+    caller_burst: int = 200
+    #: A connection must finish its TLS and HTTP/2 handshake within this.
+    handshake_timeout_ms: int = 10_000
+    #: A connection with no call open for this long is closed (GOAWAY). Live
+    #: subscriptions are open calls, so they are not idle.
+    max_connection_idle_ms: int = 300_000
 
     def __post_init__(self) -> None:
         if self.max_message_bytes < MIN_MESSAGE_BYTES:
@@ -63,10 +78,14 @@ class ServerSettings:
             max_concurrent_streams=section.max_concurrent_streams,
         )
 
-    def grpc_options(self) -> list[tuple[str, int]]:
-        """Channel arguments for grpc.aio.server()."""
+    def grpc_options(self, max_receive_bytes: int | None = None) -> list[tuple[str, int]]:
+        """Channel arguments for grpc.aio.server(); ``max_receive_bytes``: the largest
+        request a listener's methods take (at most ``max_message_bytes``)."""
+        receive = self.max_message_bytes
+        if max_receive_bytes is not None:
+            receive = min(receive, max_receive_bytes)
         return [
-            ("grpc.max_receive_message_length", self.max_message_bytes),
+            ("grpc.max_receive_message_length", receive),
             ("grpc.max_send_message_length", self.max_message_bytes),
             ("grpc.max_concurrent_streams", self.max_concurrent_streams),
             ("grpc.keepalive_time_ms", self.keepalive_time_ms),
@@ -77,6 +96,14 @@ class ServerSettings:
             ("grpc.http2.max_pings_without_data", 0),
             # Two servers must never share a port by accident (grpc's default on Linux).
             ("grpc.so_reuseport", 0),
+            # Only uncompressed requests: a compressed one is refused (UNIMPLEMENTED,
+            # "Compression algorithm 'gzip' is disabled") before it is inflated, so 4 KB
+            # on the wire cannot become 4 MiB to decode. Bit 0 = identity only.
+            ("grpc.compression_enabled_algorithms_bitset", 1),
+            # A connection that never finishes its handshake is dropped ...
+            ("grpc.server_handshake_timeout_ms", self.handshake_timeout_ms),
+            # ... and one with no call open is closed after a while.
+            ("grpc.max_connection_idle_ms", self.max_connection_idle_ms),
         ]
 
 

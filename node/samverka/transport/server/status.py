@@ -21,8 +21,10 @@ from samverka.errors import (
     DirectoryRefused,
     EnrollmentRefused,
     EntryRefused,
+    Overloaded,
     Reason,
     RecordInvalid,
+    RequestRefused,
     SamverkaError,
     StoreError,
     TransportError,
@@ -139,8 +141,10 @@ def _to_wire(exc: BaseException) -> WireError:
         return WireError(grpc.StatusCode.FAILED_PRECONDITION, str(exc), exc.reason, meta)
     if isinstance(exc, CursorAhead):
         return WireError(grpc.StatusCode.FAILED_PRECONDITION, str(exc), exc.reason)
-    if isinstance(exc, InvalidRequest):
+    if isinstance(exc, InvalidRequest | RequestRefused):
         return WireError(grpc.StatusCode.INVALID_ARGUMENT, str(exc), exc.reason)
+    if isinstance(exc, Overloaded):
+        return WireError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc), exc.reason)
     if isinstance(exc, StoreError):
         # Usually transient (a locked SQLite file, a PostgreSQL failover): worth a retry.
         return WireError(grpc.StatusCode.UNAVAILABLE, "the server's store is unavailable", "store")
