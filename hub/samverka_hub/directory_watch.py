@@ -14,14 +14,17 @@ second finds a fresh directory and does nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from samverka.protocol.directory import VerifiedDirectory
+from samverka.retry import RetryPolicy, TaskState, cancel, spawn, supervise
 
 from samverka_hub.council import Council
 
 log = logging.getLogger("samverka_hub.directory")
+
+#: After a failed poll: try again soon, but not in a tight loop against a dead database.
+POLL_RETRY = RetryPolicy(initial=0.5, maximum=5.0)
 
 
 class DirectoryWatcher:
@@ -32,6 +35,9 @@ class DirectoryWatcher:
         self.poll_seconds = poll_seconds
         self._current: VerifiedDirectory | None = None
         self._task: asyncio.Task[None] | None = None
+        #: Down while the newest directory cannot be read: a revocation would not reach
+        #: the member port's caller policy, so the hub reports itself NOT_SERVING.
+        self.task_state = TaskState("directory-watch", critical=True)
 
     @property
     def current(self) -> VerifiedDirectory:
@@ -45,14 +51,15 @@ class DirectoryWatcher:
     async def start(self) -> None:
         self._current = await asyncio.to_thread(self.council.ensure_fresh_directory)
         log.info("member directory version %d", self._current.version)
-        self._task = asyncio.create_task(self._run(), name="directory-watcher")
+        self.task_state.mark_up()
+        self._task = spawn(
+            supervise(self.task_state, self._run, policy=POLL_RETRY, logger=log),
+            name="directory-watcher",
+        )
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel(task)
 
     async def refresh(self) -> VerifiedDirectory:
         """Look now: re-sign if due, else pick up a version another process wrote."""
@@ -72,13 +79,9 @@ class DirectoryWatcher:
         return latest
 
     async def _run(self) -> None:
+        """Poll until a refresh fails (a locked or unreachable database): then the old
+        view stays in force and the supervisor tries again under POLL_RETRY."""
         while True:
             await asyncio.sleep(self.poll_seconds)
-            try:
-                await self.refresh()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # A locked or unreachable database must not end the watcher: the old
-                # view stays in force and the next poll tries again.
-                log.warning("refreshing the member directory failed", exc_info=True)
+            await self.refresh()
+            self.task_state.mark_up()

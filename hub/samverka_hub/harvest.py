@@ -45,6 +45,7 @@ from samverka.protocol.directory import VerifiedDirectory
 from samverka.protocol.kommuner import HUB_ORIGIN
 from samverka.protocol.verify import KeyRing
 from samverka.replication.sync import SyncReport, SyncStopped, sync_from_peer
+from samverka.retry import RetryPolicy, TaskState, cancel, spawn, supervise
 from samverka.store.logwatch import LogWatcher
 from samverka.store.store import Store
 from samverka.transport.client import ClientTls, FeedClient
@@ -62,6 +63,8 @@ log = logging.getLogger("samverka_hub.harvest")
 SOURCE = "harvest"
 #: How often the scheduler looks at the directory for new or changed members (seconds).
 MAX_IDLE_SECONDS = 5.0
+#: After a failed round (the schedule unreadable): look again under this policy.
+ROUND_RETRY = RetryPolicy(initial=1.0, maximum=MAX_IDLE_SECONDS)
 
 
 def cursor_name(kommunkod: str) -> str:
@@ -201,6 +204,8 @@ class Harvester:
         self.schedule = HarvestSchedule(store)
         self.replica = replica or replica_id()
         self.status = HarvesterStatus()
+        #: Down while the harvest schedule cannot be read (the database is away).
+        self.task_state = TaskState("harvest")
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._wake_all = False
@@ -213,13 +218,14 @@ class Harvester:
 
     async def start(self) -> None:
         self._wake = asyncio.Event()
-        self._task = asyncio.create_task(self._run(), name="samverka-harvester")
+        self._task = spawn(
+            supervise(self.task_state, self._run, policy=ROUND_RETRY, logger=log),
+            name="samverka-harvester",
+        )
 
     async def close(self) -> None:
         task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
-            await asyncio.wait([task])
+        await cancel(task)
 
     def wake(self) -> None:
         """Harvest every member now (e.g. for tests, or after a directory change): the
@@ -233,13 +239,10 @@ class Harvester:
             while True:
                 self._wake.clear()  # a wake() from here on ends the wait below at once
                 current = {t.kommunkod: t for t in targets(self.directory())}
-                try:
-                    idle = await self._round(current)
-                except StoreError as err:
-                    # The database is down: nothing can be claimed (and no other
-                    # replica can claim either); look again later.
-                    log.warning("harvest schedule unavailable: %s", err)
-                    idle = MAX_IDLE_SECONDS
+                # The database down (StoreError) ends this run: nothing can be claimed,
+                # by any replica; the supervisor logs it and starts again after a wait.
+                idle = await self._round(current)
+                self.task_state.mark_up()
                 self.status.rounds += 1
                 try:
                     async with asyncio.timeout(idle):

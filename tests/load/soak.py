@@ -13,6 +13,10 @@ crashes must be 0), faults survived, entries lost (must be 0), peak hub memory, 
 keeps it with every recorded result in soak-results.json. Exits non-zero when pytest
 failed or any of those invariants does not hold.
 
+PostgreSQL comes as in every pytest run (``pg_server``, tests/conftest.py and
+tests/pgserver.py): the server ``SAMVERKA_TEST_PG`` names, else a throwaway cluster that
+the run starts and stops.
+
     .venv/bin/python tests/load/soak.py              # what make soak runs
     .venv/bin/python tests/load/soak.py -- -x        # extra pytest arguments after --
 """
@@ -180,7 +184,10 @@ def summarize(records: list[dict[str, Any]], outcomes: dict[str, str]) -> tuple[
                 ((k, existing[k]) for k in EXISTING) for desc in [EXISTING[k]]]  # fmt: skip
     details += ["faults:"] + [
         f"  {'survived' if f['survived'] else 'FAILED'}  {f['name']}"
-        + (f"  ({f['entries']} entries, lost {f.get('lost', 0)})" if "entries" in f else "")
+        + (f"  ({f['entries']} entries, lost {f.get('lost', 0)}" if "entries" in f else "")
+        + (f", duplicated {f['duplicated']}" if "duplicated" in f else "")
+        + (f", fan-out resumed in {f['resume_seconds']} s" if "resume_seconds" in f else "")
+        + (")" if "entries" in f else "")
         for f in faults
     ]
     return table(rows) + "\n" + "\n".join(details), ok

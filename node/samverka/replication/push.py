@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from typing import Any
 from samverka.config import NodeConfig
 from samverka.errors import EntryRefused, Reason, SamverkaError, StoreError
 from samverka.protocol.verify import FeedHead
+from samverka.retry import Backoff, RetryPolicy, TaskState, cancel, pause, spawn, supervise
 from samverka.store.logwatch import LogWatcher
 from samverka.store.store import Store
 from samverka.transport.hubclient import HubClient
@@ -259,23 +259,27 @@ class PushAgent:
         self.watcher = watcher
         self.connect = connect
         self.interval = interval
-        self.min_backoff = min_backoff
-        self.max_backoff = max_backoff
+        self.policy = RetryPolicy(min_backoff, max(min_backoff, max_backoff))
         self.status = PushAgentStatus()
+        #: Up while the hub takes our pushes (down while it is unreachable or refuses).
+        self.task_state = TaskState("push")
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="samverka-push-agent")
+        # Supervised: a failure outside a push (the store, the watcher) is logged and
+        # the agent starts again, instead of ending silently.
+        self._task = spawn(
+            supervise(self.task_state, self._run, policy=self.policy, logger=log),
+            name="samverka-push-agent",
+        )
 
     async def close(self) -> None:
         task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
-            await asyncio.wait([task])
+        await cancel(task)
 
     async def _run(self) -> None:
         link = self.connect()
-        backoff = self.min_backoff
+        backoff = Backoff(self.policy)
         try:
             # Attached, a polling watcher keeps looking for appends by other processes.
             with self.watcher.attached():
@@ -283,13 +287,10 @@ class PushAgent:
                 while True:
                     seen = self.watcher.position
                     if due or await self._own_feed_moved():
-                        ok = await self._push_once(link)
-                        if not ok:
-                            delay = backoff * random.uniform(0.5, 1.0)
-                            backoff = min(backoff * 2, self.max_backoff)
-                            await asyncio.sleep(delay)
+                        if not await self._push_once(link):
+                            await pause(backoff.failed())
                             continue
-                        backoff = self.min_backoff
+                        backoff.reset()
                     grew = await self.watcher.wait_beyond(seen, self.interval)
                     due = not grew  # the interval passed quietly: check with the hub
         finally:
@@ -310,9 +311,11 @@ class PushAgent:
         except SamverkaError as err:
             self.status.failures += 1
             self.status.last_error = str(err)
+            self.task_state.mark_down(str(err))
             level = logging.WARNING if self.status.failures <= 3 else logging.DEBUG
             log.log(level, "push to the hub failed (attempt %d): %s", self.status.failures, err)
             return False
+        self.task_state.mark_up()
         self.status.pushes += 1
         self.status.accepted += report.accepted
         self.status.hub_sequence = report.hub_sequence

@@ -11,9 +11,9 @@ three ways:
   only while at least one subscription is attached;
 - PostgreSQL, other processes and other hub replicas: :class:`PostgresLogWatcher`
   LISTENs on channel ``samverka_log``, where the store NOTIFYs the new position in
-  every append transaction; it reconnects with back-off and re-reads the position
-  after each reconnect, so a notification lost while disconnected costs a delay,
-  never an entry.
+  every append transaction; it reconnects with back-off (:mod:`samverka.retry`) and
+  re-reads the position after each reconnect, so a notification lost while
+  disconnected costs a delay, never an entry.
 
 Woken subscriptions then read the new entries through one :class:`SharedLogReader`,
 which merges identical concurrent reads (same cursor, filter, audience and batch
@@ -28,6 +28,7 @@ import contextlib
 import logging
 from collections.abc import Iterator
 
+from samverka.retry import RetryPolicy, TaskState, cancel, spawn, supervise
 from samverka.store.store import LogPage, Store
 from samverka.v1 import feed_service_pb2
 
@@ -35,6 +36,10 @@ log = logging.getLogger("samverka.store.logwatch")
 
 #: PostgreSQL channel the store notifies with the new log position after each append.
 NOTIFY_CHANNEL = "samverka_log"
+
+#: Reconnecting the LISTEN session: capped at 2 s, so fan-out from other replicas
+#: resumes within seconds of the database's return (one connection attempt per wait).
+LISTEN_RETRY = RetryPolicy(initial=0.25, maximum=2.0)
 
 
 class LogWatcher:
@@ -148,7 +153,7 @@ class PollingLogWatcher(LogWatcher):
         self._task = asyncio.create_task(self._poll(), name="samverka-log-poll")
 
     async def close(self) -> None:
-        await _cancel(self._task)
+        await cancel(self._task)
         await super().close()
 
     async def _poll(self) -> None:
@@ -162,7 +167,13 @@ class PollingLogWatcher(LogWatcher):
 
 
 class PostgresLogWatcher(LogWatcher):
-    """Also LISTENs for the store's NOTIFY on ``samverka_log`` (PostgreSQL)."""
+    """Also LISTENs for the store's NOTIFY on ``samverka_log`` (PostgreSQL).
+
+    The listening task is supervised (:func:`samverka.retry.supervise`): a lost
+    connection, a failed re-read or a server that stopped answering (checked after
+    ``check_seconds`` without a notification) marks :attr:`task_state` down, is logged
+    once, and the task reconnects under ``policy`` until the server is back.
+    """
 
     def __init__(
         self,
@@ -170,46 +181,66 @@ class PostgresLogWatcher(LogWatcher):
         conninfo: str,
         *,
         channel: str = NOTIFY_CHANNEL,
-        max_backoff: float = 10.0,
+        policy: RetryPolicy = LISTEN_RETRY,
+        check_seconds: float = 5.0,
     ) -> None:
         super().__init__(store)
         self.conninfo = conninfo
         self.channel = channel
-        self.max_backoff = max_backoff
+        self.policy = policy
+        self.check_seconds = check_seconds
+        #: Up while LISTEN is in place: without it, entries other processes and
+        #: replicas append reach this process's subscribers only by their next poll.
+        self.task_state = TaskState("log-listener", critical=True)
         self._task: asyncio.Task[None] | None = None
         #: Set once the first LISTEN is in place (tests and start-up wait for it).
         self.listening = asyncio.Event()
 
     async def start(self) -> None:
         await super().start()
-        self._task = asyncio.create_task(self._listen_forever(), name="samverka-log-listen")
+        self._task = spawn(
+            supervise(
+                self.task_state,
+                self._listen,
+                policy=self.policy,
+                logger=log,
+                expected=self._expected(),
+            ),
+            name="samverka-log-listen",
+        )
 
     async def close(self) -> None:
-        await _cancel(self._task)
+        await cancel(self._task)
         await super().close()
 
-    async def _listen_forever(self) -> None:
+    @staticmethod
+    def _expected() -> tuple[type[Exception], ...]:
+        import psycopg
+
+        return (psycopg.Error,)
+
+    async def _listen(self) -> None:
+        """One connection: LISTEN, catch up, then wake waiters per notification until
+        the connection fails (raises) — there is no other way out."""
         import psycopg  # only PostgreSQL deployments need the driver loaded
         from psycopg import sql
 
-        backoff = 0.5
-        while True:
-            try:
-                conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
-                async with conn:
-                    await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
-                    # Anything appended while we were not listening is picked up here.
-                    await self.refresh()
-                    self.listening.set()
-                    backoff = 0.5
-                    async for note in conn.notifies():
-                        self._on_payload(note.payload)
-            except (OSError, psycopg.Error) as exc:
-                log.warning(
-                    "LISTEN %s lost (%s); reconnecting in %.1f s", self.channel, exc, backoff
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff)
+        conn = await psycopg.AsyncConnection.connect(
+            self.conninfo, autocommit=True, connect_timeout=max(1, round(self.check_seconds))
+        )
+        async with conn:
+            await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+            # Anything appended while we were not listening is picked up here.
+            await self.refresh()
+            self.listening.set()
+            self.task_state.mark_up()
+            while True:
+                async for note in conn.notifies(timeout=self.check_seconds):
+                    self._on_payload(note.payload)
+                # Quiet for check_seconds: make sure the server still answers (a
+                # paused server or a dropped network sends no error, only silence).
+                async with asyncio.timeout(self.check_seconds):
+                    await conn.execute("SELECT 1")
 
     def _on_payload(self, payload: str) -> None:
         try:
@@ -276,14 +307,6 @@ class SharedLogReader:
             self.joined += 1
         # shield: one reader giving up (cancelled) must not cancel the others' read.
         return await asyncio.shield(shared)
-
-
-async def _cancel(task: asyncio.Task[None] | None) -> None:
-    if task is None or task.done():
-        return
-    task.cancel()
-    # asyncio.wait, not `await task`: our own cancellation still propagates.
-    await asyncio.wait([task])
 
 
 def _log_failure(task: asyncio.Future[None]) -> None:
