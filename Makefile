@@ -11,7 +11,7 @@ PROTOS := $(wildcard proto/samverka/v1/*.proto)
 GEN    := node/samverka/v1
 DIR    ?= ./node-data
 
-.PHONY: install proto proto-check buf-lint lint test soak demo run-node clean browser bench bench-quick
+.PHONY: install proto proto-check buf-lint lint test soak demo run-node clean browser postgres bench bench-quick
 
 install: $(STAMP)
 
@@ -54,12 +54,12 @@ lint: $(STAMP) buf-lint proto-check
 	$(BIN)/mypy node/samverka hub
 	$(BIN)/python -m samverka_hub.schema_check $(SCHEMA_CHECK_URLS)
 
-test: $(STAMP) proto-check buf-lint browser
+test: $(STAMP) proto-check buf-lint browser postgres
 	$(BIN)/python -m pytest -q
 
 # The long attack, fault, fuzz and load runs (20,000 cases per property, 10,000-entry
 # crashes, 290 nodes and 290 subscribers); prints one table (tests/load/soak.py).
-soak: $(STAMP)
+soak: $(STAMP) postgres
 	$(BIN)/python tests/load/soak.py
 
 # The web catalog's browser tests drive Debian's chromium through Playwright's client
@@ -70,12 +70,19 @@ browser:
 	  echo "browser: installing Debian's chromium (apt-get install -y --no-install-recommends chromium)"; \
 	  apt-get update -q && apt-get install -y -q --no-install-recommends chromium; fi
 
+# The tests' PostgreSQL (tests/pgserver.py): each run starts a throwaway cluster from the
+# installed server binaries, Debian's installed here when missing (without its 'main'
+# cluster on 5432); SAMVERKA_TEST_PG=postgresql://user@host:port/db names a running one.
+postgres: $(STAMP)
+	@if [ -n "$$SAMVERKA_TEST_PG" ]; then echo "postgres: using $$SAMVERKA_TEST_PG"; else \
+	  $(BIN)/python tests/pgserver.py --install; fi
+
 # Benchmarks (not part of `make test`): every figure beside its raw limit, one table,
 # bench-results.json and docs/bench-full-sync.svg. `make bench ARGS="--only ingest"`.
-bench: $(STAMP)
+bench: $(STAMP) postgres
 	$(BIN)/python tests/bench/run.py $(ARGS)
 
-bench-quick: $(STAMP)
+bench-quick: $(STAMP) postgres
 	$(BIN)/python tests/bench/run.py --quick $(ARGS)
 
 # The whole federation on loopback, then stops (about 15 s). DEMO_KEEP=DIR keeps it

@@ -1,9 +1,14 @@
 """Fixtures shared by every test folder.
 
-PostgreSQL: the real server at 127.0.0.1:5432 (trust auth, user ``postgres``). Each
-test session creates a throwaway database ``samverka_t_<random>`` and drops it at
-the end; each test that asks for ``pg_url`` gets a fresh schema in it (cheap, and
-fully isolated). An unreachable server FAILS the tests that need it, never skips.
+PostgreSQL: ``pg_server`` (tests/pgserver.py), started lazily by the first test that
+needs it: the running server ``SAMVERKA_TEST_PG`` names (a libpq URL such as
+``postgresql://postgres@127.0.0.1:5432/test``; CI names the machine's), else a throwaway
+cluster of our own on a free port, stopped and deleted at the end of the session. Each
+test session creates a throwaway database ``samverka_t_<random>`` and drops it at the
+end; each test that asks for ``pg_url`` gets a fresh schema in it (cheap, and fully
+isolated). A server that cannot be had FAILS the tests that need it, never skips; only
+tests that stop or restart PostgreSQL (``pg_restartable``) skip, when the server is a
+named one.
 """
 
 from __future__ import annotations
@@ -12,34 +17,58 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pgserver
 import psycopg
 import pytest
 
-PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=5"
-PG_SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
-
-def _pg_admin() -> psycopg.Connection[tuple[object, ...]]:
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[pgserver.PgServer]:
+    """The session's PostgreSQL server (see the module's docstring)."""
     try:
-        return psycopg.connect(PG_ADMIN_DSN, autocommit=True)
-    except psycopg.OperationalError as exc:
-        pytest.fail(
-            f"PostgreSQL at 127.0.0.1:5432 is unreachable ({exc}); the store and hub tests "
-            "need it: start it (e.g. `pg_ctlcluster 15 main start`) and run again",
-            pytrace=False,
-        )
+        server = pgserver.from_environment(say=lambda _: None)
+    except pgserver.PgServerError as exc:
+        pytest.fail(f"no PostgreSQL for the tests: {exc}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
+def pg_restartable(pg_server: pgserver.PgServer) -> pgserver.PgServer:
+    """The session's server, for tests that stop, start or restart it: skips them when
+    it is a named one (``SAMVERKA_TEST_PG``), which is not ours to restart."""
+    if not pg_server.throwaway:
+        pytest.skip(
+            f"stops/restarts PostgreSQL, so it needs the throwaway cluster, and "
+            f"{pgserver.ENV} names {pg_server.describe()}: unset {pgserver.ENV} to run it"
+        )
+    return pg_server
+
+
+def _pg_admin(server: pgserver.PgServer) -> psycopg.Connection[tuple[object, ...]]:
+    try:
+        return server.connect()
+    except psycopg.OperationalError as exc:
+        advice = (
+            f"its log:\n{server.log_tail()}"
+            if isinstance(server, pgserver.Throwaway)
+            else f"start it, or unset {pgserver.ENV} to have the tests start their own"
+        )
+        pytest.fail(f"{server.describe()} is unreachable ({exc}); {advice}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def pg_database(pg_server: pgserver.PgServer) -> Iterator[str]:
     """A PostgreSQL database for this test session, as a SQLAlchemy URL."""
     name = f"samverka_t_{secrets.token_hex(4)}"
-    with _pg_admin() as admin:
+    with _pg_admin(pg_server) as admin:
         admin.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
     try:
-        yield f"{PG_SERVER_URL}/{name}"
+        yield pg_server.url(name)
     finally:
-        with _pg_admin() as admin:
+        with _pg_admin(pg_server) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

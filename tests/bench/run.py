@@ -33,9 +33,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # tests/, for pgserver
 
 import chart
 import fed
+import pgserver
 import procs
 import uvloop
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -497,12 +499,14 @@ def fig_search(args: argparse.Namespace, tpl: fed.Template, raw: Raw) -> list[Fi
         say("  (no synced node: run the sync figure first; node search skipped)")
     hub_dir = fed.loaded_hub(tpl, size, say)
     places.append(("hub (SQLite)", f"sqlite:///{hub_dir / 'samverka.db'}", False))
+    pg_server: pgserver.PgServer | None = None
     pg_db = ""
-    if args.pg:
-        pg_db, pg_url = _pg_hub(args, tpl, size)
-        places.append(("hub (PostgreSQL)", pg_url, False))
     figures = []
     try:
+        if args.pg != "":  # tests/pgserver.py: --pg URL, else SAMVERKA_TEST_PG, else our own
+            pg_server = pgserver.named(args.pg) if args.pg else pgserver.from_environment(say)
+            pg_db = f"samverka_bench_{os.getpid()}"
+            places.append(("hub (PostgreSQL)", _pg_hub(pg_server, pg_db, tpl, size), False))
         for label, url, member in places:
             store = Store.open(url, migrate=False)
             try:
@@ -529,18 +533,21 @@ def fig_search(args: argparse.Namespace, tpl: fed.Template, raw: Raw) -> list[Fi
             finally:
                 store.close()
     finally:
-        if pg_db:
-            _drop_pg(args.pg, pg_db)
+        if pg_server is not None:
+            try:
+                with pg_server.connect() as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)')
+            finally:
+                pg_server.close()  # a throwaway cluster stops; a named server is left running
     return figures
 
 
-def _pg_hub(args: argparse.Namespace, tpl: fed.Template, size: int) -> tuple[str, str]:
+def _pg_hub(server: pgserver.PgServer, name: str, tpl: fed.Template, size: int) -> str:
     import psycopg
 
-    name = f"samverka_bench_{os.getpid()}"
-    with psycopg.connect(args.pg + "/postgres", autocommit=True) as conn:
+    with server.connect() as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    url = f"{args.pg}/{name}"
+    url = server.url(name, driver="postgresql")
     say(f"  loading {size:,} entries into PostgreSQL ({name}) …")
     started = time.monotonic()
     from samverka.store.store import Store
@@ -550,14 +557,7 @@ def _pg_hub(args: argparse.Namespace, tpl: fed.Template, size: int) -> tuple[str
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("ANALYZE")
     say(f"  loaded in {time.monotonic() - started:.0f} s")
-    return name, url
-
-
-def _drop_pg(base: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return url
 
 
 # -- 6. footprint ---------------------------------------------------------------------------
@@ -815,8 +815,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--web-requests", type=int, default=20)
     p.add_argument(
         "--pg",
-        default="postgresql://postgres@127.0.0.1:5432",
-        help="PostgreSQL server for the hub search figure ('' to skip)",
+        default=None,
+        help="PostgreSQL server URL for the hub search figure; default SAMVERKA_TEST_PG, "
+        "else a throwaway cluster (tests/pgserver.py); '' to skip",
     )
     p.add_argument("--peer-events", type=int, default=20_000)
     p.add_argument("--peer-subscribers", type=int, default=290)

@@ -22,10 +22,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
 import pytest
 from factories import FeedWriter
 from hubkit import Applicant, Procs, RunningHub, run_async, start_hub, wait_for
+from pgserver import PgServer
 from samverka.node import Node, init_node
 from samverka.protocol.directory import keyring_from_directory
 from samverka.protocol.entries import parse_signed
@@ -36,10 +36,8 @@ from samverka.v1 import feed_pb2, feed_service_pb2
 from samverka_hub.folder import Hub, open_hub
 
 LEKSAND, TIBRO, GAGNEF, FALUN = "2029", "1472", "2026", "2080"
-#: The test PostgreSQL (as in tests/conftest.py); this module makes its own database, so
+#: The test PostgreSQL (pg_server, tests/conftest.py); this module makes its own database, so
 #: no other test's NOTIFY reaches the replicas while latency is measured.
-PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=5"
-PG_SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
 
 @dataclass
@@ -93,11 +91,11 @@ class Replicas:
 
 
 @pytest.fixture(scope="module")
-def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicas]:
+def replicas(tmp_path_factory: pytest.TempPathFactory, pg_server: PgServer) -> Iterator[Replicas]:
     name = f"samverka_r_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+    with pg_server.connect() as admin:
         admin.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
-    url = f"{PG_SERVER_URL}/{name}"
+    url = pg_server.url(name)
     tmp = tmp_path_factory.mktemp("replicas")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAMVERKA_")}
     env["SAMVERKA_DIRECTORY_POLL_SECONDS"] = "0.1"
@@ -124,7 +122,7 @@ def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicas]:
         assert a.member != b.member and a.public != b.public
 
         def listening() -> bool:  # both replicas LISTEN (B found its URL in the environment)
-            with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+            with pg_server.connect() as admin:
                 row = admin.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
                     "AND query LIKE 'LISTEN%%'",
@@ -140,7 +138,7 @@ def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicas]:
         procs_b.stop_all()
         if hub is not None:
             hub.close()
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+        with pg_server.connect() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

@@ -21,16 +21,14 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import psycopg
 import pytest
 from aggkit import PUBLIC, Member, author, enroll, free_port
 from hubkit import Procs, RunningHub, start_hub, wait_for
+from pgserver import PgServer
 from samverka.store.store import Store
 from samverka_hub.harvest_schedule import HarvestSchedule
 
 LEKSAND = "2029"
-PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=5"
-PG_SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432"
 INTERVAL, LEASE = 1.0, 1.5
 READS = re.compile(
     r'^samverka_rpc_duration_seconds_count\{[^}]*method="[^"]*/ReadEntries"[^}]*\} (\S+)$',
@@ -64,11 +62,11 @@ class Setup:
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+def setup(tmp_path_factory: pytest.TempPathFactory, pg_server: PgServer) -> Iterator[Setup]:
     name = f"samverka_h_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+    with pg_server.connect() as admin:
         admin.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
-    url = f"{PG_SERVER_URL}/{name}"
+    url = pg_server.url(name)
     tmp = tmp_path_factory.mktemp("replicas-harvest")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAMVERKA_")}
     env |= {
@@ -116,7 +114,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
             if proc.poll() is None:  # a stopped node would not see SIGTERM
                 proc.send_signal(signal.SIGCONT)
         procs.stop_all()
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+        with pg_server.connect() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

@@ -6,7 +6,6 @@ A restored folder, served again, must show the same feed heads as the original.
 from __future__ import annotations
 
 import json
-import secrets
 import shutil
 import subprocess
 import threading
@@ -14,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import factories
-import psycopg
 import pytest
 from hubkit import Procs, run_async, wait_for
+from pgserver import PgServer
 from samverka.node import Node
 from samverka.replication.ingest import ingest
 from samverka.store.store import Store
@@ -24,8 +23,6 @@ from samverka.transport.client import ClientTls, FeedClient
 from samverka_hub.folder import open_hub
 
 LEKSAND = "2029"
-PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=5"
-PG_URL = "postgresql://postgres@127.0.0.1:5432"
 
 
 def publish(node_dir: Path, count: int, prefix: str) -> None:
@@ -155,33 +152,22 @@ def test_restore_refuses_an_existing_node_and_a_damaged_archive(
 
 
 @pytest.fixture
-def databases() -> Iterator[tuple[str, str]]:
+def databases(pg_server: PgServer) -> Iterator[tuple[str, str]]:
     """Two throwaway PostgreSQL databases: the hub's, and the one its dump is restored to."""
-    names = (f"samverka_t_{secrets.token_hex(4)}", f"samverka_t_{secrets.token_hex(4)}")
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True)
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at 127.0.0.1:5432 is unreachable: {exc}", pytrace=False)
-    with admin:
-        for name in names:
-            admin.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
-    try:
-        yield names
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            for name in names:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with pg_server.database() as source, pg_server.database() as target:
+        yield source, target
 
 
 def test_hub_on_postgresql_dumped_and_restored_serves_the_same_heads(
-    procs: Procs, leksand: Path, databases: tuple[str, str]
+    procs: Procs, leksand: Path, databases: tuple[str, str], pg_server: PgServer
 ) -> None:
+    base = pg_server.url(driver="postgresql")  # libpq's form, for pg_dump and pg_restore
     for tool in ("pg_dump", "pg_restore"):
         assert shutil.which(tool), f"{tool} is not installed"
     source, target = databases
     hub_dir = procs.tmp / "hub"
     procs.run(
-        "hub", "init", "--dir", str(hub_dir), "--store-url", f"{PG_URL}/{source}",
+        "hub", "init", "--dir", str(hub_dir), "--store-url", f"{base}/{source}",
         "--listen", "127.0.0.1:0", "--public-listen", "127.0.0.1:0",
     )  # fmt: skip
     # The hub holds entries: its own (a council record) and Leksand's, as if pushed.
@@ -195,18 +181,16 @@ def test_hub_on_postgresql_dumped_and_restored_serves_the_same_heads(
         position = hub.store.log_position()
 
     dump = procs.tmp / "hub.dump"
+    subprocess.run(["pg_dump", "-Fc", "-f", str(dump), f"{base}/{source}"], check=True, timeout=120)
     subprocess.run(
-        ["pg_dump", "-Fc", "-f", str(dump), f"{PG_URL}/{source}"], check=True, timeout=120
-    )
-    subprocess.run(
-        ["pg_restore", "--no-owner", "--exit-on-error", "-d", f"{PG_URL}/{target}", str(dump)],
+        ["pg_restore", "--no-owner", "--exit-on-error", "-d", f"{base}/{target}", str(dump)],
         check=True,
         timeout=120,
     )
     # The folder's files come back from a file backup; the database from the dump.
     restored_dir = procs.tmp / "hub-restored"
     shutil.copytree(hub_dir, restored_dir)
-    env = {**procs.env, "SAMVERKA_STORE_URL": f"{PG_URL}/{target}"}
+    env = {**procs.env, "SAMVERKA_STORE_URL": f"{base}/{target}"}
     restored = Procs(procs.tmp, env)
     try:
         assert "FAIL" not in restored.run("doctor", "--dir", str(restored_dir), "--offline").stdout

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import subprocess
@@ -24,18 +23,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
 import yaml
 from cryptography import x509
 from hubkit import Procs, run_async, wait_for
 from opskit import REPO, scrape, value
+from pgserver import PgServer
 from samverka.config import load_config
 from samverka.ops.doctor import health_probe
 
 DEPLOY = REPO / "deploy"
 SAMVERKA = Path(sys.executable).with_name("samverka")
-PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=5"
 
 
 # -- systemd ------------------------------------------------------------------------------
@@ -163,19 +161,9 @@ def test_compose_has_hub_postgres_and_node_with_health_ordering() -> None:
 
 
 @pytest.fixture
-def throwaway_db() -> Iterator[str]:
-    name = f"samverka_t_{secrets.token_hex(4)}"
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True)
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at 127.0.0.1:5432 is unreachable: {exc}", pytrace=False)
-    with admin:
-        admin.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
-    try:
+def throwaway_db(pg_server: PgServer) -> Iterator[str]:
+    with pg_server.database() as name:
         yield name
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def local(address: str) -> str:
@@ -184,14 +172,14 @@ def local(address: str) -> str:
 
 
 def test_hub_runs_from_the_compose_configuration(
-    procs: Procs, tmp_path: Path, throwaway_db: str
+    procs: Procs, tmp_path: Path, throwaway_db: str, pg_server: PgServer
 ) -> None:
     service = compose_config()["services"]["hub"]  # type: ignore[index]
     env = {str(k): str(v) for k, v in service["environment"].items()}
     # What differs outside the container: the database host and user, the folder, ports.
     url = urlsplit(env["SAMVERKA_STORE_URL"])
     env["SAMVERKA_STORE_URL"] = urlunsplit(
-        (url.scheme, "postgres@127.0.0.1:5432", f"/{throwaway_db}", "", "")
+        (url.scheme, pg_server.netloc, f"/{throwaway_db}", "", "")
     )
     env["SAMVERKA_DIR"] = str(tmp_path / "hub-volume")
     for key, address in env.items():
