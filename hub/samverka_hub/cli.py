@@ -201,6 +201,7 @@ def serve(
     import uvloop
     from samverka.cli.serve import configure_logging, echo_metrics
     from samverka.config import load_config
+    from samverka.ops.logs import announce
     from samverka.ops.metrics import serve_metrics
     from samverka.protocol.kommuner import HUB_ORIGIN
     from samverka.transport.server import NodeServer
@@ -224,12 +225,20 @@ def serve(
             bound = {lst.name: lst.bound_address for lst in server.listeners}
             for lst in server.listeners:
                 kind = "mutual TLS" if lst.tls.mutual else "server TLS"
-                click.echo(f"hub {lst.name} port on {lst.bound_address} ({kind})")
+                announce(
+                    f"hub {lst.name} port on {lst.bound_address} ({kind})",
+                    event="serving",
+                    listener=lst.name,
+                    address=lst.bound_address,
+                )
             echo_metrics(endpoint)
             if endpoint is not None and endpoint.serving:
                 bound["metrics"] = endpoint.bound_address
             if runtime.web is not None and runtime.web.serving:
-                click.echo(f"hub web catalog on {runtime.web.url}")
+                announce(
+                    f"hub web catalog on {runtime.web.url}", event="web_serving",
+                    url=runtime.web.url,
+                )  # fmt: skip
                 bound["web"] = runtime.web.bound_address
             if address_file is not None:
                 tmp = address_file.with_name(address_file.name + ".tmp")
@@ -238,7 +247,7 @@ def serve(
 
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(server.run_until_signal(on_started=started))
-    click.echo("stopped")
+    announce("stopped", event="stopped")
 
 
 # -- members ---------------------------------------------------------------------------

@@ -48,7 +48,11 @@ def printed_metrics_url(procs: Procs, name: str) -> str:
 
     def find() -> str | None:
         for line in (procs.tmp / f"{name}.out").read_text().splitlines():
-            if line.startswith("metrics on "):
+            if line.startswith("{"):  # under JSON logging (not a terminal): an event
+                event = json.loads(line)
+                if event["event"] == "metrics_serving":
+                    return str(event["url"])
+            elif line.startswith("metrics on "):
                 return line.removeprefix("metrics on ").strip()
         return None
 

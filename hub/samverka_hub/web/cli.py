@@ -42,6 +42,7 @@ def web(node_dir: Path, listen: str | None, address_file: Path | None) -> None:
     import uvloop
     from samverka.cli.serve import configure_logging
     from samverka.config import load_config
+    from samverka.ops.logs import announce
 
     from samverka_hub.folder import open_hub
     from samverka_hub.web.server import CachedDirectory, WebEndpoint, serve_alone
@@ -57,7 +58,7 @@ def web(node_dir: Path, listen: str | None, address_file: Path | None) -> None:
         )
 
         def started(endpoint: WebEndpoint) -> None:
-            click.echo(f"hub web catalog on {endpoint.url}")
+            announce(f"hub web catalog on {endpoint.url}", event="web_serving", url=endpoint.url)
             if address_file is not None:
                 tmp = address_file.with_name(address_file.name + ".tmp")
                 tmp.write_text(json.dumps({"web": endpoint.bound_address}) + "\n", "utf-8")
@@ -67,4 +68,4 @@ def web(node_dir: Path, listen: str | None, address_file: Path | None) -> None:
             runner.run(serve_alone(endpoint, on_started=started))
     finally:
         hub.close()
-    click.echo("stopped")
+    announce("stopped", event="stopped")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import importlib
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -70,7 +71,14 @@ def exit_code_for(exc: SamverkaError) -> int:
 
 
 def report_error(exc: SamverkaError) -> None:
-    """Print ``error:`` and ``hint:`` lines for ``exc`` on stderr."""
+    """Print ``error:`` and ``hint:`` lines for ``exc`` on stderr (one JSON log line
+    instead when a ``serve`` command set up JSON logging)."""
+    logs = sys.modules.get("samverka.ops.logs")
+    if logs is not None and logs.json_active():
+        logging.getLogger("samverka.cli").error(
+            "%s", exc, extra={"event": "error", "hint": exc.hint or None}
+        )
+        return
     click.echo(f"error: {exc}", err=True)
     if exc.hint:
         click.echo(f"hint: {exc.hint}", err=True)

@@ -18,6 +18,7 @@ import uvloop
 
 from samverka.cli._common import EXIT_CODES_HELP, dir_option, open_node
 from samverka.config import LOG_FORMATS, LOG_LEVELS, NodeConfig
+from samverka.ops.logs import announce
 
 if TYPE_CHECKING:
     from samverka.ops.metrics import MetricsEndpoint
@@ -114,9 +115,12 @@ def serve(
 
         def started(server: NodeServer) -> None:
             for listener in server.listeners:
-                click.echo(
+                announce(
                     f"serving {node.origin} {node.name} on {listener.bound_address} "
-                    f"({'mutual TLS' if listener.tls.mutual else 'server TLS'})"
+                    f"({'mutual TLS' if listener.tls.mutual else 'server TLS'})",
+                    event="serving",
+                    listener=listener.name,
+                    address=listener.bound_address,
                 )
             echo_metrics(endpoint)
             if address_file is not None:
@@ -126,10 +130,10 @@ def serve(
 
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(server.run_until_signal(on_started=started))
-    click.echo("stopped")
+    announce("stopped", event="stopped")
 
 
 def echo_metrics(endpoint: MetricsEndpoint | None) -> None:
     """Print where metrics are served (``metrics on http://…/metrics``), if they are."""
     if endpoint is not None and endpoint.serving:
-        click.echo(f"metrics on {endpoint.url}")
+        announce(f"metrics on {endpoint.url}", event="metrics_serving", url=endpoint.url)
