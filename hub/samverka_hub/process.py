@@ -16,17 +16,20 @@ already sees the current directory.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 
 from samverka.membership.member import DirectoryPolicy
 from samverka.protocol.kommuner import HUB_ORIGIN, kommun_name
+from samverka.protocol.wire import WireLimits
 from samverka.store.logwatch import watcher_for
 from samverka.transport.server.app import NodeServer, split_address
 from samverka.transport.server.feed import FeedServicer, NodeIdentity
 from samverka.transport.server.policy import PublicPolicy
 from samverka.transport.server.settings import ServerSettings, ServerTls
 
+from samverka_hub.aggregation_service import MAX_PUBLISH_ENTRIES
 from samverka_hub.directory_watch import DirectoryWatcher
 from samverka_hub.folder import Hub
 from samverka_hub.harvest import harvester_for
@@ -101,7 +104,13 @@ def build_hub_server(
         "member",
         member_address,
         member_tls,
-        [member_feed.binding(), HubServicer(runtime, public=False).binding()],
+        [
+            member_feed.binding(),
+            dataclasses.replace(
+                HubServicer(runtime, public=False).binding(),
+                request_limits={"Publish": publish_limits(settings)},
+            ),
+        ],
     )
     server.add_listener(
         "public",
@@ -110,6 +119,18 @@ def build_hub_server(
         [public_feed.binding(), HubServicer(runtime, public=True).binding()],
     )
     return server, runtime
+
+
+def publish_limits(settings: ServerSettings) -> WireLimits:
+    """Publish on the member port: the server's largest message, at most
+    MAX_PUBLISH_ENTRIES entries, counted on the wire before any is decoded (a log entry
+    is 5 fields; 8 each leaves room). Every other method keeps the small default, and
+    the public port has no Publish, so its receive size stays small too."""
+    return WireLimits(
+        max_bytes=settings.max_message_bytes,
+        max_items=MAX_PUBLISH_ENTRIES,
+        max_fields=MAX_PUBLISH_ENTRIES * 8 + 64,
+    )
 
 
 async def serve_hub(

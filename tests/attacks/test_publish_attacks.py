@@ -234,7 +234,7 @@ def test_oversize_messages_entries_and_batches_are_refused(hub_arena: Arena) -> 
     )
     hub_arena.attack(
         "2,001 entries in one call", LEKSAND, [stand_in] * 2001,
-        code=INVALID, reason="invalid_request",
+        code=INVALID, reason="too_many_items",
     )  # fmt: skip
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -33,7 +33,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from samverka.errors import ConfigError
+from samverka.protocol.wire import WireLimits
 from samverka.transport.server.interceptors import RpcInterceptor
+from samverka.transport.server.limits import (
+    CallerLimiter,
+    CallerLimits,
+    GuardInterceptor,
+)
 from samverka.transport.server.settings import ServerSettings, ServerTls
 
 log = logging.getLogger("samverka.transport.server")
@@ -42,11 +48,14 @@ log = logging.getLogger("samverka.transport.server")
 @dataclass(frozen=True, slots=True)
 class ServiceBinding:
     """A service as a NodeServer needs it: its full name (for health and reflection),
-    how to add it to a grpc.aio.Server, and an optional hook run when draining."""
+    how to add it to a grpc.aio.Server, an optional hook run when draining, and the
+    wire limits of methods whose requests may be larger than the server's default
+    (by method name, e.g. ``{"Publish": WireLimits(...)}``)."""
 
     name: str
     register: Callable[[grpc.aio.Server], None]
     drain: Callable[[], None] | None = None
+    request_limits: Mapping[str, WireLimits] = field(default_factory=dict)
 
 
 class Resource(Protocol):
@@ -114,6 +123,13 @@ class NodeServer:
             RpcInterceptor(unary_timeout=settings.unary_timeout_seconds),
             *interceptors,
         ]
+        self.limiter = CallerLimiter(
+            CallerLimits(
+                max_concurrent=settings.caller_max_concurrent,
+                rate_per_second=settings.caller_rate_per_second,
+                burst=settings.caller_burst,
+            )
+        )
         self._stopping: asyncio.Event | None = None
         self._stopped = False
 
@@ -148,8 +164,11 @@ class NodeServer:
         return self.listeners
 
     async def _start_listener(self, listener: Listener) -> None:
+        guard = self.guard(listener)
+        largest = max([guard.default.max_bytes, *(lim.max_bytes for lim in guard.methods.values())])
         server = grpc.aio.server(
-            interceptors=self._interceptors, options=self.settings.grpc_options()
+            interceptors=[*self._interceptors, guard],
+            options=self.settings.grpc_options(max_receive_bytes=largest),
         )
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -186,6 +205,20 @@ class NodeServer:
             "mutual TLS" if listener.tls.mutual else "server TLS",
             ", ".join(s.name for s in listener.services),
         )
+
+    def guard(self, listener: Listener) -> GuardInterceptor:
+        """The listener's wire limits (its services' own, the settings' default for the
+        rest) and the process's caller limits."""
+        settings = self.settings
+        default = WireLimits(
+            max_bytes=settings.max_request_bytes, max_items=settings.max_request_items
+        )
+        methods = {
+            f"/{service.name}/{method}": limits
+            for service in listener.services
+            for method, limits in service.request_limits.items()
+        }
+        return GuardInterceptor(self.limiter, default=default, methods=methods)
 
     async def stop(self, grace: float | None = None) -> None:
         """Drain and stop: NOT_SERVING, end live streams, wait up to ``grace`` s, close."""
