@@ -62,7 +62,7 @@ class DirectorySection:
     rotation_overlap_hours: float = 24.0
     #: How often ``hub serve`` looks for a directory written by another process
     #: (the operator's CLI, another hub replica).
-    poll_seconds: float = 1.0
+    poll_seconds: float = 0.5
 
     def __post_init__(self) -> None:
         if self.valid_days <= 0:
@@ -225,8 +225,10 @@ def render_hub_config(
     public_listen: str = DEFAULT_PUBLIC_LISTEN,
     member_address: str = "",
     store_url: str = "",
+    password_file: str = "",
 ) -> str:
-    """The commented samverka.toml written by ``samverka hub init``."""
+    """The commented samverka.toml written by ``samverka hub init`` (``store_url`` holds
+    no password: ``password_file`` names the file that does)."""
     text = render_config(
         HUB_ORIGIN, listen=member_listen, metrics_listen=DEFAULT_HUB_METRICS_LISTEN
     )
@@ -235,6 +237,11 @@ def render_hub_config(
         if default_url not in text:
             raise AssertionError("the node configuration template changed; update this")
         text = text.replace(default_url, f"url = {json.dumps(store_url)}", 1)
+    if password_file:
+        default_file = 'password_file = ""'
+        if default_file not in text:
+            raise AssertionError("the node configuration template changed; update this")
+        text = text.replace(default_file, f"password_file = {json.dumps(password_file)}", 1)
     text = text.replace(
         "# Samverka node configuration for",
         "# Samverka hub configuration (a node with a member directory) for",
@@ -272,7 +279,7 @@ reissue_fraction = 0.5
 # entries the node signs before it switches to the new key still verify.
 rotation_overlap_hours = 24.0
 # How often `hub serve` looks for a directory another process wrote (seconds).
-poll_seconds = 1.0
+poll_seconds = 0.5
 
 [ca]
 # The certificate authority's private key. Its certificate is [tls] ca above;

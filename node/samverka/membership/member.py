@@ -179,6 +179,13 @@ class MemberRevoked(AccessDenied):
     reason = "member_revoked"
 
 
+class DirectoryStale(AccessDenied):
+    """This node's member directory was last confirmed with the hub too long ago to
+    say who is revoked: member calls are refused until it is refreshed."""
+
+    reason = "directory_stale"
+
+
 class DirectoryPolicy:
     """A CallerPolicy by the member directory: a revoked kommun's certificate is refused.
 
@@ -186,6 +193,12 @@ class DirectoryPolicy:
     cannot say. ``require_listed`` (the hub, whose directory is authoritative) also
     refuses a certificate whose kommun the directory does not list; a node leaves it
     off, so a member admitted after the node's last directory fetch is not refused.
+
+    ``max_age_ms`` (a node's ``[hub] directory_max_age_seconds``): a member caller is
+    refused (:class:`DirectoryStale`) once ``checked_at()`` (when the hub last
+    confirmed the directory as its newest, in ms; None: never) is older than that, as
+    a revocation the node has not learned of may be in force. ``revision()`` changes
+    with the directory's version and when it grows stale, so open streams re-check.
     """
 
     def __init__(
@@ -194,10 +207,31 @@ class DirectoryPolicy:
         *,
         require_listed: bool = False,
         allow: frozenset[str] = frozenset(),
+        max_age_ms: int | None = None,
+        checked_at: Callable[[], int | None] | None = None,
+        clock: Callable[[], int] | None = None,
     ) -> None:
         self._current = current
         self.require_listed = require_listed
         self.allow = allow
+        self.max_age_ms = max_age_ms
+        self._checked_at = checked_at
+        self._clock = clock or now_ms
+
+    def _age_ms(self) -> int | None:
+        """How long ago the directory was confirmed, when a maximum age applies."""
+        if self.max_age_ms is None or self._checked_at is None:
+            return None
+        checked = self._checked_at()
+        return None if checked is None else max(0, self._clock() - checked)
+
+    def _stale(self) -> bool:
+        age = self._age_ms()
+        return age is not None and self.max_age_ms is not None and age > self.max_age_ms
+
+    def revision(self) -> object:
+        directory = self._current()
+        return (directory.version if directory is not None else 0, self._stale())
 
     async def audience(self, caller: Caller) -> Audience:
         if caller.common_name is None:
@@ -210,6 +244,16 @@ class DirectoryPolicy:
             )
         if code in self.allow:
             return Audience.MEMBERS
+        age = self._age_ms()
+        if age is not None and self.max_age_ms is not None and age > self.max_age_ms:
+            raise DirectoryStale(
+                f"this node's member directory was last confirmed with the hub "
+                f"{age // 1000} s ago, more than [hub] directory_max_age_seconds "
+                f"({self.max_age_ms // 1000} s): member calls are refused until it is "
+                "refreshed (a revocation may not have reached this node)",
+                hint="try again later; the node's operator: `samverka node directory "
+                "--refresh`, and check that the node reaches the hub",
+            )
         directory = self._current()
         member = directory.member(code) if directory is not None else None
         if member is not None and member.status == directory_pb2.MEMBER_STATUS_REVOKED:
@@ -246,6 +290,14 @@ class CachedDirectory:
             self._stamp = stamp
         return self._directory
 
+    def checked_at(self) -> int | None:
+        """When the hub last confirmed the held directory as its newest (ms): the file's
+        modification time, which :func:`refresh_directory` sets on every answer."""
+        try:
+            return (self.config.dir / DIRECTORY_FILE).stat().st_mtime_ns // 1_000_000
+        except FileNotFoundError:
+            return None
+
 
 # -- fetching the directory -------------------------------------------------------------
 
@@ -259,8 +311,13 @@ async def refresh_directory(config: NodeConfig) -> DirectoryUpdate:
     if reply.not_modified:
         if held is None:
             raise TransportError(f"the hub at {config.hub.address} sent no directory")
+        # The hub confirmed it is still the newest: its age starts again (CachedDirectory).
+        os.utime(config.dir / DIRECTORY_FILE)
         return DirectoryUpdate(held, changed=False, previous_version=known)
-    return accept_directory(config, reply.directory)
+    update = accept_directory(config, reply.directory)
+    if not update.changed:
+        os.utime(config.dir / DIRECTORY_FILE)
+    return update
 
 
 # -- enrollment ------------------------------------------------------------------------

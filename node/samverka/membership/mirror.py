@@ -250,7 +250,8 @@ class FollowAgent:
 
 def hub_agents(node: Node, watcher: LogWatcher) -> list[Resource]:
     """The agents ``node serve`` runs beside its server on an enrolled node:
-    pushing its feed (``[hub] push``) and following the hub (``[hub] follow``)."""
+    pushing its feed (``[hub] push``), following the hub (``[hub] follow``) and
+    refreshing the member directory (``[hub] directory_refresh_seconds``)."""
     from samverka.membership.member import enrolled
     from samverka.replication.push import push_agent
 
@@ -262,4 +263,8 @@ def hub_agents(node: Node, watcher: LogWatcher) -> list[Resource]:
         agents.append(push_agent(config, node.store, watcher))
     if config.hub.follow:
         agents.append(FollowAgent(node, watcher, max_backoff=config.hub.max_backoff_seconds))
+    if config.hub.directory_refresh_seconds > 0:
+        from samverka.membership.directory_refresh import DirectoryRefreshAgent
+
+        agents.append(DirectoryRefreshAgent(config, interval=config.hub.directory_refresh_seconds))
     return agents

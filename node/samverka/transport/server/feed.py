@@ -1,9 +1,12 @@
 """FeedService: a server's log of signed entries, read after a cursor or followed live.
 
 Every store call runs in a worker thread (``asyncio.to_thread``) so one large read
-never stalls the other calls on the event loop. What a caller sees is decided once
-per call by the :class:`~samverka.transport.server.policy.CallerPolicy`; the store redacts the
-rest (drafts always, MEMBERS records for the public) into RedactedEntry stand-ins.
+never stalls the other calls on the event loop. What a caller sees is decided by the
+:class:`~samverka.transport.server.policy.CallerPolicy` at the start of a call and again,
+for the life of a stream, whenever the policy's revision moves (checked before every
+message and every :data:`POLICY_RECHECK_SECONDS` while idle): a caller revoked mid-stream
+gets PERMISSION_DENIED and nothing more. The store redacts the rest (drafts always,
+MEMBERS records for the public) into RedactedEntry stand-ins.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from samverka.store.store import Store
 from samverka.transport.server.app import ServiceBinding
 from samverka.transport.server.policy import Audience, Caller, CallerPolicy, CertificatePolicy
 from samverka.transport.server.settings import ServerSettings
-from samverka.transport.server.status import CursorAhead, InvalidRequest
+from samverka.transport.server.status import AccessDenied, CursorAhead, InvalidRequest
 from samverka.v1 import feed_pb2, feed_service_pb2, feed_service_pb2_grpc, records_pb2
 
 if TYPE_CHECKING:  # the stubs' generics are not subscriptable at run time
@@ -38,6 +41,9 @@ _MESSAGE_OVERHEAD = 1024
 MAX_FILTER_ORIGINS = 512
 MAX_FILTER_VALUES = 64
 MAX_TAG_CHARS = 64
+#: An idle stream looks at its caller policy's revision at least this often, so a
+#: revocation ends it within a second of the server learning of it.
+POLICY_RECHECK_SECONDS = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +128,8 @@ class FeedServicer(feed_service_pb2_grpc.FeedServiceServicer):
     async def ReadEntries(
         self, request: feed_service_pb2.ReadEntriesRequest, context: Context
     ) -> AsyncIterator[feed_service_pb2.ReadEntriesResponse]:
-        audience = await self._audience(context)
+        access = await self._access(context)
+        audience = access.audience
         entry_filter = _checked_filter(request)
         limit = self._limit(request.batch_size)
         cursor = request.after.position
@@ -136,6 +143,7 @@ class FeedServicer(feed_service_pb2_grpc.FeedServiceServicer):
             scanned_to = max(page.next_position, cursor)
             for chunk, chunk_next in split_page(page.entries, scanned_to, self._budget):
                 if chunk:
+                    await access.check(audience)
                     yield feed_service_pb2.ReadEntriesResponse(
                         entries=chunk, next=feed_pb2.Cursor(position=chunk_next)
                     )
@@ -146,16 +154,19 @@ class FeedServicer(feed_service_pb2_grpc.FeedServiceServicer):
             if loop.time() - last_sent_at >= self.settings.heartbeat_seconds:
                 # A long filtered scan finding nothing: report progress, so the reader's
                 # cursor moves and an interruption does not start the scan over.
+                await access.check(audience)
                 yield feed_service_pb2.ReadEntriesResponse(next=feed_pb2.Cursor(position=cursor))
                 last_sent, last_sent_at = cursor, loop.time()
         if last_sent != cursor:
             # Nothing sent, or a filtered tail was scanned: tell the reader where it stands.
+            await access.check(audience)
             yield feed_service_pb2.ReadEntriesResponse(next=feed_pb2.Cursor(position=cursor))
 
     async def Subscribe(
         self, request: feed_service_pb2.SubscribeRequest, context: Context
     ) -> AsyncIterator[feed_service_pb2.SubscribeResponse]:
-        audience = await self._audience(context)
+        access = await self._access(context)
+        audience = access.audience
         entry_filter = _checked_filter(request)
         limit = self._limit(request.batch_size)
         cursor = request.after.position
@@ -173,6 +184,7 @@ class FeedServicer(feed_service_pb2_grpc.FeedServiceServicer):
                     scanned_to = max(page.next_position, cursor)
                     for chunk, chunk_next in split_page(page.entries, scanned_to, self._budget):
                         if chunk:
+                            await access.check(audience)
                             yield feed_service_pb2.SubscribeResponse(
                                 entries=chunk, next=feed_pb2.Cursor(position=chunk_next)
                             )
@@ -187,6 +199,7 @@ class FeedServicer(feed_service_pb2_grpc.FeedServiceServicer):
                 idle = loop.time() - last_sent
                 if idle >= heartbeat:
                     # Quiet, or a long filtered scan finding nothing: say where we stand.
+                    await access.check(audience)
                     yield feed_service_pb2.SubscribeResponse(next=feed_pb2.Cursor(position=cursor))
                     last_sent = loop.time()
                     continue
@@ -194,11 +207,20 @@ class FeedServicer(feed_service_pb2_grpc.FeedServiceServicer):
                     continue
                 if self._draining:
                     break  # drained while this call was reading: do not start waiting
-                read_needed = await self.watcher.wait_beyond(cursor, heartbeat - idle)
+                read_needed = await self.watcher.wait_beyond(
+                    cursor, min(heartbeat - idle, POLICY_RECHECK_SECONDS)
+                )
+                await access.check(audience)
 
     # -- helpers ------------------------------------------------------------------
     async def _audience(self, context: Context) -> Audience:
         return await self.policy.audience(Caller.from_context(context))
+
+    async def _access(self, context: Context) -> StreamAccess:
+        caller = Caller.from_context(context)
+        revision = self.policy.revision()
+        audience = await self.policy.audience(caller)
+        return StreamAccess(self.policy, caller, audience, revision)
 
     @property
     def _budget(self) -> int:
@@ -207,6 +229,34 @@ class FeedServicer(feed_service_pb2_grpc.FeedServiceServicer):
     def _limit(self, requested: int) -> int:
         cap = self.settings.batch_size
         return min(requested, cap) if requested > 0 else cap
+
+
+class StreamAccess:
+    """A stream's caller, the audience it was granted, and the policy revision then."""
+
+    def __init__(
+        self, policy: CallerPolicy, caller: Caller, audience: Audience, revision: object
+    ) -> None:
+        self.policy = policy
+        self.caller = caller
+        self.audience = audience
+        self._revision = revision
+
+    async def check(self, granted: Audience) -> None:
+        """Ask the policy again if its revision moved; raise AccessDenied (the stream
+        ends with PERMISSION_DENIED) if the caller may no longer read what ``granted``
+        lets it read."""
+        revision = self.policy.revision()
+        if revision == self._revision:
+            return
+        audience = await self.policy.audience(self.caller)  # raises when refused now
+        self._revision = revision
+        if audience is not granted:
+            raise AccessDenied(
+                f"{self.caller.label} may no longer read as {granted.value} "
+                f"(now {audience.value}); the stream ends",
+                hint="call again to read as what you may read now",
+            )
 
 
 def split_page(

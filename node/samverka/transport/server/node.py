@@ -35,7 +35,13 @@ def build_node_server(
     if policy is None:
         from samverka.membership.member import CachedDirectory, DirectoryPolicy
 
-        policy = DirectoryPolicy(CachedDirectory(config))
+        directory = CachedDirectory(config)
+        max_age = config.hub.directory_max_age_seconds
+        policy = DirectoryPolicy(
+            directory,
+            max_age_ms=int(max_age * 1000) if max_age > 0 else None,
+            checked_at=directory.checked_at,
+        )
     settings = settings or ServerSettings.from_section(config.server)
     watcher = watcher or watcher_for(store, config.store_url)
     identity = NodeIdentity(

@@ -64,9 +64,18 @@ class Caller:
 
 
 class CallerPolicy(Protocol):
-    """Decides what a caller may read; raises AccessDenied to refuse the call."""
+    """Decides what a caller may read; raises AccessDenied to refuse the call.
+
+    ``revision()`` changes whenever what :meth:`audience` decides by changes (a new
+    member directory, one grown too old). Streams compare it before every message and
+    at least every :data:`~samverka.transport.server.feed.POLICY_RECHECK_SECONDS`
+    while idle, and ask :meth:`audience` again when it moved: a revocation ends an
+    open stream, not only the next call. It is called often: keep it cheap.
+    """
 
     async def audience(self, caller: Caller) -> Audience: ...
+
+    def revision(self) -> object: ...
 
 
 class CertificatePolicy:
@@ -86,9 +95,15 @@ class CertificatePolicy:
             )
         return Audience.MEMBERS
 
+    def revision(self) -> object:
+        return 0  # decided by the certificate alone, which cannot change mid-call
+
 
 class PublicPolicy:
     """Everyone is public, certificate or not (e.g. for a public catalog port)."""
 
     async def audience(self, caller: Caller) -> Audience:
         return Audience.PUBLIC
+
+    def revision(self) -> object:
+        return 0
