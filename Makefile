@@ -11,7 +11,7 @@ PROTOS := $(wildcard proto/samverka/v1/*.proto)
 GEN    := node/samverka/v1
 DIR    ?= ./node-data
 
-.PHONY: install proto proto-check buf-lint lint test soak demo run-node clean browser postgres bench bench-quick
+.PHONY: install proto proto-check buf-lint lint test soak demo run-node clean browser postgres bench bench-quick dist
 
 install: $(STAMP)
 
@@ -93,5 +93,24 @@ demo: $(STAMP)
 run-node: $(STAMP)
 	$(BIN)/samverka node serve --dir $(DIR)
 
+# What deploy/ installs: the wheel ($(DIST)/samverka-VERSION-py3-none-any.whl, package data
+# included; tests/ops/test_dist.py installs it into a fresh venv) and, where a container
+# engine answers (podman, or docker with a daemon), the image samverka:VERSION.
+DIST    ?= dist
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+dist: $(STAMP)
+	@mkdir -p $(DIST) && rm -f $(DIST)/samverka-*.whl
+	$(BIN)/python -m pip wheel -q --no-deps --no-build-isolation --no-index -w $(DIST) .
+	@rm -rf build
+	@echo "dist: wheel $$(ls $(DIST)/samverka-*.whl)"
+	@if command -v podman >/dev/null 2>&1 && podman info >/dev/null 2>&1; then \
+	  podman build -f deploy/Containerfile -t samverka:$(VERSION) . ; \
+	elif command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then \
+	  docker build -f deploy/Containerfile -t samverka:$(VERSION) . ; \
+	else \
+	  echo "dist: image NOT built: no container engine answers here (podman missing, docker without a daemon)."; \
+	  echo "      Where one runs: docker build -f deploy/Containerfile -t samverka:$(VERSION) ."; \
+	fi
+
 clean:
-	rm -rf $(VENV) build *.egg-info node/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info node/*.egg-info .pytest_cache .mypy_cache .ruff_cache
