@@ -130,7 +130,7 @@ def test_a_member_is_served_within_a_second_under_a_flood(hub_arena: Arena, tmp_
     )
     bound = BASE_GROWTH_MIB + PER_BIG_CONNECTION_MIB * big
     record(
-        "load", f"flood: {CONNECTIONS} connections of worst requests, member call",
+        "flood", f"{CONNECTIONS} connections of worst requests", connections=CONNECTIONS,
         calls=len(latencies), errors=len(failures), worst_ms=round(worst * 1000),
         flood_calls=sum(codes.values()), flood_codes=dict(codes),
         rss_start_mib=round(rss[0]), rss_peak_mib=round(max(rss)),

@@ -30,19 +30,22 @@ import grpc
 import pytest
 import uvloop
 from arena import GAGNEF, LEKSAND, TIBRO, Arena, Outcome, Wire, hub_state, request_bytes
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from samverka.errors import Reason
 from samverka.protocol.signing import entry_hash
 from samverka.store.store import Store
-from samverka.v1 import feed_pb2, hub_service_pb2, records_pb2
+from samverka.transport.server.status import from_rpc_error
+from samverka.v1 import feed_pb2, feed_service_pb2, hub_service_pb2, records_pb2
 from soakresults import record
 
 #: Cases in ``make test`` (a few hundred); the soak profile's 20,000 when loaded.
 EXAMPLES = max(300, settings().max_examples)
 
 REFUSALS = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION}
-REASONS = {r.value for r in Reason} | {"invalid_request"}
+#: Entry refusals, and the wire limits' (samverka.protocol.wire) for the request itself.
+REASONS = {r.value for r in Reason} | {"invalid_request", "too_many_items", "out_of_range"}
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,11 @@ def fuzzing(hub_arena: Arena) -> Iterator[Fuzzing]:
         record(
             "fuzz", "Publish mutants over mutual TLS", cases=stats["cases"],
             accepted=stats["accepted"], crashes=stats["crashes"], skipped=stats["skipped"],
+        )  # fmt: skip
+        record(
+            "fuzz", "every request type at numeric edges, unknown wrapper fields",
+            cases=stats["wrapper cases"], accepted=0, crashes=stats["wrapper crashes"],
+            skipped=0,
         )  # fmt: skip
 
 
@@ -226,3 +234,116 @@ def test_no_mutant_is_accepted_and_nothing_crashes(fuzzing: Fuzzing, data: st.Da
         if expected is not None:
             assert outcome.reason == expected.value, where
     assert after == before, f"the hub's store changed: {where}"
+
+
+# -- the unsigned wrappers of every request type, and numeric edges ---------------------------
+
+#: Values for integer fields: the edges of each width, SQL's signed 64 bits among them.
+EDGES = [0, 1, 2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**63 - 1, 2**63, 2**64 - 1]
+#: Every unary or server-streaming method of both services, with the port to call it on.
+METHODS = [
+    ("/samverka.v1.HubService/" + m.name, m.input_type, m.server_streaming)
+    for m in hub_service_pb2.DESCRIPTOR.services_by_name["HubService"].methods
+] + [
+    ("/samverka.v1.FeedService/" + m.name, m.input_type, m.server_streaming)
+    for m in feed_service_pb2.DESCRIPTOR.services_by_name["FeedService"].methods
+]
+_VARINT = {
+    FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_UINT32, FieldDescriptor.TYPE_INT64,
+    FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_ENUM, FieldDescriptor.TYPE_BOOL,
+}  # fmt: skip
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+@st.composite
+def wrapper_requests(draw: st.DrawFn, descriptor: Descriptor, depth: int = 0) -> tuple[bytes, bool]:
+    """Raw bytes of a ``descriptor`` message: its integer fields at numeric edges, its
+    messages nested, maybe an unknown field. Also: whether a wire limit must refuse it
+    (a uint64 >= 2^63, a uint32 past 32 bits, or an unknown field)."""
+    out, refuse = bytearray(), False
+    for field in descriptor.fields:
+        if not draw(st.booleans()):
+            continue
+        key = field.number << 3
+        if field.type in _VARINT:
+            value = draw(st.sampled_from(EDGES))
+            out += _varint(key) + _varint(value)
+            if field.type == FieldDescriptor.TYPE_UINT64 and value >= 2**63:
+                refuse = True
+            if field.type == FieldDescriptor.TYPE_UINT32 and value >= 2**32:
+                refuse = True
+        elif field.type == FieldDescriptor.TYPE_MESSAGE and depth < 3:
+            inner, bad = draw(wrapper_requests(field.message_type, depth + 1))
+            out += _varint(key | 2) + _varint(len(inner)) + inner
+            refuse |= bad
+        elif field.type == FieldDescriptor.TYPE_STRING:
+            text = draw(st.sampled_from(["", "1484", "2029", "0000", "x" * 40])).encode()
+            out += _varint(key | 2) + _varint(len(text)) + text
+        elif field.type == FieldDescriptor.TYPE_BYTES:
+            blob = draw(st.binary(max_size=80))
+            out += _varint(key | 2) + _varint(len(blob)) + blob
+    if draw(st.integers(0, 9)) == 0:  # an unknown field, anywhere in the wrappers
+        number = max((f.number for f in descriptor.fields), default=0) + draw(st.integers(1, 50))
+        out += _varint(number << 3) + _varint(draw(st.sampled_from(EDGES)))
+        refuse = True
+    return bytes(out), refuse
+
+
+@settings(max_examples=EXAMPLES)
+@given(data=st.data())
+def test_every_request_type_at_numeric_edges_is_answered_never_internal(
+    fuzzing: Fuzzing, data: st.DataObject
+) -> None:
+    path, descriptor, streaming = data.draw(st.sampled_from(METHODS))
+    raw, refuse = data.draw(wrapper_requests(descriptor))
+    before = hub_state(fuzzing.store)
+    code, reason = fuzzing.runner.run(_call(fuzzing, path, raw, streaming))
+    after = hub_state(fuzzing.store)
+    fuzzing.stats["wrapper cases"] += 1
+    where = f"{path} {raw.hex()}: {code.name} {reason}"
+    if code not in REFUSALS | {grpc.StatusCode.OK, grpc.StatusCode.PERMISSION_DENIED}:
+        fuzzing.stats["wrapper crashes"] += 1
+    assert code not in {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}, where
+    assert code is not grpc.StatusCode.UNAVAILABLE, where
+    if refuse:
+        assert (code, reason) in {
+            (grpc.StatusCode.INVALID_ARGUMENT, "out_of_range"),
+            (grpc.StatusCode.INVALID_ARGUMENT, "malformed"),
+        }, where
+    assert after == before or path.endswith("/Enroll"), f"the hub's store changed: {where}"
+
+
+async def _call(
+    fuzzing: Fuzzing, path: str, raw: bytes, streaming: bool
+) -> tuple[grpc.StatusCode, str]:
+    channel = fuzzing.wire.channel
+    for _ in range(200):
+        try:
+            if streaming:
+                call = channel.unary_stream(
+                    path, request_serializer=lambda b: b, response_deserializer=bytes
+                )(raw, timeout=10)
+                async for _reply in call:
+                    break  # a live subscription that answered: enough
+                call.cancel()
+            else:
+                await channel.unary_unary(
+                    path, request_serializer=lambda b: b, response_deserializer=bytes
+                )(raw, timeout=10)
+        except grpc.aio.AioRpcError as err:
+            exc = from_rpc_error(err)
+            reason = str(getattr(exc, "reason", ""))
+            if reason == "overloaded":
+                await asyncio.sleep(0.05)
+                continue
+            return err.code(), reason
+        return grpc.StatusCode.OK, ""
+    raise AssertionError("overloaded for 10 s")

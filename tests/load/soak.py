@@ -159,6 +159,16 @@ def summarize(records: list[dict[str, Any]], outcomes: dict[str, str]) -> tuple[
         for r in load
     )
     ok &= bool(load) and all(r["errors"] == 0 for r in load)
+    floods = by_kind["flood"]
+    flood_ok = bool(floods) and all(r["errors"] == 0 and r["worst_ms"] < 1000 for r in floods)
+    ok &= flood_ok
+    flood_text = "; ".join(
+        f"{r['connections']} connections, {r['flood_calls']:,} worst-case calls "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(r['flood_codes'].items()))}); member: "
+        f"{r['calls']} calls, worst {r['worst_ms']} ms, {r['errors']} errors; hub RSS "
+        f"{r['rss_start_mib']} -> {r['rss_peak_mib']} MiB"
+        for r in floods
+    )
 
     rows = [
         ("measure", "result", "detail"),
@@ -176,6 +186,7 @@ def summarize(records: list[dict[str, Any]], outcomes: dict[str, str]) -> tuple[
         ("entries lost", str(lost), "must be 0"),
         ("load", "ok" if load and all(r["errors"] == 0 for r in load) else "FAILED", load_text),
         ("peak hub memory", f"{peak:.0f} MiB", f"RSS growth after the load {growth:+.0f} MiB"),
+        ("flood (tests/attacks/test_flood.py)", "ok" if flood_ok else "FAILED", flood_text),
     ]  # fmt: skip
     details = ["", "attacks:"]
     details += [f"  {'refused' if a['refused'] else 'NOT REFUSED'}  {a['name']}"

@@ -50,7 +50,7 @@ class CallerLimits:
     """What one caller may have open and start."""
 
     #: Calls open at once (streams included, for as long as they last).
-    max_concurrent: int = 32
+    max_concurrent: int = 64
     #: Calls started per second, sustained ...
     rate_per_second: float = 100.0
     #: ... and in a burst.

@@ -45,7 +45,7 @@ class ServerSettings:
     #: ... and this many items in any repeated field (see samverka.protocol.wire).
     max_request_items: int = 1_000
     #: Per caller (kommunkod, or address when anonymous): calls open at once ...
-    caller_max_concurrent: int = 32
+    caller_max_concurrent: int = 64
     #: ... calls started per second, sustained ...
     caller_rate_per_second: float = 100.0
     #: ... and in a burst.
