@@ -46,6 +46,23 @@ folder.
 Defaults that differ by program: `samverka hub init` writes `[metrics] listen =
 "127.0.0.1:9465"` (the hub serves metrics unless you empty it); `samverka node init`
 leaves it empty (off). `[server] listen` is the hub's member port.
+
+**Ports.** Every port a process opens is one `listen` key, so each can be set in the
+file or the environment: `[server] listen` (`SAMVERKA_SERVER_LISTEN`, the member port),
+and on a hub `[public] listen` (`SAMVERKA_PUBLIC_LISTEN`), `[web] listen`
+(`SAMVERKA_WEB_LISTEN`, `""` for none) and `[metrics] listen` (`SAMVERKA_METRICS_LISTEN`,
+`""` for none). Hub replicas on one host share the folder and differ only in these four
+variables (docs/OPERATIONS.md, *Running replicas*).
+
+**Secrets.** No password belongs in `samverka.toml` (mode 0644). `[store] url` names the
+user only; the password comes from the environment (`SAMVERKA_STORE_PASSWORD_FILE`, or a
+whole `SAMVERKA_STORE_URL`) or a file: `[store] password_file`, a compose/podman secret
+under `/run/secrets/`, or the systemd credential `store-password` (`LoadCredential=`,
+read from `$CREDENTIALS_DIRECTORY` without any setting). `samverka hub init --store-url
+postgresql://user:PASSWORD@…` moves a password it is given into `store-password` (0600)
+in the folder. `samverka doctor` FAILs when `samverka.toml` holds a password and others
+can read it, and when a password file others can read is used (the runtime-managed
+`/run/secrets/` and `$CREDENTIALS_DIRECTORY` excepted).
 """
 
 

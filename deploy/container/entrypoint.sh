@@ -4,6 +4,8 @@
 # First start (no samverka.toml in $SAMVERKA_DIR): create the folder —
 #   node: samverka node init --kommun $SAMVERKA_INIT_KOMMUN
 #   hub:  samverka hub init [--host NAME …from $SAMVERKA_INIT_HOSTS] [--store-url $SAMVERKA_STORE_URL]
+#         (a URL without its password: that comes from $SAMVERKA_STORE_PASSWORD_FILE, a
+#         compose/podman secret under /run/secrets; samverka.toml never holds it)
 # then run `samverka doctor --offline` (refuses a broken folder, says why) and replace
 # this shell with the server, so SIGTERM from the runtime reaches it directly.
 # Every setting is an environment override: SAMVERKA_<SECTION>_<KEY> (docs/CONFIGURATION.md).

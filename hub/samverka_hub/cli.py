@@ -250,6 +250,56 @@ def serve(
     announce("stopped", event="stopped")
 
 
+@hub.command("renew-cert")
+@click.option(
+    "--host",
+    "hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Also name this host (a new replica's DNS name or address); repeatable. The "
+    "names of the current certificate are always kept.",
+)
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Lifetime [default: [ca] member_cert_days].",
+)
+@dir_option
+@json_option
+def renew_cert(hosts: tuple[str, ...], days: int | None, node_dir: Path, as_json: bool) -> None:
+    """Issue the hub's own TLS certificate anew (a new key, signed by the hub's CA).
+
+    Writes tls/node.pem and tls/node.key (the old pair kept as *.old). Every replica
+    serves the certificate it started with: copy both files into each replica's folder
+    (replicas sharing this folder have them already) and restart the replicas one by
+    one. Members need nothing: they trust the CA, which does not change.
+    """
+    from samverka_hub.folder import renew_hub_certificate
+
+    with _open(node_dir) as opened:
+        renewed = renew_hub_certificate(opened, add_hosts=hosts, days=days or 0)
+        tls = opened.config.node.tls
+    info = {
+        "serial": renewed.serial,
+        "not_after_ms": renewed.not_after_ms,
+        "hosts": list(renewed.hosts),
+        "cert": tls.cert,
+        "key": tls.key,
+    }
+    if as_json:
+        print_json(info)
+        return
+    click.echo(
+        f"renewed the hub's certificate (serial {renewed.serial}), valid until "
+        f"{_when(renewed.not_after_ms)} for {', '.join(renewed.hosts)}"
+    )
+    click.echo(
+        f"next: copy {tls.cert} and {tls.key} to every replica's folder that does not share "
+        "this one, then restart the replicas one at a time"
+    )
+
+
 # -- members ---------------------------------------------------------------------------
 
 
@@ -515,3 +565,35 @@ def directory_reissue(min_version: int, node_dir: Path) -> None:
     with _open(node_dir) as opened:
         d = opened.council.reissue_directory(min_version=min_version)
     click.echo(f"directory version {d.version}, expires {_when(d.expires_at_ms)}")
+
+
+@hub.command("promote")
+@click.option(
+    "--reason", default="", help="Kept with the decision (e.g. 'old database lost 2026-03-02')."
+)
+@dir_option
+@json_option
+def promote(reason: str, node_dir: Path, as_json: bool) -> None:
+    """Declare this hub's database the production one: it may sign directory versions.
+
+    A restored or cloned copy of the hub's database refuses to sign (a new version
+    there and another one in production would fork the directory). Run this only when
+    the copy replaces production for good, the old database stopped and never to sign
+    again; then reissue above what nodes hold (`hub directory reissue --min-version`).
+    A restore drill never runs it.
+    """
+    with _open(node_dir) as opened:
+        before, here = opened.council.promote(reason=reason)
+        version = opened.council.store.directory_version()
+    info = {"database": here, "previous": before, "directory_version": version}
+    if as_json:
+        print_json(info)
+        return
+    if before == here:
+        click.echo(f"this database ({here}) already signs the directory; nothing changed")
+        return
+    click.echo(f"this database ({here}) now signs the directory (was {before or 'none'})")
+    click.echo(
+        "next: samverka hub directory reissue --min-version N+1 (N: the highest version "
+        "nodes hold: `samverka node directory --json` on a node)"
+    )

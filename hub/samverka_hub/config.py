@@ -225,8 +225,10 @@ def render_hub_config(
     public_listen: str = DEFAULT_PUBLIC_LISTEN,
     member_address: str = "",
     store_url: str = "",
+    password_file: str = "",
 ) -> str:
-    """The commented samverka.toml written by ``samverka hub init``."""
+    """The commented samverka.toml written by ``samverka hub init`` (``store_url`` holds
+    no password: ``password_file`` names the file that does)."""
     text = render_config(
         HUB_ORIGIN, listen=member_listen, metrics_listen=DEFAULT_HUB_METRICS_LISTEN
     )
@@ -235,6 +237,11 @@ def render_hub_config(
         if default_url not in text:
             raise AssertionError("the node configuration template changed; update this")
         text = text.replace(default_url, f"url = {json.dumps(store_url)}", 1)
+    if password_file:
+        default_file = 'password_file = ""'
+        if default_file not in text:
+            raise AssertionError("the node configuration template changed; update this")
+        text = text.replace(default_file, f"password_file = {json.dumps(password_file)}", 1)
     text = text.replace(
         "# Samverka node configuration for",
         "# Samverka hub configuration (a node with a member directory) for",

@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from samverka.errors import EnrollmentRefused, Reason
+from samverka.errors import ConfigError, EnrollmentRefused, Reason
 from samverka.membership.enrollment import (
     VerifiedEnrollment,
     VerifiedRotation,
@@ -546,9 +546,48 @@ class Council:
             or directory.directory.hub_key_id != self.hub_key.key_id
         )
 
+    def promote(self, *, reason: str) -> tuple[str, str]:
+        """Declare this database the one the directory is signed on (after a restore
+        that replaces production, or after moving the database): returns the identities
+        ``(before, now)``; ``before`` is "" when no version was signed yet."""
+        now = self.clock()
+        with self.store.write() as tx:
+            seat = tx.signing_seat()
+            here = tx.database_identity()
+            tx.set_signing_seat(here, now=now, reason=f"promote: {reason}" if reason else "promote")
+        return (seat.database if seat is not None else ""), here
+
+    def signing_allowed(self) -> tuple[bool, str]:
+        """Whether this database may sign directory versions, and what it is."""
+        with self.store.read() as tx:
+            seat = tx.signing_seat()
+            here = tx.database_identity()
+        return (seat is None or seat.database == here), here
+
+    def _check_signing_seat(self, tx: MemberTx, now: int) -> None:
+        """Refuse to sign on a copy of the database that signed the versions held: a
+        restored backup (or a clone) signing version N+1 while production also signs
+        an N+1 with other content forks the directory every node follows."""
+        here = tx.database_identity()
+        seat = tx.signing_seat()
+        if seat is None:
+            tx.set_signing_seat(here, now=now, reason="first signature")
+        elif seat.database != here:
+            raise ConfigError(
+                f"this hub's database is a copy (restored or cloned) of the one that signed "
+                f"directory version {tx.directory_version()} ({seat.database}; this is "
+                f"{here}): it signs no new directory version, so it cannot fork the directory "
+                "production keeps signing",
+                hint="if this copy now IS the production hub (the old one is stopped for "
+                "good): `samverka hub promote --dir HUB`, then `samverka hub directory "
+                "reissue --min-version N+1` (docs/OPERATIONS.md, 'Backing up a hub'); "
+                "a restore drill stops here",
+            )
+
     def _publish_directory(
         self, tx: MemberTx, now: int, *, min_version: int = 0
     ) -> VerifiedDirectory:
+        self._check_signing_seat(tx, now)
         version = max(tx.directory_version() + 1, min_version)
         members: list[directory_pb2.Member] = [hub_member(self.hub_key.public)]
         members.extend(m.to_proto() for m in tx.members())

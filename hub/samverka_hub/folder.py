@@ -13,6 +13,7 @@ certificate authority added::
     tls/node.pem         the hub's own TLS certificate (CN 0000), issued by its CA,
     tls/node.key         served on both ports
     samverka.db          the node store plus the hub's tables (track "hub")
+    store-password       the database password (0600), when `hub init --store-url` held one
 
 :func:`open_hub` returns a :class:`Hub`: configuration, signing key, the node store,
 the member store (same database), CA
@@ -21,11 +22,22 @@ and the :class:`~samverka_hub.council.Council` that makes decisions with them.
 
 from __future__ import annotations
 
+import ipaddress
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from samverka.closing import Closing
-from samverka.config import CONFIG_FILE
+from samverka.config import (
+    CONFIG_FILE,
+    STORE_PASSWORD_CREDENTIAL,
+    credential_path,
+    read_file,
+    read_secret,
+    split_password,
+    with_password,
+)
 from samverka.errors import ConfigError
 from samverka.node import Node, listen_host, load_signing_key, write_new
 from samverka.protocol.kommuner import HUB_ORIGIN, kommun_name
@@ -125,9 +137,15 @@ def init_hub(
                 f"{hub_dir} already holds a node or hub ({existing.name} exists)",
                 hint="choose an empty folder; an existing hub is never overwritten",
             )
+    # A password never goes into samverka.toml: into a 0600 file beside it instead.
+    store_url, password = split_password(store_url)
     if store_url:
-        _refuse_database_of_another_hub(store_url)
+        _refuse_database_of_another_hub(
+            with_password(store_url, password) if password else _with_env_password(store_url)
+        )
     hub_dir.mkdir(parents=True, exist_ok=True)
+    if password:
+        write_new(hub_dir / STORE_PASSWORD_FILE, (password + "\n").encode(), mode=0o600)
     for sub in ("keys", "tls", "ca"):
         (hub_dir / sub).mkdir(mode=0o700, exist_ok=True)
 
@@ -150,6 +168,7 @@ def init_hub(
         public_listen=public_listen,
         member_address=member_address,
         store_url=store_url,
+        password_file=STORE_PASSWORD_FILE if password else "",
     )
     # The config goes last: a folder without samverka.toml is not yet a hub.
     write_new(config_path, text.encode("utf-8"), mode=0o644)
@@ -164,6 +183,21 @@ def init_hub(
         hub.close()
         raise
     return hub
+
+
+#: Where ``hub init --store-url postgresql://user:PASSWORD@…`` puts the password (0600).
+STORE_PASSWORD_FILE = "store-password"
+
+
+def _with_env_password(url: str) -> str:
+    """``url`` with the password the environment provides (``SAMVERKA_STORE_PASSWORD_FILE``
+    or the systemd credential), as the hub will connect once its folder exists."""
+    env = dict(os.environ)
+    named = env.get("SAMVERKA_STORE_PASSWORD_FILE") or ""
+    path = Path(named) if named else credential_path(env, STORE_PASSWORD_CREDENTIAL)
+    if path is None or url.startswith("sqlite"):
+        return url
+    return with_password(url, read_secret(path, "database password"))
 
 
 def _refuse_database_of_another_hub(store_url: str) -> None:
@@ -186,3 +220,65 @@ def _refuse_database_of_another_hub(store_url: str) -> None:
 
 def _listen_hosts(*listens: str) -> list[str]:
     return [host for listen in listens if (host := listen_host(listen)) is not None]
+
+
+# -- the hub's own TLS certificate ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RenewedCertificate:
+    serial: str
+    not_after_ms: int
+    hosts: tuple[str, ...]
+
+
+def renew_hub_certificate(
+    hub: Hub, *, add_hosts: tuple[str, ...] = (), days: int = 0
+) -> RenewedCertificate:
+    """A new TLS key and certificate for the hub itself (CN 0000), issued by its CA.
+
+    Valid for every name the current certificate names plus ``add_hosts`` (a replica's
+    host); ``days`` defaults to ``[ca] member_cert_days``. The old pair stays beside
+    the new one as ``*.old``; the files are replaced atomically, so a replica that
+    reads the folder meanwhile sees either pair whole. Running servers keep the
+    certificate they started with until restarted.
+    """
+    from samverka.membership.member import write_file
+
+    from samverka_hub.ca import certificate_hosts, describe
+
+    node = hub.config.node
+    cert_path, key_path = node.path(node.tls.cert), node.path(node.tls.key)
+    current = certificate_hosts(read_file(cert_path, "hub TLS certificate"))
+    for host in add_hosts:
+        if not _is_host(host):
+            raise ConfigError(
+                f"--host {host!r} is not a host name or address a certificate can name",
+                hint="give a DNS name (hub2.example.se) or an IP address, no port",
+            )
+    names = tuple(dict.fromkeys((*DEFAULT_HOSTS, *current, *add_hosts)))
+    pair = issue_certificate(
+        hub.ca.pair,
+        kommunkod=HUB_ORIGIN,
+        name=kommun_name(HUB_ORIGIN),
+        hosts=names,
+        days=days or hub.config.ca.member_cert_days,
+    )
+    for path in (cert_path, key_path):
+        if path.exists():
+            write_file(path.with_name(path.name + ".old"), path.read_bytes(), mode=0o600)
+    write_file(key_path, pair.key_pem, mode=0o600)
+    write_file(cert_path, pair.cert_pem, mode=0o644)
+    with hub.members.write() as tx:
+        hub.council.record_certificate(tx, HUB_ORIGIN, pair.cert_pem, "hub", hub.council.clock())
+    info = describe(pair.cert_pem)
+    hub.ca.hub_hosts = names
+    return RenewedCertificate(serial=info.serial, not_after_ms=info.not_after_ms, hosts=names)
+
+
+def _is_host(text: str) -> bool:
+    """A DNS name or an IP address (what a certificate's subject alternative name holds)."""
+    try:
+        return not ipaddress.ip_address(text).is_unspecified
+    except ValueError:
+        return bool(re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?", text))

@@ -11,6 +11,7 @@ directory version twice.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from samverka_hub.tables import (
     KeyRotationRow,
     MemberKeyRow,
     MemberRow,
+    SigningSeatRow,
 )
 
 PENDING = hub_service_pb2.ENROLLMENT_STATUS_PENDING
@@ -277,6 +279,20 @@ class MemberTx:
     def add_directory(self, row: DirectoryRow) -> None:
         self._insert(row)
 
+    # -- the signing seat ------------------------------------------------------------
+    def signing_seat(self) -> SigningSeatRow | None:
+        rows = self._rows(SigningSeatRow, SigningSeatRow.table().c.id == 1)
+        return rows[0] if rows else None
+
+    def set_signing_seat(self, database: str, *, now: int, reason: str) -> None:
+        """Allow signing on ``database`` from now on (replaces any earlier seat)."""
+        t = SigningSeatRow.table()
+        self.conn.execute(sa.delete(t))
+        self._insert(SigningSeatRow(id=1, database=database, since_ms=now, reason=reason))
+
+    def database_identity(self) -> str:
+        return database_identity(self.conn)
+
     # -- certificates ----------------------------------------------------------------
     def add_certificate(self, row: CertificateRow) -> None:
         self._insert(row)
@@ -285,6 +301,34 @@ class MemberTx:
         t = CertificateRow.table()
         where = t.c.kommunkod == kommunkod if kommunkod is not None else None
         return self._rows(CertificateRow, where, t.c.issued_at_ms)
+
+
+def database_identity(conn: Connection) -> str:
+    """Which database this is, beyond its contents: a dump restored elsewhere, or a
+    copied SQLite file, holds the same rows but answers another identity.
+
+    PostgreSQL: the cluster's system identifier (when this role may read it; physical
+    standbys share it, so a failover keeps it) and the database's OID. SQLite: the
+    file's device and inode (a backup or copy is a new file; moving it within one
+    file system keeps them).
+    """
+    if conn.dialect.name == "postgresql":
+        oid = conn.execute(
+            sa.text("SELECT oid FROM pg_database WHERE datname = current_database()")
+        ).scalar()
+        try:
+            with conn.begin_nested():
+                system = conn.execute(
+                    sa.text("SELECT system_identifier FROM pg_control_system()")
+                ).scalar()
+        except sa.exc.DBAPIError:  # pg_control_system() not granted to this role
+            system = "-"
+        return f"postgresql:{system}:{oid}"
+    files = [row[2] for row in conn.exec_driver_sql("PRAGMA database_list") if row[1] == "main"]
+    if not files or not files[0]:
+        return "sqlite:memory"
+    info = os.stat(files[0])
+    return f"sqlite:{info.st_dev}:{info.st_ino}"
 
 
 class MemberStore:

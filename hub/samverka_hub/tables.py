@@ -178,3 +178,23 @@ class HarvestScheduleRow(HubTable, table=True):
     last_finished_ms: int | None = Field(default=None, sa_type=Big)
     #: What went wrong in the last harvest, "" when it worked.
     last_error: str = ""
+
+
+class SigningSeatRow(HubTable, table=True):
+    """The one database the hub's directory versions may be signed on (one row, id 1).
+
+    A restored or cloned copy of the database carries this row but is another database
+    (:func:`samverka_hub.members.database_identity` differs), so its hub refuses to sign
+    a directory version (which production may also sign, with other content: a fork)
+    until ``samverka hub promote`` declares the copy the production hub.
+    """
+
+    __tablename__ = "hub_signing_seat"
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    #: The database's identity where signing is allowed ("postgresql:<system id>:<oid>",
+    #: "sqlite:<device>:<inode>").
+    database: str = Field(max_length=200)
+    #: When it was set, and why ("first signature", "promote: …").
+    since_ms: int = Field(sa_type=Big)
+    reason: str = ""

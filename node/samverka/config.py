@@ -19,9 +19,10 @@ from __future__ import annotations
 import math
 import os
 import tomllib
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 from samverka.errors import ConfigError
 from samverka.protocol.kommuner import is_origin, kommun_name
@@ -69,7 +70,13 @@ class TlsSection:
 @dataclass(frozen=True, slots=True)
 class StoreSection:
     #: SQLAlchemy URL; a relative sqlite path is taken relative to the node folder.
+    #: Without a password: that comes from `password_file` (never put one here).
     url: str = "sqlite:///samverka.db"
+    #: A file holding the database password (its first line), added to `url`: e.g.
+    #: /run/secrets/store_password (compose secrets). Empty: the systemd credential
+    #: `store-password` ($CREDENTIALS_DIRECTORY, `LoadCredential=`) when there is one.
+    #: Must not be readable by others (doctor FAILs otherwise).
+    password_file: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,11 +163,21 @@ class NodeConfig:
 
     @property
     def store_url(self) -> str:
+        """``[store] url`` to connect with: a SQLite path made absolute, the password of
+        ``[store] password_file`` added (ConfigError when that file cannot be read)."""
         url = self.store.url
         prefix = "sqlite:///"
         if url.startswith(prefix) and not url.startswith(prefix + "/"):
             return prefix + str(self.path(url[len(prefix) :]))
+        secret = self.store_password_path
+        if secret is not None and not split_password(url)[1]:
+            return with_password(url, read_secret(secret, "database password"))
         return url
+
+    @property
+    def store_password_path(self) -> Path | None:
+        """The file ``[store] password_file`` names, if any."""
+        return self.path(self.store.password_file) if self.store.password_file else None
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -184,6 +201,52 @@ def read_file(path: Path, what: str = "", *, hint: str = "") -> bytes:
         raise ConfigError(f"cannot read {the}{path}: {exc.strerror}", hint=hint) from exc
 
 
+#: The systemd credential (``LoadCredential=store-password:…``) read as the database
+#: password when ``[store] password_file`` is empty.
+STORE_PASSWORD_CREDENTIAL = "store-password"
+
+
+def split_password(url: str) -> tuple[str, str]:
+    """``(url without its password, the password)``; ``""`` when the URL carries none."""
+    scheme, sep, rest = url.partition("://")
+    authority, slash, tail = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url, ""
+    user, _, password = userinfo.partition(":")
+    return f"{scheme}://{user}@{host}{slash}{tail}", unquote(password)
+
+
+def with_password(url: str, password: str) -> str:
+    """``url`` with ``password`` for its user (percent-encoded); ConfigError without a user."""
+    scheme, sep, rest = url.partition("://")
+    authority, slash, tail = rest.partition("/")
+    user, at, host = authority.rpartition("@")
+    if not sep or not at or not user:
+        raise ConfigError(
+            "[store] url names no user, so a password file cannot be used with it",
+            hint="write the user into the URL: postgresql://samverka@db.example.se/samverka",
+        )
+    user = user.partition(":")[0]
+    return f"{scheme}://{user}:{quote(password, safe='')}@{host}{slash}{tail}"
+
+
+def read_secret(path: Path, what: str) -> str:
+    """The first line of a secret file (a password), without its line ending."""
+    text = read_file(path, what).decode("utf-8", errors="strict").splitlines()
+    if not text or not text[0]:
+        raise ConfigError(f"the {what} file {path} is empty")
+    return text[0]
+
+
+def credential_path(env: dict[str, str], name: str) -> Path | None:
+    """``$CREDENTIALS_DIRECTORY/name`` when systemd passed that credential, else None."""
+    folder = env.get("CREDENTIALS_DIRECTORY")
+    if folder and (Path(folder) / name).is_file():
+        return Path(folder) / name
+    return None
+
+
 def resolve_dir(dir_option: str | os.PathLike[str] | None) -> Path:
     """The node folder from ``--dir``, else ``SAMVERKA_DIR``, else the current folder."""
     if dir_option:
@@ -203,6 +266,10 @@ def load_config(node_dir: Path, env: dict[str, str] | None = None) -> NodeConfig
             "or point --dir / SAMVERKA_DIR at an existing one",
         )
     sections = load_sections(path, _SECTIONS, env)
+    store: StoreSection = sections["store"]
+    credential = credential_path(env, STORE_PASSWORD_CREDENTIAL)
+    if not store.password_file and credential is not None:
+        sections["store"] = replace(store, password_file=str(credential))
     node: NodeSection = sections["node"]
     if not is_origin(node.kommun):
         raise ConfigError(f"{path}: [node] kommun {node.kommun!r} is not a kommunkod")
@@ -364,6 +431,9 @@ key = "tls/node.key"
 # SQLAlchemy URL. sqlite:///samverka.db is a file in this folder;
 # postgresql+psycopg://user@host/db runs the same store on PostgreSQL.
 url = "sqlite:///samverka.db"
+# The database password, never in the URL: a file (mode 0600) holding it. Empty: the
+# systemd credential store-password ($CREDENTIALS_DIRECTORY) when there is one.
+password_file = ""
 
 [hub]
 # host:port of the council's hub; empty until the node is enrolled.

@@ -63,6 +63,49 @@ def test_systemd_units_verify(unit: str, tmp_path: Path) -> None:
     assert unit not in result.stderr and "Unknown" not in result.stderr, result.stderr
 
 
+def test_the_hub_keeps_restarting_while_its_database_is_away() -> None:
+    """No start limit: the start check (doctor) fails while a remote database is away, and
+    systemd tries again every RestartSec for as long as that takes (a 5-in-600 s burst at
+    5 s left a hub failed for good after ~30 s)."""
+    for unit in ("samverka-hub.service", "samverka-hub@.service"):
+        text = (DEPLOY / "systemd" / unit).read_text()
+        assert re.search(r"^StartLimitIntervalSec=0$", text, re.M), unit
+        assert "StartLimitBurst" not in text, unit
+        assert re.search(r"^Restart=on-failure$", text, re.M), unit
+        delay = re.search(r"^RestartSec=(\d+)s$", text, re.M)
+        assert delay and 1 <= int(delay.group(1)) <= 60, unit
+        # The database password: a systemd credential, never in the unit or the folder.
+        assert re.search(r"^LoadCredential=store-password:/etc/samverka/", text, re.M), unit
+        assert "PASSWORD" not in text.split("[Unit]", 1)[1], unit
+
+
+def test_the_replica_template_is_the_hub_unit_with_its_own_ports(tmp_path: Path) -> None:
+    hub = (DEPLOY / "systemd" / "samverka-hub.service").read_text()
+    template = (DEPLOY / "systemd" / "samverka-hub@.service").read_text()
+
+    def settings(text: str) -> list[str]:
+        body = text.split("[Unit]", 1)[1]
+        return [
+            line
+            for line in body.splitlines()
+            if line and not line.startswith(("#", "Description=", "EnvironmentFile="))
+        ]
+
+    assert settings(template) == settings(hub)
+    assert re.search(r"^EnvironmentFile=/etc/samverka/hub-%i\.env$", template, re.M)
+    for key in ("SERVER", "PUBLIC", "WEB", "METRICS"):  # the recipe names every port
+        assert f"SAMVERKA_{key}_LISTEN=" in template
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is not installed"
+    copy = tmp_path / "samverka-hub@1.service"
+    copy.write_text(template.replace("/opt/samverka/bin/samverka", str(SAMVERKA)))
+    result = subprocess.run(
+        [analyze, "verify", str(copy)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "samverka-hub@" not in result.stderr and "Unknown" not in result.stderr, result.stderr
+
+
 def test_the_crosscheck_timer_and_its_service_verify(tmp_path: Path) -> None:
     """A daily oneshot, as hardened as the node's unit, on the node's folder."""
     analyze = shutil.which("systemd-analyze")
@@ -155,6 +198,17 @@ def test_compose_has_hub_postgres_and_node_with_health_ordering() -> None:
     assert services["node"]["depends_on"]["hub"]["condition"] == "service_healthy"
     hub_env = services["hub"]["environment"]
     assert hub_env["SAMVERKA_STORE_URL"].startswith("postgresql://")
+    # The password is a compose secret, in no environment and no URL.
+    assert "@" in hub_env["SAMVERKA_STORE_URL"]
+    assert ":" not in hub_env["SAMVERKA_STORE_URL"].split("://", 1)[1].split("@", 1)[0]
+    assert hub_env["SAMVERKA_STORE_PASSWORD_FILE"].startswith("/run/secrets/")
+    assert "POSTGRES_PASSWORD" not in services["postgres"]["environment"]
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD_FILE"].startswith("/run/secrets/")
+    for name in ("hub", "postgres"):
+        assert any(
+            (s if isinstance(s, str) else s["source"]) == "store_password"
+            for s in services[name]["secrets"]
+        ), name
     for name in ("hub", "node"):  # data in volumes, ports only on loopback
         assert any(str(v).endswith(":/var/lib/samverka") for v in services[name]["volumes"])
         assert all(str(p).startswith("127.0.0.1:") for p in services[name]["ports"])
@@ -182,6 +236,14 @@ def test_hub_runs_from_the_compose_configuration(
         (url.scheme, pg_server.netloc, f"/{throwaway_db}", "", "")
     )
     env["SAMVERKA_DIR"] = str(tmp_path / "hub-volume")
+    # The compose secret, as the runtime mounts it (a file under /run/secrets there).
+    secret = compose_config()["secrets"]["store_password"]  # type: ignore[index]
+    mounted = tmp_path / "secrets" / Path(env["SAMVERKA_STORE_PASSWORD_FILE"]).name
+    mounted.parent.mkdir()
+    source = Path(str(secret["file"]))
+    mounted.write_bytes((source if source.is_absolute() else DEPLOY / source).read_bytes())
+    mounted.chmod(0o600)
+    env["SAMVERKA_STORE_PASSWORD_FILE"] = str(mounted)
     for key, address in env.items():
         if key.endswith("_LISTEN"):
             env[key] = local(address)
@@ -206,7 +268,9 @@ def test_hub_runs_from_the_compose_configuration(
 
         bound = wait_for(ready, 60, "the hub from compose.yaml to serve")
         config = load_config(Path(env["SAMVERKA_DIR"]), env=env)
-        assert config.store_url == env["SAMVERKA_STORE_URL"]
+        password = mounted.read_text().strip()
+        assert password in config.store_url and password not in env["SAMVERKA_STORE_URL"]
+        assert password not in (Path(env["SAMVERKA_DIR"]) / "samverka.toml").read_text()
         assert run_async(health_probe(bound["member"], config)) == "SERVING"
         samples = scrape(f"http://{bound['metrics']}/metrics")
         assert value(samples, "samverka_store_up") == 1

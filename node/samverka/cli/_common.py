@@ -10,6 +10,8 @@ Exit codes:
 3     configuration: no node in the folder, a bad samverka.toml, a missing key
 4     transport: a peer could not be reached or answered with an error
 5     storage: the database cannot be opened, migrated or written
+6     denied: the peer refuses this node (PERMISSION_DENIED, UNAUTHENTICATED: not a
+      member, revoked, a certificate it does not accept)
 ====  ===========================================================================
 
 Every :class:`~samverka.errors.SamverkaError` that reaches the root group is printed as
@@ -49,11 +51,17 @@ EXIT_USAGE = 2
 EXIT_CONFIG = 3
 EXIT_TRANSPORT = 4
 EXIT_STORE = 5
+EXIT_DENIED = 6
 
 EXIT_CODES_HELP = (
     "\b\nExit codes: 0 ok, 1 refused or invalid input, 2 usage, 3 configuration, "
-    "4 transport, 5 storage."
+    "4 transport, 5 storage, 6 denied by the peer (not a member, revoked)."
 )
+
+#: A peer refusing this node (a PeerError of ``samverka.transport.server.status``): these
+#: status codes, or these reasons whatever the code (a revoked kommun enrolling again).
+_DENIED_CODES = frozenset({"PERMISSION_DENIED", "UNAUTHENTICATED"})
+_DENIED_REASONS = frozenset({"member_revoked"})
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -63,11 +71,22 @@ def exit_code_for(exc: SamverkaError) -> int:
     """The documented exit code for an error (see the module docstring)."""
     if isinstance(exc, ConfigError):
         return EXIT_CONFIG
+    if denied(exc):
+        return EXIT_DENIED
     if isinstance(exc, TransportError):
         return EXIT_TRANSPORT
     if isinstance(exc, StoreError):
         return EXIT_STORE
     return EXIT_REFUSED
+
+
+def denied(exc: SamverkaError) -> bool:
+    """Whether ``exc`` is a peer refusing this node rather than a network failure."""
+    code = getattr(getattr(exc, "code", None), "name", "")
+    reason = str(getattr(exc, "reason", ""))
+    if not code:  # not a peer's answer: an AccessDenied raised on this side
+        return reason in ("access_denied", "unauthenticated")
+    return code in _DENIED_CODES or reason in _DENIED_REASONS
 
 
 def report_error(exc: SamverkaError) -> None:

@@ -25,6 +25,50 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
         return runner.run(coro)
 
 
+def _confirm_membership(node: Any, as_json: bool) -> None:
+    """An enrolled node runs ``enroll`` again: ask the hub whether that still holds.
+
+    A revoked membership is an error (exit 6, denied), not "already enrolled"; a hub
+    that cannot be reached leaves the held directory's word, said as such.
+    """
+    from samverka.cli._common import denied
+    from samverka.errors import SamverkaError
+    from samverka.membership.member import refresh_directory
+    from samverka.transport.server.status import AccessDenied
+    from samverka.v1 import directory_pb2
+
+    hub = node.config.hub.address
+    try:
+        directory = _run(refresh_directory(node.config)).directory
+    except SamverkaError as exc:
+        if denied(exc):
+            raise AccessDenied(
+                f"the hub at {hub} refuses {node.origin} {node.name}: {exc}",
+                hint="the council revoked this kommun's membership (`samverka node directory` "
+                "shows the status held), or this node's certificate is no longer one the hub "
+                "accepts (`samverka doctor --only certificates`); a revoked kommun cannot "
+                "enroll again: talk to the council (AI-rådet)",
+            ) from exc
+        click.echo(f"warning: could not ask the hub at {hub}: {exc}", err=True)
+        directory = None
+    if directory is not None:
+        member = directory.member(node.origin)
+        if member is not None and member.status != directory_pb2.MEMBER_STATUS_ACTIVE:
+            raise AccessDenied(
+                f"{node.origin} {node.name} is no longer a member: the council revoked it "
+                f"(directory version {directory.version})",
+                hint="a revoked kommun cannot enroll again: talk to the council (AI-rådet)",
+            )
+    confirmed = "confirmed by the hub" if directory is not None else "as the held directory says"
+    if as_json:
+        print_json({"status": "enrolled", "hub": hub, "confirmed": directory is not None})
+        return
+    click.echo(
+        f"{node.origin} {node.name} is already enrolled (hub {hub}), {confirmed}; "
+        "`samverka node directory --refresh` fetches the newest directory"
+    )
+
+
 def _wait_option(text: str) -> Callable[[F], F]:
     """``--wait SECONDS``: how long a command waits for the council to decide."""
     return click.option(
@@ -93,10 +137,7 @@ def enroll(
     from samverka.membership.member import enroll as do_enroll
 
     if enrolled(node):
-        click.echo(
-            f"{node.origin} {node.name} is already enrolled (hub {node.config.hub.address}); "
-            "`samverka node directory --refresh` fetches the newest directory"
-        )
+        _confirm_membership(node, as_json)
         return
 
     def waiting(outcome: EnrollOutcome) -> None:
@@ -163,7 +204,8 @@ def directory(node: Any, refresh: bool, as_json: bool) -> None:
 
     A directory older than the one held is refused (rollback), as is an expired one.
     """
-    from samverka.membership.member import load_directory, refresh_directory
+    from samverka.membership.member import refresh_directory
+    from samverka.node import load_directory
 
     if refresh:
         update = _run(refresh_directory(node.config))

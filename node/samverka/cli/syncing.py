@@ -35,6 +35,24 @@ if TYPE_CHECKING:
     from samverka.replication.sync import SyncReport
     from samverka.store.store import Store
 
+
+class CursorBeyondHub(SamverkaError):
+    """This node's cursor lies past the end of the hub's log (exit 1, refused): reset it."""
+
+    reason = "cursor_ahead"
+
+    @classmethod
+    def at(cls, cursor: int, log_end: int) -> CursorBeyondHub:
+        ends = f"ends at {log_end}" if log_end >= 0 else "ends below it"
+        return cls(
+            f"this node has read the hub's log up to position {cursor}, but the hub's log "
+            f"{ends} (cursor_ahead): the hub was restored from an older backup, or another "
+            "server answers at its address",
+            hint="once the hub is the right one: `samverka sync --reset-cursor` reads its log "
+            "from the start again (entries held are skipped as duplicates)",
+        )
+
+
 #: Redraw the progress line at most this often (seconds).
 REDRAW_SECONDS = 0.2
 
@@ -55,9 +73,17 @@ code 1, naming origin and sequence; everything before it is kept, nothing after 
     help="After catching up, keep following the hub live until Ctrl-C or SIGTERM.",
 )
 @click.option("--no-push", is_flag=True, help="Only pull; leave this node's new entries for later.")
+@click.option(
+    "--reset-cursor",
+    is_flag=True,
+    help="Read the hub's log from its start again (after the hub was restored from an "
+    "older backup: the error cursor_ahead). Entries held are skipped as duplicates.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 @json_option
-def sync(node_dir: Path, follow: bool, no_push: bool, quiet: bool, as_json: bool) -> None:
+def sync(
+    node_dir: Path, follow: bool, no_push: bool, reset_cursor: bool, quiet: bool, as_json: bool
+) -> None:
     """Pull the federation's new entries from the hub, verified, into this node's
     mirror; then push this node's own new entries to the hub.
 
@@ -68,10 +94,18 @@ def sync(node_dir: Path, follow: bool, no_push: bool, quiet: bool, as_json: bool
     Example:
       samverka sync
       samverka sync --follow --quiet
+      samverka sync --reset-cursor      # the hub was restored: read its log again
     """
     import uvloop
 
+    from samverka.membership.mirror import HUB_PEER
+
     with open_node(node_dir) as node:
+        if reset_cursor:
+            was = node.store.get_cursor(HUB_PEER)
+            node.store.set_cursor(HUB_PEER, 0)
+            if not (quiet or as_json):
+                click.echo(f"hub cursor reset from {was} to 0: reading the hub's log again")
         show = _Display(node.store, quiet=quiet or as_json)
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             outcome = runner.run(_sync(node, show, push=not no_push, follow=follow))
@@ -169,9 +203,16 @@ async def _sync(node: Node, show: _Display, *, push: bool, follow: bool) -> _Out
     try:
         heads = await client.get_heads([node.origin])
         cursor = await asyncio.to_thread(node.store.get_cursor, "hub")
+        if cursor > heads.log_position:
+            raise CursorBeyondHub.at(cursor, heads.log_position)
         show.begin(total=max(0, heads.log_position - cursor))
         with show.active():
-            result = await sync_from_hub(node, progress=show.pulled, client=client)
+            try:
+                result = await sync_from_hub(node, progress=show.pulled, client=client)
+            except SamverkaError as exc:
+                if getattr(exc, "reason", "") == CursorBeyondHub.reason:
+                    raise CursorBeyondHub.at(cursor, -1) from exc
+                raise
     finally:
         await client.close()
     outcome = _Outcome(
