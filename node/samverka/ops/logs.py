@@ -87,7 +87,10 @@ def setup_logging(fmt: str = "auto", level: str = "info", stream: TextIO | None 
     own_stderr = stream is None
     stream = stream or sys.stderr
     chosen = resolve_format(fmt, stream)
-    if chosen == "json" and own_stderr:
+    global _json
+    # Process-wide only for the process's own stderr (a test's StringIO changes nothing).
+    _json = chosen == "json" and own_stderr
+    if _json:
         stream = _relay_native_stderr()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter() if chosen == "json" else ConsoleFormatter())
@@ -100,8 +103,6 @@ def setup_logging(fmt: str = "auto", level: str = "info", stream: TextIO | None 
     root.setLevel(level.upper())
     # grpc's own Python loggers are noisy at debug about things we log ourselves.
     logging.getLogger("grpc").setLevel(max(logging.INFO, root.level))
-    global _json
-    _json = chosen == "json"
     if _json:
         # Nothing else may write plain text on the streams: warnings and uncaught
         # exceptions (main thread and others) become records of the same handler.
@@ -111,7 +112,7 @@ def setup_logging(fmt: str = "auto", level: str = "info", stream: TextIO | None 
     return chosen
 
 
-#: Whether the last :func:`setup_logging` chose JSON.
+#: Whether the last :func:`setup_logging` chose JSON for this process's stderr.
 _json = False
 
 
