@@ -136,6 +136,7 @@ def run_doctor(
     at = now or dt.datetime.now(dt.UTC)
     if "keys" in wanted:
         _check_keys(config, extra_keys, report)
+        _check_secrets(config, report)
     if "certificates" in wanted:
         _check_certificates(config, profile, report, at)
     if "database" in wanted:
@@ -238,6 +239,67 @@ def _check_keys(config: NodeConfig, extra: list[Path], report: Report) -> None:
         )
     elif not bad:
         report.add("keys", Status.OK, f"private keys are 0600; signing key id {key.key_id}")
+
+
+#: Where a container runtime or systemd puts secrets: managed by them, not by the folder's
+#: owner, so their modes are not ours to judge (systemd's credentials are 0400 anyway).
+MANAGED_SECRET_DIRS = ("/run/secrets/",)
+
+
+def _check_secrets(config: NodeConfig, report: Report) -> None:
+    """The database password: never in a samverka.toml others can read; a password file
+    readable by its owner only (the runtime's /run/secrets and $CREDENTIALS_DIRECTORY
+    excepted). Reported under "keys", with the other private files."""
+    from samverka.config import split_password
+
+    path = config.dir / CONFIG_FILE
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8")).get("store", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return  # the config check reports it
+    url = raw.get("url", "") if isinstance(raw, dict) else ""
+    if isinstance(url, str) and split_password(url)[1]:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            report.add(
+                "keys",
+                Status.FAIL,
+                f"{path} holds the database password ([store] url) and others can read it "
+                f"(mode {mode:04o})",
+                "take the password out of the URL into a file only the service reads: "
+                '[store] password_file = "store-password" (chmod 600), or a systemd '
+                "credential store-password (docs/OPERATIONS.md)",
+            )
+        else:
+            report.add(
+                "keys",
+                Status.WARN,
+                f"{path} holds the database password ([store] url)",
+                '[store] password_file = "store-password" (chmod 600) keeps it out of the '
+                "configuration, which is copied and shown more often than a key",
+            )
+    secret = config.store_password_path
+    if secret is None:
+        return
+    if not secret.exists():
+        report.add(
+            "keys",
+            Status.FAIL,
+            f"the database password file {secret} ([store] password_file) is missing",
+            "create it (one line, chmod 600) or point [store] password_file elsewhere",
+        )
+        return
+    managed = [*MANAGED_SECRET_DIRS, os.environ.get("CREDENTIALS_DIRECTORY", "") or "\0"]
+    if any(str(secret).startswith(d.rstrip("/") + "/") for d in managed):
+        return
+    mode = stat.S_IMODE(secret.stat().st_mode)
+    if mode & 0o077:
+        report.add(
+            "keys",
+            Status.FAIL,
+            f"the database password file {secret} is readable by others (mode {mode:04o})",
+            f"chmod 600 {secret}",
+        )
 
 
 def _restore_hint(config: NodeConfig) -> str:
@@ -622,6 +684,8 @@ async def _check_hub(config: NodeConfig, checks: list[str], report: Report) -> N
                 f"hub at {address} answers {status}",
                 "the hub is starting or stopping; try again in a minute",
             )
+    if await _refused_membership(config, checks, report):
+        return
     try:
         async with FeedClient.connect(address, ClientTls.from_config(config)) as client:
             before = time.time_ns() // 1_000_000
@@ -630,16 +694,48 @@ async def _check_hub(config: NodeConfig, checks: list[str], report: Report) -> N
             heads = await client.get_heads([config.node.kommun])
     except SamverkaError as exc:
         report.add(
-            checks[-1],
+            "hub",
             Status.FAIL,
             f"the hub at {address} refused FeedService calls: {exc}",
             exc.hint or "is this node still a member? (samverka node directory --refresh)",
         )
+        if "clock" in checks:
+            report.add("clock", Status.WARN, "not compared: the hub refused the call")
         return
     if "hub" in checks:
         _check_own_feed_at_hub(config, heads.heads, report)
     if "clock" in checks:
         report.findings.append(clock_finding(info.server_time_ms, before, after, config))
+
+
+async def _refused_membership(config: NodeConfig, checks: list[str], report: Report) -> bool:
+    """Ask the hub's member port what only members may ask (the directory): a revoked
+    node is refused there. True (and a FAIL under "hub") when it is."""
+    from samverka.transport.hubclient import HubClient
+
+    try:
+        async with HubClient.member(config) as client:
+            await client.get_directory(0)
+    except SamverkaError as exc:
+        code = getattr(getattr(exc, "code", None), "name", "")
+        if code not in ("PERMISSION_DENIED", "UNAUTHENTICATED"):
+            return False  # the FeedService calls after this report it
+        reason = getattr(exc, "reason", "")
+        revoked = reason == "member_revoked"
+        report.add(
+            "hub",
+            Status.FAIL,
+            f"the hub at {config.hub.address} refuses this node ({code}"
+            + (f", {reason}" if reason else "")
+            + ")"
+            + (": the council revoked this kommun's membership" if revoked else ""),
+            "a revoked kommun cannot enroll again: talk to the council (AI-rådet); "
+            "if it was not revoked, check the certificate (samverka doctor --only certificates)",
+        )
+        if "clock" in checks:
+            report.add("clock", Status.WARN, "not compared: the hub refuses this node")
+        return True
+    return False
 
 
 def _check_own_feed_at_hub(
