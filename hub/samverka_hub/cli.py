@@ -543,12 +543,18 @@ def directory_show(node_dir: Path, as_json: bool) -> None:
     """The newest directory version the hub has signed."""
     with _open(node_dir) as opened:
         d = opened.council.current_directory()
+        allowed, database = opened.council.signing_allowed()
     if d is None:
         raise click.ClickException("the hub has no directory yet")
     if as_json:
-        print_json(directory_json(d))
-    else:
-        echo_directory(d)
+        print_json({**directory_json(d), "signing_allowed": allowed, "database": database})
+        return
+    echo_directory(d)
+    if not allowed:
+        click.echo(
+            f"this database ({database}) is a copy of the one that signs the directory: it "
+            "signs no new version until `samverka hub promote` (docs/OPERATIONS.md)"
+        )
 
 
 @directory.command("reissue")

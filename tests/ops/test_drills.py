@@ -94,6 +94,9 @@ def test_hub_restore_drill_cannot_fork_the_directory(
         drill = Procs(tmp_path, {**procs.env, "SAMVERKA_STORE_URL": f"{base}/{target}"})
         assert "FAIL" not in drill.run("doctor", "--dir", str(restored_dir), "--offline").stdout
 
+        shown = drill.json("hub", "directory", "show", "--dir", str(restored_dir))
+        assert shown["signing_allowed"] is False
+        assert procs.json("hub", "directory", "show", "--dir", str(hub_dir))["signing_allowed"]
         # The drill's copy signs nothing: production signs version 2 meanwhile, and the
         # copy's "version 2" (other content) would fork what nodes follow.
         refused = drill.run(
