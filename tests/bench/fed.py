@@ -380,6 +380,16 @@ def copy_folder(src: Path, dst: Path) -> Path:
     if dst.exists():
         shutil.rmtree(dst)
     shutil.copytree(src, dst, symlinks=True)
+    if (dst / "ca" / "ca.key").exists():
+        # A copied hub's database is another database than the one that signed its
+        # directory: here each copy is a hub of its own, so it may sign (hub promote).
+        from samverka_hub.folder import open_hub
+
+        hub = open_hub(dst)
+        try:
+            hub.council.promote(reason="bench copy")
+        finally:
+            hub.close()
     return dst
 
 
