@@ -38,7 +38,7 @@ from samverka_hub.refusals import RefusalLog
 if TYPE_CHECKING:
     import grpc
 
-    from samverka_hub.service import HubRuntime
+    from samverka_hub.runtime import HubRuntime
 
     Context = grpc.aio.ServicerContext[Any, Any]
 

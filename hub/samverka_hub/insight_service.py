@@ -43,7 +43,7 @@ from samverka_hub.stats import Coverage
 if TYPE_CHECKING:
     import grpc
 
-    from samverka_hub.service import HubRuntime
+    from samverka_hub.runtime import HubRuntime
 
     Context = grpc.aio.ServicerContext[Any, Any]
 

@@ -34,7 +34,7 @@ from samverka_hub.tables import EnrollmentRow
 if TYPE_CHECKING:
     import grpc
 
-    from samverka_hub.service import HubRuntime
+    from samverka_hub.runtime import HubRuntime
 
     Context = grpc.aio.ServicerContext[Any, Any]
 

@@ -33,7 +33,8 @@ from samverka_hub.aggregation_service import MAX_PUBLISH_ENTRIES
 from samverka_hub.directory_watch import DirectoryWatcher
 from samverka_hub.folder import Hub
 from samverka_hub.harvest import harvester_for
-from samverka_hub.service import HubRuntime, HubServicer
+from samverka_hub.runtime import HubRuntime
+from samverka_hub.service import HubServicer
 
 log = logging.getLogger("samverka_hub")
 

@@ -23,7 +23,8 @@ from pathlib import Path
 
 from samverka.closing import Closing
 from samverka.config import CONFIG_FILE, DEFAULT_LISTEN, NodeConfig, load_config, render_config
-from samverka.errors import ConfigError
+from samverka.errors import ConfigError, DirectoryRefused
+from samverka.protocol.directory import VerifiedDirectory, verify_directory
 from samverka.protocol.kommuner import is_kommunkod, kommun_name
 from samverka.protocol.signing import PublicKey, SigningKey
 from samverka.protocol.verify import KeyRing, TrustedKey
@@ -34,6 +35,11 @@ from samverka.store.store import Store
 TRUSTED_KEYS_DIR = "keys/trusted"
 #: The local CA's private key, written by ``init`` so test readers can be issued certificates.
 LOCAL_CA_KEY = "tls/local-ca.key"
+
+#: The hub's directory-signing key, pinned at enrollment, and the newest verified
+#: SignedDirectory this node holds (written by :mod:`samverka.membership.member`).
+HUB_KEY_FILE = "hub/hub.pub"
+DIRECTORY_FILE = "hub/directory.bin"
 
 _PIN_NAME = re.compile(r"^(?P<origin>\d{4})(?:[-.][^/]*)?\.pub$")
 
@@ -77,8 +83,6 @@ class Node(Closing):
     def keyring(self) -> KeyRing:
         """Keys this node trusts: its own signing key, the keys pinned in the folder, and
         the member directory's keys with their validity windows (once enrolled)."""
-        from samverka.membership.member import directory_keys
-
         ring = KeyRing([TrustedKey(self.origin, self.signing_key.public)])
         for key in pinned_keys(self.dir):
             ring.add(key)
@@ -218,3 +222,57 @@ def write_new(path: Path, data: bytes, *, mode: int) -> None:
     with contextlib.closing(os.fdopen(fd, "wb")) as f:
         f.write(data)
     os.chmod(path, mode)
+
+
+# -- the member directory this node holds -----------------------------------------------
+# Read here, below membership and replication, because every reader of the folder needs
+# the keys it lists; fetching and accepting a newer one is membership's job.
+
+
+def pinned_hub_key(config: NodeConfig) -> PublicKey | None:
+    """The hub key pinned at enrollment, or None for a node that has not enrolled."""
+    path = config.dir / HUB_KEY_FILE
+    if not path.exists():
+        return None
+    try:
+        return PublicKey.from_pem(path.read_bytes())
+    except ValueError as exc:
+        raise ConfigError(f"{path} is not an Ed25519 public key in PEM: {exc}") from exc
+
+
+def load_directory(config: NodeConfig) -> VerifiedDirectory | None:
+    """The directory this node holds, re-verified against the pinned key (not for expiry:
+    an expired directory still says which keys signed the entries already held)."""
+    path = config.dir / DIRECTORY_FILE
+    hub_key = pinned_hub_key(config)
+    if hub_key is None or not path.exists():
+        return None
+    try:
+        return verify_directory(path.read_bytes(), hub_key, now_ms=None)
+    except DirectoryRefused as exc:
+        raise ConfigError(
+            f"{path} does not verify with the pinned hub key: {exc}",
+            hint="fetch the directory again (`samverka node directory --refresh`)",
+        ) from exc
+
+
+def directory_keys(config: NodeConfig) -> list[TrustedKey]:
+    """The signing keys the held directory lists, with their windows (for Node.keyring)."""
+    directory = load_directory(config)
+    if directory is None:
+        return []
+    ring = directory.keyring()
+    return [k for m in directory.directory.members for k in ring.for_origin(m.kommunkod)]
+
+
+# -- who may call a member port --------------------------------------------------------
+
+
+def hub_address(config: NodeConfig) -> str:
+    """The hub's member port (``[hub] address``); ConfigError when not enrolled."""
+    if not config.hub.address:
+        raise ConfigError(
+            "this node is not enrolled: no [hub] address in samverka.toml",
+            hint="enroll first: `samverka node enroll --hub HOST:PORT --ca FILE`",
+        )
+    return config.hub.address

@@ -154,6 +154,7 @@ async def supervise(
     stop: asyncio.Event | None = None,
     logger: logging.Logger = log,
     expected: tuple[type[Exception], ...] = (),
+    alarming: tuple[type[Exception], ...] = (),
 ) -> None:
     """Run ``body`` until it returns or ``stop`` is set, again after each failure.
 
@@ -161,7 +162,9 @@ async def supervise(
     an exception marks the task down and is logged once, with the wait and the error
     (the first of a run of failures, or a new error, at WARNING; the same error again
     at DEBUG), with a traceback only when it is neither a SamverkaError, an OSError nor
-    one of ``expected``. Cancellation (and only it) propagates.
+    one of ``expected``; one of ``alarming`` (e.g. a refused entry: no retry will mend
+    it without someone's action) always at ERROR. A SamverkaError's hint is logged
+    with it. Cancellation (and only it) propagates.
     """
     last = ""
     while stop is None or not stop.is_set():
@@ -171,16 +174,20 @@ async def supervise(
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)
+            error = str(exc) or type(exc).__name__
             state.mark_down(error)
             delay = policy.delay(state.failures)
             level = logging.WARNING if error != last or state.failures == 1 else logging.DEBUG
+            if isinstance(exc, alarming):
+                level = logging.ERROR
+            hint = getattr(exc, "hint", "")
             logger.log(
                 level,
-                "%s failed (%d in a row): %s; trying again in %.1f s",
+                "%s failed (%d in a row): %s%s; trying again in %.1f s",
                 state.name,
                 state.failures,
                 error,
+                f" (hint: {hint})" if hint else "",
                 delay,
                 exc_info=not isinstance(exc, (*_EXPECTED, *expected)) and level == logging.WARNING,
                 extra={

@@ -35,12 +35,11 @@ import factories
 import grpc
 import pytest
 from arena import Arena, enroll_node, free_port, hub_env, run
-from samverka.membership.member import DIRECTORY_FILE
-from samverka.node import Node
+from samverka.membership.serving import build_node_server
+from samverka.node import DIRECTORY_FILE, Node
 from samverka.replication.push import push_feed
 from samverka.transport.client import ClientTls
 from samverka.transport.hubclient import HubClient
-from samverka.transport.server import build_node_server
 from samverka.transport.server.status import PeerError
 from samverka.v1 import directory_pb2
 from simhub import RogueLog, SimHub

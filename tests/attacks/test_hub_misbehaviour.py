@@ -42,6 +42,7 @@ from samverka.membership.member import (
     load_directory,
     refresh_directory,
 )
+from samverka.membership.serving import build_node_server
 from samverka.node import Node
 from samverka.ops.doctor import run_doctor
 from samverka.protocol.directory import build_directory, hub_member, keyring_from_directory
@@ -56,7 +57,6 @@ from samverka.replication.sync import SyncReport, SyncStopped, sync_from_peer
 from samverka.store.store import Store
 from samverka.transport.client import ClientTls, FeedClient
 from samverka.transport.hubclient import HubClient
-from samverka.transport.server import build_node_server
 from samverka.v1 import directory_pb2, records_pb2
 from simhub import RogueLog, SimHub
 from soakresults import record

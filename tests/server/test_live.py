@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from samverka.membership.serving import build_node_server
 from samverka.node import Node
 from samverka.transport.client import Page
-from samverka.transport.server import ServerSettings, build_node_server
+from samverka.transport.server import ServerSettings
 from serverkit import FEED, Pki, Processes, ServerProcess, next_entries, publish, run
 
 WRITER = str(Path(__file__).parent / "scripts" / "writer.py")

@@ -10,12 +10,12 @@ from pathlib import Path
 import factories
 import pytest
 from samverka.errors import Reason
+from samverka.membership.serving import build_node_server
 from samverka.node import Node
 from samverka.protocol.verify import KeyRing, TrustedKey
 from samverka.replication.ingest import ingest
 from samverka.replication.sync import SyncStopped, follow_peer, sync_from_peer
 from samverka.store.store import Store
-from samverka.transport.server import build_node_server
 from samverka.v1 import feed_service_pb2, records_pb2
 from serverkit import FEED, LEKSAND, TIBRO, Pki, Processes, ServerProcess, publish, run
 

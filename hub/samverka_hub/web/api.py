@@ -21,8 +21,8 @@ from samverka.protocol.vocab import RECORD_KIND, RISK_CLASS, SERVICE_AREA, USE_C
 
 from samverka_hub.stats import Coverage
 from samverka_hub.web import present
-from samverka_hub.web.app import context
 from samverka_hub.web.catalog import RecordView, Retracted, Summary
+from samverka_hub.web.context import context
 from samverka_hub.web.export import to_csv
 from samverka_hub.web.query import FilterQuery, parse_filters
 

@@ -24,9 +24,9 @@ from fastapi.responses import HTMLResponse, Response
 from samverka.protocol.kommuner import counties, is_origin, kommuner
 from samverka.protocol.vocab import RECORD_KIND, RISK_CLASS, SERVICE_AREA, USE_CASE_STATUS
 
-from samverka_hub.web.app import context
 from samverka_hub.web.catalog import BROWSABLE_KINDS, Filters, RecordView, Retracted
 from samverka_hub.web.chart import layout
+from samverka_hub.web.context import context
 from samverka_hub.web.query import FilterQuery, parse_filters, query_string
 
 router = APIRouter(include_in_schema=False)

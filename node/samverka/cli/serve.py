@@ -91,9 +91,10 @@ def serve(
     """
     from samverka.config import load_config
     from samverka.membership.mirror import hub_agents
+    from samverka.membership.serving import build_node_server
     from samverka.ops.metrics import serve_metrics
     from samverka.store.logwatch import watcher_for
-    from samverka.transport.server import NodeServer, build_node_server
+    from samverka.transport.server import NodeServer
 
     configure_logging(load_config(node_dir), log_format, log_level)
     with open_node(node_dir) as node:

@@ -461,7 +461,7 @@ def show_coverage(fed: Federation, story: Story) -> None:
 def verified_key(node: Node, stored: StoredRecord) -> str:
     """Check the stored entry's signature against the origin's key in the node's signed
     member directory (not the store's word that it was checked); return the key id."""
-    from samverka.membership.member import load_directory
+    from samverka.node import load_directory
     from samverka.protocol.entries import parse_envelope
 
     page = node.store.read_log(stored.position - 1, 1, include_drafts=True)

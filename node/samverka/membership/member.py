@@ -49,7 +49,6 @@ from cryptography.hazmat.primitives import serialization
 from samverka.config import CONFIG_FILE, NodeConfig
 from samverka.errors import (
     ConfigError,
-    DirectoryRefused,
     EnrollmentRefused,
     SamverkaError,
     TransportError,
@@ -59,10 +58,15 @@ from samverka.membership.enrollment import (
     build_key_rotation,
     check_address,
 )
+from samverka.node import (
+    DIRECTORY_FILE,
+    HUB_KEY_FILE,
+    load_directory,
+    pinned_hub_key,
+)
 from samverka.protocol.directory import VerifiedDirectory, verify_directory
 from samverka.protocol.kommuner import kommun_name
 from samverka.protocol.signing import PublicKey, SigningKey
-from samverka.protocol.verify import TrustedKey
 from samverka.transport.hubclient import HubClient
 from samverka.transport.server.policy import Audience, Caller
 from samverka.transport.server.status import AccessDenied
@@ -74,8 +78,6 @@ if TYPE_CHECKING:
 # samverka.transport.pki and cryptography.x509 are imported inside the functions that handle
 # certificates (enrollment, renewal): a serving node never loads them.
 
-HUB_KEY_FILE = "hub/hub.pub"
-DIRECTORY_FILE = "hub/directory.bin"
 ENROLLMENT_REQUEST = "enrollment/request.bin"
 ENROLLMENT_TLS_KEY = "enrollment/tls.key"
 ROTATION_KEY = "rotation/next.key"
@@ -93,33 +95,6 @@ def now_ms() -> int:
 
 
 # -- the directory this node keeps ------------------------------------------------------
-
-
-def pinned_hub_key(config: NodeConfig) -> PublicKey | None:
-    """The hub key pinned at enrollment, or None for a node that has not enrolled."""
-    path = config.dir / HUB_KEY_FILE
-    if not path.exists():
-        return None
-    try:
-        return PublicKey.from_pem(path.read_bytes())
-    except ValueError as exc:
-        raise ConfigError(f"{path} is not an Ed25519 public key in PEM: {exc}") from exc
-
-
-def load_directory(config: NodeConfig) -> VerifiedDirectory | None:
-    """The directory this node holds, re-verified against the pinned key (not for expiry:
-    an expired directory still says which keys signed the entries already held)."""
-    path = config.dir / DIRECTORY_FILE
-    hub_key = pinned_hub_key(config)
-    if hub_key is None or not path.exists():
-        return None
-    try:
-        return verify_directory(path.read_bytes(), hub_key, now_ms=None)
-    except DirectoryRefused as exc:
-        raise ConfigError(
-            f"{path} does not verify with the pinned hub key: {exc}",
-            hint="fetch the directory again (`samverka node directory --refresh`)",
-        ) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,18 +134,6 @@ def accept_directory(
         return DirectoryUpdate(held, changed=False, previous_version=previous)
     write_file(config.dir / DIRECTORY_FILE, verified.signed_bytes(), mode=0o644)
     return DirectoryUpdate(verified, changed=True, previous_version=previous)
-
-
-def directory_keys(config: NodeConfig) -> list[TrustedKey]:
-    """The signing keys the held directory lists, with their windows (for Node.keyring)."""
-    directory = load_directory(config)
-    if directory is None:
-        return []
-    ring = directory.keyring()
-    return [k for m in directory.directory.members for k in ring.for_origin(m.kommunkod)]
-
-
-# -- who may call a member port --------------------------------------------------------
 
 
 class MemberRevoked(AccessDenied):

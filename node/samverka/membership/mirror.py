@@ -20,19 +20,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from samverka.errors import ConfigError, Reason, SamverkaError, TransportError
+from samverka.errors import Reason, SamverkaError, TransportError
+from samverka.node import hub_address
 from samverka.protocol.verify import KeyRing
 from samverka.replication.sync import Progress, SyncReport, SyncStopped, follow_peer, sync_from_peer
+from samverka.retry import RetryPolicy, TaskState, cancel, spawn, supervise
 from samverka.store.logwatch import LogWatcher
 from samverka.transport.client import ClientTls, FeedClient
 
 if TYPE_CHECKING:
-    from samverka.config import NodeConfig
     from samverka.membership.member import DirectoryUpdate
     from samverka.node import Node
     from samverka.transport.server.app import Resource
@@ -51,16 +51,6 @@ class HubSync:
     directory_version: int
     #: Whether the directory was newer than the one held.
     directory_changed: bool
-
-
-def hub_address(config: NodeConfig) -> str:
-    """The hub's member port (``[hub] address``); ConfigError when not enrolled."""
-    if not config.hub.address:
-        raise ConfigError(
-            "this node is not enrolled: no [hub] address in samverka.toml",
-            hint="enroll first: `samverka node enroll --hub HOST:PORT --ca FILE`",
-        )
-    return config.hub.address
 
 
 def hub_client(node: Node) -> FeedClient:
@@ -115,6 +105,7 @@ async def follow_hub(
     progress: Progress | None = None,
     min_backoff: float = 0.5,
     max_backoff: float = 30.0,
+    on_error: Callable[[SamverkaError], None] | None = None,
 ) -> SyncReport:
     """Follow the hub's log live until ``stop`` is set (reconnecting as needed).
 
@@ -145,6 +136,7 @@ async def follow_hub(
                 max_backoff=max_backoff,
                 source="sync",
                 max_clock_skew_ms=node.config.max_clock_skew_ms,
+                on_error=on_error,
             )
             _add(total, report)
             return total
@@ -190,17 +182,31 @@ class FollowAgent:
     ) -> None:
         self.node = node
         self.watcher = watcher
-        self.min_backoff = min_backoff
-        self.max_backoff = max_backoff
+        self.policy = RetryPolicy(min_backoff, max(min_backoff, max_backoff))
         self.accepted = 0
         self.refusals = 0
-        self.last_error = ""
+        #: Up while the stream from the hub is open (or being reopened after a blip).
+        self.task_state = TaskState("follow")
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def last_error(self) -> str:
+        return self.task_state.last_error
+
     async def start(self) -> None:
         self._stop = asyncio.Event()
-        self._task = asyncio.create_task(self._run(), name="samverka-follow-hub")
+        self._task = spawn(
+            supervise(
+                self.task_state,
+                self._follow,
+                policy=self.policy,
+                stop=self._stop,
+                logger=log,
+                alarming=(SyncStopped,),
+            ),
+            name="samverka-follow-hub",
+        )
 
     async def close(self) -> None:
         self._stop.set()
@@ -211,41 +217,30 @@ class FollowAgent:
             async with asyncio.timeout(5):
                 await asyncio.wait([task])
         except TimeoutError:
-            task.cancel()
-            await asyncio.wait([task])
+            await cancel(task)
 
     def _stored(self, positions: list[int]) -> None:
         self.accepted += len(positions)
+        self.task_state.mark_up()
         if positions:
             self.watcher.notify(positions[-1])
 
-    async def _run(self) -> None:
-        backoff = self.min_backoff
-        while not self._stop.is_set():
-            try:
-                await follow_hub(
-                    self.node,
-                    stop=self._stop,
-                    on_entries=self._stored,
-                    max_backoff=min(30.0, self.max_backoff),
-                )
-                return
-            except asyncio.CancelledError:
-                raise
-            except SyncStopped as stopped:
-                self.refusals += 1
-                self.last_error = str(stopped)
-                log.error("following the hub stopped: %s (hint: %s)", stopped, stopped.hint)
-            except SamverkaError as err:
-                self.last_error = str(err)
-                log.warning("following the hub failed: %s", err)
-            delay = backoff * random.uniform(0.5, 1.0)
-            backoff = min(backoff * 2, self.max_backoff)
-            try:
-                async with asyncio.timeout(delay):
-                    await self._stop.wait()
-            except TimeoutError:
-                pass
+    async def _follow(self) -> None:
+        try:
+            await follow_hub(
+                self.node,
+                stop=self._stop,
+                on_entries=self._stored,
+                progress=self._progress,
+                max_backoff=min(30.0, self.policy.maximum),
+                on_error=lambda err: self.task_state.mark_down(str(err)),
+            )
+        except SyncStopped:
+            self.refusals += 1
+            raise
+
+    def _progress(self, _report: SyncReport) -> None:
+        self.task_state.mark_up()
 
 
 def hub_agents(node: Node, watcher: LogWatcher) -> list[Resource]:

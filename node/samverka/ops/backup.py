@@ -41,7 +41,7 @@ from typing import Any
 import samverka
 from samverka.config import CONFIG_FILE, NodeConfig, load_config
 from samverka.errors import ConfigError, SamverkaError, StoreError
-from samverka.ops.metrics import sqlite_path
+from samverka.store.db import sqlite_path
 
 MANIFEST = "backup.json"
 DATABASE = "samverka.db"

@@ -419,7 +419,7 @@ def _renew_hint(config: NodeConfig, profile: Profile, *, ca: bool = False) -> st
 
 
 def _check_database(config: NodeConfig, profile: Profile, report: Report) -> None:
-    from samverka.ops.metrics import sqlite_path
+    from samverka.store.db import sqlite_path
 
     url = config.store_url
     path = sqlite_path(url)
@@ -537,7 +537,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _check_directory(config: NodeConfig, report: Report, at: dt.datetime) -> None:
-    from samverka.membership.member import load_directory, pinned_hub_key
+    from samverka.node import load_directory, pinned_hub_key
 
     if pinned_hub_key(config) is None:
         report.add("directory", Status.OK, "not enrolled (no member directory to check)")

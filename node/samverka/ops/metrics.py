@@ -49,13 +49,17 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 
 import samverka
+from samverka.replication.ingest import ingest_observers
+from samverka.replication.sync import peer_heads_observers
+from samverka.retry import TaskState, task_observers
+from samverka.store.db import sqlite_path
 from samverka.store.tables import feed_heads
+from samverka.transport.server.interceptors import rpc_observers
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -81,7 +85,7 @@ class _Counted:
     """The metrics counted where things happen (made once, by :func:`start_counting`)."""
 
     def __init__(self) -> None:
-        from prometheus_client import Counter, Histogram, Info
+        from prometheus_client import Counter, Gauge, Histogram, Info
 
         self.entries_ingested = Counter(
             "samverka_entries_ingested",
@@ -120,6 +124,16 @@ class _Counted:
             "Messages sent on server streams (ReadEntries, Subscribe), by method.",
             ["method"],
         )
+        self.task_up = Gauge(
+            "samverka_task_up",
+            "1 while a supervised background task does its job, 0 while it fails and retries.",
+            ["task"],
+        )
+        self.task_failures = Gauge(
+            "samverka_task_failures",
+            "Failures in a row of a supervised background task (0 when it works).",
+            ["task"],
+        )
         self.build_info = Info("samverka_build", "The Samverka version of this process.")
         self.build_info.info({"version": samverka.__version__})
 
@@ -138,10 +152,14 @@ def start_counting() -> None:
     with _counted_lock:
         if _counted is None:
             _counted = _Counted()
+            ingest_observers.add(observe_ingest)
+            rpc_observers.add(observe_rpc)
+            peer_heads_observers.add(note_peer_heads)
+            task_observers.add(observe_task)
 
 
 def observe_ingest(report: IngestReport, seconds: float | None = None) -> None:
-    """Count one ingested batch (called by :func:`samverka.replication.ingest.ingest` only)."""
+    """Count one ingested batch (an observer of :func:`samverka.replication.ingest.ingest`)."""
     source = report.source or "unspecified"
     counted = _counted
     if counted is not None:
@@ -155,26 +173,18 @@ def observe_ingest(report: IngestReport, seconds: float | None = None) -> None:
             counted.entries_refused.labels(reason.value, source).inc(count)
         if seconds is not None:
             counted.ingest_seconds.labels(source).observe(seconds)
-    refusal = report.first_refusal
-    if refusal is not None:
-        # INFO, not WARNING: CLI commands (bundle import) report refusals themselves,
-        # and Python's last-resort handler would print a WARNING there a second time.
-        log.info(
-            "entry refused: %s",
-            refusal,
-            extra={
-                "event": "entry_refused",
-                "origin": refusal.origin,
-                "sequence": refusal.sequence,
-                "reason": refusal.reason.value,
-                "source": source,
-                "count": sum(report.refused.values()),
-            },
-        )
+
+
+def observe_task(state: TaskState) -> None:
+    """Set samverka_task_up/_failures (an observer of :mod:`samverka.retry`)."""
+    counted = _counted
+    if counted is not None:
+        counted.task_up.labels(state.name).set(1 if state.up else 0)
+        counted.task_failures.labels(state.name).set(state.failures)
 
 
 def observe_rpc(method: str, code: str, seconds: float, messages: int = 0) -> None:
-    """Count one finished RPC (called by the server interceptor)."""
+    """Count one finished RPC (an observer of the server interceptor)."""
     counted = _counted
     if counted is None:
         return
@@ -315,17 +325,6 @@ def store_size_bytes(store: Store) -> int | None:
         with contextlib.suppress(FileNotFoundError):
             total += os.stat(candidate).st_size
     return total
-
-
-def sqlite_path(url: str) -> Path | None:
-    """The file of a ``sqlite:///`` URL; None for memory databases and other engines."""
-    prefix = "sqlite:///"
-    if not url.startswith(prefix):
-        return None
-    rest = url[len(prefix) :].split("?", 1)[0]
-    if not rest or rest == ":memory:":
-        return None
-    return Path(rest)
 
 
 # -- the HTTP endpoint ------------------------------------------------------------------

@@ -43,13 +43,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from samverka.errors import SamverkaError
+from samverka.node import Node, hub_address, load_directory
 from samverka.protocol.directory import ACTIVE
 from samverka.protocol.kommuner import HUB_ORIGIN, kommun_name
 from samverka.protocol.verify import FeedHead, FeedState
 from samverka.transport.client import ClientTls, FeedClient
 
 if TYPE_CHECKING:
-    from samverka.node import Node
     from samverka.protocol.directory import VerifiedDirectory
 
 #: How many sources are asked at once, and how long each may take (seconds), by default.
@@ -511,9 +511,6 @@ async def check_federation(
 
     Raises ConfigError when the node is not enrolled.
     """
-    from samverka.membership.member import load_directory
-    from samverka.membership.mirror import hub_address
-
     config = node.config
     address = hub_address(config)
     directory = await asyncio.to_thread(load_directory, config)

@@ -6,6 +6,7 @@ ends here, so every receiver applies exactly the same rules.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -15,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from samverka.errors import EntryRefused, Reason, StoreConflict
-from samverka.ops.metrics import observe_ingest
+from samverka.observers import Observers
 from samverka.protocol.entries import MAX_SIGNED_ENTRY_BYTES, ParsedEntry
 from samverka.protocol.verify import (
     DEFAULT_MAX_CLOCK_SKEW_MS,
@@ -29,6 +30,8 @@ from samverka.protocol.verify import (
 )
 from samverka.store.store import Store
 from samverka.v1 import feed_pb2
+
+log = logging.getLogger(__name__)
 
 Incoming = feed_pb2.LogEntry | feed_pb2.SignedEntry | feed_pb2.RedactedEntry | bytes
 
@@ -138,6 +141,30 @@ class IngestReport:
         return self.accepted + self.duplicates + self.stand_ins_filled
 
 
+#: Told of every ingested batch with the seconds it took (the metrics count them).
+ingest_observers: Observers[[IngestReport, float]] = Observers()
+
+
+def _log_refusal(report: IngestReport) -> None:
+    refusal = report.first_refusal
+    if refusal is None:
+        return
+    # INFO, not WARNING: CLI commands (bundle import) report refusals themselves,
+    # and Python's last-resort handler would print a WARNING there a second time.
+    log.info(
+        "entry refused: %s",
+        refusal,
+        extra={
+            "event": "entry_refused",
+            "origin": refusal.origin,
+            "sequence": refusal.sequence,
+            "reason": refusal.reason.value,
+            "source": report.source or "unspecified",
+            "count": sum(report.refused.values()),
+        },
+    )
+
+
 def ingest(
     store: Store,
     keys: KeyRing,
@@ -210,8 +237,10 @@ def ingest(
                 raise
             continue
         report.source = source
-        # The one place every way in is counted (samverka_entries_*_total{source}).
-        observe_ingest(report, time.monotonic() - started)
+        # The one place every way in is reported (samverka_entries_*_total{source}).
+        seconds = time.monotonic() - started
+        _log_refusal(report)
+        ingest_observers(report, seconds)
         return report
     raise AssertionError("unreachable")
 

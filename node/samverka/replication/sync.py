@@ -21,23 +21,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 
 import grpc
 
 from samverka.errors import EntryRefused, Reason, SamverkaError, StoreError, TransportError
-from samverka.ops.metrics import note_peer_heads
+from samverka.observers import Observers
 from samverka.protocol.entries import parse_signed
-from samverka.protocol.verify import DEFAULT_MAX_CLOCK_SKEW_MS, KeyRing
+from samverka.protocol.verify import DEFAULT_MAX_CLOCK_SKEW_MS, FeedHead, KeyRing
 from samverka.replication.ingest import Checked, IngestReport, check_signatures, ingest
+from samverka.retry import Backoff, RetryPolicy, pause
 from samverka.store.store import Store
 from samverka.transport.client import FeedClient, Page
 from samverka.transport.server.status import PeerError
 from samverka.v1 import feed_pb2, feed_service_pb2
 
 log = logging.getLogger("samverka.replication.sync")
+
+#: Told where a peer stands when a sync starts (peer, its feed heads): the metrics turn
+#: it into samverka_sync_lag_entries{peer,origin}.
+peer_heads_observers: Observers[[str, Sequence[FeedHead]]] = Observers()
 
 #: Gap fills allowed per sync before giving up (each fill should close one gap).
 MAX_GAP_FILLS = 100
@@ -158,41 +162,40 @@ async def follow_peer(
     on_entries: Callable[[list[int]], None] | None = None,
     source: str = "sync",
     max_clock_skew_ms: int = DEFAULT_MAX_CLOCK_SKEW_MS,
+    on_error: Callable[[SamverkaError], None] | None = None,
 ) -> SyncReport:
     """Subscribe to ``peer`` and keep storing its new entries until ``stop`` is set.
 
     Reconnects with jittered exponential back-off when the stream ends or fails (the
     peer restarts, the network drops, heartbeats stop). A refused entry is not a
     network problem: SyncStopped is raised. ``on_entries`` gets the log positions of
-    each stored batch (e.g. a server's ``watcher.advance``/``notify``).
+    each stored batch (e.g. a server's ``watcher.advance``/``notify``); ``on_error``
+    each failure that a reconnect is to mend.
     """
     stop = stop or asyncio.Event()
     puller = _Puller(store, keys, client, peer, entry_filter, progress, on_entries)
     puller.source, puller.max_clock_skew_ms = source, max_clock_skew_ms
     await puller.begin()
-    backoff = min_backoff
+    backoff = Backoff(RetryPolicy(min_backoff, max(min_backoff, max_backoff)))
     while not stop.is_set():
-        progressed = False
         try:
             async with contextlib.aclosing(client.subscribe(puller.cursor, entry_filter)) as pages:
                 async for page in _until(pages, stop):
                     before = puller.report.received
                     if not await puller.apply(page):
                         break
-                    progressed = progressed or puller.report.received > before
-                    backoff = min_backoff  # the peer works: start back-off afresh
+                    if puller.report.received > before:
+                        backoff.reset()  # the peer works: start back-off afresh
         except (TransportError, StoreError) as err:
             # The peer or the network failed, or our database was briefly busy (a locked
             # SQLite file): both pass. The cursor holds what was stored; resume from it.
             log.warning("following %s: %s", peer, err)
+            if on_error is not None:
+                on_error(err)
             await puller.begin_again()
         if stop.is_set():
             break
-        delay = (min_backoff if progressed else backoff) * random.uniform(0.5, 1.0)
-        backoff = min(backoff * 2, max_backoff)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(delay):
-                await stop.wait()
+        await pause(backoff.failed(), stop)
     return puller.report
 
 
@@ -290,7 +293,7 @@ class _Puller:
         except SamverkaError as exc:
             log.debug("%s: no heads for the lag metric: %s", self.peer, exc)
             return
-        note_peer_heads(self.peer, heads.heads)
+        peer_heads_observers(self.peer, heads.heads)
 
     async def begin_again(self) -> None:
         """After a failure: trust the stored cursor, not what was in flight."""

@@ -3,13 +3,14 @@
 - :mod:`.app`: :class:`NodeServer` (listeners, health, reflection, SIGTERM drain);
 - :mod:`.feed`: :class:`FeedServicer`;
 - :mod:`.policy`: who the caller is and what they may see (:class:`CallerPolicy`);
-- :mod:`.status`: Samverka errors as gRPC statuses with an ErrorInfo detail;
-- :mod:`.node`: a node's server assembled from its folder's configuration.
+- :mod:`.status`: Samverka errors as gRPC statuses with an ErrorInfo detail.
+
+A node's server assembled from its folder is :mod:`samverka.membership.serving`'s: its
+default caller policy is the member directory the node holds.
 """
 
 from samverka.transport.server.app import Listener, NodeServer, ServiceBinding
 from samverka.transport.server.feed import FeedServicer, NodeIdentity
-from samverka.transport.server.node import build_node_server, serve_node
 from samverka.transport.server.policy import (
     Audience,
     Caller,
@@ -36,6 +37,4 @@ __all__ = [
     "ServerSettings",
     "ServerTls",
     "ServiceBinding",
-    "build_node_server",
-    "serve_node",
 ]

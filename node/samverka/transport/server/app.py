@@ -14,6 +14,11 @@ servicers to that listener and a second, public listener::
     server.add_listener("public", "0.0.0.0:7444", public_tls, [public_feed.binding()])
     await server.run_until_signal(on_started=print_addresses)
 
+Health: SERVING once the ports are open; each resource's supervised task
+(:mod:`samverka.retry`) also as service ``samverka.task.<name>``, and the whole server
+("" and every service) NOT_SERVING while a critical task (the log listener, the hub's
+directory watch) cannot do its job.
+
 Shutdown (SIGTERM, SIGINT or :meth:`NodeServer.stop`): health turns NOT_SERVING, each
 service's ``drain`` hook ends its live streams cleanly, the ports stop accepting, open
 calls get ``grace_seconds`` to finish, then resources (the log watcher) close.
@@ -34,6 +39,7 @@ from grpc_reflection.v1alpha import reflection
 
 from samverka.errors import ConfigError
 from samverka.protocol.wire import WireLimits
+from samverka.retry import TaskState
 from samverka.transport.server.interceptors import RpcInterceptor
 from samverka.transport.server.limits import (
     CallerLimiter,
@@ -43,6 +49,9 @@ from samverka.transport.server.limits import (
 from samverka.transport.server.settings import ServerSettings, ServerTls
 
 log = logging.getLogger("samverka.transport.server")
+
+#: Health service name of a supervised background task: ``samverka.task.log-listener``.
+TASK_SERVICE_PREFIX = "samverka.task."
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +141,7 @@ class NodeServer:
         )
         self._stopping: asyncio.Event | None = None
         self._stopped = False
+        self._health_updates: set[asyncio.Future[None]] = set()
 
     def add_listener(
         self, name: str, address: str, tls: ServerTls, services: Sequence[ServiceBinding]
@@ -145,7 +155,43 @@ class NodeServer:
         return listener
 
     def add_resource(self, resource: Resource) -> None:
+        """Start ``resource`` with the server. One with a ``task_state``
+        (:class:`samverka.retry.TaskState`) has it reported by the health service."""
         self._resources.append(resource)
+
+    @property
+    def task_states(self) -> list[TaskState]:
+        """The supervised background tasks of this server's resources."""
+        states = (getattr(r, "task_state", None) for r in self._resources)
+        return [s for s in states if isinstance(s, TaskState)]
+
+    def _on_task_state(self, _state: TaskState) -> None:
+        if self._stopped or self._stopping is None:
+            return
+        task = asyncio.ensure_future(self._report_health())
+        self._health_updates.add(task)
+        task.add_done_callback(self._health_updates.discard)
+
+    async def _report_health(self) -> None:
+        """Health per listener: each task as service ``samverka.task.<name>``, and the
+        server as a whole ("" and each service) NOT_SERVING while a critical task is down."""
+        if self._stopped:
+            return
+        serving, not_serving = (
+            health_pb2.HealthCheckResponse.SERVING,
+            health_pb2.HealthCheckResponse.NOT_SERVING,
+        )
+        states = self.task_states
+        whole = serving if all(s.up for s in states if s.critical) else not_serving
+        for listener in self.listeners:
+            if listener.health is None:
+                continue
+            for state in states:
+                await listener.health.set(
+                    TASK_SERVICE_PREFIX + state.name, serving if state.up else not_serving
+                )
+            for name in ("", *(s.name for s in listener.services)):
+                await listener.health.set(name, whole)
 
     async def start(self) -> list[Listener]:
         """Start resources, bind every listener and report SERVING. Returns the listeners."""
@@ -158,6 +204,9 @@ class NodeServer:
                 self._started.append(resource)
             for listener in self.listeners:
                 await self._start_listener(listener)
+            for state in self.task_states:
+                state.observers.add(self._on_task_state)
+            await self._report_health()
         except BaseException:
             await self.stop(grace=0)
             raise
@@ -225,6 +274,8 @@ class NodeServer:
         if self._stopped:
             return
         self._stopped = True
+        for state in self.task_states:
+            state.observers.remove(self._on_task_state)
         grace = self.settings.grace_seconds if grace is None else grace
         for listener in self.listeners:
             if listener.health is not None:

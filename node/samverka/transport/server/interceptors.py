@@ -28,11 +28,14 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from samverka.errors import SamverkaError, StoreError
-from samverka.ops.metrics import observe_rpc
+from samverka.observers import Observers
 from samverka.transport.server.policy import Caller
 from samverka.transport.server.status import InvalidRequest, to_wire
 
 log = logging.getLogger("samverka.rpc")
+
+#: Told of every finished RPC: (method, final code, seconds, stream messages sent).
+rpc_observers: Observers[[str, str, float, int]] = Observers()
 
 Behavior = Callable[..., Any]
 if TYPE_CHECKING:  # the stubs' generics are not subscriptable at run time
@@ -210,7 +213,7 @@ class _CallLog:
     def done(self) -> None:
         elapsed = time.monotonic() - self.started
         code = self.code or _status_name(self.context)
-        observe_rpc(self.method, code, elapsed, self.messages)
+        rpc_observers(self.method, code, elapsed, self.messages)
         level = logging.DEBUG if self.method.startswith(_HEALTH_PREFIX) else logging.INFO
         log.log(
             level,

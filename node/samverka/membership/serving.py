@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from samverka.config import NodeConfig
+from samverka.membership.member import CachedDirectory, DirectoryPolicy
 from samverka.protocol.kommuner import kommun_name
 from samverka.protocol.signing import PublicKey
 from samverka.store.logwatch import LogWatcher, watcher_for
@@ -29,12 +30,11 @@ def build_node_server(
 
     Pass ``watcher`` to call ``watcher.notify()`` after appending in this process. The
     default policy refuses callers whose kommun is revoked in the member directory the
-    node holds (re-read when the file changes); others with a certificate from the
-    node's CA are members.
+    node holds (re-read when the file changes), and every member caller once the hub
+    has not confirmed that directory for ``[hub] directory_max_age_seconds``; others
+    with a certificate from the node's CA are members.
     """
     if policy is None:
-        from samverka.membership.member import CachedDirectory, DirectoryPolicy
-
         directory = CachedDirectory(config)
         max_age = config.hub.directory_max_age_seconds
         policy = DirectoryPolicy(
