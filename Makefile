@@ -53,6 +53,7 @@ lint: $(STAMP) buf-lint proto-check
 	$(BIN)/ruff format --check node hub tests
 	$(BIN)/mypy node/samverka hub
 	$(BIN)/python -m samverka_hub.schema_check $(SCHEMA_CHECK_URLS)
+	$(BIN)/lint-imports
 
 test: $(STAMP) proto-check buf-lint browser postgres
 	$(BIN)/python -m pytest -q
@@ -88,7 +89,7 @@ bench-quick: $(STAMP) postgres
 # The whole federation on loopback, then stops (about 15 s). DEMO_KEEP=DIR keeps it
 # running in DIR for exploring: `make demo DEMO_KEEP=/tmp/samverka-demo`.
 demo: $(STAMP)
-	$(BIN)/python -m samverka.demo
+	$(BIN)/python -m samverka_hub.demo
 
 run-node: $(STAMP)
 	$(BIN)/samverka node serve --dir $(DIR)

@@ -10,7 +10,7 @@ below it (docs/ARCHITECTURE.md, "Layers"; `make lint` checks it):
 - :mod:`samverka.replication`: ingest, push, sync, bundles, crosscheck;
 - :mod:`samverka.membership`: the node as a member (directory, enrollment, mirror);
 - :mod:`samverka.ops`: metrics, logs, backup, doctor;
-- :mod:`samverka.cli` and :mod:`samverka.demo` on top.
+- :mod:`samverka.cli` and :mod:`samverka_hub.demo` on top.
 
 Beside them: :mod:`samverka.errors`, :mod:`samverka.closing`, :mod:`samverka.config`
 and :mod:`samverka.node` (a node folder opened for use).

@@ -1,4 +1,4 @@
-"""Helpers for the demo's tests (``import demokit``): run ``python -m samverka.demo``
+"""Helpers for the demo's tests (``import demokit``): run ``python -m samverka_hub.demo``
 for real, and find the processes it started.
 
 The demo's folder is put under the test's ``tmp_path`` (through ``TMPDIR``, or
@@ -63,7 +63,7 @@ def demo_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 def run_demo(tmp_path: Path, timeout: float = 240, **env: str) -> DemoRun:
     began = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "samverka.demo"],
+        [sys.executable, "-m", "samverka_hub.demo"],
         capture_output=True,
         text=True,
         env=demo_env(tmp_path, **env),
@@ -78,7 +78,7 @@ def start_demo(tmp_path: Path, log: Path) -> subprocess.Popen[bytes]:
     """Start the demo in the background, its output going to ``log``."""
     with open(log, "wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "samverka.demo"],
+            [sys.executable, "-m", "samverka_hub.demo"],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=demo_env(tmp_path),

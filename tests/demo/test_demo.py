@@ -1,4 +1,4 @@
-"""``python -m samverka.demo`` (``make demo``): it runs the whole story, says so, and
+"""``python -m samverka_hub.demo`` (``make demo``): it runs the whole story, says so, and
 leaves nothing running — after success, on Ctrl-C, and when it is killed outright —
 unless ``DEMO_KEEP`` asks it to, when its ``stop.sh`` stops everything."""
 
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 from demokit import processes_naming, run_demo, start_demo, wait_for_output, wait_gone
-from samverka.demo import content
 from samverka.protocol.kommuner import is_kommunkod
 from samverka.protocol.validation import is_http_url, record_issues
 from samverka.v1 import records_pb2
+from samverka_hub.demo import content
 
 #: A generous bound: the demo takes about 15 s here on 2 idle cores (60 s is the goal
 #: on a busy machine), so only something badly wrong takes longer.

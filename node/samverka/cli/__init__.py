@@ -1,9 +1,9 @@
 """The ``samverka`` command line: one console script, subcommands loaded on demand.
 
 Subcommands live in their own modules and are imported only when run (a
-:class:`LazyGroup`), so ``samverka --help`` and small commands start fast and a
-command whose optional package is missing (the hub's) fails with a clear message
-instead of breaking every other command.
+:class:`LazyGroup`), so ``samverka --help`` and small commands start fast. Packages
+built on the node add theirs through entry points (``samverka hub``:
+:mod:`samverka.cli.plugins`); the node never imports them.
 
 Exit codes (also in ``samverka --help``) are set in :mod:`samverka.cli._common`.
 """
@@ -32,9 +32,9 @@ from samverka.cli._common import EXIT_CODES_HELP, LazyGroup
             "samverka.cli.crosscheck:crosscheck",
             "Compare feed heads with the hub and origin nodes.",
         ),
-        "hub": ("samverka_hub.cli:hub", "Run and operate the council's hub."),
         "doctor": ("samverka.cli.doctor:doctor", "Check a node or hub folder; say how to fix it."),
     },
+    plugins=True,
     epilog=EXIT_CODES_HELP,
 )
 @click.version_option(__version__, "--version", "-V", prog_name="samverka")

@@ -121,14 +121,34 @@ class LazyGroup(SamverkaGroup):
     in ``--help`` listings without importing the module.
     """
 
-    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]] | None = None, **kw: Any):
+    def __init__(
+        self,
+        *args: Any,
+        lazy: dict[str, tuple[str, str]] | None = None,
+        plugins: bool = False,
+        **kw: Any,
+    ):
         super().__init__(*args, **kw)
         self.lazy: dict[str, tuple[str, str]] = dict(lazy or {})
+        #: Whether commands registered by other packages are still to be read
+        #: (:mod:`samverka.cli.plugins`): only when a name is not the node's own.
+        self._plugins_pending = plugins
+
+    def _read_plugins(self) -> None:
+        if self._plugins_pending:
+            self._plugins_pending = False
+            from samverka.cli.plugins import plugin_commands
+
+            for name, spec in plugin_commands().items():
+                self.lazy.setdefault(name, spec)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
+        self._read_plugins()
         return sorted({*super().list_commands(ctx), *self.lazy})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.lazy:
+            self._read_plugins()
         if cmd_name in self.lazy:
             return self._load(cmd_name)
         return super().get_command(ctx, cmd_name)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
 from samverka.cli._common import EXIT_CODES_HELP, dir_option, json_option, print_json
+from samverka.cli.plugins import doctor_profilers
 from samverka.config import CONFIG_FILE
 from samverka.ops.doctor import ALL_CHECKS, Profile, format_findings, run_doctor
-from samverka.protocol.kommuner import HUB_ORIGIN
 
 
 @click.command(
@@ -59,24 +58,14 @@ def doctor(node_dir: Path, only: tuple[str, ...], offline: bool, as_json: bool) 
 
 
 def profile_for(folder: Path) -> Profile:
-    """The hub's profile when ``folder`` is a hub's (kommun 0000), else the node's."""
+    """The profile a registered package claims ``folder`` for (the hub's: kommun 0000),
+    else the node's."""
     try:
         raw = tomllib.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError):
         return Profile()  # the config check reports it
-    node_table = raw.get("node")
-    if not isinstance(node_table, dict) or node_table.get("kommun") != HUB_ORIGIN:
-        return Profile()
-    # The CLI may import the hub's package (the node package itself never does).
-    from samverka_hub.config import HUB_SECTIONS, load_hub_config
-    from samverka_hub.migrations import HUB_TRACK
-
-    def load_extra(path: Path) -> Sequence[Path]:
-        return [load_hub_config(path).ca_key_path]
-
-    return Profile(
-        kind="hub",
-        extra_sections=HUB_SECTIONS,
-        tracks=("store", HUB_TRACK),
-        load_extra=load_extra,
-    )
+    for profiler in doctor_profilers():
+        profile = profiler(folder, raw)
+        if profile is not None:
+            return profile
+    return Profile()

@@ -288,14 +288,22 @@ class _Bad(ValueError):
 MAX_AMOUNT_SEK = 10**12
 
 
+def shown(text: str, limit: int = 40) -> str:
+    """``text`` quoted for a message, cut short (with its length) when long."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}… ({len(text)} characters)"
+
+
 def parse_amount(text: str) -> int:
     match = _AMOUNT.match(text.strip())
     if match is None:
-        raise _Bad(f"{text!r} is not an amount in whole kronor")
-    amount = int(re.sub(r"\D", "", match[1]))
-    if amount > MAX_AMOUNT_SEK:
-        raise _Bad(f"{text!r} is more than {MAX_AMOUNT_SEK:,} kronor".replace(",", " "))
-    return amount
+        raise _Bad(f"{shown(text)} is not an amount in whole kronor")
+    digits = re.sub(r"\D", "", match[1]).lstrip("0")
+    # Counted before int(): Python refuses to convert more than 4,300 digits (ValueError).
+    if len(digits) > len(str(MAX_AMOUNT_SEK)) or int(digits or "0") > MAX_AMOUNT_SEK:
+        raise _Bad(f"{shown(text)} is more than {MAX_AMOUNT_SEK:,} kronor".replace(",", " "))
+    return int(digits or "0")
 
 
 def parse_date_ms(text: str) -> int:

@@ -1,16 +1,16 @@
-"""``python -m samverka.demo`` (``make demo``): a whole federation on this machine.
+"""``python -m samverka_hub.demo`` (``make demo``): a whole federation on this machine.
 
 AI-rådet's hub and the nodes of Leksand, Kungsbacka, Tibro and Gagnef, talking gRPC
 over mutual TLS on 127.0.0.1, each with its own SQLite file in one folder. The story:
 the kommuner enroll and the council approves them; they publish records drawn from
-public sources (:mod:`samverka.demo.content`); the hub aggregates them both ways
+public sources (:mod:`samverka_hub.demo.content`); the hub aggregates them both ways
 (Kungsbacka and Tibro push, the hub harvests Leksand's node); Gagnef, a small kommun
 without a server, syncs, verifies every entry against its origin's key, finds
 Leksand's AI policy and Kungsbacka's assistant offline, adopts the policy, and the
 adoption flows back to Leksand. Then everything stops and the folder is removed.
 
 What runs where, and why: the servers (``samverka hub serve``, ``samverka node
-serve``) are real processes, as in production (:mod:`samverka.demo.processes`); what
+serve``) are real processes, as in production (:mod:`samverka_hub.demo.processes`); what
 an operator types once (creating folders, enrollment requests, the council's
 decisions, authoring) runs in this process through the same library calls the CLI
 makes, which keeps the demo well under a minute; the steps a small kommun repeats
@@ -42,14 +42,14 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from samverka.demo import content
-from samverka.demo.processes import DemoError, Server, Servers
+from samverka_hub.demo import content
+from samverka_hub.demo.processes import DemoError, Server, Servers
 
 if TYPE_CHECKING:
-    from samverka_hub.folder import Hub
-
     from samverka.node import Node
     from samverka.store.store import StoredRecord
+
+    from samverka_hub.folder import Hub
 
 T = TypeVar("T")
 
@@ -159,9 +159,9 @@ async def run(folder: Path, servers: Servers, story: Story, stack: ExitStack) ->
 async def start_federation(
     folder: Path, servers: Servers, story: Story, stack: ExitStack
 ) -> Federation:
-    from samverka_hub.folder import init_hub
-
     from samverka.node import init_node
+
+    from samverka_hub.folder import init_hub
 
     hub_dir = folder / "hub"
     hub = stack.enter_context(
@@ -426,9 +426,9 @@ def show_visibility(fed: Federation, story: Story) -> None:
 
 
 def show_coverage(fed: Federation, story: Story) -> None:
-    from samverka_hub.insight import hub_coverage
-
     from samverka.protocol.vocab import USE_CASE_STATUS
+
+    from samverka_hub.insight import hub_coverage
 
     coverage = hub_coverage(fed.hub.store, fed.hub.council.current_directory(), member_view=True)
     statuses = ", ".join(

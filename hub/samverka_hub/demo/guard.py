@@ -1,4 +1,4 @@
-"""Run a command that stops when the demo dies: ``python -m samverka.demo.guard PID -- CMD…``.
+"""Run a command that stops when the demo dies: ``python -m samverka_hub.demo.guard PID -- CMD…``.
 
 The demo stops its servers itself (try/finally, also on Ctrl-C and SIGTERM). This
 covers the one case it cannot: the demo killed outright (SIGKILL, an OOM kill, a CI
@@ -22,7 +22,8 @@ PR_SET_PDEATHSIG = 1
 
 def main(argv: list[str]) -> int:
     if len(argv) < 3 or argv[1] != "--":
-        print("usage: python -m samverka.demo.guard PARENT_PID -- COMMAND [ARGS…]", file=sys.stderr)
+        usage = "usage: python -m samverka_hub.demo.guard PARENT_PID -- COMMAND [ARGS…]"
+        print(usage, file=sys.stderr)
         return 2
     parent = int(argv[0])
     libc = ctypes.CDLL(None, use_errno=True)

@@ -5,7 +5,7 @@ the terminal reaches only the demo, which then stops the servers itself; its out
 goes to ``logs/<name>.log`` in the demo folder. :meth:`Servers.stop` sends SIGTERM to
 every group at once, waits, and sends SIGKILL to whatever is left after a timeout.
 
-Servers meant to die with the demo are started through :mod:`samverka.demo.guard`
+Servers meant to die with the demo are started through :mod:`samverka_hub.demo.guard`
 (Linux), so the kernel stops them even if the demo itself is killed outright. Servers
 meant to outlive it (``DEMO_KEEP``) are not, and :meth:`Servers.write_stop_script`
 writes a ``stop.sh`` that stops them later by process group, touching only processes
@@ -85,7 +85,7 @@ class Servers:
         log = logs / f"{name}.log"
         command = [sys.executable, "-m", "samverka", *args]
         if not self.outlive_demo and sys.platform.startswith("linux"):
-            guard = [sys.executable, "-m", "samverka.demo.guard", str(os.getpid()), "--"]
+            guard = [sys.executable, "-m", "samverka_hub.demo.guard", str(os.getpid()), "--"]
             command = guard + command
         with open(log, "ab") as out:
             proc = subprocess.Popen(

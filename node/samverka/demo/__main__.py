@@ -1,5 +1,0 @@
-"""``python -m samverka.demo``: see :mod:`samverka.demo.run`."""
-
-from samverka.demo.run import main
-
-raise SystemExit(main())
