@@ -198,3 +198,37 @@ class SigningSeatRow(HubTable, table=True):
     #: When it was set, and why ("first signature", "promote: …").
     since_ms: int = Field(sa_type=Big)
     reason: str = ""
+
+
+class TlogLeafRow(HubTable, table=True):
+    """One leaf of the hub's transparency log (:mod:`samverka_hub.tlog`)."""
+
+    __tablename__ = "hub_tlog_leaves"
+    __table_args__ = (sa.UniqueConstraint("kind", "ref", name="uq_hub_tlog_leaves_kind_ref"),)
+
+    #: The leaf index: 0, 1, 2, … (gap-free, appended by one sequencer at a time).
+    index: int = Field(sa_type=Big, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    #: 1 an entry (ref: its log position), 2 a directory version (ref: the version).
+    kind: int
+    ref: int = Field(sa_type=Big)
+    #: The leaf bytes (tlog.entry_leaf / tlog.directory_leaf), as served in entry bundles.
+    data: bytes
+
+
+class TlogHashRow(HubTable, table=True):
+    """A stored hash of the log's Merkle tree (samverka.protocol.merkle's layout)."""
+
+    __tablename__ = "hub_tlog_hashes"
+
+    index: int = Field(sa_type=Big, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    hash: bytes
+
+
+class TlogCheckpointRow(HubTable, table=True):
+    """A signed checkpoint (C2SP signed note) of the log, one per size it reached."""
+
+    __tablename__ = "hub_tlog_checkpoints"
+
+    size: int = Field(sa_type=Big, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    note: bytes
+    signed_at_ms: int = Field(sa_type=Big)

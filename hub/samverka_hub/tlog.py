@@ -47,6 +47,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from samverka.errors import ConfigError
+from samverka.node import write_new
 from samverka.protocol.checkpoint import Checkpoint
 from samverka.protocol.merkle import (
     EMPTY_ROOT,
@@ -60,8 +61,8 @@ from samverka.protocol.note import Ed25519Signer, is_valid_name, sign_note
 from samverka.retry import RetryPolicy, TaskState, cancel, spawn, supervise
 from samverka.store.db import is_postgres, read_transaction, write_transaction
 from samverka.store.logwatch import LogWatcher
-from samverka.store.tables import log as log_table
 from samverka.store.store import now_ms
+from samverka.store.tables import log as log_table
 
 from samverka_hub.tables import DirectoryRow, TlogCheckpointRow, TlogHashRow, TlogLeafRow
 
@@ -95,10 +96,7 @@ def entry_leaf(origin: str, sequence: int, entry_hash: bytes) -> bytes:
     if not 0 < len(raw) < 256 or len(entry_hash) != 32:
         raise ValueError("an entry leaf needs an origin and a 32-byte entry hash")
     return (
-        bytes((LEAF_FORMAT, KIND_ENTRY))
-        + struct.pack(">QB", sequence, len(raw))
-        + raw
-        + entry_hash
+        bytes((LEAF_FORMAT, KIND_ENTRY)) + struct.pack(">QB", sequence, len(raw)) + raw + entry_hash
     )
 
 
@@ -145,8 +143,6 @@ def log_key_name(host: str) -> str:
 
 def create_log_key(hub_dir: Path, name: str) -> Ed25519Signer:
     """Write a new log key (0600) and its verifier key; refuses to overwrite one."""
-    from samverka.node import write_new
-
     signer = Ed25519Signer.generate(name)
     write_new(hub_dir / LOG_KEY_FILE, (signer.skey + "\n").encode(), mode=0o600)
     write_new(hub_dir / LOG_VKEY_FILE, (signer.verifier().vkey + "\n").encode(), mode=0o644)
@@ -244,7 +240,9 @@ def sequence_once(engine: sa.Engine, signer: Ed25519Signer, *, batch: int = MAX_
                 .order_by(log_table.c.position)
                 .limit(batch - len(new))
             ):
-                new.append((KIND_ENTRY, int(position), entry_leaf(origin, int(sequence), entry_hash)))
+                new.append(
+                    (KIND_ENTRY, int(position), entry_leaf(origin, int(sequence), entry_hash))
+                )
         has_checkpoint = conn.execute(sa.select(checkpoints_t.c.size).limit(1)).first()
         if not new and has_checkpoint is not None:
             return 0
