@@ -7,6 +7,8 @@ certificate authority added::
     keys/signing.key     the hub's Ed25519 key (0600): signs the member directory and
                          the council's own records (origin 0000)
     keys/signing.pub     its public key; enrolled nodes pin it
+    keys/log.key         the transparency log's note key (0600, samverka_hub.tlog);
+    keys/log.vkey        its verifier key (``<name>+<hash>+<base64>``), served at /log/key
     tls/ca.pem           the hub's CA certificate: give it to kommuner (`enroll --ca`);
                          the member port accepts client certificates it issued
     ca/ca.key            the CA's private key (0600, folder 0700)
@@ -25,6 +27,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +60,7 @@ from samverka_hub.config import (
 from samverka_hub.council import Council
 from samverka_hub.members import MemberStore
 from samverka_hub.migrations import HUB_TRACK
+from samverka_hub.tlog import create_log_key, log_key_name
 
 CA_NAME = "Samverka CA (AI-rådet)"
 
@@ -152,6 +156,8 @@ def init_hub(
     signing_key = SigningKey.generate()
     write_new(key_path, signing_key.to_pem(), mode=0o600)
     write_new(hub_dir / "keys" / "signing.pub", signing_key.public.to_pem(), mode=0o644)
+    # The transparency log's note key (samverka_hub.tlog), named after the hub's host.
+    create_log_key(hub_dir, log_key_name(log_host(member_address, hosts)))
 
     ca = create_ca(CA_NAME)
     names = tuple(
@@ -216,6 +222,13 @@ def _refuse_database_of_another_hub(store_url: str) -> None:
             "samverka.toml) to this host and run `samverka hub serve` with other ports; "
             "for a new hub, use an empty database",
         )
+
+
+def log_host(member_address: str, hosts: Sequence[str] = ()) -> str:
+    """The host that names the hub's log key: that of ``[hub] address``, else the first
+    name given to ``hub init --host``, else "localhost"."""
+    host = listen_host(member_address) if member_address else None
+    return host or (hosts[0] if hosts else "localhost")
 
 
 def _listen_hosts(*listens: str) -> list[str]:
