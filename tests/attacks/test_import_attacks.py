@@ -144,3 +144,45 @@ def test_a_workbook_with_a_lying_dimension_and_deep_yaml_json(node: Path, tmp_pa
         assert result.exit_code == 1, (name, result)
         assert "error:" in result.stderr and "Traceback" not in result.stderr, (name, result)
     assert held(node) == 0
+
+
+HUGE = "9" * 5000  # Python's int() refuses more than 4,300 digits (a ValueError)
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json", "csv"])
+def test_a_5000_digit_number_is_refused_with_its_row_and_field(
+    node: Path, tmp_path: Path, fmt: str
+) -> None:
+    """Issue 16: a 5,000-digit integer ended the import in a traceback (YAML and JSON in
+    the parser, CSV in the amount's conversion)."""
+    good = "titel: Bra fall\n  sammanfattning: S\n  verksamhetsområde: it\n  status: pilot"
+    if fmt == "yaml":
+        text = (f"- {good}\n"
+                f"- titel: Stort fall\n  sammanfattning: S\n  verksamhetsområde: it\n"
+                f"  status: pilot\n  årlig kostnad: {HUGE}\n"
+                f"- titel: Hex\n  sammanfattning: S\n  verksamhetsområde: it\n"
+                f"  status: pilot\n  årlig kostnad: 0x{'f' * 5000}\n")  # fmt: skip
+        places = ["line 5: cost_yearly: ", "line 10: cost_yearly: "]
+    elif fmt == "json":
+        row = '"sammanfattning": "S", "verksamhetsområde": "it", "status": "pilot"'
+        text = f'[{{"titel": "Bra fall", {row}}}, {{"titel": "Stort fall", {row}, "årlig kostnad": {HUGE}}}]'  # noqa: E501
+        places = ["item 2: cost_yearly: "]
+    else:
+        text = ("titel;sammanfattning;verksamhetsområde;status;årlig kostnad\n"
+                f"Bra fall;S;it;pilot;\nStort fall;S;it;pilot;{HUGE}\n")  # fmt: skip
+        places = ["line 3: cost_yearly: "]
+    path = tmp_path / f"stora-tal.{fmt}"
+    path.write_text(text, encoding="utf-8")
+    result = import_file(node, path)
+    clean = result.exception is None or isinstance(result.exception, SystemExit)
+    refused = result.exit_code == 1 and clean and held(node) == 0
+    record("attack", f"5,000-digit integer in a {fmt.upper()} import", refused=refused,
+           code=f"exit {result.exit_code}", reason="row and field named")  # fmt: skip
+    assert result.exit_code == 1 and clean, (result.exception, result.output)
+    assert "Traceback" not in result.stderr and "set_int_max_str_digits" not in result.stderr
+    for place in places:
+        line = next(x for x in result.stderr.splitlines() if place in x)
+        assert "(500" in line and len(line) < 200, line  # the value is cut short
+    assert "1 000 000 000 000 kronor" in result.stderr
+    assert "nothing imported" in result.stderr
+    assert held(node) == 0

@@ -74,6 +74,11 @@ MAX_SCANNED_LINES = 50_000
 #: zipfile never inflates a part beyond): deflated XML packs about 1000:1, so a 50 kB
 #: workbook can hold a 50 MB cell that takes the XML reader 600 MB and seconds to load.
 MAX_XLSX_UNPACKED_BYTES = 32 * 1024 * 1024
+#: Longest integer literal a YAML/JSON inventory's reader turns into a number; a longer
+#: one is kept as its text, for the field to refuse with the row and field's name
+#: (Python refuses int() of more than 4,300 digits with a ValueError, and no field
+#: holds more than protobuf's 20-digit uint64 anyway).
+MAX_NUMBER_CHARS = 40
 
 FORMATS = ("csv", "xlsx", "yaml", "json")
 
@@ -339,7 +344,7 @@ def _read_yaml(data: bytes, inventory: Inventory, default_body: str) -> Iterator
     text = _decode(data)
     loader: yaml.SafeLoader | None = None
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _InventoryLoader(text)
         node = loader.get_single_node()
         _refuse_aliases(node)
         document = loader.construct_document(node) if node is not None else None
@@ -359,6 +364,25 @@ def _read_yaml(data: bytes, inventory: Inventory, default_body: str) -> Iterator
             loader.dispose()
     lines = _yaml_item_lines(node)
     yield from _structured(document, inventory, default_body, lambda i, s: lines.get((s, i)))
+
+
+class _InventoryLoader(yaml.SafeLoader):
+    """SafeLoader whose integers longer than MAX_NUMBER_CHARS stay text (see _json_int)."""
+
+    def construct_long_int(self, node: yaml.ScalarNode) -> Any:
+        text = str(self.construct_scalar(node))
+        if len(text) > MAX_NUMBER_CHARS:
+            return text
+        return self.construct_yaml_int(node)
+
+
+_InventoryLoader.add_constructor("tag:yaml.org,2002:int", _InventoryLoader.construct_long_int)
+
+
+def _json_int(text: str) -> int | str:
+    """An integer literal; one longer than MAX_NUMBER_CHARS stays text, so that the field
+    it is given for reports it with its row (every value is read as text in the end)."""
+    return int(text) if len(text) <= MAX_NUMBER_CHARS else text
 
 
 def _refuse_aliases(root: Any) -> None:
@@ -400,7 +424,7 @@ def _yaml_item_lines(node: Any) -> dict[tuple[str, int], str]:
 
 def _read_json(data: bytes, inventory: Inventory, default_body: str) -> Iterator[RawRow]:
     try:
-        document = json.loads(_decode(data))
+        document = json.loads(_decode(data), parse_int=_json_int)
     except json.JSONDecodeError as exc:
         raise ImportFileError(f"not valid JSON: line {exc.lineno}: {exc.msg}") from exc
     except RecursionError as exc:
