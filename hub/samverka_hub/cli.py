@@ -130,6 +130,7 @@ def init(
     address, so they can run `samverka node enroll`.
     """
     from samverka_hub.folder import init_hub
+    from samverka_hub.tlog import LOG_VKEY_FILE
 
     with init_hub(
         node_dir,
@@ -148,6 +149,7 @@ def init(
             "public_listen": public_listen,
             "ca": str(created.config.ca_cert_path),
             "directory_version": directory.version,
+            "log_key": (created.dir / LOG_VKEY_FILE).read_text(encoding="ascii").strip(),
         }
         if as_json:
             print_json(info)
@@ -159,6 +161,7 @@ def init(
         click.echo(f"  member port     {listen} (mutual TLS)")
         click.echo(f"  public port     {public_listen} (enrollment, directory)")
         click.echo(f"  directory       version {directory.version}")
+        click.echo(f"  log key         {info['log_key']} (keys/log.key, 0600)")
         click.echo(f"Next: samverka hub serve --dir {created.dir}")
 
 

@@ -31,10 +31,11 @@ from samverka.transport.server.settings import ServerSettings, ServerTls
 
 from samverka_hub.aggregation_service import MAX_PUBLISH_ENTRIES
 from samverka_hub.directory_watch import DirectoryWatcher
-from samverka_hub.folder import Hub
+from samverka_hub.folder import Hub, log_host
 from samverka_hub.harvest import harvester_for
 from samverka_hub.runtime import HubRuntime
 from samverka_hub.service import HubServicer
+from samverka_hub.tlog import LogReader, Sequencer, ensure_log_key
 
 log = logging.getLogger("samverka_hub")
 
@@ -86,6 +87,9 @@ def build_hub_server(
     server = NodeServer(settings)
     server.add_resource(log_watcher)
     server.add_resource(directory)
+    # The transparency log: after the directory watcher (which signs version 1 if due).
+    log_signer = ensure_log_key(hub.dir, log_host(node.hub.address))
+    server.add_resource(Sequencer(hub.store.engine, log_signer, log_watcher))
     if config.harvest.enabled:
         # After the directory watcher: it starts first and knows the members.
         server.add_resource(harvester_for(hub, lambda: directory.current, log_watcher))
@@ -99,6 +103,7 @@ def build_hub_server(
             config.web,
             listen=web_listen,
             grace_seconds=settings.grace_seconds,
+            tlog=LogReader(hub.store.engine, log_signer.verifier().vkey),
         )
         server.add_resource(runtime.web)
     runtime.member_listener = server.add_listener(

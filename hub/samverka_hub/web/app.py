@@ -29,13 +29,15 @@ from collections.abc import Awaitable, Callable
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from samverka.errors import StoreError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from samverka_hub.config import WebSection
+from samverka_hub.tlog import LogReader
 from samverka_hub.web import api, pages
+from samverka_hub.web import log as log_routes
 from samverka_hub.web.catalog import BadFilter, Catalog
 from samverka_hub.web.context import STATIC_DIR, WebContext, context, template_environment
 
@@ -57,8 +59,11 @@ STATIC_CACHE = "public, max-age=31536000, immutable"
 STATIC_CACHE_UNVERSIONED = "public, max-age=3600"
 
 
-def create_app(catalog: Catalog, settings: WebSection | None = None) -> FastAPI:
-    """The catalog's ASGI app over ``catalog`` (PUBLIC records only)."""
+def create_app(
+    catalog: Catalog, settings: WebSection | None = None, tlog: LogReader | None = None
+) -> FastAPI:
+    """The catalog's ASGI app over ``catalog`` (PUBLIC records only), and the
+    transparency log under ``/log/`` when ``tlog`` is given (:mod:`.log`)."""
     app = FastAPI(
         title="Samverka – katalog",
         summary="Öppna (PUBLIC) poster i Samverka: AI-användningsfall, lärdomar, lösningar "
@@ -72,6 +77,8 @@ def create_app(catalog: Catalog, settings: WebSection | None = None) -> FastAPI:
     app.state.web = WebContext(catalog, settings or WebSection(), template_environment())
     app.include_router(pages.router)
     app.include_router(api.router)
+    app.state.tlog = tlog
+    app.include_router(log_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.middleware("http")
@@ -95,6 +102,12 @@ def create_app(catalog: Catalog, settings: WebSection | None = None) -> FastAPI:
         if request.url.path.startswith("/api/"):
             return JSONResponse(
                 {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+            )
+        if request.url.path.startswith("/log/"):
+            return PlainTextResponse(
+                f"{exc.detail}\n",
+                status_code=exc.status_code,
+                headers={"Cache-Control": "no-cache"},
             )
         return error_page(request, exc.status_code, str(exc.detail))
 

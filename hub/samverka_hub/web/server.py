@@ -34,6 +34,7 @@ from samverka.store.store import Store
 from samverka.transport.server.app import split_address
 
 from samverka_hub.config import WebSection
+from samverka_hub.tlog import LogReader
 from samverka_hub.web.app import create_app
 from samverka_hub.web.catalog import Catalog
 
@@ -53,12 +54,13 @@ class WebEndpoint:
         *,
         listen: str | None = None,
         grace_seconds: float = 5.0,
+        tlog: LogReader | None = None,
     ) -> None:
         self.settings = settings
         self.listen = listen or settings.listen
         self.host, self.port = split_address(self.listen)
         self.catalog = Catalog(store, directory)
-        self.app = create_app(self.catalog, settings)
+        self.app = create_app(self.catalog, settings, tlog)
         self.grace_seconds = grace_seconds
         self._server: uvicorn.Server | None = None
         self._socket: socket.socket | None = None
