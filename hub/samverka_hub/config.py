@@ -24,6 +24,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from samverka.config import (
     CONFIG_FILE,
@@ -135,12 +136,44 @@ class WebSection:
     page_size: int = 20
     #: Most rows one CSV export holds.
     max_export_rows: int = 5000
+    #: The catalog's public address (``https://katalog.example.se``, with a path prefix
+    #: if it is served under one), from which the links in CSV exports are built. Empty:
+    #: the links are paths (``/post/2029/uc-x``). Never taken from the request's Host
+    #: header, which whoever sends the request chooses.
+    public_url: str = ""
 
     def __post_init__(self) -> None:
         if not 1 <= self.page_size <= 200:
             raise ConfigError("[web] page_size must be between 1 and 200")
         if not 1 <= self.max_export_rows <= 100_000:
             raise ConfigError("[web] max_export_rows must be between 1 and 100000")
+        if self.public_url:
+            _check_public_url(self.public_url)
+
+
+def _check_public_url(url: str) -> None:
+    """A public_url is http(s)://host[:port][/path], nothing else."""
+    parts = urlsplit(url)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # a port that is not a number, or out of range
+        port_ok = False
+    if (
+        not port_ok
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username is not None
+        or parts.query
+        or parts.fragment
+        or url != url.strip()
+        or any(c in url for c in "\\\"<>' \t\r\n")
+    ):
+        raise ConfigError(
+            f"[web] public_url {url!r} is not an http(s) address such as "
+            "https://katalog.example.se",
+            hint="give the scheme, the host and an optional path, without query or "
+            "fragment, or leave it empty for links without a host",
+        )
 
 
 HUB_SECTIONS: dict[str, type[Any]] = {
@@ -313,5 +346,7 @@ enabled = true
 listen = "127.0.0.1:7480"
 page_size = 20
 max_export_rows = 5000
+# The catalog's public address, for the links in CSV exports (empty: paths only).
+# public_url = "https://katalog.example.se"
 '''
     )

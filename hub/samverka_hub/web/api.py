@@ -200,7 +200,8 @@ def records(
 def records_csv(request: Request, filters: FilterQuery) -> Response:
     ctx = context(request)
     rows = ctx.catalog.export(filters, limit=ctx.settings.max_export_rows)
-    text = to_csv(rows, base_url=str(request.base_url))
+    # Links from the configured address, never the request's Host header.
+    text = to_csv(rows, base_url=ctx.settings.public_url)
     return Response(
         text.encode("utf-8"),
         media_type="text/csv; charset=utf-8",
