@@ -315,6 +315,8 @@ class LogReader:
 # --- The background task ------------------------------------------------------------------
 
 RETRY = RetryPolicy(initial=0.5, maximum=10.0)
+#: After a wake-up, wait this long before a round (a checkpoint lags a push by about it).
+SETTLE_SECONDS = 0.25
 
 
 class Sequencer:
@@ -329,11 +331,13 @@ class Sequencer:
         watcher: LogWatcher,
         *,
         interval: float = 1.0,
+        settle: float = SETTLE_SECONDS,
     ) -> None:
         self.engine = engine
         self.signer = signer
         self.watcher = watcher
         self.interval = interval
+        self.settle = settle
         self.task_state = TaskState("tlog-sequencer")
         self._task: asyncio.Task[None] | None = None
 
@@ -354,6 +358,10 @@ class Sequencer:
             self.task_state.mark_up()
             if appended:
                 log.debug("transparency log: %d leaves appended", appended)
-                continue
+            if appended == MAX_BATCH:
+                continue  # catching up
             seen = max(seen, self.watcher.position)
             await self.watcher.wait_beyond(seen, self.interval)
+            # Let a burst of pushes land first: fewer, larger rounds, each one short
+            # write transaction (ingest measured no slower with 0.25 s; see the docs).
+            await asyncio.sleep(self.settle)

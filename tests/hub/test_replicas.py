@@ -340,3 +340,54 @@ def test_hub_init_refuses_a_database_that_already_holds_a_hub(replicas: Replicas
     assert refused.returncode == 3, refused
     assert "already holds a hub" in refused.stderr and "copy its folder" in refused.stderr
     assert not (other / "samverka.toml").exists()
+
+
+def test_replicas_share_one_transparency_log(replicas: Replicas) -> None:
+    """Both replicas run a sequencer on the one database (samverka_hub.tlog): while
+    members push to both, one log grows, every log position and directory version in it
+    once, entries in cursor order, under checkpoints signed by the one log key."""
+    from samverka.protocol import merkle
+    from samverka.protocol.checkpoint import open_checkpoint
+    from samverka_hub import tlog
+
+    leksand, tibro = replicas.member(LEKSAND), replicas.member(TIBRO)
+    replicas.wait_admitted(leksand, tibro)
+    pushes = {
+        address: (m, [m.writer.publish("lesson", record_id=f"t-{i}") for i in range(20)])
+        for address, m in ((replicas.a.member, leksand), (replicas.b.member, tibro))
+    }
+
+    async def push(address: str, member: Member, entries: list[Any]) -> None:
+        async with HubClient(address, member.tls) as link:
+            for i in range(0, len(entries), 4):
+                await link.publish([log_entry(e) for e in entries[i : i + 4]])
+
+    async def together() -> None:
+        await asyncio.gather(*(push(addr, m, e) for addr, (m, e) in pushes.items()))
+
+    run_async(asyncio.wait_for(together(), 60))
+    signer = tlog.load_log_key(replicas.a.dir)
+    assert signer is not None
+    assert tlog.load_log_key(replicas.b.dir).skey == signer.skey  # type: ignore[union-attr]
+    hub = replicas.hub
+    reader = tlog.LogReader(hub.store.engine, signer.verifier().vkey)
+
+    def complete() -> tuple[int, bytes] | None:
+        directory = hub.council.current_directory()
+        assert directory is not None
+        latest = reader.latest()
+        expected = directory.version + hub.store.log_position()
+        return latest if latest is not None and latest[0] == expected else None
+
+    size, note = wait_for(complete, 20, "the log to hold every position and directory version")
+    cp = open_checkpoint(note, signer.verifier()).checkpoint
+    leaves = reader.read_leaves(0, size)
+    assert cp.root_hash == merkle.root_from_leaf_hashes([merkle.leaf_hash(x) for x in leaves])
+    parsed = [tlog.parse_leaf(x) for x in leaves]
+    directories = [p.number for p in parsed if p.kind == tlog.KIND_DIRECTORY]
+    entries = [(p.origin, p.number) for p in parsed if p.kind == tlog.KIND_ENTRY]
+    assert directories == list(range(1, len(directories) + 1))
+    assert len(entries) == hub.store.log_position() == len(set(entries))
+    for origin in (LEKSAND, TIBRO):
+        sequences = [s for o, s in entries if o == origin]
+        assert sequences == list(range(1, len(sequences) + 1)), origin
