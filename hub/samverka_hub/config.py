@@ -94,10 +94,21 @@ class CaSection:
     key: str = "ca/ca.key"
     #: Lifetime of a member's TLS certificate, in days.
     member_cert_days: int = 397
+    #: Most certificates one member may renew itself (RenewCertificate) within
+    #: ``renewal_period_hours``; beyond it the hub answers RESOURCE_EXHAUSTED
+    #: (``renewal_limit``) with the time the next renewal is allowed. Counted in the
+    #: database, so the limit holds across replicas.
+    max_renewals: int = 3
+    #: The period ``max_renewals`` counts over, in hours.
+    renewal_period_hours: float = 24.0
 
     def __post_init__(self) -> None:
         if self.member_cert_days < 1:
             raise ConfigError("[ca] member_cert_days must be at least 1")
+        if not 1 <= self.max_renewals <= 1000:
+            raise ConfigError("[ca] max_renewals must be between 1 and 1000")
+        if not 0 < self.renewal_period_hours <= 24 * 366:
+            raise ConfigError("[ca] renewal_period_hours must be more than 0 and at most 8784")
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,6 +332,9 @@ poll_seconds = 0.5
 key = "ca/ca.key"
 # Lifetime of a member's TLS certificate (days); renew with `samverka node renew-cert`.
 member_cert_days = 397
+# Renewals one member may make within renewal_period_hours (counted in the database).
+max_renewals = 3
+renewal_period_hours = 24.0
 
 [harvest]
 # `hub serve` pulls new entries from every member whose directory entry has an

@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from samverka.errors import ConfigError, EnrollmentRefused, Reason
+from samverka.errors import ConfigError, EnrollmentRefused, QuotaExhausted, Reason
 from samverka.membership.enrollment import (
     VerifiedEnrollment,
     VerifiedRotation,
@@ -110,6 +110,8 @@ class Council:
         settings: DirectorySection,
         *,
         member_cert_days: int = 397,
+        max_renewals: int = 3,
+        renewal_period_ms: int = 24 * 3_600_000,
         clock: Callable[[], int] = now_ms,
     ) -> None:
         self.store = store
@@ -117,6 +119,8 @@ class Council:
         self.ca = ca
         self.settings = settings
         self.member_cert_days = member_cert_days
+        self.max_renewals = max_renewals
+        self.renewal_period_ms = renewal_period_ms
         self.clock = clock
 
     # -- enrollment ------------------------------------------------------------------
@@ -479,13 +483,31 @@ class Council:
     # -- certificates ----------------------------------------------------------------
 
     def renew_certificate(self, kommunkod: str, csr_der: bytes) -> bytes:
-        """A new TLS certificate for an active member's (new or same) key."""
+        """A new TLS certificate for an active member's (new or same) key.
+
+        At most ``max_renewals`` within ``renewal_period_ms``, counted from the issued
+        certificates in the write transaction (the database's write lock), so replicas
+        share one count; beyond it :class:`QuotaExhausted` says when to try again.
+        """
         now = self.clock()
         with self.store.write() as tx:
             member = tx.member(kommunkod)
             if member is None or not member.active:
                 raise MembershipConflict(
                     f"{kommunkod} is not an active member", reason="not_member"
+                )
+            recent = tx.issued_since(kommunkod, "renewal", now - self.renewal_period_ms)
+            if len(recent) >= self.max_renewals:
+                retry_at = recent[-self.max_renewals] + self.renewal_period_ms
+                raise QuotaExhausted(
+                    "renewal_limit",
+                    f"{kommunkod} has renewed its certificate {len(recent)} times in the last "
+                    f"{_hours(self.renewal_period_ms)} (the limit is {self.max_renewals}); "
+                    f"the next renewal is allowed at {_utc(retry_at)} (in "
+                    f"{_hours(retry_at - now)})",
+                    retry_at_ms=retry_at,
+                    hint="the certificate in tls/node.pem is still valid; renew again "
+                    "after that time, or ask AI-rådet if the key was lost",
                 )
             check_csr(csr_der, kommunkod=kommunkod)
             cert = self.ca.issue_member(
@@ -614,6 +636,17 @@ class Council:
     def members(self) -> list[Member]:
         with self.store.read() as tx:
             return tx.members()
+
+
+def _hours(ms: int) -> str:
+    """A duration for a message: "24 h", "1.5 h", "12 min"."""
+    if ms < 3_600_000:
+        return f"{max(1, -(-ms // 60_000))} min"
+    return f"{ms / 3_600_000:.3g} h"
+
+
+def _utc(ms: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ms / 1000))
 
 
 def _check_code(kommunkod: str) -> str:

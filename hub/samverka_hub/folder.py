@@ -104,6 +104,8 @@ def open_hub(hub_dir: Path, *, env: dict[str, str] | None = None) -> Hub:
         ca,
         config.directory,
         member_cert_days=config.ca.member_cert_days,
+        max_renewals=config.ca.max_renewals,
+        renewal_period_ms=round(config.ca.renewal_period_hours * 3_600_000),
     )
     return Hub(
         config=config,

@@ -297,6 +297,18 @@ class MemberTx:
     def add_certificate(self, row: CertificateRow) -> None:
         self._insert(row)
 
+    def issued_since(self, kommunkod: str, purpose: str, since_ms: int) -> list[int]:
+        """When (ms) certificates for ``purpose`` were issued to ``kommunkod`` since
+        ``since_ms``, oldest first."""
+        t = CertificateRow.table()
+        stmt = (
+            sa.select(t.c.issued_at_ms)
+            .where(t.c.kommunkod == kommunkod, t.c.purpose == purpose)
+            .where(t.c.issued_at_ms > since_ms)
+            .order_by(t.c.issued_at_ms)
+        )
+        return [int(ms) for ms in self.conn.execute(stmt).scalars()]
+
     def certificates(self, kommunkod: str | None = None) -> list[CertificateRow]:
         t = CertificateRow.table()
         where = t.c.kommunkod == kommunkod if kommunkod is not None else None

@@ -133,6 +133,17 @@ class Overloaded(SamverkaError):
     reason = "overloaded"
 
 
+class QuotaExhausted(Overloaded):
+    """A caller has used up an allowance for a period (such as certificate renewals per
+    day); ``retry_at_ms`` is when the next one is allowed. ``reason`` is the
+    machine-readable reason sent in the ErrorInfo (e.g. ``renewal_limit``)."""
+
+    def __init__(self, reason: str, message: str, *, retry_at_ms: int, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason
+        self.retry_at_ms = retry_at_ms
+
+
 class ConfigError(SamverkaError):
     """The node's folder or configuration is missing or wrong."""
 

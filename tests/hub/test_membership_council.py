@@ -7,7 +7,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 from hubkit import DAY, HOUR, T0, Applicant, HubUnderTest
-from samverka.errors import EnrollmentRefused, Reason
+from samverka.errors import EnrollmentRefused, QuotaExhausted, Reason
 from samverka.protocol.directory import verify_directory
 from samverka.protocol.signing import SigningKey
 from samverka.transport.pki import verify_certificate
@@ -193,6 +193,29 @@ def test_renew_certificate(hub: HubUnderTest) -> None:
     with pytest.raises(MembershipConflict):
         hub.council.renew_certificate(TIBRO, Applicant.make(TIBRO).csr_der)
     assert a.kommunkod == LEKSAND
+
+
+def test_renewals_are_capped_per_period_with_the_time_to_retry(hub: HubUnderTest) -> None:
+    """Issue 16: RenewCertificate had no cap. 3 a day by default; the 4th is refused
+    until the oldest of the 3 is a day old (a sliding window over issued certificates)."""
+    admit(hub)
+    first = hub.clock.now
+    for step in (0, HOUR, HOUR):
+        hub.clock.now += step
+        hub.council.renew_certificate(LEKSAND, Applicant.make(LEKSAND).csr_der)
+    hub.clock.now += HOUR
+    with pytest.raises(QuotaExhausted) as exc:
+        hub.council.renew_certificate(LEKSAND, Applicant.make(LEKSAND).csr_der)
+    assert exc.value.reason == "renewal_limit" and exc.value.retry_at_ms == first + DAY
+    assert "the next renewal is allowed at" in str(exc.value) and "(in 21 h)" in str(exc.value)
+    hub.clock.now = first + DAY - 1
+    with pytest.raises(QuotaExhausted):
+        hub.council.renew_certificate(LEKSAND, Applicant.make(LEKSAND).csr_der)
+    hub.clock.now = first + DAY
+    hub.council.renew_certificate(LEKSAND, Applicant.make(LEKSAND).csr_der)
+    with pytest.raises(QuotaExhausted) as exc:
+        hub.council.renew_certificate(LEKSAND, Applicant.make(LEKSAND).csr_der)
+    assert exc.value.retry_at_ms == first + HOUR + DAY
 
 
 def test_directory_is_reissued_after_half_its_life(hub: HubUnderTest) -> None:

@@ -22,6 +22,7 @@ from samverka.errors import (
     EnrollmentRefused,
     EntryRefused,
     Overloaded,
+    QuotaExhausted,
     Reason,
     RecordInvalid,
     RequestRefused,
@@ -143,6 +144,9 @@ def _to_wire(exc: BaseException) -> WireError:
         return WireError(grpc.StatusCode.FAILED_PRECONDITION, str(exc), exc.reason)
     if isinstance(exc, InvalidRequest | RequestRefused):
         return WireError(grpc.StatusCode.INVALID_ARGUMENT, str(exc), exc.reason)
+    if isinstance(exc, QuotaExhausted):
+        meta = {"retry_at_ms": str(exc.retry_at_ms)}
+        return WireError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc), exc.reason, meta)
     if isinstance(exc, Overloaded):
         return WireError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc), exc.reason)
     if isinstance(exc, StoreError):
