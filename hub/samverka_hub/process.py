@@ -89,7 +89,9 @@ def build_hub_server(
     server.add_resource(directory)
     # The transparency log: after the directory watcher (which signs version 1 if due).
     log_signer = ensure_log_key(hub.dir, log_host(node.hub.address))
-    server.add_resource(Sequencer(hub.store.engine, log_signer, log_watcher))
+    server.add_resource(
+        Sequencer(hub.store.engine, log_signer, log_watcher, may_sign=hub.council.signing_allowed)
+    )
     if config.harvest.enabled:
         # After the directory watcher: it starts first and knows the members.
         server.add_resource(harvester_for(hub, lambda: directory.current, log_watcher))

@@ -41,12 +41,12 @@ import asyncio
 import logging
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
-from samverka.errors import ConfigError
+from samverka.errors import ConfigError, SamverkaError
 from samverka.node import write_new
 from samverka.protocol.checkpoint import Checkpoint
 from samverka.protocol.merkle import (
@@ -312,6 +312,16 @@ class LogReader:
         return data
 
 
+class NotTheSigningSeat(SamverkaError):
+    """This database may not sign (a restored copy not yet promoted)."""
+
+
+def log_reader(hub_dir: Path, engine: sa.Engine) -> LogReader | None:
+    """A reader of the log in this hub folder's database; None before it has a key."""
+    signer = load_log_key(hub_dir)
+    return None if signer is None else LogReader(engine, signer.verifier().vkey)
+
+
 # --- The background task ------------------------------------------------------------------
 
 RETRY = RetryPolicy(initial=0.5, maximum=10.0)
@@ -332,8 +342,12 @@ class Sequencer:
         *,
         interval: float = 1.0,
         settle: float = SETTLE_SECONDS,
+        may_sign: Callable[[], tuple[bool, str]] | None = None,
     ) -> None:
         self.engine = engine
+        #: The council's signing seat (Council.signing_allowed): a restored copy of the
+        #: database signs no checkpoint (it would fork the log) until `hub promote`.
+        self.may_sign = may_sign
         self.signer = signer
         self.watcher = watcher
         self.interval = interval
@@ -354,6 +368,14 @@ class Sequencer:
     async def _run(self) -> None:
         seen = 0
         while True:
+            if self.may_sign is not None:
+                allowed, here = await asyncio.to_thread(self.may_sign)
+                if not allowed:
+                    raise NotTheSigningSeat(
+                        f"this database ({here}) is a copy of the hub's: its transparency "
+                        "log would fork the one production signs, so no checkpoint is signed",
+                        hint="if this copy replaces production, run `samverka hub promote`",
+                    )
             appended = await asyncio.to_thread(sequence_once, self.engine, self.signer)
             self.task_state.mark_up()
             if appended:

@@ -6,6 +6,7 @@ processes are covered in tests/web/test_tlog_http.py.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from samverka.protocol import merkle
 from samverka.protocol.checkpoint import open_checkpoint
 from samverka.protocol.kommuner import HUB_ORIGIN
 from samverka.protocol.note import Ed25519Signer
+from samverka.store.logwatch import LogWatcher
 from samverka.store.store import Store
 from samverka.v1 import records_pb2
 from samverka_hub import tlog
@@ -153,3 +155,18 @@ def test_replicas_on_one_database_append_one_log(tmp_path: Path, pg_url: str) ->
             assert cp.root_hash == merkle.root_from_leaf_hashes(hashes)
         finally:
             other.close()
+
+
+def test_a_copy_of_the_database_signs_no_checkpoint(tmp_path: Path) -> None:
+    """A restored copy not yet promoted would fork the log: its sequencer refuses."""
+    with make_hub(tmp_path / "hub") as h:
+        sequencer = tlog.Sequencer(
+            h.hub.store.engine,
+            signer_of(h.hub),
+            LogWatcher(h.hub.store),
+            may_sign=lambda: (False, "sqlite:1:2"),
+        )
+        with pytest.raises(tlog.NotTheSigningSeat, match="sqlite:1:2") as raised:
+            asyncio.run(sequencer._run())
+        assert "hub promote" in raised.value.hint
+        assert tlog.LogReader(h.hub.store.engine, "").latest() is None

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +125,37 @@ def test_a_running_hub_serves_a_log_the_independent_verifier_accepts(tmp_path: P
                 status, _, _ = fetch(base + bad)
                 assert status == 404, bad
         assert "tlog-sequencer failed" not in log_path.read_text()
+        # `hub web` alone serves the log as the hub last signed it.
+        with hub_web_alone(hub_dir, tmp_path) as alone:
+            _, _, last = fetch(alone + "checkpoint")
+            assert int(last.split(b"\n")[1]) == new.size
+            tlogcheck.check_log(tlogcheck.http_fetcher(alone), vkey, previous=old)
+
+
+@contextmanager
+def hub_web_alone(hub_dir: Path, tmp: Path) -> Iterator[str]:
+    """``samverka hub web`` on the folder: the log's base URL; SIGTERM afterwards."""
+    address_file, log_path = tmp / "web-alone.json", tmp / "web-alone.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "samverka", "hub", "web", "--dir", str(hub_dir),
+             "--listen", "127.0.0.1:0", "--address-file", str(address_file)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 30
+            while not address_file.exists():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"hub web did not start:\n{log_path.read_text()}")
+                time.sleep(0.05)
+            yield f"http://{json.loads(address_file.read_text())['web']}/log/"
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
 
 
 def test_hub_init_prints_the_log_key(tmp_path: Path) -> None:

@@ -35,7 +35,8 @@ def web(node_dir: Path, listen: str | None, address_file: Path | None) -> None:
     """Serve the read-only web catalog of PUBLIC records from the hub in DIR.
 
     Pages in Swedish (search, records, kommuner, coverage, proven solutions), a
-    JSON API under /api (OpenAPI at /api/openapi.json) and CSV export.
+    JSON API under /api (OpenAPI at /api/openapi.json) and CSV export; the
+    transparency log under /log/ as the hub last signed it (no sequencer runs here).
     """
     import asyncio
 
@@ -45,6 +46,7 @@ def web(node_dir: Path, listen: str | None, address_file: Path | None) -> None:
     from samverka.ops.logs import announce
 
     from samverka_hub.folder import open_hub
+    from samverka_hub.tlog import log_reader
     from samverka_hub.web.server import CachedDirectory, WebEndpoint, serve_alone
 
     configure_logging(load_config(node_dir), None, None)
@@ -55,6 +57,7 @@ def web(node_dir: Path, listen: str | None, address_file: Path | None) -> None:
             CachedDirectory(hub.council.current_directory),
             hub.config.web,
             listen=listen,
+            tlog=log_reader(hub.dir, hub.store.engine),
         )
 
         def started(endpoint: WebEndpoint) -> None:
