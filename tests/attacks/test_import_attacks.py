@@ -186,3 +186,31 @@ def test_a_5000_digit_number_is_refused_with_its_row_and_field(
     assert "1 000 000 000 000 kronor" in result.stderr
     assert "nothing imported" in result.stderr
     assert held(node) == 0
+
+
+def test_a_5000_digit_number_in_a_workbook_is_refused_with_its_row(
+    node: Path, tmp_path: Path
+) -> None:
+    """openpyxl converts a numeric cell with int(), which refuses 5,000 digits: the row
+    is named, without Python's advice to raise its limit."""
+    data = workbook([["Stort fall", "S", "it", "pilot", "5"]])
+    number = b'<c r="E2"><v>' + HUGE.encode() + b"</v></c>"
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for name in source.namelist():
+            part = source.read(name)
+            if name == "xl/worksheets/sheet1.xml":
+                part, count = re.subn(rb'<c r="E2".*?</c>', number, part, flags=re.S)
+                assert count == 1, part
+            target.writestr(name, part)
+    path = tmp_path / "stora-tal.xlsx"
+    path.write_bytes(out.getvalue())
+    result = import_file(node, path)
+    clean = result.exception is None or isinstance(result.exception, SystemExit)
+    record("attack", "5,000-digit integer in an XLSX import", refused=result.exit_code == 1,
+           code=f"exit {result.exit_code}", reason="row named")  # fmt: skip
+    assert result.exit_code == 1 and clean, (result.exception, result.output)
+    assert "row 2: a number of more than 4,300 digits" in result.stderr, result.stderr
+    assert "set_int_max_str_digits" not in result.stderr
+    assert held(node) == 0

@@ -323,6 +323,14 @@ def _read_xlsx(data: bytes, inventory: Inventory, default_body: str) -> Iterator
         for number in range(1, MAX_SCANNED_LINES + 2):
             try:
                 cells = next(rows, None)
+            except ValueError as exc:
+                if "integer string conversion" in str(exc):  # openpyxl's int() of the cell
+                    raise ImportFileError(
+                        f"row {number}: a number of more than 4,300 digits "
+                        "(no field takes more than 20)",
+                        hint="correct the number in that row",
+                    ) from exc
+                raise ImportFileError(f"row {number}: not readable: {exc}") from exc
             except Exception as exc:
                 raise ImportFileError(f"row {number}: not readable: {exc}") from exc
             if cells is None:
