@@ -15,7 +15,7 @@ RenewCertificate   refused (UNAUTHENTICATED)       the caller's own certificate
 Database work runs in worker threads (``asyncio.to_thread``); errors are Samverka
 errors that the server's interceptor turns into statuses (INVALID_ARGUMENT for a bad
 request, FAILED_PRECONDITION for a state conflict, PERMISSION_DENIED for a revoked
-caller).
+caller, RESOURCE_EXHAUSTED ``renewal_limit`` for a member past ``[ca] max_renewals``).
 """
 
 from __future__ import annotations

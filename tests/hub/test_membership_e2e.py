@@ -380,6 +380,32 @@ def test_renew_certificate(procs: Procs, hub: RunningHub, member: Path) -> None:
     assert run_async(call()) == "0000"
 
 
+def test_renew_cert_past_the_limit_says_when_to_try_again(
+    procs: Procs, hub: RunningHub, member: Path
+) -> None:
+    """Issue 16: the hub capped no renewals. ``node renew-cert`` until the hub refuses
+    (3 a day: the member may have renewed in an earlier test), then the operator's
+    message says why and when; the certificate on disk is the last one issued."""
+    tried = []
+    for _ in range(4):
+        tried.append(procs.run("node", "renew-cert", "--dir", str(member), check=False))
+        if tried[-1].returncode != 0:
+            break
+    refused = tried[-1]
+    assert refused.returncode != 0 and len(tried) >= 2, tried
+    assert "RESOURCE_EXHAUSTED" in refused.stderr and "(the limit is 3)" in refused.stderr
+    assert "the next renewal is allowed at" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
+    members = MemberStore.open(f"sqlite:///{hub.dir / 'samverka.db'}", tracks=())
+    try:
+        with members.read() as tx:
+            issued = [c for c in tx.certificates(TIBRO) if c.purpose == "renewal"]
+    finally:
+        members.close()
+    assert len(issued) == 3
+    assert (member / "tls" / "node.pem").read_bytes() == issued[-1].certificate_pem
+
+
 def test_node_refuses_an_older_directory(procs: Procs, hub: RunningHub, member: Path) -> None:
     """A hub (or anyone at its address) that serves an older directory is refused."""
     node_dir = member
