@@ -42,6 +42,7 @@ import samverka
 from samverka.config import CONFIG_FILE, NodeConfig, load_config
 from samverka.errors import ConfigError, SamverkaError, StoreError
 from samverka.store.db import sqlite_path
+from samverka.store.migrations import revision_number
 
 MANIFEST = "backup.json"
 DATABASE = "samverka.db"
@@ -61,9 +62,9 @@ class BackupManifest:
     log_position: int
     #: origin → newest sequence held.
     heads: dict[str, int]
-    #: track → Alembic revision (``"store_0002"``); a backup made before Alembic
-    #: holds the old version numbers (``2``).
-    schema: dict[str, int | str]
+    #: track → schema version: the number of the Alembic revision ``<track>_<NNNN>``
+    #: (the same numbers the framework before Alembic wrote, so the format is unchanged).
+    schema: dict[str, int]
     database_sha256: str
     #: The folder's files and folders in the archive (besides the database).
     files: list[str] = field(default_factory=list)
@@ -235,7 +236,7 @@ def _folder_files(folder: Path, *, skip: set[Path]) -> list[str]:
     return files
 
 
-def _schema_revisions(conn: sqlite3.Connection) -> dict[str, int | str]:
+def _schema_revisions(conn: sqlite3.Connection) -> dict[str, int]:
     """Each migration track's revision, from its version table ``alembic_version_<track>``
     (see samverka.store.migrations); a database not yet taken over from the framework
     before Alembic gives its ``schema_migrations`` versions."""
@@ -245,11 +246,11 @@ def _schema_revisions(conn: sqlite3.Connection) -> dict[str, int | str]:
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'alembic_version_%'"
         )
     ]
-    schema: dict[str, int | str] = {}
+    schema: dict[str, int] = {}
     for table in tables:
         row = conn.execute(f'SELECT version_num FROM "{table}"').fetchone()
         if row is not None:
-            schema[table.removeprefix("alembic_version_")] = str(row[0])
+            schema[table.removeprefix("alembic_version_")] = revision_number(str(row[0]))
     if not tables:
         legacy = conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"

@@ -142,6 +142,15 @@ def revisions(name: str) -> list[str]:
     return list(reversed(line))
 
 
+def revision_number(revision: str) -> int:
+    """The version number of a revision id ``<track>_<NNNN>`` (``store_0002`` → 2): every
+    revision of both tracks is named so, numbered as the framework before Alembic was,
+    so what reports versions (backup manifests, doctor) keeps its numbers. -1 for an id
+    not of that form (a revision this software did not make)."""
+    _, _, number = revision.rpartition("_")
+    return int(number) if number.isdigit() else -1
+
+
 def latest_version(name: str = STORE_TRACK) -> int:
     return len(revisions(name))
 
