@@ -33,6 +33,9 @@ class RevokedTibro:
             raise AccessDenied(f"{TIBRO} is revoked", hint="ask the council")
         return Audience.MEMBERS if caller.kommunkod else Audience.PUBLIC
 
+    def revision(self) -> object:
+        return 0  # the revocation above never changes during a call
+
 
 def _servers(node: Node, policy: object) -> NodeServer:
     """A member port (mutual TLS) and a public port (server TLS only) on one server."""

@@ -188,6 +188,19 @@ def _process_lock(engine: Engine) -> threading.RLock:
         return lock
 
 
+def _release_pooled(engine: Engine) -> None:
+    """After SQLite refused a write: close every idle pooled connection too.
+
+    SQLite shares one WAL-index (``-shm``) mapping between the connections of a process;
+    one opened while the file could not be written keeps it read-only for all of them
+    until it closes, so a refused write can outlive the condition through a connection
+    that merely sat in the pool (seen with the transparency-log sequencer reading beside
+    the writers).
+    """
+    if engine.dialect.name == "sqlite":
+        engine.pool.dispose()
+
+
 @contextmanager
 def write_transaction(engine: Engine, *, lock: bool = True) -> Iterator[Connection]:
     """A write transaction; commits on success, rolls back on an exception.
@@ -205,6 +218,7 @@ def write_transaction(engine: Engine, *, lock: bool = True) -> Iterator[Connecti
     with queue, engine.connect() as conn:
         if conn.info.get(_OPENED_READ_ONLY):
             conn.invalidate()  # opened read-only; the next use opens a fresh connection
+            _release_pooled(engine)
         conn = conn.execution_options(**{_WRITE: True})
         try:
             with conn.begin():
@@ -216,6 +230,7 @@ def write_transaction(engine: Engine, *, lock: bool = True) -> Iterator[Connecti
             # the connection's state is unknown, so it leaves the pool and the next
             # write opens a fresh one.
             conn.invalidate()
+            _release_pooled(engine)
             raise
 
 
