@@ -6,9 +6,9 @@ needs it: the running server ``SAMVERKA_TEST_PG`` names (a libpq URL such as
 cluster of our own on a free port, stopped and deleted at the end of the session. Each
 test session creates a throwaway database ``samverka_t_<random>`` and drops it at the
 end; each test that asks for ``pg_url`` gets a fresh schema in it (cheap, and fully
-isolated). A server that cannot be had FAILS the tests that need it, never skips; only
-tests that stop or restart PostgreSQL (``pg_restartable``) skip, when the server is a
-named one.
+isolated). A server that cannot be had FAILS the tests that need it, never skips; tests
+that stop or restart PostgreSQL (``pg_restartable``) get a throwaway cluster of their
+own when the server is a named one.
 """
 
 from __future__ import annotations
@@ -36,15 +36,22 @@ def pg_server() -> Iterator[pgserver.PgServer]:
 
 
 @pytest.fixture(scope="session")
-def pg_restartable(pg_server: pgserver.PgServer) -> pgserver.PgServer:
-    """The session's server, for tests that stop, start or restart it: skips them when
-    it is a named one (``SAMVERKA_TEST_PG``), which is not ours to restart."""
-    if not pg_server.throwaway:
-        pytest.skip(
-            f"stops/restarts PostgreSQL, so it needs the throwaway cluster, and "
-            f"{pgserver.ENV} names {pg_server.describe()}: unset {pgserver.ENV} to run it"
-        )
-    return pg_server
+def pg_restartable(pg_server: pgserver.PgServer) -> Iterator[pgserver.PgServer]:
+    """A server of our own, for tests that stop, start, pause or restart it: the
+    session's when it is a throwaway cluster, else (``SAMVERKA_TEST_PG`` names one, which
+    is not ours to restart: CI's) a throwaway cluster started for them, so they run
+    everywhere and never skip."""
+    if pg_server.throwaway:
+        yield pg_server
+        return
+    try:
+        server = pgserver.start_throwaway(say=lambda _: None)
+    except pgserver.PgServerError as exc:
+        pytest.fail(f"no throwaway PostgreSQL for the fault tests: {exc}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 def _pg_admin(server: pgserver.PgServer) -> psycopg.Connection[tuple[object, ...]]:

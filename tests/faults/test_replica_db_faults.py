@@ -63,8 +63,9 @@ class Replicas:
 
 @pytest.fixture(scope="module")
 def replicas(
-    pg_server: pgserver.PgServer, tmp_path_factory: pytest.TempPathFactory
+    pg_restartable: pgserver.PgServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Replicas]:
+    pg_server = pg_restartable  # ours to terminate, pause and restart, even in CI
     name = f"samverka_f_{secrets.token_hex(4)}"
     with pg_server.connect() as admin:
         admin.autocommit = True
@@ -137,8 +138,6 @@ async def health(address: str, tls: ClientTls, service: str = "") -> int:
 def test_replicas_fan_out_survives_losing_postgresql(
     replicas: Replicas, fault: str, request: pytest.FixtureRequest
 ) -> None:
-    if fault != "terminate":
-        request.getfixturevalue("pg_restartable")  # skips on a named server
     from samverka_hub.folder import open_hub
 
     hub = open_hub(replicas.hub_dir)
