@@ -12,6 +12,7 @@ checked, so no byte of an unsigned Entry ever reaches the protobuf decoder.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError, Message
@@ -137,6 +138,27 @@ def parse_envelope(
     return signed
 
 
+def check_position(origin: str, sequence: int) -> Callable[[str], EntryRefused]:
+    """Refuse a feed position that is no kommunkod's or out of range (MALFORMED); return
+    the maker of further MALFORMED refusals at that position. Entries and redacted
+    stand-ins name their place in a feed alike, so both are checked here."""
+
+    def malformed(detail: str) -> EntryRefused:
+        return EntryRefused(Reason.MALFORMED, detail, origin=origin[:8], sequence=sequence)
+
+    if not is_origin(origin):
+        raise malformed(f"origin {origin[:8]!r} is not a kommunkod")
+    if sequence < 1:
+        raise malformed("sequence numbers start at 1")
+    if sequence > MAX_STORED_INT:
+        raise EntryRefused(
+            Reason.MALFORMED,
+            f"sequence {sequence} is above {MAX_STORED_INT} (2^63 - 1)",
+            origin=origin[:8],
+        )
+    return malformed
+
+
 def decode_entry(signed: feed_pb2.SignedEntry) -> ParsedEntry:
     """Decode the Entry inside an envelope and check its structure (not its record).
 
@@ -150,21 +172,7 @@ def decode_entry(signed: feed_pb2.SignedEntry) -> ParsedEntry:
     except DecodeError as exc:
         raise EntryRefused(Reason.MALFORMED, f"entry bytes do not decode: {exc}") from exc
 
-    def malformed(detail: str) -> EntryRefused:
-        return EntryRefused(
-            Reason.MALFORMED, detail, origin=entry.origin[:8], sequence=entry.sequence
-        )
-
-    if not is_origin(entry.origin):
-        raise malformed(f"origin {entry.origin[:8]!r} is not a kommunkod")
-    if entry.sequence < 1:
-        raise malformed("sequence numbers start at 1")
-    if entry.sequence > MAX_STORED_INT:
-        raise EntryRefused(
-            Reason.MALFORMED,
-            f"sequence {entry.sequence} is above {MAX_STORED_INT} (2^63 - 1)",
-            origin=entry.origin[:8],
-        )
+    malformed = check_position(entry.origin, entry.sequence)
     if len(entry.previous_hash) != 32:
         raise malformed(f"previous_hash is {len(entry.previous_hash)} bytes, not 32")
     if entry.timestamp_ms < 1:

@@ -19,13 +19,12 @@ from samverka.errors import EntryRefused, Reason, RecordInvalid
 from samverka.protocol.entries import (
     MAX_SIGNED_ENTRY_BYTES,
     ParsedEntry,
+    check_position,
     decode_entry,
     parse_envelope,
 )
-from samverka.protocol.kommuner import is_origin
 from samverka.protocol.signing import GENESIS_HASH, PublicKey
 from samverka.protocol.validation import validate_record
-from samverka.protocol.wire import MAX_STORED_INT
 from samverka.v1 import feed_pb2
 
 
@@ -401,21 +400,7 @@ def check_fill(stand_in: StandIn, *, previous_hash: bytes, timestamp_ms: int | N
 def verify_redacted(item: feed_pb2.RedactedEntry, state: FeedState) -> Verdict:
     """Place a stand-in for an entry the reader may not see into the chain."""
 
-    def malformed(detail: str) -> EntryRefused:
-        return EntryRefused(
-            Reason.MALFORMED, detail, origin=item.origin[:8], sequence=item.sequence
-        )
-
-    if not is_origin(item.origin):
-        raise malformed(f"origin {item.origin[:8]!r} is not a kommunkod")
-    if item.sequence < 1:
-        raise malformed("sequence numbers start at 1")
-    if item.sequence > MAX_STORED_INT:
-        raise EntryRefused(
-            Reason.MALFORMED,
-            f"sequence {item.sequence} is above {MAX_STORED_INT} (2^63 - 1)",
-            origin=item.origin[:8],
-        )
+    malformed = check_position(item.origin, item.sequence)
     if len(item.entry_hash) != 32:
         raise malformed("redacted entry hash must be 32 bytes")
     return check_chain(item.origin, item.sequence, item.entry_hash, state, previous_hash=None)
