@@ -24,29 +24,37 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bsamverka/v1/directory.proto\x12\x0bsamverka.v1\"]\n\tMemberKey\x12\x12\n\npublic_key\x18\x01 \x01(\x0c\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x15\n\rvalid_from_ms\x18\x03 \x01(\x03\x12\x15\n\rrevoked_at_ms\x18\x04 \x01(\x03\"\xce\x01\n\x06Member\x12\x11\n\tkommunkod\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12)\n\x06status\x18\x03 \x01(\x0e\x32\x19.samverka.v1.MemberStatus\x12$\n\x04keys\x18\x04 \x03(\x0b\x32\x16.samverka.v1.MemberKey\x12\x14\n\x0c\x63ontact_role\x18\x05 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x06 \x01(\t\x12\x14\n\x0cjoined_at_ms\x18\x07 \x01(\x03\x12\x15\n\rrevoked_at_ms\x18\x08 \x01(\x03\"\x83\x01\n\tDirectory\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\x14\n\x0cissued_at_ms\x18\x02 \x01(\x03\x12\x15\n\rexpires_at_ms\x18\x03 \x01(\x03\x12\x12\n\nhub_key_id\x18\x04 \x01(\t\x12$\n\x07members\x18\x05 \x03(\x0b\x32\x13.samverka.v1.Member\"G\n\x0fSignedDirectory\x12\x11\n\tdirectory\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\x12\x0e\n\x06key_id\x18\x03 \x01(\t\"\x9f\x01\n\x11\x45nrollmentRequest\x12\x11\n\tkommunkod\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1a\n\x12signing_public_key\x18\x03 \x01(\x0c\x12\x0f\n\x07\x63sr_der\x18\x04 \x01(\x0c\x12\x14\n\x0c\x63ontact_role\x18\x05 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x06 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x07 \x01(\x03\"=\n\x17SignedEnrollmentRequest\x12\x0f\n\x07request\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"c\n\x0bKeyRotation\x12\x11\n\tkommunkod\x18\x01 \x01(\t\x12\x16\n\x0enew_public_key\x18\x02 \x01(\x0c\x12\x12\n\nold_key_id\x18\x03 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x04 \x01(\x03\"S\n\x11SignedKeyRotation\x12\x10\n\x08rotation\x18\x01 \x01(\x0c\x12\x15\n\rold_signature\x18\x02 \x01(\x0c\x12\x15\n\rnew_signature\x18\x03 \x01(\x0c*b\n\x0cMemberStatus\x12\x1d\n\x19MEMBER_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14MEMBER_STATUS_ACTIVE\x10\x01\x12\x19\n\x15MEMBER_STATUS_REVOKED\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bsamverka/v1/directory.proto\x12\x0bsamverka.v1\"]\n\tMemberKey\x12\x12\n\npublic_key\x18\x01 \x01(\x0c\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x15\n\rvalid_from_ms\x18\x03 \x01(\x03\x12\x15\n\rrevoked_at_ms\x18\x04 \x01(\x03\"\xb6\x02\n\x06Member\x12\x11\n\tkommunkod\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12)\n\x06status\x18\x03 \x01(\x0e\x32\x19.samverka.v1.MemberStatus\x12$\n\x04keys\x18\x04 \x03(\x0b\x32\x16.samverka.v1.MemberKey\x12\x14\n\x0c\x63ontact_role\x18\x05 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x06 \x01(\t\x12\x14\n\x0cjoined_at_ms\x18\x07 \x01(\x03\x12\x15\n\rrevoked_at_ms\x18\x08 \x01(\x03\x12\x31\n\trotations\x18\t \x03(\x0b\x32\x1e.samverka.v1.SignedKeyRotation\x12\x33\n\nobjections\x18\n \x03(\x0b\x32\x1f.samverka.v1.SignedKeyObjection\"\xcd\x01\n\tDirectory\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\x14\n\x0cissued_at_ms\x18\x02 \x01(\x03\x12\x15\n\rexpires_at_ms\x18\x03 \x01(\x03\x12\x12\n\nhub_key_id\x18\x04 \x01(\t\x12$\n\x07members\x18\x05 \x03(\x0b\x32\x13.samverka.v1.Member\x12\x0f\n\x07log_key\x18\x06 \x01(\t\x12\x37\n\x0chub_rotation\x18\x07 \x01(\x0b\x32!.samverka.v1.SignedHubKeyRotation\"G\n\x0fSignedDirectory\x12\x11\n\tdirectory\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\x12\x0e\n\x06key_id\x18\x03 \x01(\t\"\x9f\x01\n\x11\x45nrollmentRequest\x12\x11\n\tkommunkod\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1a\n\x12signing_public_key\x18\x03 \x01(\x0c\x12\x0f\n\x07\x63sr_der\x18\x04 \x01(\x0c\x12\x14\n\x0c\x63ontact_role\x18\x05 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x06 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x07 \x01(\x03\"=\n\x17SignedEnrollmentRequest\x12\x0f\n\x07request\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"c\n\x0bKeyRotation\x12\x11\n\tkommunkod\x18\x01 \x01(\t\x12\x16\n\x0enew_public_key\x18\x02 \x01(\x0c\x12\x12\n\nold_key_id\x18\x03 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x04 \x01(\x03\"S\n\x11SignedKeyRotation\x12\x10\n\x08rotation\x18\x01 \x01(\x0c\x12\x15\n\rold_signature\x18\x02 \x01(\x0c\x12\x15\n\rnew_signature\x18\x03 \x01(\x0c\"e\n\x0cKeyObjection\x12\x11\n\tkommunkod\x18\x01 \x01(\t\x12\x1b\n\x13objected_public_key\x18\x02 \x01(\x0c\x12\x0e\n\x06key_id\x18\x03 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x04 \x01(\x03\":\n\x12SignedKeyObjection\x12\x11\n\tobjection\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"|\n\x0eHubKeyRotation\x12\x12\n\nold_key_id\x18\x01 \x01(\t\x12\x16\n\x0enew_public_key\x18\x02 \x01(\x0c\x12\x13\n\x0bnew_log_key\x18\x03 \x01(\t\x12\x12\n\nnew_ca_pem\x18\x04 \x01(\x0c\x12\x15\n\rcreated_at_ms\x18\x05 \x01(\x03\"V\n\x14SignedHubKeyRotation\x12\x10\n\x08rotation\x18\x01 \x01(\x0c\x12\x15\n\rold_signature\x18\x02 \x01(\x0c\x12\x15\n\rnew_signature\x18\x03 \x01(\x0c*b\n\x0cMemberStatus\x12\x1d\n\x19MEMBER_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14MEMBER_STATUS_ACTIVE\x10\x01\x12\x19\n\x15MEMBER_STATUS_REVOKED\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'samverka.v1.directory_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MEMBERSTATUS']._serialized_start=966
-  _globals['_MEMBERSTATUS']._serialized_end=1064
+  _globals['_MEMBERSTATUS']._serialized_start=1521
+  _globals['_MEMBERSTATUS']._serialized_end=1619
   _globals['_MEMBERKEY']._serialized_start=44
   _globals['_MEMBERKEY']._serialized_end=137
   _globals['_MEMBER']._serialized_start=140
-  _globals['_MEMBER']._serialized_end=346
-  _globals['_DIRECTORY']._serialized_start=349
-  _globals['_DIRECTORY']._serialized_end=480
-  _globals['_SIGNEDDIRECTORY']._serialized_start=482
-  _globals['_SIGNEDDIRECTORY']._serialized_end=553
-  _globals['_ENROLLMENTREQUEST']._serialized_start=556
-  _globals['_ENROLLMENTREQUEST']._serialized_end=715
-  _globals['_SIGNEDENROLLMENTREQUEST']._serialized_start=717
-  _globals['_SIGNEDENROLLMENTREQUEST']._serialized_end=778
-  _globals['_KEYROTATION']._serialized_start=780
-  _globals['_KEYROTATION']._serialized_end=879
-  _globals['_SIGNEDKEYROTATION']._serialized_start=881
-  _globals['_SIGNEDKEYROTATION']._serialized_end=964
+  _globals['_MEMBER']._serialized_end=450
+  _globals['_DIRECTORY']._serialized_start=453
+  _globals['_DIRECTORY']._serialized_end=658
+  _globals['_SIGNEDDIRECTORY']._serialized_start=660
+  _globals['_SIGNEDDIRECTORY']._serialized_end=731
+  _globals['_ENROLLMENTREQUEST']._serialized_start=734
+  _globals['_ENROLLMENTREQUEST']._serialized_end=893
+  _globals['_SIGNEDENROLLMENTREQUEST']._serialized_start=895
+  _globals['_SIGNEDENROLLMENTREQUEST']._serialized_end=956
+  _globals['_KEYROTATION']._serialized_start=958
+  _globals['_KEYROTATION']._serialized_end=1057
+  _globals['_SIGNEDKEYROTATION']._serialized_start=1059
+  _globals['_SIGNEDKEYROTATION']._serialized_end=1142
+  _globals['_KEYOBJECTION']._serialized_start=1144
+  _globals['_KEYOBJECTION']._serialized_end=1245
+  _globals['_SIGNEDKEYOBJECTION']._serialized_start=1247
+  _globals['_SIGNEDKEYOBJECTION']._serialized_end=1305
+  _globals['_HUBKEYROTATION']._serialized_start=1307
+  _globals['_HUBKEYROTATION']._serialized_end=1431
+  _globals['_SIGNEDHUBKEYROTATION']._serialized_start=1433
+  _globals['_SIGNEDHUBKEYROTATION']._serialized_end=1519
 # @@protoc_insertion_point(module_scope)

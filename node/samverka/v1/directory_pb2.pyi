@@ -9,6 +9,8 @@ before verifying. The domains are:
   "samverka/v1/directory"    0x00  (SignedDirectory, signed by the hub's key)
   "samverka/v1/enrollment"   0x00  (SignedEnrollmentRequest, by the requested key)
   "samverka/v1/key-rotation" 0x00  (SignedKeyRotation, by the old and the new key)
+  "samverka/v1/key-objection" 0x00 (SignedKeyObjection, by the objecting member's key)
+  "samverka/v1/hub-key-rotation" 0x00 (SignedHubKeyRotation, by the hub's old and new key)
 """
 
 from collections import abc as _abc
@@ -95,6 +97,8 @@ class Member(_message.Message):
     ADDRESS_FIELD_NUMBER: _builtins.int
     JOINED_AT_MS_FIELD_NUMBER: _builtins.int
     REVOKED_AT_MS_FIELD_NUMBER: _builtins.int
+    ROTATIONS_FIELD_NUMBER: _builtins.int
+    OBJECTIONS_FIELD_NUMBER: _builtins.int
     kommunkod: _builtins.str
     name: _builtins.str
     status: Global___MemberStatus.ValueType
@@ -108,6 +112,17 @@ class Member(_message.Message):
     revoked_at_ms: _builtins.int
     @_builtins.property
     def keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___MemberKey]: ...
+    @_builtins.property
+    def rotations(self) -> _containers.RepeatedCompositeFieldContainer[Global___SignedKeyRotation]:
+        """Each key after the first, announced under the key before it. A node takes a
+        new key at once only with its announcement; otherwise only after the key has
+        stood in a cosigned checkpoint for the challenge period, unobjected.
+        """
+
+    @_builtins.property
+    def objections(self) -> _containers.RepeatedCompositeFieldContainer[Global___SignedKeyObjection]:
+        """The member's objections to keys listed for it, signed by a key of its own."""
+
     def __init__(
         self,
         *,
@@ -119,10 +134,12 @@ class Member(_message.Message):
         address: _builtins.str = ...,
         joined_at_ms: _builtins.int = ...,
         revoked_at_ms: _builtins.int = ...,
+        rotations: _abc.Iterable[Global___SignedKeyRotation] | None = ...,
+        objections: _abc.Iterable[Global___SignedKeyObjection] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "contact_role", b"contact_role", "joined_at_ms", b"joined_at_ms", "keys", b"keys", "kommunkod", b"kommunkod", "name", b"name", "revoked_at_ms", b"revoked_at_ms", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "contact_role", b"contact_role", "joined_at_ms", b"joined_at_ms", "keys", b"keys", "kommunkod", b"kommunkod", "name", b"name", "objections", b"objections", "revoked_at_ms", b"revoked_at_ms", "rotations", b"rotations", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -139,6 +156,8 @@ class Directory(_message.Message):
     EXPIRES_AT_MS_FIELD_NUMBER: _builtins.int
     HUB_KEY_ID_FIELD_NUMBER: _builtins.int
     MEMBERS_FIELD_NUMBER: _builtins.int
+    LOG_KEY_FIELD_NUMBER: _builtins.int
+    HUB_ROTATION_FIELD_NUMBER: _builtins.int
     version: _builtins.int
     """Strictly increasing; a receiver refuses a version lower than one it has seen."""
     issued_at_ms: _builtins.int
@@ -146,8 +165,16 @@ class Directory(_message.Message):
     """A receiver refuses a directory past this time (Unix ms)."""
     hub_key_id: _builtins.str
     """Key id of the hub key that signs the directory."""
+    log_key: _builtins.str
+    """The transparency log's note verifier key, <name>+<hash>+<base64>."""
     @_builtins.property
     def members(self) -> _containers.RepeatedCompositeFieldContainer[Global___Member]: ...
+    @_builtins.property
+    def hub_rotation(self) -> Global___SignedHubKeyRotation:
+        """Present when the hub's keys changed since the version before: the change,
+        signed by the hub's old key (nodes follow it without enrolling again).
+        """
+
     def __init__(
         self,
         *,
@@ -156,10 +183,12 @@ class Directory(_message.Message):
         expires_at_ms: _builtins.int = ...,
         hub_key_id: _builtins.str = ...,
         members: _abc.Iterable[Global___Member] | None = ...,
+        log_key: _builtins.str = ...,
+        hub_rotation: Global___SignedHubKeyRotation | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["hub_rotation", b"hub_rotation"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_at_ms", b"expires_at_ms", "hub_key_id", b"hub_key_id", "issued_at_ms", b"issued_at_ms", "members", b"members", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_at_ms", b"expires_at_ms", "hub_key_id", b"hub_key_id", "hub_rotation", b"hub_rotation", "issued_at_ms", b"issued_at_ms", "log_key", b"log_key", "members", b"members", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -316,3 +345,127 @@ class SignedKeyRotation(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SignedKeyRotation: _TypeAlias = SignedKeyRotation  # noqa: Y015
+
+@_typing.final
+class KeyObjection(_message.Message):
+    """KeyObjection says that a key listed for a member is not the member's."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KOMMUNKOD_FIELD_NUMBER: _builtins.int
+    OBJECTED_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    KEY_ID_FIELD_NUMBER: _builtins.int
+    CREATED_AT_MS_FIELD_NUMBER: _builtins.int
+    kommunkod: _builtins.str
+    objected_public_key: _builtins.bytes
+    """Raw 32-byte Ed25519 public key objected to."""
+    key_id: _builtins.str
+    """Key id of the member's key that signs the objection."""
+    created_at_ms: _builtins.int
+    def __init__(
+        self,
+        *,
+        kommunkod: _builtins.str = ...,
+        objected_public_key: _builtins.bytes = ...,
+        key_id: _builtins.str = ...,
+        created_at_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at_ms", b"created_at_ms", "key_id", b"key_id", "kommunkod", b"kommunkod", "objected_public_key", b"objected_public_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KeyObjection: _TypeAlias = KeyObjection  # noqa: Y015
+
+@_typing.final
+class SignedKeyObjection(_message.Message):
+    """SignedKeyObjection is signed by a key the member held before the one objected to."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OBJECTION_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    objection: _builtins.bytes
+    signature: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        objection: _builtins.bytes = ...,
+        signature: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["objection", b"objection", "signature", b"signature"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignedKeyObjection: _TypeAlias = SignedKeyObjection  # noqa: Y015
+
+@_typing.final
+class HubKeyRotation(_message.Message):
+    """HubKeyRotation moves the hub to new keys (TUF's root rotation is the model)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OLD_KEY_ID_FIELD_NUMBER: _builtins.int
+    NEW_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    NEW_LOG_KEY_FIELD_NUMBER: _builtins.int
+    NEW_CA_PEM_FIELD_NUMBER: _builtins.int
+    CREATED_AT_MS_FIELD_NUMBER: _builtins.int
+    old_key_id: _builtins.str
+    """Key id of the directory key signing until now."""
+    new_public_key: _builtins.bytes
+    """Raw 32-byte Ed25519 public key that signs directories from now on."""
+    new_log_key: _builtins.str
+    """The transparency log's new note verifier key; empty when unchanged."""
+    new_ca_pem: _builtins.bytes
+    """The new CA certificate (PEM) when the CA is rotated; empty when unchanged.
+    Nodes trust the old and the new CA until their own certificate is renewed.
+    """
+    created_at_ms: _builtins.int
+    def __init__(
+        self,
+        *,
+        old_key_id: _builtins.str = ...,
+        new_public_key: _builtins.bytes = ...,
+        new_log_key: _builtins.str = ...,
+        new_ca_pem: _builtins.bytes = ...,
+        created_at_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at_ms", b"created_at_ms", "new_ca_pem", b"new_ca_pem", "new_log_key", b"new_log_key", "new_public_key", b"new_public_key", "old_key_id", b"old_key_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HubKeyRotation: _TypeAlias = HubKeyRotation  # noqa: Y015
+
+@_typing.final
+class SignedHubKeyRotation(_message.Message):
+    """SignedHubKeyRotation is signed by the old key (the announcement) and the new key
+    (proof of possession), both over the same rotation bytes.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROTATION_FIELD_NUMBER: _builtins.int
+    OLD_SIGNATURE_FIELD_NUMBER: _builtins.int
+    NEW_SIGNATURE_FIELD_NUMBER: _builtins.int
+    rotation: _builtins.bytes
+    old_signature: _builtins.bytes
+    new_signature: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        rotation: _builtins.bytes = ...,
+        old_signature: _builtins.bytes = ...,
+        new_signature: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["new_signature", b"new_signature", "old_signature", b"old_signature", "rotation", b"rotation"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignedHubKeyRotation: _TypeAlias = SignedHubKeyRotation  # noqa: Y015

@@ -9,6 +9,8 @@ before verifying. The domains are:
   "samverka/v1/directory"    0x00  (SignedDirectory, signed by the hub's key)
   "samverka/v1/enrollment"   0x00  (SignedEnrollmentRequest, by the requested key)
   "samverka/v1/key-rotation" 0x00  (SignedKeyRotation, by the old and the new key)
+  "samverka/v1/key-objection" 0x00 (SignedKeyObjection, by the objecting member's key)
+  "samverka/v1/hub-key-rotation" 0x00 (SignedHubKeyRotation, by the hub's old and new key)
 """
 
 from collections import abc as _abc

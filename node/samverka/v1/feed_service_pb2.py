@@ -22,35 +22,40 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from samverka.v1 import directory_pb2 as samverka_dot_v1_dot_directory__pb2
 from samverka.v1 import feed_pb2 as samverka_dot_v1_dot_feed__pb2
 from samverka.v1 import records_pb2 as samverka_dot_v1_dot_records__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1esamverka/v1/feed_service.proto\x12\x0bsamverka.v1\x1a\x16samverka/v1/feed.proto\x1a\x19samverka/v1/records.proto\"\x14\n\x12GetNodeInfoRequest\"\x8c\x01\n\x13GetNodeInfoResponse\x12\x11\n\tkommunkod\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\npublic_key\x18\x03 \x01(\x0c\x12\x0e\n\x06key_id\x18\x04 \x01(\t\x12\x18\n\x10software_version\x18\x05 \x01(\t\x12\x16\n\x0eserver_time_ms\x18\x06 \x01(\x03\"&\n\x13GetFeedHeadsRequest\x12\x0f\n\x07origins\x18\x01 \x03(\t\"R\n\x14GetFeedHeadsResponse\x12$\n\x05heads\x18\x01 \x03(\x0b\x32\x15.samverka.v1.FeedHead\x12\x14\n\x0clog_position\x18\x02 \x01(\x04\"\xa9\x01\n\x0b\x45ntryFilter\x12\x0f\n\x07origins\x18\x01 \x03(\t\x12&\n\x05kinds\x18\x02 \x03(\x0e\x32\x17.samverka.v1.RecordKind\x12/\n\rservice_areas\x18\x03 \x03(\x0e\x32\x18.samverka.v1.ServiceArea\x12\x0c\n\x04tags\x18\x04 \x03(\t\x12\x10\n\x08since_ms\x18\x05 \x01(\x03\x12\x10\n\x08until_ms\x18\x06 \x01(\x03\"v\n\x12ReadEntriesRequest\x12\"\n\x05\x61\x66ter\x18\x01 \x01(\x0b\x32\x13.samverka.v1.Cursor\x12(\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x18.samverka.v1.EntryFilter\x12\x12\n\nbatch_size\x18\x03 \x01(\r\"`\n\x13ReadEntriesResponse\x12&\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x15.samverka.v1.LogEntry\x12!\n\x04next\x18\x02 \x01(\x0b\x32\x13.samverka.v1.Cursor\"t\n\x10SubscribeRequest\x12\"\n\x05\x61\x66ter\x18\x01 \x01(\x0b\x32\x13.samverka.v1.Cursor\x12(\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x18.samverka.v1.EntryFilter\x12\x12\n\nbatch_size\x18\x03 \x01(\r\"^\n\x11SubscribeResponse\x12&\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x15.samverka.v1.LogEntry\x12!\n\x04next\x18\x02 \x01(\x0b\x32\x13.samverka.v1.Cursor2\xd6\x02\n\x0b\x46\x65\x65\x64Service\x12P\n\x0bGetNodeInfo\x12\x1f.samverka.v1.GetNodeInfoRequest\x1a .samverka.v1.GetNodeInfoResponse\x12S\n\x0cGetFeedHeads\x12 .samverka.v1.GetFeedHeadsRequest\x1a!.samverka.v1.GetFeedHeadsResponse\x12R\n\x0bReadEntries\x12\x1f.samverka.v1.ReadEntriesRequest\x1a .samverka.v1.ReadEntriesResponse0\x01\x12L\n\tSubscribe\x12\x1d.samverka.v1.SubscribeRequest\x1a\x1e.samverka.v1.SubscribeResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1esamverka/v1/feed_service.proto\x12\x0bsamverka.v1\x1a\x1bsamverka/v1/directory.proto\x1a\x16samverka/v1/feed.proto\x1a\x19samverka/v1/records.proto\"\x14\n\x12GetNodeInfoRequest\"\x8c\x01\n\x13GetNodeInfoResponse\x12\x11\n\tkommunkod\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\npublic_key\x18\x03 \x01(\x0c\x12\x0e\n\x06key_id\x18\x04 \x01(\t\x12\x18\n\x10software_version\x18\x05 \x01(\t\x12\x16\n\x0eserver_time_ms\x18\x06 \x01(\x03\"&\n\x13GetFeedHeadsRequest\x12\x0f\n\x07origins\x18\x01 \x03(\t\"R\n\x14GetFeedHeadsResponse\x12$\n\x05heads\x18\x01 \x03(\x0b\x32\x15.samverka.v1.FeedHead\x12\x14\n\x0clog_position\x18\x02 \x01(\x04\"\xa9\x01\n\x0b\x45ntryFilter\x12\x0f\n\x07origins\x18\x01 \x03(\t\x12&\n\x05kinds\x18\x02 \x03(\x0e\x32\x17.samverka.v1.RecordKind\x12/\n\rservice_areas\x18\x03 \x03(\x0e\x32\x18.samverka.v1.ServiceArea\x12\x0c\n\x04tags\x18\x04 \x03(\t\x12\x10\n\x08since_ms\x18\x05 \x01(\x03\x12\x10\n\x08until_ms\x18\x06 \x01(\x03\"v\n\x12ReadEntriesRequest\x12\"\n\x05\x61\x66ter\x18\x01 \x01(\x0b\x32\x13.samverka.v1.Cursor\x12(\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x18.samverka.v1.EntryFilter\x12\x12\n\nbatch_size\x18\x03 \x01(\r\"`\n\x13ReadEntriesResponse\x12&\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x15.samverka.v1.LogEntry\x12!\n\x04next\x18\x02 \x01(\x0b\x32\x13.samverka.v1.Cursor\"t\n\x10SubscribeRequest\x12\"\n\x05\x61\x66ter\x18\x01 \x01(\x0b\x32\x13.samverka.v1.Cursor\x12(\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x18.samverka.v1.EntryFilter\x12\x12\n\nbatch_size\x18\x03 \x01(\r\"^\n\x11SubscribeResponse\x12&\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x15.samverka.v1.LogEntry\x12!\n\x04next\x18\x02 \x01(\x0b\x32\x13.samverka.v1.Cursor\"\x13\n\x11GetLogViewRequest\"]\n\x12GetLogViewResponse\x12\x12\n\ncheckpoint\x18\x01 \x01(\x0c\x12\x33\n\nobjections\x18\x02 \x03(\x0b\x32\x1f.samverka.v1.SignedKeyObjection2\xa5\x03\n\x0b\x46\x65\x65\x64Service\x12P\n\x0bGetNodeInfo\x12\x1f.samverka.v1.GetNodeInfoRequest\x1a .samverka.v1.GetNodeInfoResponse\x12S\n\x0cGetFeedHeads\x12 .samverka.v1.GetFeedHeadsRequest\x1a!.samverka.v1.GetFeedHeadsResponse\x12R\n\x0bReadEntries\x12\x1f.samverka.v1.ReadEntriesRequest\x1a .samverka.v1.ReadEntriesResponse0\x01\x12L\n\tSubscribe\x12\x1d.samverka.v1.SubscribeRequest\x1a\x1e.samverka.v1.SubscribeResponse0\x01\x12M\n\nGetLogView\x12\x1e.samverka.v1.GetLogViewRequest\x1a\x1f.samverka.v1.GetLogViewResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'samverka.v1.feed_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETNODEINFOREQUEST']._serialized_start=98
-  _globals['_GETNODEINFOREQUEST']._serialized_end=118
-  _globals['_GETNODEINFORESPONSE']._serialized_start=121
-  _globals['_GETNODEINFORESPONSE']._serialized_end=261
-  _globals['_GETFEEDHEADSREQUEST']._serialized_start=263
-  _globals['_GETFEEDHEADSREQUEST']._serialized_end=301
-  _globals['_GETFEEDHEADSRESPONSE']._serialized_start=303
-  _globals['_GETFEEDHEADSRESPONSE']._serialized_end=385
-  _globals['_ENTRYFILTER']._serialized_start=388
-  _globals['_ENTRYFILTER']._serialized_end=557
-  _globals['_READENTRIESREQUEST']._serialized_start=559
-  _globals['_READENTRIESREQUEST']._serialized_end=677
-  _globals['_READENTRIESRESPONSE']._serialized_start=679
-  _globals['_READENTRIESRESPONSE']._serialized_end=775
-  _globals['_SUBSCRIBEREQUEST']._serialized_start=777
-  _globals['_SUBSCRIBEREQUEST']._serialized_end=893
-  _globals['_SUBSCRIBERESPONSE']._serialized_start=895
-  _globals['_SUBSCRIBERESPONSE']._serialized_end=989
-  _globals['_FEEDSERVICE']._serialized_start=992
-  _globals['_FEEDSERVICE']._serialized_end=1334
+  _globals['_GETNODEINFOREQUEST']._serialized_start=127
+  _globals['_GETNODEINFOREQUEST']._serialized_end=147
+  _globals['_GETNODEINFORESPONSE']._serialized_start=150
+  _globals['_GETNODEINFORESPONSE']._serialized_end=290
+  _globals['_GETFEEDHEADSREQUEST']._serialized_start=292
+  _globals['_GETFEEDHEADSREQUEST']._serialized_end=330
+  _globals['_GETFEEDHEADSRESPONSE']._serialized_start=332
+  _globals['_GETFEEDHEADSRESPONSE']._serialized_end=414
+  _globals['_ENTRYFILTER']._serialized_start=417
+  _globals['_ENTRYFILTER']._serialized_end=586
+  _globals['_READENTRIESREQUEST']._serialized_start=588
+  _globals['_READENTRIESREQUEST']._serialized_end=706
+  _globals['_READENTRIESRESPONSE']._serialized_start=708
+  _globals['_READENTRIESRESPONSE']._serialized_end=804
+  _globals['_SUBSCRIBEREQUEST']._serialized_start=806
+  _globals['_SUBSCRIBEREQUEST']._serialized_end=922
+  _globals['_SUBSCRIBERESPONSE']._serialized_start=924
+  _globals['_SUBSCRIBERESPONSE']._serialized_end=1018
+  _globals['_GETLOGVIEWREQUEST']._serialized_start=1020
+  _globals['_GETLOGVIEWREQUEST']._serialized_end=1039
+  _globals['_GETLOGVIEWRESPONSE']._serialized_start=1041
+  _globals['_GETLOGVIEWRESPONSE']._serialized_end=1134
+  _globals['_FEEDSERVICE']._serialized_start=1137
+  _globals['_FEEDSERVICE']._serialized_end=1558
 # @@protoc_insertion_point(module_scope)

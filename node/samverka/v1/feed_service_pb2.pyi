@@ -7,6 +7,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from samverka.v1 import directory_pb2 as _directory_pb2
 from samverka.v1 import feed_pb2 as _feed_pb2
 from samverka.v1 import records_pb2 as _records_pb2
 import builtins as _builtins
@@ -280,3 +281,50 @@ class SubscribeResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SubscribeResponse: _TypeAlias = SubscribeResponse  # noqa: Y015
+
+@_typing.final
+class GetLogViewRequest(_message.Message):
+    """GetLogViewRequest takes no parameters."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetLogViewRequest: _TypeAlias = GetLogViewRequest  # noqa: Y015
+
+@_typing.final
+class GetLogViewResponse(_message.Message):
+    """GetLogViewResponse is the caller's view of the hub's log."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHECKPOINT_FIELD_NUMBER: _builtins.int
+    OBJECTIONS_FIELD_NUMBER: _builtins.int
+    checkpoint: _builtins.bytes
+    """The newest hub checkpoint this server accepted, as a signed note with its
+    cosignatures; empty when it holds none.
+    """
+    @_builtins.property
+    def objections(self) -> _containers.RepeatedCompositeFieldContainer[_directory_pb2.SignedKeyObjection]:
+        """Key objections this server knows of (any member's, each signed by its author)."""
+
+    def __init__(
+        self,
+        *,
+        checkpoint: _builtins.bytes = ...,
+        objections: _abc.Iterable[_directory_pb2.SignedKeyObjection] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "objections", b"objections"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetLogViewResponse: _TypeAlias = GetLogViewResponse  # noqa: Y015

@@ -55,6 +55,11 @@ class FeedServiceStub:
                 request_serializer=samverka_dot_v1_dot_feed__service__pb2.SubscribeRequest.SerializeToString,
                 response_deserializer=samverka_dot_v1_dot_feed__service__pb2.SubscribeResponse.FromString,
                 _registered_method=True)
+        self.GetLogView = channel.unary_unary(
+                '/samverka.v1.FeedService/GetLogView',
+                request_serializer=samverka_dot_v1_dot_feed__service__pb2.GetLogViewRequest.SerializeToString,
+                response_deserializer=samverka_dot_v1_dot_feed__service__pb2.GetLogViewResponse.FromString,
+                _registered_method=True)
 
 
 class FeedServiceServicer:
@@ -89,6 +94,14 @@ class FeedServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetLogView(self, request, context):
+        """What a member holds of the hub's transparency log, so members compare views
+        (a split view shows as two checkpoints that cannot both be true).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FeedServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -111,6 +124,11 @@ def add_FeedServiceServicer_to_server(servicer, server):
                     servicer.Subscribe,
                     request_deserializer=samverka_dot_v1_dot_feed__service__pb2.SubscribeRequest.FromString,
                     response_serializer=samverka_dot_v1_dot_feed__service__pb2.SubscribeResponse.SerializeToString,
+            ),
+            'GetLogView': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLogView,
+                    request_deserializer=samverka_dot_v1_dot_feed__service__pb2.GetLogViewRequest.FromString,
+                    response_serializer=samverka_dot_v1_dot_feed__service__pb2.GetLogViewResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -222,6 +240,33 @@ class FeedService:
             '/samverka.v1.FeedService/Subscribe',
             samverka_dot_v1_dot_feed__service__pb2.SubscribeRequest.SerializeToString,
             samverka_dot_v1_dot_feed__service__pb2.SubscribeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLogView(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/samverka.v1.FeedService/GetLogView',
+            samverka_dot_v1_dot_feed__service__pb2.GetLogViewRequest.SerializeToString,
+            samverka_dot_v1_dot_feed__service__pb2.GetLogViewResponse.FromString,
             options,
             channel_credentials,
             insecure,

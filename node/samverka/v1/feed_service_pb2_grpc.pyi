@@ -41,6 +41,10 @@ class FeedServiceStub:
     """Entries after a cursor, in batches, until the log's end at call time."""
     Subscribe: _grpc.UnaryStreamMultiCallable[_feed_service_pb2.SubscribeRequest, _feed_service_pb2.SubscribeResponse]
     """Entries after a cursor, then live entries as they are stored."""
+    GetLogView: _grpc.UnaryUnaryMultiCallable[_feed_service_pb2.GetLogViewRequest, _feed_service_pb2.GetLogViewResponse]
+    """What a member holds of the hub's transparency log, so members compare views
+    (a split view shows as two checkpoints that cannot both be true).
+    """
 
 @_typing.type_check_only
 class FeedServiceAsyncStub(FeedServiceStub):
@@ -55,6 +59,10 @@ class FeedServiceAsyncStub(FeedServiceStub):
     """Entries after a cursor, in batches, until the log's end at call time."""
     Subscribe: _aio.UnaryStreamMultiCallable[_feed_service_pb2.SubscribeRequest, _feed_service_pb2.SubscribeResponse]  # type: ignore[assignment]
     """Entries after a cursor, then live entries as they are stored."""
+    GetLogView: _aio.UnaryUnaryMultiCallable[_feed_service_pb2.GetLogViewRequest, _feed_service_pb2.GetLogViewResponse]  # type: ignore[assignment]
+    """What a member holds of the hub's transparency log, so members compare views
+    (a split view shows as two checkpoints that cannot both be true).
+    """
 
 class FeedServiceServicer(metaclass=_abc_1.ABCMeta):
     """FeedService reads a server's log of signed entries."""
@@ -90,5 +98,15 @@ class FeedServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_feed_service_pb2.SubscribeResponse], _abc.AsyncIterator[_feed_service_pb2.SubscribeResponse]]:
         """Entries after a cursor, then live entries as they are stored."""
+
+    @_abc_1.abstractmethod
+    def GetLogView(
+        self,
+        request: _feed_service_pb2.GetLogViewRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_feed_service_pb2.GetLogViewResponse, _abc.Awaitable[_feed_service_pb2.GetLogViewResponse]]:
+        """What a member holds of the hub's transparency log, so members compare views
+        (a split view shows as two checkpoints that cannot both be true).
+        """
 
 def add_FeedServiceServicer_to_server(servicer: FeedServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

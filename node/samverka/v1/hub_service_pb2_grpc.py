@@ -70,6 +70,31 @@ class HubServiceStub:
                 request_serializer=samverka_dot_v1_dot_hub__service__pb2.GetStatsRequest.SerializeToString,
                 response_deserializer=samverka_dot_v1_dot_hub__service__pb2.GetStatsResponse.FromString,
                 _registered_method=True)
+        self.GetCheckpoint = channel.unary_unary(
+                '/samverka.v1.HubService/GetCheckpoint',
+                request_serializer=samverka_dot_v1_dot_hub__service__pb2.GetCheckpointRequest.SerializeToString,
+                response_deserializer=samverka_dot_v1_dot_hub__service__pb2.GetCheckpointResponse.FromString,
+                _registered_method=True)
+        self.GetConsistencyProof = channel.unary_unary(
+                '/samverka.v1.HubService/GetConsistencyProof',
+                request_serializer=samverka_dot_v1_dot_hub__service__pb2.GetConsistencyProofRequest.SerializeToString,
+                response_deserializer=samverka_dot_v1_dot_hub__service__pb2.GetConsistencyProofResponse.FromString,
+                _registered_method=True)
+        self.GetInclusionProofs = channel.unary_unary(
+                '/samverka.v1.HubService/GetInclusionProofs',
+                request_serializer=samverka_dot_v1_dot_hub__service__pb2.GetInclusionProofsRequest.SerializeToString,
+                response_deserializer=samverka_dot_v1_dot_hub__service__pb2.GetInclusionProofsResponse.FromString,
+                _registered_method=True)
+        self.AddCosignature = channel.unary_unary(
+                '/samverka.v1.HubService/AddCosignature',
+                request_serializer=samverka_dot_v1_dot_hub__service__pb2.AddCosignatureRequest.SerializeToString,
+                response_deserializer=samverka_dot_v1_dot_hub__service__pb2.AddCosignatureResponse.FromString,
+                _registered_method=True)
+        self.ObjectToKey = channel.unary_unary(
+                '/samverka.v1.HubService/ObjectToKey',
+                request_serializer=samverka_dot_v1_dot_hub__service__pb2.ObjectToKeyRequest.SerializeToString,
+                response_deserializer=samverka_dot_v1_dot_hub__service__pb2.ObjectToKeyResponse.FromString,
+                _registered_method=True)
 
 
 class HubServiceServicer:
@@ -126,6 +151,44 @@ class HubServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCheckpoint(self, request, context):
+        """The transparency log (docs/ARCHITECTURE.md, "The transparency log"). The same log
+        is served over HTTP in the C2SP formats under /log/ on the hub's web port.
+
+        The newest checkpoint, with the witnesses' cosignatures gathered so far.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConsistencyProof(self, request, context):
+        """An RFC 9162 consistency proof between two tree sizes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetInclusionProofs(self, request, context):
+        """RFC 9162 inclusion proofs of entries and member-directory versions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddCosignature(self, request, context):
+        """A member's witness hands in its cosignature of a checkpoint (member port only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ObjectToKey(self, request, context):
+        """A member objects to a key listed for it, signed by its current key (member port only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_HubServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -163,6 +226,31 @@ def add_HubServiceServicer_to_server(servicer, server):
                     servicer.GetStats,
                     request_deserializer=samverka_dot_v1_dot_hub__service__pb2.GetStatsRequest.FromString,
                     response_serializer=samverka_dot_v1_dot_hub__service__pb2.GetStatsResponse.SerializeToString,
+            ),
+            'GetCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCheckpoint,
+                    request_deserializer=samverka_dot_v1_dot_hub__service__pb2.GetCheckpointRequest.FromString,
+                    response_serializer=samverka_dot_v1_dot_hub__service__pb2.GetCheckpointResponse.SerializeToString,
+            ),
+            'GetConsistencyProof': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConsistencyProof,
+                    request_deserializer=samverka_dot_v1_dot_hub__service__pb2.GetConsistencyProofRequest.FromString,
+                    response_serializer=samverka_dot_v1_dot_hub__service__pb2.GetConsistencyProofResponse.SerializeToString,
+            ),
+            'GetInclusionProofs': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInclusionProofs,
+                    request_deserializer=samverka_dot_v1_dot_hub__service__pb2.GetInclusionProofsRequest.FromString,
+                    response_serializer=samverka_dot_v1_dot_hub__service__pb2.GetInclusionProofsResponse.SerializeToString,
+            ),
+            'AddCosignature': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddCosignature,
+                    request_deserializer=samverka_dot_v1_dot_hub__service__pb2.AddCosignatureRequest.FromString,
+                    response_serializer=samverka_dot_v1_dot_hub__service__pb2.AddCosignatureResponse.SerializeToString,
+            ),
+            'ObjectToKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.ObjectToKey,
+                    request_deserializer=samverka_dot_v1_dot_hub__service__pb2.ObjectToKeyRequest.FromString,
+                    response_serializer=samverka_dot_v1_dot_hub__service__pb2.ObjectToKeyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -355,6 +443,141 @@ class HubService:
             '/samverka.v1.HubService/GetStats',
             samverka_dot_v1_dot_hub__service__pb2.GetStatsRequest.SerializeToString,
             samverka_dot_v1_dot_hub__service__pb2.GetStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/samverka.v1.HubService/GetCheckpoint',
+            samverka_dot_v1_dot_hub__service__pb2.GetCheckpointRequest.SerializeToString,
+            samverka_dot_v1_dot_hub__service__pb2.GetCheckpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConsistencyProof(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/samverka.v1.HubService/GetConsistencyProof',
+            samverka_dot_v1_dot_hub__service__pb2.GetConsistencyProofRequest.SerializeToString,
+            samverka_dot_v1_dot_hub__service__pb2.GetConsistencyProofResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInclusionProofs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/samverka.v1.HubService/GetInclusionProofs',
+            samverka_dot_v1_dot_hub__service__pb2.GetInclusionProofsRequest.SerializeToString,
+            samverka_dot_v1_dot_hub__service__pb2.GetInclusionProofsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddCosignature(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/samverka.v1.HubService/AddCosignature',
+            samverka_dot_v1_dot_hub__service__pb2.AddCosignatureRequest.SerializeToString,
+            samverka_dot_v1_dot_hub__service__pb2.AddCosignatureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ObjectToKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/samverka.v1.HubService/ObjectToKey',
+            samverka_dot_v1_dot_hub__service__pb2.ObjectToKeyRequest.SerializeToString,
+            samverka_dot_v1_dot_hub__service__pb2.ObjectToKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -55,6 +55,20 @@ class HubServiceStub:
     """Federation-wide full-text search."""
     GetStats: _grpc.UnaryUnaryMultiCallable[_hub_service_pb2.GetStatsRequest, _hub_service_pb2.GetStatsResponse]
     """Coverage across all 290 kommuner."""
+    GetCheckpoint: _grpc.UnaryUnaryMultiCallable[_hub_service_pb2.GetCheckpointRequest, _hub_service_pb2.GetCheckpointResponse]
+    """The transparency log (docs/ARCHITECTURE.md, "The transparency log"). The same log
+    is served over HTTP in the C2SP formats under /log/ on the hub's web port.
+
+    The newest checkpoint, with the witnesses' cosignatures gathered so far.
+    """
+    GetConsistencyProof: _grpc.UnaryUnaryMultiCallable[_hub_service_pb2.GetConsistencyProofRequest, _hub_service_pb2.GetConsistencyProofResponse]
+    """An RFC 9162 consistency proof between two tree sizes."""
+    GetInclusionProofs: _grpc.UnaryUnaryMultiCallable[_hub_service_pb2.GetInclusionProofsRequest, _hub_service_pb2.GetInclusionProofsResponse]
+    """RFC 9162 inclusion proofs of entries and member-directory versions."""
+    AddCosignature: _grpc.UnaryUnaryMultiCallable[_hub_service_pb2.AddCosignatureRequest, _hub_service_pb2.AddCosignatureResponse]
+    """A member's witness hands in its cosignature of a checkpoint (member port only)."""
+    ObjectToKey: _grpc.UnaryUnaryMultiCallable[_hub_service_pb2.ObjectToKeyRequest, _hub_service_pb2.ObjectToKeyResponse]
+    """A member objects to a key listed for it, signed by its current key (member port only)."""
 
 @_typing.type_check_only
 class HubServiceAsyncStub(HubServiceStub):
@@ -77,6 +91,20 @@ class HubServiceAsyncStub(HubServiceStub):
     """Federation-wide full-text search."""
     GetStats: _aio.UnaryUnaryMultiCallable[_hub_service_pb2.GetStatsRequest, _hub_service_pb2.GetStatsResponse]  # type: ignore[assignment]
     """Coverage across all 290 kommuner."""
+    GetCheckpoint: _aio.UnaryUnaryMultiCallable[_hub_service_pb2.GetCheckpointRequest, _hub_service_pb2.GetCheckpointResponse]  # type: ignore[assignment]
+    """The transparency log (docs/ARCHITECTURE.md, "The transparency log"). The same log
+    is served over HTTP in the C2SP formats under /log/ on the hub's web port.
+
+    The newest checkpoint, with the witnesses' cosignatures gathered so far.
+    """
+    GetConsistencyProof: _aio.UnaryUnaryMultiCallable[_hub_service_pb2.GetConsistencyProofRequest, _hub_service_pb2.GetConsistencyProofResponse]  # type: ignore[assignment]
+    """An RFC 9162 consistency proof between two tree sizes."""
+    GetInclusionProofs: _aio.UnaryUnaryMultiCallable[_hub_service_pb2.GetInclusionProofsRequest, _hub_service_pb2.GetInclusionProofsResponse]  # type: ignore[assignment]
+    """RFC 9162 inclusion proofs of entries and member-directory versions."""
+    AddCosignature: _aio.UnaryUnaryMultiCallable[_hub_service_pb2.AddCosignatureRequest, _hub_service_pb2.AddCosignatureResponse]  # type: ignore[assignment]
+    """A member's witness hands in its cosignature of a checkpoint (member port only)."""
+    ObjectToKey: _aio.UnaryUnaryMultiCallable[_hub_service_pb2.ObjectToKeyRequest, _hub_service_pb2.ObjectToKeyResponse]  # type: ignore[assignment]
+    """A member objects to a key listed for it, signed by its current key (member port only)."""
 
 class HubServiceServicer(metaclass=_abc_1.ABCMeta):
     """HubService admits members, aggregates their feeds and answers for the federation."""
@@ -138,5 +166,49 @@ class HubServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_hub_service_pb2.GetStatsResponse, _abc.Awaitable[_hub_service_pb2.GetStatsResponse]]:
         """Coverage across all 290 kommuner."""
+
+    @_abc_1.abstractmethod
+    def GetCheckpoint(
+        self,
+        request: _hub_service_pb2.GetCheckpointRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_hub_service_pb2.GetCheckpointResponse, _abc.Awaitable[_hub_service_pb2.GetCheckpointResponse]]:
+        """The transparency log (docs/ARCHITECTURE.md, "The transparency log"). The same log
+        is served over HTTP in the C2SP formats under /log/ on the hub's web port.
+
+        The newest checkpoint, with the witnesses' cosignatures gathered so far.
+        """
+
+    @_abc_1.abstractmethod
+    def GetConsistencyProof(
+        self,
+        request: _hub_service_pb2.GetConsistencyProofRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_hub_service_pb2.GetConsistencyProofResponse, _abc.Awaitable[_hub_service_pb2.GetConsistencyProofResponse]]:
+        """An RFC 9162 consistency proof between two tree sizes."""
+
+    @_abc_1.abstractmethod
+    def GetInclusionProofs(
+        self,
+        request: _hub_service_pb2.GetInclusionProofsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_hub_service_pb2.GetInclusionProofsResponse, _abc.Awaitable[_hub_service_pb2.GetInclusionProofsResponse]]:
+        """RFC 9162 inclusion proofs of entries and member-directory versions."""
+
+    @_abc_1.abstractmethod
+    def AddCosignature(
+        self,
+        request: _hub_service_pb2.AddCosignatureRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_hub_service_pb2.AddCosignatureResponse, _abc.Awaitable[_hub_service_pb2.AddCosignatureResponse]]:
+        """A member's witness hands in its cosignature of a checkpoint (member port only)."""
+
+    @_abc_1.abstractmethod
+    def ObjectToKey(
+        self,
+        request: _hub_service_pb2.ObjectToKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_hub_service_pb2.ObjectToKeyResponse, _abc.Awaitable[_hub_service_pb2.ObjectToKeyResponse]]:
+        """A member objects to a key listed for it, signed by its current key (member port only)."""
 
 def add_HubServiceServicer_to_server(servicer: HubServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
