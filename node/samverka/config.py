@@ -132,6 +132,34 @@ class LogSection:
 
 
 @dataclass(frozen=True, slots=True)
+class WitnessSection:
+    """The node as a witness and monitor of the hub's transparency log (issue 11;
+    docs/SECURITY.md "The transparency log")."""
+
+    #: Cosignatures by other kommuner a hub checkpoint needs before this node accepts it
+    #: (capped at the number of other active members). Two: to show one member a split
+    #: view, the hub must fool or collude with two other kommuner as well.
+    quorum: int = 2
+    #: A cosignature older than this does not count (a frozen or replayed log shows).
+    max_age_seconds: float = 24 * 3600.0
+    #: How long sync waits for a cosigned checkpoint that covers what it received,
+    #: before it refuses the entries as not proven in the log.
+    proof_wait_seconds: float = 30.0
+    #: A key listed for a kommun without an announcement under its old key takes effect
+    #: only after standing this long in an accepted checkpoint, unobjected.
+    challenge_period_seconds: float = 24 * 3600.0
+    #: Cosign the hub's checkpoints (a member that follows the hub witnesses its log).
+    cosign: bool = True
+
+    def __post_init__(self) -> None:
+        if self.quorum < 0:
+            raise ConfigError("[witness] quorum cannot be negative", hint="use 0 or more")
+        for name in ("max_age_seconds", "proof_wait_seconds", "challenge_period_seconds"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"[witness] {name} cannot be negative")
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     dir: Path
     node: NodeSection
@@ -142,6 +170,7 @@ class NodeConfig:
     limits: LimitsSection = field(default_factory=LimitsSection)
     metrics: MetricsSection = field(default_factory=MetricsSection)
     log: LogSection = field(default_factory=LogSection)
+    witness: WitnessSection = field(default_factory=WitnessSection)
 
     @property
     def signing_key_path(self) -> Path:
@@ -189,6 +218,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "limits": LimitsSection,
     "metrics": MetricsSection,
     "log": LogSection,
+    "witness": WitnessSection,
 }
 
 
