@@ -39,6 +39,7 @@ import chart
 import fed
 import pgserver
 import procs
+import tlogbench
 import uvloop
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from samverka.protocol.signing import ENTRY_DOMAIN
@@ -785,6 +786,8 @@ FIGURES: dict[str, Callable[[argparse.Namespace, fed.Template, Raw], list[Figure
     "web": fig_web,
     "peer": fig_peer,
     "stages": fig_stages,
+    "tlog-ingest": tlogbench.fig_tlog_ingest,
+    "tlog-proofs": tlogbench.fig_tlog_proofs,
 }
 
 
