@@ -1,11 +1,13 @@
 """The hub's transparency log: every accepted entry and every member-directory version
 as a leaf of one RFC 9162 Merkle tree, with signed checkpoints (issue 11, points 1–2).
 
-**Leaves** (:func:`entry_leaf`, :func:`directory_leaf`) are a small versioned binary
-format, the same for every entry whatever its visibility::
+**Leaves** (:func:`~samverka.protocol.logleaf.entry_leaf`,
+:func:`~samverka.protocol.logleaf.directory_leaf`: part of the protocol, since a node
+recomputes them to check inclusion proofs) are a small versioned binary format, the
+same for every entry whatever its visibility::
 
     entry leaf      0x01 0x01  u64 sequence  u8 len  origin (ASCII)  32-byte entry hash
-    directory leaf  0x01 0x02  u64 version   32-byte digest of the SignedDirectory
+    directory leaf  0x01 0x02  u64 version   32-byte digest of the directory bytes
 
 (0x01 is the format version, the second byte the kind; integers big-endian.) A leaf
 is a *commitment*, never the entry itself: the entry hash is the chain hash (SHA-256
@@ -40,15 +42,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import struct
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
 from samverka.errors import ConfigError, SamverkaError
 from samverka.node import write_new
 from samverka.protocol.checkpoint import Checkpoint
+from samverka.protocol.logleaf import KIND_DIRECTORY as KIND_DIRECTORY
+from samverka.protocol.logleaf import KIND_ENTRY as KIND_ENTRY
+from samverka.protocol.logleaf import LEAF_FORMAT as LEAF_FORMAT
+from samverka.protocol.logleaf import Leaf as Leaf
+from samverka.protocol.logleaf import directory_leaf as directory_leaf
+from samverka.protocol.logleaf import entry_leaf as entry_leaf
+from samverka.protocol.logleaf import parse_leaf as parse_leaf
 from samverka.protocol.merkle import (
     EMPTY_ROOT,
     HashReaderError,
@@ -68,10 +75,6 @@ from samverka_hub.tables import DirectoryRow, TlogCheckpointRow, TlogHashRow, Tl
 
 log = logging.getLogger("samverka_hub.tlog")
 
-LEAF_FORMAT = 1
-KIND_ENTRY = 1
-KIND_DIRECTORY = 2
-
 #: PostgreSQL advisory lock of the sequencer ("SAMVTLOG"): one appender at a time.
 SEQUENCER_LOCK_KEY = 0x53414D56544C4F47
 #: Most leaves appended in one round (one transaction).
@@ -85,49 +88,6 @@ leaves_t = TlogLeafRow.table()
 hashes_t = TlogHashRow.table()
 checkpoints_t = TlogCheckpointRow.table()
 directories_t = DirectoryRow.table()
-
-
-# --- Leaves -------------------------------------------------------------------------------
-
-
-def entry_leaf(origin: str, sequence: int, entry_hash: bytes) -> bytes:
-    """The leaf of one log entry: its redacted stand-in (origin, sequence, hash)."""
-    raw = origin.encode("ascii")
-    if not 0 < len(raw) < 256 or len(entry_hash) != 32:
-        raise ValueError("an entry leaf needs an origin and a 32-byte entry hash")
-    return (
-        bytes((LEAF_FORMAT, KIND_ENTRY)) + struct.pack(">QB", sequence, len(raw)) + raw + entry_hash
-    )
-
-
-def directory_leaf(version: int, digest: bytes) -> bytes:
-    """The leaf of one member-directory version: its number and digest."""
-    if len(digest) != 32:
-        raise ValueError("a directory leaf needs a 32-byte digest")
-    return bytes((LEAF_FORMAT, KIND_DIRECTORY)) + struct.pack(">Q", version) + digest
-
-
-@dataclass(frozen=True, slots=True)
-class Leaf:
-    kind: int
-    #: The sequence (entries) or version (directories).
-    number: int
-    origin: str
-    digest: bytes
-
-
-def parse_leaf(data: bytes) -> Leaf:
-    """The inverse of :func:`entry_leaf` / :func:`directory_leaf`; ValueError if malformed."""
-    if len(data) < 2 or data[0] != LEAF_FORMAT:
-        raise ValueError("not a samverka log leaf of format 1")
-    if data[1] == KIND_DIRECTORY and len(data) == 42:
-        (version,) = struct.unpack(">Q", data[2:10])
-        return Leaf(KIND_DIRECTORY, version, "", data[10:])
-    if data[1] == KIND_ENTRY and len(data) >= 11:
-        sequence, n = struct.unpack(">QB", data[2:11])
-        if len(data) == 11 + n + 32:
-            return Leaf(KIND_ENTRY, sequence, data[11 : 11 + n].decode("ascii"), data[11 + n :])
-    raise ValueError("malformed samverka log leaf")
 
 
 # --- The log key --------------------------------------------------------------------------

@@ -44,6 +44,11 @@ class Reason(enum.StrEnum):
     EXPIRED = "expired"
     #: The caller's kommun has been revoked from the member directory.
     MEMBER_REVOKED = "member_revoked"
+    #: The hub served an entry (or directory version) that no checkpoint this node
+    #: accepted holds, even after waiting ``[witness] proof_wait_seconds`` for one.
+    NOT_IN_LOG = "not_in_log"
+    #: The hub's inclusion proof does not prove the leaf in the accepted checkpoint.
+    BAD_PROOF = "bad_proof"
 
 
 class EntryRefused(SamverkaError):
