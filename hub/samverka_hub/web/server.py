@@ -11,9 +11,14 @@ re-raise the signal when done; inside ``hub serve`` the NodeServer owns the sign
 so the endpoint drives uvicorn's ``startup`` / ``main_loop`` / ``shutdown`` steps
 itself, on a socket it bound (so port 0 works and a busy port is a clear error).
 
-A port that cannot be bound is logged as an error and ``hub serve`` goes on without
-the catalog, as it does without metrics: the catalog must not keep the members'
-feeds from being served. ``samverka hub web`` (the catalog alone) fails instead.
+The server is a supervised background task (:func:`samverka.retry.supervise`, task
+``web-catalog``): a port that cannot be bound, or a server that stops listening or
+ends unbidden, is logged once with the wait before the next try, marks the task down
+(``samverka_task_up{task="web-catalog"} 0``, health service
+``samverka.task.web-catalog`` NOT_SERVING) and is tried again under :data:`RETRY`
+until it serves. The task is not critical: ``hub serve`` goes on serving the members'
+feeds meanwhile, as it does without metrics. ``samverka hub web`` (the catalog alone)
+fails instead when its first try cannot bind.
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ import time
 from collections.abc import Callable
 
 import uvicorn
-from samverka.errors import ConfigError
+from samverka.errors import ConfigError, SamverkaError
 from samverka.protocol.directory import VerifiedDirectory
+from samverka.retry import RetryPolicy, TaskState, cancel, pause, spawn, supervise
 from samverka.store.store import Store
 from samverka.transport.server.app import split_address
 
@@ -41,6 +47,14 @@ from samverka_hub.web.catalog import Catalog
 log = logging.getLogger("samverka_hub.web")
 
 DirectorySource = Callable[[], VerifiedDirectory | None]
+
+#: After the catalog failed: soon again (a port freed by a process that ended), but a
+#: port taken for good costs one try every 10 s at most.
+RETRY = RetryPolicy(initial=0.5, maximum=10.0)
+
+
+class CatalogStopped(SamverkaError):
+    """The catalog's server stopped listening, or ended, without being asked to."""
 
 
 class WebEndpoint:
@@ -63,10 +77,13 @@ class WebEndpoint:
         self.app = create_app(self.catalog, settings, tlog)
         self.grace_seconds = grace_seconds
         self._server: uvicorn.Server | None = None
-        self._socket: socket.socket | None = None
         self._task: asyncio.Task[None] | None = None
-        #: Why the catalog is not served (the port could not be bound), if so.
-        self.error: ConfigError | None = None
+        self._stop = asyncio.Event()
+        self._tried: asyncio.Event | None = None
+        #: Up while the catalog is served; down (and retried) while it cannot be.
+        self.task_state = TaskState("web-catalog")
+        #: Why the catalog could not be started the last time it was tried, if so.
+        self.error: Exception | None = None
 
     @property
     def bound_address(self) -> str:
@@ -86,7 +103,8 @@ class WebEndpoint:
 
     @property
     def serving(self) -> bool:
-        return self._task is not None
+        """Whether the catalog is served now."""
+        return self.task_state.up
 
     def _bind(self) -> socket.socket:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -105,21 +123,57 @@ class WebEndpoint:
         return sock
 
     async def start(self) -> None:
+        """Start the supervised server and wait for its first try: on return the
+        catalog is served, or :attr:`error` says why not (and it is being retried)."""
         # uvicorn's own messages ("Shutting down", at INFO on a logger named
         # "uvicorn.error") read like errors in the hub's logs; its warnings and
         # errors (a request that failed) still come through.
         logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+        self._stop.clear()
+        self._tried = asyncio.Event()
+        self._task = spawn(
+            supervise(self.task_state, self._run, policy=RETRY, stop=self._stop, logger=log),
+            name="web-catalog",
+        )
+        await self._tried.wait()
+        if self.serving:
+            # Build the in-memory projection now, off the loop, so the first search with
+            # a technique filter or the first record page does not wait for it.
+            threading.Thread(target=self._warm_up, name="web-catalog-warm-up", daemon=True).start()
+
+    async def _run(self) -> None:
+        """One life of the server: bind, start, serve until asked to stop (returns) or
+        until it stops listening (raises CatalogStopped); always shut down after."""
+        assert self._tried is not None
         try:
             sock = self._bind()
-        except ConfigError as exc:
+            server = self._new_server()
+            try:
+                await server.startup(sockets=[sock])
+            except BaseException:
+                sock.close()
+                raise
+        except Exception as exc:
             self.error = exc
-            log.error(
-                "%s; serving without the web catalog",
-                exc,
-                extra={"event": "web_unavailable", "address": self.listen},
+            self._tried.set()
+            raise
+        try:
+            self.port = sock.getsockname()[1]
+            self._server, self.error = server, None
+            self.task_state.mark_up()
+            log.info(
+                "web catalog on %s",
+                self.url,
+                extra={"event": "web_listening", "address": self.bound_address},
             )
-            return
-        self.port = sock.getsockname()[1]
+            self._tried.set()
+            await self._serve(server)
+        finally:
+            self._server = None
+            # Shielded: a cancelled task still closes its port and open connections.
+            await asyncio.shield(self._shut_down(server, sock))
+
+    def _new_server(self) -> uvicorn.Server:
         config = uvicorn.Config(
             self.app,
             lifespan="off",
@@ -132,21 +186,30 @@ class WebEndpoint:
         config.load()
         server = uvicorn.Server(config)
         server.lifespan = config.lifespan_class(config)
-        try:
-            await server.startup(sockets=[sock])
-        except BaseException:
+        return server
+
+    async def _serve(self, server: uvicorn.Server) -> None:
+        """uvicorn's main loop (its ticks keep the Date header current), checking at
+        each tick that the server still listens."""
+        counter = 0
+        while not await server.on_tick(counter):
+            if not all(s.is_serving() for s in server.servers):
+                raise CatalogStopped(
+                    f"the web catalog on {self.bound_address} stopped listening",
+                    hint="it is started again; if this repeats, see the log before it",
+                )
+            counter = (counter + 1) % 864000
+            if await pause(0.1, self._stop):
+                return
+        raise CatalogStopped(f"the web catalog on {self.bound_address} ended unbidden")
+
+    @staticmethod
+    async def _shut_down(server: uvicorn.Server, sock: socket.socket) -> None:
+        server.should_exit = True
+        if getattr(server, "servers", None) is None:  # startup failed before listening
             sock.close()
-            raise
-        self._server, self._socket = server, sock
-        self._task = asyncio.create_task(server.main_loop(), name="web-catalog")
-        log.info(
-            "web catalog on %s",
-            self.url,
-            extra={"event": "web_listening", "address": self.bound_address},
-        )
-        # Build the in-memory projection now, off the loop, so the first search with a
-        # technique filter or the first record page does not wait for it.
-        threading.Thread(target=self._warm_up, name="web-catalog-warm-up", daemon=True).start()
+            return
+        await server.shutdown(sockets=[sock])
 
     def _warm_up(self) -> None:
         started = time.monotonic()
@@ -159,15 +222,16 @@ class WebEndpoint:
         log.debug("web catalog warmed up in %.2f s", time.monotonic() - started)
 
     async def close(self) -> None:
-        server, task, sock = self._server, self._task, self._socket
-        self._server = self._task = self._socket = None
-        if server is None:
+        """Stop serving: open requests get up to ``grace_seconds`` to finish."""
+        self._stop.set()
+        task, self._task = self._task, None
+        if task is None:
             return
-        server.should_exit = True
-        if task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await server.shutdown(sockets=[sock] if sock is not None else None)
+        with contextlib.suppress(TimeoutError):
+            # _run returns once it sees the stop event (within a tick) and shuts down;
+            # past the grace and a margin, cancel it.
+            await asyncio.wait_for(asyncio.shield(task), self.grace_seconds + 5)
+        await cancel(task)
 
 
 class CachedDirectory:
@@ -204,6 +268,7 @@ async def serve_alone(
     signals = (signal.SIGTERM, signal.SIGINT)
     await endpoint.start()
     if endpoint.error is not None:
+        await endpoint.close()
         raise endpoint.error
     for sig in signals:
         loop.add_signal_handler(sig, stop.set)

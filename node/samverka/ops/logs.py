@@ -58,6 +58,10 @@ FIELDS = (
     "remote",
     "url",
     "hint",
+    # a supervised background task's failure (samverka.retry.supervise)
+    "task",
+    "failures",
+    "retry_in_seconds",
 )
 
 #: The handler this module installed, so a second setup replaces it (tests, re-exec).

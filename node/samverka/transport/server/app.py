@@ -39,7 +39,7 @@ from grpc_reflection.v1alpha import reflection
 
 from samverka.errors import ConfigError
 from samverka.protocol.wire import WireLimits
-from samverka.retry import TaskState
+from samverka.retry import TaskState, task_observers
 from samverka.transport.server.interceptors import RpcInterceptor
 from samverka.transport.server.limits import (
     CallerLimiter,
@@ -206,6 +206,9 @@ class NodeServer:
                 await self._start_listener(listener)
             for state in self.task_states:
                 state.observers.add(self._on_task_state)
+                # Every task in /metrics from the start, also one that came up before
+                # the metrics endpoint (a later resource) began counting.
+                task_observers(state)
             await self._report_health()
         except BaseException:
             await self.stop(grace=0)
