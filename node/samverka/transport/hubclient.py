@@ -141,12 +141,52 @@ class HubClient(AsyncClosing):
         )
         return bytes(reply.certificate_pem)
 
+    # -- the transparency log ------------------------------------------------------------
+
+    async def get_checkpoint(self, *, for_witness: bool = False) -> bytes:
+        """The hub's checkpoint note: the newest its witnesses cosigned, or (a witness
+        asking) the one to cosign next."""
+        reply = await self._call(
+            self._stub.GetCheckpoint, hub_service_pb2.GetCheckpointRequest(for_witness=for_witness)
+        )
+        return bytes(reply.checkpoint)
+
+    async def get_consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        """The RFC 9162 consistency proof from the tree of ``old_size`` to ``new_size``."""
+        reply = await self._call(
+            self._stub.GetConsistencyProof,
+            hub_service_pb2.GetConsistencyProofRequest(old_size=old_size, new_size=new_size),
+        )
+        return [bytes(h) for h in reply.hashes]
+
+    async def get_inclusion_proofs(
+        self, tree_size: int, leaves: Sequence[hub_service_pb2.LeafQuery]
+    ) -> list[hub_service_pb2.InclusionProof]:
+        """Proofs of ``leaves`` in the hub's log tree of ``tree_size``, in order. A leaf
+        that tree does not hold: :class:`LeafNotInTree` (NOT_FOUND), whatever reason the
+        hub gives, so a caller can wait for a newer checkpoint."""
+        request = hub_service_pb2.GetInclusionProofsRequest(tree_size=tree_size, leaves=leaves)
+        try:
+            reply = await self._stub.GetInclusionProofs(request, timeout=self.timeout)
+        except grpc.RpcError as err:
+            if hasattr(err, "code") and err.code() is grpc.StatusCode.NOT_FOUND:
+                raise LeafNotInTree(
+                    f"{self.address}: {err.details() or 'a leaf is not in the tree'}",
+                    code=grpc.StatusCode.NOT_FOUND,
+                ) from err
+            raise hub_error(err, self.address) from err
+        return list(reply.proofs)
+
     # -- the federation's search ---------------------------------------------------------
 
     async def search(
         self, request: hub_service_pb2.SearchRequest
     ) -> hub_service_pb2.SearchResponse:
         return await self._call(self._stub.Search, request)
+
+
+class LeafNotInTree(PeerError):
+    """GetInclusionProofs: a leaf asked for is not in the tree of the size asked for."""
 
 
 def hub_error(err: grpc.RpcError, address: str) -> SamverkaError:
