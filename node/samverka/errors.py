@@ -49,6 +49,13 @@ class Reason(enum.StrEnum):
     NOT_IN_LOG = "not_in_log"
     #: The hub's inclusion proof does not prove the leaf in the accepted checkpoint.
     BAD_PROOF = "bad_proof"
+    #: The entry is signed by a key the hub listed for its kommun without an
+    #: announcement under the kommun's earlier key: it takes effect only after standing
+    #: ``[witness] challenge_period_seconds`` in an accepted checkpoint, unobjected.
+    KEY_IN_CHALLENGE = "key_in_challenge"
+    #: The entry is signed by a key its kommun objected to (a signed objection by a key
+    #: it held before): refused for good.
+    KEY_OBJECTED = "key_objected"
 
 
 class EntryRefused(SamverkaError):

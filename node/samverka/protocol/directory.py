@@ -30,7 +30,14 @@ from google.protobuf.message import DecodeError
 
 from samverka.errors import DirectoryRefused, Reason
 from samverka.protocol.kommuner import HUB_ORIGIN, is_origin
-from samverka.protocol.signing import DIRECTORY_DOMAIN, PublicKey, SigningKey, key_id
+from samverka.protocol.signing import (
+    DIRECTORY_DOMAIN,
+    KEY_OBJECTION_DOMAIN,
+    KEY_ROTATION_DOMAIN,
+    PublicKey,
+    SigningKey,
+    key_id,
+)
 from samverka.protocol.verify import KeyRing, TrustedKey
 from samverka.v1 import directory_pb2
 
@@ -305,3 +312,134 @@ def keyring_from_directory(directory: directory_pb2.Directory) -> KeyRing:
                 )
             )
     return ring
+
+
+# -- key rotations and objections as a receiver reads them ------------------------------
+# Building and checking a rotation at the hub (freshness, keys in force) is
+# samverka.membership.enrollment's; here only what any receiver can check on its own:
+# the exact bytes decode and the signatures verify (samverka.protocol.keybinding).
+
+#: Largest serialized SignedKeyRotation or SignedKeyObjection a receiver decodes.
+MAX_KEY_STATEMENT_BYTES = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class KeyObjection:
+    """A decoded objection (not yet checked against anyone's keys)."""
+
+    signed: directory_pb2.SignedKeyObjection
+    objection: directory_pb2.KeyObjection
+
+    @property
+    def kommunkod(self) -> str:
+        return self.objection.kommunkod
+
+    @property
+    def objected_key_id(self) -> str:
+        return key_id(bytes(self.objection.objected_public_key))
+
+    @property
+    def signer_key_id(self) -> str:
+        return self.objection.key_id
+
+    def signed_bytes(self) -> bytes:
+        return self.signed.SerializeToString(deterministic=True)
+
+    def verifies_with(self, signer: PublicKey) -> bool:
+        """Whether ``signer`` (whose id the objection names) signed these exact bytes."""
+        return signer.key_id == self.signer_key_id and signer.verify(
+            self.signed.objection, self.signed.signature, domain=KEY_OBJECTION_DOMAIN
+        )
+
+
+def build_key_objection(
+    signer: SigningKey, *, kommunkod: str, objected: PublicKey | bytes, created_at_ms: int
+) -> directory_pb2.SignedKeyObjection:
+    """``kommunkod``'s statement, signed by ``signer``, that ``objected`` is not its key."""
+    raw_key = objected.raw if isinstance(objected, PublicKey) else objected
+    objection = directory_pb2.KeyObjection(
+        kommunkod=kommunkod,
+        objected_public_key=raw_key,
+        key_id=signer.key_id,
+        created_at_ms=created_at_ms,
+    )
+    raw = objection.SerializeToString(deterministic=True)
+    return directory_pb2.SignedKeyObjection(
+        objection=raw, signature=signer.sign(raw, domain=KEY_OBJECTION_DOMAIN)
+    )
+
+
+def parse_key_objection(signed: directory_pb2.SignedKeyObjection | bytes) -> KeyObjection:
+    """Decode an objection without trusting it; DirectoryRefused(MALFORMED, ...) if it
+    is not one (too large, undecodable, not a kommunkod, not a 32-byte key)."""
+    if isinstance(signed, bytes):
+        if len(signed) > MAX_KEY_STATEMENT_BYTES:
+            raise DirectoryRefused(Reason.TOO_LARGE, f"objection of {len(signed)} bytes")
+        try:
+            signed = directory_pb2.SignedKeyObjection.FromString(signed)
+        except DecodeError as exc:
+            raise DirectoryRefused(Reason.MALFORMED, f"not a SignedKeyObjection: {exc}") from exc
+    if signed.ByteSize() > MAX_KEY_STATEMENT_BYTES:
+        raise DirectoryRefused(Reason.TOO_LARGE, f"objection of {signed.ByteSize()} bytes")
+    try:
+        objection = directory_pb2.KeyObjection.FromString(signed.objection)
+    except DecodeError as exc:
+        raise DirectoryRefused(Reason.MALFORMED, f"not a KeyObjection: {exc}") from exc
+    if not is_origin(objection.kommunkod):
+        raise DirectoryRefused(
+            Reason.MALFORMED, f"objection by {objection.kommunkod[:10]!r}, not a kommunkod"
+        )
+    if len(objection.objected_public_key) != 32 or len(signed.signature) != 64:
+        raise DirectoryRefused(Reason.MALFORMED, "objection with a key or signature of bad size")
+    return KeyObjection(signed=signed, objection=objection)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRotationStatement:
+    """A decoded rotation whose two signatures verified (old key and new key)."""
+
+    signed: directory_pb2.SignedKeyRotation
+    rotation: directory_pb2.KeyRotation
+
+    @property
+    def kommunkod(self) -> str:
+        return self.rotation.kommunkod
+
+    @property
+    def old_key_id(self) -> str:
+        return self.rotation.old_key_id
+
+    @property
+    def new_key_id(self) -> str:
+        return key_id(bytes(self.rotation.new_public_key))
+
+
+def checked_rotation(
+    signed: directory_pb2.SignedKeyRotation, old_key: PublicKey
+) -> KeyRotationStatement | None:
+    """The rotation if ``old_key`` (the key it names as old) and the new key it
+    announces both signed its exact bytes; else None."""
+    if signed.ByteSize() > MAX_KEY_STATEMENT_BYTES:
+        return None
+    try:
+        rotation = directory_pb2.KeyRotation.FromString(signed.rotation)
+    except DecodeError:
+        return None
+    if rotation.old_key_id != old_key.key_id or len(rotation.new_public_key) != 32:
+        return None
+    new_key = PublicKey(bytes(rotation.new_public_key))
+    if new_key.key_id == old_key.key_id:
+        return None
+    if not old_key.verify(signed.rotation, signed.old_signature, domain=KEY_ROTATION_DOMAIN):
+        return None
+    if not new_key.verify(signed.rotation, signed.new_signature, domain=KEY_ROTATION_DOMAIN):
+        return None
+    return KeyRotationStatement(signed=signed, rotation=rotation)
+
+
+def rotation_old_key_id(signed: directory_pb2.SignedKeyRotation) -> str:
+    """The old key id a rotation names (unverified: to find the key to check it with)."""
+    try:
+        return directory_pb2.KeyRotation.FromString(signed.rotation).old_key_id
+    except DecodeError:
+        return ""

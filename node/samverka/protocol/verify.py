@@ -42,17 +42,32 @@ class FeedHead:
     timestamp_ms: int | None = None
 
 
+class KeyStanding(enum.StrEnum):
+    """Whether a key listed for an origin signs for it yet (samverka.protocol.keybinding)."""
+
+    EFFECTIVE = "effective"
+    #: Listed by the hub without an announcement under the origin's earlier key: its
+    #: entries are refused (KEY_IN_CHALLENGE) until it has stood its challenge period.
+    IN_CHALLENGE = "in_challenge"
+    #: Objected to by its origin: its entries are refused for good (KEY_OBJECTED).
+    OBJECTED = "objected"
+
+
 @dataclass(frozen=True, slots=True)
 class TrustedKey:
     """A signing key a receiver trusts for one origin.
 
-    Entries whose timestamp is at or after ``revoked_at_ms`` are refused.
+    Entries whose timestamp is at or after ``revoked_at_ms`` are refused, and every
+    entry while ``standing`` is not EFFECTIVE (``standing_note`` says why, for the
+    refusal's message).
     """
 
     origin: str
     public_key: PublicKey
     valid_from_ms: int = 0
     revoked_at_ms: int | None = None
+    standing: KeyStanding = KeyStanding.EFFECTIVE
+    standing_note: str = ""
 
     @property
     def key_id(self) -> str:
@@ -168,7 +183,9 @@ def verify_entry(
     3. the Ed25519 signature over the domain prefix and the raw entry bytes
        verifies with that key (BAD_SIGNATURE);
     4. only now the Entry is decoded and its structure checked (MALFORMED);
-    5. the key belongs to the entry's origin (KEY_NOT_OF_ORIGIN);
+    5. the key belongs to the entry's origin (KEY_NOT_OF_ORIGIN) and signs for it
+       yet: not in its challenge period (KEY_IN_CHALLENGE), not objected to by its
+       origin (KEY_OBJECTED);
     6. the entry's timestamp lies in the key's validity window (KEY_REVOKED);
     7. the timestamp is at most ``max_clock_skew_ms`` ahead of ``now_ms``, the
        receiver's clock, read from the wall clock when None (CLOCK_SKEW);
@@ -211,6 +228,13 @@ def verify_entry(
     if key.origin != origin:
         raise refuse(
             Reason.KEY_NOT_OF_ORIGIN, f"key {key.key_id} belongs to {key.origin}, not {origin}"
+        )
+    if key.standing is not KeyStanding.EFFECTIVE:
+        in_challenge = key.standing is KeyStanding.IN_CHALLENGE
+        raise refuse(
+            Reason.KEY_IN_CHALLENGE if in_challenge else Reason.KEY_OBJECTED,
+            f"key {key.key_id} of {origin} "
+            + (key.standing_note or ("is in challenge" if in_challenge else "was objected to")),
         )
     if entry.timestamp_ms < key.valid_from_ms:
         raise refuse(
