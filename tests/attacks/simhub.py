@@ -9,17 +9,32 @@ gone rogue has them all): FeedService (GetNodeInfo, GetFeedHeads, ReadEntries) a
 (GetDirectory, with any signed directory, e.g. an expired one). A real node's sync
 code reads from it exactly as from the hub, so each test shows what the receiving
 node detects, over the network, in milliseconds.
+
+It also keeps a transparency log, signed with the real hub's log key
+(``keys/log.key``): an RFC 9162 tree (:mod:`samverka.protocol.merkle`) whose leaves are
+the served directory's version and every entry it serves, as it serves them (an altered
+entry is logged altered: the hub signs what it likes), and serves GetCheckpoint,
+GetInclusionProofs and GetConsistencyProof from it. So the node's proofs pass and each
+test shows the misbehaviour it is about, except where the log itself lies:
+:meth:`RogueLog.unlogged` (entries served but left out of the log: ``not_in_log``) and
+:meth:`RogueLog.misproven` (a proof whose path is forged: ``bad_proof``). ``witnesses``
+cosign its checkpoints (signers a test holds), for nodes whose quorum is above 0.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import grpc
+from samverka.protocol import merkle
+from samverka.protocol.checkpoint import Checkpoint
+from samverka.protocol.directory import directory_digest
 from samverka.protocol.kommuner import HUB_ORIGIN
+from samverka.protocol.logleaf import directory_leaf, entry_leaf
+from samverka.protocol.note import Ed25519Signer, Signer, sign_note
 from samverka.protocol.signing import PublicKey, entry_hash
 from samverka.store.store import Store
 from samverka.v1 import (
@@ -59,6 +74,10 @@ class RogueLog:
     entries: tuple[feed_pb2.LogEntry, ...]
     #: The heads the hub announces (GetFeedHeads); None: those of what it serves.
     announced: tuple[feed_pb2.FeedHead, ...] | None = None
+    #: (origin, sequence) served but not in the transparency log.
+    not_logged: frozenset[tuple[str, int]] = frozenset()
+    #: (origin, sequence) whose inclusion proof is forged (one hash flipped).
+    forged_proofs: frozenset[tuple[str, int]] = frozenset()
 
     @classmethod
     def of(cls, store: Store) -> RogueLog:
@@ -151,12 +170,75 @@ class RogueLog:
             if not (_origin(item) == origin and _sequence(item) >= from_sequence)
         )
         announced = tuple(self.heads()) if admit else None
-        return RogueLog(kept, announced)
+        return RogueLog(kept, announced, self.not_logged, self.forged_proofs)
+
+    def unlogged(self, origin: str, from_sequence: int) -> RogueLog:
+        """``origin``'s entries from ``from_sequence`` on are served but never logged
+        (the hub hides them from the witnesses, or shows this reader another history)."""
+        hidden = {
+            (_origin(item), _sequence(item))
+            for item in self.entries
+            if _origin(item) == origin and _sequence(item) >= from_sequence
+        }
+        return replace(self, not_logged=self.not_logged | hidden)
+
+    def misproven(self, origin: str, sequence: int) -> RogueLog:
+        """The inclusion proof of ``origin#sequence`` has a forged hash."""
+        self.index(origin, sequence)
+        return replace(self, forged_proofs=self.forged_proofs | {(origin, sequence)})
 
     def _with(self, index: int, item: feed_pb2.LogEntry) -> RogueLog:
         entries = list(self.entries)
         entries[index] = item
         return replace(self, entries=tuple(entries))
+
+
+class TransparencyLog:
+    """The simulated hub's Merkle tree: the directory's leaf, then one leaf per entry
+    it serves and logs, in log order; checkpoints signed with the hub's log key."""
+
+    def __init__(
+        self,
+        log: RogueLog,
+        directory: directory_pb2.SignedDirectory,
+        signer: Ed25519Signer,
+        witnesses: Sequence[Signer] = (),
+    ) -> None:
+        self.signer = signer
+        self.witnesses = list(witnesses)
+        version = directory_pb2.Directory.FromString(directory.directory).version
+        self.leaves = [directory_leaf(version, directory_digest(directory.directory))]
+        #: (origin, sequence) or ("", version) -> leaf index.
+        self.index: dict[tuple[str, int], int] = {("", version): 0}
+        for item in log.entries:
+            origin, sequence = _origin(item), _sequence(item)
+            if (origin, sequence) in log.not_logged:
+                continue
+            self.index[(origin, sequence)] = len(self.leaves)
+            self.leaves.append(entry_leaf(origin, sequence, _hash(item)))
+        self.forged = {self.index[k] for k in log.forged_proofs if k in self.index}
+        self.stored: list[bytes] = []
+        for n, leaf in enumerate(self.leaves):
+            self.stored += merkle.stored_hashes(n, leaf, self.read)
+
+    def read(self, indexes: Sequence[int]) -> list[bytes]:
+        return [self.stored[i] for i in indexes]
+
+    @property
+    def size(self) -> int:
+        return len(self.leaves)
+
+    def checkpoint(self) -> bytes:
+        cp = Checkpoint(self.signer.name, self.size, merkle.tree_hash(self.size, self.read))
+        return sign_note(cp.to_text(), self.signer, *self.witnesses)
+
+    def proof(self, tree_size: int, index: int) -> hub_service_pb2.InclusionProof:
+        hashes = merkle.inclusion_proof(tree_size, index, self.read)
+        if index in self.forged and hashes:
+            hashes[0] = bytes([hashes[0][0] ^ 1]) + hashes[0][1:]
+        return hub_service_pb2.InclusionProof(
+            leaf_index=index, leaf=self.leaves[index], hashes=hashes
+        )
 
 
 @dataclass
@@ -168,7 +250,23 @@ class SimHub:
     directory: directory_pb2.SignedDirectory
     address: str = ""
     calls: list[str] = field(default_factory=list)
+    #: Cosigners of its checkpoints (e.g. CosignatureV1Signers of members' keys).
+    witnesses: Sequence[Signer] = ()
     _server: grpc.aio.Server | None = None
+    _tlog: TransparencyLog | None = None
+    _tlog_of: tuple[object, object] = (None, None)
+
+    @property
+    def tlog(self) -> TransparencyLog:
+        """The log of what it serves now (rebuilt when ``log`` or ``directory`` change)."""
+        key = (self.log, self.directory)
+        if self._tlog is None or self._tlog_of[0] is not key[0] or self._tlog_of[1] is not key[1]:
+            signer = Ed25519Signer.from_skey(
+                (self.hub_dir / "keys" / "log.key").read_text(encoding="ascii").strip()
+            )
+            self._tlog = TransparencyLog(self.log, self.directory, signer, self.witnesses)
+            self._tlog_of = key
+        return self._tlog
 
     async def start(self) -> str:
         tls = self.hub_dir / "tls"
@@ -253,3 +351,69 @@ class _Directory(hub_service_pb2_grpc.HubServiceServicer):
     ) -> hub_service_pb2.GetDirectoryResponse:
         self.sim.calls.append("GetDirectory")
         return hub_service_pb2.GetDirectoryResponse(directory=self.sim.directory)
+
+    # -- the transparency log -------------------------------------------------------------
+
+    async def GetCheckpoint(
+        self, request: hub_service_pb2.GetCheckpointRequest, context: Context
+    ) -> hub_service_pb2.GetCheckpointResponse:
+        self.sim.calls.append("GetCheckpoint")
+        return hub_service_pb2.GetCheckpointResponse(checkpoint=self.sim.tlog.checkpoint())
+
+    async def GetInclusionProofs(
+        self, request: hub_service_pb2.GetInclusionProofsRequest, context: Context
+    ) -> hub_service_pb2.GetInclusionProofsResponse:
+        self.sim.calls.append("GetInclusionProofs")
+        tlog = self.sim.tlog
+        if not 0 < request.tree_size <= tlog.size:
+            await context.abort(grpc.StatusCode.OUT_OF_RANGE, "no tree of that size")
+        proofs = []
+        for query in request.leaves:
+            key = (query.origin, query.sequence if query.origin else query.directory_version)
+            index = tlog.index.get(key)
+            if index is None or index >= request.tree_size:
+                await context.abort(grpc.StatusCode.NOT_FOUND, f"{key} is not in the tree")
+            assert index is not None
+            proofs.append(tlog.proof(request.tree_size, index))
+        return hub_service_pb2.GetInclusionProofsResponse(proofs=proofs)
+
+    async def GetConsistencyProof(
+        self, request: hub_service_pb2.GetConsistencyProofRequest, context: Context
+    ) -> hub_service_pb2.GetConsistencyProofResponse:
+        self.sim.calls.append("GetConsistencyProof")
+        tlog = self.sim.tlog
+        if not request.old_size <= request.new_size <= tlog.size:
+            await context.abort(grpc.StatusCode.OUT_OF_RANGE, "no tree of that size")
+        hashes = merkle.consistency_proof(request.old_size, request.new_size, tlog.read)
+        return hub_service_pb2.GetConsistencyProofResponse(hashes=hashes)
+
+
+class LogKeyOnly:
+    """Accepted checkpoints for tests where witnessing is not the point (quorum 0): any
+    checkpoint the hub's log key signed, newest wins. The node's own acceptance (the
+    witness rules over its LogState) replaces it where cosignatures matter."""
+
+    def __init__(self, link: Any, vkey: str) -> None:
+        from samverka.protocol.note import Ed25519Verifier
+
+        self.link = link
+        self.verifier = Ed25519Verifier.from_vkey(vkey)
+        self.checkpoint: Checkpoint | None = None
+        self.asked = 0
+
+    def accepted(self) -> Checkpoint | None:
+        return self.checkpoint
+
+    async def newer(self) -> Checkpoint | None:
+        from samverka.protocol.checkpoint import open_checkpoint
+
+        self.asked += 1
+        opened = open_checkpoint(await self.link.get_checkpoint(), self.verifier).checkpoint
+        if self.checkpoint is None or opened.size > self.checkpoint.size:
+            self.checkpoint = opened
+        return self.checkpoint
+
+
+def log_vkey(hub_dir: Path) -> str:
+    """The real hub's log verifier key (keys/log.vkey)."""
+    return (hub_dir / "keys" / "log.vkey").read_text(encoding="ascii").strip()

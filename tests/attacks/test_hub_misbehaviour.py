@@ -29,6 +29,7 @@ import asyncio
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -52,13 +53,14 @@ from samverka.protocol.signing import SigningKey, entry_hash
 from samverka.protocol.verify import FeedHead, MemoryFeedState, Verdict, verify_entry
 from samverka.replication.crosscheck import HeadMismatch, MismatchKind, compare_heads, cross_check
 from samverka.replication.ingest import ingest
+from samverka.replication.logproof import LogProver
 from samverka.replication.push import push_feed
 from samverka.replication.sync import SyncReport, SyncStopped, sync_from_peer
 from samverka.store.store import Store
 from samverka.transport.client import ClientTls, FeedClient
 from samverka.transport.hubclient import HubClient
 from samverka.v1 import directory_pb2, records_pb2
-from simhub import RogueLog, SimHub
+from simhub import LogKeyOnly, RogueLog, SimHub, log_vkey
 from soakresults import record
 
 ORSA, ALVDALEN = "2034", "2039"
@@ -114,9 +116,10 @@ def held_directory(federation: Federation) -> directory_pb2.SignedDirectory:
 
 
 async def pull(
-    federation: Federation, log: RogueLog, name: str
+    federation: Federation, log: RogueLog, name: str, *, proof_wait: float = 0.0
 ) -> tuple[SyncReport | SyncStopped, Store]:
-    """Sync a fresh store of the reader from a hub serving ``log``."""
+    """Sync a fresh store of the reader from a hub serving ``log``, proving each page in
+    the hub's transparency log (accepted checkpoints: signed by its log key, quorum 0)."""
     store = Store.open(f"sqlite:///{federation.tmp / f'reader-{name}.db'}")
     directory = held_directory(federation)
     with Node.open(federation.reader) as reader:
@@ -125,11 +128,16 @@ async def pull(
     async with (
         SimHub(federation.arena.hub.dir, log, directory) as sim,
         FeedClient.connect(sim.address, tls) as client,
+        HubClient(sim.address, tls) as link,
     ):
+        checkpoints = LogKeyOnly(link, log_vkey(federation.arena.hub.dir))
+        prover = LogProver(link.get_inclusion_proofs, checkpoints, wait=proof_wait, poll=0.05)
         try:
-            return await sync_from_peer(store, keys, client, peer="hub"), store
+            report = await sync_from_peer(store, keys, client, peer="hub", prover=prover)
         except SyncStopped as stopped:
             return stopped, store
+        assert report.proven == report.received, "every entry stored was proven"
+        return report, store
 
 
 def orsa_head(store: Store) -> int:
@@ -410,3 +418,80 @@ def test_a_bad_directory_is_refused_and_the_held_one_stays(
            code="refused", reason=refused.reason.value)  # fmt: skip
     assert refused.reason is expected
     assert current_directory(federation) == before
+
+
+# -- the transparency log: what the hub serves must be in its log ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("misbehaviour", "reason"),
+    [("unlogged", Reason.NOT_IN_LOG), ("misproven", Reason.BAD_PROOF)],
+)
+def test_an_entry_the_hub_cannot_prove_in_its_log_stops_the_sync(
+    federation: Federation, misbehaviour: str, reason: Reason
+) -> None:
+    """The hub serves Orsa's #6 (and, unlogged, what follows) but its log does not hold
+    them (it hides them from the witnesses, or shows this reader another history), or it
+    answers with a forged proof. The reader stores Orsa's #1-#5, proven, and stops at #6
+    naming the reason; the cursor stays right before it."""
+    log = getattr(federation.honest, misbehaviour)(ORSA, 6)
+    started = time.monotonic()
+    stopped, store = run(pull(federation, log, misbehaviour, proof_wait=0.3))
+    seconds = time.monotonic() - started
+    detected = isinstance(stopped, SyncStopped) and stopped.reason is reason
+    what = "not in its log" if reason is Reason.NOT_IN_LOG else "with a forged inclusion proof"
+    record("attack", f"hub serves an entry {what}", refused=detected, code="sync stopped",
+           reason=getattr(stopped, "reason", ""))  # fmt: skip
+    try:
+        assert isinstance(stopped, SyncStopped), "the node stored an entry the hub cannot prove"
+        assert (stopped.reason, stopped.origin, stopped.sequence) == (reason, ORSA, 6)
+        assert f"{ORSA}#6: {reason.value}" in str(stopped)
+        assert orsa_head(store) == 5
+        assert store.get_cursor("hub") < stopped.position
+        assert stopped.report.proven == stopped.report.accepted == 5
+        if reason is Reason.NOT_IN_LOG:
+            # It waited for a newer checkpoint (proof_wait), no longer.
+            assert 0.3 <= seconds < 5, seconds
+            assert "cannot prove it is in its log" in str(stopped)
+    finally:
+        store.close()
+
+
+def test_a_page_proven_against_an_old_checkpoint_waits_for_a_newer_one(
+    federation: Federation,
+) -> None:
+    """The reader's accepted checkpoint predates the entries (the hub grew since): the
+    first GetInclusionProofs says NOT_FOUND, a newer checkpoint is fetched and accepted,
+    and the page is proven against it; one proof call per page after that."""
+    log = federation.honest
+    directory = held_directory(federation)
+
+    async def scenario() -> tuple[SyncReport, LogKeyOnly, list[str]]:
+        store = Store.open(f"sqlite:///{federation.tmp / 'reader-newer.db'}")
+        with Node.open(federation.reader) as reader:
+            keys, tls = reader.keyring(), ClientTls.from_config(reader.config)
+        small = RogueLog(log.entries[:2])
+        async with (
+            SimHub(federation.arena.hub.dir, small, directory) as sim,
+            FeedClient.connect(sim.address, tls) as client,
+            HubClient(sim.address, tls) as link,
+        ):
+            checkpoints = LogKeyOnly(link, log_vkey(federation.arena.hub.dir))
+            assert (await checkpoints.newer()) is not None  # accepted: 3 leaves
+            sim.log = log  # the hub grows
+            prover = LogProver(link.get_inclusion_proofs, checkpoints, wait=5, poll=0.05)
+            try:
+                return (
+                    await sync_from_peer(store, keys, client, peer="hub", prover=prover),
+                    checkpoints,
+                    sim.calls,
+                )
+            finally:
+                store.close()
+
+    report, checkpoints, calls = run(scenario())
+    assert report.proven == report.received == len(log.entries)
+    assert checkpoints.asked == 2
+    assert report.checkpoint_size == len(log.entries) + 1  # the directory's leaf too
+    # One refused try against the old tree, then one call per page.
+    assert calls.count("GetInclusionProofs") == report.pages + 1

@@ -13,7 +13,12 @@ Rules, in the spirit of python-tuf's updater (the peer is untrusted transport):
 - the first refusal stops the sync with :class:`SyncStopped` naming origin, sequence
   and reason, after storing what came before it;
 - a sequence gap (entries missing before the one offered) is filled by asking the peer
-  for that origin's entries; if the peer cannot supply them, the sync fails loudly.
+  for that origin's entries; if the peer cannot supply them, the sync fails loudly;
+- from the hub, with a ``prover`` (:class:`~samverka.replication.logproof.LogProver`),
+  each page is proven included in a checkpoint of the hub's transparency log that this
+  node accepted before it is stored: the first entry the hub cannot prove stops the
+  sync (``not_in_log``, ``bad_proof``) like any refused entry, after storing what came
+  before it.
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ import grpc
 from samverka.errors import EntryRefused, Reason, SamverkaError, StoreError, TransportError
 from samverka.observers import Observers
 from samverka.protocol.entries import parse_signed
+from samverka.protocol.inclusion import InclusionRefused
 from samverka.protocol.verify import DEFAULT_MAX_CLOCK_SKEW_MS, FeedHead, KeyRing
 from samverka.replication.ingest import Checked, IngestReport, check_signatures, ingest
+from samverka.replication.logproof import LogProver, entry_claims
 from samverka.retry import Backoff, RetryPolicy, pause
 from samverka.store.store import Store
 from samverka.transport.client import FeedClient, Page
@@ -46,6 +53,14 @@ peer_heads_observers: Observers[[str, Sequence[FeedHead]]] = Observers()
 #: Gap fills allowed per sync before giving up (each fill should close one gap).
 MAX_GAP_FILLS = 100
 
+#: A follower's longest wait between tries (jittered to 50-100 %): after an outage of
+#: any length it asks again within this many seconds of the peer's return, so fan-out
+#: resumes within 5 s (a 30 s cap left followers 8-23 s behind a hub back from 35 s
+#: away). A try against a peer that is down is one refused TCP connection, or one
+#: TLS handshake if it is up but cannot serve, so ~0.5 tries a second per follower
+#: costs a hub with 290 followers little.
+FOLLOW_MAX_BACKOFF = 3.0
+
 
 @dataclass
 class SyncReport:
@@ -60,6 +75,10 @@ class SyncReport:
     pages: int = 0
     #: Gaps closed by asking the peer for an origin's missing entries.
     gaps_filled: int = 0
+    #: Entries proven in the hub's transparency log (a sync with a prover), and the
+    #: size of the accepted checkpoint the last of them were proven in.
+    proven: int = 0
+    checkpoint_size: int = 0
 
     @property
     def received(self) -> int:
@@ -92,6 +111,11 @@ class SyncStopped(EntryRefused):
             Reason.UNKNOWN_KEY: "the origin's key is not in our key ring: fetch the member "
             "directory, then sync again",
             Reason.SEQUENCE_GAP: "the peer does not hold the missing entries; try another peer",
+            Reason.NOT_IN_LOG: "the hub withholds this entry from its transparency log, or its "
+            "witnesses have not cosigned a checkpoint holding it yet: sync again in a while; "
+            "a refusal that stays is evidence against the hub — report it to the council",
+            Reason.BAD_PROOF: "the hub answered with a proof that does not hold: keep the log "
+            "line and report it to the council; nothing from this entry on was stored",
         }.get(
             refusal.reason,
             "the peer served an entry that fails verification; nothing "
@@ -117,15 +141,17 @@ async def sync_from_peer(
     batch_size: int = 0,
     source: str = "sync",
     max_clock_skew_ms: int = DEFAULT_MAX_CLOCK_SKEW_MS,
+    prover: LogProver | None = None,
 ) -> SyncReport:
     """Read everything new in ``peer``'s log after our stored cursor; verify and store it.
 
     ``peer`` names the cursor (e.g. the hub's address or a kommunkod). Returns when the
     peer's log end at call time is reached. Raises SyncStopped on a refused entry,
     PeerError/TransportError when the peer fails (the cursor keeps what was stored).
-    ``source`` and ``max_clock_skew_ms`` are passed on to ingest.
+    ``source`` and ``max_clock_skew_ms`` are passed on to ingest. ``prover``: prove
+    each page in the hub's transparency log before storing it (the hub only).
     """
-    puller = _Puller(store, keys, client, peer, entry_filter, progress)
+    puller = _Puller(store, keys, client, peer, entry_filter, progress, prover=prover)
     puller.source, puller.max_clock_skew_ms = source, max_clock_skew_ms
     await puller.begin()
     while True:
@@ -158,11 +184,12 @@ async def follow_peer(
     progress: Progress | None = None,
     stop: asyncio.Event | None = None,
     min_backoff: float = 0.5,
-    max_backoff: float = 30.0,
+    max_backoff: float = FOLLOW_MAX_BACKOFF,
     on_entries: Callable[[list[int]], None] | None = None,
     source: str = "sync",
     max_clock_skew_ms: int = DEFAULT_MAX_CLOCK_SKEW_MS,
     on_error: Callable[[SamverkaError], None] | None = None,
+    prover: LogProver | None = None,
 ) -> SyncReport:
     """Subscribe to ``peer`` and keep storing its new entries until ``stop`` is set.
 
@@ -170,10 +197,10 @@ async def follow_peer(
     peer restarts, the network drops, heartbeats stop). A refused entry is not a
     network problem: SyncStopped is raised. ``on_entries`` gets the log positions of
     each stored batch (e.g. a server's ``watcher.advance``/``notify``); ``on_error``
-    each failure that a reconnect is to mend.
+    each failure that a reconnect is to mend. ``prover``: as for :func:`sync_from_peer`.
     """
     stop = stop or asyncio.Event()
-    puller = _Puller(store, keys, client, peer, entry_filter, progress, on_entries)
+    puller = _Puller(store, keys, client, peer, entry_filter, progress, on_entries, prover)
     puller.source, puller.max_clock_skew_ms = source, max_clock_skew_ms
     await puller.begin()
     backoff = Backoff(RetryPolicy(min_backoff, max(min_backoff, max_backoff)))
@@ -265,8 +292,10 @@ class _Puller:
         entry_filter: feed_service_pb2.EntryFilter | None,
         progress: Progress | None,
         on_entries: Callable[[list[int]], None] | None = None,
+        prover: LogProver | None = None,
     ) -> None:
         self.store = store
+        self.prover = prover
         self.keys = keys
         self.client = client
         self.peer = peer
@@ -307,19 +336,28 @@ class _Puller:
         ``checked``: the page's check_signatures, when they were run ahead.
         """
         self._check_page(page)
+        entries, checked, unproven = await self._proven_part(page.entries, checked)
+        if unproven is None:
+            end = page.next_position
+        else:  # stop right before the first entry not proven
+            end = entries[-1].position if entries else self.cursor
         # The cursor moves in the same transaction as the page's entries (one commit).
-        cursor = (self.peer, page.next_position) if page.next_position > self.cursor else None
-        result = await asyncio.to_thread(self._ingest, page.entries, checked, cursor)
+        cursor = (self.peer, end) if end > self.cursor else None
+        result = await asyncio.to_thread(self._ingest, entries, checked, cursor)
         self._count(result)
         refusal = result.first_refusal
         if refusal is None:
             if result.cursor_set:
-                self.cursor = page.next_position
-            await self._advance(page.next_position)
-            return True
+                self.cursor = end
+            await self._advance(end)
+            if unproven is None:
+                return True
+            raise SyncStopped(
+                unproven, peer=self.peer, report=self.report, item=page.entries[unproven.at]
+            )
         # Stored: everything before the refused entry. The cursor stops right before it.
         held = result.held
-        await self._advance(page.entries[held - 1].position if held else self.cursor)
+        await self._advance(entries[held - 1].position if held else self.cursor)
         if (
             refusal.reason is Reason.SEQUENCE_GAP
             and self.report.gaps_filled < MAX_GAP_FILLS
@@ -327,7 +365,25 @@ class _Puller:
         ):
             self.report.gaps_filled += 1
             return False
-        raise SyncStopped(refusal, peer=self.peer, report=self.report, item=page.entries[held])
+        raise SyncStopped(refusal, peer=self.peer, report=self.report, item=entries[held])
+
+    async def _proven_part(
+        self, entries: list[feed_pb2.LogEntry], checked: list[Checked] | None
+    ) -> tuple[list[feed_pb2.LogEntry], list[Checked] | None, InclusionRefused | None]:
+        """With a prover: the entries proven in the hub's log (all, or those before the
+        first that is not), their checks, and the refusal of that first one."""
+        if self.prover is None or not entries:
+            return entries, checked, None
+        if checked is None:
+            checked = await asyncio.to_thread(check_signatures, entries, self.keys)
+        try:
+            await self.prover.prove(entry_claims(entries, checked))
+        except InclusionRefused as refusal:
+            return entries[: refusal.at], checked[: refusal.at], refusal
+        finally:
+            self.report.proven = self.prover.stats.proven
+            self.report.checkpoint_size = self.prover.stats.checkpoint_size
+        return entries, checked, None
 
     def _check_page(self, page: Page) -> None:
         """The peer's positions must move forward; entries must be what we asked for."""
@@ -389,15 +445,16 @@ class _Puller:
         only_origin = feed_service_pb2.EntryFilter(origins=[origin])
         async with contextlib.aclosing(self.client.read_entries(0, only_origin)) as pages:
             async for page in pages:
-                result = await asyncio.to_thread(self._ingest, page.entries)
+                entries, checked, unproven = await self._proven_part(page.entries, None)
+                result = await asyncio.to_thread(self._ingest, entries, checked)
                 self._count(result)
-                if result.first_refusal is not None:
+                refusal = result.first_refusal or unproven
+                if refusal is not None:
+                    # The first refusal in page order: ingest's comes before the
+                    # unproven entry (only what was proven before it was ingested).
                     held = result.held
                     raise SyncStopped(
-                        result.first_refusal,
-                        peer=self.peer,
-                        report=self.report,
-                        item=page.entries[held],
+                        refusal, peer=self.peer, report=self.report, item=page.entries[held]
                     )
                 head = await asyncio.to_thread(self.store.head, origin)
                 if head is not None and head.sequence >= sequence - 1:
