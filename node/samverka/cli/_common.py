@@ -12,6 +12,9 @@ Exit codes:
 5     storage: the database cannot be opened, migrated or written
 6     denied: the peer refuses this node (PERMISSION_DENIED, UNAUTHENTICATED: not a
       member, revoked, a certificate it does not accept)
+7     unproven: the hub served an entry or directory version it cannot prove is in
+      its transparency log (``not_in_log``), or with a proof that does not hold
+      (``bad_proof``); what came before it was stored
 ====  ===========================================================================
 
 Every :class:`~samverka.errors.SamverkaError` that reaches the root group is printed as
@@ -52,16 +55,20 @@ EXIT_CONFIG = 3
 EXIT_TRANSPORT = 4
 EXIT_STORE = 5
 EXIT_DENIED = 6
+EXIT_UNPROVEN = 7
 
 EXIT_CODES_HELP = (
     "\b\nExit codes: 0 ok, 1 refused or invalid input, 2 usage, 3 configuration, "
-    "4 transport, 5 storage, 6 denied by the peer (not a member, revoked)."
+    "4 transport, 5 storage, 6 denied by the peer (not a member, revoked), 7 the hub "
+    "cannot prove what it served is in its transparency log (not_in_log, bad_proof)."
 )
 
 #: A peer refusing this node (a PeerError of ``samverka.transport.server.status``): these
 #: status codes, or these reasons whatever the code (a revoked kommun enrolling again).
 _DENIED_CODES = frozenset({"PERMISSION_DENIED", "UNAUTHENTICATED"})
 _DENIED_REASONS = frozenset({"member_revoked"})
+#: Refusals of what the hub served for want of a proof in its transparency log.
+_UNPROVEN_REASONS = frozenset({"not_in_log", "bad_proof"})
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -73,6 +80,8 @@ def exit_code_for(exc: SamverkaError) -> int:
         return EXIT_CONFIG
     if denied(exc):
         return EXIT_DENIED
+    if str(getattr(exc, "reason", "")) in _UNPROVEN_REASONS:
+        return EXIT_UNPROVEN
     if isinstance(exc, TransportError):
         return EXIT_TRANSPORT
     if isinstance(exc, StoreError):
