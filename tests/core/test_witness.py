@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from samverka.protocol import merkle
-from samverka.protocol.checkpoint import Checkpoint, NotSignedByLog
+from memlog import ORIGIN, MemLog
+from samverka.protocol.checkpoint import NotSignedByLog
 from samverka.protocol.note import (
     CosignatureV1Signer,
     Ed25519Signer,
@@ -42,39 +42,8 @@ from samverka.protocol.witness import (
 
 NOW = 1_800_000_000
 DAY = 24 * 3600.0
-ORIGIN = "hub.example/samverka-log"
 KOMMUNER = ("1480", "2029", "1472", "0180")
 SELF = "1480"
-
-
-class MemLog:
-    """A log in memory: leaves, stored hashes, signed checkpoints, consistency proofs."""
-
-    def __init__(self, signer: Ed25519Signer, leaves: int = 0, salt: bytes = b"") -> None:
-        self.signer = signer
-        self.salt = salt
-        self.hashes: list[bytes] = []
-        self.size = 0
-        self.grow(leaves)
-
-    def read(self, indexes: object) -> list[bytes]:
-        return [self.hashes[i] for i in indexes]  # type: ignore[attr-defined]
-
-    def grow(self, n: int) -> None:
-        for _ in range(n):
-            data = self.salt + self.size.to_bytes(8, "big")
-            self.hashes.extend(merkle.stored_hashes(self.size, data, self.read))
-            self.size += 1
-
-    def root(self, size: int | None = None) -> bytes:
-        return merkle.tree_hash(self.size if size is None else size, self.read)
-
-    def note(self, size: int | None = None) -> bytes:
-        size = self.size if size is None else size
-        return sign_note(Checkpoint(ORIGIN, size, self.root(size)).to_text(), self.signer)
-
-    def proof(self, old: int, new: int | None = None) -> list[bytes]:
-        return merkle.consistency_proof(old, self.size if new is None else new, self.read)
 
 
 @pytest.fixture(scope="module")
