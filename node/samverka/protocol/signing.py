@@ -25,6 +25,7 @@ DIRECTORY_DOMAIN = b"samverka/v1/directory\x00"
 ENROLLMENT_DOMAIN = b"samverka/v1/enrollment\x00"
 KEY_ROTATION_DOMAIN = b"samverka/v1/key-rotation\x00"
 KEY_OBJECTION_DOMAIN = b"samverka/v1/key-objection\x00"
+HUB_KEY_ROTATION_DOMAIN = b"samverka/v1/hub-key-rotation\x00"
 
 #: Length of an Ed25519 signature.
 SIGNATURE_BYTES = 64
