@@ -231,3 +231,57 @@ def test_a_hub_withholding_an_origins_tail_is_caught_and_exits_1(scene: Scene) -
         "behind", "Mora's node", WITHHELD_FROM, FEED_LENGTH,
     )  # fmt: skip
     assert "withholds" in mora["hint"]
+
+
+def test_a_withheld_tail_is_repaired_from_the_origins_node(scene: Scene) -> None:
+    """The hub withholds Mora's #6..#8 (and announces only what it serves).
+    ``samverka sync --repair`` pulls #1..#5 from the hub, proven in its log, then asks
+    Mora's node (the address the directory lists, mutual TLS) and fetches #6..#8 from
+    it, verified as always; it says so (text and JSON), and a cross-check afterwards
+    agrees with Mora's node."""
+    reader = reader_copy(scene, "repaired")
+    with scene.arena.hub.open_store() as store:
+        log = RogueLog.of(store).withheld(MORA, WITHHELD_FROM)
+    directory = directory_pb2.SignedDirectory.FromString((reader / DIRECTORY_FILE).read_bytes())
+
+    async def scenario() -> tuple[tuple[int, str, str], ...]:
+        async with SimHub(scene.arena.hub.dir, log, directory) as sim, mora_node(scene):
+            synced = await samverka_async(
+                "sync", "--dir", reader, "--no-push", "--repair", "--json", hub=sim.address
+            )
+            again = await samverka_async(
+                "sync", "--dir", reader, "--no-push", "--repair", hub=sim.address
+            )
+            checked = await samverka_async("crosscheck", "--dir", reader, hub=sim.address)
+        return synced, again, checked
+
+    (code, out, err), (again_code, again_out, again_err), (check_code, check_out, _) = run(
+        scenario()
+    )
+    assert code == 0, out + err
+    report = json.loads(out)
+    [repair] = report["repaired"]
+    assert (repair["origin"], repair["before"], repair["after"], repair["theirs"]) == (
+        MORA, WITHHELD_FROM - 1, FEED_LENGTH, FEED_LENGTH,
+    )  # fmt: skip
+    assert repair["complete"] and repair["accepted"] == FEED_LENGTH - WITHHELD_FROM + 1
+    assert repair["source"] == {"kind": "origin", "kommunkod": MORA, "address": scene.mora_address}
+    assert (
+        "reparerat Moras flöde (2062) #6..#8: 3 poster hämtade från Moras nod"
+        in (repair["message"])
+    )
+    # And in a log line (WARNING: on stderr for a CLI run).
+    assert f"the hub had not handed out {MORA}#6..#8" in err, err
+    with Node.open(reader) as node:
+        head = node.store.head(MORA)
+        assert head is not None and head.sequence == FEED_LENGTH
+        assert node.store.get_record(MORA, "mora-8") is not None
+    record("attack", "hub withholds a feed's tail (repaired from the origin's node)",
+           refused=repair["complete"], code="repaired", reason="behind")  # fmt: skip
+    # Again: nothing more to fetch, and it says so.
+    assert again_code == 0, again_out + again_err
+    assert "reparation: inget att hämta" in again_out, again_out
+    # The cross-check now agrees with Mora's node.
+    assert check_code == 0, check_out
+    mora_line = next(line for line in check_out.splitlines() if f"{MORA} Mora" in line)
+    assert "Mora's node" in mora_line and "#8" in mora_line, check_out

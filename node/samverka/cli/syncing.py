@@ -1,8 +1,10 @@
 """``samverka sync``: bring this node and the hub up to date with each other.
 
 Pulls everything new in the hub's log into this node's mirror, verifying every entry
-against its origin's key from the (freshly fetched) member directory, then pushes
-this node's own new entries to the hub. ``--follow`` then keeps following the hub live.
+against its origin's key from the (freshly fetched) member directory and proving it in
+the hub's transparency log, then pushes this node's own new entries to the hub.
+``--repair`` then fetches what the hub withholds from the origins' own nodes;
+``--follow`` keeps following the hub live.
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ from samverka.cli._common import (
     open_node,
     print_json,
 )
+from samverka.cli.crosscheck import _peers
 from samverka.errors import SamverkaError
 
 if TYPE_CHECKING:
     from samverka.node import Node
     from samverka.replication.push import PushReport
-    from samverka.replication.sync import SyncReport
+    from samverka.replication.repair import RepairReport
+    from samverka.replication.sync import SyncReport, SyncStopped
     from samverka.store.store import Store
 
 
@@ -53,6 +57,55 @@ class CursorBeyondHub(SamverkaError):
         )
 
 
+class HubCannotProve(SamverkaError):
+    """The hub served an entry it cannot prove is in its transparency log (exit 7):
+    ``not_in_log`` or ``bad_proof``. Everything before it was stored."""
+
+    def __init__(self, stopped: SyncStopped) -> None:
+        self.reason = stopped.reason.value
+        self.origin, self.sequence = stopped.origin, stopped.sequence
+        what = (
+            f"posten {stopped.origin}#{stopped.sequence}"
+            if stopped.origin
+            else (f"katalogversion {stopped.sequence}")
+        )
+        if self.reason == "not_in_log":
+            text = (
+                f"hubben kan inte bevisa att {what} finns i dess transparenslogg "
+                f"(not_in_log): ingen kontrollpunkt som den här noden har godtagit innehåller "
+                "den"
+            )
+            hint = (
+                "hubben undanhåller posten från vittnena (kommunerna som kontrasignerar "
+                "loggen) eller visar den här noden en annan historik än de andra. Kör "
+                "`samverka sync` igen om en stund; kvarstår felet, spara loggraden "
+                "(event not_in_log) och meddela AI-rådet. `samverka sync --repair` hämtar "
+                "det hubben håller inne direkt från ursprungets nod"
+            )
+        else:
+            text = (
+                f"hubbens bevis för att {what} finns i dess transparenslogg håller inte (bad_proof)"
+            )
+            hint = (
+                "hubben svarade med ett inklusionsbevis som inte leder till den godtagna "
+                "kontrollpunktens rot: spara felmeddelandet och meddela AI-rådet"
+            )
+        stored = (
+            f"; allt före den är lagrat (hubbens logg läst till position "
+            f"{stopped.report.position}), inget från den och framåt"
+        )
+        super().__init__(f"{text}{stored}. Detalj: {stopped.detail}", hint=hint)
+
+    @classmethod
+    def wrap(cls, exc: SamverkaError) -> SamverkaError:
+        """``exc`` as this error when it is such a refusal, else ``exc`` itself."""
+        from samverka.replication.sync import SyncStopped
+
+        if isinstance(exc, SyncStopped) and exc.reason.value in ("not_in_log", "bad_proof"):
+            return cls(exc)
+        return exc
+
+
 #: Redraw the progress line at most this often (seconds).
 REDRAW_SECONDS = 0.2
 
@@ -63,6 +116,16 @@ REDRAW_SECONDS = 0.2
 Trust: the hub relays entries but cannot alter them unnoticed. An entry that fails
 its origin's signature (or breaks its feed's hash chain) stops the sync with exit
 code 1, naming origin and sequence; everything before it is kept, nothing after it.
+Every entry from the hub must also be proven in a checkpoint of the hub's
+transparency log that this node accepted (cosigned by [witness] quorum other
+kommuner); one the hub cannot prove stops the sync with exit code 7 (not_in_log,
+after waiting [witness] proof_wait_seconds for a newer checkpoint; bad_proof).
+\b
+Withholding: a hub can still hand out a shorter feed than it holds. --repair asks
+each origin's own node (the address the member directory lists) and any --peer
+for its heads, and fetches what they hold beyond this node from them, verified as
+always (not in the hub's log: said so). It contacts every member node with an
+address, each within 10 s.
 """
     + EXIT_CODES_HELP,
 )
@@ -79,10 +142,31 @@ code 1, naming origin and sequence; everything before it is kept, nothing after 
     help="Read the hub's log from its start again (after the hub was restored from an "
     "older backup: the error cursor_ahead). Entries held are skipped as duplicates.",
 )
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="After the sync, fetch entries the hub withholds (an origin's own node or a "
+    "--peer holds more of its feed) from those nodes, verified as always.",
+)
+@click.option(
+    "--peer",
+    "peers",
+    multiple=True,
+    callback=_peers,
+    metavar="HOST:PORT",
+    help="With --repair: also ask this member node (mutual TLS) and fetch from it (repeatable).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 @json_option
 def sync(
-    node_dir: Path, follow: bool, no_push: bool, reset_cursor: bool, quiet: bool, as_json: bool
+    node_dir: Path,
+    follow: bool,
+    no_push: bool,
+    reset_cursor: bool,
+    repair: bool,
+    peers: list[str],
+    quiet: bool,
+    as_json: bool,
 ) -> None:
     """Pull the federation's new entries from the hub, verified, into this node's
     mirror; then push this node's own new entries to the hub.
@@ -95,11 +179,14 @@ def sync(
       samverka sync
       samverka sync --follow --quiet
       samverka sync --reset-cursor      # the hub was restored: read its log again
+      samverka sync --repair            # also fetch what the hub withholds
     """
     import uvloop
 
     from samverka.membership.mirror import HUB_PEER
 
+    if peers and not repair:
+        raise click.UsageError("--peer is for --repair")
     with open_node(node_dir) as node:
         if reset_cursor:
             was = node.store.get_cursor(HUB_PEER)
@@ -108,7 +195,9 @@ def sync(
                 click.echo(f"hub cursor reset from {was} to 0: reading the hub's log again")
         show = _Display(node.store, quiet=quiet or as_json)
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            outcome = runner.run(_sync(node, show, push=not no_push, follow=follow))
+            outcome = runner.run(
+                _sync(node, show, push=not no_push, follow=follow, repair=repair, peers=peers)
+            )
     if as_json:
         print_json(outcome.as_json())
     elif not quiet:
@@ -127,6 +216,7 @@ class _Outcome:
     pushed: PushReport | None = None
     push_error: SamverkaError | None = None
     followed: SyncReport | None = None
+    repaired: RepairReport | None = None
 
     @property
     def rate(self) -> float:
@@ -145,6 +235,11 @@ class _Outcome:
             "seconds": round(self.seconds, 3),
             "entries_per_second": round(self.rate, 1),
             "directory_version": self.directory_version,
+            "proven": self.pulled.proven,
+            "checkpoint_size": self.pulled.checkpoint_size or None,
+            "repaired": None
+            if self.repaired is None
+            else [r.as_json() for r in self.repaired.repairs],
             "pushed": None,
             "push_error": str(self.push_error) if self.push_error is not None else None,
         }
@@ -187,6 +282,18 @@ class _Outcome:
             )
         if self.push_error is not None:
             lines.append("the push to the hub failed (below)")
+        if p.proven:
+            lines.append(
+                f"bevisade {p.proven} poster i hubbens transparenslogg (godtagen kontrollpunkt: "
+                f"{p.checkpoint_size} löv)"
+            )
+        if self.repaired is not None:
+            lines.extend(r.describe() for r in self.repaired.repairs)
+            if not self.repaired.repairs:
+                lines.append(
+                    "reparation: inget att hämta; ingen ursprungsnod eller --peer har mer än "
+                    "hubben lämnat ut"
+                )
         if self.followed is not None:
             lines.append(
                 f"followed the hub: {counted(self.followed.accepted, 'more entry', 'more entries')}"
@@ -194,7 +301,15 @@ class _Outcome:
         return "\n".join(lines)
 
 
-async def _sync(node: Node, show: _Display, *, push: bool, follow: bool) -> _Outcome:
+async def _sync(
+    node: Node,
+    show: _Display,
+    *,
+    push: bool,
+    follow: bool,
+    repair: bool = False,
+    peers: list[str] | None = None,
+) -> _Outcome:
     from samverka.membership.mirror import hub_client, refresh, sync_from_hub
 
     update = await refresh(node)
@@ -212,6 +327,9 @@ async def _sync(node: Node, show: _Display, *, push: bool, follow: bool) -> _Out
             except SamverkaError as exc:
                 if getattr(exc, "reason", "") == CursorBeyondHub.reason:
                     raise CursorBeyondHub.at(cursor, -1) from exc
+                wrapped = HubCannotProve.wrap(exc)
+                if wrapped is not exc:
+                    raise wrapped from exc
                 raise
     finally:
         await client.close()
@@ -226,6 +344,12 @@ async def _sync(node: Node, show: _Display, *, push: bool, follow: bool) -> _Out
             outcome.pushed = await _push(node)
         except SamverkaError as err:
             outcome.push_error = err
+    if repair:
+        from samverka.replication.repair import repair_withheld
+
+        show.say("letar efter poster som hubben håller inne (ursprungens noder, --peer)")
+        outcome.repaired = await repair_withheld(node, peers=peers or ())
+        outcome.origins = await asyncio.to_thread(show.origins_changed)
     if follow:
         outcome.followed = await _follow(node, show)
     return outcome
