@@ -10,6 +10,8 @@ address the hub tells enrolled nodes to use. The hub adds:
 ``[ca]``         the certificate authority's key and member certificate lifetime.
 ``[harvest]``    pulling members' feeds on a schedule (:mod:`samverka_hub.harvest`).
 ``[web]``        the read-only web catalog of PUBLIC records (:mod:`samverka_hub.web`).
+``[tlog]``       the transparency log's witnesses (:mod:`samverka_hub.cosigned`); not
+                 ``[log]``, which is the logging section every node has.
 
 Sections are read with :func:`samverka.config.load_sections`, so environment
 overrides work the same way (``SAMVERKA_PUBLIC_LISTEN=0.0.0.0:7444``). Another hub
@@ -187,12 +189,27 @@ def _check_public_url(url: str) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class TlogSection:
+    #: Cosignatures (by distinct active members) that make a checkpoint "cosigned": the
+    #: log serves everyone the newest checkpoint with this many (or with as many as there
+    #: are active members, if fewer), else its newest. Nodes need ``[witness] quorum``
+    #: (default 2) cosignatures by kommuner other than themselves; 3 gives each of them
+    #: two others.
+    witness_target: int = 3
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.witness_target <= 63:
+            raise ConfigError("[tlog] witness_target must be between 1 and 63")
+
+
 HUB_SECTIONS: dict[str, type[Any]] = {
     "public": PublicSection,
     "directory": DirectorySection,
     "ca": CaSection,
     "harvest": HarvestSection,
     "web": WebSection,
+    "tlog": TlogSection,
 }
 
 
@@ -206,6 +223,7 @@ class HubConfig:
     ca: CaSection = field(default_factory=CaSection)
     harvest: HarvestSection = field(default_factory=HarvestSection)
     web: WebSection = field(default_factory=WebSection)
+    tlog: TlogSection = field(default_factory=TlogSection)
 
     @property
     def dir(self) -> Path:
@@ -362,5 +380,12 @@ page_size = 20
 max_export_rows = 5000
 # The catalog's public address, for the links in CSV exports (empty: paths only).
 # public_url = "https://katalog.example.se"
+
+[tlog]
+# The transparency log (served under /log/ on the web port, and over gRPC): members'
+# nodes witness it by cosigning its checkpoints. A checkpoint with witness_target
+# cosignatures (or one by every active member, if there are fewer) is the one served
+# to everyone; nodes accept one only with cosignatures by [witness] quorum others.
+witness_target = 3
 '''
     )

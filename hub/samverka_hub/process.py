@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable
 
 from samverka.membership.member import DirectoryPolicy
+from samverka.protocol.inclusion import MAX_LEAVES_PER_CALL
 from samverka.protocol.kommuner import HUB_ORIGIN, kommun_name
 from samverka.protocol.wire import WireLimits
 from samverka.store.logwatch import watcher_for
@@ -30,12 +31,13 @@ from samverka.transport.server.policy import PublicPolicy
 from samverka.transport.server.settings import ServerSettings, ServerTls
 
 from samverka_hub.aggregation_service import MAX_PUBLISH_ENTRIES
+from samverka_hub.cosigned import CosignedLog
 from samverka_hub.directory_watch import DirectoryWatcher
 from samverka_hub.folder import Hub, log_host
 from samverka_hub.harvest import harvester_for
 from samverka_hub.runtime import HubRuntime
 from samverka_hub.service import HubServicer
-from samverka_hub.tlog import LogReader, Sequencer, ensure_log_key
+from samverka_hub.tlog import Sequencer, ensure_log_key
 
 log = logging.getLogger("samverka_hub")
 
@@ -92,6 +94,12 @@ def build_hub_server(
     server.add_resource(
         Sequencer(hub.store.engine, log_signer, log_watcher, may_sign=hub.council.signing_allowed)
     )
+    runtime.tlog = CosignedLog(
+        hub.store.engine,
+        log_signer.verifier().vkey,
+        directory.current_or_none,
+        witness_target=config.tlog.witness_target,
+    )
     if config.harvest.enabled:
         # After the directory watcher: it starts first and knows the members.
         server.add_resource(harvester_for(hub, lambda: directory.current, log_watcher))
@@ -105,7 +113,7 @@ def build_hub_server(
             config.web,
             listen=web_listen,
             grace_seconds=settings.grace_seconds,
-            tlog=LogReader(hub.store.engine, log_signer.verifier().vkey),
+            tlog=runtime.tlog,
         )
         server.add_resource(runtime.web)
     runtime.member_listener = server.add_listener(
@@ -116,7 +124,7 @@ def build_hub_server(
             member_feed.binding(),
             dataclasses.replace(
                 HubServicer(runtime, public=False).binding(),
-                request_limits={"Publish": publish_limits(settings)},
+                request_limits={"Publish": publish_limits(settings), **log_limits(settings)},
             ),
         ],
     )
@@ -124,7 +132,12 @@ def build_hub_server(
         "public",
         public_listen or config.public.listen,
         public_tls,
-        [public_feed.binding(), HubServicer(runtime, public=True).binding()],
+        [
+            public_feed.binding(),
+            dataclasses.replace(
+                HubServicer(runtime, public=True).binding(), request_limits=log_limits(settings)
+            ),
+        ],
     )
     return server, runtime
 
@@ -139,6 +152,20 @@ def publish_limits(settings: ServerSettings) -> WireLimits:
         max_items=MAX_PUBLISH_ENTRIES,
         max_fields=MAX_PUBLISH_ENTRIES * 8 + 64,
     )
+
+
+def log_limits(settings: ServerSettings) -> dict[str, WireLimits]:
+    """GetInclusionProofs (both ports): at most MAX_LEAVES_PER_CALL leaf queries,
+    counted on the wire before any is decoded (a query is 3 fields; 4 each leaves
+    room), in the default request size (1,000 queries of a 4-digit origin and a
+    sequence are ~15 KB)."""
+    return {
+        "GetInclusionProofs": WireLimits(
+            max_bytes=settings.max_request_bytes,
+            max_items=MAX_LEAVES_PER_CALL,
+            max_fields=MAX_LEAVES_PER_CALL * 4 + 16,
+        )
+    }
 
 
 async def serve_hub(

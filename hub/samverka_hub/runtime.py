@@ -20,6 +20,7 @@ from samverka_hub.directory_watch import DirectoryWatcher
 from samverka_hub.folder import Hub
 
 if TYPE_CHECKING:
+    from samverka_hub.cosigned import CosignedLog
     from samverka_hub.web.server import WebEndpoint
 
 
@@ -39,6 +40,8 @@ class HubRuntime:
     member_listener: Listener | None = None
     #: The web catalog served with the ports ([web]), if enabled.
     web: WebEndpoint | None = None
+    #: The transparency log with its witnesses' cosignatures (samverka_hub.cosigned).
+    tlog: CosignedLog | None = None
 
     @property
     def member_address(self) -> str:

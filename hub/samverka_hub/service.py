@@ -4,8 +4,10 @@ The servicer is split by concern into mixins, so each part is built and read on 
 own: :class:`~samverka_hub.membership_service.MembershipMethods` (Enroll,
 GetDirectory, RotateKey, RenewCertificate) and
 :class:`~samverka_hub.aggregation_service.AggregationMethods` (Publish) and
-:class:`~samverka_hub.insight_service.InsightMethods` (Search, GetStats). One instance
-serves one port; ``public`` says which.
+:class:`~samverka_hub.insight_service.InsightMethods` (Search, GetStats) and
+:class:`~samverka_hub.log_service.LogMethods` (the transparency log: GetCheckpoint,
+GetConsistencyProof, GetInclusionProofs, AddCosignature). One instance serves one
+port; ``public`` says which.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from samverka.v1 import hub_service_pb2, hub_service_pb2_grpc
 
 from samverka_hub.aggregation_service import AggregationMethods
 from samverka_hub.insight_service import InsightMethods
+from samverka_hub.log_service import LogMethods
 from samverka_hub.membership_service import MembershipMethods
 from samverka_hub.runtime import HubRuntime
 
@@ -30,6 +33,7 @@ class HubServicer(
     MembershipMethods,
     InsightMethods,
     AggregationMethods,
+    LogMethods,
     hub_service_pb2_grpc.HubServiceServicer,
 ):
     """HubService on one port (``public``: the server-TLS-only port)."""

@@ -232,3 +232,22 @@ class TlogCheckpointRow(HubTable, table=True):
     size: int = Field(sa_type=Big, primary_key=True, sa_column_kwargs={"autoincrement": False})
     note: bytes
     signed_at_ms: int = Field(sa_type=Big)
+
+
+class TlogCosignatureRow(HubTable, table=True):
+    """A witness's cosignature (C2SP tlog-cosignature/v1) of one checkpoint
+    (:mod:`samverka_hub.cosigned`): one per (size, kommun), the newest timestamp kept."""
+
+    __tablename__ = "hub_tlog_cosignatures"
+    __table_args__ = (sa.Index("ix_hub_tlog_cosignatures_kommunkod_size", "kommunkod", "size"),)
+
+    #: The checkpoint's tree size (hub_tlog_checkpoints.size).
+    size: int = Field(sa_type=Big, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    kommunkod: str = Field(max_length=4, primary_key=True)
+    #: The note key hash of the witness key that signed (samverka-witness/<kommunkod>).
+    key_hash: int = Field(sa_type=Big)
+    #: The cosignature's own timestamp (POSIX seconds, the first 8 bytes of signature).
+    timestamp: int = Field(sa_type=Big)
+    #: timestamp (8 bytes) || Ed25519 signature (64 bytes), as in the signature line.
+    signature: bytes
+    received_at_ms: int = Field(sa_type=Big)

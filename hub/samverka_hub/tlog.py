@@ -249,6 +249,12 @@ class LogReader:
             ).first()
         return None if row is None else (int(row[0]), bytes(row[1]))
 
+    def checkpoint_note(self) -> bytes | None:
+        """The checkpoint served at /log/checkpoint: here the newest as signed;
+        :class:`samverka_hub.cosigned.CosignedLog` serves the cosigned one."""
+        latest = self.latest()
+        return None if latest is None else latest[1]
+
     def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
         with read_transaction(self.engine) as conn:
             rows = conn.execute(

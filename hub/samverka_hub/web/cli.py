@@ -45,19 +45,20 @@ def web(node_dir: Path, listen: str | None, address_file: Path | None) -> None:
     from samverka.config import load_config
     from samverka.ops.logs import announce
 
+    from samverka_hub.cosigned import cosigned_log
     from samverka_hub.folder import open_hub
-    from samverka_hub.tlog import log_reader
     from samverka_hub.web.server import CachedDirectory, WebEndpoint, serve_alone
 
     configure_logging(load_config(node_dir), None, None)
     hub = open_hub(node_dir)
     try:
+        directory = CachedDirectory(hub.council.current_directory)
         endpoint = WebEndpoint(
             hub.store,
-            CachedDirectory(hub.council.current_directory),
+            directory,
             hub.config.web,
             listen=listen,
-            tlog=log_reader(hub.dir, hub.store.engine),
+            tlog=cosigned_log(hub, directory),
         )
 
         def started(endpoint: WebEndpoint) -> None:

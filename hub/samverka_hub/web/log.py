@@ -1,7 +1,11 @@
 """The transparency log on the web port, in the C2SP formats (issue 11, point 2).
 
-- ``GET /log/checkpoint``: the newest signed checkpoint (C2SP tlog-checkpoint in a
-  C2SP signed note), ``text/plain``, not cached (it changes with every append);
+- ``GET /log/checkpoint``: the checkpoint (C2SP tlog-checkpoint in a C2SP signed
+  note) with the witnesses' cosignatures (C2SP tlog-cosignature/v1 lines after the
+  log's signature, by kommunkod): the newest one cosigned by ``[tlog] witness_target``
+  members (fewer if there are fewer), else the newest
+  (:class:`samverka_hub.cosigned.CosignedLog`), ``text/plain``, not cached (it changes
+  with every append and cosignature);
 - ``GET /log/tile/<L>/<N>[.p/<W>]``: hash tiles of height 8, and
   ``GET /log/tile/entries/<N>[.p/<W>]``: entry bundles (uint16 big-endian length and
   leaf bytes, :func:`samverka_hub.tlog.entry_leaf`), ``application/octet-stream``
@@ -11,7 +15,9 @@
   on to wider ones). A tile beyond the tree, or a path that is no tile, is 404;
 - ``GET /log/key``: the log's verifier key (``<name>+<hash>+<base64>``), ``text/plain``.
 
-No cosignatures yet: witnesses are another part of issue 11.
+Tiles follow the newest checkpoint, which may be newer than the cosigned one served:
+a client proves against the checkpoint it holds, and every smaller tree's tiles are
+there too.
 """
 
 from __future__ import annotations
@@ -55,10 +61,10 @@ async def key(request: Request) -> Response:
 
 @router.get("/checkpoint")
 async def checkpoint(request: Request) -> Response:
-    latest = await run_in_threadpool(_reader(request).latest)
-    if latest is None:
+    note = await run_in_threadpool(_reader(request).checkpoint_note)
+    if note is None:
         raise HTTPException(404, "the log has no checkpoint yet")
-    return Response(latest[1], media_type=TEXT, headers={"Cache-Control": CHECKPOINT_CACHE})
+    return Response(note, media_type=TEXT, headers={"Cache-Control": CHECKPOINT_CACHE})
 
 
 @router.get("/tile/{path:path}")

@@ -80,6 +80,18 @@ class Conflict(SamverkaError):
             self.reason = reason
 
 
+class NotFound(SamverkaError):
+    """What the request names does not exist here (a leaf not in a tree of the size
+    asked, a checkpoint not yet signed). Travels as NOT_FOUND with ``reason``."""
+
+    reason = "not_found"
+
+    def __init__(self, message: str, *, reason: str = "", hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        if reason:
+            self.reason = reason
+
+
 @dataclass(frozen=True, slots=True)
 class WireError:
     """What travels: status code, message, and the ErrorInfo reason and metadata."""
@@ -142,6 +154,8 @@ def _to_wire(exc: BaseException) -> WireError:
         return WireError(grpc.StatusCode.FAILED_PRECONDITION, str(exc), exc.reason, meta)
     if isinstance(exc, CursorAhead):
         return WireError(grpc.StatusCode.FAILED_PRECONDITION, str(exc), exc.reason)
+    if isinstance(exc, NotFound):
+        return WireError(grpc.StatusCode.NOT_FOUND, str(exc), exc.reason)
     if isinstance(exc, InvalidRequest | RequestRefused):
         return WireError(grpc.StatusCode.INVALID_ARGUMENT, str(exc), exc.reason)
     if isinstance(exc, QuotaExhausted):

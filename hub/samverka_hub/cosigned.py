@@ -1,0 +1,517 @@
+"""The log's witnesses at the hub: the cosignatures members hand in, the checkpoint
+served to whom, and the proofs members ask for (issue 11, points 2–4).
+
+Every member's node witnesses the hub's log: it fetches a checkpoint, checks it is
+consistent with the last one it cosigned, and hands back a C2SP tlog-cosignature/v1
+line (``AddCosignature``) under the name ``samverka-witness/<kommunkod>``, made with its
+own Ed25519 signing key (:mod:`samverka.protocol.witness`). :class:`CosignedLog` keeps
+those (table ``hub_tlog_cosignatures``, one per checkpoint size and kommun, the newest
+timestamp wins; replicas on one PostgreSQL share it) and serves checkpoints with them:
+
+- **everyone** (``GetCheckpoint``, ``/log/checkpoint``) gets the newest checkpoint that
+  carries at least ``target`` cosignatures, target = min(``[tlog] witness_target``,
+  active members); when none has, the newest. The cosignature lines follow the log's
+  signature, ordered by kommunkod (a stable note for a stable set);
+- **a witness** (``GetCheckpoint(for_witness)``, member port) gets the checkpoint *in
+  progress*: the newest one newer than the newest fully cosigned one that already has a
+  cosignature, was signed less than :data:`IN_PROGRESS_MS` ago, and is no older than
+  what this witness last cosigned; else the newest. Under a steady push load the
+  sequencer signs a checkpoint every second or so; without this rule every witness
+  would cosign a different one and none would ever gather a quorum.
+
+Only cosignatures by members active in the current directory count and are served; a
+cosignature must verify against one of the member's keys in force there. The checks of
+a cosignature handed in (:meth:`CosignedLog.add_cosignature`) refuse with a precise
+``reason``: ``not_signed_by_log``, ``origin_mismatch``, ``unknown_checkpoint`` (a note
+this log did not sign at that size: another root, a checkpoint of a fork),
+``no_cosignature`` (no line by the caller: another member's name, a wrong name),
+``unknown_witness_key`` (a line in the caller's name by a key not in force for it),
+``forged_cosignature`` (a line by a key in force that does not verify),
+``cosignature_in_future``, and the note format's own (``malformed_note``, …).
+
+Proofs (RFC 9162 §2.1.3 and §2.1.4) are made from the stored hashes for any tree size up
+to the newest checkpoint's; leaves are found by (origin, sequence) → log position →
+leaf, or by directory version.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from samverka.errors import RequestRefused
+from samverka.protocol.checkpoint import (
+    CheckpointError,
+    NotSignedByLog,
+    open_checkpoint,
+)
+from samverka.protocol.directory import VerifiedDirectory
+from samverka.protocol.inclusion import MAX_LEAVES_PER_CALL
+from samverka.protocol.kommuner import HUB_ORIGIN, is_origin
+from samverka.protocol.logleaf import KIND_DIRECTORY, KIND_ENTRY
+from samverka.protocol.merkle import consistency_proof, inclusion_proof, inclusion_proof_indexes
+from samverka.protocol.note import (
+    DEFAULT_LIMITS,
+    Ed25519Verifier,
+    InvalidNoteSignature,
+    NoteError,
+    NoteSignature,
+    UnverifiedNote,
+    parse_note,
+)
+from samverka.protocol.wire import MAX_STORED_INT
+from samverka.protocol.witness import (
+    MAX_FUTURE_SKEW_SECONDS,
+    witness_key_name,
+    witness_verifiers,
+)
+from samverka.store.db import is_postgres, read_transaction, write_transaction
+from samverka.store.store import now_ms
+from samverka.store.tables import log as log_table
+from samverka.transport.server.status import Conflict, NotFound
+from samverka.v1 import hub_service_pb2
+from sqlalchemy.dialects import postgresql, sqlite
+
+from samverka_hub.folder import Hub
+from samverka_hub.tables import TlogCosignatureRow
+from samverka_hub.tlog import LogReader, checkpoints_t, hashes_t, leaves_t, load_log_key
+
+log = logging.getLogger("samverka_hub.cosigned")
+
+cosignatures_t = TlogCosignatureRow.table()
+
+#: A checkpoint stays "in progress" (witnesses are steered to it) this long after it
+#: was signed; then the newest is handed out again.
+IN_PROGRESS_MS = 5_000
+#: Cosignature lines served with a checkpoint: a note reader accepts 64 signatures
+#: (samverka.protocol.note.NoteLimits): one is the log's, and a witness adds its own.
+MAX_SERVED_COSIGNATURES = DEFAULT_LIMITS.max_signatures - 2
+#: Stored hashes read per query when making many proofs.
+_HASH_CHUNK = 2000
+
+
+# --- Who witnesses -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Witnesses:
+    """The active members of one directory and their signing keys in force (raw)."""
+
+    keys: Mapping[str, tuple[bytes, ...]]
+
+    @classmethod
+    def of(cls, directory: VerifiedDirectory | None, now: int) -> Witnesses:
+        if directory is None:
+            return cls({})
+        keys: dict[str, tuple[bytes, ...]] = {}
+        for m in directory.directory.members:
+            if m.kommunkod == HUB_ORIGIN or not directory.is_active(m.kommunkod):
+                continue
+            keys[m.kommunkod] = tuple(
+                bytes(k.public_key) for k in m.keys if k.revoked_at_ms == 0 or now < k.revoked_at_ms
+            )
+        return cls(keys)
+
+    @property
+    def active(self) -> list[str]:
+        return sorted(self.keys)
+
+    def target(self, configured: int) -> int:
+        """Cosignatures that make a checkpoint cosigned: at most one per active member."""
+        return min(configured, len(self.keys))
+
+
+# --- Refusals ------------------------------------------------------------------------------
+
+
+def refused(reason: str, message: str, *, hint: str = "") -> RequestRefused:
+    """INVALID_ARGUMENT with a machine-readable reason."""
+    return RequestRefused(reason, message, hint=hint)
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What AddCosignature did: the checkpoint's size, and its cosignatures now held."""
+
+    size: int
+    cosignatures: int
+    #: False when an at least as new cosignature by this kommun was held already.
+    updated: bool
+
+
+# --- The log with its cosignatures ---------------------------------------------------------
+
+
+class CosignedLog(LogReader):
+    """The log as served to members and the public: checkpoints with their gathered
+    cosignatures, the witness steering rule, and proofs. Thread-safe (each call is one
+    database transaction); call it from worker threads."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        vkey: str,
+        directory: Callable[[], VerifiedDirectory | None],
+        *,
+        witness_target: int = 3,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        super().__init__(engine, vkey)
+        self.verifier = Ed25519Verifier.from_vkey(vkey)
+        self.directory = directory
+        self.witness_target = witness_target
+        self.clock = clock
+
+    def witnesses(self) -> Witnesses:
+        return Witnesses.of(self.directory(), self.clock())
+
+    # -- checkpoints --------------------------------------------------------------------
+
+    def checkpoint_note(self) -> bytes | None:
+        """The checkpoint for everyone: the newest cosigned by the target, else the newest."""
+        witnesses = self.witnesses()
+        target = witnesses.target(self.witness_target)
+        with read_transaction(self.engine) as conn:
+            newest = _newest_size(conn)
+            if newest is None:
+                return None
+            size = _fully_cosigned(conn, witnesses.active, target)
+            return _merged_note(conn, newest if size is None else size, witnesses.active)
+
+    def witness_note(self, kommunkod: str) -> bytes | None:
+        """The checkpoint for ``kommunkod``'s witness to cosign (see the module's text)."""
+        witnesses = self.witnesses()
+        target = witnesses.target(self.witness_target)
+        now = self.clock()
+        with read_transaction(self.engine) as conn:
+            newest = _newest_size(conn)
+            if newest is None:
+                return None
+            cosigned = _fully_cosigned(conn, witnesses.active, target)
+            own = _own_last(conn, kommunkod)
+            after = -1 if cosigned is None else cosigned
+            size = _in_progress(conn, witnesses.active, after, own, now - IN_PROGRESS_MS)
+            return _merged_note(conn, newest if size is None else size, witnesses.active)
+
+    def add_cosignature(self, kommunkod: str, note: bytes) -> Stored:
+        """Verify ``kommunkod``'s cosignature line in ``note`` (the checkpoint as the log
+        signed it) and keep it. Raises RequestRefused naming what is wrong."""
+        witnesses = self.witnesses()
+        keys = witnesses.keys.get(kommunkod, ())
+        name = witness_key_name(kommunkod)
+        verifiers = witness_verifiers({kommunkod: keys})
+        try:
+            opened = open_checkpoint(note, self.verifier, witnesses=verifiers)
+        except InvalidNoteSignature as exc:
+            if exc.name == self.verifier.name:
+                raise refused(
+                    "not_signed_by_log", "the log's signature on this checkpoint does not verify"
+                ) from exc
+            raise refused(
+                "forged_cosignature",
+                f"the cosignature by {exc.name}+{exc.key_hash:08x} does not verify",
+                hint="cosign the checkpoint's text exactly as the log signed it",
+            ) from exc
+        except (UnverifiedNote, NotSignedByLog) as exc:
+            raise refused(
+                "not_signed_by_log", f"the checkpoint is not signed by this log's key: {exc}"
+            ) from exc
+        except (NoteError, CheckpointError) as exc:
+            raise refused(exc.reason, f"not a checkpoint of this log: {exc}") from exc
+        ours = [s for s in opened.note.signatures if s.name == name]
+        if not ours:
+            if any(s.name == name for s in opened.note.unverified):
+                raise refused(
+                    "unknown_witness_key",
+                    f"the cosignature in {name}'s name is by a key that is not one of "
+                    f"kommun {kommunkod}'s keys in force in the member directory",
+                    hint="cosign with the node's current signing key",
+                )
+            raise refused(
+                "no_cosignature",
+                f"the checkpoint carries no cosignature by {name}",
+                hint="add a cosignature/v1 line under the caller's own witness name",
+            )
+        # Two keys in force (a rotation's overlap) may both have cosigned: keep the newest.
+        sig = max(ours, key=lambda s: s.cosignature_timestamp())
+        timestamp = sig.cosignature_timestamp()
+        now = self.clock()
+        if timestamp * 1000 > now + MAX_FUTURE_SKEW_SECONDS * 1000:
+            raise refused(
+                "cosignature_in_future",
+                f"the cosignature's time {timestamp} is more than "
+                f"{MAX_FUTURE_SKEW_SECONDS:.0f} s ahead of the hub's clock",
+                hint="check the node's clock (NTP)",
+            )
+        size = opened.checkpoint.size
+        with write_transaction(self.engine, lock=False) as conn:
+            stored = conn.execute(
+                sa.select(checkpoints_t.c.note).where(checkpoints_t.c.size == size)
+            ).scalar()
+            if stored is None or parse_note(bytes(stored)).text != opened.note.text:
+                raise refused(
+                    "unknown_checkpoint",
+                    f"this log signed no such checkpoint of size {size}",
+                    hint="cosign a checkpoint fetched with GetCheckpoint(for_witness)",
+                )
+            updated = _upsert(conn, size, kommunkod, sig, now)
+            count = _count(conn, size, witnesses.active)
+        return Stored(size, count, updated)
+
+    # -- proofs -------------------------------------------------------------------------
+
+    def consistency(self, old_size: int, new_size: int) -> list[bytes]:
+        """RFC 9162 PROOF(old_size, D[0:new_size]) for sizes up to the newest checkpoint."""
+        if old_size > new_size:
+            raise refused(
+                "invalid_request", f"old_size {old_size} is larger than new_size {new_size}"
+            )
+        with read_transaction(self.engine) as conn:
+            _check_signed(conn, new_size)
+            return consistency_proof(old_size, new_size, _reader(conn))
+
+    def inclusion(
+        self, tree_size: int, queries: Sequence[hub_service_pb2.LeafQuery]
+    ) -> list[hub_service_pb2.InclusionProof]:
+        """One RFC 9162 inclusion proof per query, in the tree of ``tree_size`` leaves."""
+        wanted = [_leaf_key(i, q) for i, q in enumerate(queries)]
+        if not wanted:
+            raise refused("invalid_request", "no leaves asked for")
+        if len(wanted) > MAX_LEAVES_PER_CALL:
+            raise refused(
+                "too_many_items", f"{len(wanted)} leaves, at most {MAX_LEAVES_PER_CALL} a call"
+            )
+        if tree_size == 0:
+            raise refused("invalid_request", "tree_size 0: the empty tree holds no leaf")
+        with read_transaction(self.engine) as conn:
+            _check_signed(conn, tree_size)
+            found = _find_leaves(conn, wanted)
+            for key in wanted:
+                hit = found.get(key)
+                if hit is None or hit[0] >= tree_size:
+                    raise NotFound(
+                        f"{_label(key)} is not a leaf of the log's tree of size {tree_size}",
+                        reason="not_in_tree",
+                        hint="ask again against a newer checkpoint",
+                    )
+            indexes = sorted(
+                {i for key in wanted for i in inclusion_proof_indexes(tree_size, found[key][0])}
+            )
+            hashes = _read_hashes(conn, indexes)
+        read = _dict_reader(hashes)
+        return [
+            hub_service_pb2.InclusionProof(
+                leaf_index=found[key][0],
+                leaf=found[key][1],
+                hashes=inclusion_proof(tree_size, found[key][0], read),
+            )
+            for key in wanted
+        ]
+
+
+# --- Queries -------------------------------------------------------------------------------
+
+
+def _newest_size(conn: sa.Connection) -> int | None:
+    value = conn.execute(sa.select(sa.func.max(checkpoints_t.c.size))).scalar()
+    return None if value is None else int(value)
+
+
+def _fully_cosigned(conn: sa.Connection, active: list[str], target: int) -> int | None:
+    """The newest checkpoint size with >= target cosignatures by active members."""
+    if target <= 0:
+        return _newest_size(conn)
+    c = cosignatures_t.c
+    value = conn.execute(
+        sa.select(c.size)
+        .where(c.kommunkod.in_(active))
+        .group_by(c.size)
+        .having(sa.func.count() >= target)
+        .order_by(c.size.desc())
+        .limit(1)
+    ).scalar()
+    return None if value is None else int(value)
+
+
+def _own_last(conn: sa.Connection, kommunkod: str) -> int:
+    c = cosignatures_t.c
+    value = conn.execute(sa.select(sa.func.max(c.size)).where(c.kommunkod == kommunkod)).scalar()
+    return 0 if value is None else int(value)
+
+
+def _in_progress(
+    conn: sa.Connection, active: list[str], after: int, own: int, signed_since_ms: int
+) -> int | None:
+    """The newest checkpoint newer than ``after``, at least ``own``, signed since then,
+    with a cosignature by an active member."""
+    c, k = cosignatures_t.c, checkpoints_t.c
+    value = conn.execute(
+        sa.select(sa.func.max(c.size))
+        .select_from(cosignatures_t.join(checkpoints_t, k.size == c.size))
+        .where(
+            c.kommunkod.in_(active),
+            c.size > after,
+            c.size >= own,
+            k.signed_at_ms >= signed_since_ms,
+        )
+    ).scalar()
+    return None if value is None else int(value)
+
+
+def _merged_note(conn: sa.Connection, size: int, active: list[str]) -> bytes:
+    """The checkpoint of ``size`` as the log signed it, plus the active members'
+    cosignature lines in kommunkod order."""
+    note = conn.execute(sa.select(checkpoints_t.c.note).where(checkpoints_t.c.size == size))
+    raw = bytes(note.scalar_one())
+    c = cosignatures_t.c
+    rows = conn.execute(
+        sa.select(c.kommunkod, c.key_hash, c.signature)
+        .where(c.size == size, c.kommunkod.in_(active))
+        .order_by(c.kommunkod)
+        .limit(MAX_SERVED_COSIGNATURES)
+    ).all()
+    return raw + "".join(cosignature_line(k, int(h), bytes(s)) + "\n" for k, h, s in rows).encode()
+
+
+def cosignature_line(kommunkod: str, key_hash: int, signature: bytes) -> str:
+    return NoteSignature(witness_key_name(kommunkod), key_hash, signature).line
+
+
+def _upsert(conn: sa.Connection, size: int, kommunkod: str, sig: NoteSignature, now: int) -> bool:
+    """Keep ``sig`` unless an at least as new one by this kommun is held; True if kept.
+    One statement (INSERT … ON CONFLICT), so two replicas racing cannot both insert."""
+    values = {
+        "size": size,
+        "kommunkod": kommunkod,
+        "key_hash": sig.key_hash,
+        "timestamp": sig.cosignature_timestamp(),
+        "signature": sig.signature,
+        "received_at_ms": now,
+    }
+    insert = postgresql.insert if is_postgres(conn) else sqlite.insert
+    stmt = insert(cosignatures_t).values(values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[cosignatures_t.c.size, cosignatures_t.c.kommunkod],
+        set_={
+            k: stmt.excluded[k] for k in ("key_hash", "timestamp", "signature", "received_at_ms")
+        },
+        where=cosignatures_t.c.timestamp < stmt.excluded.timestamp,
+    )
+    return bool(conn.execute(stmt).rowcount)
+
+
+def _count(conn: sa.Connection, size: int, active: list[str]) -> int:
+    c = cosignatures_t.c
+    value = conn.execute(
+        sa.select(sa.func.count()).where(c.size == size, c.kommunkod.in_(active))
+    ).scalar()
+    return int(value or 0)
+
+
+def _check_signed(conn: sa.Connection, size: int) -> None:
+    """Proofs only for trees no larger than the newest signed checkpoint's."""
+    newest = _newest_size(conn)
+    if newest is None or size > newest:
+        raise Conflict(
+            f"tree size {size} is larger than the log's newest checkpoint "
+            f"({0 if newest is None else newest})",
+            reason="beyond_checkpoint",
+            hint="ask GetCheckpoint for the newest checkpoint and use its size",
+        )
+
+
+#: A queried leaf: ("", version) for a directory version, (origin, sequence) for an entry.
+_Key = tuple[str, int]
+
+
+def _leaf_key(at: int, q: hub_service_pb2.LeafQuery) -> _Key:
+    if q.origin:
+        if not is_origin(q.origin):
+            raise refused("invalid_request", f"leaf {at}: {q.origin[:8]!r} is no feed origin")
+        if q.directory_version:
+            raise refused(
+                "invalid_request", f"leaf {at}: an entry query names no directory_version"
+            )
+        if not 1 <= q.sequence <= MAX_STORED_INT:
+            raise refused("invalid_request", f"leaf {at}: sequences start at 1")
+        return (q.origin, q.sequence)
+    if q.sequence:
+        raise refused("invalid_request", f"leaf {at}: a sequence needs an origin")
+    if not 1 <= q.directory_version <= MAX_STORED_INT:
+        raise refused(
+            "invalid_request", f"leaf {at}: name an origin and sequence, or a directory_version"
+        )
+    return ("", q.directory_version)
+
+
+def _label(key: _Key) -> str:
+    return f"directory version {key[1]}" if not key[0] else f"entry {key[0]}#{key[1]}"
+
+
+def _find_leaves(conn: sa.Connection, keys: Iterable[_Key]) -> dict[_Key, tuple[int, bytes]]:
+    """Leaf index and bytes of each key the log holds (any tree size)."""
+    entries = sorted({k for k in keys if k[0]})
+    versions = sorted({k[1] for k in keys if not k[0]})
+    found: dict[_Key, tuple[int, bytes]] = {}
+    lc, g = leaves_t.c, log_table.c
+    if entries:
+        rows = conn.execute(
+            sa.select(g.origin, g.sequence, lc.index, lc.data)
+            .select_from(
+                log_table.join(leaves_t, sa.and_(lc.kind == KIND_ENTRY, lc.ref == g.position))
+            )
+            .where(sa.tuple_(g.origin, g.sequence).in_(entries))
+        )
+        for origin, sequence, index, data in rows:
+            found[(origin, int(sequence))] = (int(index), bytes(data))
+    if versions:
+        directory_rows = conn.execute(
+            sa.select(lc.ref, lc.index, lc.data).where(
+                lc.kind == KIND_DIRECTORY, lc.ref.in_(versions)
+            )
+        )
+        for version, index, data in directory_rows:
+            found[("", int(version))] = (int(index), bytes(data))
+    return found
+
+
+def _read_hashes(conn: sa.Connection, indexes: Sequence[int]) -> dict[int, bytes]:
+    out: dict[int, bytes] = {}
+    for start in range(0, len(indexes), _HASH_CHUNK):
+        chunk = indexes[start : start + _HASH_CHUNK]
+        rows = conn.execute(
+            sa.select(hashes_t.c.index, hashes_t.c.hash).where(hashes_t.c.index.in_(chunk))
+        )
+        out.update((int(i), bytes(h)) for i, h in rows)
+    return out
+
+
+def _dict_reader(hashes: Mapping[int, bytes]) -> Callable[[Sequence[int]], list[bytes]]:
+    def read(indexes: Sequence[int]) -> list[bytes]:
+        return [hashes[i] for i in indexes if i in hashes]  # a missing one fails the proof
+
+    return read
+
+
+def _reader(conn: sa.Connection) -> Callable[[Sequence[int]], list[bytes]]:
+    def read(indexes: Sequence[int]) -> list[bytes]:
+        return _dict_reader(_read_hashes(conn, sorted(set(indexes))))(indexes)
+
+    return read
+
+
+def cosigned_log(
+    hub: Hub, directory: Callable[[], VerifiedDirectory | None], *, vkey: str = ""
+) -> CosignedLog | None:
+    """The hub folder's log with its cosignatures (``vkey``: the log's verifier key,
+    else read from the folder); None while the folder has no log key."""
+    if not vkey:
+        signer = load_log_key(hub.dir)
+        if signer is None:
+            return None
+        vkey = signer.verifier().vkey
+    return CosignedLog(
+        hub.store.engine, vkey, directory, witness_target=hub.config.tlog.witness_target
+    )
