@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING
 from samverka.errors import Reason, SamverkaError, TransportError
 from samverka.node import hub_address
 from samverka.protocol.verify import KeyRing
-from samverka.replication.sync import Progress, SyncReport, SyncStopped, follow_peer, sync_from_peer
+from samverka.replication.sync import (
+    FOLLOW_MAX_BACKOFF,
+    Progress,
+    SyncReport,
+    SyncStopped,
+    follow_peer,
+    sync_from_peer,
+)
 from samverka.retry import RetryPolicy, TaskState, cancel, spawn, supervise
 from samverka.store.logwatch import LogWatcher
 from samverka.transport.client import ClientTls, FeedClient
@@ -104,7 +111,7 @@ async def follow_hub(
     on_entries: Callable[[list[int]], None] | None = None,
     progress: Progress | None = None,
     min_backoff: float = 0.5,
-    max_backoff: float = 30.0,
+    max_backoff: float = FOLLOW_MAX_BACKOFF,
     on_error: Callable[[SamverkaError], None] | None = None,
 ) -> SyncReport:
     """Follow the hub's log live until ``stop`` is set (reconnecting as needed).
@@ -169,7 +176,9 @@ class FollowAgent:
     Entries stored are announced to the server's log watcher, so subscribers of this
     node see them at once. A refused entry (the hub served something that fails
     verification) is logged as an error and retried with back-off up to
-    ``max_backoff`` seconds: nothing from it on is stored until it verifies.
+    ``max_backoff`` seconds: nothing from it on is stored until it verifies. A lost
+    stream (the hub or the network away) is retried within FOLLOW_MAX_BACKOFF
+    seconds however long it lasts, so following resumes soon after the hub returns.
     """
 
     def __init__(
@@ -232,7 +241,7 @@ class FollowAgent:
                 stop=self._stop,
                 on_entries=self._stored,
                 progress=self._progress,
-                max_backoff=min(30.0, self.policy.maximum),
+                max_backoff=min(FOLLOW_MAX_BACKOFF, self.policy.maximum),
                 on_error=lambda err: self.task_state.mark_down(str(err)),
             )
         except SyncStopped:
