@@ -26,7 +26,7 @@ from samverka.protocol.kommuner import HUB_ORIGIN, kommun_name
 from samverka.protocol.wire import WireLimits
 from samverka.store.logwatch import watcher_for
 from samverka.transport.server.app import NodeServer, split_address
-from samverka.transport.server.feed import FeedServicer, NodeIdentity
+from samverka.transport.server.feed import FeedServicer, LogView, NodeIdentity
 from samverka.transport.server.policy import PublicPolicy
 from samverka.transport.server.settings import ServerSettings, ServerTls
 
@@ -79,9 +79,24 @@ def build_hub_server(
     identity = NodeIdentity(
         kommunkod=HUB_ORIGIN, name=kommun_name(HUB_ORIGIN), public_key=hub.signing_key.public
     )
-    member_feed = FeedServicer(hub.store, identity, log_watcher, settings, policy=member_policy)
+
+    def log_view() -> LogView:
+        # GetLogView at the hub: the checkpoint it serves as cosigned (members compare
+        # it with the one they accepted; `samverka crosscheck`).
+        note = runtime.tlog.checkpoint_note() if runtime.tlog is not None else None
+        return LogView(checkpoint=note or b"")
+
+    member_feed = FeedServicer(
+        hub.store, identity, log_watcher, settings, policy=member_policy, log_view=log_view
+    )
     public_feed = FeedServicer(
-        hub.store, identity, log_watcher, settings, policy=PublicPolicy(), reader=member_feed.reader
+        hub.store,
+        identity,
+        log_watcher,
+        settings,
+        policy=PublicPolicy(),
+        reader=member_feed.reader,
+        log_view=log_view,
     )
     member_tls = ServerTls.mutual_from_config(node)
     public_tls = ServerTls(member_tls.cert_chain, member_tls.private_key, client_ca=None)

@@ -254,8 +254,9 @@ class FollowAgent:
 
 def hub_agents(node: Node, watcher: LogWatcher) -> list[Resource]:
     """The agents ``node serve`` runs beside its server on an enrolled node:
-    pushing its feed (``[hub] push``), following the hub (``[hub] follow``) and
-    refreshing the member directory (``[hub] directory_refresh_seconds``)."""
+    pushing its feed (``[hub] push``), following the hub (``[hub] follow``),
+    witnessing its log (``[witness] cosign``, while following) and refreshing the
+    member directory (``[hub] directory_refresh_seconds``)."""
     from samverka.membership.member import enrolled
     from samverka.replication.push import push_agent
 
@@ -267,6 +268,10 @@ def hub_agents(node: Node, watcher: LogWatcher) -> list[Resource]:
         agents.append(push_agent(config, node.store, watcher))
     if config.hub.follow:
         agents.append(FollowAgent(node, watcher, max_backoff=config.hub.max_backoff_seconds))
+        if config.witness.cosign:
+            from samverka.membership.witness import WitnessAgent
+
+            agents.append(WitnessAgent(node, watcher))
     if config.hub.directory_refresh_seconds > 0:
         from samverka.membership.directory_refresh import DirectoryRefreshAgent
 

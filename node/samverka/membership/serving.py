@@ -8,10 +8,11 @@ from samverka.config import NodeConfig
 from samverka.membership.member import CachedDirectory, DirectoryPolicy
 from samverka.protocol.kommuner import kommun_name
 from samverka.protocol.signing import PublicKey
+from samverka.replication.logstate import LogState
 from samverka.store.logwatch import LogWatcher, watcher_for
 from samverka.store.store import Store
 from samverka.transport.server.app import NodeServer
-from samverka.transport.server.feed import FeedServicer, NodeIdentity
+from samverka.transport.server.feed import FeedServicer, LogView, NodeIdentity
 from samverka.transport.server.policy import CallerPolicy
 from samverka.transport.server.settings import ServerSettings, ServerTls
 
@@ -49,7 +50,9 @@ def build_node_server(
         name=config.node.name or kommun_name(config.node.kommun),
         public_key=public_key,
     )
-    feed = FeedServicer(store, identity, watcher, settings, policy=policy)
+    feed = FeedServicer(
+        store, identity, watcher, settings, policy=policy, log_view=lambda: node_log_view(config)
+    )
     server = NodeServer(settings)
     server.add_resource(watcher)
     server.add_listener(
@@ -59,6 +62,13 @@ def build_node_server(
         [feed.binding()],
     )
     return server
+
+
+def node_log_view(config: NodeConfig) -> LogView:
+    """GetLogView's answer: the checkpoint of the hub's log this node accepted last (its
+    peers compare it with theirs: ``samverka crosscheck``)."""
+    held = LogState(config.dir).accepted()
+    return LogView(checkpoint=held.note if held is not None else b"")
 
 
 async def serve_node(

@@ -8,13 +8,18 @@ anything not ok a hint saying what to do). Checks, in order:
 ``certificates``  the TLS certificate chains to the CA, names this kommun, matches its
                   key, and is not expired (FAIL) or about to expire (warn, 30 days)
 ``database``      opens; schema at the newest Alembic revision; SQLite: ``PRAGMA quick_check``
-                  and WAL mode
+                  and WAL mode; the profile's own database checks (the hub: FAIL on a
+                  restored or cloned copy that may not sign until ``samverka hub promote``)
 ``directory``     (enrolled nodes) the member directory held is valid, lists us, and
                   lists no signing key for us that this folder never held
 ``hub``           (enrolled nodes) the hub's member port answers a health check over
                   mutual TLS with this node's certificate, and holds our own feed as
                   we do: not more of it, not another entry at a sequence we hold
                   (the comparison ``samverka crosscheck`` makes for every feed)
+``witness``       (enrolled nodes) FAIL after a split view of the hub's transparency log
+                  (``tlog/halted``: evidence kept, cosigning stopped); the checkpoint
+                  accepted last, warn when its newest cosignature is past ``[witness]
+                  max_age_seconds``
 ``clock``         (enrolled nodes) our clock against the hub's (``server_time_ms``):
                   warn beyond :data:`WARN_SKEW_MS`, FAIL beyond ``[limits]
                   max_clock_skew_seconds`` (entries would be refused)
@@ -44,11 +49,22 @@ from samverka.config import CONFIG_FILE, NodeConfig, load_config
 from samverka.errors import SamverkaError
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
     from samverka.protocol.verify import FeedHead
     from samverka.v1 import directory_pb2
 
 #: Checks run unless ``only`` names others; ``server`` is asked for explicitly.
-DEFAULT_CHECKS = ("config", "keys", "certificates", "database", "directory", "hub", "clock")
+DEFAULT_CHECKS = (
+    "config",
+    "keys",
+    "certificates",
+    "database",
+    "directory",
+    "witness",
+    "hub",
+    "clock",
+)
 ALL_CHECKS = (*DEFAULT_CHECKS, "server")
 #: Checks that need the network (skipped with ``offline``).
 NETWORK_CHECKS = frozenset({"hub", "clock", "server"})

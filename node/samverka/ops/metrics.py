@@ -55,6 +55,7 @@ import sqlalchemy as sa
 
 import samverka
 from samverka.replication.ingest import ingest_observers
+from samverka.replication.logstate import witness_observers
 from samverka.replication.sync import peer_heads_observers
 from samverka.retry import TaskState, task_observers
 from samverka.store.db import sqlite_path
@@ -134,6 +135,12 @@ class _Counted:
             "Failures in a row of a supervised background task (0 when it works).",
             ["task"],
         )
+        self.witness_events = Counter(
+            "samverka_witness_events",
+            "The node as witness of the hub's log: checkpoints cosigned, accepted, refused "
+            "(by reason) and split views found (by kind).",
+            ["event", "reason"],
+        )
         self.build_info = Info("samverka_build", "The Samverka version of this process.")
         self.build_info.info({"version": samverka.__version__})
 
@@ -156,6 +163,7 @@ def start_counting() -> None:
             rpc_observers.add(observe_rpc)
             peer_heads_observers.add(note_peer_heads)
             task_observers.add(observe_task)
+            witness_observers.add(observe_witness)
 
 
 def observe_ingest(report: IngestReport, seconds: float | None = None) -> None:
@@ -181,6 +189,13 @@ def observe_task(state: TaskState) -> None:
     if counted is not None:
         counted.task_up.labels(state.name).set(1 if state.up else 0)
         counted.task_failures.labels(state.name).set(state.failures)
+
+
+def observe_witness(event: str, reason: str) -> None:
+    """Count a witness event (an observer of :mod:`samverka.replication.logstate`)."""
+    counted = _counted
+    if counted is not None:
+        counted.witness_events.labels(event, reason).inc()
 
 
 def observe_rpc(method: str, code: str, seconds: float, messages: int = 0) -> None:

@@ -33,9 +33,15 @@ from pathlib import Path
 
 import grpc
 
+from samverka.config import NodeConfig
 from samverka.errors import SamverkaError, TransportError
+from samverka.node import directory_keys, load_directory
+from samverka.observers import Observers
 from samverka.protocol.checkpoint import Checkpoint
+from samverka.protocol.directory import ACTIVE
+from samverka.protocol.kommuner import HUB_ORIGIN
 from samverka.protocol.note import Ed25519Verifier, NoteError, parse_note
+from samverka.protocol.verify import KeyStanding
 from samverka.protocol.witness import (
     CONSISTENCY_PROOF_FAILED,
     NO_CONSISTENCY_PROOF,
@@ -45,11 +51,18 @@ from samverka.protocol.witness import (
     InconsistentCheckpoint,
     SignedCheckpoint,
     accept_checkpoint,
+    effective_quorum,
     open_signed,
 )
+from samverka.transport.hubclient import HubClient
 from samverka.transport.server.status import PeerError
 
 log = logging.getLogger("samverka.replication.logstate")
+
+#: Told of what the node does as a witness: (event, reason) with event one of
+#: "cosigned", "accepted", "refused" (reason: the refusal's) and "split_view" (reason:
+#: the evidence's kind). ops.metrics counts them.
+witness_observers: Observers[[str, str]] = Observers()
 
 TLOG_DIR = "tlog"
 COSIGNED_FILE = "tlog/cosigned"
@@ -320,6 +333,52 @@ class Witnessing:
     max_age: float
 
 
+def log_verifier_for(config: NodeConfig) -> Ed25519Verifier:
+    """The hub's log key as the held member directory carries it (``Directory.log_key``;
+    the directory's signature by the pinned hub key binds it)."""
+    directory = load_directory(config)
+    vkey = directory.directory.log_key if directory is not None else ""
+    if not vkey:
+        raise LogStateError(
+            "the member directory this node holds names no transparency-log key",
+            hint="enroll first, or refresh the directory (`samverka node directory "
+            "--refresh`); a hub that predates the log names none",
+        )
+    try:
+        return Ed25519Verifier.from_vkey(vkey)
+    except NoteError as exc:
+        raise LogStateError(f"the directory's log key {vkey!r} is not a note key: {exc}") from exc
+
+
+def witnessing_for(config: NodeConfig, *, now_ms: int | None = None) -> Witnessing:
+    """The acceptance rules from the node folder: the log key, the effective signing keys
+    of the active members (not the hub's, not keys in challenge, objected to or revoked),
+    ``[witness] quorum`` capped at the other active members, ``max_age_seconds``."""
+    now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    verifier = log_verifier_for(config)
+    directory = load_directory(config)
+    active = (
+        {m.kommunkod for m in directory.directory.members if m.status == ACTIVE}
+        if directory is not None
+        else set()
+    ) - {HUB_ORIGIN}
+    keys: dict[str, list[bytes]] = {}
+    for key in directory_keys(config):
+        if key.origin not in active or key.standing is not KeyStanding.EFFECTIVE:
+            continue
+        if key.revoked_at_ms is not None and key.revoked_at_ms <= now:
+            continue
+        keys.setdefault(key.origin, []).append(key.public_key.raw)
+    own = config.node.kommun
+    return Witnessing(
+        log_verifier=verifier,
+        witness_keys=keys,
+        self_kommun=own,
+        quorum=effective_quorum(config.witness.quorum, len(active - {own})),
+        max_age=config.witness.max_age_seconds,
+    )
+
+
 class LogAcceptor:
     """The node's accepted checkpoint and the way to a newer one: the hub's newest
     cosigned checkpoint, checked by :func:`~samverka.protocol.witness.accept_checkpoint`
@@ -342,6 +401,17 @@ class LogAcceptor:
         self._fetch_proof = fetch_proof
         self._clock = clock
         self._is_transport_error = is_transport_error or _is_transport_error
+
+    @classmethod
+    def for_node(cls, config: NodeConfig, hub: HubClient) -> LogAcceptor:
+        """Over the node folder's ``tlog/`` and rules (re-read on each decision: a new
+        directory version changes the keys), asking ``hub`` (its member port)."""
+        return cls(
+            LogState(config.dir),
+            lambda: witnessing_for(config),
+            hub.get_checkpoint,
+            hub.get_consistency_proof,
+        )
 
     def rules(self) -> Witnessing:
         return self._rules() if callable(self._rules) else self._rules
@@ -367,30 +437,44 @@ class LogAcceptor:
             if candidate.size > previous.size:
                 proof = await self.proof(previous.size, candidate.size)
         try:
-            accepted = accept_checkpoint(
-                note,
-                rules.log_verifier,
-                rules.witness_keys,
-                rules.self_kommun,
-                rules.quorum,
-                rules.max_age,
-                self._clock(),
-                previous,
-                proof,
-            )
+            accepted = self._accept(note, rules, previous, proof)
         except InconsistentCheckpoint as exc:
             folder = self.state.keep_evidence(replace(exc.evidence, source=source))
             log.error(
                 "split view: %s; evidence in %s, cosigning stopped",
                 exc.evidence.why,
                 folder,
-                extra={"event": "split_view", "evidence": str(folder)},
+                extra={"event": "split_view", "evidence": str(folder), "peer": source},
             )
+            witness_observers("split_view", exc.evidence.kind)
+            raise
+        except SamverkaError as exc:
+            witness_observers("refused", str(getattr(exc, "reason", "") or type(exc).__name__))
             raise
         if held is None or accepted.signed.note != held.note:
             # Larger, or the same tree with other (fresher) cosignatures: keep the newest.
             self.state.record_accepted(accepted)
+            witness_observers("accepted", "")
         return accepted
+
+    def _accept(
+        self,
+        note: bytes,
+        rules: Witnessing,
+        previous: SignedCheckpoint | None,
+        proof: Sequence[bytes] | None,
+    ) -> Accepted:
+        return accept_checkpoint(
+            note,
+            rules.log_verifier,
+            rules.witness_keys,
+            rules.self_kommun,
+            rules.quorum,
+            rules.max_age,
+            self._clock(),
+            previous,
+            proof,
+        )
 
     async def proof(self, old_size: int, new_size: int) -> Sequence[bytes] | None:
         """The hub's consistency proof, or None when it answers that it has none (a

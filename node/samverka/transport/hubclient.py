@@ -159,6 +159,14 @@ class HubClient(AsyncClosing):
         )
         return [bytes(h) for h in reply.hashes]
 
+    async def add_cosignature(self, note: bytes) -> int:
+        """Hand in the checkpoint note with this node's cosignature line added; the
+        number of cosignatures the hub now holds for it."""
+        reply = await self._call(
+            self._stub.AddCosignature, hub_service_pb2.AddCosignatureRequest(checkpoint=note)
+        )
+        return reply.cosignatures
+
     async def get_inclusion_proofs(
         self, tree_size: int, leaves: Sequence[hub_service_pb2.LeafQuery]
     ) -> list[hub_service_pb2.InclusionProof]:

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
 import samverka
 from samverka.protocol.kommuner import is_origin
@@ -28,7 +29,13 @@ from samverka.transport.server.app import ServiceBinding
 from samverka.transport.server.policy import Audience, Caller, CallerPolicy, CertificatePolicy
 from samverka.transport.server.settings import ServerSettings
 from samverka.transport.server.status import AccessDenied, CursorAhead, InvalidRequest
-from samverka.v1 import feed_pb2, feed_service_pb2, feed_service_pb2_grpc, records_pb2
+from samverka.v1 import (
+    directory_pb2,
+    feed_pb2,
+    feed_service_pb2,
+    feed_service_pb2_grpc,
+    records_pb2,
+)
 
 if TYPE_CHECKING:  # the stubs' generics are not subscriptable at run time
     Context = grpc.aio.ServicerContext[Any, Any]
@@ -44,6 +51,20 @@ MAX_TAG_CHARS = 64
 #: An idle stream looks at its caller policy's revision at least this often, so a
 #: revocation ends it within a second of the server learning of it.
 POLICY_RECHECK_SECONDS = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class LogView:
+    """What a server holds of the hub's transparency log, for GetLogView: the checkpoint
+    it accepted (a node) or cosigned last (the hub), as a signed note (empty: none),
+    and the key objections it knows (serialized SignedKeyObjection)."""
+
+    checkpoint: bytes = b""
+    objections: tuple[bytes, ...] = ()
+
+
+#: Reads the server's LogView (in a worker thread: it may read files).
+LogViewSource = Callable[[], LogView]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +88,7 @@ class FeedServicer(feed_service_pb2_grpc.FeedServiceServicer):
         *,
         policy: CallerPolicy | None = None,
         reader: SharedLogReader | None = None,
+        log_view: LogViewSource | None = None,
     ) -> None:
         self.store = store
         self.identity = identity
@@ -74,6 +96,7 @@ class FeedServicer(feed_service_pb2_grpc.FeedServiceServicer):
         self.settings = settings
         self.policy: CallerPolicy = policy or CertificatePolicy()
         self.reader = reader or SharedLogReader(store)
+        self.log_view = log_view
         self._draining = False
 
     def binding(self) -> ServiceBinding:
@@ -123,6 +146,23 @@ class FeedServicer(feed_service_pb2_grpc.FeedServiceServicer):
 
         heads, position = await asyncio.to_thread(read)
         return feed_service_pb2.GetFeedHeadsResponse(heads=heads, log_position=position)
+
+    async def GetLogView(
+        self, request: feed_service_pb2.GetLogViewRequest, context: Context
+    ) -> feed_service_pb2.GetLogViewResponse:
+        await self._audience(context)
+        if self.log_view is None:
+            return feed_service_pb2.GetLogViewResponse()
+        view = await asyncio.to_thread(self.log_view)
+        objections = []
+        for raw in view.objections:
+            try:
+                objections.append(directory_pb2.SignedKeyObjection.FromString(raw))
+            except DecodeError:
+                continue  # never ours to send: the reader checks each anyway
+        return feed_service_pb2.GetLogViewResponse(
+            checkpoint=view.checkpoint, objections=objections
+        )
 
     # -- streams ------------------------------------------------------------------
     async def ReadEntries(
