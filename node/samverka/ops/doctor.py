@@ -8,8 +8,7 @@ anything not ok a hint saying what to do). Checks, in order:
 ``certificates``  the TLS certificate chains to the CA, names this kommun, matches its
                   key, and is not expired (FAIL) or about to expire (warn, 30 days)
 ``database``      opens; schema at the newest Alembic revision; SQLite: ``PRAGMA quick_check``
-                  and WAL mode; the profile's own database checks (the hub: FAIL on a
-                  restored or cloned copy that may not sign until ``samverka hub promote``)
+                  and WAL mode
 ``directory``     (enrolled nodes) the member directory held is valid, lists us, and
                   lists no signing key for us that this folder never held
 ``hub``           (enrolled nodes) the hub's member port answers a health check over
@@ -49,8 +48,6 @@ from samverka.config import CONFIG_FILE, NodeConfig, load_config
 from samverka.errors import SamverkaError
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
-
     from samverka.protocol.verify import FeedHead
     from samverka.v1 import directory_pb2
 
@@ -159,6 +156,8 @@ def run_doctor(
         _check_database(config, profile, report)
     if "directory" in wanted and profile.kind == "node":
         _check_directory(config, report, at)
+    if "witness" in wanted and profile.kind == "node":
+        _check_witness(config, report, at)
     network: list[str] = [c for c in ("hub", "clock", "server") if c in wanted]
     if network:
         _run(_network_checks(config, profile, network, report))
@@ -601,6 +600,66 @@ def _check_directory(config: NodeConfig, report: Report, at: dt.datetime) -> Non
         )
     else:
         report.add("directory", Status.OK, f"member directory version {directory.version}")
+
+
+def _check_witness(config: NodeConfig, report: Report, at: dt.datetime) -> None:
+    """The node as witness of the hub's log: halted after a split view (FAIL), or the
+    checkpoint it accepted last (docs/OPERATIONS.md "The node as witness")."""
+    from samverka.protocol.note import parse_note
+    from samverka.protocol.witness import witness_kommun
+    from samverka.replication.logstate import LogState
+
+    state = LogState(config.dir)
+    try:
+        halt = state.halt()
+        accepted = state.accepted()
+    except SamverkaError as exc:
+        report.add("witness", Status.FAIL, str(exc), exc.hint)
+        return
+    if halt is not None:
+        where = f"; evidence in {halt.evidence}" if halt.evidence else ""
+        report.add(
+            "witness",
+            Status.FAIL,
+            f"the hub's log showed two checkpoints that cannot both be true "
+            f"({halt.why}){where}; this node cosigns nothing since {halt.at or 'then'}",
+            "send the evidence folder to the council (its README.txt says how anyone can "
+            "check it); remove tlog/halted to cosign again once the hub is sorted out",
+        )
+        return
+    if accepted is None:
+        enrolled = bool(config.hub.address)
+        report.add(
+            "witness",
+            Status.OK,
+            "no checkpoint of the hub's log accepted yet"
+            if enrolled
+            else "not enrolled (no hub log to witness)",
+        )
+        return
+    stamps = [
+        s.cosignature_timestamp()
+        for s in parse_note(accepted.note).unverified
+        if witness_kommun(s.name) not in (None, config.node.kommun) and len(s.signature) == 72
+    ]
+    newest = max(stamps, default=0)
+    age = at.timestamp() - newest
+    cosign = "cosigning" if config.witness.cosign else "not cosigning ([witness] cosign = false)"
+    if stamps and age > config.witness.max_age_seconds:
+        report.add(
+            "witness",
+            Status.WARN,
+            f"the checkpoint accepted last ({accepted.size} leaves) was cosigned "
+            f"{age / 3600:.1f} h ago",
+            "is node serve running (it witnesses and accepts new checkpoints)? does the "
+            "hub's log still gather cosignatures (doctor on the other members)?",
+        )
+        return
+    report.add(
+        "witness",
+        Status.OK,
+        f"accepted checkpoint of {accepted.size} leaves; {cosign}",
+    )
 
 
 def _keys_not_held(config: NodeConfig, member: directory_pb2.Member) -> list[str]:
