@@ -5,8 +5,9 @@ Who calls what:
 - the public port's ``Enroll`` calls :meth:`Council.submit_enrollment` (anyone may ask);
 - the operator's CLI calls :meth:`approve`, :meth:`reject`, :meth:`revoke`,
   :meth:`approve_rotation` on the hub folder directly;
-- the member port's ``RotateKey`` and ``RenewCertificate`` call
-  :meth:`submit_rotation` and :meth:`renew_certificate` for the calling member;
+- the member port's ``RotateKey``, ``RenewCertificate`` and ``ObjectToKey`` call
+  :meth:`submit_rotation`, :meth:`renew_certificate` and :meth:`object_to_key` for
+  the calling member;
 - ``hub serve`` calls :meth:`ensure_fresh_directory` on a timer, so the directory is
   re-signed (a new version) before it expires.
 
@@ -30,6 +31,7 @@ Rules worth knowing:
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,7 +46,12 @@ from samverka.membership.enrollment import (
     verify_enrollment_request,
     verify_key_rotation,
 )
-from samverka.protocol.directory import VerifiedDirectory, build_directory, hub_member
+from samverka.protocol.directory import (
+    VerifiedDirectory,
+    build_directory,
+    hub_member,
+    parse_key_objection,
+)
 from samverka.protocol.kommuner import is_kommunkod, kommun_name
 from samverka.protocol.signing import PublicKey, SigningKey
 from samverka.transport.server.status import Conflict
@@ -66,6 +73,7 @@ from samverka_hub.tables import (
     CertificateRow,
     DirectoryRow,
     EnrollmentRow,
+    KeyObjectionRow,
     KeyRotationRow,
     MemberKeyRow,
     MemberRow,
@@ -76,6 +84,8 @@ from samverka_hub.tables import (
 MAX_PENDING_PER_KOMMUN = 5
 #: ... and in total.
 MAX_PENDING_TOTAL = 1000
+#: Objections one member may make (each is listed in every directory version).
+MAX_OBJECTIONS_PER_KOMMUN = 16
 #: Requests signed with one key, whatever became of them (a newer request with the
 #: same key replaces the older, so this bounds how many rows one key can make).
 MAX_REQUESTS_PER_KEY = 20
@@ -479,6 +489,69 @@ class Council:
     def rotation_status(self, digest: bytes) -> KeyRotationRow | None:
         with self.store.read() as tx:
             return tx.rotation_by_digest(digest)
+
+    # -- key objections --------------------------------------------------------------
+
+    def object_to_key(
+        self, signed: directory_pb2.SignedKeyObjection | bytes, *, caller: str
+    ) -> tuple[KeyObjectionRow, VerifiedDirectory]:
+        """Keep a member's signed objection to a key listed for it and publish a
+        directory version listing it (Member.objections) at once, so every node
+        refuses the key (samverka.protocol.keybinding judges it: signed by a key of
+        the member that took effect no later than the objected one). Idempotent.
+
+        ``caller`` is the kommunkod of the caller's certificate: a member objects for
+        itself only, signed by a key the directory lists for it.
+        """
+        objection = parse_key_objection(signed)
+        if objection.kommunkod != caller:
+            raise MembershipConflict(
+                f"{caller} may not object to keys of {objection.kommunkod}",
+                reason="not_your_key",
+            )
+        raw = objection.signed_bytes()
+        digest = hashlib.sha256(raw).digest()
+        now = self.clock()
+        with self.store.write() as tx:
+            held = tx.objection_by_digest(digest)
+            if held is not None:
+                latest = tx.latest_directory()
+                assert latest is not None
+                return held, stored_directory(latest)
+            member = tx.member(caller)
+            if member is None:
+                raise MembershipConflict(f"{caller} is not a member", reason="not_member")
+            signer = next((k for k in member.keys if k.key_id == objection.signer_key_id), None)
+            if signer is None:
+                raise EnrollmentRefused(
+                    Reason.UNKNOWN_KEY,
+                    f"the objection is signed with key {objection.signer_key_id[:40]!r}, "
+                    f"which the directory does not list for {caller}",
+                    hint="sign it with the node's current signing key",
+                )
+            if not objection.verifies_with(PublicKey(signer.public_key)):
+                raise EnrollmentRefused(
+                    Reason.BAD_SIGNATURE, f"the objection's signature by {signer.key_id} fails"
+                )
+            if objection.objected_key_id == signer.key_id:
+                raise EnrollmentRefused(Reason.SCHEMA_INVALID, "a key cannot object to itself")
+            if len(tx.objections(caller)) >= MAX_OBJECTIONS_PER_KOMMUN:
+                raise MembershipConflict(
+                    f"{caller} has made {MAX_OBJECTIONS_PER_KOMMUN} objections already",
+                    reason="too_many_objections",
+                    hint="ask AI-rådet: a kommun with this many foreign keys needs the council",
+                )
+            row = tx.add_objection(
+                KeyObjectionRow(
+                    digest=digest,
+                    kommunkod=caller,
+                    objected_key_id=objection.objected_key_id,
+                    signer_key_id=signer.key_id,
+                    signed_objection=raw,
+                    received_at_ms=now,
+                )
+            )
+            return row, self._publish_directory(tx, now)
 
     # -- certificates ----------------------------------------------------------------
 

@@ -14,7 +14,7 @@ GetCheckpoint        the cosigned checkpoint      the same; ``for_witness``: the
 GetConsistencyProof  anyone                       members, not revoked ones
 GetInclusionProofs   anyone                       members, not revoked ones
 AddCosignature       PERMISSION_DENIED            the caller's own cosignature only
-ObjectToKey          PERMISSION_DENIED            (key binding, another part)
+ObjectToKey          (served by samverka_hub.membership_service: the caller's own)
 ===================  ==========================  ====================================
 
 Refusals: INVALID_ARGUMENT with a reason (a malformed query, a forged cosignature, …),
@@ -118,13 +118,3 @@ class LogMethods:
             extra={"event": "cosignature", "peer": code, "size": stored.size},
         )
         return hub_service_pb2.AddCosignatureResponse(cosignatures=stored.cosignatures)
-
-    # --- ObjectToKey: a placeholder until the key-binding part (issue 11, point 5) serves
-    # it (its mixin, earlier in HubServicer's bases, or this method replaced). Until then
-    # it answers UNIMPLEMENTED (public port: PERMISSION_DENIED), never INTERNAL.
-    async def ObjectToKey(
-        self, request: hub_service_pb2.ObjectToKeyRequest, context: Context
-    ) -> hub_service_pb2.ObjectToKeyResponse:
-        await self._witness(context, "ObjectToKey")
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "ObjectToKey is not served yet")
-        raise AssertionError("unreachable")  # pragma: no cover - abort raises

@@ -30,6 +30,7 @@ from samverka_hub.tables import (
     DirectoryRow,
     EnrollmentRow,
     HubTable,
+    KeyObjectionRow,
     KeyRotationRow,
     MemberKeyRow,
     MemberRow,
@@ -54,6 +55,11 @@ class Member:
 
     row: MemberRow
     keys: tuple[MemberKeyRow, ...]
+    #: The approved key rotations (serialized SignedKeyRotation), oldest first: each key
+    #: after the first announced under the one before, so nodes take it at once.
+    rotations: tuple[bytes, ...] = ()
+    #: The member's objections to keys listed for it (serialized SignedKeyObjection).
+    objections: tuple[bytes, ...] = ()
 
     @property
     def kommunkod(self) -> str:
@@ -86,6 +92,8 @@ class Member:
                 )
                 for k in sorted(self.keys, key=lambda k: (k.valid_from_ms, k.added_at_ms))
             ],
+            rotations=[directory_pb2.SignedKeyRotation.FromString(r) for r in self.rotations],
+            objections=[directory_pb2.SignedKeyObjection.FromString(o) for o in self.objections],
         )
 
 
@@ -182,14 +190,50 @@ class MemberTx:
             MemberKeyRow.table().c.kommunkod == kommunkod,
             MemberKeyRow.table().c.added_at_ms,
         )
-        return Member(rows[0], tuple(keys))
+        return Member(
+            rows[0],
+            tuple(keys),
+            tuple(self._signed_rotations(kommunkod).get(kommunkod, ())),
+            tuple(self._signed_objections(kommunkod).get(kommunkod, ())),
+        )
 
     def members(self) -> list[Member]:
         rows = self._rows(MemberRow, order=MemberRow.table().c.kommunkod)
         keys: dict[str, list[MemberKeyRow]] = {}
         for k in self._rows(MemberKeyRow, order=MemberKeyRow.table().c.added_at_ms):
             keys.setdefault(k.kommunkod, []).append(k)
-        return [Member(r, tuple(keys.get(r.kommunkod, ()))) for r in rows]
+        rotations = self._signed_rotations()
+        objections = self._signed_objections()
+        return [
+            Member(
+                r,
+                tuple(keys.get(r.kommunkod, ())),
+                tuple(rotations.get(r.kommunkod, ())),
+                tuple(objections.get(r.kommunkod, ())),
+            )
+            for r in rows
+        ]
+
+    def _signed_rotations(self, kommunkod: str | None = None) -> dict[str, list[bytes]]:
+        """Approved rotations' signed bytes per kommun, in the order they were decided."""
+        t = KeyRotationRow.table()
+        stmt = sa.select(t.c.kommunkod, t.c.signed_rotation).where(t.c.status == APPROVED)
+        if kommunkod is not None:
+            stmt = stmt.where(t.c.kommunkod == kommunkod)
+        out: dict[str, list[bytes]] = {}
+        for code, signed in self.conn.execute(stmt.order_by(t.c.decided_at_ms, t.c.id)):
+            out.setdefault(code, []).append(bytes(signed))
+        return out
+
+    def _signed_objections(self, kommunkod: str | None = None) -> dict[str, list[bytes]]:
+        t = KeyObjectionRow.table()
+        stmt = sa.select(t.c.kommunkod, t.c.signed_objection)
+        if kommunkod is not None:
+            stmt = stmt.where(t.c.kommunkod == kommunkod)
+        out: dict[str, list[bytes]] = {}
+        for code, signed in self.conn.execute(stmt.order_by(t.c.id)):
+            out.setdefault(code, []).append(bytes(signed))
+        return out
 
     def key(self, key_id: str) -> MemberKeyRow | None:
         rows = self._rows(MemberKeyRow, MemberKeyRow.table().c.key_id == key_id)
@@ -261,6 +305,23 @@ class MemberTx:
             .where(t.c.id == rotation_id)
             .values(status=status, message=message, decided_at_ms=decided_at_ms)
         )
+
+    # -- key objections --------------------------------------------------------------
+    def objection_by_digest(self, digest: bytes) -> KeyObjectionRow | None:
+        rows = self._rows(KeyObjectionRow, KeyObjectionRow.table().c.digest == digest)
+        return rows[0] if rows else None
+
+    def objections(self, kommunkod: str) -> list[KeyObjectionRow]:
+        t = KeyObjectionRow.table()
+        return self._rows(KeyObjectionRow, t.c.kommunkod == kommunkod, t.c.id)
+
+    def add_objection(self, row: KeyObjectionRow) -> KeyObjectionRow:
+        t = KeyObjectionRow.table()
+        values = row.model_dump(exclude={"id"})
+        row.id = int(
+            self.conn.execute(sa.insert(t).values(**values).returning(t.c.id)).scalar_one()
+        )
+        return row
 
     # -- directories -----------------------------------------------------------------
     def latest_directory(self) -> DirectoryRow | None:

@@ -1,4 +1,5 @@
-"""HubService's membership methods: Enroll, GetDirectory, RotateKey, RenewCertificate.
+"""HubService's membership methods: Enroll, GetDirectory, RotateKey, RenewCertificate,
+ObjectToKey.
 
 A mixin of :class:`samverka_hub.service.HubServicer`; the aggregation methods live in
 :mod:`samverka_hub.aggregation_service`. Which port a call came in on matters:
@@ -10,6 +11,7 @@ Enroll             anyone                          any member (same answer)
 GetDirectory       anyone                          members, not revoked ones
 RotateKey          refused (UNAUTHENTICATED)       the caller's own key only
 RenewCertificate   refused (UNAUTHENTICATED)       the caller's own certificate
+ObjectToKey        refused (UNAUTHENTICATED)       objections for the caller only
 =================  ==============================  =================================
 
 Database work runs in worker threads (``asyncio.to_thread``); errors are Samverka
@@ -40,7 +42,8 @@ if TYPE_CHECKING:
 
 
 class MembershipMethods:
-    """Enroll, GetDirectory, RotateKey and RenewCertificate over a :class:`HubRuntime`."""
+    """Enroll, GetDirectory, RotateKey, RenewCertificate and ObjectToKey over a
+    :class:`HubRuntime`."""
 
     runtime: HubRuntime
     public: bool
@@ -124,6 +127,21 @@ class MembershipMethods:
         return hub_service_pb2.RotateKeyResponse(
             status=row.status,  # type: ignore[arg-type]
             message=message,
+        )
+
+    async def ObjectToKey(
+        self, request: hub_service_pb2.ObjectToKeyRequest, context: Context
+    ) -> hub_service_pb2.ObjectToKeyResponse:
+        """A member objects to a key listed for it: kept, and listed in a directory
+        version signed at once (every node then refuses the key)."""
+        code = await self.caller_kommun(context)
+        council = self.runtime.hub.council
+        row, directory = await asyncio.to_thread(
+            council.object_to_key, request.objection, caller=code
+        )
+        return hub_service_pb2.ObjectToKeyResponse(
+            message=f"objection of {code} to key {row.objected_key_id} kept; listed in "
+            f"directory version {directory.version}"
         )
 
     async def RenewCertificate(

@@ -102,6 +102,26 @@ class KeyRotationRow(HubTable, table=True):
     decided_at_ms: int | None = Field(default=None, sa_type=Big)
 
 
+class KeyObjectionRow(HubTable, table=True):
+    """A member's signed objection to a key listed for it, as received (ObjectToKey).
+
+    Listed in the member's directory entry from the next version on, so every node
+    refuses the key (samverka.protocol.keybinding)."""
+
+    __tablename__ = "hub_key_objections"
+    __table_args__ = (sa.Index("ix_hub_key_objections_kommunkod", "kommunkod"),)
+
+    id: int | None = Field(default=None, sa_type=Big, primary_key=True)
+    #: SHA-256 over the signed objection bytes: the same objection sent again is this row.
+    digest: bytes = Field(sa_column_kwargs={"unique": True})
+    kommunkod: str = Field(max_length=4)
+    objected_key_id: str = Field(max_length=32)
+    signer_key_id: str = Field(max_length=32)
+    #: The SignedKeyObjection, serialized; its objection bytes are the signed originals.
+    signed_objection: bytes
+    received_at_ms: int = Field(sa_type=Big)
+
+
 class DirectoryRow(HubTable, table=True):
     """Every directory version the hub signed, newest the one served."""
 

@@ -38,7 +38,7 @@ from samverka.protocol.signing import (
     SigningKey,
     key_id,
 )
-from samverka.protocol.verify import KeyRing, TrustedKey
+from samverka.protocol.verify import KeyRing, KeyStanding, TrustedKey
 from samverka.v1 import directory_pb2
 
 #: Largest serialized SignedDirectory accepted (290 members with a few keys each
@@ -298,10 +298,14 @@ def keyring_from_directory(directory: directory_pb2.Directory) -> KeyRing:
 
     A revoked member's keys are revoked from the member's ``revoked_at_ms`` on:
     entries it signed before that still verify, later ones are refused as
-    ``KEY_REVOKED``. The hub's own key is listed under origin "0000".
+    ``KEY_REVOKED``. The hub's own key is listed under origin "0000". A key its member
+    objected to (``Member.objections``, signed by another key listed for it) is
+    refused (``KEY_OBJECTED``): the directory's own word, as the hub reads it. A node
+    reads more (samverka.protocol.keybinding: what it held before, challenge periods).
     """
     ring = KeyRing()
     for m in directory.members:
+        objected = objected_key_ids(m)
         for k in m.keys:
             ring.add(
                 TrustedKey(
@@ -309,9 +313,35 @@ def keyring_from_directory(directory: directory_pb2.Directory) -> KeyRing:
                     public_key=PublicKey(bytes(k.public_key)),
                     valid_from_ms=k.valid_from_ms,
                     revoked_at_ms=effective_revocation(m, k),
+                    standing=KeyStanding.OBJECTED
+                    if k.key_id in objected
+                    else KeyStanding.EFFECTIVE,
+                    standing_note=f"was objected to by {m.kommunkod}"
+                    if k.key_id in objected
+                    else "",
                 )
             )
     return ring
+
+
+def objected_key_ids(member: directory_pb2.Member) -> set[str]:
+    """Keys of ``member`` that another key listed for it signed an objection to."""
+    listed = {k.key_id: PublicKey(bytes(k.public_key)) for k in member.keys}
+    objected: set[str] = set()
+    for signed in member.objections:
+        try:
+            objection = parse_key_objection(signed)
+        except DirectoryRefused:
+            continue
+        signer = listed.get(objection.signer_key_id)
+        if (
+            objection.kommunkod == member.kommunkod
+            and signer is not None
+            and objection.objected_key_id != signer.key_id
+            and objection.verifies_with(signer)
+        ):
+            objected.add(objection.objected_key_id)
+    return objected
 
 
 # -- key rotations and objections as a receiver reads them ------------------------------
