@@ -655,9 +655,7 @@ class Council:
     def signing_allowed(self) -> tuple[bool, str]:
         """Whether this database may sign directory versions, and what it is."""
         with self.store.read() as tx:
-            seat = tx.signing_seat()
-            here = tx.database_identity()
-        return (seat is None or seat.database == here), here
+            return tx.signing_allowed()
 
     def _check_signing_seat(self, tx: MemberTx, now: int) -> None:
         """Refuse to sign on a copy of the database that signed the versions held: a

@@ -354,6 +354,13 @@ class MemberTx:
     def database_identity(self) -> str:
         return database_identity(self.conn)
 
+    def signing_allowed(self) -> tuple[bool, str]:
+        """Whether this database may sign (directory versions, log checkpoints): it is
+        the signing seat, or none is recorded yet; and this database's identity."""
+        seat = self.signing_seat()
+        here = self.database_identity()
+        return (seat is None or seat.database == here), here
+
     # -- certificates ----------------------------------------------------------------
     def add_certificate(self, row: CertificateRow) -> None:
         self._insert(row)

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from samverka.cli.plugins import CommandSpec
-from samverka.ops.doctor import Profile
+from samverka.ops.doctor import Finding, Profile, Status
 from samverka.protocol.kommuner import HUB_ORIGIN
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 HUB_COMMAND = CommandSpec("samverka_hub.cli:hub", "Run and operate the council's hub.")
 
@@ -33,4 +36,36 @@ def doctor_profile(folder: Path, raw: Mapping[str, Any]) -> Profile | None:
         extra_sections=HUB_SECTIONS,
         tracks=("store", HUB_TRACK),
         load_extra=load_extra,
+        database_checks=(signing_seat,),
     )
+
+
+def signing_seat(engine: Engine) -> list[Finding]:
+    """FAIL on a copy of the hub's database (restored or cloned) that may not sign: it
+    serves, but signs no directory version and no log checkpoint until promoted."""
+    from samverka_hub.members import MemberStore
+
+    with MemberStore(engine).read() as tx:
+        seat = tx.signing_seat()
+        allowed, here = tx.signing_allowed()
+    if allowed:
+        return [
+            Finding(
+                "database",
+                Status.OK,
+                f"this database ({here}) is the one the directory and the log are signed on",
+            )
+        ]
+    return [
+        Finding(
+            "database",
+            Status.FAIL,
+            f"this database ({here}) is a copy (restored or cloned) of the one that signed "
+            f"the directory ({seat.database if seat else '?'}): it signs no new directory "
+            "version and no transparency-log checkpoint, so members get no revocation or "
+            "admission from it",
+            "if this copy now IS the production hub (the old one stopped for good): "
+            "samverka hub promote --dir HUB (docs/OPERATIONS.md, 'Backing up a hub'); "
+            "in a restore drill this is expected",
+        )
+    ]

@@ -198,3 +198,32 @@ def test_the_schema_is_reported_by_alembic_revision(procs: Procs, node_dir: Path
         assert "schema_migrations → Alembic" in findings["database"]["message"]
     finally:
         db.close()
+
+
+def test_a_hub_database_copy_that_may_not_sign_fails_until_promoted(procs: Procs) -> None:
+    """A hub folder copied with its SQLite file (a restored backup, a clone) is another
+    database than the one that signed the directory: doctor FAILs under database with
+    the way out (samverka hub promote); the original stays ok, and so does the copy
+    once promoted."""
+    import shutil
+
+    hub_dir = procs.tmp / "hub"
+    procs.run(
+        "hub", "init", "--dir", str(hub_dir),
+        "--listen", "127.0.0.1:0", "--public-listen", "127.0.0.1:0",
+    )  # fmt: skip
+    result, findings = doctor(procs, hub_dir, "--offline")
+    assert result.returncode == 0, result
+    assert findings["database"]["status"] == "ok"
+    copy = procs.tmp / "hub-copy"
+    shutil.copytree(hub_dir, copy)
+    result, findings = doctor(procs, copy, "--offline")
+    assert result.returncode == 1, result
+    assert findings["database"]["status"] == "fail"
+    assert "copy (restored or cloned)" in findings["database"]["message"]
+    assert "samverka hub promote" in findings["database"]["hint"]
+    assert "FAIL" in procs.run("doctor", "--dir", str(copy), "--offline", check=False).stdout
+    procs.run("hub", "promote", "--reason", "doctor test", "--dir", str(copy))
+    result, findings = doctor(procs, copy, "--offline")
+    assert result.returncode == 0, result
+    assert findings["database"]["status"] == "ok"

@@ -8,7 +8,8 @@ anything not ok a hint saying what to do). Checks, in order:
 ``certificates``  the TLS certificate chains to the CA, names this kommun, matches its
                   key, and is not expired (FAIL) or about to expire (warn, 30 days)
 ``database``      opens; schema at the newest Alembic revision; SQLite: ``PRAGMA quick_check``
-                  and WAL mode
+                  and WAL mode; the profile's own database checks (the hub: FAIL on a
+                  restored or cloned copy that may not sign until ``samverka hub promote``)
 ``directory``     (enrolled nodes) the member directory held is valid, lists us, and
                   lists no signing key for us that this folder never held
 ``hub``           (enrolled nodes) the hub's member port answers a health check over
@@ -48,6 +49,8 @@ from samverka.config import CONFIG_FILE, NodeConfig, load_config
 from samverka.errors import SamverkaError
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
     from samverka.protocol.verify import FeedHead
     from samverka.v1 import directory_pb2
 
@@ -108,6 +111,9 @@ class Profile:
     #: Loads the whole configuration (raising ConfigError) and returns further private
     #: key files to check (the hub's CA key).
     load_extra: Callable[[Path], Sequence[Path]] | None = None
+    #: Further findings of the ``database`` check, given the database (opened without
+    #: migrating) once its schema is at the newest revision: the hub's signing seat.
+    database_checks: Sequence[Callable[[Engine], Iterable[Finding]]] = ()
 
 
 @dataclass
@@ -533,6 +539,26 @@ def _check_schema(url: str, profile: Profile, report: Report, *, sqlite: bool) -
         report.add(
             "database", Status.OK, f"{kind}; schema at the newest Alembic revision ({versions})"
         )
+        if profile.database_checks:
+            _run_database_checks(url, profile, report)
+
+
+def _run_database_checks(url: str, profile: Profile, report: Report) -> None:
+    from samverka.store.store import Store
+
+    store = Store(url, tracks=profile.tracks)
+    try:
+        for check in profile.database_checks:
+            report.findings.extend(check(store.engine))
+    except Exception as exc:  # a database that went away between the checks
+        report.add(
+            "database",
+            Status.FAIL,
+            f"cannot read the database {_safe_url(url)}: {_first_line(exc)}",
+            "check [store] url, that the database server runs and accepts this user",
+        )
+    finally:
+        store.close()
 
 
 def _safe_url(url: str) -> str:
