@@ -4,6 +4,10 @@ The catalog runs as ``samverka hub web`` (a real process, the real uvicorn serve
 against the seeded hub. The browser comes from the project's set-up (``make browser``,
 which ``make test`` runs); it is never downloaded by Playwright. A missing browser
 FAILS these tests: it is a broken set-up, not a reason to skip.
+
+axe-core comes inside the axe-playwright-python wheel (a dev dependency) and runs in the
+page on every page of :data:`PAGES`, at 390 px (a phone) and 1280 px: a serious or
+critical violation fails the test, and the counts of every impact are printed.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
-from webkit import FALUN, KUNGSBACKA, Federation
+from webkit import FALUN, KUNGSBACKA, LEKSAND, TIBRO, Federation
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -32,7 +37,36 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-PHONE = {"width": 375, "height": 740}
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+
+#: Every page of the catalog as a person reaches it: each kind of record, a retracted and
+#: a hostile one, member and non-member kommuner, filters on and off, no hits, a 404.
+PAGES = [
+    "/",
+    "/sok",
+    "/sok?q=AI",
+    "/sok?q=AI&status=pilot&area=it&risk=limited",
+    "/sok?q=ingenting-alls-matchar",
+    f"/post/{KUNGSBACKA}/uc-delad-assistent",
+    f"/post/{LEKSAND}/sol-ai-policy",
+    f"/post/{TIBRO}/lesson-behorigheter",
+    f"/post/{KUNGSBACKA}/adopt-ai-policy",
+    "/post/0000/rec-generativ-ai",
+    f"/post/{LEKSAND}/uc-retired",
+    f"/post/{FALUN}/uc-hostile",
+    f"/kommun/{KUNGSBACKA}",
+    f"/kommun/{LEKSAND}",
+    "/kommun/0180",
+    "/tackning",
+    "/tackning?area=it",
+    "/beprovat",
+    "/beprovat?min=1",
+    "/om",
+    "/sidan-finns-inte",
+]
+#: axe-core's impacts that fail the build (issue 14: 0 serious, 0 critical on every page).
+BLOCKING = {"serious", "critical"}
 
 
 @pytest.fixture(scope="module")
@@ -120,10 +154,15 @@ def test_filters_narrow_the_list(page: Page, catalog_url: str) -> None:
     page.goto(catalog_url + "/sok?q=AI")
     everything = result_titles(page)
     assert len(everything) >= 4
+    assert not page.get_by_label("Pilot", exact=True).is_visible()  # folded away
+    page.get_by_text("Filtrera", exact=True).click()
     page.get_by_label("Pilot", exact=True).check()
     page.get_by_role("button", name="Visa träffar").click()
     page.wait_for_url("**status=pilot**")
     assert result_titles(page) == ["Pilot med Microsoft 365 Copilot i administrationen"]
+    # folded again, and the summary says what narrows the list
+    assert page.locator(".chosen").inner_text().startswith("Filtrerat på: Pilot.")
+    page.get_by_text("Filtrera (1 valt)").click()
     page.get_by_label("Pilot", exact=True).uncheck()
     page.get_by_label("Verksamhetsområde").select_option(label="IT och digitalisering")
     page.get_by_role("button", name="Visa träffar").click()
@@ -154,8 +193,33 @@ def test_coverage_chart_renders_290_kommuner(page: Page, catalog_url: str) -> No
     assert box is not None and box["width"] > 300 and box["height"] > 300
     assert page.locator("svg.coverage rect.level-3").count() == 2
     assert page.get_by_role("img", name="Kommuner som delar AI-användningsfall").count() == 1
+    assert chart.locator("a, [tabindex]").count() == 0  # an image, nothing to operate in it
     page.get_by_text("Visa tabellen med alla 290 kommuner").click()
     assert page.locator("table.kommun-table tbody tr").count() == 290
+
+
+def test_phone_shows_results_before_filters_and_names_without_hover(
+    browser: Browser, catalog_url: str
+) -> None:
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    try:
+        phone = context.new_page()
+        phone.goto(catalog_url + "/sok?q=AI&area=it")
+        first = phone.locator("#resultat .result-title a").first.bounding_box()
+        assert first is not None and first["y"] + first["height"] < PHONE["height"], first
+        assert not phone.get_by_label("Verksamhetsområde").is_visible()
+        assert "IT och digitalisering" in phone.locator(".chosen").inner_text()
+        phone.get_by_text("Filtrera (1 valt)").tap()
+        assert phone.get_by_label("Verksamhetsområde").is_visible()
+        # the coverage picture's names, in plain view: a tap reaches the kommun
+        phone.goto(catalog_url + "/tackning")
+        leksand = phone.locator(".kommun-names").get_by_role("link", name="Leksand")
+        assert leksand.is_visible()
+        leksand.tap()
+        phone.wait_for_url(f"**/kommun/{LEKSAND}")
+    finally:
+        context.close()
+    print(f"first hit at {first['y']:.0f} px of {PHONE['height']} on a {PHONE['width']} px phone")
 
 
 def test_keyboard_reaches_the_search_box_and_the_results(page: Page, catalog_url: str) -> None:
@@ -191,21 +255,42 @@ def test_phone_screen_has_no_horizontal_scroll(browser: Browser, catalog_url: st
     context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
     try:
         phone = context.new_page()
-        for path in [
-            "/",
-            "/sok?q=AI",
-            f"/post/{KUNGSBACKA}/uc-delad-assistent",
-            f"/post/{FALUN}/uc-hostile",
-            f"/kommun/{KUNGSBACKA}",
-            "/tackning",
-            "/beprovat?min=1",
-            "/om",
-        ]:
+        for path in PAGES:
             phone.goto(catalog_url + path)
             width = phone.evaluate("document.documentElement.scrollWidth")
             assert width <= PHONE["width"], (path, width)
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390px", "1280px"])
+def test_axe_finds_nothing_serious_on_any_page(
+    browser: Browser, catalog_url: str, viewport: dict[str, int]
+) -> None:
+    """axe-core (shipped in the axe-playwright-python wheel, run in the page) on every page."""
+    phone = viewport is PHONE
+    context = browser.new_context(
+        locale="sv-SE", viewport=viewport, is_mobile=phone, has_touch=phone
+    )
+    axe = Axe()
+    blocking: dict[str, list[str]] = {}
+    figures: dict[str, dict[str, int]] = {}
+    try:
+        opened = context.new_page()
+        for path in PAGES:
+            opened.goto(catalog_url + path)
+            violations = axe.run(opened).response["violations"]
+            counts: dict[str, int] = {}
+            for v in violations:
+                counts[v["impact"]] = counts.get(v["impact"], 0) + len(v["nodes"])
+                if v["impact"] in BLOCKING:
+                    targets = [", ".join(n["target"]) for n in v["nodes"][:3]]
+                    blocking.setdefault(path, []).append(f"{v['id']} ({v['impact']}): {targets}")
+            figures[path] = counts
+    finally:
+        context.close()
+    print(f"axe-core at {viewport['width']} px:", json.dumps(figures, ensure_ascii=False))
+    assert blocking == {}, json.dumps(blocking, ensure_ascii=False, indent=1)
 
 
 def test_hostile_record_runs_nothing(page: Page, catalog_url: str) -> None:

@@ -101,6 +101,17 @@ def test_filters_narrow_the_list(client: TestClient) -> None:
         assert set(found) <= set(everything), query
 
 
+def test_filters_fold_away_before_the_results_and_say_what_narrows(client: TestClient) -> None:
+    html = client.get(f"/sok?q=AI&status=pilot&kommun={TIBRO}&technique=generativ").text
+    form, results_at = html.index('role="search"'), html.index('id="traffar"')
+    assert form < html.index('<details class="filters">') < results_at  # folded, not open
+    assert "<summary>Filtrera (3 valda)</summary>" in html
+    assert "Filtrerat på: Pilot, teknik: generativ, Tibro." in html
+    assert html.count('href="/sok?q=AI">Rensa filter</a>') == 2  # keeps the words
+    plain = client.get("/sok?q=AI").text
+    assert "<summary>Filtrera</summary>" in plain and "Filtrerat på" not in plain
+
+
 def test_browse_without_words_lists_every_public_record_and_filters(client: TestClient) -> None:
     everything = results(client, "/sok")
     assert f"/post/{FALUN}/uc-hostile" in everything
@@ -231,6 +242,14 @@ def test_coverage_picture_has_all_290_kommuner_by_lan(client: TestClient) -> Non
     production = re.findall(r'class="kommun level-3" data-kommun="(\d{4})"', html)
     assert sorted(production) == sorted([LEKSAND, KUNGSBACKA])
     assert "4 av 290" in html  # kommuner sharing PUBLIC use cases
+    # The picture is an image only (no link inside role=img: axe's nested-interactive);
+    # its names are written out beside it, län by län, with the links.
+    picture = html[html.index('<svg class="coverage"') : html.index("</svg>")]
+    assert "<a " not in picture and "tabindex" not in picture
+    names = html[html.index('id="namn"') : html.index('id="per-lan"')]
+    assert '<a href="/kommun/1384">Kungsbacka</a>: 2 användningsfall' in names
+    assert 'Dalarnas län <span class="muted">(3 av 15)</span>' in names
+    assert "Ingen kommun ännu i Stockholms län, " in names
 
 
 def test_coverage_by_service_area(client: TestClient) -> None:

@@ -47,6 +47,10 @@ def test_chart_places_every_kommun_once_in_its_lan() -> None:
         county = kommuner()[c.code].county_code
         assert c.y >= rows[county].label_y - chart.cell
     assert [r.code for r in chart.rows] == sorted(counties())
+    # the names beside the picture: each sharing kommun once, under its own län
+    listed = [(r.code, c.code) for r in chart.rows for c in r.sharing_cells]
+    assert sorted(c for _, c in listed) == sorted(c.code for c in chart.cells if c.level)
+    assert all(kommuner()[c].county_code == county for county, c in listed)
 
 
 def test_chart_by_service_area() -> None:

@@ -3,7 +3,10 @@
 A council member should read it at a glance: each of the 21 län is a row of small
 squares, one per kommun (290 in all), coloured by how far the kommun shares its AI
 experience. The template draws the squares as server-side SVG (no script, no
-library); the same numbers are shown in tables beside it for people who cannot
+library). The picture is an image and nothing more: no link or other control sits
+inside it (axe-core's nested-interactive), and the kommun names it holds only as
+hover titles are written out beside it, län by län (:attr:`CountyRow.sharing_cells`),
+with the same numbers in tables, for phones (no hover) and for people who cannot
 see the picture.
 
 Levels, without a service area chosen:
@@ -49,8 +52,10 @@ class Cell:
     x: int
     y: int
     level: int
-    #: What the square says when pointed at (and to assistive technology in tables).
+    #: What the square says when pointed at: "Leksand: 1 användningsfall (1 i drift)".
     description: str
+    #: The same without the name, written after the name in the list beside the picture.
+    detail: str = ""
 
     @property
     def fill(self) -> str:
@@ -65,6 +70,8 @@ class CountyRow:
     label_y: int
     kommuner: int
     sharing: int
+    #: The län's kommuner that share anything (level > 0), in the picture's order.
+    sharing_cells: tuple[Cell, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +110,11 @@ def level(k: KommunCoverage, area: int = 0) -> int:
 
 def describe(k: KommunCoverage) -> str:
     """ "Leksand: 3 användningsfall (2 i drift, 1 pilot), 1 lösning" (Swedish)."""
+    return f"{k.name}: {detail(k)}"
+
+
+def detail(k: KommunCoverage) -> str:
+    """ "3 användningsfall (2 i drift, 1 pilot), 1 lösning" (Swedish)."""
     parts: list[str] = []
     if k.use_cases:
         by_status = ", ".join(
@@ -116,7 +128,7 @@ def describe(k: KommunCoverage) -> str:
         parts.append(f"{k.solutions} {'lösning' if k.solutions == 1 else 'lösningar'}")
     if k.adoptions:
         parts.append(f"{k.adoptions} {'införande' if k.adoptions == 1 else 'införanden'}")
-    return f"{k.name}: " + (", ".join(parts) if parts else "delar inget ännu")
+    return ", ".join(parts) if parts else "delar inget ännu"
 
 
 def layout(
@@ -141,6 +153,18 @@ def layout(
     for county in coverage.counties:
         members = by_county.get(county.code, [])
         lines = max(1, -(-len(members) // per_row))
+        row_cells = [
+            Cell(
+                code=k.code,
+                name=k.name,
+                x=label_width + (i % per_row) * step,
+                y=y + (i // per_row) * step,
+                level=level(k, area),
+                description=describe(k),
+                detail=detail(k),
+            )
+            for i, k in enumerate(members)
+        ]
         rows.append(
             CountyRow(
                 code=county.code,
@@ -148,19 +172,10 @@ def layout(
                 label_y=y + cell - 3,
                 kommuner=county.kommuner,
                 sharing=county.kommuner_with_use_cases,
+                sharing_cells=tuple(c for c in row_cells if c.level),
             )
         )
-        for i, k in enumerate(members):
-            cells.append(
-                Cell(
-                    code=k.code,
-                    name=k.name,
-                    x=label_width + (i % per_row) * step,
-                    y=y + (i // per_row) * step,
-                    level=level(k, area),
-                    description=describe(k),
-                )
-            )
+        cells.extend(row_cells)
         y += lines * step + row_gap
     labels = AREA_LEVEL_LABELS if area else LEVEL_LABELS
     counts = [0, 0, 0, 0]

@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse, Response
 from samverka.protocol.kommuner import counties, is_origin, kommuner
 from samverka.protocol.vocab import RECORD_KIND, RISK_CLASS, SERVICE_AREA, USE_CASE_STATUS
 
+from samverka_hub.web import present
 from samverka_hub.web.catalog import BROWSABLE_KINDS, Filters, RecordView, Retracted
 from samverka_hub.web.chart import layout
 from samverka_hub.web.context import context
@@ -48,6 +49,20 @@ def _choices() -> dict[str, Any]:
     }
 
 
+def chosen_filters(f: Filters) -> list[str]:
+    """The filters in force, in Swedish: the collapsed filter panel says them, so a
+    phone shows the results first and still tells what narrowed them."""
+    return [
+        *(present.kind_label(k) for k in f.kinds),
+        *(present.area_label(a) for a in f.areas),
+        *(present.status_label(s) for s in f.statuses),
+        *(present.risk_label(r) for r in f.risks),
+        *([f"teknik: {f.technique}"] if f.technique else []),
+        *([present.county_name(f.county)] if f.county else []),
+        *([present.kommun_name(f.kommun)] if f.kommun else []),
+    ]
+
+
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request) -> Response:
     ctx = context(request)
@@ -66,6 +81,8 @@ def search(
         request,
         "search.html",
         filters=filters,
+        chosen=chosen_filters(filters),
+        clear_url="/sok" + query_string(Filters(text=filters.text)),
         result=result,
         techniques=ctx.catalog.techniques(),
         csv_url="/api/records.csv" + query_string(filters),
