@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,6 +152,7 @@ async def run(folder: Path, servers: Servers, story: Story, stack: ExitStack) ->
     gagnef_searches(fed, story)
     await gagnef_adopts(fed, story)
     show_visibility(fed, story)
+    await show_log(fed, story)
     show_coverage(fed, story)
     return fed
 
@@ -425,6 +426,88 @@ def show_visibility(fed: Federation, story: Story) -> None:
     )
 
 
+async def show_log(fed: Federation, story: Story) -> None:
+    """The hub's transparency log as anyone fetches it (/log/checkpoint on the web port),
+    cosigned by the kommuner that witness it, and the inclusion proof of Leksand's policy
+    checked against it by Gagnef's rules: the log key it pinned, the kommuner's keys."""
+    from samverka.protocol.inclusion import LeafClaim, verify_one
+    from samverka.protocol.signing import entry_hash
+    from samverka.protocol.witness import accept_checkpoint
+    from samverka.replication.logstate import witnessing_for
+    from samverka.transport.hubclient import HubClient
+
+    gagnef, leksand = fed.member(content.GAGNEF), fed.member(content.LEKSAND)
+    stored = leksand.node.store.get_record(content.LEKSAND, content.LEKSAND_POLICY)
+    if stored is None:
+        raise DemoError("Leksand's node lost its policy")
+    page = leksand.node.store.read_log(stored.position - 1, 1, include_drafts=True)
+    signed = page.entries[0].signed
+    sequence = _entry_sequence(signed.entry)
+    claim = LeafClaim.entry(content.LEKSAND, sequence, entry_hash(signed.entry))
+    url = f"http://{fed.addresses['web']}/log/checkpoint"
+    rules = witnessing_for(gagnef.node.config)
+    began = time.monotonic()
+    hub = HubClient.member(gagnef.node.config)
+    try:
+
+        async def proven() -> tuple[Any, Any] | None:
+            fed.servers.check_running()
+            note = await asyncio.to_thread(_http_get, url)
+            try:
+                accepted = accept_checkpoint(
+                    note,
+                    rules.log_verifier,
+                    rules.witness_keys,
+                    rules.self_kommun,
+                    max(2, rules.quorum),
+                    rules.max_age,
+                    time.time(),
+                    None,
+                    None,
+                )
+            except Exception:  # not yet cosigned by enough kommuner: ask again
+                return None
+            try:
+                proofs = await hub.get_inclusion_proofs(accepted.checkpoint.size, [claim.query()])
+            except Exception:
+                return None
+            return accepted, proofs[0]
+
+        accepted, proof = await wait_until_async(
+            proven, "a cosigned checkpoint covering Leksand's policy"
+        )
+    finally:
+        await hub.close()
+    index = verify_one(accepted.checkpoint, claim, proof)
+    seconds = time.monotonic() - began
+    cosigners = sorted(accepted.signed.cosigners())
+    names = ", ".join(
+        f"{code} {fed.member(code).name}" for code in cosigners if code in fed.members
+    )
+    story.step(
+        f"The hub's transparency log (C2SP checkpoint at {url}, {seconds:.1f} s to a cosigned "
+        f"one): {accepted.checkpoint.size} leaves, root "
+        f"{accepted.checkpoint.root_hash.hex()[:16]}…, "
+        f"signed by the log key and cosigned by {len(cosigners)} kommuner as witnesses ({names})"
+    )
+    story.more(
+        f"Gagnef checks the inclusion proof of Leksand's policy (entry #{sequence}): leaf "
+        f"{index}, {len(proof.hashes)} hashes ({32 * len(proof.hashes)} bytes) lead to that root; "
+        "the hub cannot show another kommun a different history without their proof of it"
+    )
+
+
+def _entry_sequence(entry_bytes: bytes) -> int:
+    from samverka.v1 import feed_pb2
+
+    return int(feed_pb2.Entry.FromString(entry_bytes).sequence)
+
+
+def _http_get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        return bytes(reply.read())
+
+
 def show_coverage(fed: Federation, story: Story) -> None:
     from samverka.protocol.vocab import USE_CASE_STATUS
 
@@ -505,6 +588,20 @@ async def wait_until(check: Callable[[], T | None], what: str, timeout: float = 
         if time.monotonic() > deadline:
             raise DemoError(f"waited {timeout:.0f} s for {what}")
         await asyncio.sleep(0.05)
+
+
+async def wait_until_async(
+    check: Callable[[], Awaitable[T | None]], what: str, timeout: float = PATIENCE
+) -> T:
+    """:func:`wait_until` for a check that awaits (a gRPC call)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise DemoError(f"waited {timeout:.0f} s for {what}")
+        await asyncio.sleep(0.1)
 
 
 def scrape_ingested(metrics_address: str) -> dict[str, float]:
@@ -676,6 +773,8 @@ def explain_kept(fed: Federation, story: Story) -> None:
     story.step("The hub and the nodes keep running (DEMO_KEEP):")
     lines = [
         f"web catalog   http://{fed.addresses['web']}/",
+        f"the log       http://{fed.addresses['web']}/log/checkpoint (C2SP; its key: /log/key, "
+        "tiles: /log/tile/…), cosigned by the kommuner a few seconds after each push",
         f"hub           member port {fed.addresses['member']}, public port "
         f"{fed.addresses['public']}, metrics http://{fed.addresses['metrics']}/metrics",
         f"processes     {pids} (logs in {fed.folder / 'logs'})",
