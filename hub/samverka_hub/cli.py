@@ -39,6 +39,10 @@ from samverka_hub.config import DEFAULT_MEMBER_LISTEN, DEFAULT_PUBLIC_LISTEN
         "search": ("samverka_hub.cli_council:search", "Search the whole federation."),
         "harvest": ("samverka_hub.cli_aggregation:harvest", "Pull from members' nodes now."),
         "web": ("samverka_hub.web.cli:web", "Serve the web catalog alone (read-only)."),
+        "rotate-keys": (
+            "samverka_hub.cli_keys:rotate_keys",
+            "Byt hubbens egna nycklar (katalog, logg, CA) under den gamla.",
+        ),
         "refusals": (
             "samverka_hub.cli_aggregation:refusals",
             "Entries the hub refused, by origin and reason.",

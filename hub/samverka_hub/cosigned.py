@@ -152,17 +152,25 @@ class CosignedLog(LogReader):
     def __init__(
         self,
         engine: sa.Engine,
-        vkey: str,
+        vkey: str | Callable[[], str],
         directory: Callable[[], VerifiedDirectory | None],
         *,
         witness_target: int = 3,
         clock: Callable[[], int] = now_ms,
     ) -> None:
         super().__init__(engine, vkey)
-        self.verifier = Ed25519Verifier.from_vkey(vkey)
+        self._verifier = Ed25519Verifier.from_vkey(self.vkey)
         self.directory = directory
         self.witness_target = witness_target
         self.clock = clock
+
+    @property
+    def verifier(self) -> Ed25519Verifier:
+        """The log key's verifier as it is now (``vkey`` may follow `hub rotate-keys`)."""
+        vkey = self.vkey
+        if self._verifier.vkey != vkey:
+            self._verifier = Ed25519Verifier.from_vkey(vkey)
+        return self._verifier
 
     def witnesses(self) -> Witnesses:
         return Witnesses.of(self.directory(), self.clock())

@@ -27,6 +27,12 @@ Rules worth knowing:
 - A member's first key is valid from 0: entries it signed before it enrolled verify.
   A rotated-in key is valid from the rotation's creation time; the old key stays
   valid for ``[directory] rotation_overlap_hours`` after approval.
+- The hub's own keys (``hub rotate-keys``, :mod:`samverka_hub.keyrotation`): the
+  version that first carries a :class:`~samverka.protocol.hubrotation` rotation is
+  signed by the new directory key (:meth:`publish_rotation`); the hub's member "0000"
+  keeps listing its earlier keys (each revoked ``rotation_overlap_hours`` after it
+  was rotated away from), so the council's records signed before still verify. A
+  folder still holding a key the directory has rotated away from signs nothing.
 """
 
 from __future__ import annotations
@@ -52,7 +58,8 @@ from samverka.protocol.directory import (
     hub_member,
     parse_key_objection,
 )
-from samverka.protocol.kommuner import is_kommunkod, kommun_name
+from samverka.protocol.hubrotation import carried_rotation, verify_hub_rotation
+from samverka.protocol.kommuner import HUB_ORIGIN, is_kommunkod, kommun_name
 from samverka.protocol.signing import PublicKey, SigningKey
 from samverka.transport.server.status import Conflict
 from samverka.v1 import directory_pb2
@@ -123,15 +130,32 @@ class Council:
         max_renewals: int = 3,
         renewal_period_ms: int = 24 * 3_600_000,
         clock: Callable[[], int] = now_ms,
+        key_source: Callable[[], SigningKey] | None = None,
+        log_key: Callable[[], str] | None = None,
     ) -> None:
         self.store = store
-        self.hub_key = hub_key
+        self._hub_key = hub_key
+        #: Reads the hub folder's directory key as it is now (a running hub follows
+        #: `hub rotate-keys` without a restart); None: ``hub_key`` for good.
+        self._key_source = key_source
+        #: The transparency log's verifier key the directory names (Directory.log_key).
+        self._log_key = log_key
         self.ca = ca
         self.settings = settings
         self.member_cert_days = member_cert_days
         self.max_renewals = max_renewals
         self.renewal_period_ms = renewal_period_ms
         self.clock = clock
+        #: Directory versions known to carry no hub key rotation (rows never change).
+        self._plain_versions: set[int] = set()
+
+    @property
+    def hub_key(self) -> SigningKey:
+        """The key that signs the next directory version."""
+        return self._key_source() if self._key_source is not None else self._hub_key
+
+    def log_key(self) -> str:
+        return self._log_key() if self._log_key is not None else ""
 
     # -- enrollment ------------------------------------------------------------------
 
@@ -677,19 +701,137 @@ class Council:
                 "a restore drill stops here",
             )
 
+    # -- the hub's own keys -----------------------------------------------------------
+
+    def publish_rotation(
+        self, signed: directory_pb2.SignedHubKeyRotation, new_key: SigningKey
+    ) -> VerifiedDirectory:
+        """Announce the hub's new keys: the next directory version, signed by ``new_key``
+        (the current key when only the log key or the CA changes), carries ``signed``
+        (made by :func:`~samverka.protocol.hubrotation.build_hub_rotation` with the
+        current key and ``new_key``) and names the rotation's log key, if it has one.
+        One transaction: the version and the rotation commit together."""
+        rotation = verify_hub_rotation(signed, self.hub_key.public)
+        if rotation.new_key != new_key.public:
+            raise ValueError("the rotation announces another key than the one given")
+        now = max(self.clock(), rotation.created_at_ms)
+        with self.store.write() as tx:
+            latest = tx.latest_directory()
+            if latest is not None:
+                self._check_key_in_force(stored_directory(latest), self.hub_key)
+            return self._publish_directory(
+                tx,
+                now,
+                signer=new_key,
+                hub_rotation=signed,
+                log_key=rotation.new_log_key or None,
+            )
+
+    def rotation_step(self, known_version: int) -> VerifiedDirectory | None:
+        """For a node holding ``known_version``: the first later version that carries a
+        hub key rotation (the node must follow it before it can take any later version
+        signed by a newer key), or None when no rotation came since."""
+        latest = self.store.directory_version()
+        for version in range(known_version + 1, latest):
+            if version in self._plain_versions:
+                continue
+            with self.store.read() as tx:
+                row = tx.directory(version)
+            if row is None:
+                continue
+            stored = stored_directory(row)
+            if carried_rotation(stored.directory) is not None:
+                return stored
+            self._plain_versions.add(version)  # directory rows never change
+        return None
+
+    def _check_key_in_force(self, latest: VerifiedDirectory, key: SigningKey) -> None:
+        """Refuse to sign with a key the directory has rotated away from: a replica (or a
+        copy of the folder) that missed `hub rotate-keys` would sign versions no node
+        that followed the rotation takes."""
+        if latest.directory.hub_key_id == key.key_id:
+            return
+        hub = latest.member(HUB_ORIGIN)
+        if hub is not None and any(k.key_id == key.key_id for k in hub.keys):
+            raise ConfigError(
+                f"this hub folder's directory key {key.key_id} was rotated away from: "
+                f"directory version {latest.version} is signed by key "
+                f"{latest.directory.hub_key_id}",
+                hint="copy keys/, ca/ and tls/ from the folder where `samverka hub "
+                "rotate-keys` ran into this replica's folder (docs/OPERATIONS.md, "
+                "'Rotating the hub's keys'); a running hub reads the new key by itself",
+            )
+
+    def _log_key_for(self, latest: VerifiedDirectory | None) -> str:
+        """The log key a new version names: the one the versions before named (nodes
+        take a change only with a hub key rotation, :meth:`publish_rotation`), else the
+        folder's."""
+        named = latest.directory.log_key if latest is not None else ""
+        return named or self.log_key()
+
+    def _hub_member(
+        self, latest: VerifiedDirectory | None, signer: SigningKey, now: int
+    ) -> directory_pb2.Member:
+        """The hub's member "0000": its current key, and every key it signed with before
+        (carried from version to version), each revoked ``rotation_overlap`` after it was
+        rotated away from, so the council's records signed with it still verify."""
+        member = hub_member(signer.public)
+        previous = latest.member(HUB_ORIGIN) if latest is not None else None
+        if previous is None:
+            return member
+        member.joined_at_ms = previous.joined_at_ms
+        keys: list[directory_pb2.MemberKey] = []
+        current: directory_pb2.MemberKey | None = None
+        for key in previous.keys:
+            kept = directory_pb2.MemberKey()
+            kept.CopyFrom(key)
+            if kept.key_id == signer.key_id:
+                current = kept
+                continue
+            if not kept.revoked_at_ms:
+                kept.revoked_at_ms = max(
+                    now + self.settings.rotation_overlap_ms, kept.valid_from_ms + 1
+                )
+            keys.append(kept)
+        if current is None:
+            current = directory_pb2.MemberKey(
+                public_key=signer.public.raw,
+                key_id=signer.key_id,
+                valid_from_ms=now if keys else 0,
+            )
+        current.revoked_at_ms = 0
+        del member.keys[:]
+        member.keys.extend([*keys, current])
+        return member
+
     def _publish_directory(
-        self, tx: MemberTx, now: int, *, min_version: int = 0
+        self,
+        tx: MemberTx,
+        now: int,
+        *,
+        min_version: int = 0,
+        signer: SigningKey | None = None,
+        hub_rotation: directory_pb2.SignedHubKeyRotation | None = None,
+        log_key: str | None = None,
     ) -> VerifiedDirectory:
         self._check_signing_seat(tx, now)
+        latest_row = tx.latest_directory()
+        latest = stored_directory(latest_row) if latest_row is not None else None
+        if signer is None:
+            signer = self.hub_key
+            if latest is not None:
+                self._check_key_in_force(latest, signer)
         version = max(tx.directory_version() + 1, min_version)
-        members: list[directory_pb2.Member] = [hub_member(self.hub_key.public)]
+        members: list[directory_pb2.Member] = [self._hub_member(latest, signer, now)]
         members.extend(m.to_proto() for m in tx.members())
         directory = build_directory(
-            self.hub_key,
+            signer,
             version=version,
             members=members,
             issued_at_ms=now,
             valid_ms=self.settings.valid_ms,
+            log_key=self._log_key_for(latest) if log_key is None else log_key,
+            hub_rotation=hub_rotation,
         )
         tx.add_directory(
             DirectoryRow(

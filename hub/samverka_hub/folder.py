@@ -10,7 +10,8 @@ certificate authority added::
     keys/log.key         the transparency log's note key (0600, samverka_hub.tlog);
     keys/log.vkey        its verifier key (``<name>+<hash>+<base64>``), served at /log/key
     tls/ca.pem           the hub's CA certificate: give it to kommuner (`enroll --ca`);
-                         the member port accepts client certificates it issued
+                         the member port accepts client certificates it issued (during
+                         a CA rotation, the old and the new CA: samverka_hub.keyrotation)
     ca/ca.key            the CA's private key (0600, folder 0700)
     tls/node.pem         the hub's own TLS certificate (CN 0000), issued by its CA,
     tls/node.key         served on both ports
@@ -58,6 +59,7 @@ from samverka_hub.config import (
     render_hub_config,
 )
 from samverka_hub.council import Council
+from samverka_hub.keyfiles import directory_key_source, log_vkey_source
 from samverka_hub.members import MemberStore
 from samverka_hub.migrations import HUB_TRACK
 from samverka_hub.tlog import create_log_key, log_key_name
@@ -106,6 +108,9 @@ def open_hub(hub_dir: Path, *, env: dict[str, str] | None = None) -> Hub:
         member_cert_days=config.ca.member_cert_days,
         max_renewals=config.ca.max_renewals,
         renewal_period_ms=round(config.ca.renewal_period_hours * 3_600_000),
+        # Read as they are now: a running hub follows `hub rotate-keys`.
+        key_source=directory_key_source(node.signing_key_path),
+        log_key=log_vkey_source(hub_dir),
     )
     return Hub(
         config=config,

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from samverka.protocol.directory import VerifiedDirectory
 from samverka.protocol.kommuner import HUB_ORIGIN
 from samverka.transport.server.policy import Caller
 from samverka.transport.server.status import NotAuthenticated
@@ -94,9 +95,12 @@ class MembershipMethods:
                 reply.message = f"kommun {row.kommunkod}'s membership has been revoked"
                 return reply
             reply.certificate_pem = row.certificate_pem
-            reply.ca_pem = hub.ca.cert_pem
+            # Every CA members trust now (old and new while the CA is rotated).
+            reply.ca_pem = await asyncio.to_thread(hub.ca.bundle_pem)
             reply.directory.CopyFrom(directory.signed)
-            reply.hub_public_key = hub.signing_key.public.raw
+            # The key that signed the directory served (after `hub rotate-keys` the
+            # new one, whatever this process loaded at start).
+            reply.hub_public_key = signing_key_of(directory)
             reply.member_address = self.runtime.member_address
         return reply
 
@@ -109,6 +113,15 @@ class MembershipMethods:
             raise RuntimeError("the hub has no directory yet")
         if request.known_version == directory.version:
             return hub_service_pb2.GetDirectoryResponse(not_modified=True)
+        if 0 < request.known_version < directory.version:
+            # A node behind a hub key rotation takes nothing signed by the new key
+            # before it has followed the rotation: the version that carries it first
+            # (the node then asks again from there, as a TUF client walks its roots).
+            step = await asyncio.to_thread(
+                self.runtime.hub.council.rotation_step, request.known_version
+            )
+            if step is not None:
+                return hub_service_pb2.GetDirectoryResponse(directory=step.signed)
         return hub_service_pb2.GetDirectoryResponse(directory=directory.signed)
 
     async def RotateKey(
@@ -151,3 +164,12 @@ class MembershipMethods:
         council = self.runtime.hub.council
         pem = await asyncio.to_thread(council.renew_certificate, code, bytes(request.csr_der))
         return hub_service_pb2.RenewCertificateResponse(certificate_pem=pem)
+
+
+def signing_key_of(directory: VerifiedDirectory) -> bytes:
+    """The raw hub key that signed ``directory`` (listed under "0000" in it)."""
+    hub = directory.member(HUB_ORIGIN)
+    for key in hub.keys if hub is not None else ():
+        if key.key_id == directory.directory.hub_key_id:
+            return bytes(key.public_key)
+    raise RuntimeError(f"directory version {directory.version} does not list its signing key")

@@ -35,6 +35,7 @@ from samverka_hub.cosigned import CosignedLog
 from samverka_hub.directory_watch import DirectoryWatcher
 from samverka_hub.folder import Hub, log_host
 from samverka_hub.harvest import harvester_for
+from samverka_hub.keyfiles import log_signer_source, log_vkey_source
 from samverka_hub.runtime import HubRuntime
 from samverka_hub.service import HubServicer
 from samverka_hub.tlog import Sequencer, ensure_log_key
@@ -87,7 +88,14 @@ def build_hub_server(
         return LogView(checkpoint=note or b"")
 
     member_feed = FeedServicer(
-        hub.store, identity, log_watcher, settings, policy=member_policy, log_view=log_view
+        hub.store,
+        identity,
+        log_watcher,
+        settings,
+        policy=member_policy,
+        log_view=log_view,
+        # Subscribers are told each new directory version at once (nodes fetch it).
+        directory_version=lambda: directory.current.version,
     )
     public_feed = FeedServicer(
         hub.store,
@@ -105,13 +113,19 @@ def build_hub_server(
     server.add_resource(log_watcher)
     server.add_resource(directory)
     # The transparency log: after the directory watcher (which signs version 1 if due).
-    log_signer = ensure_log_key(hub.dir, log_host(node.hub.address))
+    ensure_log_key(hub.dir, log_host(node.hub.address))
+    # Both read the log key as it is now: `hub rotate-keys --log` needs no restart.
     server.add_resource(
-        Sequencer(hub.store.engine, log_signer, log_watcher, may_sign=hub.council.signing_allowed)
+        Sequencer(
+            hub.store.engine,
+            log_signer_source(hub.dir),
+            log_watcher,
+            may_sign=hub.council.signing_allowed,
+        )
     )
     runtime.tlog = CosignedLog(
         hub.store.engine,
-        log_signer.verifier().vkey,
+        log_vkey_source(hub.dir),
         directory.current_or_none,
         witness_target=config.tlog.witness_target,
     )

@@ -233,11 +233,18 @@ def sequence_once(engine: sa.Engine, signer: Ed25519Signer, *, batch: int = MAX_
 
 
 class LogReader:
-    """What the web port serves: the newest checkpoint, stored hashes and leaves."""
+    """What the web port serves: the newest checkpoint, stored hashes and leaves.
 
-    def __init__(self, engine: sa.Engine, vkey: str) -> None:
+    ``vkey`` may be a callable giving the log's verifier key as it is now (after
+    ``hub rotate-keys --log`` the new one; :mod:`samverka_hub.keyfiles`)."""
+
+    def __init__(self, engine: sa.Engine, vkey: str | Callable[[], str]) -> None:
         self.engine = engine
-        self.vkey = vkey
+        self._vkey = vkey
+
+    @property
+    def vkey(self) -> str:
+        return self._vkey() if callable(self._vkey) else self._vkey
 
     def latest(self) -> tuple[int, bytes] | None:
         """The newest signed checkpoint: its size and note bytes."""
@@ -282,6 +289,38 @@ class NotTheSigningSeat(SamverkaError):
     """This database may not sign (a restored copy not yet promoted)."""
 
 
+class LogKeyRotated(SamverkaError):
+    """This folder's log key is not the one the member directory names."""
+
+
+class DirectoryLogKey:
+    """The log key the newest directory version names ("" if none names one), read
+    again only when a new version appears (one indexed query a round)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self._version = -1
+        self._log_key = ""
+
+    def __call__(self) -> str:
+        from samverka.v1 import directory_pb2
+
+        with read_transaction(self.engine) as conn:
+            version = conn.execute(sa.select(sa.func.max(directories_t.c.version))).scalar()
+            if version is None:
+                return ""
+            if int(version) != self._version:
+                raw = conn.execute(
+                    sa.select(directories_t.c.signed_directory).where(
+                        directories_t.c.version == version
+                    )
+                ).scalar_one()
+                signed = directory_pb2.SignedDirectory.FromString(bytes(raw))
+                self._log_key = directory_pb2.Directory.FromString(signed.directory).log_key
+                self._version = int(version)
+        return self._log_key
+
+
 def log_reader(hub_dir: Path, engine: sa.Engine) -> LogReader | None:
     """A reader of the log in this hub folder's database; None before it has a key."""
     signer = load_log_key(hub_dir)
@@ -303,7 +342,7 @@ class Sequencer:
     def __init__(
         self,
         engine: sa.Engine,
-        signer: Ed25519Signer,
+        signer: Ed25519Signer | Callable[[], Ed25519Signer],
         watcher: LogWatcher,
         *,
         interval: float = 1.0,
@@ -314,7 +353,10 @@ class Sequencer:
         #: The council's signing seat (Council.signing_allowed): a restored copy of the
         #: database signs no checkpoint (it would fork the log) until `hub promote`.
         self.may_sign = may_sign
-        self.signer = signer
+        #: The log key, or a callable reading it as it is now: after `hub rotate-keys
+        #: --log` the next checkpoint is signed by the new key.
+        self._signer = signer
+        self._directory_log_key = DirectoryLogKey(engine)
         self.watcher = watcher
         self.interval = interval
         self.settle = settle
@@ -331,6 +373,22 @@ class Sequencer:
         task, self._task = self._task, None
         await cancel(task)
 
+    def current_signer(self) -> Ed25519Signer:
+        """The log key to sign with: refused (task down, with the hint) when the newest
+        directory names another log key: after `hub rotate-keys --log` at another
+        replica, this folder's old key would sign checkpoints no node takes."""
+        signer = self._signer() if callable(self._signer) else self._signer
+        named = self._directory_log_key()
+        vkey = signer.verifier().vkey
+        if named and named != vkey:
+            raise LogKeyRotated(
+                f"the member directory names the log key {named}, not this folder's "
+                f"{vkey}: the log key was rotated; no checkpoint is signed with the old one",
+                hint="copy keys/log.key and keys/log.vkey from the folder where `samverka hub "
+                "rotate-keys` ran (docs/OPERATIONS.md, 'Rotating the hub's keys')",
+            )
+        return signer
+
     async def _run(self) -> None:
         seen = 0
         while True:
@@ -342,7 +400,8 @@ class Sequencer:
                         "log would fork the one production signs, so no checkpoint is signed",
                         hint="if this copy replaces production, run `samverka hub promote`",
                     )
-            appended = await asyncio.to_thread(sequence_once, self.engine, self.signer)
+            signer = await asyncio.to_thread(self.current_signer)
+            appended = await asyncio.to_thread(sequence_once, self.engine, signer)
             self.task_state.mark_up()
             if appended:
                 log.debug("transparency log: %d leaves appended", appended)

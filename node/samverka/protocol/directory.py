@@ -147,11 +147,15 @@ def build_directory(
     members: Iterable[directory_pb2.Member],
     issued_at_ms: int,
     valid_ms: int = DEFAULT_VALID_MS,
+    log_key: str = "",
+    hub_rotation: directory_pb2.SignedHubKeyRotation | None = None,
 ) -> VerifiedDirectory:
     """A new signed directory version; members are sorted by kommunkod.
 
     The caller lists the hub itself as member "0000" with its key (see
     :func:`hub_member`); :func:`verify_directory` refuses a directory without it.
+    ``log_key`` is the transparency log's verifier key; ``hub_rotation`` the hub key
+    rotation this version is the first to carry (:mod:`samverka.protocol.hubrotation`).
     """
     if version < 1:
         raise ValueError("directory versions start at 1")
@@ -162,7 +166,10 @@ def build_directory(
         issued_at_ms=issued_at_ms,
         expires_at_ms=issued_at_ms + valid_ms,
         members=sorted(members, key=lambda m: m.kommunkod),
+        log_key=log_key,
     )
+    if hub_rotation is not None:
+        directory.hub_rotation.CopyFrom(hub_rotation)
     signed = sign_directory(hub_key, directory)
     check_directory_shape(signed.directory, PublicKey(hub_key.public.raw))
     return signed

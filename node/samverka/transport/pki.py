@@ -350,6 +350,9 @@ def verify_certificate(
 ) -> str:
     """Check that ``cert_pem`` was issued by the CA and return its kommunkod.
 
+    ``ca_cert_pem`` may be a bundle (while the hub rotates its CA, tls/ca.pem holds the
+    old and the new CA): the certificate must be issued by one of them.
+
     Refused (CertificateInvalid): not issued and signed by this CA, outside its (or
     the CA's) validity window at ``now`` (default: the current time), itself a CA,
     a key other than ECDSA P-256, a subject that is not one kommunkod with a
@@ -357,22 +360,10 @@ def verify_certificate(
     """
     try:
         cert = x509.load_pem_x509_certificate(cert_pem)
-        ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
+        ca_certs = x509.load_pem_x509_certificates(ca_cert_pem)
     except ValueError as exc:
         raise CertificateInvalid(f"not a PEM certificate: {exc}") from exc
-    try:
-        ca_constraints = ca_cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-    except x509.ExtensionNotFound:
-        ca_constraints = None
-    if ca_constraints is None or not ca_constraints.ca:
-        raise CertificateInvalid("the issuer given is not a CA certificate")
-    try:
-        cert.verify_directly_issued_by(ca_cert)
-    except (ValueError, TypeError, InvalidSignature) as exc:
-        raise CertificateInvalid(
-            "the certificate was not issued by this CA",
-            hint="use the CA of the network you enrolled in (tls/ca.pem)",
-        ) from exc
+    ca_cert = _issuer_in(cert, ca_certs)
     at = now or _now()
     for label, c in (("certificate", cert), ("CA certificate", ca_cert)):
         if at < c.not_valid_before_utc:
@@ -395,6 +386,30 @@ def verify_certificate(
     if kommunkod is not None and code != kommunkod:
         raise CertificateInvalid(f"the certificate is {code}'s, expected {kommunkod}")
     return code
+
+
+def _issuer_in(cert: x509.Certificate, ca_certs: Sequence[x509.Certificate]) -> x509.Certificate:
+    """The CA certificate among ``ca_certs`` that issued and signed ``cert``."""
+    cas = [c for c in ca_certs if _is_ca(c)]
+    if not cas:
+        raise CertificateInvalid("the issuer given is not a CA certificate")
+    for ca_cert in cas:
+        try:
+            cert.verify_directly_issued_by(ca_cert)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        return ca_cert
+    raise CertificateInvalid(
+        "the certificate was not issued by this CA",
+        hint="use the CA of the network you enrolled in (tls/ca.pem)",
+    )
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
 
 
 def kommunkod_of(cert_pem: bytes) -> str | None:
