@@ -16,15 +16,20 @@ before the node is enrolled at the hub. Enrolling replaces ``tls/ca.pem`` and
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from samverka.closing import Closing
 from samverka.config import CONFIG_FILE, DEFAULT_LISTEN, NodeConfig, load_config, render_config
 from samverka.errors import ConfigError, DirectoryRefused
+from samverka.protocol import keybinding
 from samverka.protocol.directory import VerifiedDirectory, verify_directory
+from samverka.protocol.keybinding import KeyState
 from samverka.protocol.kommuner import is_kommunkod, kommun_name
 from samverka.protocol.signing import PublicKey, SigningKey
 from samverka.protocol.verify import KeyRing, TrustedKey
@@ -40,6 +45,15 @@ LOCAL_CA_KEY = "tls/local-ca.key"
 #: SignedDirectory this node holds (written by :mod:`samverka.membership.member`).
 HUB_KEY_FILE = "hub/hub.pub"
 DIRECTORY_FILE = "hub/directory.bin"
+
+#: A pending key rotation's new signing key (written by ``node rotate-key``, removed
+#: once the node switched to it) and the signing keys it used before (0600).
+ROTATION_KEY = "rotation/next.key"
+RETIRED_KEYS_DIR = "keys/retired"
+
+#: Which key this node takes for which kommun (samverka.protocol.keybinding), kept
+#: across directory versions: the hub alone cannot bind a new key to a known kommun.
+KEY_STATE_FILE = "tlog/keys.json"
 
 _PIN_NAME = re.compile(r"^(?P<origin>\d{4})(?:[-.][^/]*)?\.pub$")
 
@@ -256,13 +270,145 @@ def load_directory(config: NodeConfig) -> VerifiedDirectory | None:
         ) from exc
 
 
-def directory_keys(config: NodeConfig) -> list[TrustedKey]:
-    """The signing keys the held directory lists, with their windows (for Node.keyring)."""
+def directory_keys(config: NodeConfig, *, now_ms: int | None = None) -> list[TrustedKey]:
+    """The signing keys the held directory lists, with their windows and their standing
+    at this node (for Node.keyring): a key the hub listed on its own for a kommun this
+    node knew is in challenge, one its kommun objected to is refused
+    (:mod:`samverka.protocol.keybinding`)."""
     directory = load_directory(config)
     if directory is None:
         return []
-    ring = directory.keyring()
-    return [k for m in directory.directory.members for k in ring.for_origin(m.kommunkod)]
+    now = _now_ms() if now_ms is None else now_ms
+    # The held state, brought up to the held directory in memory (the membership layer
+    # writes it when it adopts a directory; this only reads).
+    state = key_state_for(config, load_key_state(config), directory, now_ms=now)
+    return keybinding.trusted_keys(
+        state,
+        directory.directory,
+        now_ms=now,
+        challenge_period_ms=challenge_period_ms(config),
+    )
+
+
+# -- which key this node takes for which kommun -------------------------------------------
+
+
+def challenge_period_ms(config: NodeConfig) -> int:
+    return round(config.witness.challenge_period_seconds * 1000)
+
+
+def held_key_ids(config: NodeConfig) -> set[str]:
+    """The ids of the signing keys this folder holds for its own kommun: its signing
+    key, a pending rotation's new key, and the keys it rotated away from."""
+    held = {path.stem for path in (config.dir / RETIRED_KEYS_DIR).glob("*.key")}
+    for path in (config.signing_key_path, config.dir / ROTATION_KEY):
+        try:
+            held.add(SigningKey.from_pem(path.read_bytes()).key_id)
+        except (OSError, ValueError):
+            continue
+    return held
+
+
+def load_key_state(config: NodeConfig) -> KeyState:
+    """The bindings held in ``tlog/keys.json`` (empty before the first directory)."""
+    path = config.dir / KEY_STATE_FILE
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return keybinding.EMPTY
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        return KeyState.from_json(json.loads(raw))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(
+            f"{path} is damaged: {exc}",
+            hint="restore it from a backup of the node folder; without it this node "
+            "binds every kommun's keys anew on first sight (trust on first use) and "
+            "forgets the objections it learnt",
+        ) from exc
+
+
+def save_key_state(config: NodeConfig, state: KeyState) -> None:
+    data = json.dumps(state.to_json(), indent=1, sort_keys=True).encode("utf-8") + b"\n"
+    replace_file(config.dir / KEY_STATE_FILE, data, mode=0o644)
+
+
+def key_state_for(
+    config: NodeConfig,
+    state: KeyState,
+    directory: VerifiedDirectory | None,
+    *,
+    now_ms: int,
+    objections: Iterable[bytes] = (),
+    proven: bool = False,
+) -> KeyState:
+    """``state`` moved forward with ``directory`` (pure but for reading the keys held)."""
+    return keybinding.update(
+        state,
+        directory.directory if directory is not None else None,
+        now_ms=now_ms,
+        challenge_period_ms=challenge_period_ms(config),
+        objections=objections,
+        proven=proven,
+        own=config.node.kommun,
+        held=held_key_ids(config),
+    )
+
+
+def update_key_state(
+    config: NodeConfig,
+    directory: VerifiedDirectory | None = None,
+    *,
+    objections: Iterable[bytes] = (),
+    proven: bool = False,
+    now_ms: int | None = None,
+) -> KeyState:
+    """Move ``tlog/keys.json`` forward and keep it: with a directory version this node
+    adopted (None: the held one), objections learnt (from peers, or its own), and
+    ``proven`` when that version is proven in a checkpoint this node accepted (the
+    challenge period of each pending key it lists starts then)."""
+    if directory is None:
+        directory = load_directory(config)
+    before = load_key_state(config)
+    after = key_state_for(
+        config,
+        before,
+        directory,
+        now_ms=_now_ms() if now_ms is None else now_ms,
+        objections=objections,
+        proven=proven,
+    )
+    if after != before:
+        save_key_state(config, after)
+    return after
+
+
+def known_objections(config: NodeConfig) -> list[bytes]:
+    """The key objections this node honours (serialized SignedKeyObjection): for peers."""
+    return load_key_state(config).known_objections()
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def replace_file(path: Path, data: bytes, *, mode: int) -> None:
+    """Replace ``path`` atomically (temporary file, fsync, rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with contextlib.closing(os.fdopen(fd, "wb")) as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
 
 
 # -- who may call a member port --------------------------------------------------------

@@ -56,11 +56,14 @@ EXIT_TRANSPORT = 4
 EXIT_STORE = 5
 EXIT_DENIED = 6
 EXIT_UNPROVEN = 7
+EXIT_ALARM = 8
 
 EXIT_CODES_HELP = (
     "\b\nExit codes: 0 ok, 1 refused or invalid input, 2 usage, 3 configuration, "
     "4 transport, 5 storage, 6 denied by the peer (not a member, revoked), 7 the hub "
-    "cannot prove what it served is in its transparency log (not_in_log, bad_proof)."
+    "cannot prove what it served is in its transparency log (not_in_log, bad_proof), "
+    "8 monitor alarm: the hub bound a key to this kommun, or served an entry in its "
+    "feed, that this node never held or signed (evidence in tlog/evidence/)."
 )
 
 #: A peer refusing this node (a PeerError of ``samverka.transport.server.status``): these
@@ -82,6 +85,8 @@ def exit_code_for(exc: SamverkaError) -> int:
         return EXIT_DENIED
     if str(getattr(exc, "reason", "")) in _UNPROVEN_REASONS:
         return EXIT_UNPROVEN
+    if str(getattr(exc, "reason", "")) == "monitor_alarm":
+        return EXIT_ALARM
     if isinstance(exc, TransportError):
         return EXIT_TRANSPORT
     if isinstance(exc, StoreError):

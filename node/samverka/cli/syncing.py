@@ -184,6 +184,7 @@ def sync(
     import uvloop
 
     from samverka.membership.mirror import HUB_PEER
+    from samverka.membership.monitor import raise_open_alarms
 
     if peers and not repair:
         raise click.UsageError("--peer is for --repair")
@@ -195,13 +196,21 @@ def sync(
                 click.echo(f"hub cursor reset from {was} to 0: reading the hub's log again")
         show = _Display(node.store, quiet=quiet or as_json)
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            outcome = runner.run(
-                _sync(node, show, push=not no_push, follow=follow, repair=repair, peers=peers)
-            )
+            try:
+                outcome = runner.run(
+                    _sync(node, show, push=not no_push, follow=follow, repair=repair, peers=peers)
+                )
+            except SamverkaError as exc:
+                # What the monitor found outranks why the sync stopped (often the same
+                # thing: an entry of this kommun signed with a key it never held).
+                raise_open_alarms(node.config, cause=exc)
+                raise
     if as_json:
         print_json(outcome.as_json())
     elif not quiet:
         click.echo(outcome.describe())
+    # The monitor's alarms (this run's or earlier, not yet handled) decide the exit code.
+    raise_open_alarms(node.config, cause=outcome.push_error)
     if outcome.push_error is not None:
         # The pull is done and reported; the push's failure decides the exit code.
         raise outcome.push_error

@@ -58,11 +58,20 @@ from samverka.membership.enrollment import (
     build_key_rotation,
     check_address,
 )
+from samverka.membership.monitor import (
+    Alarm,
+    complete_alarms,
+    start_challenges,
+    watch_directory,
+)
 from samverka.node import (
     DIRECTORY_FILE,
     HUB_KEY_FILE,
+    RETIRED_KEYS_DIR,
+    ROTATION_KEY,
     load_directory,
     pinned_hub_key,
+    update_key_state,
 )
 from samverka.protocol.directory import VerifiedDirectory, verify_directory
 from samverka.protocol.kommuner import kommun_name
@@ -80,9 +89,7 @@ if TYPE_CHECKING:
 
 ENROLLMENT_REQUEST = "enrollment/request.bin"
 ENROLLMENT_TLS_KEY = "enrollment/tls.key"
-ROTATION_KEY = "rotation/next.key"
 ROTATION_FILE = "rotation/rotation.bin"
-RETIRED_KEYS_DIR = "keys/retired"
 
 PENDING = hub_service_pb2.ENROLLMENT_STATUS_PENDING
 APPROVED = hub_service_pb2.ENROLLMENT_STATUS_APPROVED
@@ -103,6 +110,9 @@ class DirectoryUpdate:
     #: False when the node already held exactly this directory.
     changed: bool
     previous_version: int
+    #: Alarms the monitor raised on this directory (keys bound to this kommun that this
+    #: node never held; samverka.membership.monitor).
+    alarms: tuple[Alarm, ...] = ()
 
 
 def accept_directory(
@@ -133,7 +143,21 @@ def accept_directory(
     if held is not None and held.digest == verified.digest:
         return DirectoryUpdate(held, changed=False, previous_version=previous)
     write_file(config.dir / DIRECTORY_FILE, verified.signed_bytes(), mode=0o644)
-    return DirectoryUpdate(verified, changed=True, previous_version=previous)
+    return DirectoryUpdate(
+        verified,
+        changed=True,
+        previous_version=previous,
+        alarms=tuple(adopted_directory(config, verified)),
+    )
+
+
+def adopted_directory(config: NodeConfig, directory: VerifiedDirectory) -> list[Alarm]:
+    """What follows adopting a directory version: the keys it binds are taken per the
+    key-binding rules (tlog/keys.json), and the monitor checks this kommun's own
+    listing (new alarms are returned)."""
+    at = now_ms()
+    update_key_state(config, directory, now_ms=at)
+    return watch_directory(config, directory, now_ms=at)
 
 
 class MemberRevoked(AccessDenied):
@@ -276,11 +300,22 @@ async def refresh_directory(config: NodeConfig) -> DirectoryUpdate:
             raise TransportError(f"the hub at {config.hub.address} sent no directory")
         # The hub confirmed it is still the newest: its age starts again (CachedDirectory).
         os.utime(config.dir / DIRECTORY_FILE)
+        await after_refresh(config)
         return DirectoryUpdate(held, changed=False, previous_version=known)
     update = accept_directory(config, reply.directory)
     if not update.changed:
         os.utime(config.dir / DIRECTORY_FILE)
+    await after_refresh(config)
     return update
+
+
+async def after_refresh(config: NodeConfig) -> None:
+    """After each refresh, whether the directory changed or not: the monitor's
+    objections and the log's proof for its evidence are sent (again) until the hub takes
+    them, and the challenge period of keys listed without an announcement starts once
+    the log proves a directory listing them (samverka.membership.monitor)."""
+    await complete_alarms(config)
+    await start_challenges(config)
 
 
 # -- enrollment ------------------------------------------------------------------------
@@ -449,6 +484,7 @@ def _complete_enrollment(
     held = load_directory(config)
     if held is None or held.version <= directory.version:
         write_file(config.dir / DIRECTORY_FILE, directory.signed_bytes(), mode=0o644)
+        update_key_state(config, directory)
     tls = config.tls
     _keep_local_tls(config)
     write_file(config.path(tls.key), key_pem, mode=0o600)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -98,10 +99,25 @@ async def sync_from_hub(
             source="sync",
             max_clock_skew_ms=node.config.max_clock_skew_ms,
         )
+    except SyncStopped as stopped:
+        await watch_stop(node, feed, stopped)
+        raise
     finally:
         if owned:
             await feed.close()
     return HubSync(report, update.directory.version, update.changed)
+
+
+async def watch_stop(node: Node, client: FeedClient, stopped: SyncStopped) -> None:
+    """The monitor's look at an entry the hub served that stopped a sync: one of this
+    node's own feed, signed with a key it never held, raises its alarm (with the entry
+    as evidence). Best effort: the refusal stands either way."""
+    from samverka.membership.monitor import watch_refusal
+
+    try:
+        await watch_refusal(node.config, client, stopped, now_ms=time.time_ns() // 1_000_000)
+    except SamverkaError as exc:
+        log.warning("the monitor could not read the refused entry again: %s", exc)
 
 
 async def follow_hub(
@@ -149,6 +165,7 @@ async def follow_hub(
             return total
         except SyncStopped as stopped:
             _add(total, stopped.report)
+            await watch_stop(node, client, stopped)
             where = (stopped.origin, stopped.sequence)
             if stopped.reason is Reason.UNKNOWN_KEY and refreshed_for != where:
                 # A member the held directory does not list yet: fetch it and go on.

@@ -606,16 +606,37 @@ def _check_directory(config: NodeConfig, report: Report, at: dt.datetime) -> Non
             "as an active member",
             "ask the council (AI-rådet) about the membership; revoked members are refused",
         )
-    elif foreign := _keys_not_held(config, member):
-        # Whoever holds such a key can publish in this kommun's name, and every node
-        # accepts it: the directory (the hub's word) is all that binds keys to kommuner.
+    elif alarms := _open_alarms(config):
+        # The monitor found this kommun's name misused in the hub's log (a key bound to
+        # it, or an entry of its feed, it never held or signed): FAIL until handled.
+        from samverka.membership.monitor import WHAT_TO_DO
+
+        report.add(
+            "directory",
+            Status.FAIL,
+            "monitor alarm: " + "; ".join(f"{a.detail} (evidence: {a.evidence})" for a in alarms),
+            WHAT_TO_DO,
+        )
+    elif foreign := _keys_not_held(config, member, objected=False):
+        # Whoever holds such a key could publish in this kommun's name: other nodes take it
+        # once it has stood its challenge period unobjected (samverka.protocol.keybinding).
         report.add(
             "directory",
             Status.FAIL,
             f"directory version {directory.version} lists signing key(s) "
             f"{', '.join(foreign)} for {config.node.kommun} that this node never held",
-            "tell the council (AI-rådet) at once: if it approved no such key, entries signed "
-            "with it are forged in this kommun's name (docs/SECURITY.md, known gaps)",
+            "tell the council (AI-rådet) at once: if it approved no such key, the hub bound it "
+            "on its own; `samverka node directory --refresh` (or node serve) raises the "
+            "monitor's alarm, keeps the evidence and objects, so every member refuses it",
+        )
+    elif objected := _keys_not_held(config, member, objected=True):
+        report.add(
+            "directory",
+            Status.WARN,
+            f"directory version {directory.version} lists key(s) {', '.join(objected)} for "
+            f"{config.node.kommun} that this node never held; it objected (alarm handled): "
+            "every member refuses them",
+            "ask AI-rådet to remove the key(s) from the directory",
         )
     elif directory.expired(now_ms):
         report.add(
@@ -688,19 +709,27 @@ def _check_witness(config: NodeConfig, report: Report, at: dt.datetime) -> None:
     )
 
 
-def _keys_not_held(config: NodeConfig, member: directory_pb2.Member) -> list[str]:
+def _keys_not_held(
+    config: NodeConfig, member: directory_pb2.Member, *, objected: bool | None = None
+) -> list[str]:
     """Key ids the directory lists for this kommun that this folder never held: not its
-    signing key, not a pending rotation's new key, not a retired key."""
-    from samverka.membership.member import RETIRED_KEYS_DIR, ROTATION_KEY
-    from samverka.protocol.signing import SigningKey
+    signing key, not a pending rotation's new key, not a retired key. ``objected``:
+    only those this node objected to (True) or not (False); None: all."""
+    from samverka.node import held_key_ids, load_key_state
 
-    held = {path.stem for path in (config.dir / RETIRED_KEYS_DIR).glob("*.key")}
-    for path in (config.signing_key_path, config.dir / ROTATION_KEY):
-        try:
-            held.add(SigningKey.from_pem(path.read_bytes()).key_id)
-        except (OSError, ValueError):
-            continue
-    return [key.key_id for key in member.keys if key.key_id not in held]
+    held = held_key_ids(config)
+    foreign = [key.key_id for key in member.keys if key.key_id not in held]
+    if objected is None:
+        return foreign
+    state = load_key_state(config)
+    mine = {b.key_id for b in state.refused() if b.kommunkod == config.node.kommun and b.objection}
+    return [k for k in foreign if (k in mine) is objected]
+
+
+def _open_alarms(config: NodeConfig) -> list[Any]:
+    from samverka.membership.monitor import open_alarms
+
+    return open_alarms(config)
 
 
 # -- network ------------------------------------------------------------------------------

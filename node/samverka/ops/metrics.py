@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any, cast
 import sqlalchemy as sa
 
 import samverka
+from samverka.membership.monitor import ENTRY_NOT_SIGNED, KEY_NOT_HELD, alarm_observers
 from samverka.replication.ingest import ingest_observers
 from samverka.replication.logstate import witness_observers
 from samverka.replication.sync import peer_heads_observers
@@ -141,6 +142,14 @@ class _Counted:
             "(by reason) and split views found (by kind).",
             ["event", "reason"],
         )
+        self.monitor_alarms = Counter(
+            "samverka_monitor_alarms",
+            "Alarms of the node as monitor of its own kommunkod in the hub's log: a key "
+            "bound to it that it never held, an entry of its feed it never signed (by kind).",
+            ["kind"],
+        )
+        for kind in (KEY_NOT_HELD, ENTRY_NOT_SIGNED):
+            self.monitor_alarms.labels(kind)  # shown at 0 before any alarm
         self.build_info = Info("samverka_build", "The Samverka version of this process.")
         self.build_info.info({"version": samverka.__version__})
 
@@ -164,6 +173,7 @@ def start_counting() -> None:
             peer_heads_observers.add(note_peer_heads)
             task_observers.add(observe_task)
             witness_observers.add(observe_witness)
+            alarm_observers.add(observe_alarm)
 
 
 def observe_ingest(report: IngestReport, seconds: float | None = None) -> None:
@@ -189,6 +199,13 @@ def observe_task(state: TaskState) -> None:
     if counted is not None:
         counted.task_up.labels(state.name).set(1 if state.up else 0)
         counted.task_failures.labels(state.name).set(state.failures)
+
+
+def observe_alarm(kind: str) -> None:
+    """Count a monitor alarm (an observer of :mod:`samverka.membership.monitor`)."""
+    counted = _counted
+    if counted is not None:
+        counted.monitor_alarms.labels(kind).inc()
 
 
 def observe_witness(event: str, reason: str) -> None:

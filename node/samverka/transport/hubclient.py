@@ -141,6 +141,14 @@ class HubClient(AsyncClosing):
         )
         return bytes(reply.certificate_pem)
 
+    async def object_to_key(self, objection: directory_pb2.SignedKeyObjection) -> str:
+        """Hand in this node's signed objection to a key listed for its kommun; the
+        hub's answer (it lists the objection in its next directory version)."""
+        reply = await self._call(
+            self._stub.ObjectToKey, hub_service_pb2.ObjectToKeyRequest(objection=objection)
+        )
+        return reply.message
+
     # -- the transparency log ------------------------------------------------------------
 
     async def get_checkpoint(self, *, for_witness: bool = False) -> bytes:
