@@ -192,6 +192,14 @@ def test_inclusion_proofs_verify_and_tampering_fails(store: Store, data: st.Data
     leaf = store.leaves[index]
     proof = merkle.inclusion_proof(size, index, store.read)
     merkle.verify_inclusion(leaf, index, size, proof, root)
+    # The same proof from hashes the caller read itself (a server batching many proofs).
+    needed = store.read(merkle.inclusion_proof_indexes(size, index))
+    assert merkle.inclusion_proof_from(size, index, needed) == proof
+    if needed:
+        with pytest.raises(ProofError):
+            merkle.inclusion_proof_from(size, index, needed[:-1])
+    with pytest.raises(ProofError):
+        merkle.inclusion_proof_from(size, index, [*needed, root])
     bit = data.draw(st.integers(0, 255), label="bit")
     with pytest.raises(ProofError):
         merkle.verify_inclusion(_flip(leaf, bit), index, size, proof, root)
