@@ -37,6 +37,8 @@ leaf, or by directory version.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -51,7 +53,12 @@ from samverka.protocol.directory import VerifiedDirectory
 from samverka.protocol.inclusion import MAX_LEAVES_PER_CALL
 from samverka.protocol.kommuner import HUB_ORIGIN, is_origin
 from samverka.protocol.logleaf import KIND_DIRECTORY, KIND_ENTRY
-from samverka.protocol.merkle import consistency_proof, inclusion_proof, inclusion_proof_indexes
+from samverka.protocol.merkle import (
+    HashReaderError,
+    consistency_proof,
+    inclusion_proof_from,
+    inclusion_proof_indexes,
+)
 from samverka.protocol.note import (
     DEFAULT_LIMITS,
     Ed25519Verifier,
@@ -88,6 +95,15 @@ IN_PROGRESS_MS = 5_000
 #: Cosignature lines served with a checkpoint: a note reader accepts 64 signatures
 #: (samverka.protocol.note.NoteLimits): one is the log's, and a witness adds its own.
 MAX_SERVED_COSIGNATURES = DEFAULT_LIMITS.max_signatures - 2
+#: Newest checkpoints looked at for the one in progress: more than the sequencer signs
+#: in IN_PROGRESS_MS (a round every 0.25 s or more; a catch-up signs faster, and then
+#: the newest is handed out anyway).
+RECENT_CHECKPOINTS = 200
+#: How long a read of the cosignatures and recent checkpoints is reused (s): every
+#: witness asks about once a second; another replica's cosignature shows this late.
+SNAPSHOT_SECONDS = 0.2
+#: Signed checkpoint notes kept in memory (they never change).
+NOTE_CACHE = 16
 #: Stored hashes read per query when making many proofs.
 _HASH_CHUNK = 2000
 
@@ -163,6 +179,9 @@ class CosignedLog(LogReader):
         self.directory = directory
         self.witness_target = witness_target
         self.clock = clock
+        self._lock = threading.Lock()
+        self._snap: Snapshot | None = None
+        self._notes: dict[int, bytes] = {}
 
     @property
     def verifier(self) -> Ed25519Verifier:
@@ -180,28 +199,58 @@ class CosignedLog(LogReader):
     def checkpoint_note(self) -> bytes | None:
         """The checkpoint for everyone: the newest cosigned by the target, else the newest."""
         witnesses = self.witnesses()
-        target = witnesses.target(self.witness_target)
-        with read_transaction(self.engine) as conn:
-            newest = _newest_size(conn)
-            if newest is None:
-                return None
-            size = _fully_cosigned(conn, witnesses.active, target)
-            return _merged_note(conn, newest if size is None else size, witnesses.active)
+        snap = self._snapshot()
+        if snap.newest is None:
+            return None
+        size = cosigned_size(snap.cosignatures, witnesses, self.witness_target)
+        return self._merged(snap, snap.newest if size is None else size, witnesses)
 
     def witness_note(self, kommunkod: str) -> bytes | None:
         """The checkpoint for ``kommunkod``'s witness to cosign (see the module's text)."""
         witnesses = self.witnesses()
-        target = witnesses.target(self.witness_target)
-        now = self.clock()
+        snap = self._snapshot()
+        if snap.newest is None:
+            return None
+        size = in_progress_size(
+            snap, witnesses, self.witness_target, kommunkod, self.clock() - IN_PROGRESS_MS
+        )
+        return self._merged(snap, snap.newest if size is None else size, witnesses)
+
+    def _snapshot(self) -> Snapshot:
+        """What choosing a checkpoint reads, at most SNAPSHOT_SECONDS old: every witness
+        asks about once a second, and the table is small (see :func:`_prune`)."""
+        with self._lock:
+            snap = self._snap
+            if snap is not None and time.monotonic() - snap.taken < SNAPSHOT_SECONDS:
+                return snap
         with read_transaction(self.engine) as conn:
-            newest = _newest_size(conn)
-            if newest is None:
-                return None
-            cosigned = _fully_cosigned(conn, witnesses.active, target)
-            own = _own_last(conn, kommunkod)
-            after = -1 if cosigned is None else cosigned
-            size = _in_progress(conn, witnesses.active, after, own, now - IN_PROGRESS_MS)
-            return _merged_note(conn, newest if size is None else size, witnesses.active)
+            snap = read_snapshot(conn)
+        with self._lock:
+            self._snap = snap
+        return snap
+
+    def _merged(self, snap: Snapshot, size: int, witnesses: Witnesses) -> bytes:
+        """The checkpoint of ``size`` as the log signed it, plus the active members'
+        cosignature lines in kommunkod order."""
+        with self._lock:
+            note = self._notes.get(size)
+        if note is None:
+            with read_transaction(self.engine) as conn:
+                note = bytes(
+                    conn.execute(
+                        sa.select(checkpoints_t.c.note).where(checkpoints_t.c.size == size)
+                    ).scalar_one()
+                )
+            with self._lock:  # signed notes never change: keep the last few
+                if len(self._notes) >= NOTE_CACHE:
+                    self._notes.pop(next(iter(self._notes)))
+                self._notes[size] = note
+        rows = sorted(
+            (r for r in snap.cosignatures if r.size == size and r.kommunkod in witnesses.keys),
+            key=lambda r: r.kommunkod,
+        )
+        lines = "".join(r.line + "\n" for r in rows[:MAX_SERVED_COSIGNATURES])
+        return note + lines.encode()
 
     def add_cosignature(self, kommunkod: str, note: bytes) -> Stored:
         """Verify ``kommunkod``'s cosignature line in ``note`` (the checkpoint as the log
@@ -266,6 +315,9 @@ class CosignedLog(LogReader):
                 )
             updated = _upsert(conn, size, kommunkod, sig, now)
             count = _count(conn, size, witnesses.active)
+            _prune(conn, size, kommunkod, count, witnesses, self.witness_target)
+        with self._lock:
+            self._snap = None  # this replica's next answer sees it at once
         return Stored(size, count, updated)
 
     # -- proofs -------------------------------------------------------------------------
@@ -304,16 +356,20 @@ class CosignedLog(LogReader):
                         reason="not_in_tree",
                         hint="ask again against a newer checkpoint",
                     )
-            indexes = sorted(
-                {i for key in wanted for i in inclusion_proof_indexes(tree_size, found[key][0])}
-            )
-            hashes = _read_hashes(conn, indexes)
-        read = _dict_reader(hashes)
+            # Each leaf's path indexes once (a leaf asked twice, once), then every
+            # stored hash they need in one read.
+            paths = {
+                found[key][0]: inclusion_proof_indexes(tree_size, found[key][0]) for key in wanted
+            }
+            hashes = _read_hashes(conn, sorted({i for path in paths.values() for i in path}))
+        proofs: dict[int, list[bytes]] = {}
+        for index, path in paths.items():
+            if any(i not in hashes for i in path):
+                raise HashReaderError(f"a stored hash of leaf {index}'s path is missing")
+            proofs[index] = inclusion_proof_from(tree_size, index, [hashes[i] for i in path])
         return [
             hub_service_pb2.InclusionProof(
-                leaf_index=found[key][0],
-                leaf=found[key][1],
-                hashes=inclusion_proof(tree_size, found[key][0], read),
+                leaf_index=found[key][0], leaf=found[key][1], hashes=proofs[found[key][0]]
             )
             for key in wanted
         ]
@@ -343,44 +399,87 @@ def _fully_cosigned(conn: sa.Connection, active: list[str], target: int) -> int 
     return None if value is None else int(value)
 
 
-def _own_last(conn: sa.Connection, kommunkod: str) -> int:
-    c = cosignatures_t.c
-    value = conn.execute(sa.select(sa.func.max(c.size)).where(c.kommunkod == kommunkod)).scalar()
-    return 0 if value is None else int(value)
+# --- Choosing a checkpoint (pure, over a snapshot) -----------------------------------------
 
 
-def _in_progress(
-    conn: sa.Connection, active: list[str], after: int, own: int, signed_since_ms: int
+@dataclass(frozen=True, slots=True)
+class Held:
+    """One stored cosignature."""
+
+    size: int
+    kommunkod: str
+    key_hash: int
+    signature: bytes
+
+    @property
+    def line(self) -> str:
+        return cosignature_line(self.kommunkod, self.key_hash, self.signature)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The cosignatures held (all: the table is kept small) and the newest checkpoints."""
+
+    taken: float
+    newest: int | None
+    #: (size, signed_at_ms) of the newest RECENT_CHECKPOINTS checkpoints, newest first.
+    recent: tuple[tuple[int, int], ...]
+    cosignatures: tuple[Held, ...]
+
+
+_SNAPSHOT_RECENT = (
+    sa.select(checkpoints_t.c.size, checkpoints_t.c.signed_at_ms)
+    .order_by(checkpoints_t.c.size.desc())
+    .limit(RECENT_CHECKPOINTS)
+)
+_SNAPSHOT_COSIGNATURES = sa.select(
+    cosignatures_t.c.size,
+    cosignatures_t.c.kommunkod,
+    cosignatures_t.c.key_hash,
+    cosignatures_t.c.signature,
+)
+
+
+def read_snapshot(conn: sa.Connection) -> Snapshot:
+    recent = tuple((int(a), int(b)) for a, b in conn.execute(_SNAPSHOT_RECENT))
+    held = tuple(
+        Held(int(a), k, int(h), bytes(sig)) for a, k, h, sig in conn.execute(_SNAPSHOT_COSIGNATURES)
+    )
+    return Snapshot(time.monotonic(), recent[0][0] if recent else None, recent, held)
+
+
+def _counts(held: Iterable[Held], witnesses: Witnesses) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for h in held:
+        if h.kommunkod in witnesses.keys:
+            counts[h.size] = counts.get(h.size, 0) + 1
+    return counts
+
+
+def cosigned_size(held: Iterable[Held], witnesses: Witnesses, configured: int) -> int | None:
+    """The newest size with the target's cosignatures by active members (None: none)."""
+    target = witnesses.target(configured)
+    sizes = [size for size, n in _counts(held, witnesses).items() if n >= target]
+    return max(sizes, default=None)
+
+
+def in_progress_size(
+    snap: Snapshot, witnesses: Witnesses, configured: int, kommunkod: str, signed_since_ms: int
 ) -> int | None:
-    """The newest checkpoint newer than ``after``, at least ``own``, signed since then,
-    with a cosignature by an active member."""
-    c, k = cosignatures_t.c, checkpoints_t.c
-    value = conn.execute(
-        sa.select(sa.func.max(c.size))
-        .select_from(cosignatures_t.join(checkpoints_t, k.size == c.size))
-        .where(
-            c.kommunkod.in_(active),
-            c.size > after,
-            c.size >= own,
-            k.signed_at_ms >= signed_since_ms,
-        )
-    ).scalar()
-    return None if value is None else int(value)
-
-
-def _merged_note(conn: sa.Connection, size: int, active: list[str]) -> bytes:
-    """The checkpoint of ``size`` as the log signed it, plus the active members'
-    cosignature lines in kommunkod order."""
-    note = conn.execute(sa.select(checkpoints_t.c.note).where(checkpoints_t.c.size == size))
-    raw = bytes(note.scalar_one())
-    c = cosignatures_t.c
-    rows = conn.execute(
-        sa.select(c.kommunkod, c.key_hash, c.signature)
-        .where(c.size == size, c.kommunkod.in_(active))
-        .order_by(c.kommunkod)
-        .limit(MAX_SERVED_COSIGNATURES)
-    ).all()
-    return raw + "".join(cosignature_line(k, int(h), bytes(s)) + "\n" for k, h, s in rows).encode()
+    """The checkpoint in progress for ``kommunkod``'s witness: the newest newer than the
+    newest fully cosigned one, with a cosignature by an active member, signed since
+    ``signed_since_ms``, and at least the size this witness cosigned last."""
+    if witnesses.target(configured) <= 0:
+        return None
+    after = cosigned_size(snap.cosignatures, witnesses, configured)
+    own = max((h.size for h in snap.cosignatures if h.kommunkod == kommunkod), default=0)
+    started = set(_counts(snap.cosignatures, witnesses))
+    for size, signed_at in snap.recent:  # newest first
+        if signed_at < signed_since_ms or size < own or (after is not None and size <= after):
+            continue
+        if size in started:
+            return size
+    return None
 
 
 def cosignature_line(kommunkod: str, key_hash: int, signature: bytes) -> str:
@@ -408,6 +507,24 @@ def _upsert(conn: sa.Connection, size: int, kommunkod: str, sig: NoteSignature, 
         where=cosignatures_t.c.timestamp < stmt.excluded.timestamp,
     )
     return bool(conn.execute(stmt).rowcount)
+
+
+def _prune(
+    conn: sa.Connection, size: int, kommunkod: str, count: int, w: Witnesses, configured: int
+) -> None:
+    """Drop cosignatures that can no longer be served, so the table stays about two rows
+    per member and choosing a checkpoint a small scan: those of checkpoints smaller than
+    the newest fully cosigned one (never served again), and this kommun's own of smaller
+    checkpoints not fully cosigned (it moved on, so they are no longer in progress)."""
+    c = cosignatures_t.c
+    target = w.target(configured)
+    if count >= target:
+        conn.execute(sa.delete(cosignatures_t).where(c.size < size))
+    fully = _fully_cosigned(conn, w.active, target)
+    floor = -1 if fully is None else fully
+    conn.execute(
+        sa.delete(cosignatures_t).where(c.kommunkod == kommunkod, c.size < size, c.size > floor)
+    )
 
 
 def _count(conn: sa.Connection, size: int, active: list[str]) -> int:
