@@ -88,7 +88,14 @@ def build_hub_server(
         return LogView(checkpoint=note or b"")
 
     member_feed = FeedServicer(
-        hub.store, identity, log_watcher, settings, policy=member_policy, log_view=log_view
+        hub.store,
+        identity,
+        log_watcher,
+        settings,
+        policy=member_policy,
+        log_view=log_view,
+        # Subscribers are told each new directory version at once (nodes fetch it).
+        directory_version=lambda: directory.current.version,
     )
     public_feed = FeedServicer(
         hub.store,

@@ -177,3 +177,75 @@ def test_a_node_whose_directory_is_too_old_refuses_member_calls(
     assert refused, stale
     assert stale is not None and "directory_max_age_seconds" in str(stale)
     assert fresh is None, fresh
+
+
+SMEDJEBACKEN, HUDIKSVALL = "2061", "2184"
+
+
+def test_a_following_node_refuses_a_revoked_member_within_seconds(
+    hub_arena: Arena, tmp_path: Path
+) -> None:
+    """``node serve`` (a subprocess) following the hub, with its directory refresh every
+    60 s: a member it serves is revoked at the hub; the hub tells its followers the new
+    directory version on the Subscribe stream, and the node refuses the revoked member's
+    next calls (PERMISSION_DENIED ``member_revoked``) within seconds, not at the next
+    refresh. Before, the node went on serving the revoked certificate for up to 60 s."""
+    served = enroll_node(hub_arena.hub, SMEDJEBACKEN, tmp_path / "smedjebacken")
+    caller = enroll_node(hub_arena.hub, HUDIKSVALL, tmp_path / "hudiksvall")
+    address_file = tmp_path / "smedjebacken.address"
+    env = hub_env(
+        SAMVERKA_HUB_PUSH="false",
+        SAMVERKA_HUB_FOLLOW="true",
+        SAMVERKA_HUB_DIRECTORY_REFRESH_SECONDS="60",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "samverka", "node", "serve", "--dir", str(served),
+         "--listen", "127.0.0.1:0", "--address-file", str(address_file)],
+        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "smedjebacken.err", "wb"),
+    )  # fmt: skip
+    tibro = hub_arena.writer(TIBRO)
+    try:
+        deadline = time.monotonic() + 30
+        while not (address_file.exists() and address_file.read_text().strip()):
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "node serve did not listen"
+            time.sleep(0.05)
+        address = address_file.read_text().strip()
+        with Node.open(caller) as opened:
+            tls = ClientTls.from_config(opened.config)
+        entry = tibro.publish(record_id="smedjebacken-follows")
+        assert hub_arena.publish(TIBRO, entry).accepted == 1
+
+        async def scenario() -> tuple[float, SamverkaError | None]:
+            async with FeedClient.connect(address, tls) as client:
+                # The node follows the hub live: the entry reaches it (and Hudiksvall is served).
+                for _ in range(300):
+                    heads = await client.get_heads([TIBRO])
+                    if heads.heads and heads.heads[0].sequence >= tibro.sequence:
+                        break
+                    await asyncio.sleep(0.05)
+                else:
+                    raise AssertionError("the node did not take the hub's entry")
+                await asyncio.to_thread(revoke, hub_arena.hub.dir, HUDIKSVALL)
+                revoked = time.monotonic()
+                while time.monotonic() - revoked < 20:
+                    try:
+                        await client.get_heads([])
+                    except SamverkaError as err:
+                        return time.monotonic() - revoked, err
+                    await asyncio.sleep(0.05)
+                return time.monotonic() - revoked, None
+
+        refused_after, error = run(scenario())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    code, reason = status_of(error) if error is not None else (None, "served")
+    denied = (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, "member_revoked")
+    print(f"the following node refused the revoked member {refused_after:.2f} s after")
+    record("attack", "revoked member's calls to a following node", refused=denied
+           and refused_after < 3.0, code=code.name if code else "OK",
+           reason=f"{reason} after {refused_after:.2f} s")  # fmt: skip
+    assert denied, error
+    assert refused_after < 3.0, f"refused {refused_after:.2f} s after the revocation"

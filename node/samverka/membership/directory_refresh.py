@@ -7,11 +7,17 @@ when it changes, and open streams re-check), and an answer "not modified" renews
 held directory's confirmation time. The server refuses member calls once that time is
 older than ``[hub] directory_max_age_seconds``, so a node cut off from the hub stops
 serving members it can no longer tell from revoked ones.
+
+It also refreshes at once when the hub announces a version newer than the one held
+(:meth:`DirectoryRefreshAgent.announced`: the follow agent hears it on the hub's
+Subscribe stream, which the hub ends when it signs a new version), so a revocation
+reaches a following node within about a second instead of the next interval.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from samverka.config import NodeConfig
@@ -21,15 +27,37 @@ from samverka.retry import cancel
 log = logging.getLogger(__name__)
 
 
+#: Refreshes woken by the hub's announcements are at least this far apart (a hub that
+#: announced in a loop would not make its nodes fetch in one).
+MIN_SPACING_SECONDS = 1.0
+
+
 class DirectoryRefreshAgent:
-    """A NodeServer resource: fetches the hub's directory every ``interval`` seconds."""
+    """A NodeServer resource: fetches the hub's directory every ``interval`` seconds,
+    and as soon as the hub announces a newer version."""
 
     def __init__(self, config: NodeConfig, *, interval: float) -> None:
         self.config = config
         self.interval = interval
         self.refreshes = 0
         self.failures = 0
+        #: The version held after the last refresh (None before the first).
+        self.version: int | None = None
+        self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+
+    def announced(self, version: int) -> None:
+        """The hub says its directory is at ``version``: fetch it now if it is newer
+        than the one held (called from the follow agent's stream, on the loop)."""
+        if self.version is not None and version <= self.version:
+            return
+        log.debug(
+            "the hub announced member directory version %d (held %s)",
+            version,
+            self.version,
+            extra={"event": "directory_announced"},
+        )
+        self._wake.set()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="samverka-directory-refresh")
@@ -52,6 +80,7 @@ class DirectoryRefreshAgent:
             )
             return
         self.refreshes += 1
+        self.version = update.directory.version
         if update.changed:
             log.info(
                 "member directory version %d (was %d)",
@@ -62,5 +91,10 @@ class DirectoryRefreshAgent:
 
     async def _run(self) -> None:
         while True:
+            # Cleared before the refresh: an announcement during it wakes the next one.
+            self._wake.clear()
             await self.refresh_once()
-            await asyncio.sleep(self.interval)
+            await asyncio.sleep(MIN_SPACING_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, self.interval - MIN_SPACING_SECONDS)):
+                    await self._wake.wait()

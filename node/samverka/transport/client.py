@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from samverka.config import NodeConfig, read_file
 from samverka.errors import TransportError
 from samverka.protocol.signing import PublicKey
 from samverka.protocol.verify import FeedHead
+from samverka.transport.server.feed import DIRECTORY_VERSION_METADATA
 from samverka.transport.server.status import PeerError, from_rpc_error
 from samverka.v1 import feed_pb2, feed_service_pb2, feed_service_pb2_grpc
 
@@ -194,6 +195,9 @@ class FeedClient(AsyncClosing):
         self.unary_timeout = unary_timeout
         self.read_timeout = read_timeout
         self.idle_timeout = idle_timeout
+        #: Told the member directory version a Subscribe stream announces (the hub's, at
+        #: its start and when it ends the stream for a newer one); see feed.py.
+        self.on_directory_version: Callable[[int], None] | None = None
         self._stub = feed_service_pb2_grpc.FeedServiceStub(channel)
 
     @classmethod
@@ -255,15 +259,30 @@ class FeedClient(AsyncClosing):
     ) -> AsyncGenerator[Page, None]:
         """Pages after ``after``, then live ones; empty pages are heartbeats.
 
-        Ends when the server ends the stream (e.g. it is draining). Raises PeerError
+        Ends when the server ends the stream (it is draining, or, the hub, it signed a
+        new member directory: see ``on_directory_version``). Raises PeerError
         (DEADLINE_EXCEEDED) when nothing, not even a heartbeat, came for ``idle_timeout``.
         """
         request = feed_service_pb2.SubscribeRequest(
             after=feed_pb2.Cursor(position=after), filter=entry_filter, batch_size=batch_size
         )
         call = self._stub.Subscribe(request)
+        first = True
         async for page in self._pages(call, idle_timeout=self.idle_timeout):
+            if first:
+                first = False
+                self._note_directory(await call.initial_metadata())
             yield page
+        # Ended by the server: a hub that signed a new directory says its version here.
+        self._note_directory(await call.trailing_metadata())
+
+    def _note_directory(self, metadata: grpc.aio.Metadata | None) -> None:
+        """Tell ``on_directory_version`` the version in ``metadata``, if one is there."""
+        if self.on_directory_version is None or metadata is None:
+            return
+        value = metadata.get(DIRECTORY_VERSION_METADATA)
+        if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+            self.on_directory_version(int(value))
 
     async def _pages(
         self, call: grpc.aio.UnaryStreamCall[Any, Any], *, idle_timeout: float | None

@@ -51,6 +51,12 @@ MAX_TAG_CHARS = 64
 #: An idle stream looks at its caller policy's revision at least this often, so a
 #: revocation ends it within a second of the server learning of it.
 POLICY_RECHECK_SECONDS = 0.25
+#: gRPC metadata key of the member directory's version, sent on Subscribe by a server
+#: that signs the directory (the hub): in the initial metadata, and in the trailing
+#: metadata of a stream it ends, cleanly, because it signed a newer version. A follower
+#: fetches the directory then and resumes from its cursor, so a revocation or an
+#: admission reaches the nodes within moments (a push, not the next hourly poll).
+DIRECTORY_VERSION_METADATA = "samverka-directory-version"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +95,7 @@ class FeedServicer(feed_service_pb2_grpc.FeedServiceServicer):
         policy: CallerPolicy | None = None,
         reader: SharedLogReader | None = None,
         log_view: LogViewSource | None = None,
+        directory_version: Callable[[], int] | None = None,
     ) -> None:
         self.store = store
         self.identity = identity
@@ -97,6 +104,8 @@ class FeedServicer(feed_service_pb2_grpc.FeedServiceServicer):
         self.policy: CallerPolicy = policy or CertificatePolicy()
         self.reader = reader or SharedLogReader(store)
         self.log_view = log_view
+        #: The member directory's version, announced to subscribers (the hub only).
+        self.directory_version = directory_version
         self._draining = False
 
     def binding(self) -> ServiceBinding:
@@ -213,10 +222,20 @@ class FeedServicer(feed_service_pb2_grpc.FeedServiceServicer):
         _check_cursor(cursor, await asyncio.to_thread(self.store.log_position))
         loop = asyncio.get_running_loop()
         heartbeat = self.settings.heartbeat_seconds
+        version_of = self.directory_version
+        announced = version_of() if version_of is not None else None
+        if announced is not None:
+            await context.send_initial_metadata(((DIRECTORY_VERSION_METADATA, str(announced)),))
         with self.watcher.attached():
             last_sent = loop.time()
             read_needed = True
             while not self._draining:
+                if version_of is not None and (newer := version_of()) != announced:
+                    # A new directory: a caller it revokes is refused (PERMISSION_DENIED);
+                    # any other is told the version and ends cleanly, to fetch it.
+                    await access.check(audience)
+                    context.set_trailing_metadata(((DIRECTORY_VERSION_METADATA, str(newer)),))
+                    return
                 if read_needed or self.watcher.position > cursor:
                     page = await self.reader.read(
                         cursor, limit, entry_filter, member=audience.member
