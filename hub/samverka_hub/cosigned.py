@@ -20,7 +20,12 @@ timestamp wins; replicas on one PostgreSQL share it) and serves checkpoints with
   would cosign a different one and none would ever gather a quorum.
 
 Only cosignatures by members active in the current directory count and are served; a
-cosignature must verify against one of the member's keys in force there. The checks of
+cosignature must verify against one of the member's keys in force there. The table is
+working state, not an archive (each witness keeps what it cosigned, ``tlog/cosigned``):
+a cosignature that can no longer be served is dropped (:func:`_prune`), so it holds
+about two rows per member, and choosing a checkpoint is pure Python
+(:func:`cosigned_size`, :func:`in_progress_size`) over one read of it, reused for
+:data:`SNAPSHOT_SECONDS`. The checks of
 a cosignature handed in (:meth:`CosignedLog.add_cosignature`) refuse with a precise
 ``reason``: ``not_signed_by_log``, ``origin_mismatch``, ``unknown_checkpoint`` (a note
 this log did not sign at that size: another root, a checkpoint of a fork),
