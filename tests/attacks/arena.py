@@ -146,13 +146,17 @@ def revoke(hub_dir: Path, code: str, *, at_ms: int | None = None) -> int:
 def hub_env(**extra: str) -> dict[str, str]:
     """The environment for ``samverka`` subprocesses: no inherited SAMVERKA_* settings,
     no harvest, metrics or web catalog (nothing listens on a fixed port), decisions
-    made in-process seen within 0.1 s."""
+    made in-process seen within 0.1 s. Nodes accept the hub's checkpoints without
+    cosignatures ([witness] quorum 0): the arena's members are keys, not witnessing
+    nodes, and witnessing is not what these tests are about (tests/hub/test_witness_e2e.py
+    is); what sync takes from the hub is still proven in its log."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAMVERKA_")}
     env |= {
         "SAMVERKA_DIRECTORY_POLL_SECONDS": "0.1",
         "SAMVERKA_HARVEST_ENABLED": "false",
         "SAMVERKA_METRICS_LISTEN": "",
         "SAMVERKA_WEB_ENABLED": "false",
+        "SAMVERKA_WITNESS_QUORUM": "0",
     }
     return env | extra
 

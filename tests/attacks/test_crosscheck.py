@@ -26,6 +26,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -37,12 +38,14 @@ import pytest
 from arena import Arena, enroll_node, free_port, hub_env, run
 from samverka.membership.serving import build_node_server
 from samverka.node import DIRECTORY_FILE, Node
+from samverka.protocol.directory import build_directory
+from samverka.protocol.signing import SigningKey
 from samverka.replication.push import push_feed
 from samverka.transport.client import ClientTls
 from samverka.transport.hubclient import HubClient
 from samverka.transport.server.status import PeerError
 from samverka.v1 import directory_pb2
-from simhub import RogueLog, SimHub
+from simhub import RogueLog, SimHub, log_vkey
 from soakresults import record
 
 MORA, MALUNG = "2062", "2023"
@@ -108,9 +111,15 @@ def samverka(*args: str | Path, hub: str = "") -> subprocess.CompletedProcess[st
     )  # fmt: skip
 
 
-async def samverka_async(*args: str | Path, hub: str = "") -> tuple[int, str, str]:
+async def samverka_async(
+    *args: str | Path, hub: str = "", **environment: str
+) -> tuple[int, str, str]:
     """The same, while this process's loop keeps serving (Mora's node, a SimHub)."""
-    env = hub_env(SAMVERKA_HUB_FOLLOW="false", **({"SAMVERKA_HUB_ADDRESS": hub} if hub else {}))
+    env = hub_env(
+        SAMVERKA_HUB_FOLLOW="false",
+        **({"SAMVERKA_HUB_ADDRESS": hub} if hub else {}),
+        **environment,
+    )
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "samverka", *map(str, args), env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -285,3 +294,49 @@ def test_a_withheld_tail_is_repaired_from_the_origins_node(scene: Scene) -> None
     assert check_code == 0, check_out
     mora_line = next(line for line in check_out.splitlines() if f"{MORA} Mora" in line)
     assert "Mora's node" in mora_line and "#8" in mora_line, check_out
+
+
+def test_entries_the_hub_cannot_prove_are_fetched_from_the_origins_node(scene: Scene) -> None:
+    """The hub serves Mora's #6..#8 but keeps them out of its transparency log (the
+    witnesses never see them). ``samverka sync --repair`` stops at #6 (exit 7,
+    not_in_log) after fetching #6..#8 from Mora's node; the next ``samverka sync`` finds
+    them held and goes on past them (they are not taken from the hub: no proof needed),
+    exit 0."""
+    reader = reader_copy(scene, "unlogged")
+    with scene.arena.hub.open_store() as store:
+        log = RogueLog.of(store).unlogged(MORA, WITHHELD_FROM)
+    held = directory_pb2.Directory.FromString(
+        directory_pb2.SignedDirectory.FromString((reader / DIRECTORY_FILE).read_bytes()).directory
+    )
+    hub_key = SigningKey.from_pem((scene.arena.hub.dir / "keys" / "signing.key").read_bytes())
+    directory = build_directory(
+        hub_key,
+        version=held.version + 1,
+        members=list(held.members),
+        issued_at_ms=int(time.time() * 1000),
+        log_key=log_vkey(scene.arena.hub.dir),
+    ).signed
+    witness = {"SAMVERKA_WITNESS_QUORUM": "0", "SAMVERKA_WITNESS_PROOF_WAIT_SECONDS": "0.3"}
+
+    async def scenario() -> tuple[tuple[int, str, str], tuple[int, str, str]]:
+        async with SimHub(scene.arena.hub.dir, log, directory) as sim, mora_node(scene):
+            first = await samverka_async(
+                "sync", "--dir", reader, "--no-push", "--repair", hub=sim.address, **witness
+            )
+            second = await samverka_async("sync", "--dir", reader, "--no-push", "--json",
+                                          hub=sim.address, **witness)  # fmt: skip
+        return first, second
+
+    (code, out, err), (again, again_out, again_err) = run(scenario())
+    assert code == 7, out + err
+    assert f"posten {MORA}#6" in err and "(not_in_log)" in err, err
+    assert "reparerat Moras flöde (2062) #6..#8: 3 poster hämtade från Moras nod" in err, err
+    with Node.open(reader) as node:
+        head = node.store.head(MORA)
+        assert head is not None and head.sequence == FEED_LENGTH
+    assert again == 0, again_out + again_err
+    assert json.loads(again_out)["duplicates"] >= FEED_LENGTH - WITHHELD_FROM + 1
+    assert f"{MORA}#6 is not in the hub's log, but this node holds it already" in again_err
+    caught = code == 7 and again == 0
+    record("attack", "hub serves entries kept out of its log (repaired from the origin's node)",
+           refused=caught, code="exit 7, then repaired", reason="not_in_log")  # fmt: skip

@@ -26,6 +26,7 @@ tests/hub/test_membership_e2e.py::test_node_refuses_an_older_directory.
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import subprocess
 import sys
@@ -448,7 +449,8 @@ def test_an_entry_the_hub_cannot_prove_in_its_log_stops_the_sync(
         assert f"{ORSA}#6: {reason.value}" in str(stopped)
         assert orsa_head(store) == 5
         assert store.get_cursor("hub") < stopped.position
-        assert stopped.report.proven == stopped.report.accepted == 5
+        # Everything before Orsa's #6 in the log (other modules' entries too), proven.
+        assert stopped.report.proven == stopped.report.accepted >= 5
         if reason is Reason.NOT_IN_LOG:
             # It waited for a newer checkpoint (proof_wait), no longer.
             assert 0.3 <= seconds < 5, seconds
@@ -495,3 +497,79 @@ def test_a_page_proven_against_an_old_checkpoint_waits_for_a_newer_one(
     assert report.checkpoint_size == len(log.entries) + 1  # the directory's leaf too
     # One refused try against the old tree, then one call per page.
     assert calls.count("GetInclusionProofs") == report.pages + 1
+
+
+def directory_naming_the_log(federation: Federation) -> directory_pb2.SignedDirectory:
+    """The held directory as the next version, naming the hub's log key (signed with the
+    hub's key, as the hub does since it keeps a log)."""
+    held = directory_pb2.Directory.FromString(held_directory(federation).directory)
+    hub_key = SigningKey.from_pem((federation.arena.hub.dir / "keys" / "signing.key").read_bytes())
+    return build_directory(
+        hub_key,
+        version=held.version + 1,
+        members=list(held.members),
+        issued_at_ms=int(time.time() * 1000),
+        log_key=log_vkey(federation.arena.hub.dir),
+    ).signed
+
+
+@pytest.mark.parametrize(
+    ("misbehaviour", "reason"),
+    [(None, None), ("unlogged", Reason.NOT_IN_LOG), ("misproven", Reason.BAD_PROOF)],
+)
+def test_samverka_sync_proves_every_entry_and_exits_7_on_one_the_hub_cannot_prove(
+    federation: Federation, misbehaviour: str | None, reason: Reason | None
+) -> None:
+    """``samverka sync`` (the CLI, a subprocess) against a hub whose directory names its
+    log key: each page is proven against a checkpoint the node accepted (quorum 0 here:
+    witnessing is not the point; tlog/accepted is kept). Unlogged or misproven, Orsa's
+    #6 stops it with exit 7 and a Swedish message naming it and the reason; #1-#5 are
+    stored."""
+    reader = federation.tmp / f"reader-cli-{misbehaviour}"
+    shutil.copytree(federation.reader, reader)
+    # Each simulated hub keeps a log of its own: a checkpoint the reader accepted from
+    # another (an earlier test's) would rightly be a split view here.
+    shutil.rmtree(reader / "tlog", ignore_errors=True)
+    log = federation.honest
+    if misbehaviour is not None:
+        log = getattr(log, misbehaviour)(ORSA, 6)
+    directory = directory_naming_the_log(federation)
+
+    async def scenario() -> tuple[int, str, str]:
+        async with SimHub(federation.arena.hub.dir, log, directory) as sim:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "samverka", "sync", "--dir", str(reader), "--no-push",
+                "--json",
+                env=hub_env(
+                    SAMVERKA_HUB_ADDRESS=sim.address, SAMVERKA_HUB_FOLLOW="false",
+                    SAMVERKA_WITNESS_QUORUM="0", SAMVERKA_WITNESS_PROOF_WAIT_SECONDS="0.5",
+                ),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            out, err = await proc.communicate()
+            assert proc.returncode is not None
+            return proc.returncode, out.decode(), err.decode()
+
+    code, out, err = run(scenario())
+    with Node.open(reader) as node:
+        head = orsa_head(node.store)
+    assert (reader / "tlog" / "accepted").exists(), err
+    if reason is None:
+        assert code == 0, out + err
+        report = json.loads(out)
+        received = report["accepted"] + report["duplicates"] + report["stand_ins_filled"]
+        assert report["proven"] == received > 0
+        assert report["checkpoint_size"] == len(log.entries) + 1
+        assert head == len(FEED)
+        return
+    what = "not in its log" if reason is Reason.NOT_IN_LOG else "with a forged inclusion proof"
+    record("attack", f"hub serves an entry {what} (samverka sync)", refused=code == 7,
+           code=f"exit {code}", reason=reason.value)  # fmt: skip
+    assert code == 7, out + err
+    assert f"posten {ORSA}#6" in err and f"({reason.value})" in err, err
+    if reason is Reason.NOT_IN_LOG:
+        assert "hubben kan inte bevisa att posten 2034#6 finns i dess transparenslogg" in err
+    else:
+        assert "hubbens bevis för att posten 2034#6 finns i dess transparenslogg håller inte" in err
+    assert "hint:" in err and "AI-rådet" in err
+    assert head == 5

@@ -62,39 +62,52 @@ class HubCannotProve(SamverkaError):
     ``not_in_log`` or ``bad_proof``. Everything before it was stored."""
 
     def __init__(self, stopped: SyncStopped) -> None:
+        from samverka.protocol.inclusion import NotInLog
+
         self.reason = stopped.reason.value
         self.origin, self.sequence = stopped.origin, stopped.sequence
         what = (
             f"posten {stopped.origin}#{stopped.sequence}"
             if stopped.origin
-            else (f"katalogversion {stopped.sequence}")
+            else f"katalogversion {stopped.sequence}"
         )
-        if self.reason == "not_in_log":
+        stored = (
+            f"Allt före den är lagrat (hubbens logg läst till position "
+            f"{stopped.report.position}), inget från den och framåt."
+        )
+        refusal = stopped.refusal
+        if isinstance(refusal, NotInLog):
+            if refusal.checkpoint_size is None:
+                held = "den här noden har inte godtagit någon kontrollpunkt av hubbens logg"
+            else:
+                held = (
+                    "ingen kontrollpunkt som den här noden har godtagit innehåller den (den "
+                    f"nyaste har {refusal.checkpoint_size} löv)"
+                )
+            waited = f"{refusal.waited:g}".replace(".", ",")
             text = (
                 f"hubben kan inte bevisa att {what} finns i dess transparenslogg "
-                f"(not_in_log): ingen kontrollpunkt som den här noden har godtagit innehåller "
-                "den"
+                f"(not_in_log): {held}, inte heller efter {waited} s väntan på en nyare."
             )
+            if refusal.refused_checkpoint:
+                text += f" Hubbens nyaste kontrollpunkt godtogs inte: {refusal.refused_checkpoint}."
             hint = (
                 "hubben undanhåller posten från vittnena (kommunerna som kontrasignerar "
                 "loggen) eller visar den här noden en annan historik än de andra. Kör "
-                "`samverka sync` igen om en stund; kvarstår felet, spara loggraden "
-                "(event not_in_log) och meddela AI-rådet. `samverka sync --repair` hämtar "
-                "det hubben håller inne direkt från ursprungets nod"
+                "`samverka sync` igen om en stund; kvarstår felet, spara raden och meddela "
+                "AI-rådet. `samverka sync --repair` hämtar posten från ursprungets nod; "
+                "den behöver sedan inget bevis från hubben"
             )
         else:
             text = (
-                f"hubbens bevis för att {what} finns i dess transparenslogg håller inte (bad_proof)"
+                f"hubbens bevis för att {what} finns i dess transparenslogg håller inte "
+                f"(bad_proof): {stopped.detail}."
             )
             hint = (
                 "hubben svarade med ett inklusionsbevis som inte leder till den godtagna "
                 "kontrollpunktens rot: spara felmeddelandet och meddela AI-rådet"
             )
-        stored = (
-            f"; allt före den är lagrat (hubbens logg läst till position "
-            f"{stopped.report.position}), inget från den och framåt"
-        )
-        super().__init__(f"{text}{stored}. Detalj: {stopped.detail}", hint=hint)
+        super().__init__(f"{text} {stored}", hint=hint)
 
     @classmethod
     def wrap(cls, exc: SamverkaError) -> SamverkaError:
@@ -338,6 +351,10 @@ async def _sync(
                     raise CursorBeyondHub.at(cursor, -1) from exc
                 wrapped = HubCannotProve.wrap(exc)
                 if wrapped is not exc:
+                    if repair:
+                        # What the hub cannot prove may be had from its origin's node;
+                        # held, it needs no proof from the hub on the next sync.
+                        await _repair_before_failing(node, show, peers or [])
                     raise wrapped from exc
                 raise
     finally:
@@ -362,6 +379,15 @@ async def _sync(
     if follow:
         outcome.followed = await _follow(node, show)
     return outcome
+
+
+async def _repair_before_failing(node: Node, show: _Display, peers: list[str]) -> None:
+    from samverka.replication.repair import repair_withheld
+
+    show.say("hämtar det hubben inte kan bevisa från ursprungens noder (--repair)")
+    repaired = await repair_withheld(node, peers=peers)
+    for done in repaired.repairs:
+        show.say(done.describe())
 
 
 async def _push(node: Node) -> PushReport:

@@ -6,7 +6,10 @@ the whole federation offline. The hub is trusted for nothing here: every entry i
 verified against its origin's key from the signed member directory, which is
 refreshed first so members admitted (or keys rotated, or revoked) since the last
 fetch are known. A relayed entry the hub altered fails its origin's signature, and
-the sync stops naming origin and sequence, storing nothing from it on.
+the sync stops naming origin and sequence, storing nothing from it on. Every page is
+also proven included in a checkpoint of the hub's transparency log that this node
+accepted (:func:`hub_prover`); an entry the hub cannot prove stops the sync the same
+way (``not_in_log``, ``bad_proof``).
 
 - :func:`sync_from_hub`: refresh the directory, then read everything new after this
   node's cursor for the hub (``samverka sync``);
@@ -39,10 +42,12 @@ from samverka.replication.sync import (
 from samverka.retry import RetryPolicy, TaskState, cancel, spawn, supervise
 from samverka.store.logwatch import LogWatcher
 from samverka.transport.client import ClientTls, FeedClient
+from samverka.transport.hubclient import HubClient
 
 if TYPE_CHECKING:
     from samverka.membership.member import DirectoryUpdate
     from samverka.node import Node
+    from samverka.replication.logproof import LogProver
     from samverka.transport.server.app import Resource
 
 log = logging.getLogger("samverka.membership.mirror")
@@ -64,6 +69,50 @@ class HubSync:
 def hub_client(node: Node) -> FeedClient:
     """A FeedService client for the hub's member port, with this node's certificate."""
     return FeedClient.connect(hub_address(node.config), ClientTls.from_config(node.config))
+
+
+def hub_prover(node: Node, link: HubClient) -> LogProver | None:
+    """The prover of what the hub serves: its inclusion proofs (asked of ``link``)
+    checked against this node's accepted checkpoint, a newer one accepted by the witness
+    rules when needed (:class:`~samverka.replication.logstate.LogAcceptor`), waiting up
+    to ``[witness] proof_wait_seconds``.
+
+    None, said in a warning, when the held member directory names no log key and this
+    node never accepted a checkpoint: a hub older than the log. Once a checkpoint was
+    accepted, a directory without the log key is refused (LogStateError): a hub that
+    drops its log must not turn proofs off.
+    """
+    from samverka.replication.logproof import LogProver
+    from samverka.replication.logstate import (
+        LogAcceptor,
+        LogState,
+        LogStateError,
+        log_verifier_for,
+    )
+
+    config = node.config
+    try:
+        log_verifier_for(config)
+    except LogStateError as exc:
+        held = LogState(config.dir).accepted()
+        if held is not None:
+            raise LogStateError(
+                f"{exc}, but this node has accepted a checkpoint of the hub's log ({held.size} "
+                "leaves): the hub no longer names its log, so nothing it serves can be proven",
+                hint="report it to the council (AI-rådet); do not remove tlog/ to get past it",
+            ) from exc
+        log.warning(
+            "the hub's member directory names no transparency-log key: entries from the hub "
+            "are not proven in a log (a hub older than the log)",
+            extra={"event": "log_proofs_off"},
+        )
+        return None
+    return LogProver(
+        link.get_inclusion_proofs,
+        LogAcceptor.for_node(config, link),
+        wait=config.witness.proof_wait_seconds,
+        hub=f"the hub ({link.address})",
+    )
 
 
 async def refresh(node: Node) -> DirectoryUpdate:
@@ -89,6 +138,7 @@ async def sync_from_hub(
     keys = await asyncio.to_thread(node.keyring)
     owned = client is None
     feed = client or hub_client(node)
+    link = HubClient.member(node.config)
     try:
         report = await sync_from_peer(
             node.store,
@@ -98,11 +148,13 @@ async def sync_from_hub(
             progress=progress,
             source="sync",
             max_clock_skew_ms=node.config.max_clock_skew_ms,
+            prover=await asyncio.to_thread(hub_prover, node, link),
         )
     except SyncStopped as stopped:
         await watch_stop(node, feed, stopped)
         raise
     finally:
+        await link.close()
         if owned:
             await feed.close()
     return HubSync(report, update.directory.version, update.changed)
@@ -129,14 +181,12 @@ async def follow_hub(
     min_backoff: float = 0.5,
     max_backoff: float = FOLLOW_MAX_BACKOFF,
     on_error: Callable[[SamverkaError], None] | None = None,
-    on_directory_version: Callable[[int], None] | None = None,
 ) -> SyncReport:
     """Follow the hub's log live until ``stop`` is set (reconnecting as needed).
 
     The directory is refreshed before following and whenever an entry's key is
     unknown (a member admitted, or a key approved, since); other refusals raise
-    SyncStopped. ``on_directory_version`` hears each directory version the hub
-    announces on the stream (the node's DirectoryRefreshAgent fetches a newer one).
+    SyncStopped.
     """
     total = SyncReport(HUB_PEER)
     refreshed_for: tuple[str, int] | None = None
@@ -148,7 +198,7 @@ async def follow_hub(
             log.warning("could not refresh the member directory: %s", err)
         keys: KeyRing = await asyncio.to_thread(node.keyring)
         client = hub_client(node)
-        client.on_directory_version = on_directory_version
+        link = HubClient.member(node.config)
         try:
             report = await follow_peer(
                 node.store,
@@ -163,6 +213,7 @@ async def follow_hub(
                 source="sync",
                 max_clock_skew_ms=node.config.max_clock_skew_ms,
                 on_error=on_error,
+                prover=await asyncio.to_thread(hub_prover, node, link),
             )
             _add(total, report)
             return total
@@ -177,6 +228,7 @@ async def follow_hub(
                 continue
             raise
         finally:
+            await link.close()
             await client.close()
     return total
 
@@ -208,11 +260,9 @@ class FollowAgent:
         *,
         min_backoff: float = 0.5,
         max_backoff: float = 300.0,
-        on_directory_version: Callable[[int], None] | None = None,
     ) -> None:
         self.node = node
         self.watcher = watcher
-        self.on_directory_version = on_directory_version
         self.policy = RetryPolicy(min_backoff, max(min_backoff, max_backoff))
         self.accepted = 0
         self.refusals = 0
@@ -265,7 +315,6 @@ class FollowAgent:
                 progress=self._progress,
                 max_backoff=min(FOLLOW_MAX_BACKOFF, self.policy.maximum),
                 on_error=lambda err: self.task_state.mark_down(str(err)),
-                on_directory_version=self.on_directory_version,
             )
         except SyncStopped:
             self.refusals += 1
@@ -286,28 +335,17 @@ def hub_agents(node: Node, watcher: LogWatcher) -> list[Resource]:
     config = node.config
     if not config.hub.address or not enrolled(node):
         return []
-    from samverka.membership.directory_refresh import DirectoryRefreshAgent
-
-    refresh_seconds = config.hub.directory_refresh_seconds
-    refresher = DirectoryRefreshAgent(config, interval=refresh_seconds) if refresh_seconds else None
     agents: list[Resource] = []
     if config.hub.push:
         agents.append(push_agent(config, node.store, watcher))
     if config.hub.follow:
-        # The hub's announcements of a new directory version wake the refresh agent.
-        announced = refresher.announced if refresher is not None else None
-        agents.append(
-            FollowAgent(
-                node,
-                watcher,
-                max_backoff=config.hub.max_backoff_seconds,
-                on_directory_version=announced,
-            )
-        )
+        agents.append(FollowAgent(node, watcher, max_backoff=config.hub.max_backoff_seconds))
         if config.witness.cosign:
             from samverka.membership.witness import WitnessAgent
 
             agents.append(WitnessAgent(node, watcher))
-    if refresher is not None:
-        agents.append(refresher)
+    if config.hub.directory_refresh_seconds > 0:
+        from samverka.membership.directory_refresh import DirectoryRefreshAgent
+
+        agents.append(DirectoryRefreshAgent(config, interval=config.hub.directory_refresh_seconds))
     return agents

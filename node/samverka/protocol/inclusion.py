@@ -99,8 +99,22 @@ class InclusionRefused(EntryRefused):
 class NotInLog(InclusionRefused):
     """No accepted checkpoint holds the leaf: the hub cannot prove it logged it."""
 
-    def __init__(self, detail: str, claim: LeafClaim, *, at: int = 0) -> None:
+    def __init__(
+        self,
+        detail: str,
+        claim: LeafClaim,
+        *,
+        at: int = 0,
+        checkpoint_size: int | None = None,
+        waited: float = 0.0,
+        refused_checkpoint: str = "",
+    ) -> None:
         super().__init__(Reason.NOT_IN_LOG, detail, claim, at=at)
+        #: The newest accepted checkpoint's size (None: none accepted), the seconds
+        #: waited for a newer one, and why the hub's newest was refused (if it was).
+        self.checkpoint_size = checkpoint_size
+        self.waited = waited
+        self.refused_checkpoint = refused_checkpoint
 
 
 class BadProof(InclusionRefused):

@@ -138,8 +138,9 @@ class LogProver:
         self.hub = hub
         self.stats = ProofStats()
 
-    async def prove(self, claims: Sequence[LeafClaim | None]) -> None:
-        """Prove every claim (None: skipped) included in an accepted checkpoint.
+    async def prove(self, claims: Sequence[LeafClaim | None], *, wait: float | None = None) -> None:
+        """Prove every claim (None: skipped) included in an accepted checkpoint, waiting
+        up to ``wait`` seconds (default: the prover's) for a newer one where needed.
 
         Raises :class:`~samverka.protocol.inclusion.BadProof` or
         :class:`~samverka.protocol.inclusion.NotInLog` for the first claim that is
@@ -151,7 +152,7 @@ class LogProver:
             return
         started = time.monotonic()
         try:
-            await self._prove(todo)
+            await self._prove(todo, self.wait if wait is None else wait)
         finally:
             self.stats.seconds += time.monotonic() - started
 
@@ -159,7 +160,7 @@ class LogProver:
         """Prove one member-directory version (its digest) in an accepted checkpoint."""
         await self.prove([LeafClaim.directory(version, digest)])
 
-    async def _prove(self, todo: list[tuple[int, LeafClaim]]) -> None:
+    async def _prove(self, todo: list[tuple[int, LeafClaim]], wait: float) -> None:
         checkpoint = self.checkpoints.accepted()
         deadline: float | None = None
         refused_checkpoint = ""
@@ -174,9 +175,15 @@ class LogProver:
             # witnesses' cosignatures).
             now = time.monotonic()
             if deadline is None:
-                deadline = now + self.wait
+                deadline = now + wait
             try:
                 newer = await self.checkpoints.newer()
+            except PeerError as err:
+                if err.code is not grpc.StatusCode.NOT_FOUND:
+                    raise
+                # The log has signed no checkpoint yet (a hub just started): wait.
+                refused_checkpoint = f"{err.reason or 'not_found'}: {err}"
+                newer = None
             except TransportError:
                 raise
             except SamverkaError as exc:
@@ -193,7 +200,7 @@ class LogProver:
             pause = min(self.poll, deadline - now)
             self.stats.waited += pause
             await asyncio.sleep(pause)
-        await self._refuse_first_unproven(checkpoint, todo, refused_checkpoint)
+        await self._refuse_first_unproven(checkpoint, todo, refused_checkpoint, wait)
 
     async def _proofs(
         self, size: int, claims: list[LeafClaim]
@@ -233,7 +240,11 @@ class LogProver:
             self.stats.proven += len(todo)
 
     async def _refuse_first_unproven(
-        self, checkpoint: Checkpoint | None, todo: list[tuple[int, LeafClaim]], refused: str
+        self,
+        checkpoint: Checkpoint | None,
+        todo: list[tuple[int, LeafClaim]],
+        refused: str,
+        wait: float,
     ) -> None:
         """Past the wait: prove the longest prefix the hub can, then refuse the leaf
         after it (not_in_log). Bisects: about log2(len(todo)) calls."""
@@ -242,9 +253,11 @@ class LogProver:
             index, claim = todo[0]
             raise NotInLog(
                 f"this node has accepted no checkpoint of the hub's log after waiting "
-                f"{self.wait:g} s, so nothing from the hub can be proven{why}",
+                f"{wait:g} s, so nothing from the hub can be proven{why}",
                 claim,
                 at=index,
+                waited=wait,
+                refused_checkpoint=refused,
             )
         good, bad = 0, len(todo)
         while bad - good > 1:
@@ -266,8 +279,11 @@ class LogProver:
         )
         raise NotInLog(
             f"{self.hub} cannot prove it is in its log: no checkpoint this node accepted "
-            f"holds it (the newest, of {checkpoint.size} leaves, after waiting {self.wait:g} s)"
+            f"holds it (the newest, of {checkpoint.size} leaves, after waiting {wait:g} s)"
             f"{why}",
             claim,
             at=index,
+            checkpoint_size=checkpoint.size,
+            waited=wait,
+            refused_checkpoint=refused,
         )

@@ -34,7 +34,7 @@ import grpc
 from samverka.errors import EntryRefused, Reason, SamverkaError, StoreError, TransportError
 from samverka.observers import Observers
 from samverka.protocol.entries import parse_signed
-from samverka.protocol.inclusion import InclusionRefused
+from samverka.protocol.inclusion import InclusionRefused, LeafClaim, NotInLog
 from samverka.protocol.verify import DEFAULT_MAX_CLOCK_SKEW_MS, FeedHead, KeyRing
 from samverka.replication.ingest import Checked, IngestReport, check_signatures, ingest
 from samverka.replication.logproof import LogProver, entry_claims
@@ -106,6 +106,8 @@ class SyncStopped(EntryRefused):
         self.args = (f"sync from {peer} stopped{where}: {self}",)
         self.peer = peer
         self.report = report
+        #: The refusal as raised (e.g. a NotInLog with the checkpoint it waited for).
+        self.refusal = refusal
         self.position = item.position if item is not None else 0
         self.hint = {
             Reason.UNKNOWN_KEY: "the origin's key is not in our key ring: fetch the member "
@@ -408,14 +410,42 @@ class _Puller:
             return entries, checked, None
         if checked is None:
             checked = await asyncio.to_thread(check_signatures, entries, self.keys)
+        claims = entry_claims(entries, checked)
+        wait: float | None = None
         try:
-            await self.prover.prove(entry_claims(entries, checked))
+            while True:
+                try:
+                    await self.prover.prove(claims, wait=wait)
+                    return entries, checked, None
+                except NotInLog as refusal:
+                    claim = claims[refusal.at]
+                    if claim is None or not await asyncio.to_thread(self._held, claim):
+                        raise
+                    # Held already, verified, from another source (a repair from its
+                    # origin's node): nothing of it is taken from the hub, so nothing
+                    # needs its proof. Said, since the hub serves what it did not log.
+                    log.warning(
+                        "%s: %s is not in the hub's log, but this node holds it already "
+                        "(fetched from elsewhere): not taken from the hub",
+                        self.peer,
+                        claim.label,
+                        extra={
+                            "event": "not_in_log_held",
+                            "origin": claim.origin,
+                            "sequence": claim.number,
+                        },
+                    )
+                    claims[refusal.at] = None
+                    wait = 0.0  # waited once for this page already
         except InclusionRefused as refusal:
             return entries[: refusal.at], checked[: refusal.at], refusal
         finally:
             self.report.proven = self.prover.stats.proven
             self.report.checkpoint_size = self.prover.stats.checkpoint_size
-        return entries, checked, None
+
+    def _held(self, claim: LeafClaim) -> bool:
+        """Whether the store holds exactly this entry (same origin, sequence and hash)."""
+        return self.store.entry_hash(claim.origin, claim.number) == claim.digest
 
     def _check_page(self, page: Page) -> None:
         """The peer's positions must move forward; entries must be what we asked for."""
