@@ -37,7 +37,7 @@ from pathlib import Path
 import factories
 import pytest
 from arena import TIBRO, Arena, enroll_node, hub_env, run
-from samverka.errors import DirectoryRefused, Reason
+from samverka.errors import DirectoryRefused, EntryRefused, Reason
 from samverka.membership.member import (
     DIRECTORY_FILE,
     accept_directory,
@@ -312,12 +312,16 @@ def test_an_entry_hidden_behind_a_stand_in_is_recovered_from_the_origin(
         store.close()
 
 
-def test_a_hub_that_lists_a_key_of_its_own_signs_in_a_kommuns_name_and_doctor_says_so(
+def test_a_key_the_hub_lists_on_its_own_is_refused_and_its_kommun_raises_the_alarm(
     federation: Federation,
 ) -> None:
-    """The limit of the trust in the hub (docs/SECURITY.md, known gap 1): a directory
-    signed with the hub's key that lists a key of the hub's for Orsa makes every node
-    accept entries signed with it. Orsa's own ``samverka doctor`` notices the key."""
+    """A directory signed with the hub's key that lists a key of the hub's for Orsa (a
+    kommun the nodes know): no longer binds it. A reader holding that directory refuses
+    entries signed with it (``key_in_challenge``: it takes effect only after standing its
+    challenge period in a cosigned checkpoint, unobjected); Orsa's node, adopting it,
+    raises the monitor's alarm with evidence and an objection, and ``samverka doctor``
+    FAILs. The same over real processes, with the objection honoured by every member and
+    the time to alarm: tests/attacks/test_hub_key_binding.py."""
     hub_key = SigningKey.from_pem((federation.arena.hub.dir / "keys" / "signing.key").read_bytes())
     planted = SigningKey.generate()
     with Node.open(federation.reader) as reader:
@@ -333,16 +337,29 @@ def test_a_hub_that_lists_a_key_of_its_own_signs_in_a_kommuns_name_and_doctor_sa
     rogue = build_directory(
         hub_key, version=held.version + 1, members=members, issued_at_ms=held.issued_at_ms
     )
-    # Every node that takes this directory takes an entry signed with the planted key.
-    keys = keyring_from_directory(rogue.directory)
+    # The directory's word alone would bind it ...
     forged = factories.FeedWriter(ORSA, planted).publish(record_id="planted", origin=ORSA)
-    verdict, _ = verify_entry(forged, keys, MemoryFeedState())
+    verdict, _ = verify_entry(forged, keyring_from_directory(rogue.directory), MemoryFeedState())
     assert verdict is Verdict.ACCEPTED
-    # Orsa's node holding it (a copy of its folder): doctor fails the directory check.
+    # ... a reader that knew Orsa does not: the key is in challenge.
+    reader_copy = federation.tmp / "alvdalen-rogue-directory"
+    shutil.copytree(federation.reader, reader_copy)
+    with Node.open(reader_copy) as reader:
+        accept_directory(reader.config, rogue.signed)
+        with pytest.raises(EntryRefused) as refused:
+            verify_entry(forged, reader.keyring(), MemoryFeedState())
+    assert refused.value.reason is Reason.KEY_IN_CHALLENGE
+    assert f"key {planted.key_id} of {ORSA}" in str(refused.value)
+    record("attack", "hub lists a key of its own for a kommun (other nodes refuse it)",
+           refused=True, code="refused", reason="key_in_challenge")  # fmt: skip
+    # Orsa's node holding it (a copy of its folder): the alarm, and doctor fails.
     copy_dir = federation.tmp / "orsa-copy"
     shutil.copytree(federation.orsa, copy_dir)
     with Node.open(copy_dir) as orsa:
-        accept_directory(orsa.config, rogue.signed)
+        update = accept_directory(orsa.config, rogue.signed)
+    [alarm] = update.alarms
+    assert (alarm.kind, alarm.key_id) == ("key_not_held", planted.key_id)
+    assert (copy_dir / alarm.evidence / "directory.bin").read_bytes() == rogue.signed_bytes()
     result = subprocess.run(
         [sys.executable, "-m", "samverka", "doctor", "--dir", str(copy_dir), "--offline"],
         capture_output=True, text=True, env=hub_env(), timeout=120,
@@ -353,7 +370,7 @@ def test_a_hub_that_lists_a_key_of_its_own_signs_in_a_kommuns_name_and_doctor_sa
            reason="key not held")  # fmt: skip
     assert result.returncode == 1, result
     assert line.startswith("FAIL") and planted.key_id in line, result.stdout
-    assert "never held" in line
+    assert "monitor alarm" in line and "never held" in line
     # The honest folder passes the same check.
     honest = run_doctor(federation.orsa, only=["directory"])
     assert [f.status.value for f in honest.findings] == ["ok"], honest.findings
