@@ -170,7 +170,7 @@ def test_an_honest_federation_agrees_and_exits_0(scene: Scene, synced: Path) -> 
     assert json_code == 0
     report = json.loads(json_out)
     assert (report["ok"], report["status"]) == (True, "agree")
-    assert set(report) == {"ok", "status", "sources", "origins", "counts"}
+    assert set(report) == {"ok", "status", "sources", "origins", "counts", "log_views"}
     kinds = {(s["kind"], s["origin"], s["reachable"]) for s in report["sources"]}
     assert kinds == {("hub", None, True), ("origin", MORA, True)}, report["sources"]
     mora = next(o for o in report["origins"] if o["origin"] == MORA)

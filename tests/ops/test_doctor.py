@@ -60,7 +60,7 @@ def test_a_fresh_node_is_healthy(procs: Procs, node_dir: Path) -> None:
     assert {f["status"] for f in findings.values()} == {"ok"}
     text = procs.run("doctor", "--dir", str(node_dir)).stdout.splitlines()
     assert [line.split()[1] for line in text] == [
-        "config", "keys", "certificates", "database", "directory", "hub", "clock",
+        "config", "keys", "certificates", "database", "directory", "witness", "hub", "clock",
     ]  # fmt: skip
 
 
@@ -150,7 +150,7 @@ def test_no_folder_at_all_exits_3(procs: Procs) -> None:
 def test_offline_skips_the_network_checks(procs: Procs, node_dir: Path) -> None:
     report = run_doctor(node_dir, offline=True)
     assert {f.check for f in report.findings} == {
-        "config", "keys", "certificates", "database", "directory",
+        "config", "keys", "certificates", "database", "directory", "witness",
     }  # fmt: skip
 
 

@@ -27,7 +27,12 @@ from samverka.cli._common import (
 )
 from samverka.errors import ConfigError, SamverkaError, TransportError
 from samverka.protocol.kommuner import is_origin
-from samverka.replication.crosscheck import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, Agreement
+from samverka.replication.crosscheck import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_TIMEOUT,
+    Agreement,
+    ViewStatus,
+)
 
 if TYPE_CHECKING:
     from samverka.replication.crosscheck import CrossCheck, OriginCheck
@@ -148,7 +153,17 @@ def crosscheck(
 
 
 def _verdict(result: CrossCheck) -> SamverkaError | None:
-    """The error deciding the exit code: a mismatch (1) before a transport problem (4)."""
+    """The error deciding the exit code: a split view of the hub's log or a mismatch (1)
+    before a transport problem (4)."""
+    split = result.split_views
+    if split:
+        names = "; ".join(f"{v.source.label}: {v.detail}" for v in split)
+        return SamverkaError(
+            f"split view of the hub's transparency log: {names}",
+            hint=f"both signed checkpoints are kept in {split[0].evidence} (its README.txt "
+            "says how anyone can check them); this node cosigns nothing more until "
+            "tlog/halted is removed. Send the folder to the council",
+        )
     mismatched = result.mismatched
     if mismatched:
         names = ", ".join(f"{o.origin} ({o.status.value})" for o in mismatched)
@@ -190,6 +205,12 @@ def _lines(result: CrossCheck, *, quiet: bool) -> list[str]:
             lines.append(f"{'':<6}  {'':<20}  → {check.hint()}")
     for answer in result.failed_sources:
         lines.append(f"{answer.source.label} at {answer.source.address}: {answer.error}")
+    for view in result.views:
+        if view.status is ViewStatus.SPLIT_VIEW:
+            lines.append(f"SPLIT   the hub's log as {view.source.label} holds it: {view.detail}")
+            lines.append(f"{'':<6}  evidence kept in {view.evidence}")
+        elif not quiet and view.status is ViewStatus.UNCHECKED:
+            lines.append(f"?       the hub's log as {view.source.label} holds it: {view.detail}")
     lines.append(_summary(result))
     return lines
 
@@ -212,6 +233,12 @@ def _summary(result: CrossCheck) -> str:
     if unknown := result.count(Agreement.UNREACHABLE):
         parts.append(f"{unknown} not answered for")
     text = ", ".join(parts)
+    if result.views:
+        same = sum(1 for v in result.views if v.status in (ViewStatus.AGREE, ViewStatus.CONSISTENT))
+        text += (
+            f"; the hub's log: {same} of {counted(len(result.views), 'view')} "
+            "consistent with the checkpoint we accepted"
+        )
     if nodes := result.unreachable_nodes:
         text += (
             f"; {counted(len(nodes), 'origin node')} not reachable from here (normal: many "
@@ -223,6 +250,8 @@ def _summary(result: CrossCheck) -> str:
 def _as_json(result: CrossCheck, error: SamverkaError | None) -> dict[str, Any]:
     if error is None:
         status = "agree"
+    elif result.split_views:
+        status = "split_view"
     else:
         status = "transport" if isinstance(error, TransportError) else "mismatch"
     return {
@@ -241,4 +270,5 @@ def _as_json(result: CrossCheck, error: SamverkaError | None) -> dict[str, Any]:
         ],
         "origins": [o.as_json() for o in result.origins],
         "counts": {s.value: result.count(s) for s in Agreement},
+        "log_views": [v.as_json() for v in result.views],
     }

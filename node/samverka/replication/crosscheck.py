@@ -32,25 +32,50 @@ in number and time, and :func:`judge` (pure) turns their answers into one
 An origin's node that cannot be reached is normal (many kommuner expose none) and
 decides nothing; only the hub or a node named by hand not answering is a transport
 problem.
+
+The same calls ask each source's view of the hub's transparency log (GetLogView: the
+checkpoint it accepted; the hub's: the one it serves as cosigned), and
+:func:`compare_views` holds each against the checkpoint this node accepted: the
+same, consistent by the hub's RFC 9162 consistency proof, or a *split view* — the hub
+showed members two logs. Then both signed checkpoints are kept under ``tlog/evidence/``
+and this node stops cosigning (``tlog/halted``; :mod:`samverka.replication.logstate`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+import grpc
+
+from samverka.config import NodeConfig
 from samverka.errors import SamverkaError
 from samverka.node import Node, hub_address, load_directory
+from samverka.protocol.checkpoint import CheckpointError
 from samverka.protocol.directory import ACTIVE
 from samverka.protocol.kommuner import HUB_ORIGIN, kommun_name
+from samverka.protocol.note import Ed25519Verifier, NoteError
 from samverka.protocol.verify import FeedHead, FeedState
+from samverka.protocol.witness import SignedCheckpoint, conflict, open_signed
+from samverka.replication.logstate import (
+    LogAcceptor,
+    LogState,
+    log_verifier_for,
+    witness_observers,
+    witnessing_for,
+)
 from samverka.transport.client import ClientTls, FeedClient
+from samverka.transport.hubclient import HubClient
+from samverka.transport.server.status import PeerError
 
 if TYPE_CHECKING:
     from samverka.protocol.directory import VerifiedDirectory
+
+log = logging.getLogger("samverka.replication.crosscheck")
 
 #: How many sources are asked at once, and how long each may take (seconds), by default.
 DEFAULT_CONCURRENCY = 8
@@ -180,6 +205,9 @@ class Answer:
     source: Source
     heads: tuple[FeedHead, ...] | None
     error: str = ""
+    #: The source's view of the hub's log (GetLogView): the checkpoint it accepted
+    #: (the hub: the one it serves as cosigned); empty when it holds or serves none.
+    log_view: bytes = b""
 
     @property
     def reachable(self) -> bool:
@@ -334,6 +362,13 @@ class CrossCheck:
 
     origins: tuple[OriginCheck, ...]
     answers: tuple[Answer, ...]
+    #: Each source's view of the hub's log against the checkpoint this node accepted.
+    views: tuple[ViewCheck, ...] = ()
+
+    @property
+    def split_views(self) -> list[ViewCheck]:
+        """Sources whose accepted checkpoint cannot be true beside ours (evidence kept)."""
+        return [v for v in self.views if v.status is ViewStatus.SPLIT_VIEW]
 
     @property
     def mismatched(self) -> list[OriginCheck]:
@@ -356,6 +391,105 @@ class CrossCheck:
 
 
 _HUB_LABEL = "the hub"
+
+
+class ViewStatus(enum.StrEnum):
+    #: The same checkpoint as ours.
+    AGREE = "agree"
+    #: Another size, and the hub's consistency proof shows one extends the other.
+    CONSISTENT = "consistent"
+    #: Cannot both be true: the two signed checkpoints are kept as evidence.
+    SPLIT_VIEW = "split_view"
+    #: Not compared: the source holds none, its note is not signed by the log key (it
+    #: proves nothing), or the hub could not be asked for a proof.
+    UNCHECKED = "unchecked"
+
+
+@dataclass(frozen=True, slots=True)
+class ViewCheck:
+    """One source's view of the hub's log against ours."""
+
+    source: Source
+    status: ViewStatus
+    #: The source's checkpoint size (0: none or unreadable).
+    size: int = 0
+    detail: str = ""
+    #: SPLIT_VIEW: the evidence folder.
+    evidence: str = ""
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "source": self.source.label,
+            "address": self.source.address,
+            "status": self.status.value,
+            "size": self.size,
+            "detail": self.detail or None,
+            "evidence": self.evidence or None,
+        }
+
+
+async def compare_views(config: NodeConfig, answers: Sequence[Answer]) -> tuple[ViewCheck, ...]:
+    """Compare each source's view of the hub's log with the checkpoint this node
+    accepted: the same, consistent (by the hub's RFC 9162 proof between the two), or a
+    split view — then both signed notes are kept under ``tlog/evidence/`` and this node
+    stops cosigning (``tlog/halted``). A note not signed by the log key proves nothing
+    and is only reported."""
+    views = [a for a in answers if a.log_view]
+    if not views:
+        return ()
+    state = LogState(config.dir)
+    try:
+        held = await asyncio.to_thread(state.accepted)
+        log_key = await asyncio.to_thread(log_verifier_for, config)
+        ours = held.signed(log_key) if held is not None else None
+    except SamverkaError as err:
+        return tuple(ViewCheck(a.source, ViewStatus.UNCHECKED, 0, str(err)) for a in views)
+    if ours is None:
+        why = "this node has accepted no checkpoint of the hub's log yet"
+        return tuple(ViewCheck(a.source, ViewStatus.UNCHECKED, 0, why) for a in views)
+    checks: list[ViewCheck] = []
+    async with HubClient.member(config) as hub:
+        acceptor = LogAcceptor(
+            state, lambda: witnessing_for(config), hub.get_checkpoint, hub.get_consistency_proof
+        )
+        for answer in views:
+            checks.append(await _compare_view(state, acceptor, ours, answer))
+    return tuple(checks)
+
+
+async def _compare_view(
+    state: LogState, acceptor: LogAcceptor, ours: SignedCheckpoint, answer: Answer
+) -> ViewCheck:
+    source = answer.source
+    try:
+        theirs = open_signed(answer.log_view, Ed25519Verifier.from_vkey(ours.log_key))
+    except (CheckpointError, NoteError) as err:
+        return ViewCheck(source, ViewStatus.UNCHECKED, 0, f"not a checkpoint of the log: {err}")
+    if theirs.checkpoint == ours.checkpoint:
+        return ViewCheck(source, ViewStatus.AGREE, theirs.size)
+    proof = None
+    if theirs.size != ours.size:
+        low, high = sorted((theirs.size, ours.size))
+        try:
+            proof = await acceptor.proof(low, high)
+        except SamverkaError as err:
+            return ViewCheck(
+                source, ViewStatus.UNCHECKED, theirs.size, f"no consistency proof: {err}"
+            )
+    evidence = conflict(ours, theirs, proof, source=source.label)
+    if evidence is None:
+        return ViewCheck(source, ViewStatus.CONSISTENT, theirs.size)
+    folder = await asyncio.to_thread(state.keep_evidence, evidence)
+    log.error(
+        "split view: %s holds a checkpoint of the hub's log that cannot be true beside "
+        "ours: %s; evidence in %s, cosigning stopped",
+        source.label,
+        evidence.why,
+        folder,
+        extra={"event": "split_view", "evidence": str(folder), "peer": source.address},
+    )
+    witness_observers("split_view", evidence.kind)
+    return ViewCheck(source, ViewStatus.SPLIT_VIEW, theirs.size, evidence.why, str(folder))
 
 
 def judge(
@@ -489,11 +623,23 @@ async def ask(
                         f"{source.origin}: the directory's address for it is out of date",
                     )
             heads = await client.get_heads(wanted)
+            view = await _log_view(client)
     except TimeoutError:
         return Answer(source, None, f"no answer within {timeout:g} s")
     except SamverkaError as err:
         return Answer(source, None, str(err))
-    return Answer(source, tuple(heads.heads))
+    return Answer(source, tuple(heads.heads), log_view=view)
+
+
+async def _log_view(client: FeedClient) -> bytes:
+    """The peer's accepted checkpoint; empty from a peer that serves no GetLogView (an
+    older version) or holds none."""
+    try:
+        return bytes((await client.get_log_view()).checkpoint)
+    except PeerError as err:
+        if err.code is grpc.StatusCode.UNIMPLEMENTED:
+            return b""
+        raise
 
 
 async def check_federation(
@@ -532,7 +678,9 @@ async def check_federation(
         held = [h.origin for h in node.store.heads()]
         return judge(node.store, answers, own=node.origin, held=held, scope=origins)
 
-    return await asyncio.to_thread(compare)
+    result = await asyncio.to_thread(compare)
+    views = await compare_views(config, answers)
+    return replace(result, views=views)
 
 
 def _and(items: Sequence[str]) -> str:

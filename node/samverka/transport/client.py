@@ -208,6 +208,16 @@ class FeedClient(AsyncClosing):
     async def close(self) -> None:
         await self.channel.close()
 
+    async def get_log_view(self) -> feed_service_pb2.GetLogViewResponse:
+        """The peer's view of the hub's transparency log (its accepted checkpoint, the
+        key objections it knows); an empty answer from a peer that serves none."""
+        try:
+            return await self._stub.GetLogView(
+                feed_service_pb2.GetLogViewRequest(), timeout=self.unary_timeout
+            )
+        except grpc.RpcError as err:
+            raise from_rpc_error(err) from err
+
     async def get_node_info(self) -> NodeInfo:
         try:
             info = await self._stub.GetNodeInfo(
