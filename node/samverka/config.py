@@ -26,6 +26,7 @@ from urllib.parse import quote, unquote
 
 from samverka.errors import ConfigError
 from samverka.protocol.kommuner import is_origin, kommun_name
+from samverka.protocol.vocab import RECORD_KIND, SERVICE_AREA, UnknownTerm
 
 CONFIG_FILE = "samverka.toml"
 DEFAULT_LISTEN = "127.0.0.1:7443"
@@ -159,6 +160,51 @@ class WitnessSection:
                 raise ConfigError(f"[witness] {name} cannot be negative")
 
 
+def _words(value: object, where: str) -> tuple[str, ...]:
+    """A list from TOML, or comma-separated text from the environment, as a tuple."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ConfigError(
+            f"{where} must be a list of words, not {value!r}", hint='e.g. ["äldreomsorg", "it"]'
+        )
+    return tuple(i.strip() for i in items if i.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSection:
+    """What this node takes from the hub (issue 14, selective sync): `samverka sync` and
+    the follow agent of `samverka node serve`. Empty lists take everything. Entries of
+    the kinds or areas left out are kept as stand-ins (origin, sequence, hash), so every
+    feed's hash chain is still verified; `samverka sync --origin/--kind/--area/--all`
+    overrides this section for one run."""
+
+    #: Only these origins' feeds (kommunkoder; "0000" is the council). The hub sends no
+    #: other origin's entries. Environment: comma-separated.
+    origins: tuple[str, ...] = ()
+    #: Only these record kinds (use-case, lesson, solution, recommendation, adoption;
+    #: Swedish words too: lösning, lärdom).
+    kinds: tuple[str, ...] = ()
+    #: Only records of these service areas (e.g. elderly-care or äldreomsorg, it,
+    #: school); records that name no area (adoptions) are kept.
+    areas: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("origins", "kinds", "areas"):
+            object.__setattr__(self, name, _words(getattr(self, name), f"[sync] {name}"))
+        for origin in self.origins:
+            if not is_origin(origin):
+                raise ConfigError(
+                    f"[sync] origins: {origin!r} is not a kommunkod",
+                    hint="four digits, e.g. 2029 for Leksand; 0000 for the council",
+                )
+        for name, vocabulary in (("kinds", RECORD_KIND), ("areas", SERVICE_AREA)):
+            for word in getattr(self, name):
+                try:
+                    vocabulary.parse(word)
+                except UnknownTerm as exc:
+                    raise ConfigError(f"[sync] {name}: {exc}", hint=exc.hint) from exc
+
+
 @dataclass(frozen=True, slots=True)
 class NodeConfig:
     dir: Path
@@ -171,6 +217,7 @@ class NodeConfig:
     metrics: MetricsSection = field(default_factory=MetricsSection)
     log: LogSection = field(default_factory=LogSection)
     witness: WitnessSection = field(default_factory=WitnessSection)
+    sync: SyncSection = field(default_factory=SyncSection)
 
     @property
     def signing_key_path(self) -> Path:
@@ -219,6 +266,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "metrics": MetricsSection,
     "log": LogSection,
     "witness": WitnessSection,
+    "sync": SyncSection,
 }
 
 

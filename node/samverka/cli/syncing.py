@@ -15,7 +15,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ from samverka.cli._common import (
     print_json,
 )
 from samverka.cli.crosscheck import _peers
+from samverka.cli.syncfilter import Selection, chosen_section, filter_options
 from samverka.errors import SamverkaError
 
 if TYPE_CHECKING:
@@ -169,6 +170,7 @@ address, each within 10 s.
     metavar="HOST:PORT",
     help="With --repair: also ask this member node (mutual TLS) and fetch from it (repeatable).",
 )
+@filter_options
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 @json_option
 def sync(
@@ -178,6 +180,10 @@ def sync(
     reset_cursor: bool,
     repair: bool,
     peers: list[str],
+    origins: tuple[str, ...],
+    kinds: tuple[str, ...],
+    areas: tuple[str, ...],
+    take_all: bool,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -193,6 +199,7 @@ def sync(
       samverka sync --follow --quiet
       samverka sync --reset-cursor      # the hub was restored: read its log again
       samverka sync --repair            # also fetch what the hub withholds
+      samverka sync --area äldreomsorg --kind lösning   # selective: see [sync]
     """
     import uvloop
 
@@ -201,7 +208,14 @@ def sync(
 
     if peers and not repair:
         raise click.UsageError("--peer is for --repair")
+    from samverka.replication.selective import SyncFilter, reread_if_wider
+
     with open_node(node_dir) as node:
+        # Selective sync: the options win over [sync] for this run (and its --follow).
+        section = chosen_section(node.config.sync, origins, kinds, areas, take_all)
+        node.config = replace(node.config, sync=section)
+        selection = Selection(SyncFilter.from_section(section))
+        selection.reread = reread_if_wider(node)
         if reset_cursor:
             was = node.store.get_cursor(HUB_PEER)
             node.store.set_cursor(HUB_PEER, 0)
@@ -211,7 +225,15 @@ def sync(
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             try:
                 outcome = runner.run(
-                    _sync(node, show, push=not no_push, follow=follow, repair=repair, peers=peers)
+                    _sync(
+                        node,
+                        show,
+                        push=not no_push,
+                        follow=follow,
+                        repair=repair,
+                        peers=peers,
+                        selection=selection,
+                    )
                 )
             except SamverkaError as exc:
                 # What the monitor found outranks why the sync stopped (often the same
@@ -239,6 +261,7 @@ class _Outcome:
     push_error: SamverkaError | None = None
     followed: SyncReport | None = None
     repaired: RepairReport | None = None
+    selection: Selection | None = None
 
     @property
     def rate(self) -> float:
@@ -265,6 +288,8 @@ class _Outcome:
             "pushed": None,
             "push_error": str(self.push_error) if self.push_error is not None else None,
         }
+        if self.selection is not None:
+            data.update(self.selection.as_json())
         if self.pushed is not None:
             data["pushed"] = {
                 "accepted": self.pushed.accepted,
@@ -296,6 +321,8 @@ class _Outcome:
                 f"filled in {counted(p.stand_ins_filled, 'entry', 'entries')} held only as "
                 "redacted stand-ins until now"
             )
+        if self.selection is not None:
+            lines.extend(self.selection.describe())
         if self.pushed is not None:
             lines.append(
                 f"pushed {counted(self.pushed.accepted, 'new entry', 'new entries')} of our own "
@@ -331,8 +358,10 @@ async def _sync(
     follow: bool,
     repair: bool = False,
     peers: list[str] | None = None,
+    selection: Selection | None = None,
 ) -> _Outcome:
     from samverka.membership.mirror import hub_client, refresh, sync_from_hub
+    from samverka.replication.selective import SelectiveFeed
 
     update = await refresh(node)
     started = time.monotonic()
@@ -364,7 +393,10 @@ async def _sync(
         seconds=time.monotonic() - started,
         origins=await asyncio.to_thread(show.origins_changed),
         directory_version=update.directory.version,
+        selection=selection,
     )
+    if selection is not None and isinstance(client, SelectiveFeed):
+        selection.left_out = client.left_out
     if push:
         try:
             outcome.pushed = await _push(node)

@@ -67,8 +67,24 @@ class HubSync:
 
 
 def hub_client(node: Node) -> FeedClient:
-    """A FeedService client for the hub's member port, with this node's certificate."""
-    return FeedClient.connect(hub_address(node.config), ClientTls.from_config(node.config))
+    """A FeedService client for the hub's member port, with this node's certificate;
+    through the node's ``[sync]`` filter when it has one (selective sync: it reads only
+    the origins chosen, and keeps entries of other kinds or areas as stand-ins)."""
+    from samverka.replication.selective import SelectiveFeed, SyncFilter
+    from samverka.transport.client import open_channel
+
+    address, tls = hub_address(node.config), ClientTls.from_config(node.config)
+    chosen = SyncFilter.from_section(node.config.sync)
+    if not chosen.active:
+        return FeedClient.connect(address, tls)
+    return SelectiveFeed(
+        open_channel(address, tls),
+        address=address,
+        sync_filter=chosen,
+        own_origin=node.origin,
+        keys=node.keyring,
+        held=node.store.record_versions,
+    )
 
 
 def hub_prover(node: Node, link: HubClient) -> LogProver | None:
@@ -307,6 +323,10 @@ class FollowAgent:
             self.watcher.notify(positions[-1])
 
     async def _follow(self) -> None:
+        from samverka.replication.selective import reread_if_wider
+
+        # A [sync] filter widened since the last run: read the hub's log again.
+        await asyncio.to_thread(reread_if_wider, self.node)
         try:
             await follow_hub(
                 self.node,
