@@ -68,12 +68,18 @@ EXISTING = {
         "CSV export: links from a forged Host header",
     "tests/hub/test_renewal_limit.py::test_renewals_are_capped_per_member_across_replicas":
         "RenewCertificate beyond the limit, spread over two replicas",
+    "tests/hub/test_witness_e2e.py::test_forged_missing_and_replayed_cosigned_checkpoints_are_refused":
+        "the hub's checkpoint with a forged or stripped cosignature, an older one replayed",
+    "tests/hub/test_witness_e2e.py::test_a_witness_shown_a_split_view_keeps_evidence_and_stops":
+        "split view: the log key's twin of a checkpoint a witness cosigned",
+    "tests/hub/test_witness_e2e.py::test_crosscheck_finds_a_member_fooled_from_first_sight":
+        "split view from first sight (hub and two colluding cosigners), found by crosscheck",
 }  # fmt: skip
 
 SUITES = ["tests/attacks", "tests/faults", "tests/load", "tests/core/test_mutations.py"]
 #: Modules whose tests build on each other (module fixtures): run whole, then the
 #: EXISTING ids in them are read from the results.
-WHOLE_MODULES = ["tests/hub/test_aggregation_e2e.py"]
+WHOLE_MODULES = ["tests/hub/test_aggregation_e2e.py", "tests/hub/test_witness_e2e.py"]
 
 
 def run_pytest(results: Path, junit: Path, extra: list[str]) -> int:
