@@ -2,24 +2,25 @@
 and 6).
 
 Real processes over mutual TLS on loopback: ``hub serve`` (SQLite) and three enrolled
-nodes running ``node serve`` (push, follow, witness and the directory refresh every
-FOLLOW_INTERVAL seconds, JSON logs): Orsa (the wronged kommun), Älvdalen and Leksand.
-The hub misbehaves as its operator could: it lists a key of its own for Orsa (a row in
-its key table and a directory version it signs) and accepts an entry in Orsa's feed
-signed with it. What is shown:
+nodes running ``node serve`` (push, follow, witness; JSON logs): Orsa (the wronged
+kommun), Älvdalen and Leksand. The hub misbehaves as its operator could: it lists a key
+of its own for Orsa (a row in its key table and a directory version it signs) and
+accepts an entry in Orsa's feed signed with it. What is shown (figures printed):
 
 - a legitimate rotation (``samverka node rotate-key``, approved by the council) takes
   effect at once everywhere: the other nodes take the new key and its entries;
-- while Orsa's node is down, the other nodes refuse the forged entry
-  (``key_in_challenge``): the planted key is in its challenge period, which starts only
-  once the directory listing it stands in a checkpoint the witnesses cosigned;
-- Orsa's node raises the alarm within one follow interval of seeing the directory (the
-  time is printed): ``tlog/alarms``, a JSON log line ``monitor_alarm``, the metric
-  ``samverka_monitor_alarms_total``, ``doctor`` FAIL, ``samverka sync`` exit 8, and
-  evidence in ``tlog/evidence/`` that tests/tlogcheck.py (which imports nothing of ours)
-  checks: the hub's signed directory, Orsa's objection, the log's checkpoint and the
-  inclusion proof of the directory's leaf. The forged entry of its own feed raises an
-  alarm of its own, with the entry as evidence;
+- Orsa's node, running with the default directory refresh (60 s), raises the alarm
+  within a second of the hub signing the directory (the hub's directory push wakes the
+  refresh), objects, and every other member refuses the key soon after;
+- while Orsa's node is down, the other nodes refuse an entry forged with a second
+  planted key (``key_in_challenge``): the key is in its challenge period, which starts
+  only once the directory listing it stands in a checkpoint the witnesses cosigned;
+- Orsa's node back: the alarm at once, in every form: ``tlog/alarms``, a JSON log line
+  ``monitor_alarm``, the metric ``samverka_monitor_alarms_total``, ``doctor`` FAIL,
+  ``samverka sync`` exit 8, and evidence in ``tlog/evidence/`` that tests/tlogcheck.py
+  (which imports nothing of ours) checks: the hub's signed directory, Orsa's objection,
+  the log's checkpoint and the inclusion proof of the directory's leaf. The forged entry
+  of its own feed raises an alarm of its own, with the entry as evidence;
 - Orsa's objection reaches the hub (ObjectToKey), which lists it in a new directory
   version, and every member refuses the key from then on (``key_objected``).
 """
@@ -62,7 +63,7 @@ from soakresults import record
 
 ORSA, ALVDALEN = "2034", "2039"
 MEMBERS = (ORSA, ALVDALEN, LEKSAND)
-#: The nodes' directory refresh (seconds): the follow interval the alarm must come within.
+#: The other nodes' directory refresh (seconds), so the test need not wait for theirs.
 FOLLOW_INTERVAL = 1.0
 
 pytestmark = pytest.mark.timeout(900)
@@ -79,9 +80,9 @@ class KeyFed:
     starts: int = 0
     logs: dict[str, Path] = field(default_factory=dict)
 
-    def start(self, code: str) -> None:
+    def start(self, code: str, **extra: str) -> None:
         self.starts += 1
-        env = dict(self.env)
+        env = dict(self.env) | extra
         if code == ORSA:
             env["SAMVERKA_METRICS_LISTEN"] = self.metrics
         name = f"serve-{code}-{self.starts}"
@@ -304,7 +305,32 @@ def test_rotation_at_once_challenge_alarm_objection(fed: KeyFed) -> None:
     record("attack", "legitimate key rotation takes effect at once at every node",
            refused=True, code="effective", reason="rotation")  # fmt: skip
 
-    # -- while Orsa's node is down, the hub binds a key of its own to Orsa -------------------
+    # -- Orsa's node running (refresh every 60 s, the default): the hub binds a key of its
+    # own to Orsa; the alarm comes with the hub's directory push, within one interval ----
+    fed.stop(ORSA)
+    fed.start(ORSA, SAMVERKA_HUB_DIRECTORY_REFRESH_SECONDS="60")
+    sequence = author(leksand, "orsa-follows")
+    wait_for(lambda: held(orsa, LEKSAND) >= sequence, 60, "Orsa's node following", fed)
+    first, _ = plant_key(fed.hub.dir, ORSA)
+    planted_at = time.monotonic()
+    first_file = orsa / ALARMS_DIR / f"key_not_held-{first.key_id}.json"
+    wait_for(first_file.exists, 30, "Orsa's alarm", fed)
+    to_alarm = time.monotonic() - planted_at
+    assert to_alarm <= 5.0, to_alarm  # far within one refresh interval (60 s)
+    record("attack", "hub binds a key of its own to a kommun: that kommun's alarm",
+           refused=True, code=f"alarm in {to_alarm:.1f} s", reason="key_not_held")  # fmt: skip
+    for code in others:
+        wait_for(
+            lambda code=code: (
+                (binding(fed.nodes[code], ORSA, first.key_id) or {}).get("via") == "objection"
+            ),
+            30,
+            f"{code} to honour Orsa's objection",
+            fed,
+        )
+    objected_at = time.monotonic() - planted_at
+
+    # -- while Orsa's node is down, the hub binds another key and forges an entry with it --
     for i in (1, 2):
         author(orsa, f"orsa-{i}")
     for code in others:
@@ -336,28 +362,19 @@ def test_rotation_at_once_challenge_alarm_objection(fed: KeyFed) -> None:
     record("attack", "hub binds a key of its own to a kommun: other nodes refuse its entries",
            refused=True, code="sync stopped", reason="key_in_challenge")  # fmt: skip
 
-    # -- Orsa's node comes back: the alarm, within one follow interval -------------------------
+    # -- Orsa's node comes back: the alarm at once ------------------------------------------
     started = time.monotonic()
-    fed.start(ORSA)
+    fed.start(ORSA, SAMVERKA_HUB_DIRECTORY_REFRESH_SECONDS="60")
     alarm_file = orsa / ALARMS_DIR / f"key_not_held-{planted.key_id}.json"
     wait_for(alarm_file.exists, 60, "Orsa's alarm", fed)
     after_start = time.monotonic() - started
-
-    # With Orsa's node running, a second planted key: the alarm within one follow interval.
-    second, _ = plant_key(fed.hub.dir, ORSA)
-    planted_at = time.monotonic()
-    second_file = orsa / ALARMS_DIR / f"key_not_held-{second.key_id}.json"
-    wait_for(second_file.exists, 30, "Orsa's alarm on the second key", fed)
-    to_alarm = time.monotonic() - planted_at
     print(
         f"\ntime to alarm: {to_alarm:.2f} s after the hub signed the directory (node "
-        f"running, follow interval {FOLLOW_INTERVAL:g} s); {after_start:.2f} s after the "
-        f"node's start; a rotation took effect at the others {rotation_seconds:.2f} s after "
-        "the council's approval"
+        f"running, directory refresh every 60 s: the hub's push); every other member "
+        f"refused the key {objected_at:.2f} s after it was signed; {after_start:.2f} s after "
+        f"the start of a node that was down; a rotation took effect at the others "
+        f"{rotation_seconds:.2f} s after the council's approval"
     )
-    assert to_alarm <= FOLLOW_INTERVAL + 2.0, to_alarm  # one interval, plus a refresh's work
-    record("attack", "hub binds a key of its own to a kommun: that kommun's alarm",
-           refused=True, code=f"alarm in {to_alarm:.1f} s", reason="key_not_held")  # fmt: skip
 
     # The JSON log line, the metric, doctor, samverka sync.
     alarms = wait_for(lambda: fed.events(ORSA, "monitor_alarm"), 10, "a monitor_alarm line")
@@ -372,7 +389,7 @@ def test_rotation_at_once_challenge_alarm_objection(fed: KeyFed) -> None:
                 return float(line.split()[-1])
         return 0.0
 
-    wait_for(lambda: metric() >= 2, 10, "the alarm metric")
+    wait_for(lambda: metric() >= 1, 10, "the alarm metric")
     report = run_doctor(orsa, only=["directory"])
     [finding] = report.findings
     assert finding.status.value == "FAIL" and "monitor alarm" in finding.message, finding
