@@ -185,7 +185,7 @@ def rotate_hub_keys(
         published.version,
         found.new_key.key_id,
         old_key.key_id,
-        extra={"event": "hub_keys_rotated"},
+        extra={"event": "hub_keys_rotated", "key_id": found.new_key.key_id},
     )
     return RotationReport(
         version=published.version,

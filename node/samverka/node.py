@@ -26,9 +26,10 @@ from pathlib import Path
 
 from samverka.closing import Closing
 from samverka.config import CONFIG_FILE, DEFAULT_LISTEN, NodeConfig, load_config, render_config
-from samverka.errors import ConfigError, DirectoryRefused
+from samverka.errors import ConfigError, DirectoryRefused, Reason
 from samverka.protocol import keybinding
 from samverka.protocol.directory import VerifiedDirectory, verify_directory
+from samverka.protocol.hubrotation import HubTrust, follow_directory
 from samverka.protocol.keybinding import KeyState
 from samverka.protocol.kommuner import is_kommunkod, kommun_name
 from samverka.protocol.signing import PublicKey, SigningKey
@@ -45,6 +46,10 @@ LOCAL_CA_KEY = "tls/local-ca.key"
 #: SignedDirectory this node holds (written by :mod:`samverka.membership.member`).
 HUB_KEY_FILE = "hub/hub.pub"
 DIRECTORY_FILE = "hub/directory.bin"
+#: The hub's transparency-log keys this node pinned before a hub key rotation moved the
+#: log key (one verifier key a line, oldest first; samverka.membership.hubtrust writes
+#: it): the checkpoints it cosigned and accepted under them stay its reference.
+EARLIER_LOG_KEYS_FILE = "hub/earlier-log-keys"
 
 #: A pending key rotation's new signing key (written by ``node rotate-key``, removed
 #: once the node switched to it) and the signing keys it used before (0600).
@@ -256,18 +261,37 @@ def pinned_hub_key(config: NodeConfig) -> PublicKey | None:
 
 def load_directory(config: NodeConfig) -> VerifiedDirectory | None:
     """The directory this node holds, re-verified against the pinned key (not for expiry:
-    an expired directory still says which keys signed the entries already held)."""
+    an expired directory still says which keys signed the entries already held), or
+    through the hub key rotation it carries from the pinned key (a rotation followed
+    up to the directory but not yet to hub/hub.pub: samverka.membership.hubtrust)."""
     path = config.dir / DIRECTORY_FILE
     hub_key = pinned_hub_key(config)
     if hub_key is None or not path.exists():
         return None
+    raw = path.read_bytes()
     try:
-        return verify_directory(path.read_bytes(), hub_key, now_ms=None)
+        try:
+            return verify_directory(raw, hub_key, now_ms=None)
+        except DirectoryRefused as exc:
+            if exc.reason is not Reason.UNKNOWN_KEY:
+                raise
+            return follow_directory(raw, HubTrust(hub_key), now_ms=None).directory
     except DirectoryRefused as exc:
         raise ConfigError(
             f"{path} does not verify with the pinned hub key: {exc}",
             hint="fetch the directory again (`samverka node directory --refresh`)",
         ) from exc
+
+
+def earlier_log_keys(node_dir: Path) -> list[str]:
+    """The log keys this node pinned before the held directory's (oldest first)."""
+    try:
+        text = (node_dir / EARLIER_LOG_KEYS_FILE).read_text(encoding="ascii")
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {node_dir / EARLIER_LOG_KEYS_FILE}: {exc}") from exc
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def directory_keys(config: NodeConfig, *, now_ms: int | None = None) -> list[TrustedKey]:

@@ -12,10 +12,24 @@ from pathlib import Path
 
 import pytest
 from hubkit import HOUR, Applicant, HubUnderTest, make_hub
+from samverka.config import load_config
 from samverka.errors import ConfigError
+from samverka.membership.hubtrust import followed_rotations
+from samverka.membership.member import accept_directory
+from samverka.node import (
+    DIRECTORY_FILE,
+    HUB_KEY_FILE,
+    earlier_log_keys,
+    init_node,
+    load_directory,
+    pinned_hub_key,
+)
+from samverka.protocol.checkpoint import Checkpoint
 from samverka.protocol.hubrotation import HubTrust, follow_directory
 from samverka.protocol.kommuner import HUB_ORIGIN
-from samverka.protocol.note import Ed25519Signer
+from samverka.protocol.merkle import EMPTY_ROOT
+from samverka.protocol.note import Ed25519Signer, Ed25519Verifier, sign_note
+from samverka.replication.logstate import LogState
 from samverka.transport.pki import verify_certificate
 from samverka_hub import keyrotation
 from samverka_hub.ca import split_bundle
@@ -191,3 +205,53 @@ def test_finish_force_leaves_stragglers_behind(h: HubUnderTest) -> None:
 def test_nothing_to_rotate_is_refused(h: HubUnderTest) -> None:
     with pytest.raises(ConfigError, match="nothing to rotate"):
         rotate_hub_keys(h.hub, directory=False, log_key=False, ca=False)
+
+
+# -- a node folder following (in-process; over real processes: ..._e2e.py) ---------------
+
+
+def test_a_node_follows_a_rotation_and_finishes_one_cut_short(
+    h: HubUnderTest, tmp_path: Path
+) -> None:
+    hub = h.hub
+    init_node(tmp_path / "node", LEKSAND).close()
+    config = load_config(tmp_path / "node")
+    # Enrolled, as `node enroll` leaves it: the hub's key, directory and CA pinned.
+    v1 = hub.council.current_directory()
+    assert v1 is not None
+    (tmp_path / "node" / "hub").mkdir()
+    (tmp_path / "node" / HUB_KEY_FILE).write_bytes(hub.signing_key.public.to_pem())
+    (tmp_path / "node" / DIRECTORY_FILE).write_bytes(v1.signed_bytes())
+    config.path(config.tls.ca).write_bytes((hub.dir / "tls/ca.pem").read_bytes())
+    old_log = load_log_key(hub.dir)
+    assert old_log is not None
+    held_note = sign_note(Checkpoint(old_log.name, 0, EMPTY_ROOT).to_text(), old_log)
+    LogState(tmp_path / "node").record_cosigned(held_note)
+
+    h.clock.now += HOUR
+    one = rotate_hub_keys(hub, directory=True, log_key=True, ca=True)
+    v2 = hub.council.current_directory()
+    assert v2 is not None
+    update = accept_directory(config, v2.signed)
+    assert update.changed and [r.new_key.key_id for r in update.rotations] == [one.new_key_id]
+    assert pinned_hub_key(config).key_id == one.new_key_id  # type: ignore[union-attr]
+    assert len(split_bundle(config.path(config.tls.ca).read_bytes())) == 2
+    assert earlier_log_keys(config.dir) == [old_log.verifier().vkey]
+    assert [r.digest for r in followed_rotations(config)] == [update.rotations[0].digest]
+    # The checkpoint cosigned under the old log key stays the witness's reference.
+    new_log = Ed25519Verifier.from_vkey(one.new_log_key)
+    held = LogState(tmp_path / "node").cosigned()
+    assert held is not None and held.signed(new_log).size == 0
+
+    # A second rotation, followed only up to the directory (the node stopped there).
+    h.clock.now += HOUR
+    two = rotate_hub_keys(hub, directory=True, log_key=False, ca=False)
+    v3 = hub.council.current_directory()
+    assert v3 is not None
+    (tmp_path / "node" / DIRECTORY_FILE).write_bytes(v3.signed_bytes())
+    held_dir = load_directory(config)  # verified through the rotation it carries
+    assert held_dir is not None and held_dir.version == v3.version
+    assert pinned_hub_key(config).key_id == one.new_key_id  # type: ignore[union-attr]
+    again = accept_directory(config, v3.signed)
+    assert not again.changed
+    assert pinned_hub_key(config).key_id == two.new_key_id  # type: ignore[union-attr]

@@ -58,6 +58,7 @@ from samverka.membership.enrollment import (
     build_key_rotation,
     check_address,
 )
+from samverka.membership.hubtrust import adopt, complete_pins, hub_trust
 from samverka.membership.monitor import (
     Alarm,
     complete_alarms,
@@ -74,6 +75,7 @@ from samverka.node import (
     update_key_state,
 )
 from samverka.protocol.directory import VerifiedDirectory, verify_directory
+from samverka.protocol.hubrotation import HubRotation, follow_directory
 from samverka.protocol.kommuner import kommun_name
 from samverka.protocol.signing import PublicKey, SigningKey
 from samverka.transport.hubclient import HubClient
@@ -113,6 +115,8 @@ class DirectoryUpdate:
     #: Alarms the monitor raised on this directory (keys bound to this kommun that this
     #: node never held; samverka.membership.monitor).
     alarms: tuple[Alarm, ...] = ()
+    #: Hub key rotations followed on the way (samverka.membership.hubtrust).
+    rotations: tuple[HubRotation, ...] = ()
 
 
 def accept_directory(
@@ -120,34 +124,37 @@ def accept_directory(
     signed: directory_pb2.SignedDirectory | bytes,
     *,
     now: int | None = None,
+    expired_step_ok: bool = False,
 ) -> DirectoryUpdate:
     """Verify a directory from the hub and keep it if it is newer than the one held.
 
-    Raises DirectoryRefused (rollback, expired, bad signature, …); the directory held
-    before stays.
+    Signed by the pinned hub key, or by a new one the hub announced under it (a hub key
+    rotation it carries, followed: :mod:`samverka.membership.hubtrust`).
+    ``expired_step_ok``: an expired version that brings a rotation is taken (a step of a
+    chain the caller walks on at once). Raises DirectoryRefused (rollback, expired, bad
+    signature, unknown key, …); the directory held before stays.
     """
-    hub_key = pinned_hub_key(config)
-    if hub_key is None:
-        raise ConfigError(
-            "this node has not enrolled: no hub key is pinned",
-            hint="enroll first: `samverka node enroll --hub HOST:PORT --ca FILE`",
-        )
     held = load_directory(config)
-    verified = verify_directory(
+    trust = hub_trust(config, held)
+    followed = follow_directory(
         signed,
-        hub_key,
+        trust,
         now_ms=now_ms() if now is None else now,
         seen=held.checkpoint if held is not None else None,
+        expired_step_ok=expired_step_ok,
     )
+    verified = followed.directory
     previous = held.version if held is not None else 0
     if held is not None and held.digest == verified.digest:
+        complete_pins(config, followed)  # a rotation cut short before its last step
         return DirectoryUpdate(held, changed=False, previous_version=previous)
-    write_file(config.dir / DIRECTORY_FILE, verified.signed_bytes(), mode=0o644)
+    adopt(config, followed, before=trust)
     return DirectoryUpdate(
         verified,
         changed=True,
         previous_version=previous,
         alarms=tuple(adopted_directory(config, verified)),
+        rotations=(followed.rotation,) if followed.rotation is not None else (),
     )
 
 
@@ -293,17 +300,27 @@ async def refresh_directory(config: NodeConfig) -> DirectoryUpdate:
     """Fetch the hub's newest directory over the member port and keep it if newer."""
     held = load_directory(config)
     known = held.version if held is not None else 0
+    update: DirectoryUpdate | None = None
     async with HubClient.member(config) as client:
         reply = await client.get_directory(known)
-    if reply.not_modified:
+        # A node behind a hub key rotation is handed the version that carries it first
+        # (GetDirectory): follow each, then ask again, up to the newest.
+        for _ in range(MAX_ROTATION_STEPS):
+            if reply.not_modified:
+                break
+            step = accept_directory(config, reply.directory, expired_step_ok=True)
+            update = step if update is None else _walked(update, step)
+            if not (step.changed and step.rotations):
+                break
+            reply = await client.get_directory(step.directory.version)
+    if update is None:
         if held is None:
             raise TransportError(f"the hub at {config.hub.address} sent no directory")
         # The hub confirmed it is still the newest: its age starts again (CachedDirectory).
         os.utime(config.dir / DIRECTORY_FILE)
         await after_refresh(config)
         return DirectoryUpdate(held, changed=False, previous_version=known)
-    update = accept_directory(config, reply.directory)
-    if not update.changed:
+    if not update.changed or reply.not_modified:
         os.utime(config.dir / DIRECTORY_FILE)
     await after_refresh(config)
     return update
@@ -316,6 +333,21 @@ async def after_refresh(config: NodeConfig) -> None:
     the log proves a directory listing them (samverka.membership.monitor)."""
     await complete_alarms(config)
     await start_challenges(config)
+
+
+#: Most hub key rotations one refresh follows (each is one more call to the hub).
+MAX_ROTATION_STEPS = 64
+
+
+def _walked(before: DirectoryUpdate, step: DirectoryUpdate) -> DirectoryUpdate:
+    """Two updates of one refresh as one: from the first version held to the last."""
+    return DirectoryUpdate(
+        step.directory,
+        changed=before.changed or step.changed,
+        previous_version=before.previous_version,
+        alarms=before.alarms + step.alarms,
+        rotations=before.rotations + step.rotations,
+    )
 
 
 # -- enrollment ------------------------------------------------------------------------
@@ -443,11 +475,16 @@ def _complete_enrollment(
     from samverka.transport.pki import verify_certificate
 
     config = node.config
-    if _cert_der(bytes(reply.ca_pem)) != _cert_der(ca_pem):
+    # While the hub rotates its CA it answers with the old and the new one: each CA
+    # given with --ca must be among them (they authenticated this answer), and the node
+    # keeps the hub's whole bundle.
+    answered = _cert_ders(bytes(reply.ca_pem))
+    if not answered or not _cert_ders(ca_pem) <= answered:
         raise TransportError(
             "the hub's answer names a different CA than the one given with --ca",
             hint="check that --ca is the council's CA certificate (the hub's tls/ca.pem)",
         )
+    ca_pem = bytes(reply.ca_pem)
     key_pem = (node.dir / ENROLLMENT_TLS_KEY).read_bytes()
     cert_pem = bytes(reply.certificate_pem)
     try:
@@ -529,6 +566,17 @@ def _cert_der(pem: bytes) -> bytes:
     from cryptography import x509
 
     return x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+
+
+def _cert_ders(pem: bytes) -> set[bytes]:
+    """Each certificate of a PEM bundle (DER); empty when it holds none."""
+    from cryptography import x509
+
+    try:
+        certs = x509.load_pem_x509_certificates(pem)
+    except ValueError:
+        return set()
+    return {c.public_bytes(serialization.Encoding.DER) for c in certs}
 
 
 def _public_der_of_cert(cert_pem: bytes) -> bytes:

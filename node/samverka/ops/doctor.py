@@ -647,6 +647,12 @@ def _check_directory(config: NodeConfig, report: Report, at: dt.datetime) -> Non
         )
     else:
         report.add("directory", Status.OK, f"member directory version {directory.version}")
+    # The hub's own key rotations this node followed, and a certificate from a CA the hub
+    # rotated away from (samverka.membership.hubtrust).
+    from samverka.membership.hubtrust import doctor_findings
+
+    for status, message, hint in doctor_findings(config, directory):
+        report.add("directory", Status.WARN if status == "warn" else Status.OK, message, hint)
 
 
 def _check_witness(config: NodeConfig, report: Report, at: dt.datetime) -> None:

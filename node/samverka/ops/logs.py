@@ -58,6 +58,8 @@ FIELDS = (
     "remote",
     "url",
     "hint",
+    # a hub key rotation followed or made (samverka.membership.hubtrust, hub rotate-keys)
+    "key_id",
     # a supervised background task's failure (samverka.retry.supervise)
     "task",
     "failures",

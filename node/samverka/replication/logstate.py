@@ -35,7 +35,7 @@ import grpc
 
 from samverka.config import NodeConfig
 from samverka.errors import SamverkaError, TransportError
-from samverka.node import directory_keys, load_directory
+from samverka.node import directory_keys, earlier_log_keys, load_directory
 from samverka.observers import Observers
 from samverka.protocol.checkpoint import Checkpoint
 from samverka.protocol.directory import ACTIVE
@@ -91,6 +91,9 @@ class HeldCheckpoint:
 
     note: bytes
     checkpoint: Checkpoint
+    #: Log keys this node pinned before the current one (a hub key rotation moved the
+    #: log key: samverka.membership.hubtrust): a note held from then verifies under them.
+    earlier_keys: tuple[str, ...] = ()
 
     @property
     def size(self) -> int:
@@ -101,6 +104,11 @@ class HeldCheckpoint:
         try:
             return open_signed(self.note, log_verifier)
         except (SamverkaError, NoteError) as exc:
+            for vkey in reversed(self.earlier_keys):
+                try:
+                    return open_signed(self.note, Ed25519Verifier.from_vkey(vkey))
+                except (SamverkaError, NoteError):
+                    continue
             raise LogStateError(
                 f"the held checkpoint of {self.size} leaves does not verify under the log "
                 f"key {log_verifier.name}: {exc}",
@@ -171,7 +179,11 @@ class LogState:
         except OSError as exc:
             raise LogStateError(f"cannot read {path}: {exc.strerror}") from exc
         try:
-            return HeldCheckpoint(note, Checkpoint.from_text(parse_note(note).text))
+            return HeldCheckpoint(
+                note,
+                Checkpoint.from_text(parse_note(note).text),
+                earlier_keys=tuple(earlier_log_keys(self.dir)),
+            )
         except (SamverkaError, NoteError) as exc:
             raise LogStateError(
                 f"{path} is not a signed checkpoint: {exc}",
