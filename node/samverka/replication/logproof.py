@@ -137,6 +137,9 @@ class LogProver:
         self.poll = poll
         self.hub = hub
         self.stats = ProofStats()
+        # One page at a time: a sync proves the next page while it stores this one, and
+        # two at once would race for (and on) a newer accepted checkpoint.
+        self._one_at_a_time = asyncio.Lock()
 
     async def prove(self, claims: Sequence[LeafClaim | None], *, wait: float | None = None) -> None:
         """Prove every claim (None: skipped) included in an accepted checkpoint, waiting
@@ -150,11 +153,12 @@ class LogProver:
         todo = [(i, c) for i, c in enumerate(claims) if c is not None]
         if not todo:
             return
-        started = time.monotonic()
-        try:
-            await self._prove(todo, self.wait if wait is None else wait)
-        finally:
-            self.stats.seconds += time.monotonic() - started
+        async with self._one_at_a_time:
+            started = time.monotonic()
+            try:
+                await self._prove(todo, self.wait if wait is None else wait)
+            finally:
+                self.stats.seconds += time.monotonic() - started
 
     async def prove_directory(self, version: int, digest: bytes) -> None:
         """Prove one member-directory version (its digest) in an accepted checkpoint."""

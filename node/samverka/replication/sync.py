@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -163,10 +163,12 @@ async def sync_from_peer(
                 contextlib.aclosing(
                     client.read_entries(puller.cursor, entry_filter, batch_size)
                 ) as pages,
-                contextlib.aclosing(_checked_ahead(pages, keys)) as checked_pages,
+                contextlib.aclosing(
+                    _checked_ahead(pages, keys, puller.prove_page if prover else None)
+                ) as checked_pages,
             ):
-                async for page, checks in checked_pages:
-                    if not await puller.apply(page, await checks):
+                async for page, checks, proof in checked_pages:
+                    if not await puller.apply(page, await checks, proof):
                         break  # a gap was filled: read again from the cursor
                 else:
                     return puller.report
@@ -260,34 +262,53 @@ async def pause_until_reconnected(client: FeedClient, seconds: float, stop: asyn
                 await asyncio.wait(waits)
 
 
+#: A page's proof in the hub's log, under way: its checks and the refusal of the first
+#: entry not proven (None: all proven).
+PageProof = asyncio.Future[tuple[list[Checked], InclusionRefused | None]]
+ProvePage = Callable[
+    [list[feed_pb2.LogEntry], Awaitable[list[Checked]]],
+    Awaitable[tuple[list[Checked], InclusionRefused | None]],
+]
+
+
 async def _checked_ahead(
-    pages: AsyncGenerator[Page, None], keys: KeyRing
-) -> AsyncGenerator[tuple[Page, asyncio.Future[list[Checked]]], None]:
+    pages: AsyncGenerator[Page, None], keys: KeyRing, prove: ProvePage | None = None
+) -> AsyncGenerator[tuple[Page, asyncio.Future[list[Checked]], PageProof | None], None]:
     """Pages with their signature checks (ingest.check_signatures) already under way,
     reading one page ahead: while the caller verifies and stores a page, the next one
-    arrives and its signatures are checked on another core. Only the checks that need
-    no store state run ahead; each page is still ingested in order."""
+    arrives and its signatures are checked on another core, and (``prove``) its
+    inclusion proofs are asked of the hub and checked. Only what needs no store state
+    runs ahead; each page is still ingested in order."""
 
-    async def fetch() -> tuple[Page, asyncio.Future[list[Checked]]]:
+    async def fetch() -> tuple[Page, asyncio.Future[list[Checked]], PageProof | None]:
         page = await anext(pages)
-        return page, asyncio.ensure_future(asyncio.to_thread(check_signatures, page.entries, keys))
+        checks = asyncio.ensure_future(asyncio.to_thread(check_signatures, page.entries, keys))
+        proof = asyncio.ensure_future(prove(page.entries, checks)) if prove else None
+        return page, checks, proof
 
     ahead = asyncio.ensure_future(fetch())
     try:
         while True:
             try:
-                page, checks = await ahead
+                page, checks, proof = await ahead
             except StopAsyncIteration:
                 return
             ahead = asyncio.ensure_future(fetch())
-            yield page, checks
+            yield page, checks, proof
     finally:
         if not ahead.done():
             ahead.cancel()
         # The read must be over before the caller closes the stream it reads.
         await asyncio.wait([ahead])
-        if not ahead.cancelled():
-            ahead.exception()  # a read that failed after the caller stopped: not news
+        # A read that failed after the caller stopped is not news (exception() takes
+        # it); a page read, its proof under way is not needed.
+        if not ahead.cancelled() and ahead.exception() is None:
+            _, _, proof = ahead.result()
+            if proof is not None:
+                proof.cancel()
+                await asyncio.wait([proof])
+                if not proof.cancelled():
+                    proof.exception()
 
 
 async def _until(
@@ -364,13 +385,16 @@ class _Puller:
             self.cursor = await asyncio.to_thread(self.store.get_cursor, self.peer)
             self.report.position = self.cursor
 
-    async def apply(self, page: Page, checked: list[Checked] | None = None) -> bool:
+    async def apply(
+        self, page: Page, checked: list[Checked] | None = None, proof: PageProof | None = None
+    ) -> bool:
         """Verify and store one page. False when a gap was filled and reading must restart.
 
-        ``checked``: the page's check_signatures, when they were run ahead.
+        ``checked``: the page's check_signatures, when they were run ahead; ``proof``:
+        its proof in the hub's log (:meth:`prove_page`), when it was run ahead.
         """
         self._check_page(page)
-        entries, checked, unproven = await self._proven_part(page.entries, checked)
+        entries, checked, unproven = await self._proven_part(page.entries, checked, proof)
         if unproven is None:
             end = page.next_position
         else:  # stop right before the first entry not proven
@@ -402,21 +426,40 @@ class _Puller:
         raise SyncStopped(refusal, peer=self.peer, report=self.report, item=entries[held])
 
     async def _proven_part(
-        self, entries: list[feed_pb2.LogEntry], checked: list[Checked] | None
+        self,
+        entries: list[feed_pb2.LogEntry],
+        checked: list[Checked] | None,
+        proof: PageProof | None = None,
     ) -> tuple[list[feed_pb2.LogEntry], list[Checked] | None, InclusionRefused | None]:
         """With a prover: the entries proven in the hub's log (all, or those before the
         first that is not), their checks, and the refusal of that first one."""
         if self.prover is None or not entries:
             return entries, checked, None
-        if checked is None:
-            checked = await asyncio.to_thread(check_signatures, entries, self.keys)
+        if proof is not None:
+            checked, refusal = await proof
+        else:
+            if checked is None:
+                checked = await asyncio.to_thread(check_signatures, entries, self.keys)
+            checked, refusal = await self.prove_page(entries, _done(checked))
+        if refusal is None:
+            return entries, checked, None
+        return entries[: refusal.at], checked[: refusal.at], refusal
+
+    async def prove_page(
+        self, entries: list[feed_pb2.LogEntry], checks: Awaitable[list[Checked]]
+    ) -> tuple[list[Checked], InclusionRefused | None]:
+        """Prove a page's entries in the hub's log: their checks, and the refusal of the
+        first entry not proven (None: all are). An entry not in the log that this node
+        holds already (fetched from elsewhere) is passed over: nothing of it is taken."""
+        assert self.prover is not None
+        checked = await checks
         claims = entry_claims(entries, checked)
         wait: float | None = None
         try:
             while True:
                 try:
                     await self.prover.prove(claims, wait=wait)
-                    return entries, checked, None
+                    return checked, None
                 except NotInLog as refusal:
                     claim = claims[refusal.at]
                     if claim is None or not await asyncio.to_thread(self._held, claim):
@@ -438,7 +481,7 @@ class _Puller:
                     claims[refusal.at] = None
                     wait = 0.0  # waited once for this page already
         except InclusionRefused as refusal:
-            return entries[: refusal.at], checked[: refusal.at], refusal
+            return checked, refusal
         finally:
             self.report.proven = self.prover.stats.proven
             self.report.checkpoint_size = self.prover.stats.checkpoint_size
@@ -522,6 +565,10 @@ class _Puller:
                 if head is not None and head.sequence >= sequence - 1:
                     return True
         return False
+
+
+async def _done(value: list[Checked]) -> list[Checked]:
+    return value
 
 
 def _claimed(item: feed_pb2.LogEntry) -> tuple[str, int]:
