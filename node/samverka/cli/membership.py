@@ -217,6 +217,11 @@ def directory(node: Any, refresh: bool, as_json: bool) -> None:
                 )
             else:
                 click.echo(f"directory version {update.directory.version} is the newest")
+            for rotation in update.rotations:
+                click.echo(
+                    f"followed the hub's key rotation ({', '.join(rotation.what())}): hub key "
+                    f"{rotation.new_key.key_id}, announced under {rotation.old_key_id}"
+                )
     held = load_directory(node.config)
     if held is None:
         raise fail(
@@ -226,6 +231,11 @@ def directory(node: Any, refresh: bool, as_json: bool) -> None:
     if as_json:
         info = directory_json(held)
         info["expired"] = held.expired(_now_ms())
+        if refresh:
+            info["rotations_followed"] = [
+                {"what": r.what(), "old_key_id": r.old_key_id, "new_key_id": r.new_key.key_id}
+                for r in update.rotations
+            ]
         print_json(info)
         return
     echo_directory(held)
@@ -256,6 +266,7 @@ def directory_json(d: VerifiedDirectory) -> dict[str, Any]:
         "issued_at_ms": d.issued_at_ms,
         "expires_at_ms": d.expires_at_ms,
         "hub_key_id": d.directory.hub_key_id,
+        "log_key": d.directory.log_key,
         "digest": d.digest.hex(),
         "members": [
             {
