@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -54,7 +55,9 @@ from samverka.ops.doctor import run_doctor
 from samverka.protocol.directory import directory_digest
 from samverka.protocol.logleaf import directory_leaf
 from samverka.protocol.signing import SigningKey
+from samverka.replication.crosscheck import honour_objections
 from samverka.store.store import Store
+from samverka.transport.client import ClientTls, FeedClient
 from samverka.transport.hubclient import HubClient
 from samverka.v1 import directory_pb2, feed_pb2
 from samverka_hub.folder import open_hub
@@ -302,6 +305,7 @@ def test_rotation_at_once_challenge_alarm_objection(fed: KeyFed) -> None:
             f"{code} to hold Leksand's entry signed with the new key",
             fed,
         )
+    assert not list((leksand / ALARMS_DIR).glob("*.json"))  # its own new key: no alarm
     record("attack", "legitimate key rotation takes effect at once at every node",
            refused=True, code="effective", reason="rotation")  # fmt: skip
 
@@ -359,6 +363,9 @@ def test_rotation_at_once_challenge_alarm_objection(fed: KeyFed) -> None:
             fed,
         )
         assert held(node, ORSA) == forged_sequence - 1  # nothing stored from it on
+    # Älvdalen's key state as it is now, for a member the hub keeps the objection from.
+    unaware = fed.tmp / "unaware"
+    shutil.copytree(fed.nodes[ALVDALEN], unaware)
     record("attack", "hub binds a key of its own to a kommun: other nodes refuse its entries",
            refused=True, code="sync stopped", reason="key_in_challenge")  # fmt: skip
 
@@ -485,5 +492,19 @@ def test_rotation_at_once_challenge_alarm_objection(fed: KeyFed) -> None:
             lambda code=code: "key_objected" in fed.log(code), 60, f"{code}: key_objected", fed
         )
         assert held(node, ORSA) == forged_sequence - 1
+
+    # Orsa's node serves its objection to its peers (GetLogView): a member the hub kept it
+    # from takes it from there (``samverka crosscheck`` asks every peer).
+    async def log_view() -> list[bytes]:
+        tls = ClientTls.from_config(load_config(fed.nodes[ALVDALEN]))
+        async with FeedClient.connect(load_config(orsa).server.listen, tls) as client:
+            reply = await client.get_log_view()
+        return [o.SerializeToString(deterministic=True) for o in reply.objections]
+
+    served = run(log_view())
+    assert objection.SerializeToString(deterministic=True) in served
+    assert (binding(unaware, ORSA, planted.key_id) or {}).get("standing") == "pending"
+    assert honour_objections(load_config(unaware), served) == [f"{ORSA}:{planted.key_id}"]
+    assert binding(unaware, ORSA, planted.key_id)["standing"] == "refused"  # type: ignore[index]
     record("attack", "hub binds a key of its own to a kommun: the objection, honoured by all",
            refused=True, code="refused", reason="key_objected")  # fmt: skip

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from samverka.config import NodeConfig
 from samverka.membership.member import CachedDirectory, DirectoryPolicy
+from samverka.node import known_objections
 from samverka.protocol.kommuner import kommun_name
 from samverka.protocol.signing import PublicKey
 from samverka.replication.logstate import LogState
@@ -66,9 +67,14 @@ def build_node_server(
 
 def node_log_view(config: NodeConfig) -> LogView:
     """GetLogView's answer: the checkpoint of the hub's log this node accepted last (its
-    peers compare it with theirs: ``samverka crosscheck``)."""
+    peers compare it with theirs: ``samverka crosscheck``) and the key objections it
+    honours (its own among them: a kommun's objection reaches its peers even when the hub
+    does not list it)."""
     held = LogState(config.dir).accepted()
-    return LogView(checkpoint=held.note if held is not None else b"")
+    return LogView(
+        checkpoint=held.note if held is not None else b"",
+        objections=tuple(known_objections(config)),
+    )
 
 
 async def serve_node(

@@ -54,7 +54,7 @@ import grpc
 
 from samverka.config import NodeConfig
 from samverka.errors import SamverkaError
-from samverka.node import Node, hub_address, load_directory
+from samverka.node import Node, hub_address, load_directory, load_key_state, update_key_state
 from samverka.protocol.checkpoint import CheckpointError
 from samverka.protocol.directory import ACTIVE
 from samverka.protocol.kommuner import HUB_ORIGIN, kommun_name
@@ -208,6 +208,9 @@ class Answer:
     #: The source's view of the hub's log (GetLogView): the checkpoint it accepted
     #: (the hub: the one it serves as cosigned); empty when it holds or serves none.
     log_view: bytes = b""
+    #: The key objections the source knows (serialized SignedKeyObjection): this node
+    #: honours those that hold (samverka.protocol.keybinding), whoever relayed them.
+    objections: tuple[bytes, ...] = ()
 
     @property
     def reachable(self) -> bool:
@@ -623,23 +626,33 @@ async def ask(
                         f"{source.origin}: the directory's address for it is out of date",
                     )
             heads = await client.get_heads(wanted)
-            view = await _log_view(client)
+            view, objections = await _log_view(client)
     except TimeoutError:
         return Answer(source, None, f"no answer within {timeout:g} s")
     except SamverkaError as err:
         return Answer(source, None, str(err))
-    return Answer(source, tuple(heads.heads), log_view=view)
+    return Answer(source, tuple(heads.heads), log_view=view, objections=objections)
 
 
-async def _log_view(client: FeedClient) -> bytes:
-    """The peer's accepted checkpoint; empty from a peer that serves no GetLogView (an
-    older version) or holds none."""
+#: Objections taken from one source's GetLogView (each a few hundred bytes; a kommun
+#: objects to a handful of keys at most).
+MAX_OBJECTIONS_PER_SOURCE = 1000
+
+
+async def _log_view(client: FeedClient) -> tuple[bytes, tuple[bytes, ...]]:
+    """The peer's accepted checkpoint and the key objections it knows; empty from a peer
+    that serves no GetLogView (an older version) or holds none."""
     try:
-        return bytes((await client.get_log_view()).checkpoint)
+        reply = await client.get_log_view()
     except PeerError as err:
         if err.code is grpc.StatusCode.UNIMPLEMENTED:
-            return b""
+            return b"", ()
         raise
+    objections = tuple(
+        o.SerializeToString(deterministic=True)
+        for o in reply.objections[:MAX_OBJECTIONS_PER_SOURCE]
+    )
+    return bytes(reply.checkpoint), objections
 
 
 async def check_federation(
@@ -653,7 +666,9 @@ async def check_federation(
     """Compare the heads this node holds with the hub's, each origin's own node's (where
     the member directory held lists an address) and ``peers``', ``concurrency`` at a
     time, each within ``timeout`` seconds. Reads the directory this node holds (kept
-    current by sync) and changes nothing.
+    current by sync) and changes nothing but this: the key objections the sources know
+    (GetLogView) are honoured from now on where they hold (``tlog/keys.json``), so a
+    kommun's objection reaches this node even when the hub does not list it.
 
     Raises ConfigError when the node is not enrolled.
     """
@@ -680,7 +695,25 @@ async def check_federation(
 
     result = await asyncio.to_thread(compare)
     views = await compare_views(config, answers)
+    learnt = [o for a in answers for o in a.objections]
+    if learnt:
+        await asyncio.to_thread(honour_objections, config, learnt)
     return replace(result, views=views)
+
+
+def honour_objections(config: NodeConfig, objections: Sequence[bytes]) -> list[str]:
+    """Take objections learnt from peers into the node's key state; the keys (as
+    ``kommunkod:key id``) they newly refuse, each said in a log line."""
+    before = {(b.kommunkod, b.key_id) for b in load_key_state(config).refused()}
+    after = update_key_state(config, objections=objections).refused()
+    refused = [f"{b.kommunkod}:{b.key_id}" for b in after if (b.kommunkod, b.key_id) not in before]
+    for key in refused:
+        log.warning(
+            "key %s refused from now on: its kommun objected (learnt from a peer)",
+            key,
+            extra={"event": "objection_learnt", "origin": key.split(":")[0]},
+        )
+    return refused
 
 
 def _and(items: Sequence[str]) -> str:
