@@ -150,12 +150,18 @@ class WebSection:
     #: Most rows one CSV export holds.
     max_export_rows: int = 5000
     #: The catalog's public address (``https://katalog.example.se``, with a path prefix
-    #: if it is served under one), from which the links in CSV exports are built. Empty:
-    #: the links are paths (``/post/2029/uc-x``). Never taken from the request's Host
-    #: header, which whoever sends the request chooses.
+    #: if it is served under one), from which the links in CSV exports, Atom feeds and
+    #: webhook messages are built (and the host of the feeds' tag: ids). Empty: the links
+    #: are paths (``/post/2029/uc-x``). Never taken from the request's Host header, which
+    #: whoever sends the request chooses.
     public_url: str = ""
+    #: Entries in one Atom feed (``/flode.atom`` and the others, docs/FEEDS.md): the
+    #: records whose current version was stored last.
+    feed_size: int = 50
 
     def __post_init__(self) -> None:
+        if not 1 <= self.feed_size <= 500:
+            raise ConfigError("[web] feed_size must be between 1 and 500")
         if not 1 <= self.page_size <= 200:
             raise ConfigError("[web] page_size must be between 1 and 200")
         if not 1 <= self.max_export_rows <= 100_000:
@@ -378,8 +384,11 @@ enabled = true
 listen = "127.0.0.1:7480"
 page_size = 20
 max_export_rows = 5000
-# The catalog's public address, for the links in CSV exports (empty: paths only).
+# The catalog's public address, for the links in CSV exports and Atom feeds
+# (empty: paths only; feeds need it for readers that do not resolve paths).
 # public_url = "https://katalog.example.se"
+# Entries in each Atom feed (/flode.atom, /flode/kommun/2029.atom, …; docs/FEEDS.md).
+feed_size = 50
 
 [tlog]
 # The transparency log (served under /log/ on the web port, and over gRPC): members'

@@ -74,9 +74,17 @@ def public_urls() -> list[str]:
         f"/api/records/{KUNGSBACKA}/uc-delad-assistent",
         f"/api/records/{LEKSAND}/sol-ai-policy",
         "/api/openapi.json",
+        # The Atom feeds (tests/web/test_feeds.py reads them with a feed parser).
+        "/flode.atom",
+        "/flode.atom?area=social-services",
+        f"/flode.atom?technique={SECRET}teknik",
+        "/flode/omrade/social-services.atom",
+        "/flode/typ/use-case.atom",
+        "/flode/typ/recommendation.atom",
+        "/flode/rekommendationer.atom",
     ]
     for code in (LEKSAND, KUNGSBACKA, TIBRO, GAGNEF, "0000"):
-        urls += [f"/kommun/{code}", f"/api/kommuner/{code}"]
+        urls += [f"/kommun/{code}", f"/api/kommuner/{code}", f"/flode/kommun/{code}.atom"]
     return urls
 
 

@@ -3,7 +3,7 @@
 Staff in a kommun find what others have done with AI, who to ask and what to take
 home; the council sees where the country stands. Server-rendered pages (no script,
 no front-end build, every asset served from this package), a JSON API with an
-OpenAPI description, CSV export.
+OpenAPI description, CSV export, Atom feeds of new and changed records.
 
 - :mod:`~samverka_hub.web.catalog`: the read model; PUBLIC records only, decided there.
 - :mod:`~samverka_hub.web.projection`: what the store's current view lacks
@@ -13,5 +13,7 @@ OpenAPI description, CSV export.
 - :mod:`~samverka_hub.web.chart`: the coverage picture's layout (one square per kommun).
 - :mod:`~samverka_hub.web.app`, :mod:`~samverka_hub.web.pages`,
   :mod:`~samverka_hub.web.api`: the ASGI app, its pages and its API.
+- :mod:`~samverka_hub.web.feeds`, :mod:`~samverka_hub.web.atom`: the Atom feeds
+  (``/flode.atom`` and narrower ones; docs/FEEDS.md) and the documents they serve.
 - :mod:`~samverka_hub.web.server`: serving it inside ``hub serve`` or alone.
 """

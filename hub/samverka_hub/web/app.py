@@ -36,7 +36,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from samverka_hub.config import WebSection
 from samverka_hub.tlog import LogReader
-from samverka_hub.web import api, pages
+from samverka_hub.web import api, feeds, pages
 from samverka_hub.web import log as log_routes
 from samverka_hub.web.catalog import BadFilter, Catalog
 from samverka_hub.web.context import STATIC_DIR, WebContext, context, template_environment
@@ -75,8 +75,11 @@ def create_app(
         swagger_ui_oauth2_redirect_url=None,
     )
     app.state.web = WebContext(catalog, settings or WebSection(), template_environment())
+    # Every page links the catalog's main feeds; a page with a narrower one says so.
+    app.state.web.templates.globals["default_feeds"] = feeds.page_feeds()
     app.include_router(pages.router)
     app.include_router(api.router)
+    app.include_router(feeds.router)
     app.state.tlog = tlog
     app.include_router(log_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

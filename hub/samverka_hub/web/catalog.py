@@ -160,6 +160,14 @@ class RecordView:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedItem:
+    """A PUBLIC live record in a feed, with its signature checked again."""
+
+    summary: Summary
+    signature: SignatureCheck
+
+
+@dataclass(frozen=True, slots=True)
 class Retracted:
     """A PUBLIC record its origin has retracted (the page says so; no content)."""
 
@@ -373,6 +381,40 @@ class Catalog:
                 .limit(limit)
             ).all()
         return [_summary(r) for r in rows]
+
+    def newest(self, f: Filters, *, limit: int) -> list[FeedItem]:
+        """The ``limit`` PUBLIC live records matching ``f`` (no text) whose current
+        version was written last, newest first, each with its signature checked again
+        against the directory in force (for the Atom feeds, :mod:`.feeds`).
+
+        Reused until the log or the directory moves: feed readers poll, often.
+        """
+        f.check()
+        if f.text:
+            raise BadFilter("ett flöde kan inte filtreras på sökord")
+        directory = self.directory()
+        version = directory.version if directory is not None else 0
+        return self._memo(("newest", f, limit, version), lambda: self._newest(f, limit, directory))
+
+    def _newest(
+        self, f: Filters, limit: int, directory: VerifiedDirectory | None
+    ) -> list[FeedItem]:
+        stmt = (
+            sa.select(*_SUMMARY_COLUMNS, log.c.signed_entry)
+            .join_from(records, log, log.c.position == records.c.position)
+            .where(*self._conditions(f))
+            .order_by(records.c.position.desc())
+            .limit(limit)
+        )
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return [
+            FeedItem(
+                _summary(r),
+                check_signature(bytes(r.signed_entry), directory, rings=self._rings),
+            )
+            for r in rows
+        ]
 
     def _summaries(
         self,

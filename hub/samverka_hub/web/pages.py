@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, Response
 from samverka.protocol.kommuner import counties, is_origin, kommuner
 from samverka.protocol.vocab import RECORD_KIND, RISK_CLASS, SERVICE_AREA, USE_CASE_STATUS
 
-from samverka_hub.web import present
+from samverka_hub.web import feeds, present
 from samverka_hub.web.catalog import BROWSABLE_KINDS, Filters, RecordView, Retracted
 from samverka_hub.web.chart import layout
 from samverka_hub.web.context import context
@@ -86,6 +86,9 @@ def search(
         result=result,
         techniques=ctx.catalog.techniques(),
         csv_url="/api/records.csv" + query_string(filters),
+        feeds=feeds.page_feeds(filters),
+        # A feed follows filters, not words (it lists the newest, not the best match).
+        feed_url=None if filters.text else feeds.filtered(filters).meta.path,
         page_url=lambda n: "/sok" + query_string(filters, page=n),
         **_choices(),
     )
@@ -100,7 +103,14 @@ def record(request: Request, origin: str, record_id: str) -> Response:
     if isinstance(found, Retracted):
         return ctx.render(request, "retracted.html", status_code=410, retracted=found)
     assert isinstance(found, RecordView)
-    return ctx.render(request, "record.html", view=found, r=found.record, s=found.summary)
+    return ctx.render(
+        request,
+        "record.html",
+        view=found,
+        r=found.record,
+        s=found.summary,
+        feeds=[feeds.link(feeds.by_kommun(origin)), *feeds.page_feeds()],
+    )
 
 
 @router.get("/kommun/{code}", response_class=HTMLResponse)
@@ -119,6 +129,8 @@ def kommun(
         view=view,
         row=row,
         page_url=lambda n: f"/kommun/{code}?page={n}",
+        feed_url=feeds.by_kommun(code).meta.path,
+        feeds=[feeds.link(feeds.by_kommun(code)), *feeds.page_feeds()],
     )
 
 
@@ -136,6 +148,10 @@ def coverage(request: Request, area: str = "") -> Response:
         chart=layout(cov, area=area_value),
         area_terms=sorted(SERVICE_AREA, key=lambda t: t.sv),
         area=area_value,
+        feeds=[
+            *([feeds.link(feeds.by_area(area_value))] if area_value else []),
+            *feeds.page_feeds(),
+        ],
     )
 
 
