@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from samverka.errors import Reason
 from samverka.node import Node
 from samverka.protocol.verify import TrustedKey
-from samverka.replication.bundle import MAGIC, BundleRefused, import_bundle
+from samverka.replication.bundle import MAGIC, BundleRefused, encode_varint, import_bundle
 from samverka.v1 import bundle_pb2, feed_pb2
 
 TIBRO_RECORDS = [
@@ -185,12 +185,86 @@ def test_a_truncated_bundle(cli: Cli, bundle_file: Path, tibro_feed: Path, leksa
     mid_item = (spans[2][0] + spans[2][1]) // 2
     stderr = _import(cli, data[:mid_item], tmp_path, tibro_feed, leksand)
     assert "bundle item 3 (1472#3): malformed: truncated" in stderr
-    assert tibro_head(leksand) == 2
+    # Item 2 is a stand-in: with nothing intact after it to vouch for it, it is left out.
+    assert tibro_head(leksand) == 1
 
     boundary = spans[3][1]  # exactly after item 4: only the header can tell
     stderr = _import(cli, data[:boundary], tmp_path, tibro_feed, leksand)
     assert "bundle item 5 (1472#5): malformed: truncated: the header lists 5 entries" in stderr
     assert tibro_head(leksand) == 4
+
+
+def test_an_item_claiming_a_huge_length_is_refused_before_reading_it(
+    cli: Cli, bundle_file: Path, tibro_feed: Path, leksand: Path, tmp_path: Path
+) -> None:
+    """A length prefix of 2^40 bytes (or one that never ends) is refused as malformed at
+    that item, without reading (or allocating) what it claims; the entries before stay."""
+    data = bundle_file.read_bytes()
+    spans = items_of(data)
+    prefix_at, start = spans[1][1], spans[2][0]  # item 3's length prefix lies between
+    huge = encode_varint(2**40)
+    stderr = _import(cli, data[:prefix_at] + huge + data[start:], tmp_path, tibro_feed, leksand)
+    assert "bundle item 3 (1472#3): malformed" in stderr and "claims" in stderr, stderr
+    assert tibro_head(leksand) == 1  # item 2, a stand-in, had nothing after it to vouch
+    endless = data[:prefix_at] + b"\xff" * 64
+    stderr = _import(cli, endless, tmp_path, tibro_feed, make_node(tmp_path / "fresh", LEKSAND))
+    assert "bundle item 3 (1472#3): malformed" in stderr, stderr
+
+
+def test_a_stand_in_changed_in_front_of_a_broken_item_is_not_stored(
+    cli: Cli, bundle_file: Path, tibro_feed: Path, leksand: Path, tmp_path: Path
+) -> None:
+    """Tibro's genuine bundle (header signed, key trusted) with item 2, a stand-in for
+    its MEMBERS record, changed in transit and item 3 cut short: the stand-in has no
+    entry after it to vouch for it and is not the head the signed header names, so it
+    is left out; the genuine bundle then imports whole. Before, the changed stand-in was
+    stored on the exporter's word and every later import or sync of Tibro's feed stopped
+    at a ``fork`` at sequence 2."""
+    data = bytearray(bundle_file.read_bytes())
+    spans = items_of(bytes(data))
+    stand_in = feed_pb2.LogEntry.FromString(bytes(data[spans[1][0] : spans[1][1]]))
+    assert stand_in.HasField("redacted") and stand_in.redacted.sequence == 2
+    at = data.index(stand_in.redacted.entry_hash, spans[1][0], spans[1][1])
+    data[at] ^= 0x01  # another hash: a stand-in for an entry that does not exist
+    stderr = _import(cli, bytes(data[: spans[2][0] + 3]), tmp_path, tibro_feed, leksand)
+    assert "bundle item 3 (1472#3): malformed: truncated" in stderr, stderr
+    assert tibro_head(leksand) == 1
+    key = tibro_feed / "keys" / "signing.pub"
+    result = cli("bundle", "import", bundle_file, "--trust-key", f"{TIBRO}={key}", node=leksand)
+    assert result.exit_code == 0, result.output
+    assert tibro_head(leksand) == 5
+
+
+def test_a_changed_stand_in_that_ends_its_feed_early_is_refused(
+    cli: Cli, bundle_file: Path, tibro_feed: Path, leksand: Path, tmp_path: Path
+) -> None:
+    """Tibro's signed header and item 1, item 2 (a stand-in) changed, then three of
+    Leksand's own entries in place of Tibro's items 3-5 (the header's item count holds):
+    the stand-in ends Tibro's feed in the file although the signed header names
+    sequence 5 as its head, so it is refused (fork) and not stored; the genuine bundle
+    then imports whole."""
+    for title in ("Första", "Andra", "Tredje"):
+        added = cli("usecase", "add", "--title", title, "--summary", "s", "--area", "it",
+                    "--status", "idea", "--visibility", "public", node=leksand)  # fmt: skip
+        assert added.exit_code == 0, added.output
+    own = tmp_path / "leksand.samverka"
+    assert cli("bundle", "export", "--out", own, node=leksand).exit_code == 0
+    theirs = own.read_bytes()
+    own_spans = items_of(theirs)
+    first = own_spans[0][0] - len(encode_varint(own_spans[0][1] - own_spans[0][0]))
+    data = bytearray(bundle_file.read_bytes())
+    spans = items_of(bytes(data))
+    stand_in = feed_pb2.LogEntry.FromString(bytes(data[spans[1][0] : spans[1][1]]))
+    at = data.index(stand_in.redacted.entry_hash, spans[1][0], spans[1][1])
+    data[at] ^= 0x01
+    crafted = bytes(data[: spans[1][1]]) + theirs[first : own_spans[2][1]]
+    stderr = _import(cli, crafted, tmp_path, tibro_feed, leksand)
+    assert "bundle item 2 (1472#2): fork" in stderr, stderr
+    assert tibro_head(leksand) == 1
+    key = tibro_feed / "keys" / "signing.pub"
+    result = cli("bundle", "import", bundle_file, "--trust-key", f"{TIBRO}={key}", node=leksand)
+    assert result.exit_code == 0, result.output
+    assert tibro_head(leksand) == 5
 
 
 def test_appended_bytes_and_a_tampered_header(

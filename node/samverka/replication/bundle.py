@@ -25,10 +25,12 @@ the bundle itself: the header signature is checked when the exporter's key is kn
 and entries verify only against keys the receiver already trusts (its own, pinned
 ones, the directory's). A redacted stand-in is stored only when a signed entry after
 it vouches for it (its previous_hash), or when it ends the exporter's own feed and the
-header verified with the exporter's key (the exporter's word for its own drafts, as
-the hub's Publish takes a member's). Any other trailing stand-in is left out and
-counted: a made-up stand-in for another origin's next sequence would otherwise make
-the real entry a ``fork`` at every later sync. The first bad item stops the import:
+header verified with the exporter's key names it as that feed's head, sequence and hash
+(the exporter's word for its own drafts, as the hub's Publish takes a member's). Any
+other trailing stand-in is left out and counted: a made-up stand-in for another
+origin's next sequence, or one changed in transit in front of an item cut short (the
+header's signature covers the heads, not the items), would otherwise make the real
+entry a ``fork`` at every later sync. The first bad item stops the import:
 what came before it is stored (it verified), nothing from it on is, and
 :class:`BundleRefused` names the item, its origin and sequence, and the reason.
 A file cut short, or with bytes appended, is refused the same way.
@@ -353,6 +355,20 @@ def import_bundle(
         if not batch:
             return
         first = summary.items - len(batch) + 1
+        # A stand-in ending the batch had no entry after it to vouch for it (the file ends
+        # or the next item is broken): only the signed header's head may, exactly.
+        while batch and batch[-1].HasField("redacted"):
+            stand_in = batch[-1].redacted
+            head = vouching_heads.get(stand_in.origin)
+            if head is not None and (head.sequence, head.entry_hash) == (
+                stand_in.sequence,
+                stand_in.entry_hash,
+            ):
+                break
+            batch.pop()
+            summary.stand_ins_left_out += 1
+        if not batch:
+            return
         # A stand-in cannot be checked on its own; refuse one its successor (or the signed
         # header) contradicts before ingest could store it.
         bad = first_contradicted_stand_in(batch, vouching_heads)
@@ -449,7 +465,9 @@ def first_contradicted_stand_in(
     items: Sequence[feed_pb2.LogEntry], heads: dict[str, feed_pb2.FeedHead]
 ) -> int | None:
     """Index of the first RedactedEntry whose hash the next entry (its signed
-    previous_hash) or a verified header head contradicts; None if there is none."""
+    previous_hash) or a verified header head contradicts, or that ends its feed among
+    ``items`` (another origin's item follows) where that head names another entry;
+    None if there is none."""
     for i, item in enumerate(items):
         if not item.HasField("redacted"):
             continue
@@ -459,7 +477,12 @@ def first_contradicted_stand_in(
             if head.entry_hash != stand_in.entry_hash:
                 return i
             continue
-        if i + 1 >= len(items) or not items[i + 1].HasField("signed"):
+        if i + 1 >= len(items):
+            continue
+        following = _claimed(items[i + 1])[0]  # "" for an entry ingest will refuse
+        if head is not None and following and following != stand_in.origin:
+            return i  # its feed ends here, yet the signed header names a later head
+        if not items[i + 1].HasField("signed"):
             continue
         try:
             after = parse_signed(items[i + 1].signed)
