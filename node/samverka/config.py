@@ -29,6 +29,12 @@ from samverka.protocol.kommuner import is_origin, kommun_name
 from samverka.protocol.vocab import RECORD_KIND, SERVICE_AREA, UnknownTerm
 
 CONFIG_FILE = "samverka.toml"
+#: A samverka.toml is a few KiB: a larger file is no configuration (and is not read whole).
+MAX_CONFIG_BYTES = 1024 * 1024
+#: The largest number a setting may hold: a whole number fits SQL's signed 64 bits; a
+#: number of seconds (or a rate) at most 10^12 (31,700 years: timers overflow beyond).
+MAX_CONFIG_INT = 2**63 - 1
+MAX_CONFIG_FLOAT = 1e12
 DEFAULT_LISTEN = "127.0.0.1:7443"
 #: Where a node's /metrics listens once enabled (the hub's own default: 9465).
 DEFAULT_METRICS_LISTEN = "127.0.0.1:9464"
@@ -309,9 +315,23 @@ def with_password(url: str, password: str) -> str:
     return f"{scheme}://{user}:{quote(password, safe='')}@{host}{slash}{tail}"
 
 
+#: A secret file holds one line (a password): anything larger is not one.
+MAX_SECRET_BYTES = 64 * 1024
+
+
 def read_secret(path: Path, what: str) -> str:
     """The first line of a secret file (a password), without its line ending."""
-    text = read_file(path, what).decode("utf-8", errors="strict").splitlines()
+    try:
+        with open(path, "rb") as file:
+            data = file.read(MAX_SECRET_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read the {what} {path}: {exc.strerror}") from exc
+    if len(data) > MAX_SECRET_BYTES:
+        raise ConfigError(f"the {what} file {path} is larger than 64 KiB: not a password")
+    try:
+        text = data.decode("utf-8", errors="strict").splitlines()
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"the {what} file {path} is not UTF-8 text") from exc
     if not text or not text[0]:
         raise ConfigError(f"the {what} file {path} is empty")
     return text[0]
@@ -362,10 +382,7 @@ def load_sections(
     Sections not named are ignored, so a program that extends the node configuration
     (the hub) reads its own sections from the same file with this function.
     """
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    raw = read_toml(path)
     result: dict[str, Any] = {}
     for name, cls in sections.items():
         table = raw.get(name, {})
@@ -394,6 +411,37 @@ def load_sections(
             raise ConfigError(f"{path}: missing key [{name}] {missing[0]}")
         result[name] = cls(**values)
     return result
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """``path`` parsed as TOML; anything wrong with it is a ConfigError naming the file
+    (never a traceback): larger than MAX_CONFIG_BYTES, not UTF-8, not TOML, arrays or
+    tables nested deeper than tomllib's recursion allows, a number over 4,300 digits."""
+    try:
+        with open(path, "rb") as file:
+            data = file.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{path} is larger than {MAX_CONFIG_BYTES // 1024} KiB: not a Samverka configuration",
+            hint="samverka.toml holds a few sections of settings; restore it from the "
+            "folder's backup or write it anew (samverka node init writes one)",
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte {exc.start})", hint="save it as UTF-8"
+        ) from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{path} is not valid TOML: arrays or tables nested too deep") from exc
+    except ValueError as exc:  # Python's limit on digits in an integer literal
+        raise ConfigError(f"{path} is not valid TOML: a number with too many digits") from exc
 
 
 def _kind(type_name: Any) -> str:
@@ -444,6 +492,12 @@ def _checked(value: Any, type_name: Any, where: str) -> Any:
     if kind in ("int", "float"):
         if not math.isfinite(value) or value < 0:
             raise ConfigError(f"{where} must be a finite number, 0 or more, not {value!r}")
+        largest, named = (
+            (MAX_CONFIG_INT, "2^63 - 1") if kind == "int" else (MAX_CONFIG_FLOAT, "10^12")
+        )
+        if value > largest:
+            shown = repr(value) if len(repr(value)) <= 40 else f"{len(str(value))} digits"
+            raise ConfigError(f"{where} must be at most {named}, not {shown}")
         return float(value) if kind == "float" else value
     return value
 

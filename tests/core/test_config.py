@@ -106,3 +106,66 @@ def test_a_missing_file_says_how_to_create_one(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path, env={})
     assert "node init" in info.value.hint
+
+
+NODE = b'[node]\nkommun = "2029"\n'
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (NODE + b"# " + b"x" * (1024 * 1024) + b"\n", "larger than 1024 KiB"),
+        (NODE + b'name = "\xff\xfe"\n', "not UTF-8 text"),
+        (NODE + b"x = " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested too deep"),
+        (NODE + b"x = " + b"{ a = " * 3000 + b"1" + b" }" * 3000 + b"\n", "nested too deep"),
+        (NODE + b"[server]\nbatch_size = " + b"9" * 5000 + b"\n", "too many digits"),
+        (NODE + b"[server]\nbatch_size = 9223372036854775808\n", r"at most 2\^63 - 1"),
+        (NODE + b"[server]\ngrace_seconds = 1e308\n", r"at most 10\^12"),
+        (NODE + b'name = "a\x00b"\n', "not valid TOML"),
+    ],
+    ids=[
+        "over 1 MiB",
+        "not UTF-8",
+        "5000 deep",
+        "3000 deep",
+        "5000 digits",
+        "2^63",
+        "1e308",
+        "NUL",
+    ],
+)
+def test_hostile_files_are_refused_as_configuration_errors(
+    tmp_path: Path, data: bytes, words: str
+) -> None:
+    """Whatever samverka.toml holds, reading it ends in a ConfigError naming the file
+    (the CLI's exit 3 with the reason), never another exception (a traceback: before,
+    UnicodeDecodeError, RecursionError and ValueError; a 20 MB file was read whole and
+    a 30-digit batch_size accepted)."""
+    (tmp_path / CONFIG_FILE).write_bytes(data)
+    with pytest.raises(ConfigError, match=words) as info:
+        load_config(tmp_path, env={})
+    assert CONFIG_FILE in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (b"\xff\xfe secret\n", "not UTF-8"),
+        (b"x" * (64 * 1024 + 1), "larger than 64 KiB"),
+        (b"", "empty"),
+    ],
+    ids=["not UTF-8", "over 64 KiB", "empty"],
+)
+def test_a_hostile_password_file_is_a_configuration_error(
+    tmp_path: Path, data: bytes, words: str
+) -> None:
+    """``[store] password_file`` is read as one line of UTF-8 text, at most 64 KiB of it."""
+    text = (
+        render_config("2029")
+        .replace('password_file = ""', 'password_file = "store-password"')
+        .replace('url = "sqlite:///samverka.db"', 'url = "postgresql://samverka@db/samverka"')
+    )
+    config = load_config(write(tmp_path, text), env={})
+    (tmp_path / "store-password").write_bytes(data)
+    with pytest.raises(ConfigError, match=words):
+        _ = config.store_url

@@ -227,3 +227,24 @@ def test_a_hub_database_copy_that_may_not_sign_fails_until_promoted(procs: Procs
     result, findings = doctor(procs, copy, "--offline")
     assert result.returncode == 0, result
     assert findings["database"]["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b'[node]\nkommun = "2029"\nname = "\xff"\n', b"x = " + b"[" * 5000 + b"]" * 5000],
+    ids=["not UTF-8", "5000 deep"],
+)
+def test_a_hostile_config_file_is_a_finding_not_a_traceback(
+    procs: Procs, node_dir: Path, data: bytes
+) -> None:
+    """doctor reports a samverka.toml that is not UTF-8 or nests past tomllib's recursion
+    as a config FAIL (exit 1), and serve refuses it as a configuration error (exit 3);
+    before, both ended in a traceback."""
+    (node_dir / "samverka.toml").write_bytes(data)
+    result, findings = doctor(procs, node_dir)
+    assert result.returncode == 1, result
+    assert findings["config"]["status"] == "fail", findings
+    served = procs.run("node", "serve", "--dir", str(node_dir), check=False)
+    assert served.returncode == 3, served
+    assert "Traceback" not in result.stderr + served.stderr
+    assert "samverka.toml" in served.stderr

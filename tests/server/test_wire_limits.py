@@ -12,11 +12,13 @@ import dataclasses
 import socket
 import ssl
 import time
+from typing import Any
 
 import grpc
 import pytest
 from samverka.node import Node
 from samverka.store.logwatch import PollingLogWatcher
+from samverka.transport.client import open_channel
 from samverka.transport.server import (
     FeedServicer,
     NodeIdentity,
@@ -24,7 +26,7 @@ from samverka.transport.server import (
     ServerSettings,
     ServerTls,
 )
-from samverka.transport.server.status import PeerError
+from samverka.transport.server.status import PeerError, from_rpc_error
 from serverkit import LEKSAND, Pki, run
 
 
@@ -132,3 +134,65 @@ def test_half_open_and_idle_connections_are_closed(node: Node, pki: Pki) -> None
     handshake, idle = run(scenario())
     assert handshake < 5, f"a connection without a handshake stayed open {handshake:.1f} s"
     assert idle < 8, f"an idle connection stayed open {idle:.1f} s"
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def test_a_nodes_port_refuses_hostile_requests_before_decoding(node: Node, pki: Pki) -> None:
+    """The wire limits on a node's own port (the hub's two ports: attacks/test_wire_attacks):
+    4 MiB of 2 million empty items, 30,000 empty origins, the same gzip-compressed, a
+    cursor of 2^63, an unknown field in a request wrapper; each refused precisely, none
+    decoded, and the node answers a member's ordinary call after them."""
+    feed = "/samverka.v1.FeedService/"
+    cursor_2_63 = b"\x08" + _varint(2**63)
+    cases = [
+        ("ReadEntries", b"\x0a\x00" * (2 * 1024 * 1024 - 16), None,
+         (grpc.StatusCode.RESOURCE_EXHAUSTED, "")),
+        ("GetFeedHeads", b"\x0a\x00" * 30_000, None,
+         (grpc.StatusCode.INVALID_ARGUMENT, "too_many_items")),
+        ("GetFeedHeads", b"\x0a\x00" * 30_000, grpc.Compression.Gzip,
+         (grpc.StatusCode.UNIMPLEMENTED, "")),
+        ("ReadEntries", b"\x0a" + _varint(len(cursor_2_63)) + cursor_2_63, None,
+         (grpc.StatusCode.INVALID_ARGUMENT, "out_of_range")),
+        ("GetFeedHeads", b"\x98\x06\x01", None, (grpc.StatusCode.INVALID_ARGUMENT, "malformed")),
+    ]  # fmt: skip
+
+    async def call(
+        address: str, method: str, raw: bytes, compression: object
+    ) -> tuple[object, str]:
+        async with open_channel(address, pki.member()) as channel:
+            stream = method == "ReadEntries"
+            make = channel.unary_stream if stream else channel.unary_unary
+            rpc = make(feed + method, request_serializer=lambda b: b, response_deserializer=bytes)
+            try:
+                reply = rpc(raw, timeout=10, compression=compression)
+                if stream:
+                    async for _ in reply:
+                        pass
+                else:
+                    await reply
+            except grpc.aio.AioRpcError as err:
+                return err.code(), str(getattr(from_rpc_error(err), "reason", ""))
+            return grpc.StatusCode.OK, ""
+
+    async def scenario() -> list[tuple[Any, str]]:
+        server = _server(node)
+        await server.start()
+        address = server.listeners[0].bound_address
+        try:
+            outcomes = [await call(address, m, raw, comp) for m, raw, comp, _ in cases]
+            async with pki.client(address) as client:
+                await client.get_heads()  # still served
+        finally:
+            await server.stop(grace=0)
+        return outcomes
+
+    outcomes = run(scenario())
+    assert outcomes == [expected for *_, expected in cases]

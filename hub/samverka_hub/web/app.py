@@ -14,6 +14,10 @@ Security headers, on every response:
 - ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: same-origin``,
   ``X-Frame-Options: DENY`` (for browsers without CSP frame-ancestors).
 
+Limits (:mod:`.limits`): every request is checked before routing: a target over 8 KiB
+is 414, headers over 16 KiB or 64 of them 431, a request body 413; the server itself
+caps connections and the time to send a request head.
+
 Caching: pages and API answers may be cached for a short while
 (``max-age=30``): the catalog is public and a record changes rarely. Static files
 are linked with a content hash (``/static/style.css?v=…``) and cached for a year.
@@ -40,6 +44,7 @@ from samverka_hub.web import api, feeds, pages
 from samverka_hub.web import log as log_routes
 from samverka_hub.web.catalog import BadFilter, Catalog
 from samverka_hub.web.context import STATIC_DIR, WebContext, context, template_environment
+from samverka_hub.web.limits import request_problem
 
 log = logging.getLogger("samverka_hub.web")
 
@@ -88,7 +93,11 @@ def create_app(
     async def headers(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        response = await call_next(request)
+        problem = request_problem(request.scope)
+        if problem is None:
+            response = await call_next(request)
+        else:  # refused before routing: too long a target, too many headers, a body
+            response = refusal(request, *problem)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         if request.url.path.startswith("/static/"):
@@ -157,8 +166,21 @@ ERROR_TITLES = {
     404: "Sidan finns inte",
     405: "Metoden stöds inte",
     410: "Posten har dragits tillbaka",
+    413: "Katalogen tar inte emot data",
+    414: "Adressen är för lång",
+    431: "Förfrågan är för stor",
     503: "Katalogen är inte tillgänglig just nu",
 }
+
+
+def refusal(request: Request, status_code: int, detail: str) -> Response:
+    """A request refused before routing, in the form its path expects."""
+    path = request.url.path
+    if path.startswith("/api/"):
+        return JSONResponse({"detail": detail}, status_code=status_code)
+    if path.startswith("/log/"):
+        return PlainTextResponse(f"{detail}\n", status_code=status_code)
+    return error_page(request, status_code, detail)
 
 
 def error_page(request: Request, status_code: int, detail: str) -> Response:

@@ -43,6 +43,7 @@ from samverka_hub.config import WebSection
 from samverka_hub.tlog import LogReader
 from samverka_hub.web.app import create_app
 from samverka_hub.web.catalog import Catalog
+from samverka_hub.web.limits import MAX_HEAD_BYTES, GuardedH11Protocol, QuietInvalidRequests
 
 log = logging.getLogger("samverka_hub.web")
 
@@ -128,7 +129,10 @@ class WebEndpoint:
         # uvicorn's own messages ("Shutting down", at INFO on a logger named
         # "uvicorn.error") read like errors in the hub's logs; its warnings and
         # errors (a request that failed) still come through.
-        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+        uvicorn_log = logging.getLogger("uvicorn.error")
+        uvicorn_log.setLevel(logging.WARNING)
+        if not any(isinstance(f, QuietInvalidRequests) for f in uvicorn_log.filters):
+            uvicorn_log.addFilter(QuietInvalidRequests())
         self._stop.clear()
         self._tried = asyncio.Event()
         self._task = spawn(
@@ -182,6 +186,9 @@ class WebEndpoint:
             server_header=False,
             proxy_headers=False,
             timeout_graceful_shutdown=max(1, round(self.grace_seconds)),
+            # The limits uvicorn lacks (samverka_hub.web.limits).
+            http=GuardedH11Protocol,
+            h11_max_incomplete_event_size=MAX_HEAD_BYTES,
         )
         config.load()
         server = uvicorn.Server(config)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import click
 
 from samverka.cli._common import EXIT_CODES_HELP, dir_option, json_option, print_json
 from samverka.cli.plugins import doctor_profilers
-from samverka.config import CONFIG_FILE
+from samverka.config import CONFIG_FILE, read_toml
+from samverka.errors import ConfigError
 from samverka.ops.doctor import ALL_CHECKS, Profile, format_findings, run_doctor
 
 
@@ -61,8 +61,8 @@ def profile_for(folder: Path) -> Profile:
     """The profile a registered package claims ``folder`` for (the hub's: kommun 0000),
     else the node's."""
     try:
-        raw = tomllib.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):
+        raw = read_toml(folder / CONFIG_FILE)
+    except ConfigError:
         return Profile()  # the config check reports it
     for profiler in doctor_profilers():
         profile = profiler(folder, raw)
