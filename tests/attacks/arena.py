@@ -146,17 +146,13 @@ def revoke(hub_dir: Path, code: str, *, at_ms: int | None = None) -> int:
 def hub_env(**extra: str) -> dict[str, str]:
     """The environment for ``samverka`` subprocesses: no inherited SAMVERKA_* settings,
     no harvest, metrics or web catalog (nothing listens on a fixed port), decisions
-    made in-process seen within 0.1 s. Nodes accept the hub's checkpoints without
-    cosignatures ([witness] quorum 0): the arena's members are keys, not witnessing
-    nodes, and witnessing is not what these tests are about (tests/hub/test_witness_e2e.py
-    is); what sync takes from the hub is still proven in its log."""
+    made in-process seen within 0.1 s."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAMVERKA_")}
     env |= {
         "SAMVERKA_DIRECTORY_POLL_SECONDS": "0.1",
         "SAMVERKA_HARVEST_ENABLED": "false",
         "SAMVERKA_METRICS_LISTEN": "",
         "SAMVERKA_WEB_ENABLED": "false",
-        "SAMVERKA_WITNESS_QUORUM": "0",
     }
     return env | extra
 
@@ -386,11 +382,18 @@ def publish(address: str, member: MemberKeys, *items: Item) -> Outcome:
 # -- real node folders ----------------------------------------------------------------------------
 
 
-def enroll_node(hub: HubProcess, code: str, node_dir: Path, *, address: str = "") -> Path:
+def enroll_node(
+    hub: HubProcess, code: str, node_dir: Path, *, address: str = "", quorum: int | None = None
+) -> Path:
     """``node init`` + ``node enroll`` (the library calls the CLI runs) + the council's
     approval in-process: a node folder that holds the hub's CA, certificate, pinned key,
-    directory and member address."""
+    directory and member address. ``quorum``: its ``[witness] quorum`` (0 where the
+    federation has no witnessing nodes and witnessing is not the point: what sync takes
+    from the hub is still proven in its log, against checkpoints taken uncosigned)."""
     node = init_node(node_dir, code, listen=address or "127.0.0.1:0")
+    if quorum is not None:
+        with (node_dir / "samverka.toml").open("a", encoding="utf-8") as toml:
+            toml.write(f"\n[witness]\nquorum = {quorum}\n")
     try:
         asked = run(enroll(node, hub=hub.public, ca_pem=hub.ca_pem, address=address))
         assert asked.status_name == "pending", asked

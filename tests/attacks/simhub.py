@@ -194,32 +194,40 @@ class RogueLog:
 
 
 class TransparencyLog:
-    """The simulated hub's Merkle tree: the directory's leaf, then one leaf per entry
-    it serves and logs, in log order; checkpoints signed with the hub's log key."""
+    """The simulated hub's Merkle tree: the first logged directory version's leaf, one
+    leaf per entry it serves and logs, in log order, then the later directory versions
+    (as a hub logs versions issued since); checkpoints signed with the hub's log key."""
 
     def __init__(
         self,
         log: RogueLog,
-        directory: directory_pb2.SignedDirectory,
+        directories: Sequence[directory_pb2.SignedDirectory],
         signer: Ed25519Signer,
         witnesses: Sequence[Signer] = (),
     ) -> None:
         self.signer = signer
         self.witnesses = list(witnesses)
-        version = directory_pb2.Directory.FromString(directory.directory).version
-        self.leaves = [directory_leaf(version, directory_digest(directory.directory))]
+        self.leaves: list[bytes] = []
         #: (origin, sequence) or ("", version) -> leaf index.
-        self.index: dict[tuple[str, int], int] = {("", version): 0}
+        self.index: dict[tuple[str, int], int] = {}
+        self._log_directories(directories[:1])
         for item in log.entries:
             origin, sequence = _origin(item), _sequence(item)
             if (origin, sequence) in log.not_logged:
                 continue
             self.index[(origin, sequence)] = len(self.leaves)
             self.leaves.append(entry_leaf(origin, sequence, _hash(item)))
+        self._log_directories(directories[1:])
         self.forged = {self.index[k] for k in log.forged_proofs if k in self.index}
         self.stored: list[bytes] = []
         for n, leaf in enumerate(self.leaves):
             self.stored += merkle.stored_hashes(n, leaf, self.read)
+
+    def _log_directories(self, directories: Sequence[directory_pb2.SignedDirectory]) -> None:
+        for signed in directories:
+            version = directory_pb2.Directory.FromString(signed.directory).version
+            self.index[("", version)] = len(self.leaves)
+            self.leaves.append(directory_leaf(version, directory_digest(signed.directory)))
 
     def read(self, indexes: Sequence[int]) -> list[bytes]:
         return [self.stored[i] for i in indexes]
@@ -252,19 +260,25 @@ class SimHub:
     calls: list[str] = field(default_factory=list)
     #: Cosigners of its checkpoints (e.g. CosignatureV1Signers of members' keys).
     witnesses: Sequence[Signer] = ()
+    #: The directory versions in its log (the first before the entries, the others
+    #: after them); None: the directory it serves.
+    logged_directories: Sequence[directory_pb2.SignedDirectory] | None = None
     _server: grpc.aio.Server | None = None
     _tlog: TransparencyLog | None = None
-    _tlog_of: tuple[object, object] = (None, None)
+    _tlog_of: tuple[object, tuple[bytes, ...]] = (None, ())
 
     @property
     def tlog(self) -> TransparencyLog:
         """The log of what it serves now (rebuilt when ``log`` or ``directory`` change)."""
-        key = (self.log, self.directory)
-        if self._tlog is None or self._tlog_of[0] is not key[0] or self._tlog_of[1] is not key[1]:
+        directories = (
+            (self.directory,) if self.logged_directories is None else self.logged_directories
+        )
+        key = (self.log, tuple(d.SerializeToString() for d in directories))
+        if self._tlog is None or self._tlog_of[0] is not key[0] or self._tlog_of[1] != key[1]:
             signer = Ed25519Signer.from_skey(
                 (self.hub_dir / "keys" / "log.key").read_text(encoding="ascii").strip()
             )
-            self._tlog = TransparencyLog(self.log, self.directory, signer, self.witnesses)
+            self._tlog = TransparencyLog(self.log, directories, signer, self.witnesses)
             self._tlog_of = key
         return self._tlog
 

@@ -85,8 +85,9 @@ class Federation:
 @pytest.fixture(scope="module")
 def federation(hub_arena: Arena, tmp_path_factory: pytest.TempPathFactory) -> Federation:
     tmp = tmp_path_factory.mktemp("misbehaviour")
-    orsa = enroll_node(hub_arena.hub, ORSA, tmp / "orsa")
-    reader = enroll_node(hub_arena.hub, ALVDALEN, tmp / "alvdalen")
+    # [witness] quorum 0: the arena has no witnessing nodes (the log is still proven).
+    orsa = enroll_node(hub_arena.hub, ORSA, tmp / "orsa", quorum=0)
+    reader = enroll_node(hub_arena.hub, ALVDALEN, tmp / "alvdalen", quorum=0)
     with Node.open(orsa) as node:
         for i, visibility in enumerate(FEED, start=1):
             record_ = factories.make_record(
@@ -179,15 +180,17 @@ def test_the_node_stops_at_the_entry_the_hub_tampered_with(
 
 
 def test_a_dropped_entry_stops_samverka_sync_with_a_message(federation: Federation) -> None:
-    """The same through the CLI an operator runs, against the simulated hub."""
+    """The same through the CLI an operator runs, against the simulated hub (with a
+    reader folder of its own: the log it accepts a checkpoint of is this hub's)."""
     log = federation.honest.dropped(ORSA, 4)
     directory = held_directory(federation)
+    reader_dir = federation.tmp / "reader-dropped"
+    shutil.copytree(federation.reader, reader_dir)
 
     async def scenario() -> tuple[int, str]:
         async with SimHub(federation.arena.hub.dir, log, directory) as sim:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "samverka", "sync", "--dir", str(federation.reader),
-                "--no-push",
+                sys.executable, "-m", "samverka", "sync", "--dir", str(reader_dir), "--no-push",
                 env=hub_env(SAMVERKA_HUB_ADDRESS=sim.address, SAMVERKA_HUB_FOLLOW="false"),
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             )  # fmt: skip
@@ -200,7 +203,7 @@ def test_a_dropped_entry_stops_samverka_sync_with_a_message(federation: Federati
            code=f"exit {code}", reason="sequence_gap")  # fmt: skip
     assert code == 1, output
     assert f"{ORSA}#5" in output and "sequence_gap" in output, output
-    with Node.open(federation.reader) as reader:
+    with Node.open(reader_dir) as reader:
         assert orsa_head(reader.store) == 3
 
 
@@ -403,6 +406,9 @@ def test_a_bad_directory_is_refused_and_the_held_one_stays(
     federation: Federation, which: str
 ) -> None:
     hub_key = SigningKey.from_pem((federation.arena.hub.dir / "keys" / "signing.key").read_bytes())
+    # Each simulated hub keeps a log of its own (the directory it serves is its first
+    # leaf): a checkpoint accepted from another case's would rightly be a split view.
+    shutil.rmtree(federation.reader / "tlog", ignore_errors=True)
     with Node.open(federation.reader) as reader:
         held = load_directory(reader.config)
         assert held is not None
@@ -590,3 +596,52 @@ def test_samverka_sync_proves_every_entry_and_exits_7_on_one_the_hub_cannot_prov
         assert "hubbens bevis för att posten 2034#6 finns i dess transparenslogg håller inte" in err
     assert "hint:" in err and "AI-rådet" in err
     assert head == 5
+
+
+def test_a_directory_version_is_kept_only_once_proven_in_the_hubs_log(
+    federation: Federation,
+) -> None:
+    """A reader adopts directory version N+1 (the first naming the log: taken on first
+    sight, or proven); then the hub serves N+2 but keeps it out of its log: refused
+    not_in_log after the wait, N+1 stays; then it logs N+2 with a forged proof: refused
+    bad_proof; then honestly: N+2 is adopted."""
+    reader = federation.tmp / "reader-directories"
+    shutil.copytree(federation.reader, reader)
+    shutil.rmtree(reader / "tlog", ignore_errors=True)
+    first = directory_naming_the_log(federation)
+    version = directory_pb2.Directory.FromString(first.directory).version
+    held = directory_pb2.Directory.FromString(first.directory)
+    hub_key = SigningKey.from_pem((federation.arena.hub.dir / "keys" / "signing.key").read_bytes())
+    second = build_directory(
+        hub_key, version=version + 1, members=list(held.members),
+        issued_at_ms=int(time.time() * 1000), log_key=held.log_key,
+    ).signed  # fmt: skip
+    with Node.open(reader) as node:
+        config = node.config
+    config = replace(config, witness=replace(config.witness, proof_wait_seconds=0.3))
+
+    async def scenario() -> list[int | Reason]:
+        seen: list[int | Reason] = []
+        async with SimHub(federation.arena.hub.dir, federation.honest, first) as sim:
+            at_sim = replace(config, hub=replace(config.hub, address=sim.address))
+            seen.append((await refresh_directory(at_sim)).directory.version)
+            sim.directory, sim.logged_directories = second, (first,)
+            forged = replace(sim.log, forged_proofs=frozenset({("", version + 1)}))
+            for logged, log in [((first,), sim.log), ((first, second), forged),
+                                ((first, second), sim.log)]:  # fmt: skip
+                sim.logged_directories, sim.log = logged, log
+                try:
+                    seen.append((await refresh_directory(at_sim)).directory.version)
+                except EntryRefused as refused:
+                    assert (refused.origin, refused.sequence) == ("", version + 1)
+                    seen.append(refused.reason)
+                    assert load_directory(at_sim).version == version  # the held one stays
+        return seen
+
+    seen = run(scenario())
+    assert seen == [version, Reason.NOT_IN_LOG, Reason.BAD_PROOF, version + 1]
+    assert (reader / "tlog" / "accepted").exists()
+    record("attack", "hub serves a directory version not in its log", refused=True,
+           code="refused", reason="not_in_log")  # fmt: skip
+    record("attack", "hub serves a directory version with a forged inclusion proof",
+           refused=True, code="refused", reason="bad_proof")  # fmt: skip

@@ -34,7 +34,9 @@ from samverka.cli.syncfilter import Selection, chosen_section, filter_options
 from samverka.errors import SamverkaError
 
 if TYPE_CHECKING:
+    from samverka.errors import EntryRefused
     from samverka.node import Node
+    from samverka.protocol.inclusion import InclusionRefused
     from samverka.replication.push import PushReport
     from samverka.replication.repair import RepairReport
     from samverka.replication.sync import SyncReport, SyncStopped
@@ -59,11 +61,13 @@ class CursorBeyondHub(SamverkaError):
 
 
 class HubCannotProve(SamverkaError):
-    """The hub served an entry it cannot prove is in its transparency log (exit 7):
-    ``not_in_log`` or ``bad_proof``. Everything before it was stored."""
+    """The hub served an entry (or a member-directory version) it cannot prove is in its
+    transparency log (exit 7): ``not_in_log`` or ``bad_proof``. Everything before it
+    was stored; a directory version is not kept."""
 
-    def __init__(self, stopped: SyncStopped) -> None:
+    def __init__(self, stopped: SyncStopped | InclusionRefused) -> None:
         from samverka.protocol.inclusion import NotInLog
+        from samverka.replication.sync import SyncStopped
 
         self.reason = stopped.reason.value
         self.origin, self.sequence = stopped.origin, stopped.sequence
@@ -72,11 +76,15 @@ class HubCannotProve(SamverkaError):
             if stopped.origin
             else f"katalogversion {stopped.sequence}"
         )
-        stored = (
-            f"Allt före den är lagrat (hubbens logg läst till position "
-            f"{stopped.report.position}), inget från den och framåt."
-        )
-        refusal = stopped.refusal
+        if isinstance(stopped, SyncStopped):
+            refusal: EntryRefused = stopped.refusal
+            stored = (
+                f"Allt före den är lagrat (hubbens logg läst till position "
+                f"{stopped.report.position}), inget från den och framåt."
+            )
+        else:
+            refusal = stopped
+            stored = "Den här noden behåller katalogversionen den hade."
         if isinstance(refusal, NotInLog):
             if refusal.checkpoint_size is None:
                 held = "den här noden har inte godtagit någon kontrollpunkt av hubbens logg"
@@ -113,9 +121,13 @@ class HubCannotProve(SamverkaError):
     @classmethod
     def wrap(cls, exc: SamverkaError) -> SamverkaError:
         """``exc`` as this error when it is such a refusal, else ``exc`` itself."""
+        from samverka.protocol.inclusion import InclusionRefused
         from samverka.replication.sync import SyncStopped
 
-        if isinstance(exc, SyncStopped) and exc.reason.value in ("not_in_log", "bad_proof"):
+        if isinstance(exc, SyncStopped | InclusionRefused) and exc.reason.value in (
+            "not_in_log",
+            "bad_proof",
+        ):
             return cls(exc)
         return exc
 
@@ -363,7 +375,13 @@ async def _sync(
     from samverka.membership.mirror import hub_client, refresh, sync_from_hub
     from samverka.replication.selective import SelectiveFeed
 
-    update = await refresh(node)
+    try:
+        update = await refresh(node)
+    except SamverkaError as exc:
+        wrapped = HubCannotProve.wrap(exc)
+        if wrapped is exc:
+            raise
+        raise wrapped from exc
     started = time.monotonic()
     client = hub_client(node)
     try:

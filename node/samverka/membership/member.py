@@ -53,6 +53,7 @@ from samverka.errors import (
     SamverkaError,
     TransportError,
 )
+from samverka.membership.directory_proof import prove_directory
 from samverka.membership.enrollment import (
     build_enrollment_request,
     build_key_rotation,
@@ -308,6 +309,8 @@ async def refresh_directory(config: NodeConfig) -> DirectoryUpdate:
         for _ in range(MAX_ROTATION_STEPS):
             if reply.not_modified:
                 break
+            # A new version is kept only once proven in the hub's transparency log.
+            await prove_directory(config, client, reply.directory)
             step = accept_directory(config, reply.directory, expired_step_ok=True)
             update = step if update is None else _walked(update, step)
             if not (step.changed and step.rotations):
