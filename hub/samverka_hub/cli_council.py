@@ -76,7 +76,8 @@ def with_hub(f: Callable[..., R]) -> Callable[..., R]:
 # -- recommend ---------------------------------------------------------------------------
 
 _EXAMPLE = (
-    'samverka hub recommend add --title "Generativ AI i handläggning" --summary "…" '
+    'samverka hub recommend add --title "Generativ AI i handläggning" '
+    '--summary "Börja i liten skala och mät nyttan" '
     "--body-file rekommendation.md --area social-services --reference 1472/uc-chatbot "
     "--link 'https://www.imy.se/ IMY' --visibility public"
 )

@@ -786,8 +786,10 @@ def explain_kept(fed: Federation, story: Story) -> None:
         '  samverka search "Copilot"',
         f"  samverka solution show {content.LEKSAND}/{content.LEKSAND_POLICY}",
         "  samverka usecase list --all-origins",
-        '  samverka usecase add --title "…" --summary "…" --area it --status idea '
-        "--visibility public && samverka sync",
+        '  samverka search --hub "AI-policy"',
+        '  samverka usecase add --title "Språkmodell som stöd i bygglovshandläggningen" '
+        '--summary "Idé att pröva tillsammans med grannkommunerna" --area urban-planning '
+        "--status idea --visibility members && samverka sync",
         "As AI-rådet:",
         f"  samverka hub stats --dir {fed.folder / 'hub'}",
         f"  samverka hub members list --dir {fed.folder / 'hub'}",

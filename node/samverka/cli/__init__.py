@@ -45,7 +45,8 @@ def main() -> None:
     Start with:
       samverka node init --kommun 2029 --dir ./leksand
       export SAMVERKA_DIR=./leksand
-      samverka usecase add --title "…" --summary "…" --area äldreomsorg --status pilot
+      samverka usecase add --title "Språkstöd i hemtjänsten" \\
+          --summary "Taligenkänning för dokumentation" --area äldreomsorg --status pilot
 
     Every command takes --dir (or SAMVERKA_DIR) and --help.
     """

@@ -58,7 +58,8 @@ KINDS: dict[str, tuple[str, str, str]] = {
     "use_case": (
         "usecase",
         "use case",
-        'samverka usecase add --title "Språkstöd i hemtjänsten" --summary "…" '
+        'samverka usecase add --title "Språkstöd i hemtjänsten" '
+        '--summary "Personalen dikterar journalanteckningar" '
         "--area äldreomsorg --status pilot --risk minimal --technique 'taligenkänning' "
         "--benefit 'sparade timmar per år=1200 timmar' --visibility public",
     ),
@@ -66,13 +67,14 @@ KINDS: dict[str, tuple[str, str, str]] = {
         "lesson",
         "lesson",
         'samverka lesson add --title "Ställ krav på loggning" --category upphandling '
-        "--use-case 1472/uc-chatbot --what-worked '…' --advice '…'",
+        "--use-case 1472/uc-chatbot --what-worked 'Loggarna visade felen' "
+        "--advice 'Skriv in loggning i avtalet'",
     ),
     "solution": (
         "solution",
         "solution",
-        'samverka solution add --title "AI-policy" --summary "…" --type policy '
-        "--licence CC-BY-4.0 --url https://example.se/ai-policy.pdf",
+        'samverka solution add --title "AI-policy" --summary "Policy antagen av KF" '
+        "--type policy --licence CC-BY-4.0 --url https://example.se/ai-policy.pdf",
     ),
 }
 

@@ -455,3 +455,89 @@ def is_http_url(text: str) -> bool:
         and "@" not in parts.netloc
         and port_ok
     )
+
+
+# -- placeholder text (authoring only) --------------------------------------------------
+#
+# A record titled "…" or summarised "TODO" says nothing to the kommuner that find it.
+# The node refuses to publish one (issue 14), but receivers do not: an entry signed by
+# an older node with such text stays valid everywhere, so this is no schema rule and
+# never makes a feed unverifiable. Drafts may hold placeholders: they never leave the
+# node, and they are where unfinished text belongs.
+
+#: Whole texts (case-folded, trimmed of punctuation) that are placeholders, not content.
+PLACEHOLDER_WORDS = frozenset(
+    {
+        "todo", "tbd", "tba", "fixme", "xxx", "placeholder", "platshållare",
+        "lorem ipsum", "test", "testar", "exempel", "example", "titel", "rubrik",
+        "title", "sammanfattning", "summary", "beskrivning", "description", "text",
+        "n/a", "saknas", "ej ifyllt", "fyll i", "kommer", "kommer senare",
+    }
+)  # fmt: skip
+#: A text that starts with one of these words (then a non-letter) is a note to self.
+_PLACEHOLDER_START = re.compile(r"\A(todo|tbd|fixme|xxx)(?![\w-])", re.IGNORECASE)
+#: The fields whose text people read first in every list and search hit.
+PLACEHOLDER_FIELDS = {
+    "use_case": ("title", "summary"),
+    "lesson": ("title",),
+    "solution": ("title", "summary"),
+    "recommendation": ("title", "summary"),
+}
+_FIELD_SV = {"title": "titeln", "summary": "sammanfattningen"}
+
+
+def is_placeholder(text: str) -> bool:
+    """Text that only holds a place: no letter or digit at all ("…", "...", "-"), a
+    placeholder word ("TODO", "Lorem ipsum", "Titel"), or a note starting "TODO:"."""
+    stripped = text.strip()
+    if not any(c.isalnum() for c in stripped):
+        return True
+    words = " ".join(stripped.casefold().strip(" .…:;,!?-–—_*()[]\"'").split())
+    return (
+        words in PLACEHOLDER_WORDS
+        or "lorem ipsum" in words
+        or _PLACEHOLDER_START.match(stripped) is not None
+    )
+
+
+class PlaceholderText(RecordInvalid):
+    """A record to be published holds placeholder text where people read what it is."""
+
+    def __init__(self, issues: list[FieldIssue]) -> None:
+        super().__init__(issues)
+        said = "; ".join(f"{i.message} ({i.field})" for i in issues)
+        self.args = (f"posten publiceras inte: {said}",)
+        self.hint = (
+            "skriv vad posten handlar om, så att andra kommuner kan hitta och förstå den; "
+            "spara den som utkast (--visibility draft) tills texten är klar"
+        )
+
+
+def placeholder_issues(record: records_pb2.Record) -> list[FieldIssue]:
+    """The title and summary fields of ``record`` that hold placeholder text (Swedish
+    messages); none for a draft or a tombstone."""
+    h = record.header
+    if h.tombstone or h.visibility == records_pb2.VISIBILITY_DRAFT:
+        return []
+    body = record.WhichOneof("body")
+    if body is None:
+        return []
+    msg = getattr(record, body)
+    issues = []
+    for name in PLACEHOLDER_FIELDS.get(body, ()):
+        text = getattr(msg, name)
+        if text and is_placeholder(text):
+            shown = text.strip()[:40] or text[:40]
+            issues.append(
+                FieldIssue(
+                    f"{body}.{name}", f"{_FIELD_SV[name]} är bara platshållartext: {shown!r}"
+                )
+            )
+    return issues
+
+
+def refuse_placeholders(record: records_pb2.Record) -> None:
+    """Raise PlaceholderText when :func:`placeholder_issues` finds any (authoring only)."""
+    issues = placeholder_issues(record)
+    if issues:
+        raise PlaceholderText(issues)

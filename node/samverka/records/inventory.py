@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from samverka.errors import FieldIssue, ImportFileError
-from samverka.protocol.validation import record_issues
+from samverka.protocol.validation import placeholder_issues, record_issues
 from samverka.protocol.vocab import RECORD_KIND, UnknownTerm
 from samverka.records.recordform import (
     BODY_KINDS,
@@ -626,7 +626,8 @@ def _plan_row(
     probe.CopyFrom(record)
     probe.header.version = probe.header.version or 1
     converted = {i.field.split("[")[0] for i in issues}
-    for issue in flat_issues(record_issues(probe, origin=origin), raw.body):
+    checked = record_issues(probe, origin=origin) + placeholder_issues(probe)
+    for issue in flat_issues(checked, raw.body):
         # A field that did not convert is already reported; do not add "is required".
         if issue.field.split("[")[0].split(".")[0] not in converted:
             issues.append(issue)

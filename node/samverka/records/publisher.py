@@ -8,6 +8,7 @@ from collections.abc import Callable
 from samverka.errors import SamverkaError, StoreConflict
 from samverka.protocol.entries import ParsedEntry, build_entry, sign_entry
 from samverka.protocol.signing import GENESIS_HASH, SigningKey
+from samverka.protocol.validation import refuse_placeholders
 from samverka.protocol.verify import KeyRing, TrustedKey, Verdict, verify_entry
 from samverka.store.store import Store
 from samverka.v1 import records_pb2
@@ -42,7 +43,11 @@ class Publisher:
         self._keys = KeyRing([TrustedKey(origin, key.public)])
 
     def publish(self, record: records_pb2.Record) -> ParsedEntry:
-        """Append a new version of ``record``; header origin, version and times are set here."""
+        """Append a new version of ``record``; header origin, version and times are set here.
+
+        Placeholder text ("…", "TODO") in a title or summary is refused (PlaceholderText),
+        except in a draft: every way a record is written here goes through this method."""
+        refuse_placeholders(record)
         for attempt in range(ATTEMPTS):
             try:
                 return self._publish_once(record)
