@@ -12,6 +12,7 @@ address the hub tells enrolled nodes to use. The hub adds:
 ``[web]``        the read-only web catalog of PUBLIC records (:mod:`samverka_hub.web`).
 ``[tlog]``       the transparency log's witnesses (:mod:`samverka_hub.cosigned`); not
                  ``[log]``, which is the logging section every node has.
+``[webhooks]``   messages about new PUBLIC records to chat channels (:mod:`samverka_hub.webhooks`).
 
 Sections are read with :func:`samverka.config.load_sections`, so environment
 overrides work the same way (``SAMVERKA_PUBLIC_LISTEN=0.0.0.0:7444``). Another hub
@@ -21,6 +22,7 @@ to :class:`HubConfig`.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from dataclasses import dataclass, field
@@ -209,6 +211,111 @@ class TlogSection:
             raise ConfigError("[tlog] witness_target must be between 1 and 63")
 
 
+@dataclass(frozen=True, slots=True)
+class WebhooksSection:
+    """Messages about new PUBLIC records, posted as JSON to chat channels' incoming
+    webhooks (Teams, Mattermost, Slack: a ``text`` field), by ``hub serve``
+    (:mod:`samverka_hub.webhooks`, docs/FEEDS.md)."""
+
+    #: Incoming-webhook URLs that get a message for each new PUBLIC record: https only
+    #: (http only to a loopback address). Environment: comma-separated. Such a URL is a
+    #: secret (whoever has it can post to the channel): prefer ``urls_file``.
+    urls: tuple[str, ...] = ()
+    #: A file with more such URLs, one a line (``#`` starts a comment), relative to the
+    #: hub folder; keep it readable by the hub's user only (chmod 600).
+    urls_file: str = ""
+    #: Seconds one try may take (connect, send, answer) before it counts as failed.
+    timeout_seconds: float = 10.0
+    #: Tries of one message before it is given up (logged, counted in /metrics) and the
+    #: next record's message is sent.
+    max_attempts: int = 8
+    #: The wait after the first failed try; it doubles with each failure (with jitter),
+    #: up to ``max_backoff_seconds``.
+    initial_backoff_seconds: float = 2.0
+    #: The longest wait between two tries of one message.
+    max_backoff_seconds: float = 300.0
+    #: How often to look for records another replica (or process) stored; records this
+    #: process stores wake the delivery at once.
+    poll_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        raw: object = self.urls  # a list from TOML, comma-separated text from the environment
+        urls = raw.split(",") if isinstance(raw, str) else raw
+        if not isinstance(urls, list | tuple) or not all(isinstance(u, str) for u in urls):
+            raise ConfigError(
+                "[webhooks] urls must be a list of addresses",
+                hint='e.g. urls = ["https://example.webhook.office.com/…"]',
+            )
+        cleaned = tuple(dict.fromkeys(u.strip() for u in urls if u.strip()))
+        for url in cleaned:
+            check_webhook_url(url, "[webhooks] urls")
+        object.__setattr__(self, "urls", cleaned)
+        if not 0 < self.timeout_seconds <= 300:
+            raise ConfigError("[webhooks] timeout_seconds must be more than 0 and at most 300")
+        if not 1 <= self.max_attempts <= 100:
+            raise ConfigError("[webhooks] max_attempts must be between 1 and 100")
+        if not 0 < self.initial_backoff_seconds <= self.max_backoff_seconds:
+            raise ConfigError(
+                "[webhooks] initial_backoff_seconds must be more than 0 and at most "
+                "max_backoff_seconds"
+            )
+        if self.poll_seconds <= 0:
+            raise ConfigError("[webhooks] poll_seconds must be positive")
+
+
+def check_webhook_url(url: str, where: str) -> None:
+    """An incoming-webhook URL: https://host[:port]/…, or http:// to a loopback address
+    (a receiver on the hub's own machine); no user name or password in it."""
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # a port that is not a number, or out of range
+        parts, port_ok = None, False
+    host = (parts.hostname or "") if parts is not None else ""
+    shown = _redacted(url)
+    if (
+        parts is None
+        or not port_ok
+        or not host
+        or parts.username is not None
+        or parts.fragment
+        or any(c in url for c in "\\\"<>' \t\r\n")
+        or parts.scheme not in ("https", "http")
+    ):
+        raise ConfigError(
+            f"{where}: {shown!r} is not an https address",
+            hint="give the whole URL the chat service showed, e.g. https://… (no user or "
+            "password in it)",
+        )
+    if parts.scheme == "http" and not _loopback(host):
+        raise ConfigError(
+            f"{where}: {shown!r} is plain http: a message (and the URL's secret) would "
+            "cross the network unencrypted",
+            hint="use the https address; http is allowed only to a loopback address "
+            "(127.0.0.1, ::1, localhost)",
+        )
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _redacted(url: str) -> str:
+    """A webhook URL as errors show it: scheme and host only (its path is a secret)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unreadable URL>"
+    if not parts.scheme or not parts.netloc:
+        return url[:40]
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/…"
+
+
 HUB_SECTIONS: dict[str, type[Any]] = {
     "public": PublicSection,
     "directory": DirectorySection,
@@ -216,6 +323,7 @@ HUB_SECTIONS: dict[str, type[Any]] = {
     "harvest": HarvestSection,
     "web": WebSection,
     "tlog": TlogSection,
+    "webhooks": WebhooksSection,
 }
 
 
@@ -230,6 +338,7 @@ class HubConfig:
     harvest: HarvestSection = field(default_factory=HarvestSection)
     web: WebSection = field(default_factory=WebSection)
     tlog: TlogSection = field(default_factory=TlogSection)
+    webhooks: WebhooksSection = field(default_factory=WebhooksSection)
 
     @property
     def dir(self) -> Path:
@@ -396,5 +505,14 @@ feed_size = 50
 # cosignatures (or one by every active member, if there are fewer) is the one served
 # to everyone; nodes accept one only with cosignatures by [witness] quorum others.
 witness_target = 3
+
+[webhooks]
+# A message for each new PUBLIC record, posted to chat channels' incoming webhooks
+# (Teams, Mattermost, Slack), retried with back-off; docs/FEEDS.md. A webhook URL is a
+# secret: list them in a file only the hub's user can read (one a line).
+urls = []
+# urls_file = "webhooks.txt"
+timeout_seconds = 10.0
+max_attempts = 8
 '''
     )

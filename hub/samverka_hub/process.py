@@ -7,6 +7,8 @@
   GetDirectory for anyone, FeedService with PUBLIC records only.
 
 The harvester (``[harvest]``) pulls members' feeds from their nodes on a schedule.
+Webhooks (``[webhooks]``, :mod:`samverka_hub.webhooks`) post a message about each new
+PUBLIC record to chat channels, from the store's log, never in ingest's way.
 The web catalog (``[web]``, :mod:`samverka_hub.web`) is served over plain HTTP from
 the same asyncio loop, started and stopped with the ports.
 Both ports carry health and reflection (see :class:`samverka.transport.server.NodeServer`). SIGTERM
@@ -145,6 +147,22 @@ def build_hub_server(
             tlog=runtime.tlog,
         )
         server.add_resource(runtime.web)
+    if config.webhooks.urls or config.webhooks.urls_file:
+        # Imported here, like the catalog: loaded only when webhooks are configured.
+        from samverka_hub.webhooks import WebhookDelivery, configured_urls
+
+        urls = configured_urls(config)
+        if urls:
+            server.add_resource(
+                WebhookDelivery(
+                    hub.store,
+                    urls,
+                    config.webhooks,
+                    directory.current_or_none,
+                    log_watcher,
+                    public_url=config.web.public_url,
+                )
+            )
     runtime.member_listener = server.add_listener(
         "member",
         member_address,

@@ -64,6 +64,12 @@ FIELDS = (
     "task",
     "failures",
     "retry_in_seconds",
+    # the hub's webhook delivery (samverka_hub.webhooks): the receiver is host#hash
+    "receiver",
+    "record_id",
+    "position",
+    "attempts",
+    "status",
 )
 
 #: The handler this module installed, so a second setup replaces it (tests, re-exec).
