@@ -182,6 +182,7 @@ def published_and_followed(fed: Federation, record_id: str) -> int:
     return sequence
 
 
+@pytest.mark.timeout(600)  # about 80 s on an idle machine: nine node serve and hub starts
 def test_members_follow_the_hubs_rotations_without_enrolling_again(fed: Federation) -> None:
     procs, hub_dir = fed.procs, fed.hub.dir
     gagnef = fed.members[GAGNEF]

@@ -18,6 +18,7 @@ import stat
 import tarfile
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from hubkit import Procs, RunningHub, start_hub
 from opskit import enrolled_node
@@ -55,6 +56,7 @@ def restart(procs: Procs, hub: RunningHub) -> RunningHub:
     return again
 
 
+@pytest.mark.timeout(400)  # some 15 commands and three hub starts: ~90 s on an idle machine
 def test_rotating_the_hubs_keys_drill(procs: Procs, tmp_path: Path) -> None:
     procs.env |= {
         "SAMVERKA_SERVER_LISTEN": f"127.0.0.1:{free_port()}",
