@@ -38,6 +38,8 @@ class _RecordKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RecordKind
     RECORD_KIND_SOLUTION: _RecordKind.ValueType  # 3
     RECORD_KIND_RECOMMENDATION: _RecordKind.ValueType  # 4
     RECORD_KIND_ADOPTION: _RecordKind.ValueType  # 5
+    RECORD_KIND_KOMMUN_PROFILE: _RecordKind.ValueType  # 6
+    """A kommun's profile: one per origin, under the fixed id "kommunprofil"."""
 
 class RecordKind(_RecordKind, metaclass=_RecordKindEnumTypeWrapper):
     """RecordKind says which body a Record carries."""
@@ -48,6 +50,8 @@ RECORD_KIND_LESSON: RecordKind.ValueType  # 2
 RECORD_KIND_SOLUTION: RecordKind.ValueType  # 3
 RECORD_KIND_RECOMMENDATION: RecordKind.ValueType  # 4
 RECORD_KIND_ADOPTION: RecordKind.ValueType  # 5
+RECORD_KIND_KOMMUN_PROFILE: RecordKind.ValueType  # 6
+"""A kommun's profile: one per origin, under the fixed id "kommunprofil"."""
 Global___RecordKind: _TypeAlias = RecordKind  # noqa: Y015
 
 class _Visibility:
@@ -259,6 +263,120 @@ SOLUTION_TYPE_CODE: SolutionType.ValueType  # 5
 SOLUTION_TYPE_PROMPT_LIBRARY: SolutionType.ValueType  # 6
 SOLUTION_TYPE_TRAINING_MATERIAL: SolutionType.ValueType  # 7
 Global___SolutionType: _TypeAlias = SolutionType  # noqa: Y015
+
+class _PopulationBand:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PopulationBandEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PopulationBand.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    POPULATION_BAND_UNSPECIFIED: _PopulationBand.ValueType  # 0
+    POPULATION_BAND_UNDER_10K: _PopulationBand.ValueType  # 1
+    """Under 10 000 invånare"""
+    POPULATION_BAND_FROM_10K_TO_25K: _PopulationBand.ValueType  # 2
+    """10 000–24 999"""
+    POPULATION_BAND_FROM_25K_TO_50K: _PopulationBand.ValueType  # 3
+    """25 000–49 999"""
+    POPULATION_BAND_FROM_50K_TO_100K: _PopulationBand.ValueType  # 4
+    """50 000–99 999"""
+    POPULATION_BAND_FROM_100K_TO_200K: _PopulationBand.ValueType  # 5
+    """100 000–199 999"""
+    POPULATION_BAND_OVER_200K: _PopulationBand.ValueType  # 6
+    """200 000 och fler"""
+
+class PopulationBand(_PopulationBand, metaclass=_PopulationBandEnumTypeWrapper):
+    """PopulationBand is a kommun's size by number of inhabitants (SCB's figures)."""
+
+POPULATION_BAND_UNSPECIFIED: PopulationBand.ValueType  # 0
+POPULATION_BAND_UNDER_10K: PopulationBand.ValueType  # 1
+"""Under 10 000 invånare"""
+POPULATION_BAND_FROM_10K_TO_25K: PopulationBand.ValueType  # 2
+"""10 000–24 999"""
+POPULATION_BAND_FROM_25K_TO_50K: PopulationBand.ValueType  # 3
+"""25 000–49 999"""
+POPULATION_BAND_FROM_50K_TO_100K: PopulationBand.ValueType  # 4
+"""50 000–99 999"""
+POPULATION_BAND_FROM_100K_TO_200K: PopulationBand.ValueType  # 5
+"""100 000–199 999"""
+POPULATION_BAND_OVER_200K: PopulationBand.ValueType  # 6
+"""200 000 och fler"""
+Global___PopulationBand: _TypeAlias = PopulationBand  # noqa: Y015
+
+class _KommunGroup:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _KommunGroupEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_KommunGroup.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    KOMMUN_GROUP_UNSPECIFIED: _KommunGroup.ValueType  # 0
+    KOMMUN_GROUP_A1: _KommunGroup.ValueType  # 1
+    """Storstäder"""
+    KOMMUN_GROUP_A2: _KommunGroup.ValueType  # 2
+    """Pendlingskommun nära storstad"""
+    KOMMUN_GROUP_B3: _KommunGroup.ValueType  # 3
+    """Större stad"""
+    KOMMUN_GROUP_B4: _KommunGroup.ValueType  # 4
+    """Pendlingskommun nära större stad"""
+    KOMMUN_GROUP_B5: _KommunGroup.ValueType  # 5
+    """Lågpendlingskommun nära större stad"""
+    KOMMUN_GROUP_C6: _KommunGroup.ValueType  # 6
+    """Mindre stad/tätort"""
+    KOMMUN_GROUP_C7: _KommunGroup.ValueType  # 7
+    """Pendlingskommun nära mindre stad/tätort"""
+    KOMMUN_GROUP_C8: _KommunGroup.ValueType  # 8
+    """Landsbygdskommun"""
+    KOMMUN_GROUP_C9: _KommunGroup.ValueType  # 9
+    """Landsbygdskommun med besöksnäring"""
+
+class KommunGroup(_KommunGroup, metaclass=_KommunGroupEnumTypeWrapper):
+    """KommunGroup is SKR's kommungruppsindelning (2017): three main groups, nine groups."""
+
+KOMMUN_GROUP_UNSPECIFIED: KommunGroup.ValueType  # 0
+KOMMUN_GROUP_A1: KommunGroup.ValueType  # 1
+"""Storstäder"""
+KOMMUN_GROUP_A2: KommunGroup.ValueType  # 2
+"""Pendlingskommun nära storstad"""
+KOMMUN_GROUP_B3: KommunGroup.ValueType  # 3
+"""Större stad"""
+KOMMUN_GROUP_B4: KommunGroup.ValueType  # 4
+"""Pendlingskommun nära större stad"""
+KOMMUN_GROUP_B5: KommunGroup.ValueType  # 5
+"""Lågpendlingskommun nära större stad"""
+KOMMUN_GROUP_C6: KommunGroup.ValueType  # 6
+"""Mindre stad/tätort"""
+KOMMUN_GROUP_C7: KommunGroup.ValueType  # 7
+"""Pendlingskommun nära mindre stad/tätort"""
+KOMMUN_GROUP_C8: KommunGroup.ValueType  # 8
+"""Landsbygdskommun"""
+KOMMUN_GROUP_C9: KommunGroup.ValueType  # 9
+"""Landsbygdskommun med besöksnäring"""
+Global___KommunGroup: _TypeAlias = KommunGroup  # noqa: Y015
+
+class _AiRule:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AiRuleEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AiRule.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    AI_RULE_UNSPECIFIED: _AiRule.ValueType  # 0
+    AI_RULE_RISK_CLASS: _AiRule.ValueType  # 1
+    """the highest accepted risk class"""
+    AI_RULE_PERSONAL_DATA: _AiRule.ValueType  # 2
+    """no personal data"""
+    AI_RULE_DPIA: _AiRule.ValueType  # 3
+    """a DPIA is required"""
+
+class AiRule(_AiRule, metaclass=_AiRuleEnumTypeWrapper):
+    """AiRule names one of a kommun's AI rules (AiRules), e.g. in an override."""
+
+AI_RULE_UNSPECIFIED: AiRule.ValueType  # 0
+AI_RULE_RISK_CLASS: AiRule.ValueType  # 1
+"""the highest accepted risk class"""
+AI_RULE_PERSONAL_DATA: AiRule.ValueType  # 2
+"""no personal data"""
+AI_RULE_DPIA: AiRule.ValueType  # 3
+"""a DPIA is required"""
+Global___AiRule: _TypeAlias = AiRule  # noqa: Y015
 
 @_typing.final
 class RecordHeader(_message.Message):
@@ -687,11 +805,18 @@ class Adoption(_message.Message):
     STATUS_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
     ADOPTED_AT_MS_FIELD_NUMBER: _builtins.int
+    POLICY_OVERRIDE_FIELD_NUMBER: _builtins.int
     status: Global___UseCaseStatus.ValueType
     note: _builtins.str
     adopted_at_ms: _builtins.int
     @_builtins.property
     def solution(self) -> Global___RecordRef: ...
+    @_builtins.property
+    def policy_override(self) -> Global___PolicyOverride:
+        """Set when the solution breaks the adopting kommun's AI rules (its KommunProfile)
+        and the kommun adopted it anyway: which rules, and why.
+        """
+
     def __init__(
         self,
         *,
@@ -699,14 +824,118 @@ class Adoption(_message.Message):
         status: Global___UseCaseStatus.ValueType = ...,
         note: _builtins.str = ...,
         adopted_at_ms: _builtins.int = ...,
+        policy_override: Global___PolicyOverride | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["solution", b"solution"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["policy_override", b"policy_override", "solution", b"solution"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["adopted_at_ms", b"adopted_at_ms", "note", b"note", "solution", b"solution", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["adopted_at_ms", b"adopted_at_ms", "note", b"note", "policy_override", b"policy_override", "solution", b"solution", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Adoption: _TypeAlias = Adoption  # noqa: Y015
+
+@_typing.final
+class PolicyOverride(_message.Message):
+    """PolicyOverride is a kommun's recorded decision to go against its own AI rules."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULES_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    @_builtins.property
+    def rules(self) -> _containers.RepeatedScalarFieldContainer[Global___AiRule.ValueType]: ...
+    def __init__(
+        self,
+        *,
+        rules: _abc.Iterable[Global___AiRule.ValueType] | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "rules", b"rules"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PolicyOverride: _TypeAlias = PolicyOverride  # noqa: Y015
+
+@_typing.final
+class AiRules(_message.Message):
+    """AiRules are the rules a kommun has set for the AI it takes into use. Unset fields
+    mean no rule: an unspecified max_risk_class accepts every class but unacceptable.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MAX_RISK_CLASS_FIELD_NUMBER: _builtins.int
+    NO_PERSONAL_DATA_FIELD_NUMBER: _builtins.int
+    DPIA_REQUIRED_FIELD_NUMBER: _builtins.int
+    max_risk_class: Global___RiskClass.ValueType
+    """The highest EU AI Act risk class the kommun accepts."""
+    no_personal_data: _builtins.bool
+    """True when personal data may not be processed."""
+    dpia_required: _builtins.bool
+    """True when a data protection impact assessment (DPIA) is required first."""
+    def __init__(
+        self,
+        *,
+        max_risk_class: Global___RiskClass.ValueType = ...,
+        no_personal_data: _builtins.bool = ...,
+        dpia_required: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dpia_required", b"dpia_required", "max_risk_class", b"max_risk_class", "no_personal_data", b"no_personal_data"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AiRules: _TypeAlias = AiRules  # noqa: Y015
+
+@_typing.final
+class KommunProfile(_message.Message):
+    """KommunProfile describes the publishing kommun: its size, SKR kommungrupp, what it
+    looks for and its AI rules. One per origin (RecordHeader.id "kommunprofil"); a new
+    version replaces the old.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POPULATION_BAND_FIELD_NUMBER: _builtins.int
+    KOMMUN_GROUP_FIELD_NUMBER: _builtins.int
+    INTERESTS_FIELD_NUMBER: _builtins.int
+    CONTACT_ROLES_FIELD_NUMBER: _builtins.int
+    AI_RULES_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    population_band: Global___PopulationBand.ValueType
+    kommun_group: Global___KommunGroup.ValueType
+    note: _builtins.str
+    @_builtins.property
+    def interests(self) -> _containers.RepeatedScalarFieldContainer[Global___ServiceArea.ValueType]:
+        """Verksamhetsområden the kommun looks for solutions in."""
+
+    @_builtins.property
+    def contact_roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Roles to contact, never named persons (e.g. "digitaliseringsstrateg")."""
+
+    @_builtins.property
+    def ai_rules(self) -> Global___AiRules: ...
+    def __init__(
+        self,
+        *,
+        population_band: Global___PopulationBand.ValueType = ...,
+        kommun_group: Global___KommunGroup.ValueType = ...,
+        interests: _abc.Iterable[Global___ServiceArea.ValueType] | None = ...,
+        contact_roles: _abc.Iterable[_builtins.str] | None = ...,
+        ai_rules: Global___AiRules | None = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ai_rules", b"ai_rules"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ai_rules", b"ai_rules", "contact_roles", b"contact_roles", "interests", b"interests", "kommun_group", b"kommun_group", "note", b"note", "population_band", b"population_band"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KommunProfile: _TypeAlias = KommunProfile  # noqa: Y015
 
 @_typing.final
 class Record(_message.Message):
@@ -720,6 +949,7 @@ class Record(_message.Message):
     SOLUTION_FIELD_NUMBER: _builtins.int
     RECOMMENDATION_FIELD_NUMBER: _builtins.int
     ADOPTION_FIELD_NUMBER: _builtins.int
+    KOMMUN_PROFILE_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def header(self) -> Global___RecordHeader: ...
     @_builtins.property
@@ -732,6 +962,8 @@ class Record(_message.Message):
     def recommendation(self) -> Global___Recommendation: ...
     @_builtins.property
     def adoption(self) -> Global___Adoption: ...
+    @_builtins.property
+    def kommun_profile(self) -> Global___KommunProfile: ...
     def __init__(
         self,
         *,
@@ -741,12 +973,13 @@ class Record(_message.Message):
         solution: Global___Solution | None = ...,
         recommendation: Global___Recommendation | None = ...,
         adoption: Global___Adoption | None = ...,
+        kommun_profile: Global___KommunProfile | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["adoption", b"adoption", "body", b"body", "header", b"header", "lesson", b"lesson", "recommendation", b"recommendation", "solution", b"solution", "use_case", b"use_case"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["adoption", b"adoption", "body", b"body", "header", b"header", "kommun_profile", b"kommun_profile", "lesson", b"lesson", "recommendation", b"recommendation", "solution", b"solution", "use_case", b"use_case"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["adoption", b"adoption", "body", b"body", "header", b"header", "lesson", b"lesson", "recommendation", b"recommendation", "solution", b"solution", "use_case", b"use_case"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["adoption", b"adoption", "body", b"body", "header", b"header", "kommun_profile", b"kommun_profile", "lesson", b"lesson", "recommendation", b"recommendation", "solution", b"solution", "use_case", b"use_case"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["use_case", "lesson", "solution", "recommendation", "adoption"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["use_case", "lesson", "solution", "recommendation", "adoption", "kommun_profile"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
