@@ -197,12 +197,14 @@ async def follow_hub(
     min_backoff: float = 0.5,
     max_backoff: float = FOLLOW_MAX_BACKOFF,
     on_error: Callable[[SamverkaError], None] | None = None,
+    on_directory_version: Callable[[int], None] | None = None,
 ) -> SyncReport:
     """Follow the hub's log live until ``stop`` is set (reconnecting as needed).
 
     The directory is refreshed before following and whenever an entry's key is
     unknown (a member admitted, or a key approved, since); other refusals raise
-    SyncStopped.
+    SyncStopped. ``on_directory_version`` hears each directory version the hub
+    announces on the stream (the node's DirectoryRefreshAgent fetches a newer one).
     """
     total = SyncReport(HUB_PEER)
     refreshed_for: tuple[str, int] | None = None
@@ -214,6 +216,7 @@ async def follow_hub(
             log.warning("could not refresh the member directory: %s", err)
         keys: KeyRing = await asyncio.to_thread(node.keyring)
         client = hub_client(node)
+        client.on_directory_version = on_directory_version
         link = HubClient.member(node.config)
         try:
             report = await follow_peer(
@@ -276,9 +279,11 @@ class FollowAgent:
         *,
         min_backoff: float = 0.5,
         max_backoff: float = 300.0,
+        on_directory_version: Callable[[int], None] | None = None,
     ) -> None:
         self.node = node
         self.watcher = watcher
+        self.on_directory_version = on_directory_version
         self.policy = RetryPolicy(min_backoff, max(min_backoff, max_backoff))
         self.accepted = 0
         self.refusals = 0
@@ -335,6 +340,7 @@ class FollowAgent:
                 progress=self._progress,
                 max_backoff=min(FOLLOW_MAX_BACKOFF, self.policy.maximum),
                 on_error=lambda err: self.task_state.mark_down(str(err)),
+                on_directory_version=self.on_directory_version,
             )
         except SyncStopped:
             self.refusals += 1
@@ -355,17 +361,28 @@ def hub_agents(node: Node, watcher: LogWatcher) -> list[Resource]:
     config = node.config
     if not config.hub.address or not enrolled(node):
         return []
+    from samverka.membership.directory_refresh import DirectoryRefreshAgent
+
+    refresh_seconds = config.hub.directory_refresh_seconds
+    refresher = DirectoryRefreshAgent(config, interval=refresh_seconds) if refresh_seconds else None
     agents: list[Resource] = []
     if config.hub.push:
         agents.append(push_agent(config, node.store, watcher))
     if config.hub.follow:
-        agents.append(FollowAgent(node, watcher, max_backoff=config.hub.max_backoff_seconds))
+        # The hub's announcements of a new directory version wake the refresh agent.
+        announced = refresher.announced if refresher is not None else None
+        agents.append(
+            FollowAgent(
+                node,
+                watcher,
+                max_backoff=config.hub.max_backoff_seconds,
+                on_directory_version=announced,
+            )
+        )
         if config.witness.cosign:
             from samverka.membership.witness import WitnessAgent
 
             agents.append(WitnessAgent(node, watcher))
-    if config.hub.directory_refresh_seconds > 0:
-        from samverka.membership.directory_refresh import DirectoryRefreshAgent
-
-        agents.append(DirectoryRefreshAgent(config, interval=config.hub.directory_refresh_seconds))
+    if refresher is not None:
+        agents.append(refresher)
     return agents
