@@ -100,6 +100,9 @@ def replicas(tmp_path_factory: pytest.TempPathFactory, pg_server: PgServer) -> I
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAMVERKA_")}
     env["SAMVERKA_DIRECTORY_POLL_SECONDS"] = "0.1"
     env["SAMVERKA_METRICS_LISTEN"] = ""  # two replicas on one host: no fixed metrics port
+    # No node here witnesses the hub's log: take its checkpoints uncosigned (what sync takes
+    # from the hub is still proven in its log; witnessing has tests of its own).
+    env["SAMVERKA_WITNESS_QUORUM"] = "0"
     procs = Procs(tmp, env)
     # B's host keeps the URL out of its samverka.toml and passes it in the environment,
     # in the driver-less form (postgres://), which must mean the same database.

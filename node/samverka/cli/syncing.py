@@ -171,8 +171,8 @@ address, each within 10 s.
 @click.option(
     "--repair",
     is_flag=True,
-    help="After the sync, fetch entries the hub withholds (an origin's own node or a "
-    "--peer holds more of its feed) from those nodes, verified as always.",
+    help="Hämta efter synken det som hubben håller inne (en kommuns egen nod eller en "
+    "--peer har mer av dess flöde) direkt från de noderna, verifierat som vanligt.",
 )
 @click.option(
     "--peer",
@@ -180,7 +180,8 @@ address, each within 10 s.
     multiple=True,
     callback=_peers,
     metavar="HOST:PORT",
-    help="With --repair: also ask this member node (mutual TLS) and fetch from it (repeatable).",
+    help="Med --repair: fråga också den här medlemsnoden (ömsesidig TLS) och hämta från "
+    "den (upprepa för fler).",
 )
 @filter_options
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from samverka.errors import SamverkaError
@@ -187,15 +187,20 @@ async def repair_origin(
     *,
     timeout: float = DEFAULT_TIMEOUT,
     max_clock_skew_ms: int = DEFAULT_MAX_CLOCK_SKEW_MS,
+    connect: Callable[[str], FeedClient] | None = None,
 ) -> Repair:
-    """Fetch ``plan.origin``'s entries from its sources in turn until we hold its head."""
+    """Fetch ``plan.origin``'s entries from its sources in turn until we hold its head.
+    ``connect``: the client of a source's address (default a plain FeedClient; a
+    selective sync's reads through its filter)."""
     repair = Repair(plan.origin, plan.ours, plan.ours, plan.theirs)
     only = feed_service_pb2.EntryFilter(origins=[plan.origin])
+
+    def plain(address: str) -> FeedClient:
+        return FeedClient.connect(address, tls, unary_timeout=timeout, idle_timeout=timeout)
+
     for source, _theirs in plan.sources:
         try:
-            async with FeedClient.connect(
-                source.address, tls, unary_timeout=timeout, idle_timeout=timeout
-            ) as client:
+            async with (connect or plain)(source.address) as client:
                 report = await sync_from_peer(
                     store,
                     keys,
@@ -235,7 +240,31 @@ async def repair_withheld(
 ) -> RepairReport:
     """Cross-check this node's feeds with the hub, each origin's own node and ``peers``
     (:func:`~samverka.replication.crosscheck.check_federation`), then fetch what a node
-    or peer holds beyond us from it (:func:`repair_origin`), one origin after another."""
+    or peer holds beyond us from it (:func:`repair_origin`), one origin after another.
+
+    A selective sync's filter (``[sync]``, or the CLI's options in ``node.config``) holds
+    here too: only its origins are checked, and entries of other kinds or areas are
+    kept as stand-ins, as the sync from the hub keeps them."""
+    from samverka.replication.selective import SelectiveFeed, SyncFilter
+    from samverka.transport.client import open_channel
+
+    chosen = SyncFilter.from_section(node.config.sync)
+    if chosen.origins and not origins:
+        origins = sorted(chosen.origins)
+    tls = ClientTls.from_config(node.config)
+    connect: Callable[[str], FeedClient] | None = None
+    if chosen.active:
+
+        def connect(address: str) -> FeedClient:
+            return SelectiveFeed(
+                open_channel(address, tls),
+                address=address,
+                sync_filter=chosen,
+                own_origin=node.origin,
+                keys=node.keyring,
+                held=node.store.record_versions,
+            )
+
     check = await check_federation(
         node, origins=origins, peers=peers, concurrency=concurrency, timeout=timeout
     )
@@ -243,7 +272,6 @@ async def repair_withheld(
     repairs: list[Repair] = []
     if plans:
         keys = await asyncio.to_thread(node.keyring)
-        tls = ClientTls.from_config(node.config)
         for plan in plans:
             repairs.append(
                 await repair_origin(
@@ -253,6 +281,7 @@ async def repair_withheld(
                     tls,
                     timeout=timeout,
                     max_clock_skew_ms=node.config.max_clock_skew_ms,
+                    connect=connect,
                 )
             )
     return RepairReport(check, repairs)
