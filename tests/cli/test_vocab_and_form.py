@@ -39,6 +39,9 @@ ENUMS = {
     "type": records_pb2.SolutionType,
     "visibility": records_pb2.Visibility,
     "kind": records_pb2.RecordKind,
+    "population_band": records_pb2.PopulationBand,
+    "kommun_group": records_pb2.KommunGroup,
+    "ai_rule": records_pb2.AiRule,
 }
 
 

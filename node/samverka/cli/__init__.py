@@ -24,6 +24,11 @@ from samverka.cli._common import EXIT_CODES_HELP, LazyGroup
         "lesson": ("samverka.cli.records:lesson", "Author and read lessons learned."),
         "solution": ("samverka.cli.records:solution", "Author and read reusable solutions."),
         "adopt": ("samverka.cli.records:adopt", "Record that this kommun adopted a solution."),
+        "profile": ("samverka.cli.profile:profile", "Kommunens profil och AI-regler."),
+        "passar": (
+            "samverka.cli.profile:passar",
+            "Passar er: det liknande kommuner har i drift, efter era regler.",
+        ),
         "import": ("samverka.cli.importing:import_", "Import an inventory (YAML/JSON/CSV/XLSX)."),
         "search": ("samverka.cli.search:search", "Full-text search over all records held."),
         "bundle": ("samverka.cli.bundle:bundle", "Offline signed bundles: export and import."),

@@ -27,6 +27,7 @@ from samverka.errors import FieldIssue, SamverkaError
 from samverka.protocol.kommuner import is_origin, kommun_name
 from samverka.protocol.validation import record_issues
 from samverka.protocol.vocab import (
+    AI_RULE,
     LESSON_CATEGORY,
     RECORD_KIND,
     SERVICE_AREA,
@@ -303,6 +304,10 @@ def print_record(stored: StoredRecord) -> None:
             if value in ("", [], None) or (f.type == "bool" and value is False):
                 continue
             rows.append((f.name.replace("_", " "), describe_value(f, value)))
+    if body == "adoption" and rec.adoption.HasField("policy_override"):
+        override = rec.adoption.policy_override
+        rules = ", ".join(AI_RULE.label(r) for r in override.rules)
+        rows.append(("trots AI-regler", f"{rules}: {override.reason}"))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         lines = value.splitlines() or [""]
@@ -601,14 +606,28 @@ solution = kind_group("solution")
     "adopt",
     help="Record that this kommun took another kommun's solution into use.\n\n"
     "An adoption is a signed record of its own, so reuse can be counted.\n\n"
+    "Det som bryter mot kommunens AI-regler (dess profil: högsta riskklass, "
+    'personuppgifter, DPIA) införs bara med --trots-regel "skäl"; reglerna och skälet '
+    "skrivs in i den signerade införandeposten.\n\n"
     "\b\nExample:\n  samverka adopt 1472/sol-ai-policy --status production --note 'Antagen av KS'",
     epilog=EXIT_CODES_HELP,
 )
 @click.argument("solution_ref", metavar="ORIGIN/ID")
 @field_options("adoption", skip=("solution",))
+@click.option(
+    "--trots-regel",
+    "override",
+    metavar="SKÄL",
+    help="Inför trots att lösningen bryter mot kommunens AI-regler, med detta skäl "
+    "(skrivs in i införandeposten).",
+)
 @json_option
 @with_node
-def adopt(node: Node, solution_ref: str, as_json: bool, **params: Any) -> None:
+def adopt(
+    node: Node, solution_ref: str, override: str | None, as_json: bool, **params: Any
+) -> None:
+    from samverka.records.profile import guard_adoption
+
     origin, solution_id = split_ref(solution_ref, None, node.origin)
     values = given_values("adoption", params)
     record_id = values.pop("id", None) or derive_id(
@@ -616,9 +635,23 @@ def adopt(node: Node, solution_ref: str, as_json: bool, **params: Any) -> None:
     )
     if node.store.get_record(node.origin, record_id) is not None:
         raise SamverkaError(f"{node.origin} already has a record {record_id!r}")
-    if node.store.get_record(origin, solution_id) is None:
+    target = node.store.get_record(origin, solution_id)
+    if target is None:
         click.echo(
             f"note: {origin}/{solution_id} is not held by this node (yet); recording anyway",
+            err=True,
+        )
+    check, recorded = guard_adoption(
+        node.store, node.origin, target, override, f"{origin}/{solution_id}"
+    )
+    if check is not None and check.has_rules and not check.facts.risk_known:
+        click.echo(
+            f"obs: {origin}/{solution_id} anger ingen riskklass; pröva den mot era AI-regler",
+            err=True,
+        )
+    if recorded is not None:
+        click.echo(
+            f"obs: införs trots kommunens AI-regler ({override}); det skrivs in i posten",
             err=True,
         )
     values["solution"] = f"{origin}/{solution_id}"
@@ -628,6 +661,8 @@ def adopt(node: Node, solution_ref: str, as_json: bool, **params: Any) -> None:
     if issues:
         raise RecordRefused("adoption", issues)
     record.header.id = record_id
+    if recorded is not None:
+        record.adoption.policy_override.CopyFrom(recorded)
     publish(node, record, "adoption", as_json=as_json)
     if as_json:
         print_json(record_json(get_stored(node, node.origin, record_id, "adoption")))

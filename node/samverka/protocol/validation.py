@@ -91,6 +91,8 @@ TEXT_RULES: dict[str, TextRule] = {
     "samverka.v1.Benefit.method": _MEDIUM,
     "samverka.v1.Cost.note": _MEDIUM,
     "samverka.v1.Adoption.note": _MEDIUM,
+    "samverka.v1.PolicyOverride.reason": _MEDIUM,
+    "samverka.v1.KommunProfile.note": _MEDIUM,
     "samverka.v1.UseCase.description": _LONG,
     "samverka.v1.Lesson.what_worked": _LONG,
     "samverka.v1.Lesson.what_did_not": _LONG,
@@ -132,7 +134,11 @@ KIND_BODY = {
     records_pb2.RECORD_KIND_SOLUTION: "solution",
     records_pb2.RECORD_KIND_RECOMMENDATION: "recommendation",
     records_pb2.RECORD_KIND_ADOPTION: "adoption",
+    records_pb2.RECORD_KIND_KOMMUN_PROFILE: "kommun_profile",
 }
+
+#: The one id a kommun profile has: one profile per origin, each new version replaces it.
+PROFILE_ID = "kommunprofil"
 
 #: Fields a live (not retracted) record must fill, per body.
 REQUIRED = {
@@ -141,6 +147,7 @@ REQUIRED = {
     "solution": ("title", "summary", "solution_type"),
     "recommendation": ("title", "summary"),
     "adoption": ("solution",),
+    "kommun_profile": ("population_band", "kommun_group"),
 }
 
 # C0 controls other than tab, line feed and carriage return; DEL; C1 controls; the
@@ -194,6 +201,12 @@ def record_issues(record: records_pb2.Record, *, origin: str | None = None) -> l
         issues.append(
             FieldIssue("adoption.solution.origin", "a kommun cannot adopt its own solution")
         )
+    if body == "adoption" and record.adoption.HasField("policy_override"):
+        override = record.adoption.policy_override
+        if not override.rules:
+            issues.append(FieldIssue("adoption.policy_override.rules", "names no rule"))
+        if not override.reason.strip():
+            issues.append(FieldIssue("adoption.policy_override.reason", "is required"))
     return issues
 
 
@@ -228,6 +241,11 @@ def _header_issues(
         issues.append(FieldIssue("header.kind", f"says {expected} but the body is {body}"))
     if h.kind == records_pb2.RECORD_KIND_RECOMMENDATION and h.origin != HUB_ORIGIN:
         issues.append(FieldIssue("header.kind", "recommendations are published by the council"))
+    if h.kind == records_pb2.RECORD_KIND_KOMMUN_PROFILE:
+        if h.origin == HUB_ORIGIN:
+            issues.append(FieldIssue("header.kind", "only a kommun has a kommun profile"))
+        if h.id != PROFILE_ID:
+            issues.append(FieldIssue("header.id", f"a kommun profile's id is {PROFILE_ID!r}"))
 
 
 def _missing(msg: Message, name: str) -> bool:

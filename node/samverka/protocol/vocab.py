@@ -221,6 +221,56 @@ RECORD_KIND = Vocabulary("kind", "posttyp (record kind)", "RECORD_KIND_", (
     _t(R.RECORD_KIND_SOLUTION, "solution", "Lösning", "Solution", "lösningar"),
     _t(R.RECORD_KIND_RECOMMENDATION, "recommendation", "Rekommendation", "Recommendation"),
     _t(R.RECORD_KIND_ADOPTION, "adoption", "Införande", "Adoption", "återanvändning"),
+    _t(R.RECORD_KIND_KOMMUN_PROFILE, "kommun-profile", "Kommunprofil", "Kommun profile",
+       "profil", "profile", "kommunprofil"),
+))
+
+POPULATION_BAND = Vocabulary("population_band", "storleksklass (population band)",
+                             "POPULATION_BAND_", (
+    _t(R.POPULATION_BAND_UNDER_10K, "under-10k", "Under 10 000 invånare",
+       "Under 10,000 inhabitants", "<10000", "under 10000"),
+    _t(R.POPULATION_BAND_FROM_10K_TO_25K, "from-10k-to-25k", "10 000–24 999 invånare",
+       "10,000–24,999 inhabitants", "10k-25k", "10000-24999"),
+    _t(R.POPULATION_BAND_FROM_25K_TO_50K, "from-25k-to-50k", "25 000–49 999 invånare",
+       "25,000–49,999 inhabitants", "25k-50k", "25000-49999"),
+    _t(R.POPULATION_BAND_FROM_50K_TO_100K, "from-50k-to-100k", "50 000–99 999 invånare",
+       "50,000–99,999 inhabitants", "50k-100k", "50000-99999"),
+    _t(R.POPULATION_BAND_FROM_100K_TO_200K, "from-100k-to-200k", "100 000–199 999 invånare",
+       "100,000–199,999 inhabitants", "100k-200k", "100000-199999"),
+    _t(R.POPULATION_BAND_OVER_200K, "over-200k", "200 000 invånare eller fler",
+       "200,000 inhabitants or more", "200k", "över 200000", ">200000"),
+))
+
+#: SKR:s kommungruppsindelning 2017 (the key is the group's code, A1-C9).
+KOMMUN_GROUP = Vocabulary("kommun_group", "kommungrupp enligt SKR (SKR kommun group)",
+                          "KOMMUN_GROUP_", (
+    _t(R.KOMMUN_GROUP_A1, "a1", "A1 Storstäder", "A1 Large cities", "storstad",
+       "storstäder"),
+    _t(R.KOMMUN_GROUP_A2, "a2", "A2 Pendlingskommun nära storstad",
+       "A2 Commuter municipality near a large city", "pendlingskommun nära storstad"),
+    _t(R.KOMMUN_GROUP_B3, "b3", "B3 Större stad", "B3 Large town", "större stad"),
+    _t(R.KOMMUN_GROUP_B4, "b4", "B4 Pendlingskommun nära större stad",
+       "B4 Commuter municipality near a large town", "pendlingskommun nära större stad"),
+    _t(R.KOMMUN_GROUP_B5, "b5", "B5 Lågpendlingskommun nära större stad",
+       "B5 Low-commuting municipality near a large town",
+       "lågpendlingskommun nära större stad"),
+    _t(R.KOMMUN_GROUP_C6, "c6", "C6 Mindre stad/tätort", "C6 Small town",
+       "mindre stad", "tätort", "mindre stad/tätort"),
+    _t(R.KOMMUN_GROUP_C7, "c7", "C7 Pendlingskommun nära mindre stad/tätort",
+       "C7 Commuter municipality near a small town", "pendlingskommun nära mindre stad"),
+    _t(R.KOMMUN_GROUP_C8, "c8", "C8 Landsbygdskommun", "C8 Rural municipality",
+       "landsbygdskommun"),
+    _t(R.KOMMUN_GROUP_C9, "c9", "C9 Landsbygdskommun med besöksnäring",
+       "C9 Rural municipality with tourism", "landsbygdskommun med besöksnäring"),
+))
+
+AI_RULE = Vocabulary("ai_rule", "AI-regel (AI rule)", "AI_RULE_", (
+    _t(R.AI_RULE_RISK_CLASS, "risk-class", "Högsta riskklass", "Highest risk class",
+       "riskklass", "risk"),
+    _t(R.AI_RULE_PERSONAL_DATA, "personal-data", "Inga personuppgifter", "No personal data",
+       "personuppgifter", "pii"),
+    _t(R.AI_RULE_DPIA, "dpia", "Konsekvensbedömning krävs", "DPIA required",
+       "konsekvensbedömning"),
 ))
 # fmt: on
 
@@ -235,6 +285,9 @@ VOCABULARIES: dict[str, Vocabulary] = {
         SOLUTION_TYPE,
         VISIBILITY,
         RECORD_KIND,
+        POPULATION_BAND,
+        KOMMUN_GROUP,
+        AI_RULE,
     )
 }
 

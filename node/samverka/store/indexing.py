@@ -11,6 +11,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
+from samverka.protocol.kommuner import kommun_name
 from samverka.protocol.vocab import SERVICE_AREA
 from samverka.v1 import records_pb2
 
@@ -109,6 +110,9 @@ def record_facts(record: records_pb2.Record) -> RecordFacts:
         ad = record.adoption
         title = f"{ad.solution.origin}/{ad.solution.id}"
         summary, status = ad.note, ad.status
+    elif body == "kommun_profile":
+        title = f"Kommunprofil: {kommun_name(record.header.origin)}"
+        summary = record.kommun_profile.note
     return RecordFacts(
         title=title,
         summary=_clip(summary, SUMMARY_CHARS),

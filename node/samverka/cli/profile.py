@@ -1,0 +1,310 @@
+"""``samverka profile set|show`` and ``samverka passar``: the kommun's own profile and
+what fits it.
+
+The profile is a signed record like any other, under the fixed id ``kommunprofil``:
+``set`` writes a new version with the given fields changed (the first needs the size
+and the kommungrupp), ``show`` prints this kommun's or another's held profile.
+``passar`` ranks what similar kommuner run (:func:`samverka.records.profile.suggestions`),
+offline, from what this node holds.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+from google.protobuf.json_format import MessageToDict
+
+from samverka.cli._common import EXIT_CODES_HELP, json_option, print_json, with_node
+from samverka.errors import SamverkaError
+from samverka.protocol.aipolicy import describe_rules
+from samverka.protocol.kommuner import is_kommunkod, kommun_name
+from samverka.protocol.validation import PROFILE_ID
+from samverka.protocol.vocab import (
+    KOMMUN_GROUP,
+    POPULATION_BAND,
+    RECORD_KIND,
+    RISK_CLASS,
+    SERVICE_AREA,
+    VISIBILITY,
+)
+from samverka.records.profile import held_profile, suggestions
+from samverka.v1 import records_pb2
+
+if TYPE_CHECKING:
+    from samverka.node import Node
+
+R = records_pb2
+
+
+@click.group(
+    "profile",
+    help="Kommunens profil: storlek, kommungrupp, intresseområden, kontaktroller och "
+    "AI-regler, publicerad som en signerad post (id kommunprofil).\n\n\b\nExempel:\n"
+    "  samverka profile set --storlek 10k-25k --kommungrupp C9 --intresse administration "
+    "--hogsta-risk minimal --inga-personuppgifter\n  samverka profile show 2029",
+)
+def profile() -> None:
+    pass
+
+
+@profile.command(
+    "set",
+    help="Publicera en ny version av kommunens profil; bara angivna fält ändras. Den "
+    "första versionen kräver --storlek och --kommungrupp.\n\n\b\nExempel:\n"
+    "  samverka profile set --storlek 10k-25k --kommungrupp C9 --hogsta-risk minimal",
+    epilog=EXIT_CODES_HELP,
+)
+@click.option(
+    "--storlek",
+    "band",
+    metavar="KLASS",
+    help=f"Storleksklass efter invånare: {', '.join(POPULATION_BAND.choices())}.",
+)
+@click.option("--kommungrupp", "group", metavar="KOD", help="SKR:s kommungrupp, A1–C9 (t.ex. C9).")
+@click.option(
+    "--intresse",
+    "interests",
+    multiple=True,
+    metavar="OMRÅDE",
+    help="Verksamhetsområde ni söker lösningar inom (upprepas; ersätter listan).",
+)
+@click.option(
+    "--kontakt",
+    "contacts",
+    multiple=True,
+    metavar="ROLL",
+    help="Kontaktroll, aldrig ett namn (upprepas; ersätter listan).",
+)
+@click.option(
+    "--hogsta-risk",
+    "max_risk",
+    metavar="KLASS",
+    help="Högsta riskklass enligt AI-förordningen som kommunen accepterar "
+    "(minimal, limited, high; 'ingen' tar bort gränsen).",
+)
+@click.option(
+    "--inga-personuppgifter/--personuppgifter-tillats",
+    "no_personal_data",
+    default=None,
+    help="Om AI som behandlar personuppgifter är förbjuden.",
+)
+@click.option(
+    "--dpia-kravs/--dpia-kravs-inte",
+    "dpia",
+    default=None,
+    help="Om en konsekvensbedömning (DPIA) krävs för AI som behandlar personuppgifter.",
+)
+@click.option("--anteckning", "note", metavar="TEXT", help="En fri anteckning om kommunen.")
+@click.option(
+    "--synlighet",
+    "visibility",
+    metavar="SYNLIGHET",
+    help="public eller members [standard: public, eller den nuvarande].",
+)
+@json_option
+@with_node
+def set_(
+    node: Node,
+    band: str | None,
+    group: str | None,
+    interests: tuple[str, ...],
+    contacts: tuple[str, ...],
+    max_risk: str | None,
+    no_personal_data: bool | None,
+    dpia: bool | None,
+    note: str | None,
+    visibility: str | None,
+    as_json: bool,
+) -> None:
+    current = node.store.get_record(node.origin, PROFILE_ID)
+    record = R.Record()
+    if current is not None and current.kind == R.RECORD_KIND_KOMMUN_PROFILE:
+        record.CopyFrom(current.record)
+        record.header.tombstone = False
+    else:
+        record.header.id = PROFILE_ID
+        record.header.origin = node.origin
+        record.header.kind = R.RECORD_KIND_KOMMUN_PROFILE
+        record.header.visibility = R.VISIBILITY_PUBLIC
+        record.header.language = "sv"
+        record.kommun_profile.SetInParent()
+    p = record.kommun_profile
+    if band is not None:
+        p.population_band = POPULATION_BAND.parse(band)  # type: ignore[assignment]
+    if group is not None:
+        p.kommun_group = KOMMUN_GROUP.parse(group)  # type: ignore[assignment]
+    if interests:
+        del p.interests[:]
+        for area in dict.fromkeys(SERVICE_AREA.parse(a) for a in interests):
+            p.interests.append(area)  # type: ignore[arg-type]
+    if contacts:
+        del p.contact_roles[:]
+        p.contact_roles.extend(dict.fromkeys(contacts))
+    if max_risk is not None:
+        none = max_risk.strip().casefold() in ("ingen", "none", "")
+        p.ai_rules.max_risk_class = 0 if none else RISK_CLASS.parse(max_risk)  # type: ignore[assignment]
+    if no_personal_data is not None:
+        p.ai_rules.no_personal_data = no_personal_data
+    if dpia is not None:
+        p.ai_rules.dpia_required = dpia
+    if note is not None:
+        p.note = note
+    if visibility is not None:
+        vis = VISIBILITY.parse(visibility)
+        if vis == R.VISIBILITY_DRAFT:
+            raise SamverkaError(
+                "en kommunprofil kan inte vara ett utkast",
+                hint="använd --synlighet public eller members",
+            )
+        record.header.visibility = vis  # type: ignore[assignment]
+    missing = [
+        opt
+        for opt, value in (("--storlek", p.population_band), ("--kommungrupp", p.kommun_group))
+        if not value
+    ]
+    if missing:
+        raise SamverkaError(
+            f"profilen saknar {' och '.join(missing)}",
+            hint="ange dem, t.ex. samverka profile set --storlek 10k-25k --kommungrupp C9",
+        )
+    if current is not None and current.record == record:
+        click.echo(f"profilen är oförändrad (version {current.version})", err=as_json)
+    else:
+        from samverka.cli.records import check_record
+
+        check_record(record, "kommun profile", node.origin)
+        parsed = node.publisher().publish(record)
+        click.echo(
+            f"publicerade kommunprofilen version {parsed.version} "
+            f"({parsed.origin}#{parsed.sequence}, {VISIBILITY.label(record.header.visibility)})",
+            err=as_json,
+        )
+    if as_json:
+        print_json(profile_json(node, node.origin))
+
+
+def profile_json(node: Node, origin: str) -> dict[str, Any]:
+    stored = node.store.get_record(origin, PROFILE_ID)
+    prof = held_profile(node.store, origin)
+    if stored is None or prof is None:
+        return {"origin": origin, "origin_name": kommun_name(origin), "profile": None}
+    return {
+        "origin": origin,
+        "origin_name": kommun_name(origin),
+        "id": PROFILE_ID,
+        "kind": RECORD_KIND.key(stored.kind),
+        "version": stored.version,
+        "visibility": VISIBILITY.key(stored.visibility),
+        "key_id": stored.key_id,
+        "signature_verified": True,
+        "population_band": POPULATION_BAND.key(prof.population_band),
+        "kommun_group": KOMMUN_GROUP.key(prof.kommun_group).upper(),
+        "interests": [SERVICE_AREA.key(a) for a in prof.interests],
+        "contact_roles": list(prof.contact_roles),
+        "ai_rules": {
+            "max_risk_class": RISK_CLASS.key(prof.ai_rules.max_risk_class) or None,
+            "no_personal_data": prof.ai_rules.no_personal_data,
+            "dpia_required": prof.ai_rules.dpia_required,
+        },
+        "note": prof.note,
+        "profile": MessageToDict(prof, preserving_proto_field_name=True),
+    }
+
+
+def print_profile(node: Node, origin: str) -> None:
+    stored = node.store.get_record(origin, PROFILE_ID)
+    prof = held_profile(node.store, origin)
+    if stored is None or prof is None:
+        raise SamverkaError(
+            f"ingen kommunprofil från {kommun_name(origin)} ({origin}) i denna nod",
+            hint="sätt er egen med `samverka profile set`; andras kommer med `samverka sync`",
+        )
+    click.echo(f"Kommunprofil: {kommun_name(origin)} ({origin})")
+    rows = [
+        ("storlek", POPULATION_BAND.label(prof.population_band)),
+        ("kommungrupp", KOMMUN_GROUP.label(prof.kommun_group)),
+        ("intresseområden", "; ".join(SERVICE_AREA.label(a) for a in prof.interests) or "–"),
+        ("kontaktroller", "; ".join(prof.contact_roles) or "–"),
+    ]
+    rows += [("AI-regler", line) for line in describe_rules(prof.ai_rules)]
+    if prof.note:
+        rows.append(("anteckning", prof.note))
+    rows += [
+        ("version", str(stored.version)),
+        ("synlighet", VISIBILITY.label(stored.visibility)),
+        ("signerad med nyckel", f"{stored.key_id}  (signaturen verifierad)"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    last = ""
+    for key, value in rows:
+        click.echo(f"  {(key if key != last else '').ljust(width)}  {value}")
+        last = key
+
+
+@profile.command(
+    "show",
+    help="Visa kommunens profil, eller en annan kommuns som noden har.\n\n\b\nExempel:\n"
+    "  samverka profile show\n  samverka profile show 2029 --json",
+)
+@click.argument("kommun", metavar="[KOMMUNKOD]", required=False)
+@json_option
+@with_node
+def show(node: Node, kommun: str | None, as_json: bool) -> None:
+    origin = kommun or node.origin
+    if not is_kommunkod(origin):
+        raise SamverkaError(f"{origin!r} är ingen kommunkod", hint="fyra siffror, t.ex. 2029")
+    if as_json:
+        print_json(profile_json(node, origin))
+        return
+    print_profile(node, origin)
+
+
+@click.command(
+    "passar",
+    help="Passar er: lösningar och användningsfall som liknande kommuner (samma "
+    "storlek eller kommungrupp enligt deras profiler) har i drift eller har infört, "
+    "som följer era AI-regler och intresseområden och som ni inte redan infört. "
+    "Fungerar offline, på det noden har.\n\n\b\nExempel:\n  samverka passar\n"
+    "  samverka passar --json",
+    epilog=EXIT_CODES_HELP,
+)
+@click.option("--antal", "limit", type=click.IntRange(1, 200), default=20, show_default=True,
+              help="Högst så många förslag.")  # fmt: skip
+@json_option
+@with_node
+def passar(node: Node, limit: int, as_json: bool) -> None:
+    if held_profile(node.store, node.origin) is None:
+        raise SamverkaError(
+            "kommunen har ingen profil, så noden vet inte vilka kommuner som liknar er",
+            hint="sätt den med `samverka profile set --storlek … --kommungrupp …`",
+        )
+    found = suggestions(node.store, node.origin, limit=limit)
+    if as_json:
+        print_json(
+            [
+                {
+                    "origin": s.origin,
+                    "origin_name": kommun_name(s.origin),
+                    "id": s.record_id,
+                    "kind": RECORD_KIND.key(s.kind),
+                    "title": s.title,
+                    "service_area": SERVICE_AREA.key(s.service_area),
+                    "kommuner": list(s.kommuner),
+                    "reasons": list(s.reasons),
+                }
+                for s in found
+            ]
+        )
+        return
+    if not found:
+        click.echo(
+            "inga förslag: inga liknande kommuner med profil har något i drift som följer "
+            "era regler (synka med `samverka sync` för att få fler kommuners poster)"
+        )
+        return
+    click.echo(f"Passar er ({kommun_name(node.origin)}): {len(found)} förslag")
+    for i, s in enumerate(found, 1):
+        click.echo(f"{i:>3}. {s.title}  [{RECORD_KIND.label(s.kind)}, {s.origin}/{s.record_id}]")
+        for reason in s.reasons:
+            click.echo(f"       – {reason}")
