@@ -304,8 +304,16 @@ def directory_keys(config: NodeConfig, *, now_ms: int | None = None) -> list[Tru
         return []
     now = _now_ms() if now_ms is None else now_ms
     # The held state, brought up to the held directory in memory (the membership layer
-    # writes it when it adopts a directory; this only reads).
-    state = key_state_for(config, load_key_state(config), directory, now_ms=now)
+    # writes it when it adopts a directory; this only reads). Kept while neither file
+    # nor the keys held change: the witness asks every second.
+    path = config.dir / KEY_STATE_FILE
+    stamp = (str(config.dir), _stamp(path), directory.digest, frozenset(held_key_ids(config)))
+    cached = _STATE_CACHE.get(stamp[0])
+    if cached is not None and cached[0] == stamp:
+        state = cached[1]
+    else:
+        state = key_state_for(config, load_key_state(config), directory, now_ms=now)
+        _STATE_CACHE[stamp[0]] = (stamp, state)
     return keybinding.trusted_keys(
         state,
         directory.directory,
@@ -315,6 +323,18 @@ def directory_keys(config: NodeConfig, *, now_ms: int | None = None) -> list[Tru
 
 
 # -- which key this node takes for which kommun -------------------------------------------
+
+#: directory_keys' last state per node folder, with what it was made from.
+_STATE_CACHE: dict[str, tuple[tuple[object, ...], KeyState]] = {}
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """A file's identity now (replaced atomically: a new inode each time)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def challenge_period_ms(config: NodeConfig) -> int:

@@ -474,6 +474,15 @@ def checked_rotation(
     return KeyRotationStatement(signed=signed, rotation=rotation)
 
 
+def rotation_new_key_id(signed: directory_pb2.SignedKeyRotation) -> str:
+    """The new key's id a rotation announces (unverified); "" if it does not decode."""
+    try:
+        raw = directory_pb2.KeyRotation.FromString(signed.rotation).new_public_key
+    except DecodeError:
+        return ""
+    return key_id(bytes(raw)) if len(raw) == 32 else ""
+
+
 def rotation_old_key_id(signed: directory_pb2.SignedKeyRotation) -> str:
     """The old key id a rotation names (unverified: to find the key to check it with)."""
     try:

@@ -45,14 +45,17 @@ import enum
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 from samverka.errors import DirectoryRefused
 from samverka.protocol.directory import (
     KeyObjection,
+    KeyRotationStatement,
     checked_rotation,
     effective_revocation,
     parse_key_objection,
+    rotation_new_key_id,
     rotation_old_key_id,
 )
 from samverka.protocol.kommuner import HUB_ORIGIN, is_origin
@@ -110,10 +113,11 @@ class Binding:
     #: The objection that refused it (serialized SignedKeyObjection), and its signer.
     objection: bytes = b""
     objected_by: str = ""
+    #: Hex of the first 16 bytes of SHA-256 over the key (computed once).
+    key_id: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def key_id(self) -> str:
-        return key_id(self.public_key)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key_id", key_id(self.public_key))
 
     def effective_at_ms(self, challenge_period_ms: int) -> int | None:
         """When a pending key takes effect unless objected to (None: not yet known)."""
@@ -249,8 +253,12 @@ def update(
             for k in m.keys:
                 listed[(m.kommunkod, k.key_id)] = k
             pool.update(o.SerializeToString(deterministic=True) for o in m.objections)
+        known = {code for code, _ in bindings}
         for m in members:
-            order = _list_member(bindings, m, order, now_ms=now_ms, own=own, held=held_ids)
+            first_sight = m.kommunkod not in known
+            order = _list_member(
+                bindings, m, order, now_ms=now_ms, own=own, held=held_ids, first_sight=first_sight
+            )
         if proven:
             for where in listed:
                 b = bindings[where]
@@ -293,11 +301,12 @@ def _list_member(
     now_ms: int,
     own: str,
     held: frozenset[str],
+    first_sight: bool,
 ) -> int:
     """Bind the keys ``member`` lists that this node has not seen; the next order."""
     code = member.kommunkod
     keys = {bytes(k.public_key): k.key_id for k in member.keys}
-    first_sight = not any(c == code for c, _ in bindings)
+    targets = _rotation_targets(member) if first_sight and code not in (own, HUB_ORIGIN) else set()
     used = False
 
     def bind(raw: bytes, standing: Standing, via: Via) -> None:
@@ -326,11 +335,25 @@ def _list_member(
             bind(raw, Standing.EFFECTIVE, Via.HUB)
         elif code == own:
             bind(raw, Standing.REFUSED, Via.NOT_HELD)
-        elif first_sight and kid not in _rotation_targets(member):
+        elif first_sight and kid not in targets:
             bind(raw, Standing.EFFECTIVE, Via.FIRST_SIGHT)
         else:
             bind(raw, Standing.PENDING, Via.LISTED)
     return order + 1 if used else order
+
+
+@lru_cache(maxsize=4096)
+def _checked(signed_bytes: bytes, old_key: bytes) -> KeyRotationStatement | None:
+    """checked_rotation, once per rotation and old key: a directory lists every approved
+    rotation on each version, and first sight checks each twice (pure, so cached)."""
+    signed = directory_pb2.SignedKeyRotation.FromString(signed_bytes)
+    return checked_rotation(signed, PublicKey(old_key))
+
+
+def _check_rotation(
+    signed: directory_pb2.SignedKeyRotation, old_key: PublicKey
+) -> KeyRotationStatement | None:
+    return _checked(signed.SerializeToString(deterministic=True), old_key.raw)
 
 
 def _rotation_targets(member: directory_pb2.Member) -> set[str]:
@@ -340,7 +363,7 @@ def _rotation_targets(member: directory_pb2.Member) -> set[str]:
     targets: set[str] = set()
     for signed in member.rotations:
         old = by_id.get(rotation_old_key_id(signed))
-        statement = checked_rotation(signed, old) if old is not None else None
+        statement = _check_rotation(signed, old) if old is not None else None
         if statement is not None and statement.new_key_id in by_id:
             targets.add(statement.new_key_id)
     return targets
@@ -359,7 +382,11 @@ def _rotate(
     old_listed = listed.get((code, old_id))
     if old is None or old.standing is not Standing.EFFECTIVE or old_listed is None:
         return False
-    statement = checked_rotation(signed, PublicKey(old.public_key))
+    announced = rotation_new_key_id(signed)
+    pending = bindings.get((code, announced)) if announced else None
+    if pending is None or pending.standing is not Standing.PENDING:
+        return False  # nothing to take (the usual case: checked without any signature)
+    statement = _check_rotation(signed, PublicKey(old.public_key))
     if statement is None or statement.kommunkod != code:
         return False
     # The old key must have been in force when it announced the new one: a key the
@@ -389,6 +416,9 @@ def _object(bindings: dict[tuple[str, str], Binding], pool: set[bytes]) -> bool:
         except DirectoryRefused:
             pool.discard(raw)
             continue
+        held = before.get((objection.kommunkod, objection.objected_key_id))
+        if held is not None and held.objection == raw:
+            continue  # already honoured (a directory lists it on every version)
         verdict = judge_objection(before, objection)
         if verdict is None:
             continue
