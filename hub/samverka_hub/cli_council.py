@@ -37,14 +37,21 @@ from samverka.cli.records import (
 )
 from samverka.errors import SamverkaError
 from samverka.protocol.kommuner import HUB_ORIGIN, counties, is_origin, kommun_name
-from samverka.protocol.vocab import RECORD_KIND, SERVICE_AREA, USE_CASE_STATUS, VISIBILITY
+from samverka.protocol.vocab import (
+    KOMMUN_GROUP,
+    POPULATION_BAND,
+    RECORD_KIND,
+    SERVICE_AREA,
+    USE_CASE_STATUS,
+    VISIBILITY,
+)
 
 if TYPE_CHECKING:
     from samverka.protocol.entries import ParsedEntry
 
     from samverka_hub.folder import Hub
     from samverka_hub.insight import FederationHit
-    from samverka_hub.stats import CountyCoverage, Coverage, KommunCoverage
+    from samverka_hub.stats import CountyCoverage, Coverage, GroupCoverage, KommunCoverage
 
 R = TypeVar("R")
 
@@ -287,6 +294,8 @@ def coverage_json(coverage: Coverage, county: str | None = None) -> dict[str, An
             "solutions": k.solutions,
             "adoptions": k.adoptions,
             "solutions_adopted_by_others": k.solutions_adopted_by_others,
+            "population_band": POPULATION_BAND.key(k.population_band) or None,
+            "kommun_group": KOMMUN_GROUP.key(k.kommun_group).upper() or None,
         }
 
     return {
@@ -315,7 +324,58 @@ def coverage_json(coverage: Coverage, county: str | None = None) -> dict[str, An
         ],
         "counties": [county_json(c) for c in coverage.counties if county in (None, c.code)],
         "kommuner": [kommun_json(k) for k in coverage.kommuner if county in (None, k.county_code)],
+        "kommuner_with_profile": coverage.kommuner_with_profile,
+        "population_bands": [
+            group_json(g, POPULATION_BAND.key(g.value), POPULATION_BAND.label(g.value))
+            for g in coverage.bands
+        ],
+        "kommun_groups": [
+            group_json(g, KOMMUN_GROUP.key(g.value).upper(), KOMMUN_GROUP.label(g.value))
+            for g in coverage.groups
+        ],
     }
+
+
+def group_json(g: GroupCoverage, key: str, label: str) -> dict[str, Any]:
+    """One population band or kommungrupp in the JSON form."""
+    return {
+        "key": key,
+        "label": label,
+        "kommuner": g.kommuner,
+        "members": g.members,
+        "kommuner_with_use_cases": g.kommuner_with_use_cases,
+        "share": round(g.share, 4),
+        "use_cases": g.use_cases,
+        "solutions": g.solutions,
+        "adoptions": g.adoptions,
+    }
+
+
+def _echo_groups(coverage: Coverage) -> None:
+    """Per storlek and per kommungrupp (from the kommuner's profiles): the A- and B-lag."""
+    click.echo("")
+    click.echo(
+        f"Per storlek och kommungrupp (efter kommunernas profiler: "
+        f"{coverage.kommuner_with_profile} av {coverage.kommuner_total} har en)"
+    )
+    for title, groups, vocab in (
+        ("STORLEK", coverage.bands, POPULATION_BAND),
+        ("KOMMUNGRUPP", coverage.groups, KOMMUN_GROUP),
+    ):
+        rows = [[title, "KOMMUNER", "MEDLEMMAR", "DELAR", "ANDEL", "ANV.FALL", "INFÖRANDEN"]]
+        for g in groups:
+            rows.append(
+                [
+                    vocab.label(g.value),
+                    str(g.kommuner),
+                    str(g.members),
+                    str(g.kommuner_with_use_cases),
+                    _pct(g.share),
+                    str(g.use_cases),
+                    str(g.adoptions),
+                ]
+            )
+        _print_right(rows, right=range(1, 7))
 
 
 def echo_coverage(
@@ -364,6 +424,9 @@ def echo_coverage(
             ]
         )
     _print_right(rows, right=range(1, 7))
+
+    if county is None:
+        _echo_groups(coverage)
 
     if county is not None:
         _echo_county_kommuner(coverage, county)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from samverka.protocol.directory import ACTIVE, VerifiedDirectory
 from samverka.protocol.kommuner import is_kommunkod, is_origin
+from samverka.protocol.validation import PROFILE_ID
 from samverka.store.store import SearchHit, Store
 from samverka.store.tables import records
 from samverka.transport.server.status import InvalidRequest
@@ -88,11 +89,32 @@ def active_members(directory: VerifiedDirectory | None) -> frozenset[str]:
     )
 
 
+def read_profiles(store: Store, *, member_view: bool) -> dict[str, tuple[int, int]]:
+    """(population band, kommungrupp) of each kommun whose live profile this view may
+    count (PUBLIC ones only unless ``member_view``); one row per kommun."""
+    held = store.list_records(
+        kinds=[records_pb2.RECORD_KIND_KOMMUN_PROFILE], member=member_view, include_drafts=False
+    )
+    return {
+        s.origin: (
+            int(s.record.kommun_profile.population_band),
+            int(s.record.kommun_profile.kommun_group),
+        )
+        for s in held
+        if s.record_id == PROFILE_ID and is_kommunkod(s.origin)
+    }
+
+
 def hub_coverage(
     store: Store, directory: VerifiedDirectory | None, *, member_view: bool
 ) -> Coverage:
     """Coverage of the whole federation as this hub holds it."""
-    return compute_coverage(read_tallies(store), active_members(directory), member_view=member_view)
+    return compute_coverage(
+        read_tallies(store),
+        active_members(directory),
+        member_view=member_view,
+        profiles=read_profiles(store, member_view=member_view),
+    )
 
 
 @dataclass(frozen=True, slots=True)

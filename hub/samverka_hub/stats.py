@@ -22,12 +22,15 @@ What counts, decided here and nowhere else:
   (``adoptions``) and for the solution's origin (``solutions_adopted_by_others``).
 - Records of origins that are not kommuner are not kommun coverage; the council's
   own (origin 0000) live recommendations are counted on their own.
+- **Size and kommungrupp** come from the kommuner's own profiles (kommunprofil records,
+  counted under the same visibility rule): a kommun without a profile held is in no
+  band and no group, and ``kommuner_with_profile`` says how many are placed at all.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from samverka.protocol.kommuner import HUB_ORIGIN, County, Kommun, counties, kommuner
@@ -83,6 +86,9 @@ class KommunCoverage:
     adoptions: int = 0
     #: Live adoptions by other kommuner of this kommun's solutions.
     solutions_adopted_by_others: int = 0
+    #: From the kommun's profile (0: no profile held).
+    population_band: int = 0  # records_pb2.PopulationBand
+    kommun_group: int = 0  # records_pb2.KommunGroup
 
     @property
     def use_cases(self) -> int:
@@ -117,6 +123,25 @@ class CountyCoverage:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupCoverage:
+    """One population band or SKR kommungrupp: its kommuner (by their profiles), how
+    many are members and share use cases."""
+
+    #: records_pb2.PopulationBand or records_pb2.KommunGroup.
+    value: int
+    kommuner: int
+    members: int
+    kommuner_with_use_cases: int
+    use_cases: int
+    solutions: int
+    adoptions: int
+
+    @property
+    def share(self) -> float:
+        return self.kommuner_with_use_cases / self.kommuner if self.kommuner else 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class AreaCoverage:
     """One verksamhetsområde: live use cases in it, and how many kommuner have one."""
 
@@ -147,6 +172,11 @@ class Coverage:
     counties: tuple[CountyCoverage, ...]
     #: Every kommun, by kommunkod.
     kommuner: tuple[KommunCoverage, ...]
+    #: Kommuner with a profile held (placed in a band and a group).
+    kommuner_with_profile: int = 0
+    #: Every population band and every SKR kommungrupp, in enum order.
+    bands: tuple[GroupCoverage, ...] = ()
+    groups: tuple[GroupCoverage, ...] = ()
 
     @property
     def share(self) -> float:
@@ -193,8 +223,12 @@ def compute_coverage(
     member_view: bool,
     kommun_list: Mapping[str, Kommun] | None = None,
     county_list: Mapping[str, County] | None = None,
+    profiles: Mapping[str, tuple[int, int]] | None = None,
 ) -> Coverage:
     """Coverage from a tally of current records and the active members.
+
+    ``profiles`` maps a kommunkod to its profile's (population band, kommungrupp), for
+    the kommuner whose profile is held and may be counted in this view.
 
     ``kommun_list`` and ``county_list`` default to the 290 kommuner and 21 län shipped
     with Samverka (tests may pass smaller ones).
@@ -249,6 +283,8 @@ def compute_coverage(
                 solutions=a.solutions,
                 adoptions=a.adoptions,
                 solutions_adopted_by_others=a.adopted_by_others,
+                population_band=(profiles or {}).get(code, (0, 0))[0],
+                kommun_group=(profiles or {}).get(code, (0, 0))[1],
             )
         )
 
@@ -292,6 +328,32 @@ def compute_coverage(
         areas=areas,
         counties=county_rows,
         kommuner=tuple(rows),
+        kommuner_with_profile=sum(1 for r in rows if r.population_band or r.kommun_group),
+        bands=_grouped(rows, records_pb2.PopulationBand.values(), lambda r: r.population_band),
+        groups=_grouped(rows, records_pb2.KommunGroup.values(), lambda r: r.kommun_group),
+    )
+
+
+def _grouped(
+    rows: Iterable[KommunCoverage], values: Iterable[int], key: Callable[[KommunCoverage], int]
+) -> tuple[GroupCoverage, ...]:
+    """One row per (specified) value, also for values no kommun is in."""
+    by_value: defaultdict[int, list[KommunCoverage]] = defaultdict(list)
+    for row in rows:
+        by_value[key(row)].append(row)
+    return tuple(
+        GroupCoverage(
+            value=value,
+            kommuner=len(group),
+            members=sum(1 for k in group if k.member),
+            kommuner_with_use_cases=sum(1 for k in group if k.shares_use_cases),
+            use_cases=sum(k.use_cases for k in group),
+            solutions=sum(k.solutions for k in group),
+            adoptions=sum(k.adoptions for k in group),
+        )
+        for value in sorted(values)
+        if value
+        for group in [by_value.get(value, [])]
     )
 
 

@@ -224,8 +224,13 @@ def test_coverage_from_the_store_counts_the_fixture(hub: HubUnderTest) -> None:
         "Äldreomsorg",
         "Kommuner som inte delat något ännu (287)",
         "Stockholms län (26): Upplands Väsby, Vallentuna",
+        # by size band and SKR kommungrupp: none placed yet, every band and group listed
+        "Per storlek och kommungrupp (efter kommunernas profiler: 0 av 290 har en)",
+        "C9 Landsbygdskommun med besöksnäring",
+        "Under 10 000 invånare",
     ):
         assert expected in text, expected
+    assert len(data["kommun_groups"]) == 9 and len(data["population_bands"]) == 6
 
     dalarna = ok(invoke(hub.hub.dir, "stats", "--county", "dalarna")).stdout
     assert "Kommuner i Dalarnas län" in dalarna and "Leksand" in dalarna

@@ -442,5 +442,61 @@ SEARCHES = (
     Search("digital assistent", KUNGSBACKA, KUNGSBACKA_ASSISTANT),
 )
 
+# -- Each kommun's profile (kommunprofil): size, SKR kommungrupp, interests, AI rules --
+#
+# Population bands from SCB's figures (2023: Leksand about 16 000, Tibro about 11 000,
+# Gagnef about 10 000, Kungsbacka about 85 000) and the kommungrupper as we read SKR's
+# kommungruppsindelning 2017; worth checking against SKR's table before relying on them.
+# Only Leksand's AI rule has a source (its policy: minimal risk); the others set none.
+
+PROFILES: dict[str, tuple[int, int, tuple[int, ...], tuple[str, ...], r.AiRules | None]] = {
+    LEKSAND: (
+        r.POPULATION_BAND_FROM_10K_TO_25K,
+        r.KOMMUN_GROUP_C9,
+        (r.SERVICE_AREA_ADMINISTRATION,),
+        ("administrativ chef",),
+        r.AiRules(max_risk_class=r.RISK_CLASS_MINIMAL),
+    ),
+    KUNGSBACKA: (
+        r.POPULATION_BAND_FROM_50K_TO_100K,
+        r.KOMMUN_GROUP_A2,
+        (r.SERVICE_AREA_ADMINISTRATION,),
+        ("digitaliseringschef",),
+        None,
+    ),
+    TIBRO: (
+        r.POPULATION_BAND_FROM_10K_TO_25K,
+        r.KOMMUN_GROUP_B4,
+        (r.SERVICE_AREA_ADMINISTRATION,),
+        ("digitaliseringskoordinator",),
+        None,
+    ),
+    GAGNEF: (
+        r.POPULATION_BAND_FROM_10K_TO_25K,
+        r.KOMMUN_GROUP_B4,
+        (r.SERVICE_AREA_ADMINISTRATION, r.SERVICE_AREA_IT),
+        ("utvecklingsledare digitalisering",),
+        None,
+    ),
+}
+
+
+def profile(code: str) -> r.Record:
+    """The kommun's profile record (the fixed id "kommunprofil", public)."""
+    band, group, interests, contacts, rules = PROFILES[code]
+    record = _record("kommunprofil", r.RECORD_KIND_KOMMUN_PROFILE, PUBLIC)
+    record.kommun_profile.CopyFrom(
+        r.KommunProfile(
+            population_band=band,  # type: ignore[arg-type]
+            kommun_group=group,  # type: ignore[arg-type]
+            interests=interests,  # type: ignore[arg-type]
+            contact_roles=contacts,
+        )
+    )
+    if rules is not None:
+        record.kommun_profile.ai_rules.CopyFrom(rules)
+    return record
+
+
 #: Each kommun's records, by kommunkod (the hub's recommendation is apart).
 BY_KOMMUN = {LEKSAND: leksand, KUNGSBACKA: kungsbacka, TIBRO: tibro, GAGNEF: gagnef}

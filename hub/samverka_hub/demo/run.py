@@ -288,9 +288,14 @@ def publish(fed: Federation, story: Story) -> None:
             title = getattr(record, str(body)).title
             parts.append(f'{kind} "{title}"' if not parts else kind)
         lines.append(f"{code} {m.name:<11} " + ", ".join(parts))
+        m.node.publisher().publish(content.profile(code))
     story.step(f"The kommuner sign and publish {total} records written from public sources:")
     for line in lines:
         story.more(line)
+    story.more(
+        "and each its kommunprofil (size, SKR kommungrupp, AI rules: Leksand accepts only "
+        "minimal risk); see `samverka profile show 2029`"
+    )
 
 
 async def aggregate(fed: Federation, story: Story) -> None:

@@ -17,7 +17,14 @@ from fastapi.responses import Response
 from google.protobuf.json_format import MessageToDict
 from pydantic import BaseModel, Field
 from samverka.protocol.kommuner import is_origin
-from samverka.protocol.vocab import RECORD_KIND, RISK_CLASS, SERVICE_AREA, USE_CASE_STATUS
+from samverka.protocol.vocab import (
+    KOMMUN_GROUP,
+    POPULATION_BAND,
+    RECORD_KIND,
+    RISK_CLASS,
+    SERVICE_AREA,
+    USE_CASE_STATUS,
+)
 
 from samverka_hub.stats import Coverage
 from samverka_hub.web import present
@@ -117,6 +124,21 @@ class KommunCoverageOut(BaseModel):
     solutions: int
     adoptions: int
     solutions_adopted_by_others: int
+    #: From the kommun's profile; key "" when none is held.
+    population_band: Term
+    kommun_group: Term
+
+
+class GroupCoverageOut(BaseModel):
+    """One population band or SKR kommungrupp (from the kommuner's profiles)."""
+
+    group: Term
+    kommuner: int
+    members: int
+    kommuner_with_use_cases: int
+    use_cases: int
+    solutions: int
+    adoptions: int
 
 
 class CountyCoverageOut(BaseModel):
@@ -150,6 +172,9 @@ class CoverageOut(BaseModel):
     areas: list[AreaCoverageOut]
     counties: list[CountyCoverageOut]
     kommuner: list[KommunCoverageOut]
+    kommuner_with_profile: int
+    population_bands: list[GroupCoverageOut]
+    kommun_groups: list[GroupCoverageOut]
 
 
 def _term(vocabulary: Any, value: int) -> Term:
@@ -363,9 +388,26 @@ def coverage_out(c: Coverage) -> CoverageOut:
                 solutions=k.solutions,
                 adoptions=k.adoptions,
                 solutions_adopted_by_others=k.solutions_adopted_by_others,
+                population_band=_term(POPULATION_BAND, k.population_band),
+                kommun_group=_term(KOMMUN_GROUP, k.kommun_group),
             )
             for k in c.kommuner
         ],
+        kommuner_with_profile=c.kommuner_with_profile,
+        population_bands=[_group_out(POPULATION_BAND, g) for g in c.bands],
+        kommun_groups=[_group_out(KOMMUN_GROUP, g) for g in c.groups],
+    )
+
+
+def _group_out(vocabulary: Any, g: Any) -> GroupCoverageOut:
+    return GroupCoverageOut(
+        group=_term(vocabulary, g.value),
+        kommuner=g.kommuner,
+        members=g.members,
+        kommuner_with_use_cases=g.kommuner_with_use_cases,
+        use_cases=g.use_cases,
+        solutions=g.solutions,
+        adoptions=g.adoptions,
     )
 
 

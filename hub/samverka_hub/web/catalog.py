@@ -36,7 +36,7 @@ from samverka.store.store import Store
 from samverka.store.tables import log, records
 from samverka.v1 import records_pb2
 
-from samverka_hub.insight import active_members, read_tallies
+from samverka_hub.insight import active_members, read_profiles, read_tallies
 from samverka_hub.stats import Coverage, compute_coverage
 from samverka_hub.web.projection import Key, Projection
 from samverka_hub.web.signature import KeyRings, SignatureCheck, check_signature
@@ -680,7 +680,10 @@ class Catalog:
                     return held.coverage
             position = self.store.log_position()
             coverage = compute_coverage(
-                read_tallies(self.store), active_members(directory), member_view=False
+                read_tallies(self.store),
+                active_members(directory),
+                member_view=False,
+                profiles=read_profiles(self.store, member_view=False),
             )
             self._coverage = _CountedCoverage(now, position, version, coverage)
             return coverage

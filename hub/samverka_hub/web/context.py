@@ -92,6 +92,8 @@ def template_environment() -> jinja2.Environment:
         kind_plural=present.KIND_PLURAL,
         area_label=present.area_label,
         area_key=present.area_key,
+        band_label=present.band_label,
+        group_label=present.group_label,
         status_label=present.status_label,
         risk_label=present.risk_label,
         category_label=present.category_label,

@@ -22,7 +22,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from samverka.protocol.kommuner import counties, is_origin, kommuner
+from samverka.protocol.validation import PROFILE_ID
 from samverka.protocol.vocab import RECORD_KIND, RISK_CLASS, SERVICE_AREA, USE_CASE_STATUS
+from samverka.v1 import records_pb2
 
 from samverka_hub.web import feeds, present
 from samverka_hub.web.catalog import BROWSABLE_KINDS, Filters, RecordView, Retracted
@@ -123,11 +125,21 @@ def kommun(
     view = ctx.catalog.kommun(code, page=page, per_page=ctx.settings.page_size)
     coverage = ctx.catalog.coverage()
     row = next((k for k in coverage.kommuner if k.code == code), None)
+    held = ctx.catalog.store.get_record(code, PROFILE_ID)
+    profile = (
+        present.profile_rows(held.record.kommun_profile)
+        if held is not None
+        and not held.tombstone
+        and held.visibility == records_pb2.VISIBILITY_PUBLIC  # the catalog is public
+        and held.record.HasField("kommun_profile")
+        else None
+    )
     return ctx.render(
         request,
         "kommun.html",
         view=view,
         row=row,
+        profile=profile,
         page_url=lambda n: f"/kommun/{code}?page={n}",
         feed_url=feeds.by_kommun(code).meta.path,
         feeds=[feeds.link(feeds.by_kommun(code)), *feeds.page_feeds()],

@@ -12,9 +12,12 @@ from __future__ import annotations
 import datetime as dt
 from urllib.parse import quote, urlsplit
 
+from samverka.protocol.aipolicy import describe_rules
 from samverka.protocol.kommuner import HUB_ORIGIN, counties, kommuner
 from samverka.protocol.vocab import (
+    KOMMUN_GROUP,
     LESSON_CATEGORY,
+    POPULATION_BAND,
     RECORD_KIND,
     RISK_CLASS,
     SERVICE_AREA,
@@ -34,7 +37,26 @@ KIND_PLURAL: dict[int, str] = {
     R.RECORD_KIND_SOLUTION: "Lösningar",
     R.RECORD_KIND_RECOMMENDATION: "Rekommendationer",
     R.RECORD_KIND_ADOPTION: "Införanden",
+    R.RECORD_KIND_KOMMUN_PROFILE: "Kommunprofiler",
 }
+
+
+def profile_rows(profile: records_pb2.KommunProfile) -> list[tuple[str, str]]:
+    """A kommun profile as (label, value) rows in Swedish, for the kommun page."""
+    rows = [
+        ("Storlek", POPULATION_BAND.label(profile.population_band)),
+        ("Kommungrupp (SKR)", KOMMUN_GROUP.label(profile.kommun_group)),
+    ]
+    if profile.interests:
+        rows.append(("Söker lösningar inom", ", ".join(area_label(a) for a in profile.interests)))
+    if profile.contact_roles:
+        rows.append(("Kontaktroller", ", ".join(profile.contact_roles)))
+    rows += [
+        ("AI-regler", line[:1].upper() + line[1:]) for line in describe_rules(profile.ai_rules)
+    ]
+    if profile.note:
+        rows.append(("Anteckning", profile.note))
+    return rows
 
 
 def kind_label(value: int) -> str:
@@ -43,6 +65,14 @@ def kind_label(value: int) -> str:
 
 def area_label(value: int) -> str:
     return SERVICE_AREA.label(value)
+
+
+def band_label(value: int) -> str:
+    return POPULATION_BAND.label(value)
+
+
+def group_label(value: int) -> str:
+    return KOMMUN_GROUP.label(value)
 
 
 def area_key(value: int) -> str:
