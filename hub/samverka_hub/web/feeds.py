@@ -182,8 +182,18 @@ def page_feeds(f: Filters | None = None) -> list[FeedLink]:
 def _serve(request: Request, feed: Feed) -> Response:
     ctx = context(request)
     items = ctx.catalog.newest(feed.filters, limit=ctx.settings.feed_size)
-    # Links from the configured address, never the request's Host header.
-    body = atom.render(feed.meta, items, base_url=ctx.settings.public_url)
+    # Rendered once per list of items (the catalog hands out the same list until the
+    # log or the directory moves): readers polling cost a lookup and a hash.
+    key = ("atom", feed.meta.path)
+    held = ctx.rendered.get(key)
+    if held is not None and held[0] is items:
+        body = held[1].encode("utf-8")
+    else:
+        # Links from the configured address, never the request's Host header.
+        body = atom.render(feed.meta, items, base_url=ctx.settings.public_url)
+        if len(ctx.rendered) >= 64:
+            ctx.rendered.clear()
+        ctx.rendered[key] = (items, body.decode("utf-8"))
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     newest = max((i.summary.timestamp_ms for i in items), default=atom.EMPTY_UPDATED_MS)
     headers = {
