@@ -434,9 +434,7 @@ class WebhookDelivery:
     async def close(self) -> None:
         """Stop: a message under way gets its try finished (so it is not sent again
         after a restart), then the task ends."""
-        self._stop.set()
-        if self.watcher is not None:
-            self.watcher.wake_all()
+        self._stop.set()  # also ends a wait for the log (see _wait_beyond)
         task, self._task = self._task, None
         if task is not None:
             with contextlib.suppress(TimeoutError):
