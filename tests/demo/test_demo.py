@@ -242,3 +242,12 @@ def test_servers_stop_when_the_demo_is_killed(no_leftovers: Path) -> None:
     left = wait_gone(no_leftovers, timeout=30)
     assert left == {}, left
     assert time.monotonic() - began < 30
+
+
+def test_each_kommun_publishes_a_valid_profile_and_leksand_accepts_minimal_risk() -> None:
+    for code in content.BY_KOMMUN:
+        record = content.profile(code)
+        record.header.origin, record.header.version = code, 1
+        assert record_issues(record, origin=code) == [], code
+    leksand = content.profile(content.LEKSAND).kommun_profile.ai_rules
+    assert leksand.max_risk_class == records_pb2.RISK_CLASS_MINIMAL
