@@ -285,6 +285,24 @@ def test_readers_polling_get_304_until_something_new_is_published(fresh: Federat
     assert all("sol-ai-policy/v1" not in e.id for e in entries)
 
 
+def test_a_kommun_profile_is_in_no_feed(fresh: Federation) -> None:
+    """Profiles (kind 6) describe a kommun; they are not news (nor browsable)."""
+    profile = R.Record(
+        header=webkit.header("kommunprofil", R.RECORD_KIND_KOMMUN_PROFILE),
+        kommun_profile=R.KommunProfile(
+            population_band=R.POPULATION_BAND_FROM_10K_TO_25K,
+            kommun_group=R.KOMMUN_GROUP_C9,
+            interests=[R.SERVICE_AREA_ADMINISTRATION],
+        ),
+    )
+    fresh.publish(LEKSAND, profile)
+    client = fresh_client(fresh)
+    for path in ("/flode.atom", f"/flode/kommun/{LEKSAND}.atom"):
+        body = client.get(path).content
+        assert b"kommunprofil" not in body, path
+        assert keys_of(parse(body)) == FEEDS[path]
+
+
 def test_a_record_made_members_only_leaves_every_feed(fresh: Federation) -> None:
     client = fresh_client(fresh)
     assert (TIBRO, "uc-copilot-pilot") in keys_of(parse(client.get("/flode.atom").content))

@@ -307,6 +307,13 @@ def test_read_new_public_takes_only_records_new_to_the_public(fresh: Federation)
     fresh.publish(
         LEKSAND, webkit.adoption("adopt-x", webkit.ref(TIBRO, "uc-copilot-pilot"))
     )  # an adoption: no
+    profile = R.Record(
+        header=webkit.header("kommunprofil", R.RECORD_KIND_KOMMUN_PROFILE),
+        kommun_profile=R.KommunProfile(
+            population_band=R.POPULATION_BAND_FROM_10K_TO_25K, kommun_group=R.KOMMUN_GROUP_C9
+        ),
+    )
+    fresh.publish(LEKSAND, profile)  # a kommun profile: no
     fresh.push(fresh.members[LEKSAND])
     batch = read_new_public(store, start)
     assert [(r.record_id, r.version) for r in batch.records] == [("uc-a", 2), ("uc-b", 2)]

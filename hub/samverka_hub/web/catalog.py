@@ -414,7 +414,8 @@ class Catalog:
             log.c.visibility == PUBLIC,
             log.c.redacted == sa.false(),
             log.c.tombstone == sa.false(),
-            log.c.kind.in_(list(f.kinds)) if f.kinds else log.c.kind != ADOPTION,
+            # Browsable kinds only: not adoptions, not kommun profiles (kind 6).
+            log.c.kind.in_(list(f.kinds or BROWSABLE_KINDS)),
         ]
         if f.areas:
             prefilter.append(log.c.service_area.in_(list(f.areas)))
@@ -437,9 +438,7 @@ class Catalog:
         # (not indexable by "position + 0") is scanned once per record: seconds.
         kept = [
             PUBLIC_LIVE,
-            unindexed(records.c.kind).in_(list(f.kinds))
-            if f.kinds
-            else unindexed(records.c.kind) != ADOPTION,
+            unindexed(records.c.kind).in_(list(f.kinds or BROWSABLE_KINDS)),
         ]
         if f.areas:
             kept.append(unindexed(records.c.service_area).in_(list(f.areas)))
