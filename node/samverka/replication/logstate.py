@@ -391,6 +391,10 @@ def witnessing_for(config: NodeConfig, *, now_ms: int | None = None) -> Witnessi
     )
 
 
+def _no_larger(now: Checkpoint | None, before: Checkpoint | None) -> bool:
+    return now is None or (before is not None and now.size <= before.size)
+
+
 class LogAcceptor:
     """The node's accepted checkpoint and the way to a newer one: the hub's newest
     cosigned checkpoint, checked by :func:`~samverka.protocol.witness.accept_checkpoint`
@@ -404,12 +408,16 @@ class LogAcceptor:
         fetch_checkpoint: FetchCheckpoint,
         fetch_proof: FetchProof,
         *,
+        fetch_newest: FetchCheckpoint | None = None,
         clock: Callable[[], float] = time.time,
         is_transport_error: Callable[[BaseException], bool] | None = None,
     ) -> None:
         self.state = state
         self._rules = rules
         self._fetch_checkpoint = fetch_checkpoint
+        #: The checkpoint the hub hands its witnesses (the newest, or the one they are
+        #: gathering on): asked when the cosigned one brings nothing new.
+        self._fetch_newest = fetch_newest
         self._fetch_proof = fetch_proof
         self._clock = clock
         self._is_transport_error = is_transport_error or _is_transport_error
@@ -423,6 +431,7 @@ class LogAcceptor:
             lambda: witnessing_for(config),
             hub.get_checkpoint,
             hub.get_consistency_proof,
+            fetch_newest=lambda: hub.get_checkpoint(for_witness=True),
         )
 
     def rules(self) -> Witnessing:
@@ -435,7 +444,32 @@ class LogAcceptor:
     async def newer(self) -> Checkpoint | None:
         """Fetch the hub's cosigned checkpoint, accept it if the rules allow, and return
         the newest accepted one. A refusal is raised (the held one stays)."""
-        await self.consider(await self._fetch_checkpoint())
+        held = self.accepted()
+        refusal: SamverkaError | None = None
+        try:
+            await self.consider(await self._fetch_checkpoint())
+        except InconsistentCheckpoint:
+            raise
+        except SamverkaError as exc:
+            if self._is_transport_error(exc) or self._fetch_newest is None:
+                raise
+            refusal = exc
+        if self._fetch_newest is not None and _no_larger(self.accepted(), held):
+            # The hub serves as "cosigned" the newest checkpoint its own witness target
+            # was met for; that one goes stale while fewer members witness than the
+            # target (a member gone quiet) or none (this node's quorum may then be 0).
+            # The checkpoint the witnesses are gathering on may meet this node's rules.
+            try:
+                await self.consider(await self._fetch_newest())
+            except InconsistentCheckpoint:
+                raise
+            except SamverkaError as exc:
+                if self._is_transport_error(exc):
+                    raise
+            else:
+                refusal = None
+        if refusal is not None and _no_larger(self.accepted(), held):
+            raise refusal
         return self.accepted()
 
     async def consider(self, note: bytes, *, source: str = "hub") -> Accepted:
