@@ -88,3 +88,11 @@ def test_members_see_members_profiles_in_hub_stats(federation: webkit.Federation
     assert {g.value: g.kommuner for g in members.groups}[R.KOMMUN_GROUP_B4] == 1
     assert members.kommun(GAGNEF).kommun_group == R.KOMMUN_GROUP_B4
     assert public.kommun(GAGNEF).kommun_group == 0
+
+
+def test_a_profile_is_no_search_hit_nor_csv_row(client: TestClient) -> None:
+    """A kommun profile belongs on its kommun's page: the search page, the records API
+    and the CSV export (everything but adoptions when no kind is chosen) leave it out."""
+    assert "kommunprofil" not in client.get("/sok").text
+    assert "kommunprofil" not in client.get("/api/records").text
+    assert "kommunprofil" not in client.get("/api/records.csv").text

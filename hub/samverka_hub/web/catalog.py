@@ -49,6 +49,7 @@ LESSON = R.RECORD_KIND_LESSON
 SOLUTION = R.RECORD_KIND_SOLUTION
 RECOMMENDATION = R.RECORD_KIND_RECOMMENDATION
 ADOPTION = R.RECORD_KIND_ADOPTION
+PROFILE = R.RECORD_KIND_KOMMUN_PROFILE
 
 #: What people search and browse (adoptions are shown on the records they adopt).
 BROWSABLE_KINDS: tuple[int, ...] = (USE_CASE, LESSON, SOLUTION, RECOMMENDATION)
@@ -294,11 +295,12 @@ class Catalog:
         elif f.kinds:
             where.append(records.c.kind.in_(list(f.kinds)))
         else:
-            # Every kind but adoptions (validation refuses kinds it does not know).
-            # Said as "!=" on purpose: SQLite would answer "kind IN (1, 2, 3, 4)"
+            # Every kind but adoptions and kommun profiles (validation refuses kinds it
+            # does not know; a profile is shown on its kommun's page, not as a hit).
+            # Said as "NOT IN" on purpose: SQLite would answer "kind IN (1, 2, 3, 4)"
             # through the kind index, one row lookup per record, even to find the
             # newest 20 — several times slower than walking the table.
-            where.append(records.c.kind != ADOPTION)
+            where.append(records.c.kind.not_in([ADOPTION, PROFILE]))
         if f.areas:
             where.append(records.c.service_area.in_(list(f.areas)))
         if f.statuses:
