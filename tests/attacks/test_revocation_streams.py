@@ -202,7 +202,7 @@ def test_a_following_node_refuses_a_revoked_member_within_seconds(
         [sys.executable, "-m", "samverka", "node", "serve", "--dir", str(served),
          "--listen", "127.0.0.1:0", "--address-file", str(address_file)],
         env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=open(tmp_path / "smedjebacken.err", "wb"),
+        stderr=open(tmp_path / "smedjebacken.err", "wb"),  # noqa: SIM115 (the child holds it)
     )  # fmt: skip
     tibro = hub_arena.writer(TIBRO)
     try:

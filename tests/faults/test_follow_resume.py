@@ -103,7 +103,7 @@ def test_followers_resume_within_5_s_of_the_hubs_return_after_a_long_outage(
         return back, {code: got.get(2, float("inf")) - back for code, got in arrived.items()}
 
     try:
-        back, resumed = run(scenario(), timeout=180)
+        _back, resumed = run(scenario(), timeout=180)
     finally:
         hub.stop()
         for store in stores.values():
