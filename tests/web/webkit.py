@@ -102,6 +102,40 @@ def recommendation(
 PUB, MEM = R.VISIBILITY_PUBLIC, R.VISIBILITY_MEMBERS
 
 
+def kommun_profile(
+    band: int,
+    group: int,
+    *,
+    visibility: int = R.VISIBILITY_PUBLIC,
+    rules: R.AiRules | None = None,
+    interests: tuple[int, ...] = (),
+) -> R.Record:
+    """A kommun's profile record (kind 6, the fixed id kommunprofil)."""
+    record = R.Record(
+        header=header("kommunprofil", R.RECORD_KIND_KOMMUN_PROFILE, visibility=visibility)
+    )
+    record.kommun_profile.CopyFrom(
+        R.KommunProfile(
+            population_band=band,  # type: ignore[arg-type]
+            kommun_group=group,  # type: ignore[arg-type]
+            interests=list(interests),  # type: ignore[arg-type]
+            ai_rules=rules or R.AiRules(),
+        )
+    )
+    return record
+
+
+def suits_profiles(fed: Federation) -> None:
+    """Profiles for "Passar er": Skara (C9, 10-25k, only minimal risk, no personal data)
+    is like Leksand (C9) and Kungsbacka (same band, for the test); Tibro's is members only."""
+    band, c9 = R.POPULATION_BAND_FROM_10K_TO_25K, R.KOMMUN_GROUP_C9
+    strict = R.AiRules(max_risk_class=R.RISK_CLASS_MINIMAL, no_personal_data=True)
+    fed.publish(SKARA, kommun_profile(band, c9, rules=strict))
+    fed.publish(LEKSAND, kommun_profile(band, c9, rules=strict))
+    fed.publish(KUNGSBACKA, kommun_profile(band, R.KOMMUN_GROUP_A2))
+    fed.publish(TIBRO, kommun_profile(band, c9, visibility=MEM))
+
+
 def demo_records() -> dict[str, list[R.Record]]:
     """Each kommun's records in the order it writes them."""
     return {

@@ -29,10 +29,11 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from samverka.protocol.directory import VerifiedDirectory
 from samverka.protocol.entries import parse_signed
-from samverka.protocol.kommuner import counties, is_origin, kommuner
+from samverka.protocol.kommuner import counties, is_origin, kommun_name, kommuner
+from samverka.records.profile import Suggestion, check_rules, held_profiles, suggestions
 from samverka.store import fulltext
 from samverka.store.search_text import query_words
-from samverka.store.store import Store
+from samverka.store.store import Store, StoredRecord
 from samverka.store.tables import log, records
 from samverka.v1 import records_pb2
 
@@ -713,6 +714,47 @@ class Catalog:
             for s, n, total in chosen
         ]
 
+    # -- "Passar er" ---------------------------------------------------------------------
+
+    def profiled_kommuner(self) -> list[str]:
+        """Kommuner with a PUBLIC profile, by name (the choices of "Passar er")."""
+
+        def compute() -> list[str]:
+            codes = held_profiles(PublicHoldings(self.store))
+            return sorted(codes, key=lambda c: kommun_name(c).casefold())
+
+        return self._memo("profiled", compute)
+
+    def suits(self, code: str, *, limit: int = 20) -> list[Suggestion]:
+        """ "Passar er" for ``code``, ranked by the node's own ranking
+        (:func:`samverka.records.profile.suggestions`) over PUBLIC live records only."""
+        if not is_origin(code):
+            raise BadFilter(f"okänd kommunkod: {code[:8]!r}")
+        return self._memo(
+            ("suits", code, limit),
+            lambda: suggestions(PublicHoldings(self.store), code, limit=limit),
+        )
+
+    def rule_marks(self, code: str, keys: Sequence[Key]) -> dict[Key, list[str]]:
+        """Records among ``keys`` that break ``code``'s published AI rules (risk class,
+        personal data, DPIA), each with the reasons in Swedish; the node's own check
+        (:func:`samverka.records.profile.check_rules`), over PUBLIC records only."""
+        if not is_origin(code):
+            raise BadFilter(f"okänd kommunkod: {code[:8]!r}")
+        return self._memo(("marks", code, tuple(keys)), lambda: self._rule_marks(code, keys))
+
+    def _rule_marks(self, code: str, keys: Sequence[Key]) -> dict[Key, list[str]]:
+        holdings = PublicHoldings(self.store)
+        marks: dict[Key, list[str]] = {}
+        for key in keys:
+            held = holdings.get_record(*key)
+            if held is None or held.kind not in (USE_CASE, SOLUTION):
+                continue
+            check = check_rules(holdings, code, held)
+            if check.breaches:
+                marks[key] = [b.text for b in check.breaches]
+        return marks
+
     # -- coverage --------------------------------------------------------------------------
 
     def coverage(self) -> Coverage:
@@ -749,6 +791,26 @@ class _CountedCoverage:
     position: int
     version: int
     coverage: Coverage
+
+
+class PublicHoldings:
+    """A hub store seen as the catalog sees it: PUBLIC live records only (what
+    :mod:`samverka.records.profile` ranks and checks over, for "Passar er")."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def get_record(self, origin: str, record_id: str) -> StoredRecord | None:
+        held = self.store.get_record(origin, record_id)
+        if held is None or held.tombstone or held.visibility != PUBLIC:
+            return None
+        return held
+
+    def list_records(
+        self, *, kinds: Sequence[int] = (), origins: Sequence[str] = ()
+    ) -> list[StoredRecord]:
+        held = self.store.list_records(kinds=kinds, origins=origins)
+        return [s for s in held if s.visibility == PUBLIC]
 
 
 def unindexed(column: sa.Column[int]) -> sa.ColumnElement[int]:

@@ -8,8 +8,14 @@
 ``/tackning``                       the coverage picture of all 290 kommuner by län
 ``/beprovat``                       "Beprövat på andra håll": solutions in production in
                                     several kommuner, most adopted first
+``/passar-er``                      "Passar er": choose a kommun (with a PUBLIC profile);
+                                    what similar kommuner run, within its AI rules
 ``/om``                             what the catalog shows and how signatures work
 ==================================  =====================================================
+
+``?for={kommunkod}`` on ``/sok`` and ``/post/…`` marks what breaks that kommun's
+published AI rules (risk class, personal data, DPIA), with the reasons; a query
+parameter rather than a cookie, so the pages stay cacheable and the choice shareable.
 
 Routes are plain ``def`` functions: FastAPI runs them in its thread pool, so the
 database reads never block the event loop the hub's gRPC servers share.
@@ -21,18 +27,34 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from samverka.protocol.aipolicy import describe_rules
 from samverka.protocol.kommuner import counties, is_origin, kommuner
 from samverka.protocol.validation import PROFILE_ID
 from samverka.protocol.vocab import RECORD_KIND, RISK_CLASS, SERVICE_AREA, USE_CASE_STATUS
+from samverka.records.profile import held_profile, profile_line
 from samverka.v1 import records_pb2
 
 from samverka_hub.web import feeds, present
-from samverka_hub.web.catalog import BROWSABLE_KINDS, Filters, RecordView, Retracted
+from samverka_hub.web.catalog import (
+    BROWSABLE_KINDS,
+    Filters,
+    PublicHoldings,
+    RecordView,
+    Retracted,
+)
 from samverka_hub.web.chart import layout
 from samverka_hub.web.context import context
 from samverka_hub.web.query import FilterQuery, parse_filters, query_string
 
 router = APIRouter(include_in_schema=False)
+
+#: ``?for=2029``: the kommun whose AI rules the page marks records against.
+ForKommun = Annotated[str, Query(alias="for", max_length=8)]
+
+
+def _for_kommun(value: str) -> str:
+    """The ``for`` parameter as a kommunkod, or "" (unknown codes mark nothing)."""
+    return value if value and is_origin(value) else ""
 
 
 def _choices() -> dict[str, Any]:
@@ -75,10 +97,20 @@ def home(request: Request) -> Response:
 
 @router.get("/sok", response_class=HTMLResponse)
 def search(
-    request: Request, filters: FilterQuery, page: Annotated[int, Query(ge=1, le=10_000)] = 1
+    request: Request,
+    filters: FilterQuery,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    for_kommun: ForKommun = "",
 ) -> Response:
     ctx = context(request)
     result = ctx.catalog.search(filters, page=page, per_page=ctx.settings.page_size)
+    chosen_kommun = _for_kommun(for_kommun)
+    marks = (
+        ctx.catalog.rule_marks(chosen_kommun, [(s.origin, s.record_id) for s in result.items])
+        if chosen_kommun
+        else {}
+    )
+    keep = f"&for={chosen_kommun}" if chosen_kommun else ""
     return ctx.render(
         request,
         "search.html",
@@ -91,13 +123,15 @@ def search(
         feeds=feeds.page_feeds(filters),
         # A feed follows filters, not words (it lists the newest, not the best match).
         feed_url=None if filters.text else feeds.filtered(filters).meta.path,
-        page_url=lambda n: "/sok" + query_string(filters, page=n),
+        page_url=lambda n: "/sok" + query_string(filters, page=n) + keep,
+        marks=marks,
+        for_kommun=chosen_kommun,
         **_choices(),
     )
 
 
 @router.get("/post/{origin}/{record_id}", response_class=HTMLResponse)
-def record(request: Request, origin: str, record_id: str) -> Response:
+def record(request: Request, origin: str, record_id: str, for_kommun: ForKommun = "") -> Response:
     ctx = context(request)
     found = ctx.catalog.record(origin, record_id)
     if found is None:
@@ -105,9 +139,13 @@ def record(request: Request, origin: str, record_id: str) -> Response:
     if isinstance(found, Retracted):
         return ctx.render(request, "retracted.html", status_code=410, retracted=found)
     assert isinstance(found, RecordView)
+    chosen_kommun = _for_kommun(for_kommun)
+    marks = ctx.catalog.rule_marks(chosen_kommun, [(origin, record_id)]) if chosen_kommun else {}
     return ctx.render(
         request,
         "record.html",
+        for_kommun=chosen_kommun,
+        breaks=marks.get((origin, record_id), []),
         view=found,
         r=found.record,
         s=found.summary,
@@ -183,6 +221,36 @@ def proven(
         area_terms=sorted(SERVICE_AREA, key=lambda t: t.sv),
         area=areas[0] if areas else 0,
         min_kommuner=min_kommuner,
+    )
+
+
+@router.get("/passar-er", response_class=HTMLResponse)
+def suits(request: Request, kommun: Annotated[str, Query(max_length=8)] = "") -> Response:
+    """ "Passar er": a plain GET form (no script) to choose a kommun with a PUBLIC
+    profile, then what similar kommuner run, ranked as ``samverka passar`` ranks."""
+    ctx = context(request)
+    choices = ctx.catalog.profiled_kommuner()
+    code = kommun.strip()
+    chosen = code if code in choices else ""
+    profile = None
+    if chosen:
+        held = held_profile(PublicHoldings(ctx.catalog.store), chosen)
+        if held is not None:
+            profile = {
+                "line": profile_line(held),
+                "rules": [r[:1].upper() + r[1:] for r in describe_rules(held.ai_rules)]
+                if held.HasField("ai_rules")
+                else [],
+            }
+    return ctx.render(
+        request,
+        "passar.html",
+        choices=choices,
+        asked=code,
+        chosen=chosen,
+        profile=profile,
+        found=ctx.catalog.suits(chosen) if chosen else [],
+        status_code=200 if chosen or not code else 404,
     )
 
 

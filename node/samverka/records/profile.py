@@ -14,21 +14,34 @@ it already adopted. Each suggestion says why it is there.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from samverka.errors import SamverkaError
 from samverka.protocol.aipolicy import AiFacts, Breach, breaches, facts_of
 from samverka.protocol.kommuner import kommun_name
 from samverka.protocol.validation import PROFILE_ID
 from samverka.protocol.vocab import KOMMUN_GROUP, POPULATION_BAND, SERVICE_AREA
-from samverka.store.store import Store, StoredRecord
+from samverka.store.store import StoredRecord
 from samverka.v1 import records_pb2
 
 R = records_pb2
 
 
-def held_profile(store: Store, origin: str) -> records_pb2.KommunProfile | None:
+class Holdings(Protocol):
+    """The records the ranking and the rule checks read: a node's :class:`Store`, or a
+    narrower view of one (the hub's web catalog passes its PUBLIC records only), so the
+    node's ``samverka passar`` and the catalog's "Passar er" rank with the same code."""
+
+    def get_record(self, origin: str, record_id: str) -> StoredRecord | None: ...
+
+    def list_records(
+        self, *, kinds: Sequence[int] = (), origins: Sequence[str] = ()
+    ) -> list[StoredRecord]: ...
+
+
+def held_profile(store: Holdings, origin: str) -> records_pb2.KommunProfile | None:
     """The kommun's current profile held here, or None (none, or retired)."""
     stored = store.get_record(origin, PROFILE_ID)
     if stored is None or stored.tombstone or stored.kind != R.RECORD_KIND_KOMMUN_PROFILE:
@@ -36,7 +49,7 @@ def held_profile(store: Store, origin: str) -> records_pb2.KommunProfile | None:
     return stored.record.kommun_profile
 
 
-def held_profiles(store: Store) -> dict[str, records_pb2.KommunProfile]:
+def held_profiles(store: Holdings) -> dict[str, records_pb2.KommunProfile]:
     """Every current profile held, by origin."""
     return {
         s.origin: s.record.kommun_profile
@@ -45,7 +58,7 @@ def held_profiles(store: Store) -> dict[str, records_pb2.KommunProfile]:
     }
 
 
-def tied_use_cases(store: Store, target: StoredRecord) -> list[records_pb2.UseCase]:
+def tied_use_cases(store: Holdings, target: StoredRecord) -> list[records_pb2.UseCase]:
     """The use cases a record's AI facts come from: a use case itself; for a solution,
     those it names and those of any origin that name it in ``reuses``."""
     rec = target.record
@@ -76,7 +89,7 @@ class RuleCheck:
     breaches: tuple[Breach, ...] = ()
 
 
-def check_rules(store: Store, own_origin: str, target: StoredRecord) -> RuleCheck:
+def check_rules(store: Holdings, own_origin: str, target: StoredRecord) -> RuleCheck:
     """Hold ``target`` against this kommun's AI rules (no profile, no rules: no breach)."""
     facts = facts_of(tied_use_cases(store, target))
     profile = held_profile(store, own_origin)
@@ -124,7 +137,7 @@ def similar_kommuner(
     return similar
 
 
-def suggestions(store: Store, own_origin: str, *, limit: int = 20) -> list[Suggestion]:
+def suggestions(store: Holdings, own_origin: str, *, limit: int = 20) -> list[Suggestion]:
     """ "Passar er" for ``own_origin``: see the module docstring. Empty without a profile."""
     own = held_profile(store, own_origin)
     if own is None:
@@ -218,7 +231,7 @@ class AgainstRules(SamverkaError):
 
 
 def guard_adoption(
-    store: Store, own_origin: str, target: StoredRecord | None, override: str | None, ref: str
+    store: Holdings, own_origin: str, target: StoredRecord | None, override: str | None, ref: str
 ) -> tuple[RuleCheck | None, records_pb2.PolicyOverride | None]:
     """Hold an adoption against the kommun's rules: raise AgainstRules when it breaks
     them without an override reason; return the check and the override to record."""
