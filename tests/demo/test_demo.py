@@ -141,6 +141,13 @@ def test_demo_tells_the_story_and_leaves_nothing_running(no_leftovers: Path) -> 
         out,
     ), out
     assert "holds Kungsbacka's members-only lesson" in out
+    # "Passar er" at Gagnef (issue 14, point 3): the top 3 with reasons, and the time
+    # from nothing to its first adopted solution that fits its rules.
+    suits = out[out.index("Gagnef asks what suits it") :].split("\n", 1)[1]
+    assert re.match(r'\s+1\. \w+: ".+" \(\d{4}/\S+\)\n\s+– .*liknande kommun', suits), suits
+    assert re.search(
+        r"From nothing to Gagnef's first adopted solution that fits its rules: \d", out
+    ), out
     # The transparency log in one step: a checkpoint cosigned by kommuner, one proof.
     assert re.search(r"transparency log .*cosigned by [2-9] kommuner as witnesses", out), out
     assert re.search(r"inclusion proof of Leksand's policy .*leaf \d+, \d+ hashes", out), out
