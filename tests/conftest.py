@@ -21,6 +21,101 @@ import pgserver
 import psycopg
 import pytest
 
+# -- Two workers (``make test`` runs ``pytest -n 2 --dist loadgroup``, pytest-xdist) ----
+#
+# Each worker is a session of its own: its own tmp folders, its own session database
+# (and throwaway cluster when SAMVERKA_TEST_PG is unset), its own session fixtures. The
+# unit of work a worker takes is a file, so a module's hub and servers start once; the
+# folders and files in UNITS are one unit each. xdist's own loadgroup (xdist_group marks)
+# groups nothing under pytest 9.2 (pytest-xdist issue 1386: it renames each test's id,
+# which pytest 9.2 no longer takes), so --dist loadgroup gets the scheduler below, which
+# groups by path in the controller.
+
+#: Prefixes (from the repository's root) whose tests form one unit, by the unit's name.
+UNITS = {
+    # tests/attacks: one hub_arena (a session fixture stopped after the folder's last
+    # test, see tests/attacks/conftest.py), and the flood, whose member calls must stay
+    # under a second: with the tests below, which assert tight wall times or memory, one
+    # after another and never beside each other.
+    "tests/attacks/": "timed",
+    "tests/load/test_load.py": "timed",
+    "tests/hub/test_council_e2e.py": "timed",
+    "tests/hub/test_replicas_harvest.py": "timed",
+    "tests/hub/test_stats.py": "timed",
+    "tests/server/test_live.py": "timed",
+    "tests/server/test_postgres.py": "timed",
+    # The seeded federations (SQLite, PostgreSQL) are session fixtures: seeded once.
+    "tests/web/": "web",
+}
+
+#: The longest units, longest first (by a two-worker run in 2026-12, when the suite took
+#: ~2,350 test-seconds on a loaded machine: timed ~20 %, aggregation_e2e and drills ~6 %
+#: each, ...): given out first, so that no worker is left running a long one alone at the
+#: end. The rest follow in collection order. Add a unit here when it grows past ~1 %.
+LONGEST_FIRST = (
+    "timed",
+    "tests/hub/test_aggregation_e2e.py",
+    "tests/ops/test_drills.py",
+    "web",
+    "tests/ops/test_observability.py",
+    "tests/hub/test_membership_e2e.py",
+    "tests/ops/test_doctor.py",
+    "tests/hub/test_aggregation_agents.py",
+    "tests/hub/test_selective_sync_e2e.py",
+    "tests/demo/test_tour.py",
+    "tests/ops/test_drill_hub_keys.py",
+    "tests/hub/test_hub_key_rotation_e2e.py",
+    "tests/faults/test_replica_db_faults.py",
+    "tests/demo/test_demo.py",
+    "tests/ops/test_deploy.py",
+    "tests/faults/test_hub_crash.py",
+    "tests/faults/test_follow_resume.py",
+    "tests/hub/test_witness_e2e.py",
+    "tests/ops/test_backup.py",
+    "tests/hub/test_tlog_witnesses.py",
+    "tests/hub/test_replicas.py",
+    "tests/hub/test_membership_council.py",
+)
+
+
+def unit_of(nodeid: str) -> str:
+    """The work unit of a test (its file's, unless UNITS names a larger one)."""
+    path = nodeid.split("::", 1)[0]
+    for prefix, name in UNITS.items():
+        if path.startswith(prefix):
+            return name
+    return path
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("dist", default="no") == "loadgroup":
+        # Units in the workers' order (below), not xdist's (more tests first).
+        config.option.loadscopereorder = False
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)  # pytest-xdist asks (not with -p no:xdist)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    if config.getoption("dist", default="no") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByUnit(LoadScopeScheduling):
+        """Whole units to a worker at a time (a unit runs on one worker, in order)."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return unit_of(nodeid)
+
+    return ByUnit(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On a worker under ``--dist loadgroup``: the longest units first (the same order
+    on every worker, as xdist requires). Tests of one file keep their order."""
+    if not config.getoption("loadgroup", default=False):  # a worker's (its dist is "no")
+        return
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(unit_of(item.nodeid), len(rank)))
+
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[pgserver.PgServer]:
