@@ -11,10 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 from hubkit import Completed, Procs
+from opskit import clean_env
 from samverka.config import load_config
 from samverka.node import LOCAL_CA_KEY
 from samverka.ops.doctor import Status, clock_finding, run_doctor
@@ -23,10 +25,19 @@ from samverka.transport.pki import CertKeyPair, issue_certificate
 LEKSAND = "2029"
 
 
+@pytest.fixture(scope="module")
+def initialised(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One ``node init`` (the real command) for the module: each test breaks a copy."""
+    path = tmp_path_factory.mktemp("doctor") / "leksand"
+    Procs(path.parent, clean_env()).run("node", "init", "--kommun", LEKSAND, "--dir", str(path))
+    return path
+
+
 @pytest.fixture
-def node_dir(procs: Procs) -> Path:
+def node_dir(procs: Procs, initialised: Path) -> Path:
+    """A fresh node folder of Leksand's (a copy, modes kept: a second of CPU less a test)."""
     path = procs.tmp / "leksand"
-    procs.run("node", "init", "--kommun", LEKSAND, "--dir", str(path))
+    shutil.copytree(initialised, path)
     return path
 
 
