@@ -10,7 +10,7 @@ from pathlib import Path
 
 import factories
 from hubkit import Procs, RunningHub
-from samverka.node import Node
+from samverka.node import Node, init_node
 from samverka.replication.ingest import ingest
 from samverka.store.store import Store
 from samverka.transport.client import ClientTls
@@ -40,13 +40,13 @@ def free_port() -> int:
 
 
 def enroll(procs: Procs, hub: RunningHub, code: str, *, reachable: bool = False) -> Member:
-    """``node init`` + ``node enroll`` + ``hub members approve`` + ``node enroll``."""
+    """``node init`` (in this process: what the command runs, a subprocess less; the
+    command has tests of its own) + ``node enroll`` + ``hub members approve`` + ``node
+    enroll``."""
     node_dir = procs.tmp / f"node-{code}"
     address = f"127.0.0.1:{free_port()}" if reachable else ""
-    procs.run(
-        "node", "init", "--kommun", code, "--dir", str(node_dir),
-        "--listen", address or "127.0.0.1:0",
-    )  # fmt: skip
+    with init_node(node_dir, code, listen=address or "127.0.0.1:0"):
+        pass
     asking = ["node", "enroll", "--dir", str(node_dir), "--hub", hub.public, "--ca", str(hub.ca)]
     if address:
         asking += ["--address", address]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from hubkit import Procs, RunningHub, wait_for
 from prometheus_client.parser import text_string_to_metric_families
+from samverka.node import init_node
 from samverka.transport.client import ClientTls
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,9 +23,12 @@ def clean_env() -> dict[str, str]:
 
 
 def enrolled_node(procs: Procs, hub: RunningHub, code: str) -> Path:
-    """``node init`` + ``node enroll`` + ``hub members approve`` + ``node enroll`` again."""
+    """``node init`` (in this process: what the command runs, a subprocess less; the
+    command has tests of its own) + ``node enroll`` + ``hub members approve`` + ``node
+    enroll`` again."""
     node_dir = procs.tmp / f"node-{code}"
-    procs.run("node", "init", "--kommun", code, "--dir", str(node_dir), "--listen", "127.0.0.1:0")
+    with init_node(node_dir, code, listen="127.0.0.1:0"):
+        pass
     enroll = ("node", "enroll", "--dir", str(node_dir), "--hub", hub.public, "--ca", str(hub.ca))
     assert procs.json(*enroll)["status"] == "pending"
     procs.run("hub", "members", "approve", code, "--dir", str(hub.dir))
