@@ -46,7 +46,7 @@ def published_ids(entries: list[feed_pb2.LogEntry]) -> set[str]:
 def test_a_revoked_members_open_subscribe_ends_within_a_second(
     hub_arena: Arena, tmp_path: Path
 ) -> None:
-    node = enroll_node(hub_arena.hub, SATER, tmp_path / "sater")
+    node = enroll_node(hub_arena.hub, SATER, tmp_path / "sater", quorum=0)
     with Node.open(node) as opened:
         tls = ClientTls.from_config(opened.config)
     tibro = hub_arena.writer(TIBRO)
@@ -128,8 +128,8 @@ def test_a_node_whose_directory_is_too_old_refuses_member_calls(
     with ``[hub] directory_max_age_seconds`` 60 and no refresh: a member's call is refused
     (PERMISSION_DENIED ``directory_stale``), not served by a possibly revoked certificate;
     once the directory is refreshed from the hub the same call is served."""
-    served = enroll_node(hub_arena.hub, AVESTA, tmp_path / "avesta")
-    caller = enroll_node(hub_arena.hub, HEDEMORA, tmp_path / "hedemora")
+    served = enroll_node(hub_arena.hub, AVESTA, tmp_path / "avesta", quorum=0)
+    caller = enroll_node(hub_arena.hub, HEDEMORA, tmp_path / "hedemora", quorum=0)
     directory = served / "hub" / "directory.bin"
     two_hours_ago = time.time() - 7200
     os.utime(directory, (two_hours_ago, two_hours_ago))
@@ -190,8 +190,8 @@ def test_a_following_node_refuses_a_revoked_member_within_seconds(
     directory version on the Subscribe stream, and the node refuses the revoked member's
     next calls (PERMISSION_DENIED ``member_revoked``) within seconds, not at the next
     refresh. Before, the node went on serving the revoked certificate for up to 60 s."""
-    served = enroll_node(hub_arena.hub, SMEDJEBACKEN, tmp_path / "smedjebacken")
-    caller = enroll_node(hub_arena.hub, HUDIKSVALL, tmp_path / "hudiksvall")
+    served = enroll_node(hub_arena.hub, SMEDJEBACKEN, tmp_path / "smedjebacken", quorum=0)
+    caller = enroll_node(hub_arena.hub, HUDIKSVALL, tmp_path / "hudiksvall", quorum=0)
     address_file = tmp_path / "smedjebacken.address"
     env = hub_env(
         SAMVERKA_HUB_PUSH="false",

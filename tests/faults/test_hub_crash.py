@@ -154,7 +154,7 @@ def test_kill_9_during_samverka_sync_resumes_from_the_cursor(
         assert publish(hub.member, source, *entries[i : i + 1000]).accepted == len(
             entries[i : i + 1000]
         )
-    reader = enroll_node(hub, CODES[-1], tmp_path / "reader")
+    reader = enroll_node(hub, CODES[-1], tmp_path / "reader", quorum=0)
     env = hub_env()
     db = Store.open(f"sqlite:///{reader / 'samverka.db'}", migrate=False)
     with hub.open_store() as store:
