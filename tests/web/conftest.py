@@ -18,8 +18,7 @@ from fastapi.testclient import TestClient
 sys.path.insert(0, str(Path(__file__).parent))
 
 import webkit
-from samverka_hub.web.app import create_app
-from samverka_hub.web.catalog import Catalog
+from webkit import client_for
 
 
 @pytest.fixture(scope="session")
@@ -27,12 +26,6 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webkit.Fede
     """The demo federation at a hub on SQLite (shared by the read-only tests)."""
     with webkit.seeded_hub(tmp_path_factory.mktemp("web")) as seeded:
         yield seeded
-
-
-def client_for(federation: webkit.Federation) -> TestClient:
-    hub = federation.hub
-    catalog = Catalog(hub.store, hub.council.current_directory)
-    return TestClient(create_app(catalog, hub.config.web))
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 import webkit
-from conftest import client_for
 from fastapi.testclient import TestClient
-from webkit import FALUN, KUNGSBACKA, LEKSAND, SKARA, TIBRO
+from webkit import FALUN, KUNGSBACKA, LEKSAND, SKARA, TIBRO, client_for
 
 BREACH = "Bryter mot"
 

@@ -8,11 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 import webkit
-from conftest import client_for
 from fastapi.testclient import TestClient
 from samverka.v1 import records_pb2 as R
 from samverka_hub.insight import hub_coverage
-from webkit import GAGNEF, KUNGSBACKA, LEKSAND
+from webkit import GAGNEF, KUNGSBACKA, LEKSAND, client_for
 
 
 def profile(band: int, group: int, *, visibility: int = R.VISIBILITY_PUBLIC) -> R.Record:

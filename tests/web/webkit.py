@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from samverka.membership.enrollment import build_enrollment_request
 from samverka.protocol.signing import SigningKey
@@ -29,6 +30,9 @@ from samverka.store.store import Store
 from samverka.transport.pki import create_csr
 from samverka.v1 import records_pb2 as R
 from samverka_hub.folder import Hub, init_hub
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
 
 LEKSAND, KUNGSBACKA, TIBRO, GAGNEF, FALUN, SKARA = "2029", "1384", "1472", "2026", "2080", "1495"
 #: Every MEMBERS record of the seed carries this word; no public answer may contain it.
@@ -382,3 +386,15 @@ def seeded_hub(folder: Path, *, store_url: str = "") -> Iterator[Federation]:
         for member in federation.members.values():
             member.store.close()
         hub.close()
+
+
+def client_for(federation: Federation) -> TestClient:
+    """The catalog app over a federation's hub store, as an in-process ASGI client (here,
+    not in conftest.py: a test module importing ``conftest`` may get another folder's)."""
+    from fastapi.testclient import TestClient
+    from samverka_hub.web.app import create_app
+    from samverka_hub.web.catalog import Catalog
+
+    hub = federation.hub
+    catalog = Catalog(hub.store, hub.council.current_directory)
+    return TestClient(create_app(catalog, hub.config.web))
