@@ -437,9 +437,10 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def replace_file(path: Path, data: bytes, *, mode: int) -> None:
-    """Replace ``path`` atomically (temporary file, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+def replace_file(path: Path, data: bytes, *, mode: int, dir_mode: int = 0o755) -> None:
+    """Replace ``path`` atomically (temporary file, fsync, rename): a reader sees the old
+    file or the new, never half. A missing parent folder is made with ``dir_mode``."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=dir_mode)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:

@@ -30,9 +30,7 @@ the CA rotation, and ``doctor`` warns until then.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import re
 from pathlib import Path
 
@@ -47,6 +45,7 @@ from samverka.node import (
     HUB_KEY_FILE,
     earlier_log_keys,
     pinned_hub_key,
+    replace_file,
 )
 from samverka.protocol.directory import VerifiedDirectory
 from samverka.protocol.hubrotation import (
@@ -131,8 +130,8 @@ def adopt(config: NodeConfig, followed: FollowedDirectory, *, before: HubTrust) 
         if before.log_key and before.log_key != followed.trust.log_key:
             _remember_log_key(config, before.log_key)
         record = f"{rotation.created_at_ms}-{rotation.digest[:8].hex()}.bin"
-        _replace(config.dir / ROTATIONS_DIR / record, rotation.signed_bytes(), mode=0o644)
-    _replace(config.dir / DIRECTORY_FILE, followed.directory.signed_bytes(), mode=0o644)
+        replace_file(config.dir / ROTATIONS_DIR / record, rotation.signed_bytes(), mode=0o644)
+    replace_file(config.dir / DIRECTORY_FILE, followed.directory.signed_bytes(), mode=0o644)
     complete_pins(config, followed)
     if rotation is not None:
         log.warning(
@@ -159,7 +158,7 @@ def complete_pins(config: NodeConfig, followed: FollowedDirectory) -> None:
     or one was cut short before its last step)."""
     pinned = pinned_hub_key(config)
     if pinned != followed.trust.hub_key:
-        _replace(config.dir / HUB_KEY_FILE, followed.trust.hub_key.to_pem(), mode=0o644)
+        replace_file(config.dir / HUB_KEY_FILE, followed.trust.hub_key.to_pem(), mode=0o644)
 
 
 def _remember_log_key(config: NodeConfig, vkey: str) -> None:
@@ -168,7 +167,7 @@ def _remember_log_key(config: NodeConfig, vkey: str) -> None:
     known = earlier_log_keys(config.dir)
     if vkey not in known:
         text = "".join(f"{k}\n" for k in [*known, vkey])
-        _replace(config.dir / EARLIER_LOG_KEYS_FILE, text.encode("ascii"), mode=0o644)
+        replace_file(config.dir / EARLIER_LOG_KEYS_FILE, text.encode("ascii"), mode=0o644)
 
 
 def add_ca(config: NodeConfig, ca_pem: bytes) -> bool:
@@ -184,7 +183,7 @@ def add_ca(config: NodeConfig, ca_pem: bytes) -> bool:
     if any(c == new for c in held):
         return False
     text = bundle if bundle.endswith(b"\n") else bundle + b"\n"
-    _replace(path, text + new.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    replace_file(path, text + new.public_bytes(serialization.Encoding.PEM), mode=0o644)
     return True
 
 
@@ -238,21 +237,3 @@ def _utc(ms: int) -> str:
     import datetime as dt
 
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _replace(path: Path, data: bytes, *, mode: int) -> None:
-    """Replace ``path`` atomically (temporary file, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with contextlib.closing(os.fdopen(fd, "wb")) as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise

@@ -73,6 +73,7 @@ from samverka.node import (
     ROTATION_KEY,
     load_directory,
     pinned_hub_key,
+    replace_file,
     update_key_state,
 )
 from samverka.protocol.directory import VerifiedDirectory, verify_directory
@@ -731,21 +732,8 @@ async def renew_certificate(node: Node) -> bytes:
 
 
 def write_file(path: Path, data: bytes, *, mode: int) -> None:
-    """Replace ``path`` atomically: a reader sees the old file or the new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with contextlib.closing(os.fdopen(fd, "wb")) as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+    """Replace ``path`` atomically; a missing folder is made private (0700: keys, TLS)."""
+    replace_file(path, data, mode=mode, dir_mode=0o700)
 
 
 def _discard(node_dir: Path, *relatives: str) -> None:

@@ -25,7 +25,6 @@ import contextlib
 import datetime as dt
 import json
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -35,7 +34,7 @@ import grpc
 
 from samverka.config import NodeConfig
 from samverka.errors import SamverkaError, TransportError
-from samverka.node import directory_keys, earlier_log_keys, load_directory
+from samverka.node import directory_keys, earlier_log_keys, load_directory, replace_file
 from samverka.observers import Observers
 from samverka.protocol.checkpoint import Checkpoint
 from samverka.protocol.directory import ACTIVE
@@ -246,7 +245,7 @@ class LogState:
                 n += 1
                 folder = base.with_name(f"{base.name}-{n}")
         for name, data in files.items():
-            _write_atomic(folder / name, data)
+            replace_file(folder / name, data, mode=0o644)
         return folder
 
     def _halt(self, evidence: Evidence, folder: Path) -> None:
@@ -260,24 +259,7 @@ class LogState:
         self._write(HALTED_FILE, json.dumps(data, indent=2).encode() + b"\n")
 
     def _write(self, name: str, data: bytes) -> None:
-        _write_atomic(self.dir / name, data)
-
-
-def _write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with contextlib.closing(os.fdopen(fd, "wb")) as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+        replace_file(self.dir / name, data, mode=0o644)
 
 
 def evidence_readme(evidence: Evidence) -> str:
