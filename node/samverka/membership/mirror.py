@@ -41,7 +41,7 @@ from samverka.replication.sync import (
 )
 from samverka.retry import RetryPolicy, TaskState, cancel, spawn, supervise
 from samverka.store.logwatch import LogWatcher
-from samverka.transport.client import ClientTls, FeedClient
+from samverka.transport.client import FeedClient
 from samverka.transport.hubclient import HubClient
 
 if TYPE_CHECKING:
@@ -70,21 +70,9 @@ def hub_client(node: Node) -> FeedClient:
     """A FeedService client for the hub's member port, with this node's certificate;
     through the node's ``[sync]`` filter when it has one (selective sync: it reads only
     the origins chosen, and keeps entries of other kinds or areas as stand-ins)."""
-    from samverka.replication.selective import SelectiveFeed, SyncFilter
-    from samverka.transport.client import open_channel
+    from samverka.replication.selective import SyncFilter, feed_client
 
-    address, tls = hub_address(node.config), ClientTls.from_config(node.config)
-    chosen = SyncFilter.from_section(node.config.sync)
-    if not chosen.active:
-        return FeedClient.connect(address, tls)
-    return SelectiveFeed(
-        open_channel(address, tls),
-        address=address,
-        sync_filter=chosen,
-        own_origin=node.origin,
-        keys=node.keyring,
-        held=node.store.record_versions,
-    )
+    return feed_client(node, hub_address(node.config), SyncFilter.from_section(node.config.sync))
 
 
 def hub_prover(node: Node, link: HubClient) -> LogProver | None:

@@ -245,8 +245,7 @@ async def repair_withheld(
     A selective sync's filter (``[sync]``, or the CLI's options in ``node.config``) holds
     here too: only its origins are checked, and entries of other kinds or areas are
     kept as stand-ins, as the sync from the hub keeps them."""
-    from samverka.replication.selective import SelectiveFeed, SyncFilter
-    from samverka.transport.client import open_channel
+    from samverka.replication.selective import SyncFilter, feed_client
 
     chosen = SyncFilter.from_section(node.config.sync)
     if chosen.origins and not origins:
@@ -256,14 +255,7 @@ async def repair_withheld(
     if chosen.active:
 
         def connect(address: str) -> FeedClient:
-            return SelectiveFeed(
-                open_channel(address, tls),
-                address=address,
-                sync_filter=chosen,
-                own_origin=node.origin,
-                keys=node.keyring,
-                held=node.store.record_versions,
-            )
+            return feed_client(node, address, chosen)
 
     check = await check_federation(
         node, origins=origins, peers=peers, concurrency=concurrency, timeout=timeout

@@ -342,3 +342,22 @@ def reread_if_wider(node: Node) -> bool:
         extra={"event": "sync_filter_widened", "position": cursor},
     )
     return True
+
+
+def feed_client(node: Node, address: str, sync_filter: SyncFilter) -> FeedClient:
+    """A FeedService client of ``address`` with the node's certificate: through
+    ``sync_filter`` when it narrows anything (entries of other kinds or areas kept as
+    stand-ins), else a plain one."""
+    from samverka.transport.client import ClientTls, open_channel
+
+    tls = ClientTls.from_config(node.config)
+    if not sync_filter.active:
+        return FeedClient.connect(address, tls)
+    return SelectiveFeed(
+        open_channel(address, tls),
+        address=address,
+        sync_filter=sync_filter,
+        own_origin=node.origin,
+        keys=node.keyring,
+        held=node.store.record_versions,
+    )
