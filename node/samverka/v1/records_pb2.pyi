@@ -378,6 +378,177 @@ AI_RULE_DPIA: AiRule.ValueType  # 3
 """a DPIA is required"""
 Global___AiRule: _TypeAlias = AiRule  # noqa: Y015
 
+class _AiActRole:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AiActRoleEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AiActRole.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    AI_ACT_ROLE_UNSPECIFIED: _AiActRole.ValueType  # 0
+    AI_ACT_ROLE_PROVIDER: _AiActRole.ValueType  # 1
+    """Leverantör (Art. 3.3)"""
+    AI_ACT_ROLE_DEPLOYER: _AiActRole.ValueType  # 2
+    """Tillhandahållare / användare (Art. 3.4)"""
+    AI_ACT_ROLE_IMPORTER: _AiActRole.ValueType  # 3
+    """Importör (Art. 3.6)"""
+    AI_ACT_ROLE_DISTRIBUTOR: _AiActRole.ValueType  # 4
+    """Distributör (Art. 3.7)"""
+
+class AiActRole(_AiActRole, metaclass=_AiActRoleEnumTypeWrapper):
+    """AiActRole is a party's role for an AI system under the EU AI Act (Regulation (EU)
+    2024/1689, Art. 3 points 3-7). A kommun using a system is its deployer; a kommun
+    that builds one and puts it into service under its own name is its provider.
+    """
+
+AI_ACT_ROLE_UNSPECIFIED: AiActRole.ValueType  # 0
+AI_ACT_ROLE_PROVIDER: AiActRole.ValueType  # 1
+"""Leverantör (Art. 3.3)"""
+AI_ACT_ROLE_DEPLOYER: AiActRole.ValueType  # 2
+"""Tillhandahållare / användare (Art. 3.4)"""
+AI_ACT_ROLE_IMPORTER: AiActRole.ValueType  # 3
+"""Importör (Art. 3.6)"""
+AI_ACT_ROLE_DISTRIBUTOR: AiActRole.ValueType  # 4
+"""Distributör (Art. 3.7)"""
+Global___AiActRole: _TypeAlias = AiActRole  # noqa: Y015
+
+class _HighRiskArea:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _HighRiskAreaEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_HighRiskArea.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    HIGH_RISK_AREA_UNSPECIFIED: _HighRiskArea.ValueType  # 0
+    HIGH_RISK_AREA_BIOMETRICS: _HighRiskArea.ValueType  # 1
+    """Annex III point 1: biometrik"""
+    HIGH_RISK_AREA_CRITICAL_INFRASTRUCTURE: _HighRiskArea.ValueType  # 2
+    """2: kritisk infrastruktur"""
+    HIGH_RISK_AREA_EDUCATION: _HighRiskArea.ValueType  # 3
+    """3: utbildning och yrkesutbildning"""
+    HIGH_RISK_AREA_EMPLOYMENT: _HighRiskArea.ValueType  # 4
+    """4: anställning och arbetsledning"""
+    HIGH_RISK_AREA_ESSENTIAL_SERVICES: _HighRiskArea.ValueType  # 5
+    """5: tillgång till väsentliga privata och offentliga tjänster och förmåner
+    (offentligt stöd, kreditvärdighet, försäkring, nödsamtal)
+    """
+    HIGH_RISK_AREA_LAW_ENFORCEMENT: _HighRiskArea.ValueType  # 6
+    """6: brottsbekämpning"""
+    HIGH_RISK_AREA_MIGRATION: _HighRiskArea.ValueType  # 7
+    """7: migration, asyl och gränskontroll"""
+    HIGH_RISK_AREA_JUSTICE_DEMOCRACY: _HighRiskArea.ValueType  # 8
+    """8: rättskipning och demokratiska processer"""
+
+class HighRiskArea(_HighRiskArea, metaclass=_HighRiskAreaEnumTypeWrapper):
+    """HighRiskArea is the AI Act Annex III area that makes a system high-risk (Art. 6(2))."""
+
+HIGH_RISK_AREA_UNSPECIFIED: HighRiskArea.ValueType  # 0
+HIGH_RISK_AREA_BIOMETRICS: HighRiskArea.ValueType  # 1
+"""Annex III point 1: biometrik"""
+HIGH_RISK_AREA_CRITICAL_INFRASTRUCTURE: HighRiskArea.ValueType  # 2
+"""2: kritisk infrastruktur"""
+HIGH_RISK_AREA_EDUCATION: HighRiskArea.ValueType  # 3
+"""3: utbildning och yrkesutbildning"""
+HIGH_RISK_AREA_EMPLOYMENT: HighRiskArea.ValueType  # 4
+"""4: anställning och arbetsledning"""
+HIGH_RISK_AREA_ESSENTIAL_SERVICES: HighRiskArea.ValueType  # 5
+"""5: tillgång till väsentliga privata och offentliga tjänster och förmåner
+(offentligt stöd, kreditvärdighet, försäkring, nödsamtal)
+"""
+HIGH_RISK_AREA_LAW_ENFORCEMENT: HighRiskArea.ValueType  # 6
+"""6: brottsbekämpning"""
+HIGH_RISK_AREA_MIGRATION: HighRiskArea.ValueType  # 7
+"""7: migration, asyl och gränskontroll"""
+HIGH_RISK_AREA_JUSTICE_DEMOCRACY: HighRiskArea.ValueType  # 8
+"""8: rättskipning och demokratiska processer"""
+Global___HighRiskArea: _TypeAlias = HighRiskArea  # noqa: Y015
+
+class _TransparencyObligation:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TransparencyObligationEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TransparencyObligation.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TRANSPARENCY_OBLIGATION_UNSPECIFIED: _TransparencyObligation.ValueType  # 0
+    TRANSPARENCY_OBLIGATION_INTERACTS_WITH_PEOPLE: _TransparencyObligation.ValueType  # 1
+    """Art. 50(1): the system interacts directly with people (e.g. a chatbot)."""
+    TRANSPARENCY_OBLIGATION_SYNTHETIC_CONTENT: _TransparencyObligation.ValueType  # 2
+    """Art. 50(2): the system generates synthetic audio, image, video or text."""
+    TRANSPARENCY_OBLIGATION_EMOTION_RECOGNITION: _TransparencyObligation.ValueType  # 3
+    """Art. 50(3): emotion recognition or biometric categorisation."""
+    TRANSPARENCY_OBLIGATION_DEEP_FAKE: _TransparencyObligation.ValueType  # 4
+    """Art. 50(4) first subparagraph: deep fakes."""
+    TRANSPARENCY_OBLIGATION_PUBLIC_INTEREST_TEXT: _TransparencyObligation.ValueType  # 5
+    """Art. 50(4) second subparagraph: generated text published to inform the public."""
+
+class TransparencyObligation(_TransparencyObligation, metaclass=_TransparencyObligationEnumTypeWrapper):
+    """TransparencyObligation is one of the AI Act's Art. 50 transparency cases."""
+
+TRANSPARENCY_OBLIGATION_UNSPECIFIED: TransparencyObligation.ValueType  # 0
+TRANSPARENCY_OBLIGATION_INTERACTS_WITH_PEOPLE: TransparencyObligation.ValueType  # 1
+"""Art. 50(1): the system interacts directly with people (e.g. a chatbot)."""
+TRANSPARENCY_OBLIGATION_SYNTHETIC_CONTENT: TransparencyObligation.ValueType  # 2
+"""Art. 50(2): the system generates synthetic audio, image, video or text."""
+TRANSPARENCY_OBLIGATION_EMOTION_RECOGNITION: TransparencyObligation.ValueType  # 3
+"""Art. 50(3): emotion recognition or biometric categorisation."""
+TRANSPARENCY_OBLIGATION_DEEP_FAKE: TransparencyObligation.ValueType  # 4
+"""Art. 50(4) first subparagraph: deep fakes."""
+TRANSPARENCY_OBLIGATION_PUBLIC_INTEREST_TEXT: TransparencyObligation.ValueType  # 5
+"""Art. 50(4) second subparagraph: generated text published to inform the public."""
+Global___TransparencyObligation: _TypeAlias = TransparencyObligation  # noqa: Y015
+
+class _DevelopmentStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DevelopmentStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DevelopmentStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DEVELOPMENT_STATUS_UNSPECIFIED: _DevelopmentStatus.ValueType  # 0
+    DEVELOPMENT_STATUS_CONCEPT: _DevelopmentStatus.ValueType  # 1
+    DEVELOPMENT_STATUS_DEVELOPMENT: _DevelopmentStatus.ValueType  # 2
+    DEVELOPMENT_STATUS_BETA: _DevelopmentStatus.ValueType  # 3
+    DEVELOPMENT_STATUS_STABLE: _DevelopmentStatus.ValueType  # 4
+    DEVELOPMENT_STATUS_OBSOLETE: _DevelopmentStatus.ValueType  # 5
+
+class DevelopmentStatus(_DevelopmentStatus, metaclass=_DevelopmentStatusEnumTypeWrapper):
+    """DevelopmentStatus of software, as publiccode.yml's developmentStatus."""
+
+DEVELOPMENT_STATUS_UNSPECIFIED: DevelopmentStatus.ValueType  # 0
+DEVELOPMENT_STATUS_CONCEPT: DevelopmentStatus.ValueType  # 1
+DEVELOPMENT_STATUS_DEVELOPMENT: DevelopmentStatus.ValueType  # 2
+DEVELOPMENT_STATUS_BETA: DevelopmentStatus.ValueType  # 3
+DEVELOPMENT_STATUS_STABLE: DevelopmentStatus.ValueType  # 4
+DEVELOPMENT_STATUS_OBSOLETE: DevelopmentStatus.ValueType  # 5
+Global___DevelopmentStatus: _TypeAlias = DevelopmentStatus  # noqa: Y015
+
+class _MaintenanceType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _MaintenanceTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MaintenanceType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    MAINTENANCE_TYPE_UNSPECIFIED: _MaintenanceType.ValueType  # 0
+    MAINTENANCE_TYPE_INTERNAL: _MaintenanceType.ValueType  # 1
+    """the publishing kommun maintains it"""
+    MAINTENANCE_TYPE_CONTRACT: _MaintenanceType.ValueType  # 2
+    """a supplier maintains it under contract"""
+    MAINTENANCE_TYPE_COMMUNITY: _MaintenanceType.ValueType  # 3
+    """a community of users maintains it"""
+    MAINTENANCE_TYPE_NONE: _MaintenanceType.ValueType  # 4
+    """nobody maintains it"""
+
+class MaintenanceType(_MaintenanceType, metaclass=_MaintenanceTypeEnumTypeWrapper):
+    """MaintenanceType of software, as publiccode.yml's maintenance.type."""
+
+MAINTENANCE_TYPE_UNSPECIFIED: MaintenanceType.ValueType  # 0
+MAINTENANCE_TYPE_INTERNAL: MaintenanceType.ValueType  # 1
+"""the publishing kommun maintains it"""
+MAINTENANCE_TYPE_CONTRACT: MaintenanceType.ValueType  # 2
+"""a supplier maintains it under contract"""
+MAINTENANCE_TYPE_COMMUNITY: MaintenanceType.ValueType  # 3
+"""a community of users maintains it"""
+MAINTENANCE_TYPE_NONE: MaintenanceType.ValueType  # 4
+"""nobody maintains it"""
+Global___MaintenanceType: _TypeAlias = MaintenanceType  # noqa: Y015
+
 @_typing.final
 class RecordHeader(_message.Message):
     """RecordHeader is shared by every record kind."""
@@ -543,6 +714,441 @@ class RecordRef(_message.Message):
 Global___RecordRef: _TypeAlias = RecordRef  # noqa: Y015
 
 @_typing.final
+class Supplier(_message.Message):
+    """Supplier is an external supplier or developer of an AI system (ATRS 2.1.4)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    COMPANY_NUMBER_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    PROCUREMENT_PROCEDURE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    company_number: _builtins.str
+    """The company registration number: organisationsnummer (NNNNNN-NNNN) or a foreign
+    one such as a UK Companies House number (ATRS 2.1.4.2).
+    """
+    role: _builtins.str
+    """What the supplier does: develops, hosts, maintains (ATRS 2.1.4.3)."""
+    procurement_procedure: _builtins.str
+    """How it was procured, e.g. "förnyad konkurrensutsättning, Adda" (ATRS 2.1.4.4)."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        company_number: _builtins.str = ...,
+        role: _builtins.str = ...,
+        procurement_procedure: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["company_number", b"company_number", "name", b"name", "procurement_procedure", b"procurement_procedure", "role", b"role"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Supplier: _TypeAlias = Supplier  # noqa: Y015
+
+@_typing.final
+class Accountability(_message.Message):
+    """Accountability is who owns and answers for a use case (ATRS tier 2, section 1)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANISATION_FIELD_NUMBER: _builtins.int
+    TEAM_FIELD_NUMBER: _builtins.int
+    SENIOR_RESPONSIBLE_OWNER_FIELD_NUMBER: _builtins.int
+    SUPPLIERS_FIELD_NUMBER: _builtins.int
+    DATA_ACCESS_TERMS_FIELD_NUMBER: _builtins.int
+    organisation: _builtins.str
+    """The organisation responsible (ATRS 2.1.1), e.g. "Leksands kommun, socialnämnden"."""
+    team: _builtins.str
+    """The team responsible (ATRS 2.1.2)."""
+    senior_responsible_owner: _builtins.str
+    """The senior responsible owner's role, never a person's name (ATRS 2.1.3)."""
+    data_access_terms: _builtins.str
+    """The terms of the suppliers' access to the kommun's data (ATRS 2.1.4.5)."""
+    @_builtins.property
+    def suppliers(self) -> _containers.RepeatedCompositeFieldContainer[Global___Supplier]: ...
+    def __init__(
+        self,
+        *,
+        organisation: _builtins.str = ...,
+        team: _builtins.str = ...,
+        senior_responsible_owner: _builtins.str = ...,
+        suppliers: _abc.Iterable[Global___Supplier] | None = ...,
+        data_access_terms: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data_access_terms", b"data_access_terms", "organisation", b"organisation", "senior_responsible_owner", b"senior_responsible_owner", "suppliers", b"suppliers", "team", b"team"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Accountability: _TypeAlias = Accountability  # noqa: Y015
+
+@_typing.final
+class Rationale(_message.Message):
+    """Rationale is why the use case exists and what it covers (ATRS tier 2, section 2;
+    the detailed description is UseCase.description).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCOPE_FIELD_NUMBER: _builtins.int
+    EXPECTED_BENEFITS_FIELD_NUMBER: _builtins.int
+    PREVIOUS_PROCESS_FIELD_NUMBER: _builtins.int
+    ALTERNATIVES_CONSIDERED_FIELD_NUMBER: _builtins.int
+    scope: _builtins.str
+    """What the tool is and is not designed for (ATRS 2.2.2 scope)."""
+    expected_benefits: _builtins.str
+    """The benefits sought (ATRS 2.2.3); measured effects go in UseCase.benefits."""
+    previous_process: _builtins.str
+    """How the task was done before (ATRS 2.2.4 previous process)."""
+    alternatives_considered: _builtins.str
+    """Other options considered and why they were not chosen (ATRS 2.2.5)."""
+    def __init__(
+        self,
+        *,
+        scope: _builtins.str = ...,
+        expected_benefits: _builtins.str = ...,
+        previous_process: _builtins.str = ...,
+        alternatives_considered: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alternatives_considered", b"alternatives_considered", "expected_benefits", b"expected_benefits", "previous_process", b"previous_process", "scope", b"scope"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Rationale: _TypeAlias = Rationale  # noqa: Y015
+
+@_typing.final
+class DecisionProcess(_message.Message):
+    """DecisionProcess is how the tool takes part in decisions (ATRS tier 2, section 3;
+    human decisions and review is UseCase.human_oversight).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROCESS_INTEGRATION_FIELD_NUMBER: _builtins.int
+    PROVIDED_INFORMATION_FIELD_NUMBER: _builtins.int
+    FREQUENCY_AND_SCALE_FIELD_NUMBER: _builtins.int
+    REQUIRED_TRAINING_FIELD_NUMBER: _builtins.int
+    APPEALS_AND_REVIEW_FIELD_NUMBER: _builtins.int
+    process_integration: _builtins.str
+    """How the tool fits into the decision-making process (ATRS 2.3.1)."""
+    provided_information: _builtins.str
+    """What the tool gives the people who decide (ATRS 2.3.2)."""
+    frequency_and_scale: _builtins.str
+    """How often and at what scale it is used (ATRS 2.3.3)."""
+    required_training: _builtins.str
+    """Training required of those who use it (ATRS 2.3.5)."""
+    appeals_and_review: _builtins.str
+    """How a person can appeal or ask for review (ATRS 2.3.6; AI Act Art. 26(11), 86)."""
+    def __init__(
+        self,
+        *,
+        process_integration: _builtins.str = ...,
+        provided_information: _builtins.str = ...,
+        frequency_and_scale: _builtins.str = ...,
+        required_training: _builtins.str = ...,
+        appeals_and_review: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["appeals_and_review", b"appeals_and_review", "frequency_and_scale", b"frequency_and_scale", "process_integration", b"process_integration", "provided_information", b"provided_information", "required_training", b"required_training"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DecisionProcess: _TypeAlias = DecisionProcess  # noqa: Y015
+
+@_typing.final
+class TechnicalSpecification(_message.Message):
+    """TechnicalSpecification describes the tool as a system (ATRS tier 2, section 4;
+    the phase is UseCase.status).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYSTEM_ARCHITECTURE_FIELD_NUMBER: _builtins.int
+    MAINTENANCE_FIELD_NUMBER: _builtins.int
+    system_architecture: _builtins.str
+    """The system's architecture: its parts and how they connect (ATRS 2.4.1.1)."""
+    maintenance: _builtins.str
+    """How and how often it is maintained and reviewed (ATRS 2.4.1.3)."""
+    def __init__(
+        self,
+        *,
+        system_architecture: _builtins.str = ...,
+        maintenance: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["maintenance", b"maintenance", "system_architecture", b"system_architecture"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TechnicalSpecification: _TypeAlias = TechnicalSpecification  # noqa: Y015
+
+@_typing.final
+class AiModel(_message.Message):
+    """AiModel is one model inside an AI system (ATRS 2.4.2)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    MODEL_TYPE_FIELD_NUMBER: _builtins.int
+    TASK_FIELD_NUMBER: _builtins.int
+    INPUT_FIELD_NUMBER: _builtins.int
+    OUTPUT_FIELD_NUMBER: _builtins.int
+    ARCHITECTURE_FIELD_NUMBER: _builtins.int
+    PERFORMANCE_FIELD_NUMBER: _builtins.int
+    DATASETS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    version: _builtins.str
+    provider: _builtins.str
+    """Who made the model, e.g. "Mistral AI"."""
+    model_type: _builtins.str
+    """The kind of model, e.g. "stor språkmodell", "gradient boosting" (ATRS model type)."""
+    task: _builtins.str
+    """What the model does in the system (ATRS model task)."""
+    input: _builtins.str
+    output: _builtins.str
+    architecture: _builtins.str
+    performance: _builtins.str
+    """How performance was measured and with what result (ATRS model performance)."""
+    @_builtins.property
+    def datasets(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Names of the datasets (UseCase.datasets) used to train, validate or test it."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        version: _builtins.str = ...,
+        provider: _builtins.str = ...,
+        model_type: _builtins.str = ...,
+        task: _builtins.str = ...,
+        input: _builtins.str = ...,
+        output: _builtins.str = ...,
+        architecture: _builtins.str = ...,
+        performance: _builtins.str = ...,
+        datasets: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["architecture", b"architecture", "datasets", b"datasets", "input", b"input", "model_type", b"model_type", "name", b"name", "output", b"output", "performance", b"performance", "provider", b"provider", "task", b"task", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AiModel: _TypeAlias = AiModel  # noqa: Y015
+
+@_typing.final
+class Dataset(_message.Message):
+    """Dataset is one dataset an AI system uses or was built with (ATRS 2.4.3)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    URL_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    COLLECTION_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    SENSITIVE_ATTRIBUTES_FIELD_NUMBER: _builtins.int
+    COMPLETENESS_AND_REPRESENTATIVENESS_FIELD_NUMBER: _builtins.int
+    CLEANING_FIELD_NUMBER: _builtins.int
+    SHARING_FIELD_NUMBER: _builtins.int
+    ACCESS_AND_STORAGE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    description: _builtins.str
+    url: _builtins.str
+    """Where it is described or published (https)."""
+    source: _builtins.str
+    """Who holds it and where it comes from."""
+    collection: _builtins.str
+    """How it was collected, for what original purpose."""
+    quantity: _builtins.str
+    """How much data: rows, documents, the period covered."""
+    sensitive_attributes: _builtins.str
+    """Sensitive or protected attributes it holds (ATRS sensitive attributes)."""
+    completeness_and_representativeness: _builtins.str
+    cleaning: _builtins.str
+    sharing: _builtins.str
+    """Whether and with whom it is shared."""
+    access_and_storage: _builtins.str
+    """Who may access it, where it is stored, for how long."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        description: _builtins.str = ...,
+        url: _builtins.str = ...,
+        source: _builtins.str = ...,
+        collection: _builtins.str = ...,
+        quantity: _builtins.str = ...,
+        sensitive_attributes: _builtins.str = ...,
+        completeness_and_representativeness: _builtins.str = ...,
+        cleaning: _builtins.str = ...,
+        sharing: _builtins.str = ...,
+        access_and_storage: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_and_storage", b"access_and_storage", "cleaning", b"cleaning", "collection", b"collection", "completeness_and_representativeness", b"completeness_and_representativeness", "description", b"description", "name", b"name", "quantity", b"quantity", "sensitive_attributes", b"sensitive_attributes", "sharing", b"sharing", "source", b"source", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Dataset: _TypeAlias = Dataset  # noqa: Y015
+
+@_typing.final
+class Assessment(_message.Message):
+    """Assessment is an impact assessment made (ATRS 2.5.1): a DPIA, an equality or
+    ethics assessment, a security assessment.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    COMPLETED_AT_MS_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    URL_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    completed_at_ms: _builtins.int
+    """When it was completed, Unix time in milliseconds."""
+    summary: _builtins.str
+    url: _builtins.str
+    """Where it is published (https)."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        completed_at_ms: _builtins.int = ...,
+        summary: _builtins.str = ...,
+        url: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["completed_at_ms", b"completed_at_ms", "name", b"name", "summary", b"summary", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Assessment: _TypeAlias = Assessment  # noqa: Y015
+
+@_typing.final
+class Risk(_message.Message):
+    """Risk is one identified risk and what is done about it (ATRS 2.5.2)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    MITIGATION_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    category: _builtins.str
+    """e.g. "data protection", "bias", "security", "accuracy"."""
+    description: _builtins.str
+    mitigation: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        category: _builtins.str = ...,
+        description: _builtins.str = ...,
+        mitigation: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "description", b"description", "mitigation", b"mitigation", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Risk: _TypeAlias = Risk  # noqa: Y015
+
+@_typing.final
+class FundamentalRightsAssessment(_message.Message):
+    """FundamentalRightsAssessment is the AI Act's fundamental rights impact assessment
+    (FRIA, Art. 27), required of public deployers of high-risk systems.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DONE_FIELD_NUMBER: _builtins.int
+    COMPLETED_AT_MS_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    URL_FIELD_NUMBER: _builtins.int
+    done: _builtins.bool
+    """Whether it was carried out; unset means not stated."""
+    completed_at_ms: _builtins.int
+    """When it was completed, Unix time in milliseconds."""
+    summary: _builtins.str
+    """A summary of its findings (Annex VIII section C point 4)."""
+    url: _builtins.str
+    """Where it is published (https)."""
+    def __init__(
+        self,
+        *,
+        done: _builtins.bool | None = ...,
+        completed_at_ms: _builtins.int = ...,
+        summary: _builtins.str = ...,
+        url: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_done", b"_done", "done", b"done"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_done", b"_done", "completed_at_ms", b"completed_at_ms", "done", b"done", "summary", b"summary", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__done: _TypeAlias = _typing.Literal["done"]  # noqa: Y015
+    _WhichOneofArgType__done: _TypeAlias = _typing.Literal["_done", b"_done"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__done) -> _WhichOneofReturnType__done | None: ...
+
+Global___FundamentalRightsAssessment: _TypeAlias = FundamentalRightsAssessment  # noqa: Y015
+
+@_typing.final
+class AiSystemProvider(_message.Message):
+    """AiSystemProvider is the provider of an AI system a kommun uses (AI Act Annex VIII,
+    sections A and C).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    TRADE_NAME_FIELD_NUMBER: _builtins.int
+    CONTACT_FIELD_NUMBER: _builtins.int
+    URL_FIELD_NUMBER: _builtins.int
+    EU_DATABASE_URL_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The provider's name (Annex VIII A.1)."""
+    trade_name: _builtins.str
+    """The system's trade name and any unambiguous reference to it (Annex VIII A.4)."""
+    contact: _builtins.str
+    """The provider's contact: a functional e-mail address or web form, never a person."""
+    url: _builtins.str
+    """The provider's web page about the system (https)."""
+    eu_database_url: _builtins.str
+    """The URL of the provider's entry for the system in the EU database
+    (Annex VIII C.3).
+    """
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        trade_name: _builtins.str = ...,
+        contact: _builtins.str = ...,
+        url: _builtins.str = ...,
+        eu_database_url: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact", "eu_database_url", b"eu_database_url", "name", b"name", "trade_name", b"trade_name", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AiSystemProvider: _TypeAlias = AiSystemProvider  # noqa: Y015
+
+@_typing.final
 class UseCase(_message.Message):
     """UseCase is an AI application in a kommun."""
 
@@ -571,6 +1177,25 @@ class UseCase(_message.Message):
     REUSES_FIELD_NUMBER: _builtins.int
     STARTED_AT_MS_FIELD_NUMBER: _builtins.int
     ENDED_AT_MS_FIELD_NUMBER: _builtins.int
+    WEBSITE_FIELD_NUMBER: _builtins.int
+    CONTACT_EMAIL_FIELD_NUMBER: _builtins.int
+    ACCOUNTABILITY_FIELD_NUMBER: _builtins.int
+    RATIONALE_FIELD_NUMBER: _builtins.int
+    DECISION_PROCESS_FIELD_NUMBER: _builtins.int
+    TECHNICAL_FIELD_NUMBER: _builtins.int
+    MODELS_FIELD_NUMBER: _builtins.int
+    DATASETS_FIELD_NUMBER: _builtins.int
+    ASSESSMENTS_FIELD_NUMBER: _builtins.int
+    RISKS_FIELD_NUMBER: _builtins.int
+    AI_ACT_ROLE_FIELD_NUMBER: _builtins.int
+    HIGH_RISK_AREA_FIELD_NUMBER: _builtins.int
+    INTENDED_PURPOSE_FIELD_NUMBER: _builtins.int
+    FRIA_FIELD_NUMBER: _builtins.int
+    DPIA_SUMMARY_FIELD_NUMBER: _builtins.int
+    EU_DATABASE_ID_FIELD_NUMBER: _builtins.int
+    TRANSPARENCY_OBLIGATIONS_FIELD_NUMBER: _builtins.int
+    TRANSPARENCY_NOTICE_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
     title: _builtins.str
     summary: _builtins.str
     description: _builtins.str
@@ -586,6 +1211,26 @@ class UseCase(_message.Message):
     """A role, never a named person (e.g. "digitaliseringsstrateg")."""
     started_at_ms: _builtins.int
     ended_at_ms: _builtins.int
+    website: _builtins.str
+    """ATRS tier 1 (name and description are title and summary).
+    A page with more about the use case (ATRS 1.3; https).
+    """
+    contact_email: _builtins.str
+    """A functional mailbox for questions, never a person's own (ATRS 1.4)."""
+    ai_act_role: Global___AiActRole.ValueType
+    """EU AI Act (Regulation (EU) 2024/1689), what a deployer records; the risk class is
+    risk_class and the human oversight measures (Art. 14, 26) human_oversight.
+    """
+    high_risk_area: Global___HighRiskArea.ValueType
+    """The Annex III area when risk_class is high."""
+    intended_purpose: _builtins.str
+    """The intended purpose (Art. 3.12; Annex VIII A.5)."""
+    dpia_summary: _builtins.str
+    """A summary of the DPIA (GDPR Art. 35; Annex VIII C.5)."""
+    eu_database_id: _builtins.str
+    """The registration number in the EU database (Art. 49(3), 71)."""
+    transparency_notice: _builtins.str
+    """How people are told they meet AI or AI-made content (Art. 50, 26(11))."""
     @_builtins.property
     def techniques(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Techniques, e.g. "generative AI", "speech recognition", "classification"."""
@@ -620,6 +1265,36 @@ class UseCase(_message.Message):
     def reuses(self) -> _containers.RepeatedCompositeFieldContainer[Global___RecordRef]:
         """Solutions this use case reuses."""
 
+    @_builtins.property
+    def accountability(self) -> Global___Accountability:
+        """ATRS tier 2."""
+
+    @_builtins.property
+    def rationale(self) -> Global___Rationale: ...
+    @_builtins.property
+    def decision_process(self) -> Global___DecisionProcess: ...
+    @_builtins.property
+    def technical(self) -> Global___TechnicalSpecification: ...
+    @_builtins.property
+    def models(self) -> _containers.RepeatedCompositeFieldContainer[Global___AiModel]: ...
+    @_builtins.property
+    def datasets(self) -> _containers.RepeatedCompositeFieldContainer[Global___Dataset]: ...
+    @_builtins.property
+    def assessments(self) -> _containers.RepeatedCompositeFieldContainer[Global___Assessment]:
+        """Impact assessments beyond the DPIA of impact_assessment (ATRS 2.5.1)."""
+
+    @_builtins.property
+    def risks(self) -> _containers.RepeatedCompositeFieldContainer[Global___Risk]: ...
+    @_builtins.property
+    def fria(self) -> Global___FundamentalRightsAssessment: ...
+    @_builtins.property
+    def transparency_obligations(self) -> _containers.RepeatedScalarFieldContainer[Global___TransparencyObligation.ValueType]:
+        """Which Art. 50 transparency cases apply."""
+
+    @_builtins.property
+    def provider(self) -> Global___AiSystemProvider:
+        """The provider of the AI system used."""
+
     def __init__(
         self,
         *,
@@ -646,10 +1321,29 @@ class UseCase(_message.Message):
         reuses: _abc.Iterable[Global___RecordRef] | None = ...,
         started_at_ms: _builtins.int = ...,
         ended_at_ms: _builtins.int = ...,
+        website: _builtins.str = ...,
+        contact_email: _builtins.str = ...,
+        accountability: Global___Accountability | None = ...,
+        rationale: Global___Rationale | None = ...,
+        decision_process: Global___DecisionProcess | None = ...,
+        technical: Global___TechnicalSpecification | None = ...,
+        models: _abc.Iterable[Global___AiModel] | None = ...,
+        datasets: _abc.Iterable[Global___Dataset] | None = ...,
+        assessments: _abc.Iterable[Global___Assessment] | None = ...,
+        risks: _abc.Iterable[Global___Risk] | None = ...,
+        ai_act_role: Global___AiActRole.ValueType = ...,
+        high_risk_area: Global___HighRiskArea.ValueType = ...,
+        intended_purpose: _builtins.str = ...,
+        fria: Global___FundamentalRightsAssessment | None = ...,
+        dpia_summary: _builtins.str = ...,
+        eu_database_id: _builtins.str = ...,
+        transparency_obligations: _abc.Iterable[Global___TransparencyObligation.ValueType] | None = ...,
+        transparency_notice: _builtins.str = ...,
+        provider: Global___AiSystemProvider | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "impact_assessment", b"impact_assessment"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["accountability", b"accountability", "cost", b"cost", "decision_process", b"decision_process", "fria", b"fria", "impact_assessment", b"impact_assessment", "provider", b"provider", "rationale", b"rationale", "technical", b"technical"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["benefits", b"benefits", "contact_role", b"contact_role", "cost", b"cost", "data_sources", b"data_sources", "description", b"description", "ended_at_ms", b"ended_at_ms", "human_oversight", b"human_oversight", "impact_assessment", b"impact_assessment", "impact_assessment_done", b"impact_assessment_done", "links", b"links", "national_projects", b"national_projects", "partner_kommuner", b"partner_kommuner", "processes_personal_data", b"processes_personal_data", "products", b"products", "reuses", b"reuses", "risk_class", b"risk_class", "service_area", b"service_area", "started_at_ms", b"started_at_ms", "status", b"status", "summary", b"summary", "techniques", b"techniques", "title", b"title", "vendors", b"vendors"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accountability", b"accountability", "ai_act_role", b"ai_act_role", "assessments", b"assessments", "benefits", b"benefits", "contact_email", b"contact_email", "contact_role", b"contact_role", "cost", b"cost", "data_sources", b"data_sources", "datasets", b"datasets", "decision_process", b"decision_process", "description", b"description", "dpia_summary", b"dpia_summary", "ended_at_ms", b"ended_at_ms", "eu_database_id", b"eu_database_id", "fria", b"fria", "high_risk_area", b"high_risk_area", "human_oversight", b"human_oversight", "impact_assessment", b"impact_assessment", "impact_assessment_done", b"impact_assessment_done", "intended_purpose", b"intended_purpose", "links", b"links", "models", b"models", "national_projects", b"national_projects", "partner_kommuner", b"partner_kommuner", "processes_personal_data", b"processes_personal_data", "products", b"products", "provider", b"provider", "rationale", b"rationale", "reuses", b"reuses", "risk_class", b"risk_class", "risks", b"risks", "service_area", b"service_area", "started_at_ms", b"started_at_ms", "status", b"status", "summary", b"summary", "technical", b"technical", "techniques", b"techniques", "title", b"title", "transparency_notice", b"transparency_notice", "transparency_obligations", b"transparency_obligations", "vendors", b"vendors", "website", b"website"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -713,6 +1407,13 @@ class Solution(_message.Message):
     CONTACT_ROLE_FIELD_NUMBER: _builtins.int
     COST_FIELD_NUMBER: _builtins.int
     LINKS_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    MODELS_FIELD_NUMBER: _builtins.int
+    INTENDED_PURPOSE_FIELD_NUMBER: _builtins.int
+    SOFTWARE_VERSION_FIELD_NUMBER: _builtins.int
+    DEVELOPMENT_STATUS_FIELD_NUMBER: _builtins.int
+    MAINTENANCE_TYPE_FIELD_NUMBER: _builtins.int
+    PLATFORMS_FIELD_NUMBER: _builtins.int
     title: _builtins.str
     summary: _builtins.str
     solution_type: Global___SolutionType.ValueType
@@ -725,12 +1426,32 @@ class Solution(_message.Message):
     """"sha256:<hex>" of the artifact at url, so a copy can be checked."""
     how_to_adopt: _builtins.str
     contact_role: _builtins.str
+    intended_purpose: _builtins.str
+    """Its intended purpose (AI Act Art. 3.12)."""
+    software_version: _builtins.str
+    """The software's current version, e.g. "2.3.1"."""
+    development_status: Global___DevelopmentStatus.ValueType
+    maintenance_type: Global___MaintenanceType.ValueType
     @_builtins.property
     def use_cases(self) -> _containers.RepeatedCompositeFieldContainer[Global___RecordRef]: ...
     @_builtins.property
     def cost(self) -> Global___Cost: ...
     @_builtins.property
     def links(self) -> _containers.RepeatedCompositeFieldContainer[Global___Link]: ...
+    @_builtins.property
+    def provider(self) -> Global___AiSystemProvider:
+        """For software and AI systems (publiccode.yml; AI Act Annex VIII section A).
+        The provider of the AI system, when the solution is or contains one.
+        """
+
+    @_builtins.property
+    def models(self) -> _containers.RepeatedCompositeFieldContainer[Global___AiModel]:
+        """The models inside it (ATRS 2.4.2)."""
+
+    @_builtins.property
+    def platforms(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Platforms it runs on, e.g. "web", "linux", "windows" (publiccode.yml platforms)."""
+
     def __init__(
         self,
         *,
@@ -746,10 +1467,17 @@ class Solution(_message.Message):
         contact_role: _builtins.str = ...,
         cost: Global___Cost | None = ...,
         links: _abc.Iterable[Global___Link] | None = ...,
+        provider: Global___AiSystemProvider | None = ...,
+        models: _abc.Iterable[Global___AiModel] | None = ...,
+        intended_purpose: _builtins.str = ...,
+        software_version: _builtins.str = ...,
+        development_status: Global___DevelopmentStatus.ValueType = ...,
+        maintenance_type: Global___MaintenanceType.ValueType = ...,
+        platforms: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "provider", b"provider"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_role", b"contact_role", "content_hash", b"content_hash", "cost", b"cost", "how_to_adopt", b"how_to_adopt", "licence", b"licence", "links", b"links", "service_area", b"service_area", "solution_type", b"solution_type", "summary", b"summary", "title", b"title", "url", b"url", "use_cases", b"use_cases"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_role", b"contact_role", "content_hash", b"content_hash", "cost", b"cost", "development_status", b"development_status", "how_to_adopt", b"how_to_adopt", "intended_purpose", b"intended_purpose", "licence", b"licence", "links", b"links", "maintenance_type", b"maintenance_type", "models", b"models", "platforms", b"platforms", "provider", b"provider", "service_area", b"service_area", "software_version", b"software_version", "solution_type", b"solution_type", "summary", b"summary", "title", b"title", "url", b"url", "use_cases", b"use_cases"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
