@@ -15,6 +15,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from samverka.v1 import erasure_pb2 as _erasure_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -40,6 +41,8 @@ class _RecordKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RecordKind
     RECORD_KIND_ADOPTION: _RecordKind.ValueType  # 5
     RECORD_KIND_KOMMUN_PROFILE: _RecordKind.ValueType  # 6
     """A kommun's profile: one per origin, under the fixed id "kommunprofil"."""
+    RECORD_KIND_ERASURE: _RecordKind.ValueType  # 7
+    """An erasure of earlier entries' content (body: Erasure, samverka/v1/erasure.proto)."""
 
 class RecordKind(_RecordKind, metaclass=_RecordKindEnumTypeWrapper):
     """RecordKind says which body a Record carries."""
@@ -52,6 +55,8 @@ RECORD_KIND_RECOMMENDATION: RecordKind.ValueType  # 4
 RECORD_KIND_ADOPTION: RecordKind.ValueType  # 5
 RECORD_KIND_KOMMUN_PROFILE: RecordKind.ValueType  # 6
 """A kommun's profile: one per origin, under the fixed id "kommunprofil"."""
+RECORD_KIND_ERASURE: RecordKind.ValueType  # 7
+"""An erasure of earlier entries' content (body: Erasure, samverka/v1/erasure.proto)."""
 Global___RecordKind: _TypeAlias = RecordKind  # noqa: Y015
 
 class _Visibility:
@@ -1678,6 +1683,7 @@ class Record(_message.Message):
     RECOMMENDATION_FIELD_NUMBER: _builtins.int
     ADOPTION_FIELD_NUMBER: _builtins.int
     KOMMUN_PROFILE_FIELD_NUMBER: _builtins.int
+    ERASURE_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def header(self) -> Global___RecordHeader: ...
     @_builtins.property
@@ -1692,6 +1698,8 @@ class Record(_message.Message):
     def adoption(self) -> Global___Adoption: ...
     @_builtins.property
     def kommun_profile(self) -> Global___KommunProfile: ...
+    @_builtins.property
+    def erasure(self) -> _erasure_pb2.Erasure: ...
     def __init__(
         self,
         *,
@@ -1702,12 +1710,13 @@ class Record(_message.Message):
         recommendation: Global___Recommendation | None = ...,
         adoption: Global___Adoption | None = ...,
         kommun_profile: Global___KommunProfile | None = ...,
+        erasure: _erasure_pb2.Erasure | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["adoption", b"adoption", "body", b"body", "header", b"header", "kommun_profile", b"kommun_profile", "lesson", b"lesson", "recommendation", b"recommendation", "solution", b"solution", "use_case", b"use_case"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["adoption", b"adoption", "body", b"body", "erasure", b"erasure", "header", b"header", "kommun_profile", b"kommun_profile", "lesson", b"lesson", "recommendation", b"recommendation", "solution", b"solution", "use_case", b"use_case"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["adoption", b"adoption", "body", b"body", "header", b"header", "kommun_profile", b"kommun_profile", "lesson", b"lesson", "recommendation", b"recommendation", "solution", b"solution", "use_case", b"use_case"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["adoption", b"adoption", "body", b"body", "erasure", b"erasure", "header", b"header", "kommun_profile", b"kommun_profile", "lesson", b"lesson", "recommendation", b"recommendation", "solution", b"solution", "use_case", b"use_case"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["use_case", "lesson", "solution", "recommendation", "adoption", "kommun_profile"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["use_case", "lesson", "solution", "recommendation", "adoption", "kommun_profile", "erasure"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
