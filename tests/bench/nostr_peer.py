@@ -158,6 +158,7 @@ def run(args: Any, say: Callable[[str], None]) -> list[Any]:
             raw,
             rate / raw,
             {**params, "limit": "raw BIP-340 Schnorr verify/s, one core (coincurve)"},
+            key="nostr-ingest",
         ),
     ]
     if lat:
@@ -178,6 +179,7 @@ def run(args: Any, say: Callable[[str], None]) -> list[Any]:
                 p99,
                 "ms",
                 parameters={"subscribers": args.peer_subscribers},
+                key="nostr-fanout-p99",
             ),
             Figure(
                 "Nostr relay RSS with subscribers",

@@ -39,6 +39,7 @@ import chart
 import fed
 import pgserver
 import procs
+import targets
 import tlogbench
 import uvloop
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -61,6 +62,8 @@ class Figure:
     #: The issue's target, in words, and whether this run meets it (None: no target).
     target: str = ""
     meets: bool | None = None
+    #: Stable name by which a target of issue 15 finds this figure (targets.py).
+    key: str = ""
 
 
 def say(text: str) -> None:
@@ -156,6 +159,7 @@ def fig_ingest(args: argparse.Namespace, tpl: fed.Template, raw: Raw) -> list[Fi
             },
             "≥ 70 % of raw single-core verify/s",
             value / limit >= 0.7,
+            key="ingest",
         )
     ]
 
@@ -230,9 +234,11 @@ def fig_sync(args: argparse.Namespace, tpl: fed.Template, raw: Raw) -> list[Figu
                             "ratio_to_bare": rate / bare,
                             "node_store": "sqlite",
                             "hub_store": "sqlite",
+                            "load_average": round(os.getloadavg()[0], 2),
                         },
                         "≥ 70 % of raw single-core verify/s (> 100 % on both cores)",
                         rate / limit >= 0.7,
+                        key="sync",
                     )
                 )
                 figures.append(
@@ -276,6 +282,22 @@ def fig_sync(args: argparse.Namespace, tpl: fed.Template, raw: Raw) -> list[Figu
                 parameters={"entries": size, "entries_per_s": size / seconds},
             )
         )
+    # Flat in size: the cost per entry at the largest charted size against the smallest.
+    (n_small, t_small_full), (n_large, t_large_full) = min(charted), max(charted)
+    per_small, per_large = t_small_full / n_small * 1e6, t_large_full / n_large * 1e6
+    figures.append(
+        Figure(
+            f"full sync cost per entry at {n_large:,} entries (vs at {n_small:,})",
+            per_large,
+            "µs",
+            per_small,
+            per_large / per_small,
+            {"sizes": [n for n, _ in charted]},
+            "≤ 1.1× the cost per entry at the smallest size",
+            per_large <= 1.1 * per_small,
+            key="sync-flat",
+        )
+    )
     small, large = min(incremental), max(incremental)
     t_small, t_large = statistics.median(incremental[small]), statistics.median(incremental[large])
     figures.append(
@@ -441,6 +463,7 @@ def fig_propagation(args: argparse.Namespace, tpl: fed.Template, raw: Raw) -> li
             parameters=params,
             target="< 100 ms",
             meets=pct(stored_ms, 99) < 100,
+            key="propagation-stored-p99",
         ),
         Figure("propagation, verified and stored: max", max(stored_ms), "ms", parameters=params),
         Figure(
@@ -461,6 +484,7 @@ def fig_propagation(args: argparse.Namespace, tpl: fed.Template, raw: Raw) -> li
             pct(light, 99),
             "ms",
             parameters=params,
+            key="propagation-light-p99",
         ),
         Figure(
             "hub RSS with 290 live subscribers",
@@ -601,7 +625,13 @@ def fig_footprint(args: argparse.Namespace, tpl: fed.Template, raw: Raw) -> list
     cold = statistics.median(starts)
     return [
         Figure(
-            "node idle RSS", idle, "MB", parameters={"runs": rss}, target="< 80 MB", meets=idle < 80
+            "node idle RSS",
+            idle,
+            "MB",
+            parameters={"runs": rss},
+            target="< 80 MB",
+            meets=idle < 80,
+            key="node-rss",
         ),
         Figure(
             "node cold start to SERVING",
@@ -852,7 +882,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.markdown:
-        print_markdown(json.loads(RESULTS.read_text(encoding="utf-8"))["figures"])
+        results = json.loads(RESULTS.read_text(encoding="utf-8"))
+        print_markdown(results["figures"])
+        print()
+        targets.print_markdown(targets.as_json(targets.rows(results["figures"])))
         return
     chosen = [f for f in args.only.split(",") if f] or list(FIGURES)
     unknown = set(chosen) - set(FIGURES)
@@ -883,11 +916,17 @@ def main(argv: list[str] | None = None) -> None:
             parameters={"samples": raw.samples},
         ),
     )
-    write_results(figures, args, time.monotonic() - started)
+    table = write_results(figures, args, time.monotonic() - started)
     print_table(figures)
+    targets.print_table(table, quick=args.quick)
 
 
-def write_results(figures: list[Figure], args: argparse.Namespace, seconds: float) -> None:
+def write_results(
+    figures: list[Figure], args: argparse.Namespace, seconds: float
+) -> list[targets.TargetRow]:
+    """Write bench-results.json (figures, and the targets worked out from them); return
+    the targets."""
+
     def clean(value: Any) -> Any:
         if isinstance(value, float):
             return None if value != value else round(value, 4)
@@ -903,14 +942,17 @@ def write_results(figures: list[Figure], args: argparse.Namespace, seconds: floa
         names = {f["name"] for f in fresh} | {f"{n}: failed" for n in args.only.split(",")}
         kept = json.loads(RESULTS.read_text(encoding="utf-8")).get("figures", [])
         fresh = [f for f in kept if f["name"] not in names] + fresh
+    table = targets.rows(fresh)
     out = {
         "machine": {"cores": os.cpu_count(), "load_average": os.getloadavg()},
         "quick": args.quick,
         "seconds": round(seconds, 1),
         "figures": fresh,
+        "targets": [clean(t) for t in targets.as_json(table)],
     }
     RESULTS.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     say(f"wrote {RESULTS}")
+    return table
 
 
 def _num(x: float | None) -> str:
