@@ -41,8 +41,12 @@ proto-check: $(STAMP)
 	  cmp -s $$f $(GEN)/$$(basename $$f) || { echo "stale generated code: $(GEN)/$$(basename $$f) — run 'make proto' and commit"; rm -rf $$tmp; exit 1; }; \
 	done; rm -rf $$tmp; echo "generated code is up to date"
 
+# The contract's style, and `buf breaking` against the last released contract: the
+# image proto/contract-v1.binpb (no network needed but npm's for buf). When a release is
+# cut, refresh it from that release's proto/ (docs/SCHEMA.md, "The contract"):
+#   cd proto && $(BUF) build --exclude-source-info -o contract-v1.binpb
 buf-lint:
-	cd proto && $(BUF) lint
+	cd proto && $(BUF) lint && $(BUF) breaking --against contract-v1.binpb
 
 # `alembic check` of both migration tracks runs on a throwaway SQLite database, and on
 # each (empty) PostgreSQL database named in SCHEMA_CHECK_URLS; the tests run the same
