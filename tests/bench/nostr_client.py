@@ -2,7 +2,7 @@
 holds nostr-relay (aionostr for events, coincurve for BIP-340 Schnorr, websockets).
 
     python nostr_client.py ingest URL --events N --authors 290
-    python nostr_client.py fanout URL --subscribers S --publishes M
+    python nostr_client.py fanout URL --subscribers S --publishes M --processes P
 
 Ingest: N kind-1 events (Swedish text as long as a Samverka entry's record), signed
 by 290 authors before the clock starts, sent over 290 WebSocket connections at once
@@ -10,9 +10,10 @@ by 290 authors before the clock starts, sent over 290 WebSocket connections at o
 protocol has no batch, so pipelining is its best case); events/s = N / time to the
 last OK.
 
-Fan-out: S connections REQ new kind-1 events; one author publishes M events; each
-subscriber verifies the Schnorr signature of what it receives (as our subscribers
-verify Ed25519) and notes the time. Prints one JSON line.
+Fan-out: S connections, spread over P listener processes (``listen``, as our live
+subscribers are spread over worker processes), REQ new kind-1 events; one author
+publishes M events from the parent; each subscriber verifies the Schnorr signature
+of what it receives (as our subscribers verify Ed25519) and notes the time. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import argparse
 import asyncio
 import json
 import random
+import sys
 import time
 
 import websockets
@@ -101,9 +103,10 @@ async def ingest(url: str, events: int, authors: int) -> dict[str, object]:
     return {"events": events, "accepted": accepted, "seconds": elapsed}
 
 
-async def fanout(url: str, subscribers: int, publishes: int, gap: float) -> dict[str, object]:
-    author = PrivateKey()
-    pubkey = author.public_key_xonly.format().hex()
+async def listen(url: str, pubkey: str, subscribers: int, publishes: int) -> None:
+    """``subscribers`` connections REQ ``pubkey``'s kind-1 events; each verifies what it
+    receives. Prints READY once all are subscribed, then one JSON line: per event id,
+    the CLOCK_MONOTONIC arrival time at each subscriber."""
     arrived: list[dict[str, float]] = [{} for _ in range(subscribers)]
     conns = [
         await websockets.connect(url, max_size=None, ping_interval=None) for _ in range(subscribers)
@@ -113,7 +116,7 @@ async def fanout(url: str, subscribers: int, publishes: int, gap: float) -> dict
         while json.loads(await ws.recv())[0] != "EOSE":
             pass
 
-    async def listen(i: int, ws: websockets.ClientConnection) -> None:
+    async def one(i: int, ws: websockets.ClientConnection) -> None:
         async for message in ws:
             data = json.loads(message)
             if data[0] == "EVENT":
@@ -123,7 +126,47 @@ async def fanout(url: str, subscribers: int, publishes: int, gap: float) -> dict
                 if len(arrived[i]) >= publishes:
                     return
 
-    listeners = [asyncio.create_task(listen(i, ws)) for i, ws in enumerate(conns)]
+    listeners = [asyncio.create_task(one(i, ws)) for i, ws in enumerate(conns)]
+    print("READY", flush=True)
+    await asyncio.wait(listeners, timeout=60 + publishes * 5)
+    for ws in conns:
+        await ws.close()
+    times: dict[str, list[float]] = {}
+    for a in arrived:
+        for event_id, t in a.items():
+            times.setdefault(event_id, []).append(t)
+    print(json.dumps(times), flush=True)
+
+
+async def fanout(
+    url: str, subscribers: int, publishes: int, gap: float, processes: int
+) -> dict[str, object]:
+    """The subscribers spread over ``processes`` listener processes (as our live
+    subscribers over worker processes); one author publishes from this one."""
+    author = PrivateKey()
+    pubkey = author.public_key_xonly.format().hex()
+    shares = [subscribers // processes + (i < subscribers % processes) for i in range(processes)]
+    listeners = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            "listen",
+            url,
+            "--pubkey",
+            pubkey,
+            "--subscribers",
+            str(n),
+            "--publishes",
+            str(publishes),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for n in shares
+        if n
+    ]
+    for proc in listeners:
+        assert proc.stdout is not None
+        if (await proc.stdout.readline()).strip() != b"READY":
+            raise RuntimeError("a listener failed to subscribe")
     sent: dict[str, float] = {}
     async with websockets.connect(url, max_size=None, ping_interval=None) as pub:
         for n in range(publishes):
@@ -138,27 +181,37 @@ async def fanout(url: str, subscribers: int, publishes: int, gap: float) -> dict
             await pub.send(json.dumps(["EVENT", event.to_json_object()]))
             await pub.recv()
             await asyncio.sleep(gap)
-    await asyncio.wait(listeners, timeout=30)
-    latencies = [(t - sent[eid]) * 1e3 for a in arrived for eid, t in a.items() if eid in sent]
-    for ws in conns:
-        await ws.close()
-    return {"latencies_ms": latencies, "expected": subscribers * publishes}
+    latencies: list[float] = []
+    for proc in listeners:
+        out, _ = await proc.communicate()
+        times: dict[str, list[float]] = json.loads(out.decode().strip().splitlines()[-1])
+        latencies += [(t - sent[eid]) * 1e3 for eid, ts in times.items() if eid in sent for t in ts]
+    return {
+        "latencies_ms": latencies,
+        "expected": subscribers * publishes,
+        "processes": len(listeners),
+    }
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["ingest", "fanout"])
+    p.add_argument("mode", choices=["ingest", "fanout", "listen"])
     p.add_argument("url")
     p.add_argument("--events", type=int, default=20_000)
     p.add_argument("--authors", type=int, default=290)
     p.add_argument("--subscribers", type=int, default=290)
     p.add_argument("--publishes", type=int, default=20)
     p.add_argument("--gap", type=float, default=0.5)
+    p.add_argument("--processes", type=int, default=1)
+    p.add_argument("--pubkey", default="")
     a = p.parse_args()
+    if a.mode == "listen":
+        asyncio.run(listen(a.url, a.pubkey, a.subscribers, a.publishes))
+        return
     if a.mode == "ingest":
         result = asyncio.run(ingest(a.url, a.events, a.authors))
     else:
-        result = asyncio.run(fanout(a.url, a.subscribers, a.publishes, a.gap))
+        result = asyncio.run(fanout(a.url, a.subscribers, a.publishes, a.gap, a.processes))
     print(json.dumps(result), flush=True)
 
 

@@ -136,6 +136,8 @@ def run(args: Any, say: Callable[[str], None]) -> list[Any]:
             str(args.publishes),
             "--gap",
             str(args.publish_gap),
+            "--processes",
+            str(args.follow_procs),
         )
         rss = procs.rss_mb(relay.pid)
     finally:
@@ -178,7 +180,10 @@ def run(args: Any, say: Callable[[str], None]) -> list[Any]:
                 "Nostr relay fan-out: p99",
                 p99,
                 "ms",
-                parameters={"subscribers": args.peer_subscribers},
+                parameters={
+                    "subscribers": args.peer_subscribers,
+                    "processes": fan.get("processes", 1),
+                },
                 key="nostr-fanout-p99",
             ),
             Figure(

@@ -350,11 +350,17 @@ def bare_stream(tpl: fed.Template, size: int, args: argparse.Namespace) -> float
 # -- 4. propagation, and the hub's footprint with 290 subscribers ------------------------------
 
 
+#: Seconds of nothing published before the propagation figure's publishing starts.
+IDLE_WINDOW_S = 3.0
+
+
 def _propagate(
     args: argparse.Namespace, tpl: fed.Template, count: int, procs_n: int, mode: str = "follow"
-) -> tuple[list[float], list[float], dict[str, float]]:
-    """Delivery latencies (stored, received) in ms to ``count`` live subscribers, and
-    the hub's RSS (idle, subscribed, after)."""
+) -> tuple[list[float], list[float], dict[str, float], dict[str, float]]:
+    """Delivery latencies (stored, received) in ms to ``count`` live subscribers, the
+    hub's RSS (idle, subscribed, after), and the CPU µs per delivery (one entry to one
+    subscriber) of the hub and of the subscribers' processes while publishing, less
+    what they spend idle."""
     import worker
     from samverka.transport.hubclient import HubClient
 
@@ -386,6 +392,17 @@ def _propagate(
                 raise RuntimeError(f"follower failed: {f.stderr.read() if f.stderr else ''}")
         time.sleep(1.0)
         rss_subscribed = procs.rss_mb(hub.proc.pid)
+        pids = {"hub": [hub.proc.pid], "followers": [f.pid for f in followers]}
+
+        def cpu_now() -> dict[str, float]:
+            return {k: sum(procs.cpu_s(p) for p in v) for k, v in pids.items()}
+
+        # What the processes spend with nothing published (heartbeats, timers): taken
+        # off the publishing window's CPU below.
+        idle_from, idle_started = cpu_now(), time.monotonic()
+        time.sleep(IDLE_WINDOW_S)
+        idle_to, idle_s = cpu_now(), time.monotonic() - idle_started
+        window: dict[str, Any] = {}
 
         async def publish_all() -> dict[int, int]:
             sent: dict[int, int] = {}
@@ -401,10 +418,19 @@ def _propagate(
                     reply = await link.publish([item])
                     assert reply.accepted == 1
                     await asyncio.sleep(args.publish_gap)
+                    if position == 1:
+                        window["from"], window["started"] = cpu_now(), time.monotonic()
+            await asyncio.sleep(min(1.0, args.publish_gap))  # the last deliveries land
+            window["to"], window["seconds"] = cpu_now(), time.monotonic() - window["started"]
             return sent
 
         sent = run_async(publish_all())
         rss_after = procs.rss_mb(hub.proc.pid)
+        cpu = {
+            k: (window["to"][k] - window["from"][k])
+            - (idle_to[k] - idle_from[k]) / idle_s * window["seconds"]
+            for k in pids
+        }
         stored_ms: list[float] = []
         received_ms: list[float] = []
         for f in followers:
@@ -420,21 +446,26 @@ def _propagate(
     expected = len(subscribers) * args.publishes
     if len(stored_ms) < expected:
         raise RuntimeError(f"only {len(stored_ms)} of {expected} deliveries arrived")
+    deliveries = len(subscribers) * args.publishes
     return (
         stored_ms,
         received_ms,
         {"idle": rss_idle, "subscribed": rss_subscribed, "after": rss_after},
+        {k: v / deliveries * 1e6 for k, v in cpu.items()},
     )
 
 
 def fig_propagation(args: argparse.Namespace, tpl: fed.Template, raw: Raw) -> list[Figure]:
     # One subscriber first: what delivery costs when the subscriber has a machine to
     # itself; then all of them on this machine's two cores.
-    alone, _, _ = _propagate(args, tpl, 1, 1)
-    stored_ms, received_ms, rss = _propagate(args, tpl, args.subscribers, args.follow_procs)
+    alone, _, _, _ = _propagate(args, tpl, 1, 1)
+    limit_before = raw.measure()
+    stored_ms, received_ms, rss, cpu = _propagate(args, tpl, args.subscribers, args.follow_procs)
+    verify_us = 1e6 / statistics.median([limit_before, raw.measure()])
+    bare_us = bare_fanout(tpl, args.subscribers, args.publishes)
     # Light subscribers (verify the signature, store nothing), as the Nostr peer's:
     # the hub's fan-out without 290 SQLite writers sharing this machine's two cores.
-    light, _, _ = _propagate(args, tpl, args.subscribers, args.follow_procs, "watch")
+    light, _, _, light_cpu = _propagate(args, tpl, args.subscribers, args.follow_procs, "watch")
     rss_subscribed, rss_after, rss_idle = rss["subscribed"], rss["after"], rss["idle"]
     subscribers = fed.ORIGINS[: args.subscribers]
     params = {
@@ -487,6 +518,37 @@ def fig_propagation(args: argparse.Namespace, tpl: fed.Template, raw: Raw) -> li
             key="propagation-light-p99",
         ),
         Figure(
+            "live subscriber's CPU per entry (received, verified, stored)",
+            cpu["followers"],
+            "µs",
+            verify_us,
+            cpu["followers"] / verify_us,
+            {
+                **params,
+                "limit": "one raw Ed25519 verification (µs, this run)",
+                "light_subscriber_us": light_cpu["followers"],
+            },
+            "≤ 3 raw verifications",
+            cpu["followers"] / verify_us <= 3,
+            key="live-subscriber-cpu",
+        ),
+        Figure(
+            "hub's CPU per entry per live stream",
+            cpu["hub"],
+            "µs",
+            bare_us,
+            cpu["hub"] / bare_us,
+            {
+                **params,
+                "limit": "a bare grpc.aio send of the same message over mTLS to one stream "
+                "(µs of server CPU, same number of streams, this run)",
+                "hub_us_light_run": light_cpu["hub"],
+            },
+            "≤ 2× the bare send",
+            cpu["hub"] / bare_us <= 2,
+            key="hub-stream-cpu",
+        ),
+        Figure(
             "hub RSS with 290 live subscribers",
             max(rss_subscribed, rss_after),
             "MB",
@@ -495,6 +557,42 @@ def fig_propagation(args: argparse.Namespace, tpl: fed.Template, raw: Raw) -> li
             meets=max(rss_subscribed, rss_after) < 300,
         ),
     ]
+
+
+def bare_fanout(tpl: fed.Template, streams: int, sends: int) -> float:
+    """Server CPU µs to send one pre-serialized one-entry message to one of ``streams``
+    live mTLS streams (worker.py bare-fanout-server): the hub's fan-out limit."""
+    server = procs.start_worker(
+        "bare-fanout-server",
+        "--tpl",
+        str(tpl.dir),
+        "--entries",
+        str(_entries_file(tpl, 1)),
+        "--streams",
+        str(streams),
+        "--sends",
+        str(max(sends, 10)),
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline().split()
+        if not line or line[0] != "PORT":
+            raise RuntimeError(f"bare fan-out did not start: {server.stderr.read()}")  # type: ignore[union-attr]
+        client = procs.worker(
+            "bare-fanout-client",
+            "--tpl",
+            str(tpl.dir),
+            "--addr",
+            f"127.0.0.1:{line[1]}",
+            "--streams",
+            str(streams),
+        )
+        assert client["received"] == streams * (max(sends, 10) + 1), client
+        result = json.loads(server.stdout.readline())
+    finally:
+        procs.stop(server)
+    say(f"  bare fan-out: {result['cpu_per_send_us']:.0f} µs of CPU per message and stream")
+    return float(result["cpu_per_send_us"])
 
 
 # -- 5. search ----------------------------------------------------------------------------

@@ -5,6 +5,8 @@
     python tests/bench/worker.py follow --hub ADDR --nodes DIR... --expect N
     python tests/bench/worker.py bare-server --entries FILE --count N --tpl DIR
     python tests/bench/worker.py bare-client --addr ADDR --tpl DIR --count N
+    python tests/bench/worker.py bare-fanout-server --tpl DIR --entries FILE --streams S --sends N
+    python tests/bench/worker.py bare-fanout-client --tpl DIR --addr ADDR --streams S
 
 Each prints one JSON object on stdout (the last line) with its timings. Clocks:
 ``time.monotonic_ns()`` is CLOCK_MONOTONIC, one clock for every process on the machine,
@@ -281,15 +283,9 @@ async def bare_server(args: argparse.Namespace) -> None:
             )
         },
     )
-    hub_tls = tpl.hub / "tls"
-    creds = grpc.ssl_server_credentials(
-        [((hub_tls / "node.key").read_bytes(), (hub_tls / "node.pem").read_bytes())],
-        root_certificates=(hub_tls / "ca.pem").read_bytes(),
-        require_client_auth=True,
-    )
     server = grpc.aio.server(options=[("grpc.max_send_message_length", 16 * 1024 * 1024)])
     server.add_generic_rpc_handlers((handler,))
-    port = server.add_secure_port("127.0.0.1:0", creds)
+    port = server.add_secure_port("127.0.0.1:0", _bare_credentials(tpl))
     await server.start()
     print(f"PORT {port} {len(messages)}", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
@@ -316,6 +312,110 @@ async def bare_client(args: argparse.Namespace) -> None:
     elapsed = time.monotonic() - started
     await channel.close()
     emit({"entries": count, "seconds": elapsed})
+
+
+def _bare_credentials(tpl: fed.Template) -> grpc.ServerCredentials:
+    hub_tls = tpl.hub / "tls"
+    return grpc.ssl_server_credentials(
+        [((hub_tls / "node.key").read_bytes(), (hub_tls / "node.pem").read_bytes())],
+        root_certificates=(hub_tls / "ca.pem").read_bytes(),
+        require_client_auth=True,
+    )
+
+
+async def bare_fanout_server(args: argparse.Namespace) -> None:
+    """The bare limit of the hub's live fan-out: a grpc.aio server over mTLS that sends
+    the same pre-serialized one-entry SubscribeResponse to each of ``--streams``
+    streams, ``--sends`` times ``--gap`` seconds apart (as the hub sends each new
+    entry to its subscribers); prints its own CPU per message and stream."""
+    entry = fed.read_entries(Path(args.entries), 1)[0]
+    item = feed_pb2.LogEntry(position=1)
+    item.signed.MergeFromString(entry)
+    message = feed_service_pb2.SubscribeResponse(
+        entries=[item], next=feed_pb2.Cursor(position=1)
+    ).SerializeToString()
+    queues: list[asyncio.Queue[bytes | None]] = []
+    attached = asyncio.Event()
+    ended = 0
+    all_ended = asyncio.Event()
+
+    async def stream(request: bytes, context: grpc.aio.ServicerContext) -> object:  # type: ignore[type-arg]
+        nonlocal ended
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        queues.append(queue)
+        if len(queues) == args.streams:
+            attached.set()
+        try:
+            while (message := await queue.get()) is not None:
+                yield message
+        finally:
+            ended += 1
+            if ended == args.streams:
+                all_ended.set()
+
+    handler = grpc.method_handlers_generic_handler(
+        "bench.Bare",
+        {
+            "Live": grpc.unary_stream_rpc_method_handler(
+                stream, request_deserializer=None, response_serializer=None
+            )
+        },
+    )
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_secure_port("127.0.0.1:0", _bare_credentials(fed.Template(Path(args.tpl))))
+    await server.start()
+    print(f"PORT {port}", flush=True)
+    async with asyncio.timeout(120):
+        await attached.wait()
+    for queue in queues:  # warm-up: the first message of each stream is not counted
+        queue.put_nowait(message)
+    await asyncio.sleep(max(args.gap, 0.5))
+    started, wall = time.process_time(), time.monotonic()
+    for _ in range(args.sends):
+        for queue in queues:
+            queue.put_nowait(message)
+        await asyncio.sleep(args.gap)
+    for queue in queues:
+        queue.put_nowait(None)
+    async with asyncio.timeout(60):
+        await all_ended.wait()
+    cpu = time.process_time() - started
+    emit(
+        {
+            "cpu_per_send_us": cpu / (args.sends * args.streams) * 1e6,
+            "cpu_s": cpu,
+            "seconds": time.monotonic() - wall,
+            "message_bytes": len(message),
+        }
+    )
+    await server.stop(0)
+
+
+async def bare_fanout_client(args: argparse.Namespace) -> None:
+    """``--streams`` subscribers of the bare fan-out, one mTLS connection each (with each
+    kommun's own certificate, as the hub's subscribers have), decoding each message."""
+    tpl = fed.Template(Path(args.tpl))
+    channels = [
+        grpc.aio.secure_channel(args.addr, member_tls(tpl.node(origin)).credentials())
+        for origin in fed.ORIGINS[: args.streams]
+    ]
+    received = 0
+
+    async def read(channel: grpc.aio.Channel) -> None:
+        nonlocal received
+        live = channel.unary_stream(
+            "/bench.Bare/Live",
+            request_serializer=None,
+            response_deserializer=feed_service_pb2.SubscribeResponse.FromString,
+        )
+        async for message in live(b""):
+            received += len(message.entries)
+
+    await asyncio.gather(*(read(c) for c in channels))
+    for channel in channels:
+        await channel.close()
+    emit({"received": received})
 
 
 def main() -> None:
@@ -346,6 +446,16 @@ def main() -> None:
     p.add_argument("--entries", required=True)
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--batch", type=int, default=500)
+    p = sub.add_parser("bare-fanout-server")
+    p.add_argument("--tpl", required=True)
+    p.add_argument("--entries", required=True)
+    p.add_argument("--streams", type=int, required=True)
+    p.add_argument("--sends", type=int, required=True)
+    p.add_argument("--gap", type=float, default=0.2)
+    p = sub.add_parser("bare-fanout-client")
+    p.add_argument("--tpl", required=True)
+    p.add_argument("--addr", required=True)
+    p.add_argument("--streams", type=int, required=True)
     p = sub.add_parser("bare-client")
     p.add_argument("--tpl", required=True)
     p.add_argument("--addr", required=True)
@@ -357,6 +467,8 @@ def main() -> None:
         "watch": watch,
         "bare-server": bare_server,
         "bare-client": bare_client,
+        "bare-fanout-server": bare_fanout_server,
+        "bare-fanout-client": bare_fanout_client,
     }[args.mode]
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(mode(args))
