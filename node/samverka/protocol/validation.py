@@ -22,7 +22,14 @@ Decisions worth knowing:
   a measured loss is worth sharing too).
 - **Links** are absolute http(s) URLs with a host, no credentials, no whitespace
   or backslashes: the same rule for Link.url (also UseCase.impact_assessment) and
-  Solution.url.
+  Solution.url. The ATRS and AI Act links (``UseCase.website``, a dataset's,
+  assessment's, FRIA's and provider's) must be https (:data:`HTTPS_URL_FIELDS`).
+- **The ATRS and AI Act fields** (docs/SCHEMA.md) have their own item limits
+  (:data:`ITEM_LIMITS`: at most 32 risks, 16 models …), names required in each item
+  (:data:`ITEM_REQUIRED`), formats for the contact e-mail, the EU database id and a
+  supplier's company number, and three consistency rules: an Annex III area only with
+  the high risk class, no Art. 50 case twice, and a FRIA's date or findings only when
+  it was done.
 - **Tombstones** keep their body (history stays), so its sizes and characters are
   still checked, but required fields are not.
 """
@@ -41,6 +48,7 @@ from google.protobuf.message import Message
 from google.protobuf.unknown_fields import UnknownFieldSet
 
 from samverka.errors import FieldIssue, RecordInvalid
+from samverka.protocol.erasure import erasure_issues
 from samverka.protocol.kommuner import HUB_ORIGIN, is_kommunkod, is_origin
 from samverka.protocol.wire import MAX_STORED_INT
 from samverka.v1 import records_pb2
@@ -63,6 +71,16 @@ MAX_URL = 2_048
 MAX_ITEMS = 64
 #: Times (Unix ms) must lie before 3000-01-01; anything later is a unit mistake.
 MAX_TIME_MS = 32_503_680_000_000
+#: Dates of assessments (ATRS 2.5, the FRIA) lie after 1990-01-01: earlier is a mistake.
+MIN_ASSESSMENT_TIME_MS = 631_152_000_000
+#: An e-mail address (RFC 5321's 254 characters): one @, a dotted domain, no spaces.
+EMAIL = re.compile(
+    r"\A[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+\Z"
+)
+#: The EU database's registration number (its format is not published: a plain token).
+EU_DATABASE_ID = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._/-]{0,63}\Z")
+#: A company registration number: organisationsnummer 556677-8899, or a foreign one.
+COMPANY_NUMBER = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9 -]{0,31}\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +117,54 @@ TEXT_RULES: dict[str, TextRule] = {
     "samverka.v1.Lesson.advice": _LONG,
     "samverka.v1.Solution.how_to_adopt": _LONG,
     "samverka.v1.Recommendation.body": _LONG,
+    # ATRS and AI Act fields (issue 13): free text is at most 2,000 characters, the
+    # system architecture 20,000; names, roles and versions keep the 200 default.
+    "samverka.v1.UseCase.website": TextRule(MAX_URL),
+    "samverka.v1.UseCase.contact_email": TextRule(254),
+    "samverka.v1.UseCase.intended_purpose": _MEDIUM,
+    "samverka.v1.UseCase.dpia_summary": _MEDIUM,
+    "samverka.v1.UseCase.eu_database_id": TextRule(64),
+    "samverka.v1.UseCase.transparency_notice": _MEDIUM,
+    "samverka.v1.Supplier.company_number": TextRule(32),
+    "samverka.v1.Accountability.data_access_terms": _MEDIUM,
+    "samverka.v1.Rationale.scope": _MEDIUM,
+    "samverka.v1.Rationale.expected_benefits": _MEDIUM,
+    "samverka.v1.Rationale.previous_process": _MEDIUM,
+    "samverka.v1.Rationale.alternatives_considered": _MEDIUM,
+    "samverka.v1.DecisionProcess.process_integration": _MEDIUM,
+    "samverka.v1.DecisionProcess.provided_information": _MEDIUM,
+    "samverka.v1.DecisionProcess.frequency_and_scale": _MEDIUM,
+    "samverka.v1.DecisionProcess.required_training": _MEDIUM,
+    "samverka.v1.DecisionProcess.appeals_and_review": _MEDIUM,
+    "samverka.v1.TechnicalSpecification.system_architecture": _LONG,
+    "samverka.v1.TechnicalSpecification.maintenance": _MEDIUM,
+    "samverka.v1.AiModel.version": TextRule(64),
+    "samverka.v1.AiModel.task": _MEDIUM,
+    "samverka.v1.AiModel.input": _MEDIUM,
+    "samverka.v1.AiModel.output": _MEDIUM,
+    "samverka.v1.AiModel.architecture": _MEDIUM,
+    "samverka.v1.AiModel.performance": _MEDIUM,
+    "samverka.v1.Dataset.url": TextRule(MAX_URL),
+    "samverka.v1.Dataset.description": _MEDIUM,
+    "samverka.v1.Dataset.collection": _MEDIUM,
+    "samverka.v1.Dataset.quantity": _MEDIUM,
+    "samverka.v1.Dataset.sensitive_attributes": _MEDIUM,
+    "samverka.v1.Dataset.completeness_and_representativeness": _MEDIUM,
+    "samverka.v1.Dataset.cleaning": _MEDIUM,
+    "samverka.v1.Dataset.sharing": _MEDIUM,
+    "samverka.v1.Dataset.access_and_storage": _MEDIUM,
+    "samverka.v1.Assessment.summary": _MEDIUM,
+    "samverka.v1.Assessment.url": TextRule(MAX_URL),
+    "samverka.v1.Risk.category": TextRule(64),
+    "samverka.v1.Risk.description": _MEDIUM,
+    "samverka.v1.Risk.mitigation": _MEDIUM,
+    "samverka.v1.FundamentalRightsAssessment.summary": _MEDIUM,
+    "samverka.v1.FundamentalRightsAssessment.url": TextRule(MAX_URL),
+    "samverka.v1.AiSystemProvider.url": TextRule(MAX_URL),
+    "samverka.v1.AiSystemProvider.eu_database_url": TextRule(MAX_URL),
+    "samverka.v1.Solution.intended_purpose": _MEDIUM,
+    "samverka.v1.Solution.software_version": TextRule(64),
+    "samverka.v1.Solution.platforms": TextRule(64),
 }
 DEFAULT_TEXT_RULE = TextRule()
 #: String fields with a format of their own (checked with the header or the ref);
@@ -115,6 +181,17 @@ FORMATTED_FIELDS = frozenset(
 
 #: String fields holding an http(s) link.
 URL_FIELDS = frozenset({"samverka.v1.Link.url", "samverka.v1.Solution.url"})
+#: String fields holding an https link (the ATRS and AI Act fields: published records).
+HTTPS_URL_FIELDS = frozenset(
+    {
+        "samverka.v1.UseCase.website",
+        "samverka.v1.Dataset.url",
+        "samverka.v1.Assessment.url",
+        "samverka.v1.FundamentalRightsAssessment.url",
+        "samverka.v1.AiSystemProvider.url",
+        "samverka.v1.AiSystemProvider.eu_database_url",
+    }
+)
 #: String fields holding kommunkoder (the hub's "0000" is not a kommun).
 KOMMUNKOD_FIELDS = frozenset({"samverka.v1.UseCase.partner_kommuner"})
 #: Integer fields holding a Unix time in milliseconds.
@@ -125,8 +202,38 @@ TIME_FIELDS = frozenset(
         "samverka.v1.UseCase.started_at_ms",
         "samverka.v1.UseCase.ended_at_ms",
         "samverka.v1.Adoption.adopted_at_ms",
+        "samverka.v1.Assessment.completed_at_ms",
+        "samverka.v1.FundamentalRightsAssessment.completed_at_ms",
     }
 )
+#: Time fields that are dates of assessments (after MIN_ASSESSMENT_TIME_MS).
+ASSESSMENT_TIME_FIELDS = frozenset(
+    {
+        "samverka.v1.Assessment.completed_at_ms",
+        "samverka.v1.FundamentalRightsAssessment.completed_at_ms",
+    }
+)
+#: Repeated fields with a limit of their own (others: MAX_ITEMS).
+ITEM_LIMITS: dict[str, int] = {
+    "samverka.v1.Accountability.suppliers": 16,
+    "samverka.v1.UseCase.models": 16,
+    "samverka.v1.Solution.models": 16,
+    "samverka.v1.UseCase.datasets": 32,
+    "samverka.v1.UseCase.assessments": 16,
+    "samverka.v1.UseCase.risks": 32,
+    "samverka.v1.AiModel.datasets": 32,
+    "samverka.v1.UseCase.transparency_obligations": 5,
+    "samverka.v1.Solution.platforms": 16,
+}
+#: The field each item of these messages must fill (as a Link its url).
+ITEM_REQUIRED: dict[str, str] = {
+    "samverka.v1.Link": "url",
+    "samverka.v1.Supplier": "name",
+    "samverka.v1.AiModel": "name",
+    "samverka.v1.Dataset": "name",
+    "samverka.v1.Assessment": "name",
+    "samverka.v1.Risk": "name",
+}
 
 KIND_BODY = {
     records_pb2.RECORD_KIND_USE_CASE: "use_case",
@@ -135,6 +242,7 @@ KIND_BODY = {
     records_pb2.RECORD_KIND_RECOMMENDATION: "recommendation",
     records_pb2.RECORD_KIND_ADOPTION: "adoption",
     records_pb2.RECORD_KIND_KOMMUN_PROFILE: "kommun_profile",
+    records_pb2.RECORD_KIND_ERASURE: "erasure",
 }
 
 #: The one id a kommun profile has: one profile per origin, each new version replaces it.
@@ -148,6 +256,7 @@ REQUIRED = {
     "recommendation": ("title", "summary"),
     "adoption": ("solution",),
     "kommun_profile": ("population_band", "kommun_group"),
+    "erasure": (),  # samverka.protocol.erasure.erasure_issues checks it whole
 }
 
 # C0 controls other than tab, line feed and carriage return; DEL; C1 controls; the
@@ -197,10 +306,13 @@ def record_issues(record: records_pb2.Record, *, origin: str | None = None) -> l
         uc = record.use_case
         if uc.started_at_ms and uc.ended_at_ms and uc.ended_at_ms < uc.started_at_ms:
             issues.append(FieldIssue("use_case.ended_at_ms", "is before started_at_ms"))
+        _ai_act_issues(uc, issues)
     elif body == "adoption" and h.origin and record.adoption.solution.origin == h.origin:
         issues.append(
             FieldIssue("adoption.solution.origin", "a kommun cannot adopt its own solution")
         )
+    if body == "erasure":
+        issues.extend(FieldIssue(path, problem) for path, problem in erasure_issues(record))
     if body == "adoption" and record.adoption.HasField("policy_override"):
         override = record.adoption.policy_override
         if not override.rules:
@@ -208,6 +320,30 @@ def record_issues(record: records_pb2.Record, *, origin: str | None = None) -> l
         if not override.reason.strip():
             issues.append(FieldIssue("adoption.policy_override.reason", "is required"))
     return issues
+
+
+def _ai_act_issues(uc: records_pb2.UseCase, issues: list[FieldIssue]) -> None:
+    """The AI Act fields' consistency: what one field says must not contradict another."""
+    if uc.high_risk_area and uc.risk_class not in (
+        records_pb2.RISK_CLASS_UNSPECIFIED,
+        records_pb2.RISK_CLASS_HIGH,
+    ):
+        issues.append(
+            FieldIssue("use_case.high_risk_area", "an Annex III area needs the high risk class")
+        )
+    seen: set[int] = set()
+    for i, obligation in enumerate(uc.transparency_obligations[:MAX_ITEMS]):
+        if obligation in seen:
+            issues.append(
+                FieldIssue(f"use_case.transparency_obligations[{i}]", f"repeats {obligation}")
+            )
+        seen.add(obligation)
+    if uc.HasField("fria") and uc.fria.HasField("done") and not uc.fria.done:
+        for name in ("completed_at_ms", "summary", "url"):
+            if getattr(uc.fria, name):
+                issues.append(
+                    FieldIssue(f"use_case.fria.{name}", "is given but the FRIA was not done")
+                )
 
 
 def _header_issues(
@@ -286,10 +422,13 @@ class _FieldPlan:
     rule: TextRule = DEFAULT_TEXT_RULE
     refused_chars: re.Pattern[str] | None = None
     format_check: Callable[[str], str | None] | None = None
-    #: Integer fields holding a Unix time.
+    #: Integer fields holding a Unix time, and its earliest value.
     is_time: bool = False
+    min_time: int = 0
     #: Message fields holding a RecordRef.
     is_ref: bool = False
+    #: Repeated fields: the most items.
+    max_items: int = MAX_ITEMS
 
 
 _plans: dict[FieldDescriptor, _FieldPlan] = {}
@@ -305,14 +444,21 @@ def _plan_for(field: FieldDescriptor) -> _FieldPlan:
 def _make_plan(field: FieldDescriptor) -> _FieldPlan:
     name, full_name, repeated = field.name, field.full_name, field.is_repeated
     is_string = field.type == FieldDescriptor.TYPE_STRING
+    max_items = ITEM_LIMITS.get(full_name, MAX_ITEMS)
     if field.type == FieldDescriptor.TYPE_MESSAGE:
         is_ref = field.message_type is records_pb2.RecordRef.DESCRIPTOR
-        return _FieldPlan(name, _MESSAGE, repeated, is_string, is_ref=is_ref)
+        return _FieldPlan(name, _MESSAGE, repeated, is_string, is_ref=is_ref, max_items=max_items)
     if field.type == FieldDescriptor.TYPE_ENUM:
         assert field.enum_type is not None
         numbers = frozenset(v.number for v in field.enum_type.values)
         return _FieldPlan(
-            name, _ENUM, repeated, is_string, enum_numbers=numbers, enum_name=field.enum_type.name
+            name,
+            _ENUM,
+            repeated,
+            is_string,
+            enum_numbers=numbers,
+            enum_name=field.enum_type.name,
+            max_items=max_items,
         )
     if is_string:
         if full_name in FORMATTED_FIELDS:
@@ -326,16 +472,42 @@ def _make_plan(field: FieldDescriptor) -> _FieldPlan:
             rule=rule,
             refused_chars=_FORBIDDEN_CHARS if rule.multiline else _NOT_SINGLE_LINE,
             format_check=_FORMAT_CHECKS.get(full_name),
+            max_items=max_items,
         )
     if field.type == FieldDescriptor.TYPE_DOUBLE:
         return _FieldPlan(name, _DOUBLE, repeated, is_string)
     if field.type == FieldDescriptor.TYPE_INT64:
-        return _FieldPlan(name, _INT64, repeated, is_string, is_time=full_name in TIME_FIELDS)
+        min_time = MIN_ASSESSMENT_TIME_MS if full_name in ASSESSMENT_TIME_FIELDS else 0
+        return _FieldPlan(
+            name, _INT64, repeated, is_string, is_time=full_name in TIME_FIELDS, min_time=min_time
+        )
     return _FieldPlan(name, _OTHER, repeated, is_string)
 
 
 def _url_issue(text: str) -> str | None:
     return None if is_http_url(text) else f"{text[:80]!r} is not an http(s) link"
+
+
+def _https_url_issue(text: str) -> str | None:
+    if not is_http_url(text):
+        return f"{text[:80]!r} is not an https link"
+    return None if text[:8].lower() == "https://" else "must be an https link"
+
+
+def _email_issue(text: str) -> str | None:
+    return None if EMAIL.fullmatch(text) else f"{text[:80]!r} is not an e-mail address"
+
+
+def _eu_database_id_issue(text: str) -> str | None:
+    if EU_DATABASE_ID.fullmatch(text):
+        return None
+    return "must be 1-64 characters of A-Z a-z 0-9 . _ / -"
+
+
+def _company_number_issue(text: str) -> str | None:
+    if COMPANY_NUMBER.fullmatch(text):
+        return None
+    return "must be a company number: letters, digits, spaces and -"
 
 
 def _kommunkod_issue(text: str) -> str | None:
@@ -355,6 +527,10 @@ def _licence_issue(text: str) -> str | None:
 #: The format checks of string fields that have one: the issue's message, or None.
 _FORMAT_CHECKS: dict[str, Callable[[str], str | None]] = {
     **dict.fromkeys(URL_FIELDS, _url_issue),
+    **dict.fromkeys(HTTPS_URL_FIELDS, _https_url_issue),
+    "samverka.v1.UseCase.contact_email": _email_issue,
+    "samverka.v1.UseCase.eu_database_id": _eu_database_id_issue,
+    "samverka.v1.Supplier.company_number": _company_number_issue,
     **dict.fromkeys(KOMMUNKOD_FIELDS, _kommunkod_issue),
     "samverka.v1.Solution.content_hash": _content_hash_issue,
     "samverka.v1.Solution.licence": _licence_issue,
@@ -379,11 +555,11 @@ def _walk(msg: Message, prefix: str, issues: list[FieldIssue]) -> None:
                 _check_value(plan, value, prefix, plan.name, issues)
             continue
         items = list(value)
-        if len(items) > MAX_ITEMS:
+        if len(items) > plan.max_items:
             issues.append(
-                FieldIssue(f"{prefix}{plan.name}", f"{len(items)} items, at most {MAX_ITEMS}")
+                FieldIssue(f"{prefix}{plan.name}", f"{len(items)} items, at most {plan.max_items}")
             )
-            items = items[:MAX_ITEMS]
+            items = items[: plan.max_items]
         if plan.is_string:
             seen: set[str] = set()
             for i, item in enumerate(items):
@@ -397,8 +573,10 @@ def _walk(msg: Message, prefix: str, issues: list[FieldIssue]) -> None:
         elif kind != _OTHER:
             for i, item in enumerate(items):
                 _check_value(plan, item, prefix, f"{plan.name}[{i}]", issues)
-    if isinstance(msg, records_pb2.Link) and not msg.url:
-        issues.append(FieldIssue(f"{prefix}url", "is required in a link"))
+    required = ITEM_REQUIRED.get(msg.DESCRIPTOR.full_name)
+    if required is not None and not getattr(msg, required):
+        what = "a link" if required == "url" else f"a {msg.DESCRIPTOR.name}"
+        issues.append(FieldIssue(f"{prefix}{required}", f"is required in {what}"))
 
 
 def _check_value(
@@ -426,6 +604,8 @@ def _check_value(
             issues.append(FieldIssue(prefix + name, "must not be negative"))
         elif plan.is_time and value >= MAX_TIME_MS:
             issues.append(FieldIssue(prefix + name, "is not a Unix time in milliseconds"))
+        elif value and value < plan.min_time:
+            issues.append(FieldIssue(prefix + name, "is before 1990"))
 
 
 def _text_issue(plan: _FieldPlan, text: str) -> str | None:

@@ -58,6 +58,7 @@ from sqlalchemy.engine import Connection, Row
 from samverka.closing import Closing
 from samverka.errors import StoreConflict, StoreError
 from samverka.protocol.entries import ParsedEntry, parse_signed
+from samverka.protocol.erasure import erasure_targets, is_erasure
 from samverka.protocol.signing import GENESIS_HASH
 from samverka.protocol.verify import FeedHead, StandIn
 from samverka.store import fulltext, migrations
@@ -81,7 +82,7 @@ from samverka.store.indexing import (
     unpack_tags,
 )
 from samverka.store.search_text import query_words
-from samverka.store.tables import cursors, feed_heads, log, records
+from samverka.store.tables import cursors, erased, feed_heads, log, records
 from samverka.v1 import feed_pb2, feed_service_pb2, records_pb2
 
 #: A result row of any shape.
@@ -119,6 +120,19 @@ class StoredRecord:
     status: int = 0  # records_pb2.UseCaseStatus (use cases and adoptions)
     risk_class: int = 0  # records_pb2.RiskClass (use cases)
     tags: tuple[str, ...] = ()  # normalized (lower-case, NFC)
+
+
+@dataclass(frozen=True, slots=True)
+class ErasedEntryRow:
+    """An entry held erased, and the erasure that erased it."""
+
+    origin: str
+    sequence: int
+    entry_hash: bytes
+    record_id: str
+    by_origin: str
+    by_sequence: int
+    erased_at_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,6 +373,7 @@ class Store(Closing):
             with self._errors("write to"), write_transaction(self.engine) as conn:
                 stored_at = now_ms()
                 positions = self._append(conn, items, fills, stored_at)
+                erased_now = self._apply_erasures(conn, items, fills, stored_at)
                 if cursor is not None:
                     _put_cursor(conn, cursor[0], cursor[1], stored_at)
                 if self.is_postgres and positions:
@@ -371,6 +386,8 @@ class Store(Closing):
             raise StoreConflict(
                 f"another writer stored the same entries first: {getattr(exc, 'orig', exc)}"
             ) from exc
+        if erased_now:
+            self.purge_erased()
         return positions
 
     def _append(
@@ -487,6 +504,8 @@ class Store(Closing):
         docs = []
         for key, update in newest.items():
             parsed, facts = update.parsed, update.facts
+            if is_erasure(parsed.record):
+                continue  # an erasure is no record to list or search (only its effect shows)
             held = existing.get(key)
             if not becomes_current(parsed.version, None if held is None else held[1]):
                 continue  # the view already shows this or a newer version (a fill of an old one)
@@ -524,6 +543,160 @@ class Store(Closing):
             for chunk in _chunks([u["rid"] for u in updates], 500):
                 fulltext.delete_documents(conn, chunk)
         fulltext.insert_documents(conn, docs)
+
+    # -- erasure (issue 13, point 3; samverka.protocol.erasure) -------------------
+    def _apply_erasures(
+        self,
+        conn: Connection,
+        items: Sequence[ParsedEntry | feed_pb2.RedactedEntry],
+        fills: Sequence[ParsedEntry],
+        stored_at: int,
+    ) -> int:
+        """Erase what this batch's erasures name, and this batch's entries erased before
+        they arrived; return how many held entries lost their content.
+
+        In the write transaction, after the batch is stored: an erased entry's log row
+        becomes a placeholder (hash kept, bytes gone), its record leaves the current
+        view and the full-text index (an older version not erased becomes current), and
+        the ``erased`` table keeps it erased: a signed copy arriving later, from any
+        source, is stored as a placeholder too, and never fills it.
+        """
+        signed = [i for i in items if isinstance(i, ParsedEntry)] + list(fills)
+        if not signed:
+            return 0
+        named: dict[tuple[str, int], tuple[bytes, str, str, int]] = {}
+        for parsed in signed:
+            for target in erasure_targets(parsed.record):
+                named.setdefault(
+                    (target.origin, target.sequence),
+                    (target.entry_hash, target.record_id, parsed.origin, parsed.sequence),
+                )
+        origins = list(dict.fromkeys(p.origin for p in signed))
+        known: dict[tuple[str, int], bytes] = {}
+        for chunk in _chunks(list(dict.fromkeys([*origins, *(k[0] for k in named)])), 500):
+            marks = ", ".join("?" * len(chunk))
+            for origin, sequence, entry_hash in driver_execute(
+                conn,
+                f"SELECT origin, sequence, entry_hash FROM erased WHERE origin IN ({marks})",
+                chunk,
+            ):
+                known[(origin, int(sequence))] = bytes(entry_hash)
+        fresh = [key for key in named if key not in known]
+        new_rows: list[dict[str, Any]] = [
+            {
+                "origin": key[0],
+                "sequence": key[1],
+                "entry_hash": value[0],
+                "record_id": value[1],
+                "by_origin": value[2],
+                "by_sequence": value[3],
+                "erased_at_ms": stored_at,
+            }
+            for key in fresh
+            for value in (named[key],)
+        ]
+        _bulk_insert(conn, erased, new_rows)
+        for key in fresh:
+            known[key] = named[key][0]
+        # What to erase now: the newly named, and signed entries of this batch named before.
+        wanted = set(fresh)
+        wanted |= {(p.origin, p.sequence) for p in signed if known.get((p.origin, p.sequence))}
+        positions: list[int] = []
+        views: set[tuple[str, str]] = set()
+        for origin, sequence in sorted(wanted):
+            found = driver_execute(
+                conn,
+                "SELECT position, record_id FROM log WHERE origin = ? AND sequence = ? "
+                "AND entry_hash = ? AND signed_entry IS NOT NULL",
+                (origin, sequence, known[(origin, sequence)]),
+            )
+            for position, record_id in found:
+                positions.append(int(position))
+                views.add((origin, str(record_id)))
+        if not positions:
+            return 0
+        driver_executemany(
+            conn,
+            "UPDATE log SET signed_entry = NULL, redacted = "
+            + ("TRUE" if self.is_postgres else "1")
+            + ", key_id = '', record_id = '', kind = 0, version = 0, visibility = 0, "
+            "service_area = 0, tombstone = "
+            + ("FALSE" if self.is_postgres else "0")
+            + ", tags = '', timestamp_ms = 0 WHERE position = "
+            + driver_param(conn, "position"),
+            [{"position": p} for p in positions],
+        )
+        self._forget_views(conn, views)
+        return len(positions)
+
+    def _forget_views(self, conn: Connection, keys: set[tuple[str, str]]) -> None:
+        """Rebuild the current view of records whose entries were erased: the newest
+        version still held signed becomes current, or the record leaves the view."""
+        for origin, record_id in sorted(keys):
+            held = _records_by_key(conn, [(origin, record_id)]).get((origin, record_id))
+            if held is not None:
+                fulltext.delete_documents(conn, [held[0]])
+                driver_execute(conn, "DELETE FROM records WHERE rid = ?", (held[0],))
+            rows = driver_execute(
+                conn,
+                "SELECT position, signed_entry FROM log WHERE origin = ? AND record_id = ? "
+                "AND signed_entry IS NOT NULL ORDER BY version DESC LIMIT 1",
+                (origin, record_id),
+            )
+            if rows:
+                parsed = parse_signed(bytes(rows[0][1]))
+                update = _ViewUpdate(int(rows[0][0]), parsed, record_facts(parsed.record))
+                self._update_view(conn, {(origin, record_id): update})
+
+    def erased_entries(self, origin: str | None = None) -> list[ErasedEntryRow]:
+        """The entries held erased (all, or of one origin), in feed order."""
+        stmt = sa.select(erased).order_by(erased.c.origin, erased.c.sequence)
+        if origin is not None:
+            stmt = stmt.where(erased.c.origin == origin)
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return [
+            ErasedEntryRow(
+                r.origin,
+                int(r.sequence),
+                bytes(r.entry_hash),
+                r.record_id,
+                r.by_origin,
+                int(r.by_sequence),
+                int(r.erased_at_ms),
+            )
+            for r in rows
+        ]
+
+    def purge_erased(self) -> None:
+        """Make erased bytes leave the database files, not only its tables.
+
+        SQLite: the full-text index merged into one segment (FTS5 'optimize': deleted
+        documents' terms leave its b-tree), every page rewritten (VACUUM) and the WAL
+        checkpointed and truncated, before and after. PostgreSQL: VACUUM FULL of the
+        tables that held the content (an exclusive lock on each while it runs: rare).
+        What it cannot reach: backups, PostgreSQL's WAL archive and replicas' copies
+        of it (docs/OPERATIONS.md, "Radering").
+        """
+        with self._errors("purge erased content from"):
+            if self.is_postgres:
+                with self.engine.connect() as conn:
+                    conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                    for table in ("log", "records", fulltext.TABLE):
+                        conn.exec_driver_sql(f"VACUUM FULL {table}")
+                return
+            raw = self.engine.raw_connection()
+            try:
+                driver: Any = raw.driver_connection
+                driver.execute(
+                    f"INSERT INTO {fulltext.TABLE}({fulltext.TABLE}) VALUES ('optimize')"
+                )
+                driver.commit()
+                driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                driver.execute("VACUUM")
+                driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                raw.close()
 
     # -- reading the log -----------------------------------------------------
     def heads(self, origins: Sequence[str] = ()) -> list[FeedHead]:
@@ -1025,6 +1198,9 @@ _SQL_STAND_IN = (
     " (SELECT a.timestamp_ms FROM log a WHERE a.origin = l.origin AND a.sequence > l.sequence"
     "  AND a.signed_entry IS NOT NULL ORDER BY a.sequence LIMIT 1)"
     " FROM log l WHERE l.origin = ? AND l.sequence = ? AND l.signed_entry IS NULL"
+    # An erased entry is never filled again: its signed copy is a duplicate.
+    " AND NOT EXISTS (SELECT 1 FROM erased e WHERE e.origin = l.origin"
+    " AND e.sequence = l.sequence)"
 )
 
 _HEAD_COLUMNS = sa.select(

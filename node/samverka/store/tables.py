@@ -119,7 +119,29 @@ class CursorRow(_Table, table=True):
     updated_at_ms: int = Field(sa_type=Big)
 
 
+class ErasedRow(_Table, table=True):
+    """An entry whose content a verified erasure removed (issue 13, point 3).
+
+    Its log row, if held, is a placeholder (hash kept, bytes gone) that no signed copy
+    fills again; an entry listed here that arrives later is stored as a placeholder.
+    """
+
+    __tablename__ = "erased"
+
+    origin: str = Field(primary_key=True, max_length=8)
+    sequence: int = Field(sa_type=Big, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    #: The chain hash the erasure named: only the entry with this hash is erased.
+    entry_hash: bytes
+    #: The record the erased entry was a version of.
+    record_id: str = Field(max_length=128)
+    #: The erasure entry: its feed and sequence (the hub's "0000" for the council's).
+    by_origin: str = Field(max_length=8)
+    by_sequence: int = Field(sa_type=Big)
+    erased_at_ms: int = Field(sa_type=Big)
+
+
 log = LogRow.table()
 feed_heads = FeedHeadRow.table()
 records = RecordRow.table()
 cursors = CursorRow.table()
+erased = ErasedRow.table()

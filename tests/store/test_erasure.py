@@ -1,0 +1,187 @@
+"""Erasure in the store, on both engines (issue 13, point 3; samverka.protocol.erasure).
+
+A verified erasure entry turns the entries it names into placeholders (hash kept, bytes
+gone): the chain, the feed digest and the log positions stay; the record leaves the
+current view and the search index; a signed copy arriving later never brings the
+content back; and after the store's purge the text is in no database file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import factories
+import sqlalchemy as sa
+from samverka.errors import Reason
+from samverka.protocol.entries import parse_signed
+from samverka.protocol.erasure import HeldEntry, build_erasure
+from samverka.protocol.kommuner import HUB_ORIGIN
+from samverka.protocol.verify import KeyRing
+from samverka.replication.ingest import Incoming, IngestReport, ingest
+from samverka.store.store import Store
+from samverka.v1 import erasure_pb2, feed_pb2, records_pb2
+
+NOW = factories.FIXED_NOW_MS
+SECRET = "Zebulonsson-hemlig-7f3a"
+
+
+def take(store: Store, keys: KeyRing, items: list[Incoming]) -> IngestReport:
+    return ingest(store, keys, items, now_ms=NOW)
+
+
+def erasure(
+    writer: factories.FeedWriter,
+    record_id: str,
+    entries: list[feed_pb2.SignedEntry],
+    *,
+    origin: str | None = None,
+) -> feed_pb2.SignedEntry:
+    held = [HeldEntry(parse_signed(e).sequence, parse_signed(e).hash, 1) for e in entries]
+    record = build_erasure(
+        eraser=writer.origin,
+        origin=origin or parse_signed(entries[0]).origin,
+        record_id=record_id,
+        entries=held,
+        reason=erasure_pb2.ERASURE_REASON_PERSONAL_DATA,
+        note="ett namn publicerades av misstag",
+        request_ref="KS 2026/123" if writer.origin == HUB_ORIGIN else "",
+        now_ms=writer.next_timestamp_ms,
+    )
+    return writer.append(record)
+
+
+def database_bytes(store: Store, store_url: str) -> bytes:
+    """Every byte of the database's files (SQLite: file and WAL; PostgreSQL: the
+    relation files of the store's tables, read by the server)."""
+    if not store.is_postgres:
+        path = Path(store_url.removeprefix("sqlite:///"))
+        return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    chunks = []
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql("CHECKPOINT")
+        for table in ("log", "records", "records_fts"):
+            toast = conn.exec_driver_sql(
+                "SELECT reltoastrelid::regclass::text FROM pg_class "
+                f"WHERE oid = '{table}'::regclass"
+            ).scalar()
+            for rel in (table, toast):
+                if not rel or rel == "-":
+                    continue
+                path = conn.exec_driver_sql(f"SELECT pg_relation_filepath('{rel}')").scalar()
+                data = conn.exec_driver_sql("SELECT pg_read_binary_file(%s)", (path,)).scalar()
+                chunks.append(bytes(data))
+    return b"".join(chunks)
+
+
+def test_an_erasure_keeps_the_chain_and_removes_the_content(
+    store: Store, store_url: str, leksand: factories.FeedWriter
+) -> None:
+    keys = leksand.keyring()
+    v1 = leksand.publish(record_id="uc-x", title="Första", summary=f"Kontakt {SECRET}")
+    other = leksand.publish(record_id="uc-y", title="Kvar")
+    v2 = leksand.publish(record_id="uc-x", title="Andra", summary=f"Ring {SECRET}")
+    assert take(store, keys, [v1, other, v2]).accepted == 3
+    assert [h.record_id for h in store.search(SECRET.split("-")[0])] == ["uc-x"]
+    hashes = [parse_signed(e).hash for e in (v1, other, v2)]
+    before = database_bytes(store, store_url)
+    assert SECRET.encode() in before
+
+    report = take(store, keys, [erasure(leksand, "uc-x", [v1, v2])])
+
+    assert report.ok and report.accepted == 1
+    # The same hashes at the same places: the chain and the log's leaves stand.
+    assert [store.entry_hash(factories.LEKSAND, s) for s in (1, 2, 3)] == hashes
+    kinds = [e.WhichOneof("item") for e in store.read_log(0, 10).entries]
+    assert kinds == ["redacted", "signed", "redacted", "signed"]
+    assert store.get_record(factories.LEKSAND, "uc-x") is None
+    assert store.get_record(factories.LEKSAND, "uc-y") is not None
+    assert store.search(SECRET.split("-")[0]) == []
+    # The erasure itself is no record to list or search.
+    assert {r.record_id for r in store.list_records(include_tombstoned=True)} == {"uc-y"}
+    assert [(e.sequence, e.by_sequence) for e in store.erased_entries()] == [(1, 4), (3, 4)]
+    assert SECRET.encode() not in database_bytes(store, store_url)
+    # The feed goes on: the next entry chains to the erasure.
+    assert take(store, keys, [leksand.publish(record_id="uc-z")]).accepted == 1
+
+
+def test_a_signed_copy_never_brings_erased_content_back(
+    store: Store, leksand: factories.FeedWriter
+) -> None:
+    keys = leksand.keyring()
+    v1 = leksand.publish(record_id="uc-x", summary=SECRET)
+    take(store, keys, [v1, erasure(leksand, "uc-x", [v1])])
+    assert store.read_log(0, 1).entries[0].WhichOneof("item") == "redacted"
+
+    again = take(store, keys, [v1])  # from a peer that has not erased yet
+
+    assert (again.accepted, again.duplicates, again.stand_ins_filled) == (0, 1, 0)
+    assert store.read_log(0, 1).entries[0].WhichOneof("item") == "redacted"
+    assert store.feed_entries(factories.LEKSAND) == [factories.serialize(leksand.entries[1])]
+
+
+def test_only_the_erased_version_goes_and_the_one_before_is_current_again(
+    store: Store, leksand: factories.FeedWriter
+) -> None:
+    keys = leksand.keyring()
+    v1 = leksand.publish(record_id="uc-x", title="Första versionen")
+    v2 = leksand.publish(record_id="uc-x", title=f"Andra {SECRET}")
+    take(store, keys, [v1, v2, erasure(leksand, "uc-x", [v2])])
+
+    held = store.get_record(factories.LEKSAND, "uc-x")
+    assert held is not None and (held.version, held.title) == (1, "Första versionen")
+    assert [h.record_id for h in store.search("versionen")] == ["uc-x"]
+
+
+def test_the_council_erases_a_kommuns_entry_and_it_stays_erased_when_it_arrives_later(
+    store: Store, leksand: factories.FeedWriter
+) -> None:
+    hub = factories.FeedWriter(HUB_ORIGIN)
+    keys = KeyRing([leksand.trusted_key(), hub.trusted_key()])
+    v1 = leksand.publish(record_id="uc-x", summary=SECRET)
+    # The hub's erasure arrives first (e.g. this store follows the hub's feed only).
+    assert take(store, keys, [erasure(hub, "uc-x", [v1], origin=factories.LEKSAND)]).ok
+
+    assert take(store, keys, [v1]).accepted == 1
+
+    assert store.read_log(0, 10).entries[1].WhichOneof("item") == "redacted"
+    assert store.get_record(factories.LEKSAND, "uc-x") is None
+    assert [(e.origin, e.by_origin) for e in store.erased_entries()] == [("2029", "0000")]
+
+
+def test_a_kommun_cannot_erase_another_kommuns_entries(
+    store: Store, leksand: factories.FeedWriter, tibro: factories.FeedWriter
+) -> None:
+    keys = KeyRing([leksand.trusted_key(), tibro.trusted_key()])
+    v1 = leksand.publish(record_id="uc-x", summary=SECRET)
+    take(store, keys, [v1])
+
+    report = take(store, keys, [erasure(tibro, "uc-x", [v1], origin=factories.LEKSAND)])
+
+    assert report.first_refusal is not None
+    assert report.first_refusal.reason is Reason.SCHEMA_INVALID
+    assert "erasure.origin" in report.first_refusal.detail
+    assert store.read_log(0, 1).entries[0].WhichOneof("item") == "signed"
+    assert store.erased_entries() == []
+
+
+def test_an_erasure_naming_another_hash_erases_nothing(
+    store: Store, leksand: factories.FeedWriter
+) -> None:
+    keys = leksand.keyring()
+    v1 = leksand.publish(record_id="uc-x", summary=SECRET)
+    take(store, keys, [v1])
+    wrong = records_pb2.Record()
+    wrong.CopyFrom(
+        build_erasure(
+            eraser=factories.LEKSAND,
+            origin=factories.LEKSAND,
+            record_id="uc-x",
+            entries=[HeldEntry(1, b"\x01" * 32, 1)],
+            reason=erasure_pb2.ERASURE_REASON_OTHER,
+            now_ms=leksand.next_timestamp_ms,
+        )
+    )
+    assert take(store, keys, [leksand.append(wrong)]).ok
+    assert store.read_log(0, 1).entries[0].WhichOneof("item") == "signed"
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM erased")).scalar() == 1
