@@ -65,6 +65,8 @@ class HeldEntry:
     sequence: int
     entry_hash: bytes
     visibility: int
+    #: The record version the entry holds (0: not known).
+    version: int = 0
 
 
 def erasure_id(origin: str, record_id: str, sequences: Iterable[int]) -> str:

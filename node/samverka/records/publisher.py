@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from samverka.errors import SamverkaError, StoreConflict
 from samverka.protocol.entries import ParsedEntry, build_entry, sign_entry
 from samverka.protocol.signing import GENESIS_HASH, SigningKey
+from samverka.protocol.erasure import build_erasure
+from samverka.protocol.kommuner import HUB_ORIGIN
+from samverka.protocol.validation import record_issues as validate_issues
 from samverka.protocol.validation import refuse_placeholders
 from samverka.protocol.verify import KeyRing, TrustedKey, Verdict, verify_entry
 from samverka.store.store import Store
@@ -89,6 +92,60 @@ class Publisher:
         assert verdict is Verdict.ACCEPTED
         self.store.append([parsed])
         return parsed
+
+    def erase(
+        self,
+        record_id: str,
+        *,
+        origin: str | None = None,
+        versions: Sequence[int] = (),
+        reason: int,
+        note: str = "",
+        request_ref: str = "",
+    ) -> ParsedEntry:
+        """Publish an erasure (samverka.protocol.erasure) of a record's entries.
+
+        ``origin``: the feed holding them, this node's own unless it is the council's
+        hub. ``versions``: the record versions to erase; all held entries of the record
+        when empty. The store applies it at once (content gone, chain kept), and every
+        holder does when the erasure reaches it.
+        """
+        origin = origin or self.origin
+        if origin != self.origin and self.origin != HUB_ORIGIN:
+            raise SamverkaError(
+                f"{self.origin} can erase only its own records, not {origin}'s",
+                hint="the council erases at the hub on the kommun's request",
+            )
+        held = self.store.record_entries(origin, record_id)
+        if versions:
+            wanted = set(versions)
+            missing = sorted(wanted - {e.version for e in held})
+            if missing:
+                raise SamverkaError(
+                    f"{origin}'s record {record_id!r} has no held version "
+                    + ", ".join(map(str, missing)),
+                    hint="`samverka usecase show ID --history` lists its versions",
+                )
+            held = [e for e in held if e.version in wanted]
+        if not held:
+            raise SamverkaError(
+                f"nothing of {origin}'s record {record_id!r} is held to erase",
+                hint="it may be erased already",
+            )
+        record = build_erasure(
+            eraser=self.origin,
+            origin=origin,
+            record_id=record_id,
+            entries=held,
+            reason=reason,
+            note=note,
+            request_ref=request_ref,
+            now_ms=self.clock(),
+        )
+        check = validate_issues(record, origin=self.origin)
+        if check:
+            raise SamverkaError("; ".join(f"{i.field}: {i.message}" for i in check))
+        return self.publish(record)
 
     def retire(self, record_id: str) -> ParsedEntry:
         """Write a tombstone: a new version marked retracted. History stays."""

@@ -58,7 +58,7 @@ from sqlalchemy.engine import Connection, Row
 from samverka.closing import Closing
 from samverka.errors import StoreConflict, StoreError
 from samverka.protocol.entries import ParsedEntry, parse_signed
-from samverka.protocol.erasure import erasure_targets, is_erasure
+from samverka.protocol.erasure import HeldEntry, erasure_targets, is_erasure
 from samverka.protocol.signing import GENESIS_HASH
 from samverka.protocol.verify import FeedHead, StandIn
 from samverka.store import fulltext, migrations
@@ -647,6 +647,19 @@ class Store(Closing):
                 parsed = parse_signed(bytes(rows[0][1]))
                 update = _ViewUpdate(int(rows[0][0]), parsed, record_facts(parsed.record))
                 self._update_view(conn, {(origin, record_id): update})
+
+    def record_entries(self, origin: str, record_id: str) -> list[HeldEntry]:
+        """The entries held signed of one record (what an erasure of it would name)."""
+        rows = self._fetch_all_driver(
+            "SELECT sequence, entry_hash, visibility, version FROM log WHERE origin = ? "
+            "AND record_id = ? AND signed_entry IS NOT NULL ORDER BY sequence",
+            (origin, record_id),
+        )
+        return [HeldEntry(int(r[0]), bytes(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+    def _fetch_all_driver(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        with self._errors("read from"), self.engine.connect() as conn:
+            return driver_execute(conn, sql, params)
 
     def erased_entries(self, origin: str | None = None) -> list[ErasedEntryRow]:
         """The entries held erased (all, or of one origin), in feed order."""
