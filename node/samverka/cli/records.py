@@ -25,7 +25,6 @@ from samverka.cli._common import (
 )
 from samverka.cli.erase import erase_command
 from samverka.errors import FieldIssue, SamverkaError
-from samverka.i18n import N_, _, language
 from samverka.protocol.kommuner import is_origin, kommun_name
 from samverka.protocol.validation import record_issues
 from samverka.protocol.vocab import (
@@ -82,80 +81,14 @@ KINDS: dict[str, tuple[str, str, str]] = {
 }
 
 
-#: Per body: the noun people read in messages (a msgid).
-NOUNS: dict[str, str] = {
-    "use_case": N_("användningsfall"),
-    "lesson": N_("lärdom"),
-    "solution": N_("lösning"),
-    "adoption": N_("införande"),
-}
-
-#: What ``show`` calls each flat field (msgids); a field not named here shows its name.
-FIELD_LABELS: dict[str, str] = {
-    "summary": N_("sammanfattning"),
-    "description": N_("beskrivning"),
-    "area": N_("verksamhetsområde"),
-    "status": N_("status"),
-    "risk": N_("riskklass"),
-    "technique": N_("teknik"),
-    "product": N_("produkt"),
-    "vendor": N_("leverantör"),
-    "personal_data": N_("personuppgifter"),
-    "dpia": N_("konsekvensbedömning"),
-    "dpia_link": N_("länk till konsekvensbedömning"),
-    "human_oversight": N_("mänsklig kontroll"),
-    "data_source": N_("datakälla"),
-    "cost_one_off": N_("engångskostnad"),
-    "cost_yearly": N_("årlig kostnad"),
-    "cost_note": N_("kostnadskommentar"),
-    "benefit": N_("nytta"),
-    "partner": N_("partner"),
-    "national_project": N_("nationellt projekt"),
-    "contact_role": N_("kontaktroll"),
-    "link": N_("länk"),
-    "reuses": N_("återanvänder"),
-    "started": N_("startdatum"),
-    "ended": N_("slutdatum"),
-    "use_case": N_("användningsfall"),
-    "category": N_("kategori"),
-    "what_worked": N_("vad fungerade"),
-    "what_did_not": N_("vad fungerade inte"),
-    "advice": N_("råd"),
-    "type": N_("lösningstyp"),
-    "licence": N_("licens"),
-    "url": N_("webbadress"),
-    "content_hash": N_("kontrollsumma"),
-    "how_to_adopt": N_("så inför du"),
-    "solution": N_("lösning"),
-    "note": N_("anteckning"),
-    "adopted": N_("infört"),
-    "body": N_("brödtext"),
-    "reference": N_("referens"),
-    "tag": N_("tagg"),
-    "language": N_("språk"),
-}
-
-
-def field_label(name: str) -> str:
-    """A flat field's name as people read it, in their language."""
-    label = FIELD_LABELS.get(name)
-    return _(label) if label else name.replace("_", " ")
-
-
-def noun_of(noun: str) -> str:
-    """The translated noun for a body's English noun (``use case`` -> användningsfall)."""
-    body = noun.replace(" ", "_")
-    return _(NOUNS[body]) if body in NOUNS else noun
-
-
 class RecordRefused(SamverkaError):
     """A record the user wrote breaks the schema; the message lists each field."""
 
     def __init__(self, noun: str, issues: Sequence[FieldIssue]) -> None:
         lines = "\n".join(f"  {i.field}: {i.message}" for i in issues)
         super().__init__(
-            _("{noun}: posten är ogiltig:\n{lines}").format(noun=noun_of(noun), lines=lines),
-            hint=_("rätta fälten som nämns ovan; varje flagga beskrivs i --help"),
+            f"the {noun} is invalid:\n{lines}",
+            hint="fix the fields named above; every option is described in --help",
         )
         self.issues = list(issues)
 
@@ -252,11 +185,9 @@ def prompt_missing(
     if not (interactive or stdin_is_terminal()):
         options = ", ".join(option_name(FIELDS_BY_NAME[n]) for n in missing)
         raise SamverkaError(
-            _("obligatoriska flaggor saknas: {options}").format(options=options),
-            hint=_(
-                "stdin är ingen terminal, så samverka frågar inte; ge dem som flaggor "
-                "(eller ange --interactive för att bli tillfrågad)"
-            ),
+            f"missing required option(s): {options}",
+            hint="stdin is not a terminal, so samverka does not ask; give them as options "
+            "(or pass --interactive to be asked)",
         )
     for name in missing:
         f = FIELDS_BY_NAME[name]
@@ -278,20 +209,10 @@ def publish(node: Node, record: records_pb2.Record, noun: str, *, as_json: bool 
     check_record(record, noun, node.origin)
     parsed = node.publisher().publish(record)
     header = parsed.record.header
-    what = (
-        _("drog in {noun} {id} version {version} ({origin}#{sequence}, {visibility})")
-        if header.tombstone
-        else _("publicerade {noun} {id} version {version} ({origin}#{sequence}, {visibility})")
-    )
+    what = "retired" if header.tombstone else "published"
     click.echo(
-        what.format(
-            noun=noun_of(noun),
-            id=header.id,
-            version=header.version,
-            origin=parsed.origin,
-            sequence=parsed.sequence,
-            visibility=VISIBILITY.label(header.visibility, language()),
-        ),
+        f"{what} {noun} {header.id} version {header.version} "
+        f"({parsed.origin}#{parsed.sequence}, {VISIBILITY.label(header.visibility)})",
         err=as_json,
     )
 
@@ -302,17 +223,13 @@ def publish(node: Node, record: records_pb2.Record, noun: str, *, as_json: bool 
 def split_ref(record_id: str, origin: str | None, own: str) -> tuple[str, str]:
     """``ID`` with ``--origin``, or ``ORIGIN/ID``; defaults to the node's own origin."""
     if "/" in record_id:
-        ref_origin, _sep, record_id = record_id.rpartition("/")
+        ref_origin, _, record_id = record_id.rpartition("/")
         if origin and origin != ref_origin:
-            raise SamverkaError(
-                _("{ref} motsäger --origin {origin}").format(
-                    ref=f"{ref_origin}/{record_id}", origin=origin
-                )
-            )
+            raise SamverkaError(f"{ref_origin}/{record_id} contradicts --origin {origin}")
         origin = ref_origin
     origin = origin or own
     if not is_origin(origin):
-        raise SamverkaError(_("{value!r} är ingen kommunkod").format(value=origin))
+        raise SamverkaError(f"{origin!r} is not a kommunkod")
     return origin, record_id
 
 
@@ -320,13 +237,9 @@ def get_stored(node: Node, origin: str, record_id: str, noun: str) -> StoredReco
     stored = node.store.get_record(origin, record_id)
     if stored is None:
         raise SamverkaError(
-            _("{noun} {id!r} från {name} ({origin}) finns inte i den här noden").format(
-                noun=noun_of(noun), id=record_id, name=kommun_name(origin), origin=origin
-            ),
-            hint=_(
-                "lista det noden har med `samverka usecase list --all-origins` eller sök med "
-                "`samverka search`"
-            ),
+            f"no {noun} {record_id!r} from {kommun_name(origin)} ({origin}) in this node",
+            hint="list what is held with `samverka usecase list --all-origins` or search with "
+            "`samverka search`",
         )
     return stored
 
@@ -359,11 +272,11 @@ def _when(ms: int) -> str:
 def describe_value(f: FormField, value: Any) -> str:
     """A form value as a person reads it: Swedish labels for enums, ja/nej."""
     if f.type == "bool":
-        return bool_label(bool(value), language())
+        return bool_label(bool(value))
     if isinstance(value, list):
         return "; ".join(describe_value(f, v) for v in value)
     if f.vocab is not None and value:
-        return f.vocab.label(f.vocab.parse(value), language())
+        return f.vocab.label(f.vocab.parse(value))
     if f.type == "sek" and value:
         return f"{int(value):,} kr".replace(",", "\u00a0")
     return str(value)
@@ -373,17 +286,15 @@ def print_record(stored: StoredRecord) -> None:
     rec = stored.record
     body = body_of_record(rec)
     click.echo(stored.title or stored.record_id)
-    lang = language()
-    retired = "  " + _("(indragen)") if stored.tombstone else ""
     rows: list[tuple[str, str]] = [
-        (_("id"), stored.record_id),
-        (_("ursprung"), f"{kommun_name(stored.origin)} ({stored.origin})"),
-        (_("typ"), RECORD_KIND.label(stored.kind, lang)),
-        (_("version"), str(stored.version) + retired),
-        (_("synlighet"), VISIBILITY.label(stored.visibility, lang)),
-        (_("skapad"), _when(rec.header.created_at_ms)),
-        (_("ändrad"), _when(rec.header.updated_at_ms)),
-        (_("signerad med nyckel"), f"{stored.key_id}  " + _("(signaturen verifierad)")),
+        ("id", stored.record_id),
+        ("origin", f"{kommun_name(stored.origin)} ({stored.origin})"),
+        ("kind", RECORD_KIND.label(stored.kind)),
+        ("version", str(stored.version) + ("  (retired)" if stored.tombstone else "")),
+        ("visibility", VISIBILITY.label(stored.visibility)),
+        ("created", _when(rec.header.created_at_ms)),
+        ("updated", _when(rec.header.updated_at_ms)),
+        ("signed by key", f"{stored.key_id}  (signature verified)"),
     ]
     if body:
         form = read_form(rec)
@@ -393,11 +304,11 @@ def print_record(stored: StoredRecord) -> None:
             value = form.get(f.name)
             if value in ("", [], None) or (f.type == "bool" and value is False):
                 continue
-            rows.append((field_label(f.name), describe_value(f, value)))
+            rows.append((f.name.replace("_", " "), describe_value(f, value)))
     if body == "adoption" and rec.adoption.HasField("policy_override"):
         override = rec.adoption.policy_override
-        rules = ", ".join(AI_RULE.label(r, lang) for r in override.rules)
-        rows.append((_("trots AI-regler"), f"{rules}: {override.reason}"))
+        rules = ", ".join(AI_RULE.label(r) for r in override.rules)
+        rows.append(("trots AI-regler", f"{rules}: {override.reason}"))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         lines = value.splitlines() or [""]
@@ -420,40 +331,33 @@ def show_record(
     print_record(stored)
     if versions is None:
         return
-    click.echo("  " + _("historik"))
+    click.echo("  history")
     for v in versions:
-        mark = "  " + _("indragen") if v["tombstone"] else ""
+        mark = "  tombstone" if v["tombstone"] else ""
         click.echo(
-            "    "
-            + _("version {version}  {entry}  {when}  nyckel {key}").format(
-                version=v["version"],
-                entry=f"{stored.origin}#{v['sequence']}",
-                when=_when(v["timestamp_ms"]),
-                key=v["key_id"],
-            )
-            + mark
+            f"    version {v['version']}  {stored.origin}#{v['sequence']}  "
+            f"{_when(v['timestamp_ms'])}  key {v['key_id']}{mark}"
         )
 
 
 def list_columns(body: str) -> list[tuple[str, Callable[[records_pb2.Record], str]]]:
     """Kind-specific columns for ``list``, labelled and valued in Swedish."""
-    lang = language()
     if body == "use_case":
         return [
-            (_("STATUS"), lambda r: USE_CASE_STATUS.label(r.use_case.status, lang)),
-            (_("OMRÅDE"), lambda r: SERVICE_AREA.label(r.use_case.service_area, lang)),
+            ("STATUS", lambda r: USE_CASE_STATUS.label(r.use_case.status)),
+            ("OMRÅDE", lambda r: SERVICE_AREA.label(r.use_case.service_area)),
         ]
     if body == "lesson":
-        return [(_("KATEGORI"), lambda r: LESSON_CATEGORY.label(r.lesson.category, lang))]
+        return [("KATEGORI", lambda r: LESSON_CATEGORY.label(r.lesson.category))]
     if body == "solution":
         return [
-            (_("TYP"), lambda r: SOLUTION_TYPE.label(r.solution.solution_type, lang)),
-            (_("OMRÅDE"), lambda r: SERVICE_AREA.label(r.solution.service_area, lang)),
+            ("TYP", lambda r: SOLUTION_TYPE.label(r.solution.solution_type)),
+            ("OMRÅDE", lambda r: SERVICE_AREA.label(r.solution.service_area)),
         ]
     if body == "adoption":
         return [
-            (_("LÖSNING"), lambda r: f"{r.adoption.solution.origin}/{r.adoption.solution.id}"),
-            (_("STATUS"), lambda r: USE_CASE_STATUS.label(r.adoption.status, lang)),
+            ("LÖSNING", lambda r: f"{r.adoption.solution.origin}/{r.adoption.solution.id}"),
+            ("STATUS", lambda r: USE_CASE_STATUS.label(r.adoption.status)),
         ]
     return []
 
@@ -505,10 +409,8 @@ def kind_group(body: str) -> click.Group:
         if record_id:
             if node.store.get_record(node.origin, record_id) is not None:
                 raise SamverkaError(
-                    _("{origin} har redan en post {id!r}").format(origin=node.origin, id=record_id),
-                    hint=_("ändra den med `samverka {name} edit {id} …`").format(
-                        name=name, id=record_id
-                    ),
+                    f"{node.origin} already has a record {record_id!r}",
+                    hint=f"change it with `samverka {name} edit {record_id} …`",
                 )
         else:
             title = read_form(record).get("title") or noun
@@ -537,27 +439,17 @@ def kind_group(body: str) -> click.Group:
         stored = get_stored(node, node.origin, record_id, noun)
         if stored.kind != record_kind:
             raise SamverkaError(
-                _("{id!r} är av typen {kind}, inte {noun}").format(
-                    id=record_id,
-                    kind=RECORD_KIND.label(stored.kind, language()).lower(),
-                    noun=noun_of(noun),
-                )
+                f"{record_id!r} is a {RECORD_KIND.label(stored.kind, 'en').lower()}, not a {noun}"
             )
         if stored.tombstone:
-            raise SamverkaError(
-                _("{noun} {id!r} är indragen; dess historik står kvar som den är").format(
-                    noun=noun_of(noun), id=record_id
-                )
-            )
+            raise SamverkaError(f"{noun} {record_id!r} is retired; its history stays as it is")
         values = given_values(body, params)
         for field_name in clear:
             values[field_name] = [] if FIELDS_BY_NAME[field_name].multiple(body) else ""
         if not values:
             raise SamverkaError(
-                _("inget att ändra"),
-                hint=_("ange fälten som ska ändras, se `samverka {name} edit --help`").format(
-                    name=name
-                ),
+                "nothing to change",
+                hint=f"give the fields to change, see `samverka {name} edit --help`",
             )
         record = records_pb2.Record()
         record.CopyFrom(stored.record)
@@ -566,10 +458,7 @@ def kind_group(body: str) -> click.Group:
             raise RecordRefused(noun, issues)
         if same_content(record, stored.record):
             click.echo(
-                _("{noun} {id} oförändrad (fortfarande version {version})").format(
-                    noun=noun_of(noun), id=record_id, version=stored.version
-                ),
-                err=as_json,
+                f"{noun} {record_id} unchanged (still version {stored.version})", err=as_json
             )
         else:
             publish(node, record, noun, as_json=as_json)
@@ -588,17 +477,11 @@ def kind_group(body: str) -> click.Group:
     def retire(node: Node, record_id: str) -> None:
         stored = get_stored(node, node.origin, record_id, noun)
         if stored.kind != record_kind:
-            raise SamverkaError(
-                _("{id!r} är inte av typen {noun}").format(id=record_id, noun=noun_of(noun))
-            )
+            raise SamverkaError(f"{record_id!r} is not a {noun}")
         parsed = node.publisher().retire(record_id)
         click.echo(
-            _("drog in {noun} {id}: gravstensversion {version} ({entry})").format(
-                noun=noun_of(noun),
-                id=record_id,
-                version=parsed.version,
-                entry=f"{parsed.origin}#{parsed.sequence}",
-            )
+            f"retired {noun} {record_id}: tombstone version {parsed.version} "
+            f"({parsed.origin}#{parsed.sequence})"
         )
 
     group.add_command(list_command(body, record_kind, noun, name))
@@ -638,7 +521,7 @@ def list_command(body: str, record_kind: int, noun: str, name: str) -> click.Com
     ) -> None:
         for origin in origins:
             if not is_origin(origin):
-                raise SamverkaError(_("{value!r} är ingen kommunkod").format(value=origin))
+                raise SamverkaError(f"{origin!r} is not a kommunkod")
         wanted_area = SERVICE_AREA.parse(area) if area else None
         wanted_status = USE_CASE_STATUS.parse(status) if status else None
         selected = [] if all_origins else list(origins or [node.origin])
@@ -653,24 +536,21 @@ def list_command(body: str, record_kind: int, noun: str, name: str) -> click.Com
             print_json([record_json(s) for s in records])
             return
         if not records:
-            click.echo(
-                _("inga poster av typen {noun}").format(noun=noun_of(noun))
-                + ("" if include_retired else " " + _("(indragna döljs)"))
-            )
+            click.echo(f"no {noun}s" + ("" if include_retired else " (retired ones hidden)"))
             return
         columns = list_columns(body)
         many = len({s.origin for s in records}) > 1 or selected != [node.origin]
-        header = ([_("URSPRUNG")] if many else []) + [_("ID"), _("V"), _("SYNLIGHET")]
-        header += [c[0] for c in columns] + [_("TITEL")]
+        header = (["ORIGIN"] if many else []) + ["ID", "V", "SYNLIGHET"]
+        header += [c[0] for c in columns] + ["TITEL"]
         rows = [header]
         for s in records:
             row = ([s.origin] if many else []) + [
                 s.record_id,
                 str(s.version),
-                VISIBILITY.label(s.visibility, language()),
+                VISIBILITY.label(s.visibility),
             ]
             row += [c[1](s.record) for c in columns]
-            row.append((_("(indragen)") + " " if s.tombstone else "") + s.title)
+            row.append(("(indragen) " if s.tombstone else "") + s.title)
             rows.append(row)
         print_table(rows)
 
@@ -756,15 +636,11 @@ def adopt(
         f"{origin}-{solution_id}", "adoption", _TakenIds(node)
     )
     if node.store.get_record(node.origin, record_id) is not None:
-        raise SamverkaError(
-            _("{origin} har redan en post {id!r}").format(origin=node.origin, id=record_id)
-        )
+        raise SamverkaError(f"{node.origin} already has a record {record_id!r}")
     target = node.store.get_record(origin, solution_id)
     if target is None:
         click.echo(
-            _("obs: noden har inte {ref} (ännu); registrerar ändå").format(
-                ref=f"{origin}/{solution_id}"
-            ),
+            f"note: {origin}/{solution_id} is not held by this node (yet); recording anyway",
             err=True,
         )
     check, recorded = guard_adoption(
@@ -772,16 +648,12 @@ def adopt(
     )
     if check is not None and check.has_rules and not check.facts.risk_known:
         click.echo(
-            _("obs: {ref} anger ingen riskklass; pröva den mot era AI-regler").format(
-                ref=f"{origin}/{solution_id}"
-            ),
+            f"obs: {origin}/{solution_id} anger ingen riskklass; pröva den mot era AI-regler",
             err=True,
         )
     if recorded is not None:
         click.echo(
-            _("obs: införs trots kommunens AI-regler ({reason}); det skrivs in i posten").format(
-                reason=override
-            ),
+            f"obs: införs trots kommunens AI-regler ({override}); det skrivs in i posten",
             err=True,
         )
     values["solution"] = f"{origin}/{solution_id}"
