@@ -7,9 +7,9 @@ from collections.abc import Callable, Sequence
 
 from samverka.errors import SamverkaError, StoreConflict
 from samverka.protocol.entries import ParsedEntry, build_entry, sign_entry
-from samverka.protocol.signing import GENESIS_HASH, SigningKey
 from samverka.protocol.erasure import build_erasure
 from samverka.protocol.kommuner import HUB_ORIGIN
+from samverka.protocol.signing import GENESIS_HASH, SigningKey
 from samverka.protocol.validation import record_issues as validate_issues
 from samverka.protocol.validation import refuse_placeholders
 from samverka.protocol.verify import KeyRing, TrustedKey, Verdict, verify_entry
