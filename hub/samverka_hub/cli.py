@@ -38,6 +38,10 @@ from samverka_hub.config import DEFAULT_MEMBER_LISTEN, DEFAULT_PUBLIC_LISTEN
         "stats": ("samverka_hub.cli_council:stats", "Coverage across all 290 kommuner."),
         "search": ("samverka_hub.cli_council:search", "Search the whole federation."),
         "harvest": ("samverka_hub.cli_aggregation:harvest", "Pull from members' nodes now."),
+        "erase": (
+            "samverka_hub.cli_erase:erase",
+            "Radera en kommuns post på dess begäran (signerat av hubben).",
+        ),
         "web": ("samverka_hub.web.cli:web", "Serve the web catalog alone (read-only)."),
         "rotate-keys": (
             "samverka_hub.cli_keys:rotate_keys",
