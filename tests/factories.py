@@ -281,3 +281,154 @@ class FeedWriter:
 def receiver(*writers: FeedWriter) -> tuple[KeyRing, MemoryFeedState]:
     """A fresh in-memory receiver trusting each writer's key for its origin."""
     return KeyRing(w.trusted_key() for w in writers), MemoryFeedState()
+
+
+# -- the ATRS and AI Act fields (issue 13) -------------------------------------------------
+
+R = records_pb2
+#: A provider of an AI system, as in the Annex VIII fields.
+_PROVIDER = R.AiSystemProvider(
+    name="Exempelbolaget AB",
+    trade_name="Handläggarstöd 2.1",
+    contact="support@exempelbolaget.se",
+    url="https://exempelbolaget.se/handlaggarstod",
+    eu_database_url="https://ec.europa.eu/ai-database/entry/HS-2024-001",
+)
+_MODEL = R.AiModel(
+    name="Prioriteringsmodell",
+    version="2.1",
+    provider="Exempelbolaget AB",
+    model_type="gradient boosting",
+    task="Föreslår i vilken ordning ansökningar handläggs",
+    input="Ansökans uppgifter utan namn och personnummer",
+    output="En prioritet 1-3 med de tre viktigaste skälen",
+    architecture="Beslutsträd (XGBoost)",
+    performance="Träffsäkerhet 0,87 mot handläggarnas bedömning 2023",
+    datasets=["Avslutade ärenden 2019-2023"],
+)
+
+
+def make_full_use_case(**kwargs: Any) -> records_pb2.Record:
+    """A valid high-risk UseCase of Leksand ("uc-full") with every ATRS tier-1/tier-2
+    and AI Act field filled (for the exports' and the schema's tests)."""
+    defaults: dict[str, Any] = {
+        "record_id": "uc-full",
+        "title": "Prioritering av ansökningar om ekonomiskt bistånd",
+        "summary": "En modell föreslår i vilken ordning ansökningar handläggs; "
+        "handläggaren beslutar.",
+        "description": "Modellen läser ansökans uppgifter och föreslår en prioritet.",
+        "service_area": R.SERVICE_AREA_SOCIAL_SERVICES,
+        "status": R.USE_CASE_STATUS_PILOT,
+        "risk_class": R.RISK_CLASS_HIGH,
+        "processes_personal_data": True,
+        "impact_assessment_done": True,
+        "impact_assessment": R.Link(url="https://leksand.se/dpia-bistand", title="DPIA"),
+        "human_oversight": "Handläggaren beslutar alltid; förslaget kan ändras.",
+        "vendors": ["Exempelbolaget AB"],
+        "contact_role": "enhetschef ekonomiskt bistånd",
+        "website": "https://leksand.se/ai/bistand",
+        "contact_email": "ai@leksand.se",
+        "accountability": R.Accountability(
+            organisation="Leksands kommun, socialnämnden",
+            team="Enheten för ekonomiskt bistånd",
+            senior_responsible_owner="Socialchef",
+            suppliers=[
+                R.Supplier(
+                    name="Exempelbolaget AB",
+                    company_number="556677-8899",
+                    role="utvecklar och driftar tjänsten",
+                    procurement_procedure="förnyad konkurrensutsättning",
+                )
+            ],
+            data_access_terms="Leverantören är personuppgiftsbiträde enligt avtal.",
+        ),
+        "rationale": R.Rationale(
+            scope="Endast prioritering; beslut fattas av handläggare.",
+            expected_benefits="Kortare väntetid för brådskande ärenden.",
+            previous_process="Ärenden handlades i den ordning de kom in.",
+            alternatives_considered="Fler handläggare; regelbaserad sortering.",
+        ),
+        "decision_process": R.DecisionProcess(
+            process_integration="Förslaget visas i verksamhetssystemet vid ärendelistan.",
+            provided_information="Prioritet och de tre viktigaste skälen.",
+            frequency_and_scale="Cirka 300 ansökningar i månaden.",
+            required_training="Halvdagsutbildning om modellens begränsningar.",
+            appeals_and_review="Beslutet kan överklagas till förvaltningsrätten.",
+        ),
+        "technical": R.TechnicalSpecification(
+            system_architecture="Modellen körs i leverantörens moln inom EU.",
+            maintenance="Modellen utvärderas varje kvartal.",
+        ),
+        "models": [_MODEL],
+        "datasets": [
+            R.Dataset(
+                name="Avslutade ärenden 2019-2023",
+                description="Pseudonymiserade ärenden med handläggarens prioritering.",
+                url="https://leksand.se/data/arenden",
+                source="Kommunens verksamhetssystem",
+                collection="Uttag ur verksamhetssystemet 2024",
+                quantity="14 000 ärenden",
+                sensitive_attributes="Inga namn eller personnummer",
+                completeness_and_representativeness="Alla ärenden under perioden.",
+                cleaning="Dubbletter borttagna.",
+                sharing="Delas inte.",
+                access_and_storage="Lagras i EU, gallras efter fem år.",
+            )
+        ],
+        "assessments": [
+            R.Assessment(
+                name="Jämställdhetsanalys",
+                completed_at_ms=T0_MS,
+                summary="Inga skillnader mellan kön i prioriteringen.",
+                url="https://leksand.se/ai/bistand/jamstalldhet",
+            )
+        ],
+        "risks": [
+            R.Risk(
+                name="Felaktig prioritet",
+                category="noggrannhet",
+                description="Ett brådskande ärende kan få låg prioritet.",
+                mitigation="Handläggaren ser alltid hela listan; uppföljning varje kvartal.",
+            )
+        ],
+        "ai_act_role": R.AI_ACT_ROLE_DEPLOYER,
+        "high_risk_area": R.HIGH_RISK_AREA_ESSENTIAL_SERVICES,
+        "intended_purpose": "Att föreslå handläggningsordning för ansökningar om bistånd.",
+        "fria": R.FundamentalRightsAssessment(
+            done=True,
+            completed_at_ms=T0_MS,
+            summary="Risk för diskriminering hanteras med mänsklig prövning.",
+            url="https://leksand.se/ai/bistand/fria",
+        ),
+        "dpia_summary": "Behandlingen är nödvändig; risker hanteras med åtkomstkontroll.",
+        "eu_database_id": "EU-AI-2025-000123",
+        "transparency_obligations": [R.TRANSPARENCY_OBLIGATION_INTERACTS_WITH_PEOPLE],
+        "transparency_notice": "Den sökande informeras i beslutsbrevet.",
+        "provider": _PROVIDER,
+    }
+    return _record(R.RECORD_KIND_USE_CASE, defaults, kwargs)
+
+
+def make_full_solution(**kwargs: Any) -> records_pb2.Record:
+    """A valid software Solution of Leksand ("sol-full") with every optional field filled."""
+    defaults: dict[str, Any] = {
+        "record_id": "sol-full",
+        "title": "Handläggarstöd för ekonomiskt bistånd",
+        "summary": "Öppen källkod för prioritering av ansökningar.",
+        "solution_type": R.SOLUTION_TYPE_CODE,
+        "service_area": R.SERVICE_AREA_SOCIAL_SERVICES,
+        "licence": "EUPL-1.2",
+        "url": "https://github.com/leksand/handlaggarstod",
+        "content_hash": "sha256:" + "ab" * 32,
+        "how_to_adopt": "Installera enligt README.",
+        "contact_role": "IT-strateg",
+        "links": [R.Link(url="https://leksand.se/ai", title="Mer om AI i Leksand")],
+        "provider": _PROVIDER,
+        "models": [_MODEL],
+        "intended_purpose": "Att föreslå handläggningsordning för ansökningar om bistånd.",
+        "software_version": "2.1.0",
+        "development_status": R.DEVELOPMENT_STATUS_STABLE,
+        "maintenance_type": R.MAINTENANCE_TYPE_INTERNAL,
+        "platforms": ["web", "linux"],
+    }
+    return _record(R.RECORD_KIND_SOLUTION, defaults, kwargs)

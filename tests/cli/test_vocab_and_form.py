@@ -42,6 +42,11 @@ ENUMS = {
     "population_band": records_pb2.PopulationBand,
     "kommun_group": records_pb2.KommunGroup,
     "ai_rule": records_pb2.AiRule,
+    "ai_act_role": records_pb2.AiActRole,
+    "high_risk_area": records_pb2.HighRiskArea,
+    "transparency_obligation": records_pb2.TransparencyObligation,
+    "development_status": records_pb2.DevelopmentStatus,
+    "maintenance_type": records_pb2.MaintenanceType,
 }
 
 
@@ -109,7 +114,7 @@ def test_every_field_writes_and_reads_back(body: str) -> None:
     samples = {
         "text": "Åtgärd", "enum": None, "bool": True, "sek": "1 500", "date": "2024-05-01",
         "benefit": "timmar=10 h", "link": "https://example.se Sida", "ref": "1472/uc-x",
-        "kommun": "2026",
+        "kommun": "2026", "item": "Namn",
     }  # fmt: skip
     record = new_record(body, "2029")
     values = {}

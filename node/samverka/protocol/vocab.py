@@ -272,6 +272,86 @@ AI_RULE = Vocabulary("ai_rule", "AI-regel (AI rule)", "AI_RULE_", (
     _t(R.AI_RULE_DPIA, "dpia", "Konsekvensbedömning krävs", "DPIA required",
        "konsekvensbedömning"),
 ))
+
+AI_ACT_ROLE = Vocabulary("ai_act_role", "roll enligt AI-förordningen (AI Act role)",
+                         "AI_ACT_ROLE_", (
+    _t(R.AI_ACT_ROLE_PROVIDER, "provider", "Leverantör", "Provider", "leverantor"),
+    _t(R.AI_ACT_ROLE_DEPLOYER, "deployer", "Tillhandahållare", "Deployer",
+       "användare", "idriftsättare", "brukare"),
+    _t(R.AI_ACT_ROLE_IMPORTER, "importer", "Importör", "Importer"),
+    _t(R.AI_ACT_ROLE_DISTRIBUTOR, "distributor", "Distributör", "Distributor"),
+))
+
+#: AI Act Annex III: the areas where an AI system is high-risk (Art. 6(2)).
+HIGH_RISK_AREA = Vocabulary("high_risk_area", "område i bilaga III (AI Act Annex III area)",
+                            "HIGH_RISK_AREA_", (
+    _t(R.HIGH_RISK_AREA_BIOMETRICS, "biometrics", "Biometri", "Biometrics", "biometrik",
+       "bilaga iii 1", "annex iii 1"),
+    _t(R.HIGH_RISK_AREA_CRITICAL_INFRASTRUCTURE, "critical-infrastructure",
+       "Kritisk infrastruktur", "Critical infrastructure", "bilaga iii 2", "annex iii 2"),
+    _t(R.HIGH_RISK_AREA_EDUCATION, "education", "Utbildning och yrkesutbildning",
+       "Education and vocational training", "utbildning", "bilaga iii 3", "annex iii 3"),
+    _t(R.HIGH_RISK_AREA_EMPLOYMENT, "employment", "Anställning och arbetsledning",
+       "Employment and workers management", "anställning", "arbetsliv", "bilaga iii 4",
+       "annex iii 4"),
+    _t(R.HIGH_RISK_AREA_ESSENTIAL_SERVICES, "essential-services",
+       "Väsentliga privata och offentliga tjänster och förmåner",
+       "Essential private and public services and benefits", "väsentliga tjänster",
+       "offentligt stöd", "offentliga förmåner", "bistånd", "bilaga iii 5", "annex iii 5"),
+    _t(R.HIGH_RISK_AREA_LAW_ENFORCEMENT, "law-enforcement", "Brottsbekämpning",
+       "Law enforcement", "polis", "bilaga iii 6", "annex iii 6"),
+    _t(R.HIGH_RISK_AREA_MIGRATION, "migration", "Migration, asyl och gränskontroll",
+       "Migration, asylum and border control", "asyl", "gränskontroll", "bilaga iii 7",
+       "annex iii 7"),
+    _t(R.HIGH_RISK_AREA_JUSTICE_DEMOCRACY, "justice-democracy",
+       "Rättskipning och demokratiska processer",
+       "Administration of justice and democratic processes", "rättskipning", "demokrati",
+       "val", "bilaga iii 8", "annex iii 8"),
+))
+
+#: AI Act Art. 50: the transparency cases.
+TRANSPARENCY_OBLIGATION = Vocabulary(
+    "transparency_obligation", "transparenskrav enligt artikel 50 (Art. 50 obligation)",
+    "TRANSPARENCY_OBLIGATION_", (
+    _t(R.TRANSPARENCY_OBLIGATION_INTERACTS_WITH_PEOPLE, "interacts-with-people",
+       "Interagerar med människor", "Interacts with people", "chattbot", "chatbot",
+       "interaktion", "art 50 1"),
+    _t(R.TRANSPARENCY_OBLIGATION_SYNTHETIC_CONTENT, "synthetic-content",
+       "Genererar syntetiskt innehåll", "Generates synthetic content", "syntetiskt innehåll",
+       "genererat innehåll", "art 50 2"),
+    _t(R.TRANSPARENCY_OBLIGATION_EMOTION_RECOGNITION, "emotion-recognition",
+       "Känsloigenkänning eller biometrisk kategorisering",
+       "Emotion recognition or biometric categorisation", "känsloigenkänning",
+       "biometrisk kategorisering", "art 50 3"),
+    _t(R.TRANSPARENCY_OBLIGATION_DEEP_FAKE, "deep-fake", "Deepfake", "Deep fake",
+       "deepfakes", "djupförfalskning", "art 50 4"),
+    _t(R.TRANSPARENCY_OBLIGATION_PUBLIC_INTEREST_TEXT, "public-interest-text",
+       "AI-genererad text som informerar allmänheten",
+       "Generated text informing the public", "text till allmänheten"),
+))
+
+#: publiccode.yml's developmentStatus.
+DEVELOPMENT_STATUS = Vocabulary("development_status", "utvecklingsstatus (development status)",
+                                "DEVELOPMENT_STATUS_", (
+    _t(R.DEVELOPMENT_STATUS_CONCEPT, "concept", "Koncept", "Concept", "idé"),
+    _t(R.DEVELOPMENT_STATUS_DEVELOPMENT, "development", "Under utveckling", "In development",
+       "utveckling"),
+    _t(R.DEVELOPMENT_STATUS_BETA, "beta", "Beta", "Beta", "test"),
+    _t(R.DEVELOPMENT_STATUS_STABLE, "stable", "Stabil", "Stable", "i drift", "produktion"),
+    _t(R.DEVELOPMENT_STATUS_OBSOLETE, "obsolete", "Utgången", "Obsolete", "avvecklad"),
+))
+
+#: publiccode.yml's maintenance.type.
+MAINTENANCE_TYPE = Vocabulary("maintenance_type", "förvaltning (maintenance type)",
+                              "MAINTENANCE_TYPE_", (
+    _t(R.MAINTENANCE_TYPE_INTERNAL, "internal", "Egen förvaltning", "Internal", "intern",
+       "egen"),
+    _t(R.MAINTENANCE_TYPE_CONTRACT, "contract", "Avtalad förvaltning", "Under contract",
+       "avtal", "leverantör"),
+    _t(R.MAINTENANCE_TYPE_COMMUNITY, "community", "Gemenskap", "Community", "gemensam",
+       "öppen källkod"),
+    _t(R.MAINTENANCE_TYPE_NONE, "none", "Ingen förvaltning", "None", "ingen", "oförvaltad"),
+))
 # fmt: on
 
 #: Every vocabulary by its name.
@@ -288,6 +368,11 @@ VOCABULARIES: dict[str, Vocabulary] = {
         POPULATION_BAND,
         KOMMUN_GROUP,
         AI_RULE,
+        AI_ACT_ROLE,
+        HIGH_RISK_AREA,
+        TRANSPARENCY_OBLIGATION,
+        DEVELOPMENT_STATUS,
+        MAINTENANCE_TYPE,
     )
 }
 

@@ -14,7 +14,11 @@ Accepted files (at most :data:`MAX_FILE_BYTES` and :data:`MAX_ROWS` records):
 
 Columns and keys are the flat fields of :mod:`samverka.records.recordform`, the same names
 as the CLI options (``title``, ``area``, ``cost_yearly``), or their Swedish names
-(``titel``, ``sammanfattning``, ``verksamhetsområde``, ``årlig kostnad``). A column
+(``titel``, ``sammanfattning``, ``verksamhetsområde``, ``årlig kostnad``); the ATRS and AI
+Act fields also by the standards' English names (``senior_responsible_owner``,
+``appeals and review``, ``intended purpose``; docs/SCHEMA.md). Their items (risks,
+models, datasets, assessments, suppliers) are one per line in a cell, parts separated
+by ``|``, or mappings in YAML/JSON. A column
 ``kind`` (``posttyp``) says which kind a row is; without it rows are of the
 importer's default kind (use cases). In CSV/XLSX cells, lists are separated by ``;``
 or new lines (plain lists such as tags or products also by ``,``).
@@ -90,6 +94,7 @@ IMPORTABLE = ("use_case", "lesson", "solution", "adoption")
 #: Plain-text list fields whose CSV/XLSX cells may also be separated by commas.
 _COMMA_LISTS = frozenset(
     {"tag", "technique", "product", "vendor", "data_source", "partner", "national_project"}
+    | {"transparency", "platform"}
 )
 
 
@@ -257,6 +262,8 @@ def _split_cell(flat: str, cell: Any) -> Any:
     if not isinstance(cell, str):
         return [cell]
     pattern = r"[;\n,]" if flat in _COMMA_LISTS else r"[;\n]"
+    if f.type == "item":  # an ATRS item's parts are text that may hold ';': one per line
+        pattern = r"\n"
     return [part.strip() for part in re.split(pattern, cell) if part.strip()]
 
 

@@ -15,7 +15,12 @@ Text forms of the compound fields:
 - link: ``"URL"`` or ``"URL title words"``;
 - a record reference: ``"ORIGIN/ID"`` (e.g. ``1472/uc-chatbot``) or ``"ID"`` for one's own;
 - dates: ``YYYY-MM-DD`` (UTC midnight) or an ISO 8601 date-time;
-- amounts in kronor: ``12000``, ``12 000``, ``12 000 kr``.
+- amounts in kronor: ``12000``, ``12 000``, ``12 000 kr``;
+- the ATRS items (supplier, model, dataset, assessment, identified_risk): their parts
+  in a fixed order separated by ``|`` (:data:`COMPOUNDS`), e.g. an identified risk
+  ``"Felaktigt underlag | noggrannhet | Modellen kan ... | Handläggaren kontrollerar ..."``;
+  in YAML/JSON also a mapping of the parts by name (``namn``, ``beskrivning``,
+  ``åtgärd`` or the English ``name``, ``description``, ``mitigation``).
 """
 
 from __future__ import annotations
@@ -32,10 +37,15 @@ from google.protobuf.message import Message
 from samverka.errors import FieldIssue
 from samverka.protocol.validation import RECORD_ID, REQUIRED
 from samverka.protocol.vocab import (
+    AI_ACT_ROLE,
+    DEVELOPMENT_STATUS,
+    HIGH_RISK_AREA,
     LESSON_CATEGORY,
+    MAINTENANCE_TYPE,
     RISK_CLASS,
     SERVICE_AREA,
     SOLUTION_TYPE,
+    TRANSPARENCY_OBLIGATION,
     USE_CASE_STATUS,
     VISIBILITY,
     UnknownTerm,
@@ -77,7 +87,7 @@ class FormField:
     """
 
     name: str
-    type: str  # text | enum | bool | sek | date | benefit | link | ref | kommun
+    type: str  # text | enum | bool | sek | date | benefit | link | ref | kommun | item
     where: Mapping[str, str]
     help: str
     vocab: Vocabulary | None = None
@@ -217,6 +227,136 @@ FIELDS: tuple[FormField, ...] = (
        "brödtext"),
     _f("reference", "ref", {RC: "references"}, "A record the recommendation builds on, "
        "ORIGIN/ID (repeatable).", "references", "referens", "referenser", metavar="ORIGIN/ID"),
+    # ATRS (UK Algorithmic Transparency Recording Standard v3.0) tier 1 and 2 and the
+    # EU AI Act's deployer fields (docs/SCHEMA.md): Swedish column names first, then
+    # the ATRS/AI Act English names.
+    _f("website", "text", {UC: "website"}, "A page with more about the use case (https; "
+       "ATRS 1.3).", "webbplats", "webbsida", "mer information", "website url", metavar="URL"),
+    _f("contact_email", "text", {UC: "contact_email"}, "A functional mailbox for questions, "
+       "never a person's own (ATRS 1.4).", "e-post", "kontakt e-post", "e-postadress",
+       "contact email", metavar="EMAIL"),
+    _f("organisation", "text", {UC: "accountability.organisation"},
+       "The responsible organisation (ATRS 2.1.1).", "ansvarig organisation",
+       "organisation/department", "organization"),
+    _f("team", "text", {UC: "accountability.team"}, "The responsible team (ATRS 2.1.2).",
+       "ansvarig enhet", "enhet", "avdelning"),
+    _f("senior_responsible_owner", "text", {UC: "accountability.senior_responsible_owner"},
+       "The senior responsible owner's role, never a name (ATRS 2.1.3).",
+       "ytterst ansvarig", "ansvarig chef", "systemägare", "senior responsible owner"),
+    _f("supplier", "item", {UC: "accountability.suppliers"}, "An external supplier "
+       "'name | company number | role | procurement' (repeatable; ATRS 2.1.4).",
+       "extern leverantör", "externa leverantörer", "external supplier",
+       "external suppliers", "suppliers", metavar="NAME|ORGNR|ROLE|PROCUREMENT"),
+    _f("data_access_terms", "text", {UC: "accountability.data_access_terms"},
+       "Terms of the suppliers' access to data (ATRS 2.1.4.5).", "villkor för dataåtkomst",
+       "leverantörens åtkomst till data", "terms of access to data",
+       "terms of access to government data"),
+    _f("scope", "text", {UC: "rationale.scope"}, "What the tool is and is not for "
+       "(ATRS 2.2.2).", "omfattning", "avgränsning"),
+    _f("expected_benefits", "text", {UC: "rationale.expected_benefits"},
+       "The benefits sought (ATRS 2.2.3).", "förväntad nytta", "eftersträvad nytta",
+       "expected benefit"),
+    _f("previous_process", "text", {UC: "rationale.previous_process"},
+       "How the task was done before (ATRS 2.2.4).", "tidigare arbetssätt",
+       "tidigare process", "previous process"),
+    _f("alternatives_considered", "text", {UC: "rationale.alternatives_considered"},
+       "Alternatives considered (ATRS 2.2.5).", "övervägda alternativ",
+       "alternativ som övervägts", "alternatives considered"),
+    _f("process_integration", "text", {UC: "decision_process.process_integration"},
+       "How the tool fits into the decision-making process (ATRS 2.3.1).",
+       "roll i beslutsprocessen", "integrering i beslutsprocessen", "process integration"),
+    _f("provided_information", "text", {UC: "decision_process.provided_information"},
+       "What the tool gives those who decide (ATRS 2.3.2).", "information till beslutsfattare",
+       "underlag från verktyget", "provided information"),
+    _f("frequency_and_scale", "text", {UC: "decision_process.frequency_and_scale"},
+       "How often and at what scale it is used (ATRS 2.3.3).", "användningens omfattning",
+       "användningsfrekvens", "frequency and scale of usage"),
+    _f("required_training", "text", {UC: "decision_process.required_training"},
+       "Training required of its users (ATRS 2.3.5).", "utbildning som krävs",
+       "nödvändig utbildning", "required training"),
+    _f("appeals", "text", {UC: "decision_process.appeals_and_review"},
+       "How a person appeals or asks for review (ATRS 2.3.6).",
+       "överklagande och omprövning", "överklagande", "omprövning", "appeals and review"),
+    _f("system_architecture", "text", {UC: "technical.system_architecture"},
+       "The system's architecture (ATRS 2.4.1).", "systemarkitektur", "system architecture"),
+    _f("maintenance", "text", {UC: "technical.maintenance"},
+       "How the tool is maintained and reviewed (ATRS 2.4.1).", "underhåll",
+       "förvaltning och uppföljning"),
+    _f("model", "item", {UC: "models", SO: "models"}, "A model 'name | version | provider | "
+       "type | task | input | output | architecture | performance | datasets' (repeatable; "
+       "ATRS 2.4.2).", "modell", "modeller", "ai-modell", "models",
+       metavar="NAME|VERSION|PROVIDER|..."),
+    _f("dataset", "item", {UC: "datasets"}, "A dataset 'name | description | url | source | "
+       "collection | quantity | sensitive attributes | completeness | cleaning | sharing | "
+       "access and storage' (repeatable; ATRS 2.4.3).", "datamängd", "datamängder",
+       "datasets", metavar="NAME|DESCRIPTION|..."),
+    _f("assessment", "item", {UC: "assessments"}, "An impact assessment 'name | date | "
+       "summary | url' (repeatable; ATRS 2.5.1).", "bedömning", "bedömningar",
+       "genomförda bedömningar", "assessments", "impact assessments",
+       metavar="NAME|DATE|SUMMARY|URL"),
+    _f("identified_risk", "item", {UC: "risks"}, "A risk 'name | category | description | "
+       "mitigation' (repeatable; ATRS 2.5.2).", "identifierad risk", "risker",
+       "risker och åtgärder", "risks", metavar="NAME|CATEGORY|DESCRIPTION|MITIGATION"),
+    _f("ai_act_role", "enum", {UC: "ai_act_role"}, "The kommun's role under the AI Act: "
+       "provider, deployer, importer or distributor.", "roll enligt ai-förordningen",
+       "ai-roll", "ai act role", vocab=AI_ACT_ROLE, metavar="ROLE"),
+    _f("high_risk_area", "enum", {UC: "high_risk_area"}, "The AI Act Annex III area of a "
+       "high-risk use: biometrics, critical-infrastructure, education, employment, "
+       "essential-services, law-enforcement, migration, justice-democracy.",
+       "högriskområde", "område i bilaga iii", "bilaga iii", "annex iii area", "annex iii",
+       vocab=HIGH_RISK_AREA, metavar="AREA"),
+    _f("intended_purpose", "text", {UC: "intended_purpose", SO: "intended_purpose"},
+       "The intended purpose (AI Act Art. 3.12).", "avsett ändamål", "ändamål",
+       "intended purpose"),
+    _f("fria", "bool", {UC: "fria.done"}, "Whether a fundamental rights impact assessment "
+       "(AI Act Art. 27) was made.", "fria gjord", "grundrättighetsbedömning",
+       "konsekvensbedömning av grundläggande rättigheter", "fundamental rights impact "
+       "assessment"),
+    _f("fria_date", "date", {UC: "fria.completed_at_ms"}, "When the FRIA was completed, "
+       "YYYY-MM-DD.", "fria datum", "datum för fria", "fria date", metavar="DATE"),
+    _f("fria_summary", "text", {UC: "fria.summary"}, "A summary of the FRIA's findings.",
+       "sammanfattning av fria", "fria sammanfattning", "summary of fria"),
+    _f("fria_link", "text", {UC: "fria.url"}, "Where the FRIA is published (https).",
+       "länk till fria", "fria länk", "fria url", metavar="URL"),
+    _f("dpia_summary", "text", {UC: "dpia_summary"}, "A summary of the data protection "
+       "impact assessment.", "sammanfattning av konsekvensbedömning",
+       "dpia sammanfattning", "summary of dpia"),
+    _f("eu_database_id", "text", {UC: "eu_database_id"}, "Registration number in the EU "
+       "database (AI Act Art. 49, 71).", "eu-databasens id", "registreringsnummer i eu-databasen",
+       "eu database id", "eu database registration", metavar="ID"),
+    _f("transparency", "enum", {UC: "transparency_obligations"}, "An Art. 50 case: "
+       "interacts-with-people, synthetic-content, emotion-recognition, deep-fake, "
+       "public-interest-text (repeatable).", "transparenskrav", "artikel 50",
+       "transparency obligations", vocab=TRANSPARENCY_OBLIGATION, metavar="CASE"),
+    _f("transparency_notice", "text", {UC: "transparency_notice"}, "How people are told "
+       "they meet AI or AI-made content.", "information till berörda",
+       "hur berörda informeras", "transparency notice"),
+    _f("provider", "text", {UC: "provider.name", SO: "provider.name"}, "The AI system's "
+       "provider (AI Act Annex VIII).", "ai-leverantör", "systemleverantör",
+       "leverantör av ai-systemet", "name of the provider", "provider name"),
+    _f("trade_name", "text", {UC: "provider.trade_name", SO: "provider.trade_name"},
+       "The AI system's trade name and reference.", "handelsnamn", "systemets namn",
+       "trade name"),
+    _f("provider_contact", "text", {UC: "provider.contact", SO: "provider.contact"},
+       "The provider's functional contact (e-mail or web form).", "leverantörens kontakt",
+       "provider contact"),
+    _f("provider_url", "text", {UC: "provider.url", SO: "provider.url"},
+       "The provider's page about the system (https).", "leverantörens webbplats",
+       "provider url", metavar="URL"),
+    _f("provider_eu_database_url", "text", {UC: "provider.eu_database_url",
+                                            SO: "provider.eu_database_url"},
+       "The provider's entry in the EU database (https).", "länk till eu-databasen",
+       "eu database url", metavar="URL"),
+    _f("software_version", "text", {SO: "software_version"}, "The software's version.",
+       "programversion", "software version", metavar="VERSION"),
+    _f("development_status", "enum", {SO: "development_status"}, "concept, development, "
+       "beta, stable or obsolete.", "utvecklingsstatus", "development status",
+       vocab=DEVELOPMENT_STATUS, metavar="STATUS"),
+    _f("maintenance_type", "enum", {SO: "maintenance_type"}, "Who maintains it: internal, "
+       "contract, community or none.", "förvaltningsform", "maintenance type",
+       vocab=MAINTENANCE_TYPE, metavar="TYPE"),
+    _f("platform", "text", {SO: "platforms"}, "A platform it runs on, e.g. web "
+       "(repeatable).", "plattform", "plattformar", "platforms"),
     _f("visibility", "enum", {HEADER: "visibility"}, "public, members or draft "
        "(offentlig, medlemmar, utkast).", "synlighet", vocab=VISIBILITY, metavar="VIS"),
     _f("tag", "text", {HEADER: "tags"}, "A tag (repeatable).", "tags", "tagg", "taggar",
@@ -364,6 +504,131 @@ def format_ref(ref: records_pb2.RecordRef) -> str:
     return f"{ref.origin}/{ref.id}"
 
 
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One part of a compound item: its protobuf field, kind (text, date or list) and
+    the other names it has as a YAML/JSON key."""
+
+    name: str
+    kind: str = "text"
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Compound:
+    """An item written as its parts separated by ``|`` (or as a mapping of them)."""
+
+    message: type[Message]
+    parts: tuple[Part, ...]
+
+    def part_for(self, key: str) -> Part | None:
+        wanted = column_key(key)
+        for part in self.parts:
+            names = (part.name, *part.aliases)
+            if any(wanted in (column_key(n), fold_diacritics(column_key(n))) for n in names):
+                return part
+        return None
+
+
+def _p(name: str, *aliases: str, kind: str = "text") -> Part:
+    return Part(name, kind, aliases)
+
+
+#: The compound items (form type "item"): each form field's message and parts in order.
+COMPOUNDS: dict[str, Compound] = {
+    "supplier": Compound(records_pb2.Supplier, (
+        _p("name", "namn", "leverantör"),
+        _p("company_number", "organisationsnummer", "orgnr", "company registration number"),
+        _p("role", "roll", "uppdrag"),
+        _p("procurement_procedure", "upphandling", "upphandlingsform", "procurement"),
+    )),
+    "model": Compound(records_pb2.AiModel, (
+        _p("name", "namn", "modell"),
+        _p("version"),
+        _p("provider", "leverantör", "tillverkare"),
+        _p("model_type", "modelltyp", "typ", "type"),
+        _p("task", "uppgift"),
+        _p("input", "indata"),
+        _p("output", "utdata"),
+        _p("architecture", "arkitektur"),
+        _p("performance", "prestanda"),
+        _p("datasets", "datamängder", kind="list"),
+    )),
+    "dataset": Compound(records_pb2.Dataset, (
+        _p("name", "namn", "datamängd"),
+        _p("description", "beskrivning"),
+        _p("url", "länk", "webbadress"),
+        _p("source", "källa", "ursprung"),
+        _p("collection", "insamling"),
+        _p("quantity", "mängd", "omfattning"),
+        _p("sensitive_attributes", "känsliga attribut", "känsliga uppgifter"),
+        _p("completeness_and_representativeness", "fullständighet och representativitet",
+           "fullständighet", "representativitet"),
+        _p("cleaning", "tvätt", "rensning", "datatvätt"),
+        _p("sharing", "delning", "data sharing"),
+        _p("access_and_storage", "åtkomst och lagring", "lagring", "data access and storage"),
+    )),
+    "assessment": Compound(records_pb2.Assessment, (
+        _p("name", "namn", "bedömning"),
+        _p("completed_at_ms", "datum", "date", "genomförd", kind="date"),
+        _p("summary", "sammanfattning"),
+        _p("url", "länk", "webbadress", "link"),
+    )),
+    "identified_risk": Compound(records_pb2.Risk, (
+        _p("name", "namn", "risk"),
+        _p("category", "kategori"),
+        _p("description", "beskrivning"),
+        _p("mitigation", "åtgärd", "åtgärder", "hantering"),
+    )),
+}  # fmt: skip
+#: The separator of a compound item's parts in its text form.
+PART_SEPARATOR = "|"
+
+
+def parse_item(name: str, text: str) -> Message:
+    """A compound item from its text form: the parts in order, separated by ``|``."""
+    compound = COMPOUNDS[name]
+    values = [v.strip() for v in text.split(PART_SEPARATOR)]
+    if len(values) > len(compound.parts):
+        raise _Bad(
+            f"{shown(text)} has {len(values)} parts; at most {len(compound.parts)}: "
+            + " | ".join(p.name for p in compound.parts)
+        )
+    return _build_item(compound, dict(zip((p.name for p in compound.parts), values, strict=False)))
+
+
+def _build_item(compound: Compound, values: Mapping[str, Any]) -> Message:
+    item = compound.message()
+    for part in compound.parts:
+        value = values.get(part.name)
+        if value is None or value == "" or value == []:
+            continue
+        if part.kind == "date":
+            setattr(item, part.name, parse_date_ms(as_text(value)))
+        elif part.kind == "list":
+            items = value if isinstance(value, list | tuple) else as_text(value).split(",")
+            getattr(item, part.name).extend(t for v in items if (t := as_text(v).strip()))
+        else:
+            setattr(item, part.name, as_text(value).strip())
+    return item
+
+
+def format_item(name: str, item: Message) -> str:
+    """The text form of a compound item (trailing empty parts left out)."""
+    texts: list[str] = []
+    for part in COMPOUNDS[name].parts:
+        value = getattr(item, part.name)
+        if part.kind == "date":
+            texts.append(format_date_ms(value) if value else "")
+        elif part.kind == "list":
+            texts.append(", ".join(value))
+        else:
+            texts.append(str(value))
+    while texts and not texts[-1]:
+        texts.pop()
+    return f" {PART_SEPARATOR} ".join(texts)
+
+
 def as_text(value: Any) -> str:
     """A cell or YAML value as text: numbers without '.0', dates ISO, booleans ja/nej."""
     if isinstance(value, bool):
@@ -411,6 +676,8 @@ def _convert(f: FormField, value: Any, own_origin: str) -> Any:
         return parse_link(text)
     if f.type == "ref":
         return parse_ref(text, own_origin)
+    if f.type == "item":
+        return parse_item(f.name, text)
     raise AssertionError(f"unknown form type {f.type}")
 
 
@@ -431,9 +698,24 @@ def _convert_mapping(f: FormField, value: Mapping[str, Any], own_origin: str) ->
             return records_pb2.RecordRef(
                 origin=parts.get("origin", own_origin), id=parts.get("id", "")
             )
+        if f.type == "item":
+            return _item_from_mapping(f.name, value)
     except ValueError as exc:
         raise _Bad(f"{value!r}: {exc}") from exc
     raise _Bad(f"a {f.type} is written as text here, not as a mapping")
+
+
+def _item_from_mapping(name: str, value: Mapping[str, Any]) -> Message:
+    compound = COMPOUNDS[name]
+    values: dict[str, Any] = {}
+    for key, part_value in value.items():
+        part = compound.part_for(str(key))
+        if part is None:
+            names = ", ".join(p.name for p in compound.parts)
+            raise _Bad(f"{shown(str(key))} is not a part of a {name}; use {names}")
+        if part_value is not None:
+            values[part.name] = part_value
+    return _build_item(compound, values)
 
 
 # -- applying a form to a record -----------------------------------------------------
@@ -520,7 +802,8 @@ def _set(parent: Message, leaf: str, repeated: bool, values: list[Any]) -> None:
     if not values:
         # Clear only what is set: touching an unset sub-message would make it present.
         descriptor = parent.DESCRIPTOR.fields_by_name[leaf]
-        present = parent.HasField(leaf) if descriptor.message_type else bool(getattr(parent, leaf))
+        has_presence = descriptor.message_type is not None or descriptor.has_presence
+        present = parent.HasField(leaf) if has_presence else bool(getattr(parent, leaf))
         if present:
             parent.ClearField(leaf)
     elif isinstance(values[0], Message):
@@ -566,6 +849,8 @@ def _format(f: FormField, value: Any) -> str:
         return format_link(value)
     if f.type == "ref":
         return format_ref(value)
+    if f.type == "item":
+        return format_item(f.name, value)
     return str(value)
 
 
