@@ -20,7 +20,7 @@ from samverka.records.recordform import (
     parse_item,
     read_form,
 )
-from samverka.records.transparency import SECTION_FIELDS, sections
+from samverka.records.transparency import SECTION_FIELDS, section_text, sections
 from samverka.v1 import records_pb2 as R
 
 Mutator = Callable[[R.Record], object]
@@ -261,3 +261,10 @@ def test_sections_show_only_what_is_filled() -> None:
 def test_section_fields_are_form_fields() -> None:
     form = read_form(make_full_use_case()) | read_form(make_full_solution())
     assert set(form) >= SECTION_FIELDS
+
+
+def test_section_text_for_a_terminal() -> None:
+    text = "\n".join(section_text(sections(make_full_use_case())))
+    assert "  Risker och åtgärder\n" in text
+    assert "\n      - Felaktig prioritet\n          Kategori: noggrannhet\n" in text
+    assert "\n    Högriskområde (bilaga III): Väsentliga privata" in text

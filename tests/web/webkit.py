@@ -216,6 +216,28 @@ def demo_records() -> dict[str, list[R.Record]]:
                 techniques=["Taligenkänning"],
                 risk_class=R.RISK_CLASS_HIGH,
                 processes_personal_data=True,
+                # ATRS and AI Act fields (issue 13): some groups filled, others not.
+                accountability=R.Accountability(
+                    organisation="Kungsbacka kommun, vård- och omsorgsnämnden",
+                    senior_responsible_owner="Förvaltningschef vård och omsorg",
+                    suppliers=[R.Supplier(name="Diktera AB", company_number="556000-0001")],
+                ),
+                decision_process=R.DecisionProcess(
+                    appeals_and_review="Den enskilde kan begära rättelse av journalen."
+                ),
+                risks=[
+                    R.Risk(
+                        name="Feltolkade ord i journalen",
+                        category="noggrannhet",
+                        mitigation="Personalen läser igenom texten innan den sparas.",
+                    )
+                ],
+                ai_act_role=R.AI_ACT_ROLE_DEPLOYER,
+                intended_purpose="Att göra tal till text i hemtjänstens journalanteckningar.",
+                fria=R.FundamentalRightsAssessment(done=False),
+                provider=R.AiSystemProvider(
+                    name="Diktera AB", url="https://diktera.example.se/omsorg"
+                ),
             ),
             adoption("adopt-ai-policy", ref(LEKSAND, "sol-ai-policy")),
             lesson(
@@ -275,6 +297,8 @@ def demo_records() -> dict[str, list[R.Record]]:
                 techniques=["<i>chatt</i>"],
                 links=[R.Link(url="https://example.se/a?b=<script>", title="<script>x</script>")],
                 tags=("<script>tagg</script>",),
+                risks=[R.Risk(name="<script>risk</script>", mitigation="<b>åtgärd</b>")],
+                website="https://example.se/x?<script>",
             ),
             use_case(
                 "uc-formel",

@@ -16,6 +16,7 @@ from typing import Any
 import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
+from samverka.records import transparency
 
 from samverka_hub.config import WebSection
 from samverka_hub.web import present
@@ -104,6 +105,7 @@ def template_environment() -> jinja2.Environment:
         record_path=present.record_path,
         signed_entry_path=present.signed_entry_path,
         safe_href=present.safe_href,
+        record_sections=transparency.sections,
     )
     env.filters.update(
         date=present.date,

@@ -312,22 +312,25 @@ def sections(record: records_pb2.Record) -> list[Section]:
     return []
 
 
-def section_lines(found: list[Section]) -> list[tuple[str, str]]:
-    """The sections as (label, text) lines for a terminal: a heading line per section,
-    items as their name then their parts indented."""
-    lines: list[tuple[str, str]] = []
+def section_text(found: list[Section], indent: str = "  ") -> list[str]:
+    """The sections as lines for a terminal: a heading per section, ``label: value``
+    under it, an item's name as a bullet with its parts indented under it."""
+    lines: list[str] = []
     for section in found:
-        lines.append((f"[{section.title}]", ""))
+        lines.append(f"{indent}{section.title}")
         for row in section.rows:
             if row.items:
+                lines.append(f"{indent}  {row.label}:")
                 for item in row.items:
-                    lines.append((row.label, item.title))
+                    lines.append(f"{indent}    - {item.title}")
                     for part in item.rows:
-                        lines.append(("", f"  {part.label}: {_row_text(part)}"))
+                        lines.extend(_labelled(f"{indent}        ", part))
             else:
-                lines.append((row.label, _row_text(row)))
+                lines.extend(_labelled(f"{indent}  ", row))
     return lines
 
 
-def _row_text(row: Row) -> str:
-    return "; ".join(row.values) if row.values else row.text
+def _labelled(indent: str, row: Row) -> list[str]:
+    text = "; ".join(row.values) if row.values else row.text
+    first, *rest = text.splitlines() or [""]
+    return [f"{indent}{row.label}: {first}", *(f"{indent}  {line}" for line in rest)]

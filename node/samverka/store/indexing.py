@@ -9,6 +9,7 @@ rebuilt from the log at any time: the columns of the current view
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from samverka.protocol.kommuner import kommun_name
@@ -138,6 +139,10 @@ def search_document(record: records_pb2.Record) -> SearchDocument:
         long += [uc.contact_role, uc.cost.note]
         long += [f"{b.metric} {b.unit} {b.method}" for b in uc.benefits]
         long += [link.title for link in uc.links]
+        long += _register_text(uc.provider, uc.models)
+        long += [uc.intended_purpose, uc.rationale.scope, uc.rationale.expected_benefits]
+        long += [uc.accountability.organisation, *(s.name for s in uc.accountability.suppliers)]
+        long += [r.name for r in uc.risks]
     elif body == "lesson":
         le = record.lesson
         title, area = le.title, le.service_area
@@ -148,6 +153,7 @@ def search_document(record: records_pb2.Record) -> SearchDocument:
         keywords += [so.summary, so.licence]
         long += [so.how_to_adopt, so.contact_role, so.cost.note]
         long += [link.title for link in so.links]
+        long += [*_register_text(so.provider, so.models), so.intended_purpose]
     elif body == "recommendation":
         rec = record.recommendation
         title, area = rec.title, rec.service_area
@@ -164,6 +170,14 @@ def search_document(record: records_pb2.Record) -> SearchDocument:
         keywords=normalize_text(_join(keywords)),
         body=normalize_text(_join(long)),
     )
+
+
+def _register_text(
+    provider: records_pb2.AiSystemProvider, models: Iterable[records_pb2.AiModel]
+) -> list[str]:
+    """The AI system's provider and models, so a search for "Mistral" or a product's
+    trade name finds who runs it (ATRS and AI Act fields, issue 13)."""
+    return [provider.name, provider.trade_name, *(f"{m.name} {m.provider}" for m in models)]
 
 
 def _join(parts: list[str]) -> str:
