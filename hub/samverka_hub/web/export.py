@@ -6,14 +6,8 @@ and **semicolons** between fields (Excel in a Swedish locale splits on ``;``, si
 the comma is the decimal separator), CRLF line ends, every field quoted when it
 needs to be. LibreOffice, Numbers and Python's csv module read it as well.
 
-Text cells whose first visible character is ``=``, ``+``, ``-`` or ``@`` are prefixed
-with an apostrophe, as OWASP's CSV-injection guidance says: a spreadsheet would
-otherwise run a record's title as a formula. "First visible" skips whitespace (space,
-NBSP, tab, CR, LF, ...), control and format characters (zero-width space, bidi marks,
-...), combining marks and the blank-looking fillers, and compares after NFKC, so that
-`` =``, ``\u200b=`` and the fullwidth ``＝ ＋ － ＠`` are caught too (spreadsheets
-trim or fold some of these). A cell that starts with a tab, CR or LF is prefixed as
-well.
+Text cells that a spreadsheet could take for a formula are prefixed with an apostrophe
+(:func:`samverka.exports.spreadsheet.cell`, OWASP's CSV-injection guidance).
 
 The link column is built from ``[web] public_url`` (a path when it is empty), never
 from the request's Host header.
@@ -23,11 +17,14 @@ from __future__ import annotations
 
 import csv
 import io
-import unicodedata
 from collections.abc import Iterable
+
+from samverka.exports.spreadsheet import cell, is_formula_like
 
 from samverka_hub.web import present
 from samverka_hub.web.catalog import Summary
+
+__all__ = ["BOM", "HEADER", "cell", "is_formula_like", "to_csv"]
 
 BOM = "\ufeff"
 HEADER = (
@@ -44,36 +41,6 @@ HEADER = (
     "Senast ändrad",
     "Länk",
 )
-_FORMULA_START = frozenset("=+-@")
-_CONTROL_START = ("\t", "\r", "\n")
-#: Unicode categories that show nothing: controls, format characters (zero-width space,
-#: bidi marks, soft hyphen), separators (spaces, NBSP) and lone combining marks.
-_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Mn", "Me"})
-#: Letters and symbols that render blank (Hangul fillers, the braille blank).
-_BLANK_LOOKING = frozenset("\u115f\u1160\u3164\uffa0\u2800")
-
-
-def _first_visible(text: str) -> str:
-    for ch in text:
-        if ch.isspace() or ch in _BLANK_LOOKING:
-            continue
-        if unicodedata.category(ch) in _INVISIBLE_CATEGORIES:
-            continue
-        return ch
-    return ""
-
-
-def is_formula_like(text: str) -> bool:
-    """Whether a spreadsheet could take ``text`` for a formula (see the module docstring)."""
-    if text.startswith(_CONTROL_START):
-        return True
-    first = _first_visible(text)
-    return bool(first) and unicodedata.normalize("NFKC", first)[:1] in _FORMULA_START
-
-
-def cell(text: str) -> str:
-    """A text cell a spreadsheet shows as text, never runs as a formula."""
-    return "'" + text if is_formula_like(text) else text
 
 
 def to_csv(rows: Iterable[Summary], *, base_url: str) -> str:
