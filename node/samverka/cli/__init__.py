@@ -31,6 +31,10 @@ from samverka.cli._common import EXIT_CODES_HELP, LazyGroup
         ),
         "import": ("samverka.cli.importing:import_", "Import an inventory (YAML/JSON/CSV/XLSX)."),
         "search": ("samverka.cli.search:search", "Full-text search over all records held."),
+        "export": (
+            "samverka.cli.exporting:export",
+            "Exportera öppna poster till register och dataportaler.",
+        ),
         "bundle": ("samverka.cli.bundle:bundle", "Offline signed bundles: export and import."),
         "sync": ("samverka.cli.syncing:sync", "Pull and push entries with the hub."),
         "crosscheck": (

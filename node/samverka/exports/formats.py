@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from samverka.exports import Publisher, atrs, dcat, eudatabase, eurocities, publiccode
+from samverka.exports import Publisher, atrs, dcat, eudatabase, eurocities, exportable, publiccode
 from samverka.v1 import records_pb2
 
 R = records_pb2
@@ -56,6 +56,17 @@ FORMATS: dict[str, Format] = {
         ),
     )
 }
+
+
+def selected(name: str, records: Sequence[R.Record]) -> list[R.Record]:
+    """The records export ``name`` carries (PUBLIC, live, of its kinds)."""
+    if name in ("dcat-ttl", "dcat-jsonld"):
+        return exportable(records, dcat.KINDS)
+    if name == "publiccode":
+        return publiccode.software(records)
+    if name == "eu-database":
+        return eudatabase.high_risk(records)
+    return exportable(records, (R.RECORD_KIND_USE_CASE,))
 
 
 def build(
