@@ -11,7 +11,7 @@ PROTOS := $(wildcard proto/samverka/v1/*.proto)
 GEN    := node/samverka/v1
 DIR    ?= ./node-data
 
-.PHONY: install proto proto-check buf-lint lint test soak demo run-node clean browser postgres bench bench-quick dist
+.PHONY: install proto proto-check buf-lint i18n i18n-check lint test soak demo run-node clean browser postgres bench bench-quick dist
 
 install: $(STAMP)
 
@@ -41,6 +41,26 @@ proto-check: $(STAMP)
 	  cmp -s $$f $(GEN)/$$(basename $$f) || { echo "stale generated code: $(GEN)/$$(basename $$f) — run 'make proto' and commit"; rm -rf $$tmp; exit 1; }; \
 	done; rm -rf $$tmp; echo "generated code is up to date"
 
+# The CLI's gettext catalogs (samverka.i18n): extract the Swedish message ids into
+# messages.pot, update the sv and en catalogs (sv is filled with the ids; the en
+# translations are written by hand: `make i18n-check` names what is missing) and compile
+# the .mo files, which are committed.
+LOCALE := node/samverka/locale
+i18n: $(STAMP)
+	$(BIN)/pybabel -q extract -F babel.cfg -k N_ -k NP_:1c,2 --no-location --sort-output --omit-header \
+	  -o $(LOCALE)/messages.pot node/samverka hub/samverka_hub
+	$(BIN)/pybabel -q update -i $(LOCALE)/messages.pot -d $(LOCALE) -D samverka \
+	  --init-missing --no-fuzzy-matching --ignore-obsolete -l sv
+	$(BIN)/pybabel -q update -i $(LOCALE)/messages.pot -d $(LOCALE) -D samverka \
+	  --init-missing --no-fuzzy-matching --ignore-obsolete -l en
+	$(BIN)/python tools/i18n_sv.py $(LOCALE)/sv/LC_MESSAGES/samverka.po
+	$(BIN)/pybabel -q compile -d $(LOCALE) -D samverka
+
+# Fail when the catalogs are stale: a message in the code but not in messages.pot, one
+# without a translation in sv or en, or a .mo that differs from its .po.
+i18n-check: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/cli/test_i18n.py -k catalog
+
 # The contract's style, and `buf breaking` against the last released contract: the
 # image proto/contract-v1.binpb (no network needed but npm's for buf). When a release is
 # cut, refresh it from that release's proto/ (docs/SCHEMA.md, "The contract"):
@@ -52,7 +72,7 @@ buf-lint:
 # each (empty) PostgreSQL database named in SCHEMA_CHECK_URLS; the tests run the same
 # check on PostgreSQL (tests/store/test_migrations.py, tests/hub/test_hub_migrations.py).
 SCHEMA_CHECK_URLS ?=
-lint: $(STAMP) buf-lint proto-check
+lint: $(STAMP) buf-lint proto-check i18n-check
 	$(BIN)/ruff check node hub tests
 	$(BIN)/ruff format --check node hub tests
 	$(BIN)/mypy node/samverka hub

@@ -228,10 +228,10 @@ def test_a_hub_withholding_an_origins_tail_is_caught_and_exits_1(scene: Scene) -
     assert f"{MORA}#6: Mora's node holds the feed up to #8, we only up to #5" in lines[index]
     assert "→" in lines[index + 1] and "the hub does not show #6..#8" in lines[index + 1]
     assert "1 behind" in lines[-1]
-    assert f"error: 1 feed differs from what this node holds: {MORA} (behind)" in err
-    assert "hint:" in err and "samverka sync" in err
+    assert f"fel: 1 flöde skiljer sig från det den här noden har: {MORA} (behind)" in err
+    assert "tips:" in err and "samverka sync" in err
 
-    assert json_code == 1 and "error:" in json_err
+    assert json_code == 1 and "fel:" in json_err
     report = json.loads(json_out)
     assert (report["ok"], report["status"]) == (False, "mismatch")
     [mora] = [o for o in report["origins"] if o["origin"] == MORA]

@@ -594,7 +594,7 @@ def test_samverka_sync_proves_every_entry_and_exits_7_on_one_the_hub_cannot_prov
         assert "hubben kan inte bevisa att posten 2034#6 finns i dess transparenslogg" in err
     else:
         assert "hubbens bevis för att posten 2034#6 finns i dess transparenslogg håller inte" in err
-    assert "hint:" in err and "AI-rådet" in err
+    assert "tips:" in err and "AI-rådet" in err
     assert head == 5
 
 

@@ -142,7 +142,7 @@ def test_a_workbook_with_a_lying_dimension_and_deep_yaml_json(node: Path, tmp_pa
         record("attack", f"import {name}", refused=result.exit_code == 1,
                code=f"exit {result.exit_code}", reason="")  # fmt: skip
         assert result.exit_code == 1, (name, result)
-        assert "error:" in result.stderr and "Traceback" not in result.stderr, (name, result)
+        assert "fel:" in result.stderr and "Traceback" not in result.stderr, (name, result)
     assert held(node) == 0
 
 

@@ -92,7 +92,7 @@ def test_export_and_import_between_two_nodes(
     out = tmp_path / "tibro.samverka"
     exported = run("bundle", "export", "--out", out, node=tibro_feed)
     assert exported.returncode == 0, exported.stderr
-    assert "5 entries of 1 feed (2 redacted)" in exported.stdout
+    assert "5 poster ur 1 flöde (2 maskade)" in exported.stdout
     assert b"Hemligt utkast" not in out.read_bytes()  # the draft never leaves
     assert "Schemaläggning".encode() not in out.read_bytes()  # members-only, not included
 
@@ -105,8 +105,8 @@ def test_export_and_import_between_two_nodes(
     key = tibro_feed / "keys" / "signing.pub"
     imported = run("bundle", "import", out, "--trust-key", f"{TIBRO}={key}", node=leksand)
     assert imported.returncode == 0, imported.stderr
-    assert "header signature verified" in imported.stdout
-    assert "5 new" in imported.stdout
+    assert "huvudets signatur verifierad" in imported.stdout
+    assert "5 nya" in imported.stdout
     assert tibro_head(leksand) == 5
     assert list((leksand / "keys" / "trusted").glob("1472-*.pub"))
 
@@ -114,13 +114,13 @@ def test_export_and_import_between_two_nodes(
     assert [r["id"] for r in listed] == [PUBLIC_ID]  # the members record and draft redacted
     assert listed[0]["version"] == 2 and listed[0]["origin_name"] == "Tibro"
     shown = run("usecase", "show", f"{TIBRO}/{PUBLIC_ID}", node=leksand)
-    assert "Tibro (1472)" in shown.stdout and "signature verified" in shown.stdout
+    assert "Tibro (1472)" in shown.stdout and "signaturen verifierad" in shown.stdout
     found = json.loads(run("search", "invånare", "--json", node=leksand).stdout)
     assert [(h["origin"], h["id"]) for h in found] == [(TIBRO, PUBLIC_ID)]
 
     again = run("bundle", "import", out, node=leksand)  # the pin was saved
     assert again.returncode == 0, again.stderr
-    assert "0 new, 5 already held" in again.stdout
+    assert "0 nya, 5 fanns redan" in again.stdout
 
 
 def test_members_records_travel_only_when_included(
@@ -128,7 +128,7 @@ def test_members_records_travel_only_when_included(
 ) -> None:
     out = tmp_path / "med-medlemmar.samverka"
     result = cli("bundle", "export", "--out", out, "--include-members", node=tibro_feed)
-    assert result.exit_code == 0 and "(1 redacted)" in result.stdout
+    assert result.exit_code == 0 and "(1 maskade)" in result.stdout
     key = tibro_feed / "keys" / "signing.pub"
     assert (
         cli("bundle", "import", out, "--trust-key", f"{TIBRO}={key}", node=leksand).exit_code == 0
@@ -163,7 +163,7 @@ def test_a_tampered_entry_stops_the_import_there(
     key = tibro_feed / "keys" / "signing.pub"
     result = run("bundle", "import", damaged, "--trust-key", f"{TIBRO}={key}", node=leksand)
     assert result.returncode == 1
-    assert "error: bundle item 4 (1472#4): bad_signature" in result.stderr
+    assert "fel: bundle item 4 (1472#4): bad_signature" in result.stderr
     assert tibro_head(leksand) == 3  # entries before it are kept, nothing from it on
 
 

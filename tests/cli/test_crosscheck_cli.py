@@ -47,8 +47,8 @@ def test_only_unreachable_sources_are_a_transport_error_with_the_report_printed(
         ("peer", peer, False),
     ]
     assert all(s["error"] for s in report["sources"])
-    assert f"error: could not ask the hub at {hub}" in result.stderr
-    assert peer in result.stderr and "hint:" in result.stderr
+    assert f"fel: could not ask the hub at {hub}" in result.stderr
+    assert peer in result.stderr and "tips:" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -155,7 +155,7 @@ def test_yaml_that_constructs_objects_is_refused(cli: Cli, leksand: Path, tmp_pa
         path.write_text(text)
         result = cli("import", path, node=leksand)
         assert result.exit_code == 1, result.output
-        assert "error: YAML line" in result.stderr
+        assert "fel: YAML line" in result.stderr
     assert not Path("pwned").exists()
     assert held_ids(leksand) == []
 

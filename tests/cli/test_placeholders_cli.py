@@ -46,7 +46,7 @@ def test_a_public_use_case_titled_ellipsis_is_refused_in_swedish(cli: Cli, leksa
     assert result.exit_code == 1, result.output
     assert "posten publiceras inte: titeln är bara platshållartext: '…'" in result.stderr
     assert "sammanfattningen är bara platshållartext" in result.stderr
-    assert "hint: skriv vad posten handlar om" in result.stderr
+    assert "tips: skriv vad posten handlar om" in result.stderr
     assert "Traceback" not in result.output
     assert head(leksand) == 0  # nothing signed
     for summary in ("TODO", "TODO: fyll i"):

@@ -44,7 +44,8 @@ def feed_versions(node_dir: Path, record_id: str) -> list[tuple[int, bool]]:
 def test_author_edit_retire_in_subprocesses(run: Run, leksand: Path) -> None:
     added = run("usecase", "add", *UC_OPTIONS, node=leksand)
     assert added.returncode == 0, added.stderr
-    assert "published use case uc-sprakstod-i-hemtjansten version 1 (2029#1" in added.stdout
+    published = "publicerade användningsfall uc-sprakstod-i-hemtjansten version 1 (2029#1"
+    assert published in added.stdout
 
     shown = run("usecase", "show", "uc-sprakstod-i-hemtjansten", "--json", node=leksand)
     assert shown.returncode == 0, shown.stderr
@@ -72,18 +73,18 @@ def test_author_edit_retire_in_subprocesses(run: Run, leksand: Path) -> None:
     assert "version 2" in edited.stdout
     human = run("usecase", "show", "uc-sprakstod-i-hemtjansten", "--history", node=leksand)
     assert "I drift" in human.stdout and "Äldreomsorg" in human.stdout  # Swedish labels
-    assert "Begränsad risk" in human.stdout and "signature verified" in human.stdout
+    assert "Begränsad risk" in human.stdout and "signaturen verifierad" in human.stdout
     assert "Leksand (2029)" in human.stdout
     assert "version 1" in human.stdout and "version 2" in human.stdout
 
     retired = run("usecase", "retire", "uc-sprakstod-i-hemtjansten", node=leksand)
     assert retired.returncode == 0, retired.stderr
-    assert "tombstone version 3" in retired.stdout
+    assert "gravstensversion 3" in retired.stdout
     assert feed_versions(leksand, "uc-sprakstod-i-hemtjansten") == [
         (1, False), (2, False), (3, True),
     ]  # fmt: skip
     listed = run("usecase", "list", node=leksand)
-    assert "no use cases" in listed.stdout
+    assert "inga poster av typen användningsfall" in listed.stdout
     listed = run("usecase", "list", "--include-retired", "--json", node=leksand)
     [item] = json.loads(listed.stdout)
     assert item["tombstone"] is True and item["version"] == 3
@@ -95,7 +96,7 @@ def test_missing_required_fields_without_a_terminal(run: Run, leksand: Path) -> 
     result = run("usecase", "add", "--title", "Bara en titel", node=leksand)
     assert result.returncode == 1
     assert "--summary" in result.stderr and "--area" in result.stderr
-    assert "--status" in result.stderr and "not a terminal" in result.stderr
+    assert "--status" in result.stderr and "ingen terminal" in result.stderr
     assert feed_versions(leksand, "uc-bara-en-titel") == []
 
 
@@ -152,7 +153,7 @@ def test_interactive_prompts_on_a_real_terminal(leksand: Path) -> None:
         os.close(controller)
     text = screen.decode("utf-8", "replace")
     assert proc.returncode == 0, text
-    assert "published lesson lesson-stall-krav-pa-loggning version 1" in text
+    assert "publicerade lärdom lesson-stall-krav-pa-loggning version 1" in text
 
 
 def test_edit_changes_only_given_fields_and_an_unchanged_edit_writes_nothing(
@@ -169,16 +170,16 @@ def test_edit_changes_only_given_fields_and_an_unchanged_edit_writes_nothing(
     assert "vendors" not in data["record"]["use_case"]
     assert data["record"]["use_case"]["products"] == ["Whisper"]  # untouched
     same = cli("usecase", "edit", rid, "--status", "pilot", node=leksand)
-    assert same.exit_code == 0 and "unchanged" in same.stdout
+    assert same.exit_code == 0 and "oförändrad" in same.stdout
     assert [v for v, _ in feed_versions(leksand, rid)] == [1, 2]
     nothing = cli("usecase", "edit", rid, node=leksand)
-    assert nothing.exit_code == 1 and "nothing to change" in nothing.stderr
+    assert nothing.exit_code == 1 and "inget att ändra" in nothing.stderr
     bad = cli("usecase", "edit", rid, "--area", "rymden", "--cost-yearly", "mycket", node=leksand)
     assert bad.exit_code == 1
     assert "area:" in bad.stderr and "cost_yearly:" in bad.stderr
     assert cli("usecase", "retire", rid, node=leksand).exit_code == 0
     again = cli("usecase", "edit", rid, "--status", "ended", node=leksand)
-    assert again.exit_code == 1 and "retired" in again.stderr
+    assert again.exit_code == 1 and "indragen" in again.stderr
     twice = cli("usecase", "retire", rid, node=leksand)
     assert twice.exit_code == 1 and "already retired" in twice.stderr
 
@@ -191,7 +192,7 @@ def test_ids_are_derived_unique_and_explicit_ids_are_checked(cli: Cli, leksand: 
     own = cli("usecase", "add", "--id", "uc-eget", "--title", "Eget", *args, node=leksand)
     assert own.exit_code == 0 and "uc-eget" in own.stdout
     dup = cli("usecase", "add", "--id", "uc-eget", "--title", "Igen", *args, node=leksand)
-    assert dup.exit_code == 1 and "already has a record 'uc-eget'" in dup.stderr
+    assert dup.exit_code == 1 and "har redan en post 'uc-eget'" in dup.stderr
     bad = cli("usecase", "add", "--id", "har mellanslag", "--title", "x", *args, node=leksand)
     assert bad.exit_code == 1 and "id:" in bad.stderr
 
@@ -213,7 +214,7 @@ def test_enum_names_in_swedish_and_english(cli: Cli, leksand: Path) -> None:
     assert len(listed) == 4
     assert {r["record"]["use_case"]["status"] for r in listed} == {"USE_CASE_STATUS_PRODUCTION"}
     none = cli("usecase", "list", "--area", "skola", node=leksand)
-    assert "no use cases" in none.stdout
+    assert "inga poster av typen användningsfall" in none.stdout
     table = cli("usecase", "list", "--status", "i drift", node=leksand).stdout
     assert "Äldreomsorg" in table and "I drift" in table
 
@@ -245,30 +246,31 @@ def test_lessons_solutions_and_adoptions(cli: Cli, leksand: Path) -> None:
 
     adopted = cli("adopt", "1472/sol-mall", "--note", "Antagen av KS", node=leksand)
     assert adopted.exit_code == 0, adopted.output
-    assert "not held by this node" in adopted.stderr
+    assert "noden har inte 1472/sol-mall" in adopted.stderr
     with Node.open(leksand) as node:
         [record] = node.store.list_records(kinds=[records_pb2.RECORD_KIND_ADOPTION])
     assert record.record.adoption.solution.origin == "1472"
     assert record.record.adoption.status == records_pb2.USE_CASE_STATUS_PRODUCTION
     wrong_kind = cli("usecase", "edit", "sol-ai-policy", "--status", "pilot", node=leksand)
-    assert wrong_kind.exit_code == 1 and "not a use case" in wrong_kind.stderr
+    assert wrong_kind.exit_code == 1 and "inte användningsfall" in wrong_kind.stderr
 
 
 def test_show_unknown_record_and_bad_origin(cli: Cli, leksand: Path) -> None:
     missing = cli("usecase", "show", "uc-finns-inte", node=leksand)
-    assert missing.exit_code == 1 and "no use case 'uc-finns-inte'" in missing.stderr
-    assert "hint:" in missing.stderr
+    assert missing.exit_code == 1
+    assert "användningsfall 'uc-finns-inte' från Leksand (2029) finns inte" in missing.stderr
+    assert "tips:" in missing.stderr
     bad = cli("usecase", "show", "9999/uc-x", node=leksand)
-    assert bad.exit_code == 1 and "not a kommunkod" in bad.stderr
+    assert bad.exit_code == 1 and "ingen kommunkod" in bad.stderr
 
 
 def test_json_output_of_add_and_edit_is_pure_json(cli: Cli, leksand: Path) -> None:
     added = cli("usecase", "add", *UC_OPTIONS, "--json", node=leksand)
     assert added.exit_code == 0, added.output
     assert json.loads(added.stdout)["version"] == 1
-    assert "published use case" in added.stderr
+    assert "publicerade användningsfall" in added.stderr
     rid = "uc-sprakstod-i-hemtjansten"
     edited = cli("usecase", "edit", rid, "--status", "ended", "--json", node=leksand)
     assert json.loads(edited.stdout)["record"]["use_case"]["status"] == "USE_CASE_STATUS_ENDED"
     same = cli("usecase", "edit", rid, "--status", "ended", "--json", node=leksand)
-    assert json.loads(same.stdout)["version"] == 2 and "unchanged" in same.stderr
+    assert json.loads(same.stdout)["version"] == 2 and "oförändrad" in same.stderr

@@ -23,7 +23,7 @@ def test_a_node_that_has_not_enrolled_is_told_to_enroll(run: Run, leksand: Path)
     for args in (("sync",), ("sync", "--follow"), ("node", "push")):
         result = run(*args, node=leksand)
         assert result.returncode == EXIT_CONFIG, (args, result.stderr)
-        assert "error:" in result.stderr and "samverka node enroll" in result.stderr
+        assert "fel:" in result.stderr and "samverka node enroll" in result.stderr
         assert "Traceback" not in result.stderr
 
 
@@ -33,7 +33,7 @@ def test_an_unreachable_hub_is_a_transport_error(run: Run, leksand: Path) -> Non
     for args in (("sync",), ("node", "push", "--json")):
         result = run(*args, node=leksand, timeout=90)
         assert result.returncode == EXIT_TRANSPORT, (args, result.stderr)
-        assert "hint:" in result.stderr
+        assert "tips:" in result.stderr
         assert "Traceback" not in result.stderr
         assert result.stdout == ""  # nothing half-printed for a script to misread
 

@@ -134,7 +134,7 @@ def test_demo_tells_the_story_and_leaves_nothing_running(no_leftovers: Path) -> 
     ), out
     # Both aggregation paths, the sync, the adoption flowing back, visibility, coverage.
     assert re.search(r"[1-9]\d* entries pushed by Kungsbacka and Tibro, [1-9]\d* harvested", out)
-    assert re.search(r"pulled \d+ new entr(y|ies)", out), out
+    assert re.search(r"hämtade \d+ (ny post|nya poster)", out), out
     assert re.search(
         rf"Leksand's node holds the adoption .*signed by Gagnef, signature verified "
         rf"\(key id {KEY_ID}\)",

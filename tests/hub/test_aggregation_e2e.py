@@ -555,8 +555,8 @@ def test_throughput_with_a_progress_bar_on_a_terminal(
     assert pushed["accepted"] == 2000 and pushed["batches"] == 4
     code, screen = on_a_terminal(["sync", "--dir", str(gagnef.dir)], procs.env)
     assert code == 0, screen
-    assert "syncing from the hub" in screen and "origins" in screen and "/s" in screen
-    summary = re.search(r"pulled (\d+) new entr(?:y|ies) .* \((\d+) entries/s\)", screen)
+    assert "synkar från hubben" in screen and "ursprung" in screen and "/s" in screen
+    summary = re.search(r"hämtade (\d+) (?:ny post|nya poster) .* \((\d+) poster/s\)", screen)
     assert summary is not None and int(summary[1]) == 2000, screen
     print(
         f"\npush: {pushed['entries_per_second']:.0f} entries/s "
@@ -586,7 +586,7 @@ def test_sync_follow_keeps_pulling_until_sigterm(
         code = follower.wait(timeout=30)
     out = (procs.tmp / "follow.out").read_text()
     assert code == 0, procs.log("follow")
-    assert "from the hub (log position" in out and "followed the hub: " in out
+    assert "från hubben (loggposition" in out and "följde hubben: " in out
 
 
 def test_a_node_restored_from_an_older_backup_takes_its_feed_back_with_sync(

@@ -83,7 +83,7 @@ def test_recommendations_are_signed_by_the_hub_and_verify_at_a_node(
     assert body["body"] == "Rad ett.\nRad två."
     assert body["service_area"] == "SERVICE_AREA_ELDERLY_CARE"
     assert [r["origin"] + "/" + r["id"] for r in body["references"]] == ["2029/uc-1", "1472/sol-1"]
-    assert "published recommendation" in added.stderr  # stdout stays JSON
+    assert "publicerade rekommendation" in added.stderr  # stdout stays JSON
 
     edited = ok(invoke(hub_dir, "recommend", "edit", rec_id, "--clear", "link", "--json"))
     assert json.loads(edited.stdout)["version"] == 2

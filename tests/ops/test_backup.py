@@ -145,7 +145,7 @@ def test_restore_refuses_an_existing_node_and_a_damaged_archive(
     data[len(data) // 2] ^= 0xFF
     damaged.write_bytes(bytes(data))
     result = procs.run("node", "restore", str(damaged), "--dir", str(procs.tmp / "x"), check=False)
-    assert result.returncode != 0 and "error:" in result.stderr
+    assert result.returncode != 0 and "fel:" in result.stderr
 
 
 # -- the hub on PostgreSQL ---------------------------------------------------------------

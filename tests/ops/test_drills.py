@@ -207,7 +207,7 @@ def test_a_hub_restored_below_the_cursor_says_reset_it(procs: Procs, hub: Runnin
     assert ahead.returncode == 1, ahead
     assert "cursor_ahead" in ahead.stderr and "samverka sync --reset-cursor" in ahead.stderr
     reset = procs.run("sync", "--reset-cursor", "--dir", str(node_dir))
-    assert "hub cursor reset" in reset.stdout
+    assert "hubbens markör flyttad" in reset.stdout
 
     # Revoked: enroll is no longer "already enrolled, exit 0"; sync is denied, not transport.
     procs.run("hub", "members", "revoke", TIBRO, "--reason", "drill", "--dir", str(hub.dir))

@@ -13,49 +13,65 @@ from __future__ import annotations
 import click
 
 from samverka import __version__
-from samverka.cli._common import EXIT_CODES_HELP, LazyGroup
+from samverka.cli._common import EXIT_CODES_HELP, LazyGroup, lang_option
+from samverka.i18n import N_
+
+ROOT_HELP = N_(
+    "Samverka: dela signerade AI-användningsfall, lärdomar och lösningar mellan kommuner.\n"
+    "\n"
+    "\b\n"
+    "Börja med:\n"
+    "  samverka node init --kommun 2029 --dir ./leksand\n"
+    "  export SAMVERKA_DIR=./leksand\n"
+    '  samverka usecase add --title "Språkstöd i hemtjänsten" \\\n'
+    '      --summary "Taligenkänning för dokumentation" --area äldreomsorg --status pilot\n'
+    "\n"
+    "Alla kommandon tar --dir (eller SAMVERKA_DIR), --lang (sv, en) och --help."
+)
 
 
 @click.group(
     cls=LazyGroup,
     lazy={
-        "node": ("samverka.cli.node:node", "Create and run this kommun's node."),
-        "usecase": ("samverka.cli.records:usecase", "Author and read AI use cases."),
-        "lesson": ("samverka.cli.records:lesson", "Author and read lessons learned."),
-        "solution": ("samverka.cli.records:solution", "Author and read reusable solutions."),
-        "adopt": ("samverka.cli.records:adopt", "Record that this kommun adopted a solution."),
-        "profile": ("samverka.cli.profile:profile", "Kommunens profil och AI-regler."),
+        "node": ("samverka.cli.node:node", N_("Skapa och kör kommunens nod.")),
+        "usecase": ("samverka.cli.records:usecase", N_("Skriv och läs AI-användningsfall.")),
+        "lesson": ("samverka.cli.records:lesson", N_("Skriv och läs lärdomar.")),
+        "solution": (
+            "samverka.cli.records:solution",
+            N_("Skriv och läs återanvändbara lösningar."),
+        ),
+        "adopt": ("samverka.cli.records:adopt", N_("Registrera att kommunen infört en lösning.")),
+        "profile": ("samverka.cli.profile:profile", N_("Kommunens profil och AI-regler.")),
         "passar": (
             "samverka.cli.profile:passar",
-            "Passar er: det liknande kommuner har i drift, efter era regler.",
+            N_("Passar er: det liknande kommuner har i drift, efter era regler."),
         ),
-        "import": ("samverka.cli.importing:import_", "Import an inventory (YAML/JSON/CSV/XLSX)."),
-        "search": ("samverka.cli.search:search", "Full-text search over all records held."),
+        "import": (
+            "samverka.cli.importing:import_",
+            N_("Importera en inventering (YAML/JSON/CSV/XLSX)."),
+        ),
+        "search": ("samverka.cli.search:search", N_("Fritextsök i alla poster noden håller.")),
         "export": (
             "samverka.cli.exporting:export",
-            "Exportera öppna poster till register och dataportaler.",
+            N_("Exportera öppna poster till register och dataportaler."),
         ),
-        "bundle": ("samverka.cli.bundle:bundle", "Offline signed bundles: export and import."),
-        "sync": ("samverka.cli.syncing:sync", "Pull and push entries with the hub."),
+        "bundle": ("samverka.cli.bundle:bundle", N_("Signerade paket offline: export och import.")),
+        "sync": ("samverka.cli.syncing:sync", N_("Hämta och skicka poster med hubben.")),
         "crosscheck": (
             "samverka.cli.crosscheck:crosscheck",
-            "Compare feed heads with the hub and origin nodes.",
+            N_("Jämför flödenas huvuden med hubben och ursprungsnoderna."),
         ),
-        "doctor": ("samverka.cli.doctor:doctor", "Check a node or hub folder; say how to fix it."),
+        "doctor": (
+            "samverka.cli.doctor:doctor",
+            N_("Kontrollera en nods eller hubbs mapp; säg hur felet rättas."),
+        ),
     },
     plugins=True,
+    help=ROOT_HELP,
     epilog=EXIT_CODES_HELP,
 )
 @click.version_option(__version__, "--version", "-V", prog_name="samverka")
+@lang_option
 def main() -> None:
-    """Samverka: share signed AI use cases, lessons and solutions between kommuner.
-
-    \b
-    Start with:
-      samverka node init --kommun 2029 --dir ./leksand
-      export SAMVERKA_DIR=./leksand
-      samverka usecase add --title "Språkstöd i hemtjänsten" \\
-          --summary "Taligenkänning för dokumentation" --area äldreomsorg --status pilot
-
-    Every command takes --dir (or SAMVERKA_DIR) and --help.
-    """
+    """Samverka: share signed AI use cases, lessons and solutions between kommuner
+    (the help people read is :data:`ROOT_HELP`, in their language)."""

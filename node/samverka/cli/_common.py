@@ -18,8 +18,12 @@ Exit codes:
 ====  ===========================================================================
 
 Every :class:`~samverka.errors.SamverkaError` that reaches the root group is printed as
-``error: <message>`` and, when it has one, ``hint: <what to do>`` on stderr; a command
-never prints a traceback for a problem it knows about.
+``fel: <message>`` and, when it has one, ``tips: <what to do>`` on stderr (``error:`` and
+``hint:`` in English); a command never prints a traceback for a problem it knows about.
+
+What people read is in Swedish unless English is asked for (``--lang en``, the locale):
+:mod:`samverka.i18n`. Help texts are marked with ``N_()`` and translated when shown
+(:class:`TranslatingFormatter`), so they follow ``--lang`` whenever a module was imported.
 """
 
 from __future__ import annotations
@@ -38,14 +42,24 @@ import click
 
 from samverka.config import resolve_dir
 from samverka.errors import ConfigError, SamverkaError, StoreError, TransportError
+from samverka.i18n import (
+    LANGUAGES,
+    N_,
+    _,
+    catalog_messages,
+    language,
+    plural_word,
+    set_language,
+)
 
 if TYPE_CHECKING:
     from samverka.node import Node
 
 
-def counted(number: int, singular: str, plural: str | None = None) -> str:
-    """``1 entry``, ``2 entries``: a number with its noun in the right form."""
-    return f"{number} {singular if number == 1 else (plural or singular + 's')}"
+def counted(number: int, singular: str, plural: str) -> str:
+    """``1 post``, ``2 poster``: a number with its noun in the right form and language
+    (``singular`` and ``plural`` are Swedish msgids, marked where written with ``N_``)."""
+    return f"{number} {plural_word(singular, plural, number)}"
 
 
 EXIT_OK = 0
@@ -58,12 +72,12 @@ EXIT_DENIED = 6
 EXIT_UNPROVEN = 7
 EXIT_ALARM = 8
 
-EXIT_CODES_HELP = (
-    "\b\nExit codes: 0 ok, 1 refused or invalid input, 2 usage, 3 configuration, "
-    "4 transport, 5 storage, 6 denied by the peer (not a member, revoked), 7 the hub "
-    "cannot prove what it served is in its transparency log (not_in_log, bad_proof), "
-    "8 monitor alarm: the hub bound a key to this kommun, or served an entry in its "
-    "feed, that this node never held or signed (evidence in tlog/evidence/)."
+EXIT_CODES_HELP = N_(
+    "\b\nSlutkoder: 0 klart, 1 vägrat eller ogiltig indata, 2 användning, 3 konfiguration, "
+    "4 nätverk, 5 lagring, 6 nekad av motparten (inte medlem, återkallad), 7 hubben "
+    "kan inte bevisa att det den skickade finns i dess transparenslogg (not_in_log, "
+    "bad_proof), 8 larm: hubben band en nyckel till den här kommunen, eller skickade en "
+    "post i dess flöde, som noden aldrig haft eller signerat (bevis i tlog/evidence/)."
 )
 
 #: A peer refusing this node (a PeerError of ``samverka.transport.server.status``): these
@@ -112,13 +126,96 @@ def report_error(exc: SamverkaError) -> None:
             "%s", exc, extra={"event": "error", "hint": exc.hint or None}
         )
         return
-    click.echo(f"error: {exc}", err=True)
+    click.echo(_("fel: {message}").format(message=_(str(exc))), err=True)
     if exc.hint:
-        click.echo(f"hint: {exc.hint}", err=True)
+        click.echo(_("tips: {hint}").format(hint=_(exc.hint)), err=True)
+
+
+# -- language --------------------------------------------------------------------------
+
+
+class TranslatingFormatter(click.HelpFormatter):
+    """Click's help formatter, translating help texts (msgids marked with ``N_``) as they
+    are written: a command's help and epilog, and each option's or subcommand's help."""
+
+    def write_text(self, text: str) -> None:
+        super().write_text(_(text))
+
+    def write_dl(self, rows: Any, col_max: int = 30, col_spacing: int = 2) -> None:
+        super().write_dl([(term, _help_cell(text)) for term, text in rows], col_max, col_spacing)
+
+
+def _help_cell(text: str) -> str:
+    """An option's help (``text  [default: …]``) or a command's short help, translated."""
+    body, extra = text, ""
+    if text.endswith("]") and "  [" in text:
+        body, _sep, rest = text.rpartition("  [")
+        extra = "  [" + rest
+    translated = _(body)
+    if translated == body and body and language() != "sv":
+        translated = _short_help_translation(body)
+    return translated + extra
+
+
+def _short_help_translation(short: str) -> str:
+    """The short help click made of a long help text (its first sentence, perhaps cut
+    with ``...``): the first sentence of that text's translation."""
+    stem = short.removesuffix("...").rstrip()
+    for msgid, msgstr in catalog_messages().items():
+        if msgid.startswith(stem) and msgid != msgstr:
+            first = msgstr.split("\n\n")[0].replace("\n", " ")
+            sentence = first.split(". ")[0].rstrip(".") + "."
+            return sentence if len(sentence) <= len(short) + 20 else short
+    return short
+
+
+# Every click context (the root's and each subcommand's) formats help with it.
+click.Context.formatter_class = TranslatingFormatter
+
+
+def _lang_in(args: list[str]) -> str | None:
+    """The value of ``--lang`` among the root's arguments (before the subcommand)."""
+    for i, arg in enumerate(args):
+        if arg == "--lang" and i + 1 < len(args):
+            return args[i + 1] if args[i + 1] in LANGUAGES else None
+        if arg.startswith("--lang="):
+            value = arg.partition("=")[2]
+            return value if value in LANGUAGES else None
+        if not arg.startswith("-"):
+            break
+    return None
+
+
+def _set_lang(_ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    set_language(value)
+
+
+def lang_option(f: Callable[P, R]) -> Callable[P, R]:
+    """``--lang sv|en`` (or ``SAMVERKA_LANG``; else the locale): the language people read."""
+    return click.option(
+        "--lang",
+        type=click.Choice(LANGUAGES),
+        envvar="SAMVERKA_LANG",
+        show_envvar=True,
+        is_eager=True,
+        expose_value=False,
+        callback=_set_lang,
+        help=N_(
+            "Språk för text till människor: sv eller en [standard: sv, eller en när "
+            "LANG/LC_ALL/LANGUAGE säger engelska]. --json påverkas inte."
+        ),
+    )(f)
 
 
 class SamverkaGroup(click.Group):
     """The root group: turns every SamverkaError from any subcommand into a message."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if ctx.parent is None:
+            # The language first, so that eager options (--help, --version) and usage
+            # errors already speak it; --lang's own callback sets it again.
+            set_language(_lang_in(args))
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -177,7 +274,7 @@ class LazyGroup(SamverkaGroup):
             if cmd is not None and not cmd.hidden:
                 rows.append((name, cmd.get_short_help_str(formatter.width - 6 - len(name))))
         if rows:
-            with formatter.section("Commands"):
+            with formatter.section(_("Kommandon")):
                 formatter.write_dl(rows)
 
     def _load(self, cmd_name: str) -> click.Command:
@@ -201,17 +298,21 @@ class LazyGroup(SamverkaGroup):
 def _unavailable(name: str, short_help: str, module_name: str) -> click.Command:
     """A stand-in for a command whose module is not installed: it explains and exits 3."""
 
-    def run(**_: Any) -> None:
+    def run(**_args: Any) -> None:
         raise ConfigError(
-            f"`samverka {name}` is not available: module {module_name} is not installed",
-            hint="this installation lacks that part of samverka; reinstall the full package "
-            "(`make install` in a checkout)",
+            _("`samverka {name}` finns inte: modulen {module} är inte installerad").format(
+                name=name, module=module_name
+            ),
+            hint=_(
+                "den här installationen saknar den delen av samverka; installera hela "
+                "paketet igen (`make install` i en utcheckning)"
+            ),
         )
 
     return click.Command(
         name,
         callback=run,
-        help=f"{short_help} (not installed)",
+        help=_("{help} (inte installerat)").format(help=_(short_help)),
         context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
         params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)],
         add_help_option=False,
@@ -235,14 +336,14 @@ def dir_option(f: Callable[P, R]) -> Callable[P, R]:
         envvar="SAMVERKA_DIR",
         show_envvar=True,
         callback=lambda _ctx, _param, value: resolve_dir(value),
-        help="The node folder [default: the current folder].",
+        help=N_("Nodens mapp [standard: mappen du står i]."),
     )(f)
 
 
 def json_option(f: Callable[P, R]) -> Callable[P, R]:
     """``--json``: print machine-readable JSON instead of text, passed on as ``as_json``."""
     return click.option(
-        "--json", "as_json", is_flag=True, help="Print JSON for scripts instead of text."
+        "--json", "as_json", is_flag=True, help=N_("Skriv JSON för skript i stället för text.")
     )(f)
 
 

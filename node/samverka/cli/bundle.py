@@ -18,6 +18,7 @@ import click
 
 from samverka.cli._common import EXIT_CODES_HELP, counted, json_option, print_json, with_node
 from samverka.errors import ConfigError, ImportFileError, SamverkaError
+from samverka.i18n import N_, _
 from samverka.protocol.kommuner import is_origin, kommun_name
 from samverka.protocol.signing import PublicKey
 from samverka.protocol.verify import TrustedKey
@@ -143,14 +144,24 @@ def export(
         )
         return
     click.echo(
-        f"wrote {out}: {counted(summary.entries, 'entry', 'entries')} of "
-        f"{counted(len(summary.origins), 'feed')} "
-        f"({summary.redacted} redacted), signed by {node.name} ({node.origin}) "
-        f"key {node.signing_key.key_id}"
+        _(
+            "skrev {file}: {entries} ur {feeds} ({redacted} maskade), signerat av {name} "
+            "({origin}) nyckel {key}"
+        ).format(
+            file=out,
+            entries=counted(summary.entries, N_("post"), N_("poster")),
+            feeds=counted(len(summary.origins), N_("flöde"), N_("flöden")),
+            redacted=summary.redacted,
+            name=node.name,
+            origin=node.origin,
+            key=node.signing_key.key_id,
+        )
     )
     click.echo(
-        "the receiver needs each origin's public key, e.g. your keys/signing.pub "
-        f"(`--trust-key {node.origin}=FILE.pub`)"
+        _(
+            "mottagaren behöver varje ursprungs publika nyckel, t.ex. er keys/signing.pub "
+            "(`--trust-key {origin}=FIL.pub`)"
+        ).format(origin=node.origin)
     )
 
 
@@ -237,28 +248,50 @@ def import_(node: Node, file: Path, trust_keys: tuple[str, ...], as_json: bool) 
             }
         )
         return
-    verified = "verified" if summary.header_verified else "not verified (exporter's key unknown)"
-    click.echo(
-        f"imported {file.name} from {kommun_name(header.exporter)} ({header.exporter}), "
-        f"header signature {verified}"
+    verified = (
+        _("verifierad")
+        if summary.header_verified
+        else _("inte verifierad (exportörens nyckel okänd)")
     )
     click.echo(
-        f"  {counted(summary.items, 'entry', 'entries')} of "
-        f"{counted(len(summary.origins), 'feed')}: "
-        f"{summary.accepted} new, "
-        f"{summary.duplicates} already held; every signature verified"
+        _("importerade {file} från {name} ({origin}), huvudets signatur {verified}").format(
+            file=file.name,
+            name=kommun_name(header.exporter),
+            origin=header.exporter,
+            verified=verified,
+        )
+    )
+    click.echo(
+        "  "
+        + _(
+            "{entries} ur {feeds}: {accepted} nya, {duplicates} fanns redan; varje signatur "
+            "verifierad"
+        ).format(
+            entries=counted(summary.items, N_("post"), N_("poster")),
+            feeds=counted(len(summary.origins), N_("flöde"), N_("flöden")),
+            accepted=summary.accepted,
+            duplicates=summary.duplicates,
+        )
     )
     if summary.stand_ins_filled:
         click.echo(
-            f"  {counted(summary.stand_ins_filled, 'entry', 'entries')} held only as redacted "
-            "stand-ins until now were filled in"
+            "  "
+            + _("{entries} som hittills bara fanns som maskade ersättare fylldes i").format(
+                entries=counted(summary.stand_ins_filled, N_("post"), N_("poster"))
+            )
         )
     if summary.stand_ins_left_out:
         click.echo(
-            f"  {counted(summary.stand_ins_left_out, 'redacted stand-in')} at the end of a "
-            "feed left out: no signed entry vouches for "
-            f"{'it' if summary.stand_ins_left_out == 1 else 'them'}, and only the exporter's "
-            "own feed is taken on a verified header's word"
+            "  "
+            + _(
+                "{stand_ins} i slutet av ett flöde lämnades utanför: ingen signerad post "
+                "går i god för dem, och bara exportörens eget flöde tas på ett verifierat "
+                "huvuds ord"
+            ).format(
+                stand_ins=counted(
+                    summary.stand_ins_left_out, N_("maskad ersättare"), N_("maskade ersättare")
+                )
+            )
         )
 
 

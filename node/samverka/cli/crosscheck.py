@@ -26,6 +26,7 @@ from samverka.cli._common import (
     print_json,
 )
 from samverka.errors import ConfigError, SamverkaError, TransportError
+from samverka.i18n import N_, _
 from samverka.protocol.kommuner import is_origin
 from samverka.replication.crosscheck import (
     DEFAULT_CONCURRENCY,
@@ -168,13 +169,16 @@ def _verdict(result: CrossCheck) -> SamverkaError | None:
     if mismatched:
         names = ", ".join(f"{o.origin} ({o.status.value})" for o in mismatched)
         return SamverkaError(
-            f"{counted(len(mismatched), 'feed')} "
-            f"{'differs' if len(mismatched) == 1 else 'differ'} from what this node holds: "
-            f"{names}",
+            _("{feeds} skiljer sig från det den här noden har: {names}").format(
+                feeds=counted(len(mismatched), N_("flöde"), N_("flöden")), names=names
+            ),
             hint=mismatched[0].hint()
             if len(mismatched) == 1
-            else "see the arrow line under each origin above; run `samverka sync` first, "
-            "then `samverka crosscheck` again: what stays is withheld (behind) or forked",
+            else _(
+                "se pilraden under varje ursprung ovan; kör `samverka sync` först, sedan "
+                "`samverka crosscheck` igen: det som står kvar är undanhållet (efter) eller "
+                "förgrenat"
+            ),
         )
     failed = result.failed_sources
     if failed:
@@ -225,25 +229,27 @@ def _summary(result: CrossCheck) -> str:
         1 for o in result.origins if o.status is Agreement.AGREE and o.confirmed_by_origin
     )
     parts = [
-        f"{counted(len(result.origins), 'feed')}: {agree} in agreement "
-        f"({confirmed} confirmed by the origin itself)",
-        f"{result.count(Agreement.BEHIND)} behind",
-        f"{result.count(Agreement.FORK)} forked",
+        _("{feeds}: {agree} stämmer ({confirmed} bekräftade av ursprunget självt)").format(
+            feeds=counted(len(result.origins), N_("flöde"), N_("flöden")),
+            agree=agree,
+            confirmed=confirmed,
+        ),
+        _("{count} efter").format(count=result.count(Agreement.BEHIND)),
+        _("{count} förgrenade").format(count=result.count(Agreement.FORK)),
     ]
     if unknown := result.count(Agreement.UNREACHABLE):
-        parts.append(f"{unknown} not answered for")
+        parts.append(_("{count} utan svar").format(count=unknown))
     text = ", ".join(parts)
     if result.views:
         same = sum(1 for v in result.views if v.status in (ViewStatus.AGREE, ViewStatus.CONSISTENT))
-        text += (
-            f"; the hub's log: {same} of {counted(len(result.views), 'view')} "
-            "consistent with the checkpoint we accepted"
-        )
+        text += "; " + _(
+            "hubbens logg: {same} av {views} stämmer med kontrollpunkten vi godtog"
+        ).format(same=same, views=counted(len(result.views), N_("vy"), N_("vyer")))
     if nodes := result.unreachable_nodes:
-        text += (
-            f"; {counted(len(nodes), 'origin node')} not reachable from here (normal: many "
-            "kommuner expose none; the hub's word stands for those)"
-        )
+        text += "; " + _(
+            "{nodes} kan inte nås härifrån (normalt: många kommuner har ingen; där gäller "
+            "hubbens ord)"
+        ).format(nodes=counted(len(nodes), N_("ursprungsnod"), N_("ursprungsnoder")))
     return text
 
 

@@ -17,6 +17,7 @@ from samverka.cli._common import (
     open_node,
     print_json,
 )
+from samverka.i18n import N_, _
 
 if TYPE_CHECKING:
     from samverka.node import Node
@@ -77,14 +78,24 @@ def push(node_dir: Path, batch_size: int, quiet: bool, as_json: bool) -> None:
     elif not quiet:
         if report.sent == 0:
             click.echo(
-                f"the hub is up to date: it holds {report.origin} up to #{report.hub_sequence}"
+                _("hubben är à jour: den har {origin} till #{sequence}").format(
+                    origin=report.origin, sequence=report.hub_sequence
+                )
             )
         else:
             click.echo(
-                f"pushed {counted(report.sent, 'entry', 'entries')} ({report.accepted} new) in "
-                f"{counted(report.batches, 'batch', 'batches')}, {report.seconds:.1f} s "
-                f"({report.entries_per_second:.0f} entries/s); "
-                f"the hub holds {report.origin} up to #{report.hub_sequence}"
+                _(
+                    "skickade {entries} ({accepted} nya) i {batches}, {seconds} s "
+                    "({rate} poster/s); hubben har {origin} till #{sequence}"
+                ).format(
+                    entries=counted(report.sent, N_("post"), N_("poster")),
+                    accepted=report.accepted,
+                    batches=counted(report.batches, N_("omgång"), N_("omgångar")),
+                    seconds=f"{report.seconds:.1f}",
+                    rate=f"{report.entries_per_second:.0f}",
+                    origin=report.origin,
+                    sequence=report.hub_sequence,
+                )
             )
 
 
@@ -103,7 +114,7 @@ async def _push(node: Node, batch_size: int, *, show: bool) -> PushReport:
             total = report.local_sequence - report.hub_sequence_before
             if total <= 0:
                 return
-            bar = click.progressbar(length=total, label="pushing to the hub", file=sys.stderr)
+            bar = click.progressbar(length=total, label=_("skickar till hubben"), file=sys.stderr)
             bar.__enter__()
         step = report.hub_sequence - report.hub_sequence_before - shown
         shown += step

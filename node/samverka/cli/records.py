@@ -25,6 +25,7 @@ from samverka.cli._common import (
 )
 from samverka.cli.erase import erase_command
 from samverka.errors import FieldIssue, SamverkaError
+from samverka.i18n import N_, _, language
 from samverka.protocol.kommuner import is_origin, kommun_name
 from samverka.protocol.validation import record_issues
 from samverka.protocol.vocab import (
@@ -81,14 +82,81 @@ KINDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+#: Per body: the noun people read in messages (a msgid).
+NOUNS: dict[str, str] = {
+    "use_case": N_("användningsfall"),
+    "lesson": N_("lärdom"),
+    "solution": N_("lösning"),
+    "adoption": N_("införande"),
+    "recommendation": N_("rekommendation"),
+}
+
+#: What ``show`` calls each flat field (msgids); a field not named here shows its name.
+FIELD_LABELS: dict[str, str] = {
+    "summary": N_("sammanfattning"),
+    "description": N_("beskrivning"),
+    "area": N_("verksamhetsområde"),
+    "status": N_("status"),
+    "risk": N_("riskklass"),
+    "technique": N_("teknik"),
+    "product": N_("produkt"),
+    "vendor": N_("leverantör"),
+    "personal_data": N_("personuppgifter"),
+    "dpia": N_("konsekvensbedömning"),
+    "dpia_link": N_("länk till konsekvensbedömning"),
+    "human_oversight": N_("mänsklig kontroll"),
+    "data_source": N_("datakälla"),
+    "cost_one_off": N_("engångskostnad"),
+    "cost_yearly": N_("årlig kostnad"),
+    "cost_note": N_("kostnadskommentar"),
+    "benefit": N_("nytta"),
+    "partner": N_("partner"),
+    "national_project": N_("nationellt projekt"),
+    "contact_role": N_("kontaktroll"),
+    "link": N_("länk"),
+    "reuses": N_("återanvänder"),
+    "started": N_("startdatum"),
+    "ended": N_("slutdatum"),
+    "use_case": N_("användningsfall"),
+    "category": N_("kategori"),
+    "what_worked": N_("vad fungerade"),
+    "what_did_not": N_("vad fungerade inte"),
+    "advice": N_("råd"),
+    "type": N_("lösningstyp"),
+    "licence": N_("licens"),
+    "url": N_("webbadress"),
+    "content_hash": N_("kontrollsumma"),
+    "how_to_adopt": N_("så inför du"),
+    "solution": N_("lösning"),
+    "note": N_("anteckning"),
+    "adopted": N_("infört"),
+    "body": N_("brödtext"),
+    "reference": N_("referens"),
+    "tag": N_("tagg"),
+    "language": N_("språk"),
+}
+
+
+def field_label(name: str) -> str:
+    """A flat field's name as people read it, in their language."""
+    label = FIELD_LABELS.get(name)
+    return _(label) if label else name.replace("_", " ")
+
+
+def noun_of(noun: str) -> str:
+    """The translated noun for a body's English noun (``use case`` -> användningsfall)."""
+    body = noun.replace(" ", "_")
+    return _(NOUNS[body]) if body in NOUNS else noun
+
+
 class RecordRefused(SamverkaError):
     """A record the user wrote breaks the schema; the message lists each field."""
 
     def __init__(self, noun: str, issues: Sequence[FieldIssue]) -> None:
         lines = "\n".join(f"  {i.field}: {i.message}" for i in issues)
         super().__init__(
-            f"the {noun} is invalid:\n{lines}",
-            hint="fix the fields named above; every option is described in --help",
+            _("{noun}: posten är ogiltig:\n{lines}").format(noun=noun_of(noun), lines=lines),
+            hint=_("rätta fälten som nämns ovan; varje flagga beskrivs i --help"),
         )
         self.issues = list(issues)
 
@@ -185,9 +253,11 @@ def prompt_missing(
     if not (interactive or stdin_is_terminal()):
         options = ", ".join(option_name(FIELDS_BY_NAME[n]) for n in missing)
         raise SamverkaError(
-            f"missing required option(s): {options}",
-            hint="stdin is not a terminal, so samverka does not ask; give them as options "
-            "(or pass --interactive to be asked)",
+            _("obligatoriska flaggor saknas: {options}").format(options=options),
+            hint=_(
+                "stdin är ingen terminal, så samverka frågar inte; ge dem som flaggor "
+                "(eller ange --interactive för att bli tillfrågad)"
+            ),
         )
     for name in missing:
         f = FIELDS_BY_NAME[name]
@@ -209,10 +279,20 @@ def publish(node: Node, record: records_pb2.Record, noun: str, *, as_json: bool 
     check_record(record, noun, node.origin)
     parsed = node.publisher().publish(record)
     header = parsed.record.header
-    what = "retired" if header.tombstone else "published"
+    what = (
+        _("drog in {noun} {id} version {version} ({origin}#{sequence}, {visibility})")
+        if header.tombstone
+        else _("publicerade {noun} {id} version {version} ({origin}#{sequence}, {visibility})")
+    )
     click.echo(
-        f"{what} {noun} {header.id} version {header.version} "
-        f"({parsed.origin}#{parsed.sequence}, {VISIBILITY.label(header.visibility)})",
+        what.format(
+            noun=noun_of(noun),
+            id=header.id,
+            version=header.version,
+            origin=parsed.origin,
+            sequence=parsed.sequence,
+            visibility=VISIBILITY.label(header.visibility, language()),
+        ),
         err=as_json,
     )
 
@@ -223,13 +303,17 @@ def publish(node: Node, record: records_pb2.Record, noun: str, *, as_json: bool 
 def split_ref(record_id: str, origin: str | None, own: str) -> tuple[str, str]:
     """``ID`` with ``--origin``, or ``ORIGIN/ID``; defaults to the node's own origin."""
     if "/" in record_id:
-        ref_origin, _, record_id = record_id.rpartition("/")
+        ref_origin, _sep, record_id = record_id.rpartition("/")
         if origin and origin != ref_origin:
-            raise SamverkaError(f"{ref_origin}/{record_id} contradicts --origin {origin}")
+            raise SamverkaError(
+                _("{ref} motsäger --origin {origin}").format(
+                    ref=f"{ref_origin}/{record_id}", origin=origin
+                )
+            )
         origin = ref_origin
     origin = origin or own
     if not is_origin(origin):
-        raise SamverkaError(f"{origin!r} is not a kommunkod")
+        raise SamverkaError(_("{value!r} är ingen kommunkod").format(value=origin))
     return origin, record_id
 
 
@@ -237,9 +321,13 @@ def get_stored(node: Node, origin: str, record_id: str, noun: str) -> StoredReco
     stored = node.store.get_record(origin, record_id)
     if stored is None:
         raise SamverkaError(
-            f"no {noun} {record_id!r} from {kommun_name(origin)} ({origin}) in this node",
-            hint="list what is held with `samverka usecase list --all-origins` or search with "
-            "`samverka search`",
+            _("{noun} {id!r} från {name} ({origin}) finns inte i den här noden").format(
+                noun=noun_of(noun), id=record_id, name=kommun_name(origin), origin=origin
+            ),
+            hint=_(
+                "lista det noden har med `samverka usecase list --all-origins` eller sök med "
+                "`samverka search`"
+            ),
         )
     return stored
 
@@ -272,11 +360,11 @@ def _when(ms: int) -> str:
 def describe_value(f: FormField, value: Any) -> str:
     """A form value as a person reads it: Swedish labels for enums, ja/nej."""
     if f.type == "bool":
-        return bool_label(bool(value))
+        return bool_label(bool(value), language())
     if isinstance(value, list):
         return "; ".join(describe_value(f, v) for v in value)
     if f.vocab is not None and value:
-        return f.vocab.label(f.vocab.parse(value))
+        return f.vocab.label(f.vocab.parse(value), language())
     if f.type == "sek" and value:
         return f"{int(value):,} kr".replace(",", "\u00a0")
     return str(value)
@@ -286,15 +374,17 @@ def print_record(stored: StoredRecord) -> None:
     rec = stored.record
     body = body_of_record(rec)
     click.echo(stored.title or stored.record_id)
+    lang = language()
+    retired = "  " + _("(indragen)") if stored.tombstone else ""
     rows: list[tuple[str, str]] = [
-        ("id", stored.record_id),
-        ("origin", f"{kommun_name(stored.origin)} ({stored.origin})"),
-        ("kind", RECORD_KIND.label(stored.kind)),
-        ("version", str(stored.version) + ("  (retired)" if stored.tombstone else "")),
-        ("visibility", VISIBILITY.label(stored.visibility)),
-        ("created", _when(rec.header.created_at_ms)),
-        ("updated", _when(rec.header.updated_at_ms)),
-        ("signed by key", f"{stored.key_id}  (signature verified)"),
+        (_("id"), stored.record_id),
+        (_("ursprung"), f"{kommun_name(stored.origin)} ({stored.origin})"),
+        (_("typ"), RECORD_KIND.label(stored.kind, lang)),
+        (_("version"), str(stored.version) + retired),
+        (_("synlighet"), VISIBILITY.label(stored.visibility, lang)),
+        (_("skapad"), _when(rec.header.created_at_ms)),
+        (_("ändrad"), _when(rec.header.updated_at_ms)),
+        (_("signerad med nyckel"), f"{stored.key_id}  " + _("(signaturen verifierad)")),
     ]
     if body:
         form = read_form(rec)
@@ -304,11 +394,11 @@ def print_record(stored: StoredRecord) -> None:
             value = form.get(f.name)
             if value in ("", [], None) or (f.type == "bool" and value is False):
                 continue
-            rows.append((f.name.replace("_", " "), describe_value(f, value)))
+            rows.append((field_label(f.name), describe_value(f, value)))
     if body == "adoption" and rec.adoption.HasField("policy_override"):
         override = rec.adoption.policy_override
-        rules = ", ".join(AI_RULE.label(r) for r in override.rules)
-        rows.append(("trots AI-regler", f"{rules}: {override.reason}"))
+        rules = ", ".join(AI_RULE.label(r, lang) for r in override.rules)
+        rows.append((_("trots AI-regler"), f"{rules}: {override.reason}"))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         lines = value.splitlines() or [""]
@@ -331,33 +421,40 @@ def show_record(
     print_record(stored)
     if versions is None:
         return
-    click.echo("  history")
+    click.echo("  " + _("historik"))
     for v in versions:
-        mark = "  tombstone" if v["tombstone"] else ""
+        mark = "  " + _("indragen") if v["tombstone"] else ""
         click.echo(
-            f"    version {v['version']}  {stored.origin}#{v['sequence']}  "
-            f"{_when(v['timestamp_ms'])}  key {v['key_id']}{mark}"
+            "    "
+            + _("version {version}  {entry}  {when}  nyckel {key}").format(
+                version=v["version"],
+                entry=f"{stored.origin}#{v['sequence']}",
+                when=_when(v["timestamp_ms"]),
+                key=v["key_id"],
+            )
+            + mark
         )
 
 
 def list_columns(body: str) -> list[tuple[str, Callable[[records_pb2.Record], str]]]:
     """Kind-specific columns for ``list``, labelled and valued in Swedish."""
+    lang = language()
     if body == "use_case":
         return [
-            ("STATUS", lambda r: USE_CASE_STATUS.label(r.use_case.status)),
-            ("OMRÅDE", lambda r: SERVICE_AREA.label(r.use_case.service_area)),
+            (_("STATUS"), lambda r: USE_CASE_STATUS.label(r.use_case.status, lang)),
+            (_("OMRÅDE"), lambda r: SERVICE_AREA.label(r.use_case.service_area, lang)),
         ]
     if body == "lesson":
-        return [("KATEGORI", lambda r: LESSON_CATEGORY.label(r.lesson.category))]
+        return [(_("KATEGORI"), lambda r: LESSON_CATEGORY.label(r.lesson.category, lang))]
     if body == "solution":
         return [
-            ("TYP", lambda r: SOLUTION_TYPE.label(r.solution.solution_type)),
-            ("OMRÅDE", lambda r: SERVICE_AREA.label(r.solution.service_area)),
+            (_("TYP"), lambda r: SOLUTION_TYPE.label(r.solution.solution_type, lang)),
+            (_("OMRÅDE"), lambda r: SERVICE_AREA.label(r.solution.service_area, lang)),
         ]
     if body == "adoption":
         return [
-            ("LÖSNING", lambda r: f"{r.adoption.solution.origin}/{r.adoption.solution.id}"),
-            ("STATUS", lambda r: USE_CASE_STATUS.label(r.adoption.status)),
+            (_("LÖSNING"), lambda r: f"{r.adoption.solution.origin}/{r.adoption.solution.id}"),
+            (_("STATUS"), lambda r: USE_CASE_STATUS.label(r.adoption.status, lang)),
         ]
     return []
 
@@ -409,8 +506,10 @@ def kind_group(body: str) -> click.Group:
         if record_id:
             if node.store.get_record(node.origin, record_id) is not None:
                 raise SamverkaError(
-                    f"{node.origin} already has a record {record_id!r}",
-                    hint=f"change it with `samverka {name} edit {record_id} …`",
+                    _("{origin} har redan en post {id!r}").format(origin=node.origin, id=record_id),
+                    hint=_("ändra den med `samverka {name} edit {id} …`").format(
+                        name=name, id=record_id
+                    ),
                 )
         else:
             title = read_form(record).get("title") or noun
@@ -439,17 +538,27 @@ def kind_group(body: str) -> click.Group:
         stored = get_stored(node, node.origin, record_id, noun)
         if stored.kind != record_kind:
             raise SamverkaError(
-                f"{record_id!r} is a {RECORD_KIND.label(stored.kind, 'en').lower()}, not a {noun}"
+                _("{id!r} är av typen {kind}, inte {noun}").format(
+                    id=record_id,
+                    kind=RECORD_KIND.label(stored.kind, language()).lower(),
+                    noun=noun_of(noun),
+                )
             )
         if stored.tombstone:
-            raise SamverkaError(f"{noun} {record_id!r} is retired; its history stays as it is")
+            raise SamverkaError(
+                _("{noun} {id!r} är indragen; dess historik står kvar som den är").format(
+                    noun=noun_of(noun), id=record_id
+                )
+            )
         values = given_values(body, params)
         for field_name in clear:
             values[field_name] = [] if FIELDS_BY_NAME[field_name].multiple(body) else ""
         if not values:
             raise SamverkaError(
-                "nothing to change",
-                hint=f"give the fields to change, see `samverka {name} edit --help`",
+                _("inget att ändra"),
+                hint=_("ange fälten som ska ändras, se `samverka {name} edit --help`").format(
+                    name=name
+                ),
             )
         record = records_pb2.Record()
         record.CopyFrom(stored.record)
@@ -458,7 +567,10 @@ def kind_group(body: str) -> click.Group:
             raise RecordRefused(noun, issues)
         if same_content(record, stored.record):
             click.echo(
-                f"{noun} {record_id} unchanged (still version {stored.version})", err=as_json
+                _("{noun} {id} oförändrad (fortfarande version {version})").format(
+                    noun=noun_of(noun), id=record_id, version=stored.version
+                ),
+                err=as_json,
             )
         else:
             publish(node, record, noun, as_json=as_json)
@@ -477,11 +589,17 @@ def kind_group(body: str) -> click.Group:
     def retire(node: Node, record_id: str) -> None:
         stored = get_stored(node, node.origin, record_id, noun)
         if stored.kind != record_kind:
-            raise SamverkaError(f"{record_id!r} is not a {noun}")
+            raise SamverkaError(
+                _("{id!r} är inte av typen {noun}").format(id=record_id, noun=noun_of(noun))
+            )
         parsed = node.publisher().retire(record_id)
         click.echo(
-            f"retired {noun} {record_id}: tombstone version {parsed.version} "
-            f"({parsed.origin}#{parsed.sequence})"
+            _("drog in {noun} {id}: gravstensversion {version} ({entry})").format(
+                noun=noun_of(noun),
+                id=record_id,
+                version=parsed.version,
+                entry=f"{parsed.origin}#{parsed.sequence}",
+            )
         )
 
     group.add_command(list_command(body, record_kind, noun, name))
@@ -521,7 +639,7 @@ def list_command(body: str, record_kind: int, noun: str, name: str) -> click.Com
     ) -> None:
         for origin in origins:
             if not is_origin(origin):
-                raise SamverkaError(f"{origin!r} is not a kommunkod")
+                raise SamverkaError(_("{value!r} är ingen kommunkod").format(value=origin))
         wanted_area = SERVICE_AREA.parse(area) if area else None
         wanted_status = USE_CASE_STATUS.parse(status) if status else None
         selected = [] if all_origins else list(origins or [node.origin])
@@ -536,21 +654,24 @@ def list_command(body: str, record_kind: int, noun: str, name: str) -> click.Com
             print_json([record_json(s) for s in records])
             return
         if not records:
-            click.echo(f"no {noun}s" + ("" if include_retired else " (retired ones hidden)"))
+            click.echo(
+                _("inga poster av typen {noun}").format(noun=noun_of(noun))
+                + ("" if include_retired else " " + _("(indragna döljs)"))
+            )
             return
         columns = list_columns(body)
         many = len({s.origin for s in records}) > 1 or selected != [node.origin]
-        header = (["ORIGIN"] if many else []) + ["ID", "V", "SYNLIGHET"]
-        header += [c[0] for c in columns] + ["TITEL"]
+        header = ([_("URSPRUNG")] if many else []) + [_("ID"), _("V"), _("SYNLIGHET")]
+        header += [c[0] for c in columns] + [_("TITEL")]
         rows = [header]
         for s in records:
             row = ([s.origin] if many else []) + [
                 s.record_id,
                 str(s.version),
-                VISIBILITY.label(s.visibility),
+                VISIBILITY.label(s.visibility, language()),
             ]
             row += [c[1](s.record) for c in columns]
-            row.append(("(indragen) " if s.tombstone else "") + s.title)
+            row.append((_("(indragen)") + " " if s.tombstone else "") + s.title)
             rows.append(row)
         print_table(rows)
 
@@ -636,11 +757,15 @@ def adopt(
         f"{origin}-{solution_id}", "adoption", _TakenIds(node)
     )
     if node.store.get_record(node.origin, record_id) is not None:
-        raise SamverkaError(f"{node.origin} already has a record {record_id!r}")
+        raise SamverkaError(
+            _("{origin} har redan en post {id!r}").format(origin=node.origin, id=record_id)
+        )
     target = node.store.get_record(origin, solution_id)
     if target is None:
         click.echo(
-            f"note: {origin}/{solution_id} is not held by this node (yet); recording anyway",
+            _("obs: noden har inte {ref} (ännu); registrerar ändå").format(
+                ref=f"{origin}/{solution_id}"
+            ),
             err=True,
         )
     check, recorded = guard_adoption(
@@ -648,12 +773,16 @@ def adopt(
     )
     if check is not None and check.has_rules and not check.facts.risk_known:
         click.echo(
-            f"obs: {origin}/{solution_id} anger ingen riskklass; pröva den mot era AI-regler",
+            _("obs: {ref} anger ingen riskklass; pröva den mot era AI-regler").format(
+                ref=f"{origin}/{solution_id}"
+            ),
             err=True,
         )
     if recorded is not None:
         click.echo(
-            f"obs: införs trots kommunens AI-regler ({override}); det skrivs in i posten",
+            _("obs: införs trots kommunens AI-regler ({reason}); det skrivs in i posten").format(
+                reason=override
+            ),
             err=True,
         )
     values["solution"] = f"{origin}/{solution_id}"

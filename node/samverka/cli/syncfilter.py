@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from samverka.config import SyncSection
+from samverka.i18n import N_, NP_, PLURAL, _, plural_word
 from samverka.protocol.kommuner import is_origin
 from samverka.protocol.vocab import RECORD_KIND, SERVICE_AREA, UnknownTerm, Vocabulary
 
@@ -119,41 +120,54 @@ class Selection:
         lines: list[str] = []
         if self.reread:
             lines.append(
-                "filtret tar nu emot mer än förra gången: hubbens logg lästes från början "
-                "igen (poster som redan fanns hoppades över, stubbar fylldes i)"
+                _(
+                    "filtret tar nu emot mer än förra gången: hubbens logg lästes från början "
+                    "igen (poster som redan fanns hoppades över, stubbar fylldes i)"
+                )
             )
         if not self.sync_filter.active:
             return lines
-        lines.append(f"selektiv synk: tar bara emot {self.sync_filter.describe()}")
+        lines.append(
+            _("selektiv synk: tar bara emot {what}").format(what=self.sync_filter.describe())
+        )
         left = self.left_out
         if left is not None and left.stand_ins:
             kinds = ", ".join(
                 f"{n} {_kind_word(kind, n)}" for kind, n in left.by_kind.most_common()
             )
             lines.append(
-                f"lämnade utanför {left.stand_ins} poster som inte matchar ({kinds}): "
-                "sparade som stubbar med bara ursprung, nummer och hash, så att kedjorna "
-                "ändå kontrolleras"
+                _(
+                    "lämnade utanför {count} poster som inte matchar ({kinds}): sparade som "
+                    "stubbar med bara ursprung, nummer och hash, så att kedjorna ändå "
+                    "kontrolleras"
+                ).format(count=left.stand_ins, kinds=kinds)
             )
         if left is not None and left.not_read:
             lines.append(
-                f"läste inte {left.not_read} poster från andra ursprung (hubben skickade dem inte)"
+                _(
+                    "läste inte {count} poster från andra ursprung (hubben skickade dem inte)"
+                ).format(count=left.not_read)
             )
         if left is not None and not (left.stand_ins or left.not_read):
-            lines.append("inget nytt lämnades utanför")
-        lines.append("`samverka sync --all` tar emot allt (och fyller i det som lämnades utanför)")
+            lines.append(_("inget nytt lämnades utanför"))
+        lines.append(
+            _("`samverka sync --all` tar emot allt (och fyller i det som lämnades utanför)")
+        )
         return lines
 
 
-_PLURAL = {
-    "Användningsfall": "användningsfall",
-    "Lärdom": "lärdomar",
-    "Lösning": "lösningar",
-    "Rekommendation": "rekommendationer",
-    "Införande": "införanden",
+#: A record kind's word in a count (RECORD_KIND's key: singular, plural).
+_KIND_WORDS = {
+    "use-case": (N_("användningsfall"), NP_(PLURAL, "användningsfall")),
+    "lesson": (N_("lärdom"), N_("lärdomar")),
+    "solution": (N_("lösning"), N_("lösningar")),
+    "recommendation": (N_("rekommendation"), N_("rekommendationer")),
+    "adoption": (N_("införande"), N_("införanden")),
 }
 
 
 def _kind_word(kind: int, n: int) -> str:
-    label = RECORD_KIND.label(kind) or "okänd typ"
-    return label.lower() if n == 1 else _PLURAL.get(label, label.lower())
+    words = _KIND_WORDS.get(RECORD_KIND.key(kind))
+    if words is None:
+        return _("okänd typ")
+    return plural_word(words[0], words[1], n)

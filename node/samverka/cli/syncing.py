@@ -32,6 +32,7 @@ from samverka.cli._common import (
 from samverka.cli.crosscheck import _peers
 from samverka.cli.syncfilter import Selection, chosen_section, filter_options
 from samverka.errors import SamverkaError
+from samverka.i18n import N_, NP_, PLURAL, _
 
 if TYPE_CHECKING:
     from samverka.errors import EntryRefused
@@ -50,13 +51,17 @@ class CursorBeyondHub(SamverkaError):
 
     @classmethod
     def at(cls, cursor: int, log_end: int) -> CursorBeyondHub:
-        ends = f"ends at {log_end}" if log_end >= 0 else "ends below it"
+        ends = _("slutar vid {end}").format(end=log_end) if log_end >= 0 else _("slutar före den")
         return cls(
-            f"this node has read the hub's log up to position {cursor}, but the hub's log "
-            f"{ends} (cursor_ahead): the hub was restored from an older backup, or another "
-            "server answers at its address",
-            hint="once the hub is the right one: `samverka sync --reset-cursor` reads its log "
-            "from the start again (entries held are skipped as duplicates)",
+            _(
+                "noden har läst hubbens logg till position {cursor}, men hubbens logg {ends} "
+                "(cursor_ahead): hubben återställdes från en äldre säkerhetskopia, eller så "
+                "svarar en annan server på dess adress"
+            ).format(cursor=cursor, ends=ends),
+            hint=_(
+                "när hubben är den rätta: `samverka sync --reset-cursor` läser dess logg "
+                "från början igen (poster som redan finns hoppas över som dubbletter)"
+            ),
         )
 
 
@@ -220,7 +225,7 @@ def sync(
     from samverka.membership.monitor import raise_open_alarms
 
     if peers and not repair:
-        raise click.UsageError("--peer is for --repair")
+        raise click.UsageError(_("--peer hör till --repair"))
     from samverka.replication.selective import SyncFilter, reread_if_wider
 
     with open_node(node_dir) as node:
@@ -233,7 +238,11 @@ def sync(
             was = node.store.get_cursor(HUB_PEER)
             node.store.set_cursor(HUB_PEER, 0)
             if not (quiet or as_json):
-                click.echo(f"hub cursor reset from {was} to 0: reading the hub's log again")
+                click.echo(
+                    _("hubbens markör flyttad från {was} till 0: läser hubbens logg igen").format(
+                        was=was
+                    )
+                )
         show = _Display(node.store, quiet=quiet or as_json)
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             try:
@@ -320,45 +329,67 @@ class _Outcome:
     def describe(self) -> str:
         p = self.pulled
         lines = [
-            f"pulled {counted(p.accepted, 'new entry', 'new entries')} "
-            f"({p.duplicates} already held) from {counted(len(self.origins), 'origin')} "
-            f"in {self.seconds:.1f} s ({self.rate:.0f} entries/s); "
-            f"hub cursor {p.position}, directory version {self.directory_version}"
+            _(
+                "hämtade {entries} ({duplicates} fanns redan) från {origins} på {seconds} s "
+                "({rate} poster/s); hubbens markör {position}, katalogversion {version}"
+            ).format(
+                entries=counted(p.accepted, N_("ny post"), N_("nya poster")),
+                duplicates=p.duplicates,
+                origins=counted(len(self.origins), N_("ursprung"), NP_(PLURAL, "ursprung")),
+                seconds=f"{self.seconds:.1f}",
+                rate=f"{self.rate:.0f}",
+                position=p.position,
+                version=self.directory_version,
+            )
         ]
         if p.gaps_filled:
             lines.append(
-                f"filled {counted(p.gaps_filled, 'gap')} by asking for the missing entries"
+                _("fyllde {gaps} genom att be om posterna som saknades").format(
+                    gaps=counted(p.gaps_filled, N_("lucka"), N_("luckor"))
+                )
             )
         if p.stand_ins_filled:
             lines.append(
-                f"filled in {counted(p.stand_ins_filled, 'entry', 'entries')} held only as "
-                "redacted stand-ins until now"
+                _("fyllde i {entries} som hittills bara fanns som maskade ersättare").format(
+                    entries=counted(p.stand_ins_filled, N_("post"), N_("poster"))
+                )
             )
         if self.selection is not None:
             lines.extend(self.selection.describe())
         if self.pushed is not None:
             lines.append(
-                f"pushed {counted(self.pushed.accepted, 'new entry', 'new entries')} of our own "
-                f"({self.pushed.duplicates} already there); the hub holds our feed up to "
-                f"#{self.pushed.hub_sequence}"
+                _(
+                    "skickade {entries} av våra egna ({duplicates} fanns redan); hubben har "
+                    "vårt flöde till #{sequence}"
+                ).format(
+                    entries=counted(self.pushed.accepted, N_("ny post"), N_("nya poster")),
+                    duplicates=self.pushed.duplicates,
+                    sequence=self.pushed.hub_sequence,
+                )
             )
         if self.push_error is not None:
-            lines.append("the push to the hub failed (below)")
+            lines.append(_("att skicka till hubben misslyckades (se nedan)"))
         if p.proven:
             lines.append(
-                f"bevisade {p.proven} poster i hubbens transparenslogg (godtagen kontrollpunkt: "
-                f"{p.checkpoint_size} löv)"
+                _(
+                    "bevisade {proven} poster i hubbens transparenslogg (godtagen "
+                    "kontrollpunkt: {size} löv)"
+                ).format(proven=p.proven, size=p.checkpoint_size)
             )
         if self.repaired is not None:
             lines.extend(r.describe() for r in self.repaired.repairs)
             if not self.repaired.repairs:
                 lines.append(
-                    "reparation: inget att hämta; ingen ursprungsnod eller --peer har mer än "
-                    "hubben lämnat ut"
+                    _(
+                        "reparation: inget att hämta; ingen ursprungsnod eller --peer har mer "
+                        "än hubben lämnat ut"
+                    )
                 )
         if self.followed is not None:
             lines.append(
-                f"followed the hub: {counted(self.followed.accepted, 'more entry', 'more entries')}"
+                _("följde hubben: {entries}").format(
+                    entries=counted(self.followed.accepted, N_("post till"), N_("poster till"))
+                )
             )
         return "\n".join(lines)
 
@@ -494,7 +525,7 @@ class _Display:
             return
         bar: Any = click.progressbar(
             length=self.total,
-            label="syncing from the hub",
+            label=_("synkar från hubben"),
             file=sys.stderr,
             item_show_func=lambda _: self._status(),
         )
@@ -507,7 +538,9 @@ class _Display:
 
     def _status(self) -> str:
         seconds = max(time.monotonic() - self._started, 1e-6)
-        return f"{self._shown} entries, {self._origins} origins, {self._shown / seconds:.0f}/s"
+        return _("{entries} poster, {origins} ursprung, {rate}/s").format(
+            entries=self._shown, origins=self._origins, rate=f"{self._shown / seconds:.0f}"
+        )
 
     def pulled(self, report: SyncReport) -> None:
         if self._bar is None:
@@ -531,8 +564,10 @@ class _Display:
     def followed(self, positions: list[int]) -> None:
         if not self.quiet and positions:
             click.echo(
-                f"+{counted(len(positions), 'entry', 'entries')} from the hub "
-                f"(log position {positions[-1]})"
+                _("+{entries} från hubben (loggposition {position})").format(
+                    entries=counted(len(positions), N_("post"), N_("poster")),
+                    position=positions[-1],
+                )
             )
 
     def say(self, text: str) -> None:
