@@ -21,6 +21,15 @@ import pgserver
 import psycopg
 import pytest
 
+# The CLI speaks Swedish unless the locale or SAMVERKA_LANG says English
+# (samverka.i18n): the tests, and the samverka processes they start, read the default
+# language whatever the machine's locale (tests/cli/test_i18n.py sets English itself).
+for _var in ("LANGUAGE", "LC_MESSAGES", "SAMVERKA_LANG"):
+    os.environ.pop(_var, None)
+for _var in ("LC_ALL", "LANG"):
+    if os.environ.get(_var, "C").split(".")[0] not in ("C", "POSIX", "sv_SE"):
+        os.environ[_var] = "C.UTF-8"
+
 # -- Two workers (``make test`` runs ``pytest -n 2 --dist loadgroup``, pytest-xdist) ----
 #
 # Each worker is a session of its own: its own tmp folders, its own session database

@@ -416,7 +416,7 @@ async def gagnef_adopts(fed: Federation, story: Story) -> None:
         f"{content.ADOPTION_STATUS} …`) and runs `samverka sync` again:"
     )
     for line in output.splitlines():
-        if line.startswith("pushed"):
+        if line.startswith(("skickade", "pushed")):  # the CLI speaks Swedish or English
             story.more(line)
     when = "already when the sync returns" if seconds < 0.05 else f"{seconds:.1f} s later"
     story.more(
