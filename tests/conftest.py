@@ -13,6 +13,7 @@ own when the server is a named one.
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
