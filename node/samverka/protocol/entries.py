@@ -62,35 +62,22 @@ class ParsedEntry:
 
     Built by :func:`decode_entry`; it says nothing about authenticity on its own.
     Every ParsedEntry that reaches a store comes out of ``verify.verify_entry``.
+
+    The fields the ordered checks and the store read for every entry (origin,
+    sequence, record id, …) are read out of the decoded messages once, here: each
+    protobuf attribute read builds a wrapper object, and an entry's way from the wire
+    into the store asked for ``entry.record.header.id`` a dozen times.
     """
 
     signed: feed_pb2.SignedEntry
     entry: feed_pb2.Entry
     hash: bytes
-
-    @property
-    def origin(self) -> str:
-        return self.entry.origin
-
-    @property
-    def sequence(self) -> int:
-        return self.entry.sequence
-
-    @property
-    def timestamp_ms(self) -> int:
-        return self.entry.timestamp_ms
-
-    @property
-    def record(self) -> records_pb2.Record:
-        return self.entry.record
-
-    @property
-    def record_id(self) -> str:
-        return self.entry.record.header.id
-
-    @property
-    def version(self) -> int:
-        return self.entry.record.header.version
+    origin: str
+    sequence: int
+    timestamp_ms: int
+    record: records_pb2.Record
+    record_id: str
+    version: int
 
     def signed_bytes(self) -> bytes:
         """The SignedEntry as stored; its inner entry bytes are the signed originals."""
@@ -183,7 +170,19 @@ def decode_entry(signed: feed_pb2.SignedEntry) -> ParsedEntry:
         # Unknown fields inside the record are reported by schema validation, with
         # their path; the Entry around it has nothing to add.
         raise malformed("the entry carries fields unknown to this version of Samverka")
-    return ParsedEntry(signed=signed, entry=entry, hash=entry_hash(signed.entry))
+    record = entry.record
+    header = record.header
+    return ParsedEntry(
+        signed=signed,
+        entry=entry,
+        hash=entry_hash(signed.entry),
+        origin=entry.origin,
+        sequence=entry.sequence,
+        timestamp_ms=entry.timestamp_ms,
+        record=record,
+        record_id=header.id,
+        version=header.version,
+    )
 
 
 def parse_signed(
