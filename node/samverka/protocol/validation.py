@@ -313,6 +313,8 @@ def record_issues(record: records_pb2.Record, *, origin: str | None = None) -> l
         )
     if body == "erasure":
         issues.extend(FieldIssue(path, problem) for path, problem in erasure_issues(record))
+        if not is_record_id(record.erasure.record_id):
+            issues.append(FieldIssue("erasure.record_id", "is not a record id"))
     if body == "adoption" and record.adoption.HasField("policy_override"):
         override = record.adoption.policy_override
         if not override.rules:
