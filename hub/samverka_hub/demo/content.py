@@ -6,6 +6,14 @@ no figure, date or partner appears here that the sources do not give, and fields
 sources are silent on (costs, measured benefits) are left empty rather than guessed.
 Two judgements are ours and said so in the text: the EU AI Act risk classes, and
 reading Leksand's "minimal eller obefintlig risk" as the Act's *minimal risk* class.
+Tibro's pilot also fills some ATRS and AI Act fields (its role, the provider, the
+purpose, the responsible organisation, what it is for and not): what the sources say,
+or what the use of an off-the-shelf product is; its two risks are ours, said so.
+
+One record is NOT from a source: Gagnef's "Exempelfall" (:data:`GAGNEF_EXAMPLE`), an
+invented high-risk use case (AI Act Annex III, essential public services) with every
+ATRS and AI Act field filled, so that the exports (ATRS, the EU database draft for
+high-risk systems) have something to show. Its title and text say it is an example.
 
 Pure data: functions return new protobuf records (header id, kind, visibility and
 body; origin, version and times are set by the publisher that signs them).
@@ -38,7 +46,10 @@ AI_SWEDEN_ASSISTANT = "https://www.ai.se/sv/projekt/en-gemensam-digital-assisten
 AI_SWEDEN_COUNCIL = "https://www.ai.se/sv/nyheter/ai-rad-utvecklar-rekommendationer-snabbare-ai-utveckling-i-svenska-kommuner"
 GAGNEF_NEWS = "https://www.gagnef.se/gagnefs-kommun-starker-samarbetet-kring-digitalisering-med-grannkommuner/"
 TIBRO_HOME = "https://tibro.se/"
+MICROSOFT_COPILOT = "https://www.microsoft.com/sv-se/microsoft-365/copilot"
 EU_AI_ACT = "https://eur-lex.europa.eu/eli/reg/2024/1689/oj"
+#: The invented example's pages (.example: a reserved domain, nothing is there).
+EXAMPLE_BASE = "https://gagnef.example/ai/exempel-prioritering/"
 
 #: The kommuner of north-western Dalarna that Gagnef works with on digitalisation
 #: (Leksand, Rättvik, Mora, Orsa, Älvdalen, Vansbro, Malung-Sälen; gagnef.se).
@@ -266,6 +277,55 @@ def tibro() -> list[r.Record]:
             risk_class=r.RISK_CLASS_MINIMAL,
             contact_role="digitaliseringskoordinator",
             links=[_link(TIBRO_HOME, "Tibro kommun")],
+            # ATRS and AI Act fields: what the sources say, or what using a product is.
+            accountability=r.Accountability(
+                organisation="Tibro kommun, kommunstyrelseförvaltningen",
+            ),
+            rationale=r.Rationale(
+                scope=(
+                    "Ett antal medarbetare provar Copilot i sitt administrativa arbete. "
+                    "Verktyget fattar inga beslut i ärenden."
+                ),
+                expected_benefits=(
+                    "Möjlighet att omfördela resurser och höja kvaliteten, inte att ersätta "
+                    "tjänster (KF § 100, 2024-09-30)."
+                ),
+                alternatives_considered=(
+                    "En separat AI-strategi, som kommunfullmäktige avslog: AI styrs inom den "
+                    "löpande verksamhetsutvecklingen (KF § 100, 2024-09-30)."
+                ),
+            ),
+            decision_process=r.DecisionProcess(
+                process_integration=(
+                    "Stöd i medarbetarnas eget textarbete; medarbetaren ansvarar för det som "
+                    "skrivs och beslutas."
+                ),
+                required_training=(
+                    "En AI-vägledning för medarbetarna tas fram (sol-ai-vagledning); en "
+                    "digitaliseringskoordinator stödjer verksamheterna."
+                ),
+            ),
+            risks=[
+                r.Risk(
+                    name="Felaktiga eller påhittade uppgifter i texter",
+                    category="noggrannhet",
+                    description="Vår bedömning: språkmodeller kan formulera fel med säkerhet.",
+                    mitigation="Medarbetaren granskar och ansvarar för texten.",
+                ),
+                r.Risk(
+                    name="Åtkomst till dokument med för vida behörigheter",
+                    category="informationssäkerhet",
+                    description="Vår bedömning: Copilot når allt som användaren når.",
+                    mitigation="Vår bedömning: se över behörigheterna innan fler får verktyget.",
+                ),
+            ],
+            ai_act_role=r.AI_ACT_ROLE_DEPLOYER,
+            intended_purpose="Stöd i administrativt textarbete inom kommunens förvaltning.",
+            provider=r.AiSystemProvider(
+                name="Microsoft",
+                trade_name="Microsoft 365 Copilot",
+                url=MICROSOFT_COPILOT,
+            ),
         )
     )
 
@@ -373,7 +433,188 @@ def gagnef() -> list[r.Record]:
             ],
         )
     )
-    return [needs]
+    return [needs, gagnef_example()]
+
+
+#: The demo's one invented record (see the module's docstring).
+GAGNEF_EXAMPLE = "uc-exempel-prioritering-bistand"
+
+
+def gagnef_example() -> r.Record:
+    """An invented high-risk use case with every ATRS and AI Act field, marked as such."""
+    example = _record(GAGNEF_EXAMPLE, r.RECORD_KIND_USE_CASE, PUBLIC, "exempel", "högrisk")
+    example.use_case.CopyFrom(
+        r.UseCase(
+            title="Exempelfall: prioritering av ansökningar om ekonomiskt bistånd",
+            summary=(
+                "Ett påhittat exempel i Samverkas demo, inte en verklig tillämpning i Gagnef: "
+                "så beskrivs ett AI-system med hög risk enligt AI-förordningen (bilaga III, "
+                "offentliga förmåner) med alla fält i ATRS och AI-förordningen ifyllda."
+            ),
+            description=(
+                "En modell läser nya ansökningar om ekonomiskt bistånd och föreslår i vilken "
+                "ordning de ska handläggas, så att brådskande ärenden (till exempel hot om "
+                "vräkning) tas först. Handläggaren ser förslaget och skälen, och fattar alltid "
+                "beslutet om bistånd själv.\n\n"
+                "Allt i posten är påhittat för demon: leverantör, datum, siffror och länkar."
+            ),
+            service_area=r.SERVICE_AREA_SOCIAL_SERVICES,
+            status=r.USE_CASE_STATUS_PILOT,
+            techniques=["klassificering", "maskininlärning"],
+            products=["Prioriteringsstöd (exempel)"],
+            vendors=["Exempelleverantören AB"],
+            risk_class=r.RISK_CLASS_HIGH,
+            processes_personal_data=True,
+            impact_assessment_done=True,
+            impact_assessment=_link(EXAMPLE_BASE + "dpia", "Konsekvensbedömning (exempel)"),
+            human_oversight=(
+                "Handläggaren beslutar alltid; förslaget kan ändras utan motivering, och en "
+                "enhetschef följer upp avvikelser varje månad."
+            ),
+            data_sources=["Ansökningar om ekonomiskt bistånd (verksamhetssystemet)"],
+            contact_role="enhetschef ekonomiskt bistånd",
+            links=[
+                _link(EU_AI_ACT, "AI-förordningen (EU) 2024/1689"),
+                _link(EXAMPLE_BASE, "Exempelfallets sida (påhittad)"),
+            ],
+            started_at_ms=_ms(2025, 9, 1),
+            website=EXAMPLE_BASE,
+            contact_email="ai-exempel@gagnef.example",
+            accountability=r.Accountability(
+                organisation="Gagnefs kommun, socialnämnden (exempel)",
+                team="Enheten för ekonomiskt bistånd",
+                senior_responsible_owner="Socialchef",
+                suppliers=[
+                    r.Supplier(
+                        name="Exempelleverantören AB",
+                        company_number="556000-0000",
+                        role="utvecklar modellen och driftar tjänsten",
+                        procurement_procedure="förnyad konkurrensutsättning (exempel)",
+                    )
+                ],
+                data_access_terms=(
+                    "Leverantören är personuppgiftsbiträde, behandlar uppgifterna inom EU och "
+                    "får inte använda dem för annat än tjänsten."
+                ),
+            ),
+            rationale=r.Rationale(
+                scope=(
+                    "Endast turordningen för handläggning av nya ansökningar. Modellen bedömer "
+                    "inte rätten till bistånd och används inte vid omprövning."
+                ),
+                expected_benefits="Kortare väntetid för de mest brådskande ärendena.",
+                previous_process="Ansökningarna handlades i den ordning de kom in.",
+                alternatives_considered=(
+                    "Fler handläggare (saknas budget); en regelbaserad sortering (fångade för få "
+                    "brådskande ärenden i ett test)."
+                ),
+            ),
+            decision_process=r.DecisionProcess(
+                process_integration="Förslaget visas i ärendelistan i verksamhetssystemet.",
+                provided_information="En prioritet 1-3 och de tre uppgifter som vägde tyngst.",
+                frequency_and_scale="Varje ny ansökan, cirka 60 i månaden (exempel).",
+                required_training=(
+                    "Handläggarna går en halvdagsutbildning om modellens begränsningar innan "
+                    "de får se förslagen."
+                ),
+                appeals_and_review=(
+                    "Beslutet om bistånd kan överklagas till förvaltningsrätten som vanligt; "
+                    "den sökande kan begära att få veta om förslaget användes i ärendet."
+                ),
+            ),
+            technical=r.TechnicalSpecification(
+                system_architecture=(
+                    "Modellen körs hos leverantören i ett datacenter i Sverige och anropas av "
+                    "verksamhetssystemet; inga uppgifter sparas hos leverantören."
+                ),
+                maintenance="Modellen utvärderas mot handläggarnas bedömningar varje kvartal.",
+            ),
+            models=[
+                r.AiModel(
+                    name="Prioriteringsmodell",
+                    version="1.0",
+                    provider="Exempelleverantören AB",
+                    model_type="gradient boosting (beslutsträd)",
+                    task="Föreslår en handläggningsprioritet för en ny ansökan",
+                    input="Ansökans uppgifter utan namn och personnummer",
+                    output="Prioritet 1-3 med de tre viktigaste skälen",
+                    architecture="XGBoost, 200 träd",
+                    performance="Samma prioritet som handläggaren i 85 % av testfallen (exempel)",
+                    datasets=["Avslutade ärenden 2020-2024 (exempel)"],
+                )
+            ],
+            datasets=[
+                r.Dataset(
+                    name="Avslutade ärenden 2020-2024 (exempel)",
+                    description="Pseudonymiserade ärenden med handläggarens prioritering.",
+                    source="Kommunens verksamhetssystem för ekonomiskt bistånd",
+                    collection="Ett uttag 2025 för att träna och testa modellen",
+                    quantity="Cirka 3 000 ärenden",
+                    sensitive_attributes="Inga namn, personnummer, kön eller födelseland",
+                    completeness_and_representativeness=(
+                        "Alla ärenden under perioden; få ärenden från sommarmånaderna."
+                    ),
+                    cleaning="Dubbletter och ofullständiga ärenden togs bort.",
+                    sharing="Delas inte utanför kommunen och leverantören.",
+                    access_and_storage="Lagras i Sverige; gallras efter fem år.",
+                )
+            ],
+            assessments=[
+                r.Assessment(
+                    name="Likabehandlingsanalys (exempel)",
+                    completed_at_ms=_ms(2025, 6, 15),
+                    summary="Inga skillnader i prioritet mellan kön eller åldersgrupper i testet.",
+                    url=EXAMPLE_BASE + "likabehandling",
+                )
+            ],
+            risks=[
+                r.Risk(
+                    name="Ett brådskande ärende får låg prioritet",
+                    category="noggrannhet",
+                    description="Modellen kan missa tecken på akut nöd som står i fritext.",
+                    mitigation="Handläggaren ser hela listan; akuta ärenden markeras manuellt.",
+                ),
+                r.Risk(
+                    name="Indirekt diskriminering",
+                    category="likabehandling",
+                    description="Uppgifter som hänger ihop med kön eller ursprung kan påverka.",
+                    mitigation="Uppföljning per grupp varje kvartal; avstängning vid skillnad.",
+                ),
+            ],
+            ai_act_role=r.AI_ACT_ROLE_DEPLOYER,
+            high_risk_area=r.HIGH_RISK_AREA_ESSENTIAL_SERVICES,
+            intended_purpose=(
+                "Att föreslå i vilken ordning ansökningar om ekonomiskt bistånd handläggs; "
+                "inte att bedöma rätten till bistånd."
+            ),
+            fria=r.FundamentalRightsAssessment(
+                done=True,
+                completed_at_ms=_ms(2025, 8, 20),
+                summary=(
+                    "Rätten till likabehandling och till god förvaltning berörs; riskerna "
+                    "hanteras med mänskligt beslut i varje ärende och uppföljning per grupp."
+                ),
+                url=EXAMPLE_BASE + "fria",
+            ),
+            dpia_summary=(
+                "Behandlingen är nödvändig för handläggningen; uppgifterna pseudonymiseras "
+                "och leverantören är personuppgiftsbiträde."
+            ),
+            eu_database_id="EXEMPEL-0001",
+            transparency_notice=(
+                "Den sökande informeras i bekräftelsen på ansökan om att ett AI-stöd föreslår "
+                "turordningen, och i beslutet om det användes."
+            ),
+            provider=r.AiSystemProvider(
+                name="Exempelleverantören AB",
+                trade_name="Prioriteringsstöd 1.0 (exempel)",
+                contact="support@exempelleverantoren.example",
+                url="https://exempelleverantoren.example/prioriteringsstod",
+                eu_database_url="https://exempelleverantoren.example/eu-databas/EXEMPEL-0001",
+            ),
+        )
+    )
+    return example
 
 
 ADOPTION_STATUS = "pilot"

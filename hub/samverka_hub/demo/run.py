@@ -290,7 +290,10 @@ def publish(fed: Federation, story: Story) -> None:
             parts.append(f'{kind} "{title}"' if not parts else kind)
         lines.append(f"{code} {m.name:<11} " + ", ".join(parts))
         m.node.publisher().publish(content.profile(code))
-    story.step(f"The kommuner sign and publish {total} records written from public sources:")
+    story.step(
+        f"The kommuner sign and publish {total} records written from public sources "
+        "(Gagnef's high-risk 'Exempelfall' is invented, and says so):"
+    )
     for line in lines:
         story.more(line)
     story.more(

@@ -50,6 +50,7 @@ from samverka.records.recordform import (
     required_fields,
     same_content,
 )
+from samverka.records.transparency import SECTION_FIELDS, section_text, sections
 from samverka.v1 import records_pb2
 
 if TYPE_CHECKING:
@@ -389,8 +390,8 @@ def print_record(stored: StoredRecord) -> None:
     if body:
         form = read_form(rec)
         for f in fields_for(body):
-            if f.name in ("id", "title", "visibility"):
-                continue
+            if f.name in ("id", "title", "visibility") or f.name in SECTION_FIELDS:
+                continue  # the ATRS and AI Act fields follow in their groups
             value = form.get(f.name)
             if value in ("", [], None) or (f.type == "bool" and value is False):
                 continue
@@ -405,6 +406,8 @@ def print_record(stored: StoredRecord) -> None:
         click.echo(f"  {key.ljust(width)}  {lines[0]}")
         for line in lines[1:]:
             click.echo(f"  {' ' * width}  {line}")
+    for line in section_text(sections(rec)):
+        click.echo(line)
 
 
 def show_record(
