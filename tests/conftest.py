@@ -71,6 +71,7 @@ LONGEST_FIRST = (
     "tests/hub/test_membership_e2e.py",
     "tests/ops/test_doctor.py",
     "tests/hub/test_aggregation_agents.py",
+    "tests/hub/test_erasure_e2e.py",
     "tests/hub/test_selective_sync_e2e.py",
     "tests/demo/test_tour.py",
     "tests/ops/test_drill_hub_keys.py",

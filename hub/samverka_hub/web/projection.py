@@ -36,6 +36,7 @@ from samverka.v1 import records_pb2
 
 USE_CASE = records_pb2.RECORD_KIND_USE_CASE
 LESSON = records_pb2.RECORD_KIND_LESSON
+ERASURE = records_pb2.RECORD_KIND_ERASURE
 PUBLIC = records_pb2.VISIBILITY_PUBLIC
 
 #: Log rows decoded per query while catching up.
@@ -104,11 +105,12 @@ class Projection:
                 log,
                 records,
                 sa.and_(records.c.origin == log.c.origin, records.c.record_id == log.c.record_id),
+                isouter=True,  # an erasure is in no current view
             )
             .where(
                 log.c.position > self._position,
                 log.c.position <= end,
-                log.c.kind.in_([USE_CASE, LESSON]),
+                log.c.kind.in_([USE_CASE, LESSON, ERASURE]),
                 log.c.signed_entry.is_not(None),
             )
             .order_by(log.c.position)
@@ -117,9 +119,38 @@ class Projection:
         with self.store.engine.connect() as conn:
             rows = conn.execute(stmt).all()
         for row in rows:
-            self._note(bytes(row.signed_entry), int(row.rid))
+            if row.rid is not None:
+                self._note(bytes(row.signed_entry), int(row.rid))
+            else:
+                self._note_erasure(bytes(row.signed_entry))
         # Fewer rows than a batch: everything up to ``end`` has been read.
         self._position = int(rows[-1].position) if len(rows) == BATCH else end
+
+    def _note_erasure(self, signed_bytes: bytes) -> None:
+        """An erasure (issue 13): forget what the erased record's entries said, then take
+        the record's current version again if one is left (only some were erased)."""
+        record = parse_signed(signed_bytes).record
+        if not record.HasField("erasure"):
+            return
+        key = (record.erasure.origin, record.erasure.record_id)
+        old = self._use_cases.pop(key, None)
+        if old is not None:
+            for ref in old.reuses:
+                self._reused_by.get(ref, set()).discard(key)
+            for text in old.techniques:
+                self._by_technique.get(technique_key(text), set()).discard(old.rid)
+        old_target = self._lesson_target.pop(key, None)
+        if old_target is not None:
+            self._lessons_of.get(old_target, set()).discard(key)
+        stmt = (
+            sa.select(log.c.signed_entry, records.c.rid)
+            .join_from(records, log, log.c.position == records.c.position)
+            .where(records.c.origin == key[0], records.c.record_id == key[1])
+        )
+        with self.store.engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        if row is not None and row.signed_entry is not None:
+            self._note(bytes(row.signed_entry), int(row.rid))
 
     def _note(self, signed_bytes: bytes, rid: int) -> None:
         try:
