@@ -40,7 +40,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from samverka_hub.config import WebSection
 from samverka_hub.tlog import LogReader
-from samverka_hub.web import api, feeds, pages
+from samverka_hub.web import api, exports, feeds, pages
 from samverka_hub.web import log as log_routes
 from samverka_hub.web.catalog import BadFilter, Catalog
 from samverka_hub.web.context import STATIC_DIR, WebContext, context, template_environment
@@ -85,6 +85,8 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(api.router)
     app.include_router(feeds.router)
+    app.state.web.templates.globals["record_exports"] = exports.record_exports
+    app.include_router(exports.router)
     app.state.tlog = tlog
     app.include_router(log_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -494,6 +494,23 @@ class Catalog:
         found = {(r.origin, r.record_id): _summary(r) for r in rows if r.kind in kinds}
         return {k: s for k, s in found.items() if k in wanted}
 
+    def public_records(self, kinds: Sequence[int], *, limit: int) -> list[records_pb2.Record]:
+        """The newest ``limit`` PUBLIC live records of ``kinds``, decoded (for the exports,
+        :mod:`.exports`); the same list object until the log moves."""
+
+        def compute() -> list[records_pb2.Record]:
+            held = self.store.list_records(
+                kinds=kinds, member=False, include_drafts=False, limit=limit
+            )
+            return [s.record for s in held if s.visibility == PUBLIC and not s.tombstone]
+
+        return self._memo(("public_records", tuple(kinds), limit), compute)
+
+    def public_record(self, origin: str, record_id: str) -> records_pb2.Record | None:
+        """One PUBLIC live record, decoded; None when it is not (or not PUBLIC)."""
+        held = PublicHoldings(self.store).get_record(origin, record_id)
+        return held.record if held is not None else None
+
     def techniques(self, limit: int = 200) -> list[tuple[str, int]]:
         """Techniques named by PUBLIC live use cases, most used first (suggestions:
         while the projection is being built, what it knows so far)."""
