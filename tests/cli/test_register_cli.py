@@ -101,7 +101,7 @@ def test_csv_and_xlsx_import_with_swedish_and_atrs_columns(
         assert "1 new" in result.stdout
         check_imported(shown_json(cli, node, RECORD_ID))
         again = cli("import", path, node=node)
-        assert "0 new, 0 updated, 1 unchanged" in again.stdout, again.output
+        assert "0 nya, 0 ändrade, 1 oförändrade" in again.stdout, again.output
 
 
 def test_yaml_items_as_mappings_and_a_bad_value_named(
