@@ -48,6 +48,7 @@ def test_every_format_writes_its_standard(cli: Cli, published: Path, tmp_path: P
     out = tmp_path / "ut"
     base = ["--katalog-url", "https://katalog.example.se", "--kontakt-epost", "ai@leksand.se"]
     for fmt, name in [
+        ("dcat-rdfxml", "dcat.rdf"),
         ("dcat-ttl", "katalog.ttl"),
         ("dcat-jsonld", "katalog.jsonld"),
         ("atrs", "atrs.json"),
@@ -64,6 +65,8 @@ def test_every_format_writes_its_standard(cli: Cli, published: Path, tmp_path: P
     assert standards.dcat_ap_se_missing(ttl, "turtle") == []
     assert b"uc-intern" not in ttl and b"uc-gammal" not in ttl  # MEMBERS, retired
     assert standards.shacl((out / "katalog.jsonld").read_bytes(), "json-ld")[0]
+    rdf = (out / "dcat.rdf").read_bytes()
+    assert standards.shacl(rdf, "xml")[0] and standards.dcat_ap_se_missing(rdf, "xml") == []
     atrs = json.loads((out / "atrs.json").read_text("utf-8"))
     assert standards.errors("atrs", "atrs-collection.schema.json", atrs) == []
     assert [r["samverka"]["id"] for r in atrs["records"]] == ["uc-full"]

@@ -11,6 +11,7 @@ import json
 import exportkit
 import factories
 import pytest
+import rdflib
 import standards
 import webkit
 import yaml
@@ -46,11 +47,12 @@ def test_the_full_records_fill_every_field() -> None:
 
 
 @pytest.mark.parametrize("publisher", [HUB, NODE], ids=["hub", "node"])
-def test_dcat_turtle_and_jsonld_conform_to_dcat_ap_and_dcat_ap_se(
+def test_dcat_rdfxml_turtle_and_jsonld_conform_to_dcat_ap_and_dcat_ap_se(
     demo: list[R.Record], publisher: Publisher
 ) -> None:
     records = demo + full()
     for data, fmt in (
+        (dcat.rdfxml(records, publisher), "xml"),
         (dcat.turtle(records, publisher), "turtle"),
         (dcat.jsonld(records, publisher), "json-ld"),
     ):
@@ -92,6 +94,8 @@ def test_dcat_maps_themes_publisher_and_contact() -> None:
     assert "enhetschef ekonomiskt bistånd" in str(g.value(contact, dcat.VCARD.fn))
     assert str(g.value(contact, dcat.VCARD.hasEmail)) == "mailto:ai@leksand.se"
     assert str(g.value(ds, dcat.FOAF.page)) == "https://leksand.se/ai/bistand"
+    assert isinstance(contact, dcat.URIRef)  # the dataportal harvests no blank nodes
+    assert not any(isinstance(n, rdflib.BNode) for t in g for n in t)
     keywords = {str(k) for k in g.objects(ds, dcat.DCAT.keyword)}
     assert {"Klassificering", "bistånd", "individ- och familjeomsorg"} <= keywords
 

@@ -24,6 +24,7 @@ import exportkit
 import standards
 
 COLLECTIONS = {
+    "/export/dcat.rdf": "application/rdf+xml; charset=utf-8",
     "/export/dcat.ttl": "text/turtle; charset=utf-8",
     "/export/dcat.jsonld": "application/ld+json; charset=utf-8",
     "/export/atrs.json": "application/json; charset=utf-8",
@@ -46,7 +47,11 @@ def test_collections_answer_with_their_media_type(client: TestClient, path: str)
 
 
 def test_dcat_of_the_demo_conforms(client: TestClient) -> None:
-    for path, fmt in (("/export/dcat.ttl", "turtle"), ("/export/dcat.jsonld", "json-ld")):
+    for path, fmt in (
+        ("/export/dcat.rdf", "xml"),
+        ("/export/dcat.ttl", "turtle"),
+        ("/export/dcat.jsonld", "json-ld"),
+    ):
         data = client.get(path).content
         conforms, report = standards.shacl(data, fmt)
         assert conforms, report
@@ -106,7 +111,7 @@ def test_the_page_and_record_pages_link_the_exports(client: TestClient) -> None:
     assert f'href="/export/eu-databas/{KUNGSBACKA}/uc-taligenkanning.md"' in record
     assert f'href="/export/atrs/{KUNGSBACKA}/uc-taligenkanning.json"' in record
     home = client.get("/").text
-    assert '<link rel="alternate" type="text/turtle"' in home
+    assert '<link rel="alternate" type="application/rdf+xml"' in home
     assert 'href="/export">Öppna data</a>' in home
 
 

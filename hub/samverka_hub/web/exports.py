@@ -2,7 +2,9 @@
 
 ==============================================  =============================================
 ``/export``                                     the page listing them ("Öppna data")
-``/export/dcat.ttl``, ``/export/dcat.jsonld``   DCAT-AP-SE catalogue (Sveriges dataportal)
+``/export/dcat.rdf``                            DCAT-AP-SE catalogue, RDF/XML (Sveriges
+                                                dataportal harvests this one)
+``/export/dcat.ttl``, ``/export/dcat.jsonld``   the same as Turtle and JSON-LD
 ``/export/atrs.json``                           ATRS records of every use case
 ``/export/atrs/{kod}/{id}.json``                one use case's ATRS record
 ``/export/eurocities.csv``, ``.json``           Eurocities algorithm register
@@ -44,6 +46,7 @@ R = records_pb2
 router = APIRouter(include_in_schema=False)
 
 EXPORT_CACHE = "public, max-age=300"
+RDFXML = "application/rdf+xml; charset=utf-8"
 TURTLE = "text/turtle; charset=utf-8"
 JSONLD = "application/ld+json; charset=utf-8"
 JSON = "application/json; charset=utf-8"
@@ -160,6 +163,11 @@ def _render_one(
 
 
 # -- the collections ----------------------------------------------------------------------
+
+
+@router.get("/export/dcat.rdf")
+def dcat_rdfxml(request: Request) -> Response:
+    return _collection(request, "dcat.rdf", RDFXML, dcat.rdfxml)
 
 
 @router.get("/export/dcat.ttl")

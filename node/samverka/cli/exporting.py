@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from samverka.node import Node
 
 FORMAT_NAMES = (
+    "dcat-rdfxml",
     "dcat-ttl",
     "dcat-jsonld",
     "publiccode",
@@ -39,8 +40,9 @@ MEMBERS-poster och utkast aldrig.
 
 \b
 Format:
-  dcat-ttl, dcat-jsonld  DCAT-AP-SE (Turtle, JSON-LD) för Sveriges dataportal:
+  dcat-rdfxml            DCAT-AP-SE som RDF/XML, det Sveriges dataportal skördar:
                          användningsfall, lärdomar, lösningar
+  dcat-ttl, dcat-jsonld  samma katalog som Turtle och JSON-LD
   publiccode             publiccode.yml för lösningar av typen kod (en fil per
                          lösning; --out är en mapp)
   atrs                   ATRS, Storbritanniens algoritmregisterstandard (JSON)
@@ -53,7 +55,7 @@ namnger posten och fältet; då skrivs ingenting.
 
 \b
 Exempel:
-  samverka export --format dcat-ttl --out leksand.ttl \\
+  samverka export --format dcat-rdfxml --out dcat.rdf \\
       --katalog-url https://katalog.samverka.se --kontakt-epost ai@leksand.se
   samverka export --format eu-database --out eu-utkast/
   samverka export --format eurocities-csv --out register.csv --force --json

@@ -22,17 +22,20 @@ class the dataportal harvests) — with:
 
 The catalogue carries a licence for its metadata (CC0 by default, DIGG's advice), a
 theme taxonomy, its publisher and ``dct:modified``. :func:`graph` builds the RDF graph
-(rdflib); :func:`turtle` and :func:`jsonld` serialize it. The tests validate it with
-pyshacl against DCAT-AP 3.0.0's SHACL shapes and with DCAT-AP-SE's RDForms
-cardinalities (tests/fixtures/standards/).
+(rdflib); :func:`rdfxml` (what Sveriges dataportal harvests), :func:`turtle` and
+:func:`jsonld` serialize it. Every resource the dataportal names (catalogue, datasets,
+publishers, contacts) has an IRI, never a blank node, as DIGG's harvesting rules ask.
+The tests validate it with pyshacl against DCAT-AP 3.0.0's SHACL shapes and with
+DCAT-AP-SE's RDForms cardinalities (tests/fixtures/standards/).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from urllib.parse import quote
 
-from rdflib import BNode, Graph, Literal, Namespace, URIRef
+from rdflib import Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, SKOS, XSD
 
 from samverka.exports import (
@@ -141,6 +144,13 @@ class _Names:
             return URIRef(f"{self.base}{record_path(origin, record_id)}#post")
         return URIRef(f"urn:samverka:post:{_urn_part(origin)}:{_urn_part(record_id)}")
 
+    def contact(self, origin: str, email: str, role: str) -> URIRef:
+        """One IRI per contact (the dataportal harvests no blank nodes for contacts)."""
+        key = hashlib.sha256(f"{email}\n{role}".encode()).hexdigest()[:16]
+        if self.base:
+            return URIRef(f"{self.base}/kommun/{origin}#kontakt-{key}")
+        return URIRef(f"urn:samverka:kontakt:{origin}:{key}")
+
     def agent(self, origin: str) -> URIRef:
         if self.base:
             return URIRef(f"{self.base}/kommun/{origin}#organisation")
@@ -220,10 +230,10 @@ def _language(g: Graph, tag: str) -> URIRef | None:
     return lang
 
 
-def _contact(g: Graph, email: str, role: str, origin: str) -> BNode | None:
+def _contact(g: Graph, names: _Names, email: str, role: str, origin: str) -> URIRef | None:
     if not email:
         return None
-    node = BNode()
+    node = names.contact(origin, email, role)
     g.add((node, RDF.type, VCARD.Kind))
     g.add((node, RDF.type, VCARD.Organization))
     name = organisation_name(origin) + (f", {role}" if role else "")
@@ -337,7 +347,7 @@ def _dataset(
     part = getattr(record, body) if body else None
     role = getattr(part, "contact_role", "")
     email = getattr(part, "contact_email", "") or publisher.contact_email
-    contact = _contact(g, email, role, header.origin)
+    contact = _contact(g, names, email, role, header.origin)
     website = getattr(part, "website", "")
     if website:
         g.add((ds, FOAF.page, iri(website)))
@@ -353,6 +363,18 @@ def turtle(
 ) -> bytes:
     """The catalogue as Turtle (UTF-8)."""
     return graph(records, publisher, skipped).serialize(format="turtle", encoding="utf-8")
+
+
+def rdfxml(
+    records: Iterable[R.Record],
+    publisher: Publisher,
+    skipped: list[ExportError] | None = None,
+) -> bytes:
+    """The catalogue as RDF/XML (UTF-8), the syntax Sveriges dataportal harvests."""
+    data: bytes = graph(records, publisher, skipped).serialize(
+        format="pretty-xml", encoding="utf-8"
+    )
+    return data
 
 
 #: JSON-LD context: the vocabularies' prefixes, so the document reads like the Turtle.

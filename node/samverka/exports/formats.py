@@ -31,6 +31,12 @@ class Format:
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
+        Format(
+            "dcat-rdfxml",
+            "DCAT-AP-SE som RDF/XML (det Sveriges dataportal skördar)",
+            False,
+            "application/rdf+xml",
+        ),
         Format("dcat-ttl", "DCAT-AP-SE som Turtle (Sveriges dataportal)", False, "text/turtle"),
         Format("dcat-jsonld", "DCAT-AP-SE som JSON-LD", False, "application/ld+json"),
         Format(
@@ -60,7 +66,7 @@ FORMATS: dict[str, Format] = {
 
 def selected(name: str, records: Sequence[R.Record]) -> list[R.Record]:
     """The records export ``name`` carries (PUBLIC, live, of its kinds)."""
-    if name in ("dcat-ttl", "dcat-jsonld"):
+    if name in ("dcat-rdfxml", "dcat-ttl", "dcat-jsonld"):
         return exportable(records, dcat.KINDS)
     if name == "publiccode":
         return publiccode.software(records)
@@ -74,6 +80,8 @@ def build(
 ) -> dict[Path, bytes]:
     """The files of export ``name`` of ``records`` at ``out`` (a file, or a folder for
     the per-record formats); ExportError when a record lacks a field."""
+    if name == "dcat-rdfxml":
+        return {out: dcat.rdfxml(records, publisher)}
     if name == "dcat-ttl":
         return {out: dcat.turtle(records, publisher)}
     if name == "dcat-jsonld":
