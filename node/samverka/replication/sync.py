@@ -61,6 +61,13 @@ MAX_GAP_FILLS = 100
 #: but cannot serve, so ~0.5 tries a second per follower costs a hub with 290 little.
 FOLLOW_MAX_BACKOFF = 3.0
 
+#: A follower reads at most this many pages ahead of the one it is storing. Pages that
+#: arrived meanwhile are stored together (one verification batch, one commit), up to
+#: FOLLOW_BATCH_MAX entries: a burst of live entries costs a commit per batch, not one
+#: per entry.
+FOLLOW_READ_AHEAD = 16
+FOLLOW_BATCH_MAX = 500
+
 
 @dataclass
 class SyncReport:
@@ -211,7 +218,7 @@ async def follow_peer(
     while not stop.is_set():
         try:
             async with contextlib.aclosing(client.subscribe(puller.cursor, entry_filter)) as pages:
-                async for page in _until(pages, stop):
+                async for page in _batched(pages, stop):
                     before = puller.report.received
                     if not await puller.apply(page):
                         break
@@ -311,28 +318,86 @@ async def _checked_ahead(
                     proof.exception()
 
 
-async def _until(
+#: The end of the stream, in _batched's queue.
+_END = object()
+
+
+async def _batched(
     pages: AsyncGenerator[Page, None], stop: asyncio.Event
 ) -> AsyncGenerator[Page, None]:
-    """Pages until ``stop`` is set (checked between pages and while waiting for one)."""
-    stopper = asyncio.ensure_future(stop.wait())
+    """Pages until ``stop`` is set, read ahead by a task of their own; the pages that
+    arrived while the caller was storing the last one come as one page (their entries
+    in order, the last one's resume position), so a burst is stored in one commit.
+
+    Pages are merged only where each one's positions follow the one before it as the
+    caller would check them one by one (entries after the previous page's resume
+    position, which is not behind its own entries nor the one before it); a page that
+    does not starts a page of its own, where the caller's checks refuse it. A failure
+    of the stream comes after the pages read before it.
+    """
+    queue: asyncio.Queue[object] = asyncio.Queue()
+    room = asyncio.Semaphore(FOLLOW_READ_AHEAD)
+
+    async def read() -> None:
+        try:
+            while True:
+                await room.acquire()
+                queue.put_nowait(await anext(pages))
+        except StopAsyncIteration:
+            queue.put_nowait(_END)
+        except Exception as exc:  # handed to the caller, after the pages before it
+            queue.put_nowait(exc)
+
+    async def stopping() -> None:
+        await stop.wait()
+        queue.put_nowait(_END)
+
+    reader = asyncio.ensure_future(read())
+    stopper = asyncio.ensure_future(stopping())
+    pending: list[object] = []
     try:
-        while True:
-            nxt = asyncio.ensure_future(anext(pages))
-            done, _ = await asyncio.wait({nxt, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            if nxt not in done:
-                nxt.cancel()
-                await asyncio.wait([nxt])
+        while not stop.is_set():
+            if not pending:
+                pending.append(await queue.get())
+            while not queue.empty():
+                pending.append(queue.get_nowait())
+            first = pending[0]
+            if first is _END:
                 return
-            try:
-                page = nxt.result()
-            except StopAsyncIteration:
-                return
-            yield page
-            if stop.is_set():
-                return
+            if isinstance(first, BaseException):
+                raise first
+            assert isinstance(first, Page)
+            batch = [first]
+            count = len(first.entries)
+            for item in pending[1:]:
+                if not isinstance(item, Page) or not _follows(batch[-1], item):
+                    break
+                if count + len(item.entries) > FOLLOW_BATCH_MAX:
+                    break
+                batch.append(item)
+                count += len(item.entries)
+            del pending[: len(batch)]
+            for _ in batch:
+                room.release()
+            if len(batch) == 1:
+                yield first
+            else:
+                entries = [entry for page in batch for entry in page.entries]
+                yield Page(entries, batch[-1].next_position)
     finally:
-        stopper.cancel()
+        for task in (reader, stopper):
+            task.cancel()
+        # The read must be over before the caller closes the stream it reads.
+        await asyncio.wait([reader, stopper])
+
+
+def _follows(before: Page, page: Page) -> bool:
+    """Whether ``page`` may be merged after ``before`` (see _batched)."""
+    if before.entries and before.next_position < before.entries[-1].position:
+        return False
+    if page.next_position < before.next_position:
+        return False
+    return not page.entries or page.entries[0].position > before.next_position
 
 
 class _Puller:
