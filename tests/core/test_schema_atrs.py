@@ -20,7 +20,7 @@ from samverka.records.recordform import (
     parse_item,
     read_form,
 )
-from samverka.records.transparency import SECTION_FIELDS, section_text, sections
+from samverka.records.transparency import ENGLISH, SECTION_FIELDS, section_text, sections
 from samverka.v1 import records_pb2 as R
 
 Mutator = Callable[[R.Record], object]
@@ -268,3 +268,16 @@ def test_section_text_for_a_terminal() -> None:
     assert "  Risker och åtgärder\n" in text
     assert "\n      - Felaktig prioritet\n          Kategori: noggrannhet\n" in text
     assert "\n    Högriskområde (bilaga III): Väsentliga privata" in text
+
+
+def test_every_label_has_its_english_name() -> None:
+    for record in (make_full_use_case(), make_full_solution()):
+        swedish, english = sections(record), sections(record, "en")
+        labels = [s.title for s in swedish]
+        labels += [r.label for s in swedish for r in s.rows]
+        labels += [p.label for s in swedish for r in s.rows for i in r.items for p in i.rows]
+        assert set(labels) <= set(ENGLISH), set(labels) - set(ENGLISH)
+        assert [s.title for s in english][-1] == "EU AI Act"
+    text = "\n".join(section_text(sections(make_full_use_case(), "en")))
+    assert "    Role: Deployer\n" in text
+    assert "High-risk area (Annex III): Essential private and public services" in text

@@ -406,7 +406,7 @@ def print_record(stored: StoredRecord) -> None:
         click.echo(f"  {key.ljust(width)}  {lines[0]}")
         for line in lines[1:]:
             click.echo(f"  {' ' * width}  {line}")
-    for line in section_text(sections(rec)):
+    for line in section_text(sections(rec, lang)):
         click.echo(line)
 
 

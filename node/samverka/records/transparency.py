@@ -21,7 +21,7 @@ leave them out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from samverka.protocol.vocab import (
     AI_ACT_ROLE,
@@ -178,8 +178,8 @@ def _provider_rows(p: records_pb2.AiSystemProvider) -> tuple[Row | None, ...]:
     )
 
 
-def _fria_rows(f: records_pb2.FundamentalRightsAssessment) -> tuple[Row | None, ...]:
-    done = bool_label(f.done) if f.HasField("done") else ""
+def _fria_rows(f: records_pb2.FundamentalRightsAssessment, lang: str) -> tuple[Row | None, ...]:
+    done = bool_label(f.done, lang) if f.HasField("done") else ""
     return (
         _text("Konsekvensbedömning för grundläggande rättigheter (FRIA) gjord", done),
         _date("FRIA genomförd", f.completed_at_ms),
@@ -192,7 +192,7 @@ def _section(key: str, title: str, rows: tuple[Row, ...]) -> Section | None:
     return Section(key, title, rows) if rows else None
 
 
-def use_case_sections(uc: records_pb2.UseCase) -> list[Section]:
+def use_case_sections(uc: records_pb2.UseCase, lang: str = "sv") -> list[Section]:
     """The filled groups of a use case's ATRS and AI Act fields."""
     acc, rat, dec, tech = uc.accountability, uc.rationale, uc.decision_process, uc.technical
     found = (
@@ -256,25 +256,25 @@ def use_case_sections(uc: records_pb2.UseCase) -> list[Section]:
             "ai-forordningen",
             "AI-förordningen",
             _rows(
-                _text("Kommunens roll", AI_ACT_ROLE.label(uc.ai_act_role)),
-                _text("Högriskområde (bilaga III)", HIGH_RISK_AREA.label(uc.high_risk_area)),
+                _text("Kommunens roll", AI_ACT_ROLE.label(uc.ai_act_role, lang)),
+                _text("Högriskområde (bilaga III)", HIGH_RISK_AREA.label(uc.high_risk_area, lang)),
                 _text("Avsett ändamål", uc.intended_purpose),
-                *_fria_rows(uc.fria),
+                *_fria_rows(uc.fria, lang),
                 _text("Registreringsnummer i EU-databasen", uc.eu_database_id),
                 Row(
                     "Transparenskrav (artikel 50)",
                     values=tuple(
-                        TRANSPARENCY_OBLIGATION.label(o) for o in uc.transparency_obligations
+                        TRANSPARENCY_OBLIGATION.label(o, lang) for o in uc.transparency_obligations
                     ),
                 ),
                 _text("Så informeras berörda", uc.transparency_notice),
             ),
         ),
     )
-    return [s for s in found if s is not None]
+    return _in(lang, [s for s in found if s is not None])
 
 
-def solution_sections(so: records_pb2.Solution) -> list[Section]:
+def solution_sections(so: records_pb2.Solution, lang: str = "sv") -> list[Section]:
     """The filled groups of a solution's software, provider, model and AI Act fields."""
     found = (
         _section(
@@ -282,8 +282,8 @@ def solution_sections(so: records_pb2.Solution) -> list[Section]:
             "Programvara",
             _rows(
                 _text("Version", so.software_version),
-                _text("Utvecklingsstatus", DEVELOPMENT_STATUS.label(so.development_status)),
-                _text("Förvaltning", MAINTENANCE_TYPE.label(so.maintenance_type)),
+                _text("Utvecklingsstatus", DEVELOPMENT_STATUS.label(so.development_status, lang)),
+                _text("Förvaltning", MAINTENANCE_TYPE.label(so.maintenance_type, lang)),
                 Row("Plattformar", values=tuple(so.platforms)),
             ),
         ),
@@ -299,17 +299,114 @@ def solution_sections(so: records_pb2.Solution) -> list[Section]:
             _rows(_text("Avsett ändamål", so.intended_purpose)),
         ),
     )
-    return [s for s in found if s is not None]
+    return _in(lang, [s for s in found if s is not None])
 
 
-def sections(record: records_pb2.Record) -> list[Section]:
-    """The filled groups of ``record`` (none for other kinds than use cases and solutions)."""
+def sections(record: records_pb2.Record, lang: str = "sv") -> list[Section]:
+    """The filled groups of ``record`` (none for other kinds than use cases and solutions),
+    labelled in ``lang`` (``sv``, or ``en`` for the CLI in English)."""
     body = record.WhichOneof("body")
     if body == "use_case":
-        return use_case_sections(record.use_case)
+        return use_case_sections(record.use_case, lang)
     if body == "solution":
-        return solution_sections(record.solution)
+        return solution_sections(record.solution, lang)
     return []
+
+
+#: The labels in English (the CLI's other language): the ATRS and AI Act terms.
+ENGLISH: dict[str, str] = {
+    "Ansvar och leverantör": "Owner and responsibility",
+    "Bakgrund och syfte": "Description and rationale",
+    "Beslutsprocess": "Decision-making process",
+    "Teknik och modeller": "Tool specification",
+    "Data": "Data",
+    "Risker och åtgärder": "Risks, mitigations and impact assessments",
+    "AI-förordningen": "EU AI Act",
+    "Programvara": "Software",
+    "Ansvarig organisation": "Organisation",
+    "Ansvarig enhet": "Team",
+    "Ytterst ansvarig (roll)": "Senior responsible owner (role)",
+    "Externa leverantörer": "External suppliers",
+    "Organisationsnummer": "Company registration number",
+    "Roll": "Role",
+    "Upphandling": "Procurement procedure",
+    "Leverantörernas åtkomst till data": "Terms of access to data",
+    "AI-systemets leverantör": "Provider of the AI system",
+    "Handelsnamn": "Trade name",
+    "Leverantörens kontakt": "Provider contact",
+    "Leverantörens webbplats": "Provider website",
+    "Leverantörens post i EU-databasen": "Provider's EU database entry",
+    "E-post för frågor": "Contact email",
+    "Mer information": "Website",
+    "Omfattning och avgränsning": "Scope",
+    "Förväntad nytta": "Benefits",
+    "Tidigare arbetssätt": "Previous process",
+    "Övervägda alternativ": "Alternatives considered",
+    "Roll i beslutsprocessen": "Process integration",
+    "Underlag till den som beslutar": "Provided information",
+    "Användningens omfattning": "Frequency and scale of usage",
+    "Utbildning som krävs": "Required training",
+    "Överklagande och omprövning": "Appeals and review",
+    "Systemarkitektur": "System architecture",
+    "Underhåll och uppföljning": "Maintenance",
+    "Modeller": "Models",
+    "Leverantör": "Provider",
+    "Modelltyp": "Model type",
+    "Uppgift": "Task",
+    "Indata": "Input",
+    "Utdata": "Output",
+    "Arkitektur": "Architecture",
+    "Prestanda": "Performance",
+    "Datamängder": "Datasets",
+    "Beskrivning": "Description",
+    "Källa": "Source",
+    "Länk": "Link",
+    "Insamling": "Collection",
+    "Omfattning": "Quantity",
+    "Känsliga uppgifter": "Sensitive attributes",
+    "Fullständighet och representativitet": "Completeness and representativeness",
+    "Tvätt och bearbetning": "Cleaning",
+    "Delning": "Sharing",
+    "Åtkomst och lagring": "Access and storage",
+    "Konsekvensbedömning (DPIA), sammanfattning": "Summary of the DPIA",
+    "Genomförda bedömningar": "Impact assessments",
+    "Genomförd": "Completed",
+    "Sammanfattning": "Summary",
+    "Identifierade risker": "Risks",
+    "Kategori": "Category",
+    "Åtgärd": "Mitigation",
+    "Kommunens roll": "Role",
+    "Högriskområde (bilaga III)": "High-risk area (Annex III)",
+    "Avsett ändamål": "Intended purpose",
+    "Konsekvensbedömning för grundläggande rättigheter (FRIA) gjord": (
+        "Fundamental rights impact assessment (FRIA) done"
+    ),
+    "FRIA genomförd": "FRIA completed",
+    "FRIA, sammanfattning av resultatet": "Summary of the FRIA's findings",
+    "FRIA, länk": "FRIA link",
+    "Registreringsnummer i EU-databasen": "EU database registration number",
+    "Transparenskrav (artikel 50)": "Transparency obligations (Art. 50)",
+    "Så informeras berörda": "How people are informed",
+    "Version": "Version",
+    "Utvecklingsstatus": "Development status",
+    "Förvaltning": "Maintenance",
+    "Plattformar": "Platforms",
+}
+
+
+def _in(lang: str, found: list[Section]) -> list[Section]:
+    """The sections with their titles and labels in ``lang`` (they are written in Swedish)."""
+    if lang != "en":
+        return found
+
+    def row(r: Row) -> Row:
+        items = tuple(replace(i, rows=tuple(row(p) for p in i.rows)) for i in r.items)
+        return replace(r, label=ENGLISH.get(r.label, r.label), items=items)
+
+    return [
+        replace(s, title=ENGLISH.get(s.title, s.title), rows=tuple(row(r) for r in s.rows))
+        for s in found
+    ]
 
 
 def section_text(found: list[Section], indent: str = "  ") -> list[str]:
