@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import factories
+import pytest
 import sqlalchemy as sa
 from samverka.errors import Reason
 from samverka.protocol.entries import parse_signed
@@ -18,6 +19,7 @@ from samverka.protocol.erasure import HeldEntry, build_erasure
 from samverka.protocol.kommuner import HUB_ORIGIN
 from samverka.protocol.verify import KeyRing
 from samverka.replication.ingest import Incoming, IngestReport, ingest
+from samverka.store import store as store_module
 from samverka.store.store import Store
 from samverka.v1 import erasure_pb2, feed_pb2, records_pb2
 
@@ -185,3 +187,23 @@ def test_an_erasure_naming_another_hash_erases_nothing(
     assert store.read_log(0, 1).entries[0].WhichOneof("item") == "signed"
     with store.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT COUNT(*) FROM erased")).scalar() == 1
+
+
+def test_a_reader_holding_the_wal_delays_the_purge_not_the_erasure(
+    store: Store,
+    leksand: factories.FeedWriter,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    if store.is_postgres:
+        return  # PostgreSQL's VACUUM FULL waits for its lock; SQLite's WAL is the case here
+    monkeypatch.setattr(store_module, "PURGE_CHECKPOINT_TRIES", 2)
+    keys = leksand.keyring()
+    v1 = leksand.publish(record_id="uc-x", summary=SECRET)
+    take(store, keys, [v1])
+    with store.snapshot() as held:
+        assert held.head(factories.LEKSAND) is not None  # the snapshot is fixed now
+        report = take(store, keys, [erasure(leksand, "uc-x", [v1])])
+    assert report.ok and store.erased_entries() != []
+    assert "not yet purged" in caplog.text
+    store.purge_erased()  # once the reader is gone
