@@ -118,7 +118,7 @@ def test_the_full_use_case_survives_the_flat_form() -> None:
         form = read_form(full)
         again = new_record(body, full.header.origin)
         again.header.CopyFrom(full.header)
-        values = {k: v for k, v in form.items() if v not in ("", [], False)}
+        values = {k: v for k, v in form.items() if v not in ("", [])}
         assert apply_form(again, values, own_origin=full.header.origin) == []
         assert again == full
 
@@ -175,6 +175,7 @@ def test_bad_items_are_reported_under_their_flat_name() -> None:
 def test_clearing_an_unanswered_fria() -> None:
     """fria=nej is an answer (done: false, present); clearing it removes the answer."""
     record = new_record("use_case", "2029")
+    assert read_form(record)["fria"] == ""  # unanswered, not "nej"
     assert apply_form(record, {"fria": "nej"}, own_origin="2029") == []
     assert record.use_case.fria.HasField("done") and not record.use_case.fria.done
     assert apply_form(record, {"fria": ""}, own_origin="2029") == []
@@ -281,3 +282,68 @@ def test_every_label_has_its_english_name() -> None:
     text = "\n".join(section_text(sections(make_full_use_case(), "en")))
     assert "    Role: Deployer\n" in text
     assert "High-risk area (Annex III): Essential private and public services" in text
+
+
+# -- property: any valid filling of the new fields validates and survives the form ----------
+
+_LINE = st.text(
+    st.characters(exclude_categories=("Cc", "Cf", "Cs", "Zl", "Zp", "Zs"), exclude_characters="|,"),
+    min_size=1,
+    max_size=40,
+)
+_URL = st.from_regex(r"https://[a-z]{1,12}\.se/[a-z0-9/-]{0,20}", fullmatch=True)
+_DAY_MS = st.integers(7_400, 40_000).map(lambda d: d * 86_400_000)  # 1990-04 .. 2079
+
+
+def _maybe(strategy: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
+    return st.one_of(st.just(None), strategy)
+
+
+@st.composite
+def _filled_use_cases(draw: st.DrawFn) -> R.Record:
+    record = make_use_case(risk_class=R.RISK_CLASS_HIGH)
+    uc = record.use_case
+    for name, strategy in (
+        ("website", _URL),
+        ("contact_email", st.from_regex(r"[a-z]{1,10}@[a-z]{1,10}\.se", fullmatch=True)),
+        ("intended_purpose", _LINE),
+        ("dpia_summary", _LINE),
+        ("eu_database_id", st.from_regex(r"[A-Z0-9][A-Z0-9-]{0,20}", fullmatch=True)),
+        ("transparency_notice", _LINE),
+        ("ai_act_role", st.sampled_from([1, 2, 3, 4])),
+        ("high_risk_area", st.sampled_from(range(1, 9))),
+    ):
+        value = draw(_maybe(strategy))
+        if value is not None:
+            setattr(uc, name, value)
+    for field, sub in (("accountability", "team"), ("rationale", "scope"),
+                       ("decision_process", "appeals_and_review"),
+                       ("technical", "maintenance"), ("provider", "trade_name")):  # fmt: skip
+        value = draw(_maybe(_LINE))
+        if value is not None:
+            setattr(getattr(uc, field), sub, value)
+    uc.transparency_obligations.extend(draw(st.lists(st.sampled_from(range(1, 6)), unique=True)))
+    for _ in range(draw(st.integers(0, 2))):
+        uc.risks.add(name=draw(_LINE), category=draw(st.sampled_from(["", "bias"])),
+                     mitigation=draw(st.sampled_from(["", "Granskning"])))  # fmt: skip
+    for _ in range(draw(st.integers(0, 2))):
+        uc.assessments.add(name=draw(_LINE), completed_at_ms=draw(_DAY_MS), url=draw(_URL))
+    for _ in range(draw(st.integers(0, 2))):
+        uc.models.add(name=draw(_LINE), datasets=draw(st.lists(_LINE, max_size=2, unique=True)))
+    if draw(st.booleans()):
+        uc.fria.done = draw(st.booleans())
+        if uc.fria.done:
+            uc.fria.completed_at_ms = draw(_DAY_MS)
+    return record
+
+
+@settings(max_examples=100, deadline=None)
+@given(_filled_use_cases())
+def test_filled_use_cases_validate_and_survive_bytes_and_the_form(record: R.Record) -> None:
+    assert record_issues(record) == []
+    assert R.Record.FromString(record.SerializeToString()) == record
+    again = new_record("use_case", record.header.origin)
+    again.header.CopyFrom(record.header)
+    values = {k: v for k, v in read_form(record).items() if v not in ("", [])}
+    assert apply_form(again, values, own_origin=record.header.origin) == []
+    assert again == record

@@ -829,7 +829,9 @@ def read_form(record: records_pb2.Record) -> dict[str, Any]:
         if descriptor.is_repeated:
             out[f.name] = texts
         elif f.type == "bool":
-            out[f.name] = bool(raw)
+            # An optional answer (fria: ja/nej) reads "" while unanswered, not "nej".
+            answered = not descriptor.has_presence or parent.HasField(leaf)
+            out[f.name] = bool(raw) if answered else ""
         else:
             out[f.name] = texts[0] if texts else ""
     return out
