@@ -11,6 +11,7 @@ import factories
 import pytest
 from clikit import LEKSAND, Cli, Run
 from samverka.node import Node
+from samverka.v1 import erasure_pb2
 from samverka.v1 import records_pb2 as R
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "exports"))
@@ -116,3 +117,17 @@ def test_nothing_to_export_writes_no_file(cli: Cli, leksand: Path, tmp_path: Pat
     assert result.exit_code == 0, result.output
     assert "Inga poster att exportera" in result.output
     assert not out.exists()
+
+
+def test_an_erased_record_is_in_no_export(cli: Cli, published: Path, tmp_path: Path) -> None:
+    publish(published, factories.make_use_case(record_id="uc-personuppgifter", title="Raderas"))
+    with Node.open(published) as node:
+        node.publisher().erase(
+            "uc-personuppgifter", reason=erasure_pb2.ERASURE_REASON_PERSONAL_DATA
+        )
+    for fmt, name in [("atrs", "atrs.json"), ("dcat-ttl", "k.ttl"), ("eurocities-csv", "r.csv")]:
+        out = tmp_path / name
+        assert cli("export", "--format", fmt, "--out", out, node=published).exit_code == 0
+        text = out.read_text("utf-8")
+        assert "Prioritering av ansökningar" in text  # the full use case is there
+        assert "uc-personuppgifter" not in text and "Raderas" not in text

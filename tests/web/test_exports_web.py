@@ -14,9 +14,10 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 from samverka.protocol.kommuner import HUB_ORIGIN
-from samverka_hub.folder import init_hub
+from samverka_hub.folder import Hub, init_hub
 from samverka_hub.web.app import create_app
 from samverka_hub.web.catalog import Catalog
+from samverka_hub.web.exports import REBUILD_SECONDS, BuiltCache
 from webkit import FALUN, KUNGSBACKA, LEKSAND, SECRET
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "exports"))
@@ -116,19 +117,26 @@ def test_the_page_and_record_pages_link_the_exports(client: TestClient) -> None:
 
 
 @pytest.fixture(scope="module")
-def full_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+def full_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     """A hub whose council published records with every field filled (a HIGH-risk use
-    case and a code solution), with a public address for the links."""
+    case and a code solution)."""
     hub = init_hub(tmp_path_factory.mktemp("exports") / "hub")
     try:
         council = hub.node().publisher()
         for record in (exportkit.full_use_case(), exportkit.full_code_solution()):
             record.header.origin = HUB_ORIGIN
             council.publish(record)
-        settings = replace(hub.config.web, public_url="https://katalog.example.se")
-        yield TestClient(create_app(Catalog(hub.store, hub.council.current_directory), settings))
+        yield hub
     finally:
         hub.close()
+
+
+@pytest.fixture(scope="module")
+def full_client(full_hub: Hub) -> TestClient:
+    """The catalog over ``full_hub``, with a public address for the links."""
+    settings = replace(full_hub.config.web, public_url="https://katalog.example.se")
+    catalog = Catalog(full_hub.store, full_hub.council.current_directory)
+    return TestClient(create_app(catalog, settings))
 
 
 def test_every_field_filled_over_http(full_client: TestClient) -> None:
@@ -152,3 +160,22 @@ def test_every_field_filled_over_http(full_client: TestClient) -> None:
     assert json.dumps(draft, ensure_ascii=False).count("HS-2024-001") == 1
     page = full_client.get(f"/post/{HUB_ORIGIN}/sol-full").text
     assert f'href="/export/publiccode/{HUB_ORIGIN}/sol-full.yml"' in page
+
+
+def test_a_new_record_reaches_the_exports_within_the_rebuild_interval(full_hub: Hub) -> None:
+    now = [1000.0]
+    app = create_app(Catalog(full_hub.store, full_hub.council.current_directory))
+    app.state.exports = BuiltCache(clock=lambda: now[0])
+    client = TestClient(app)
+
+    def ids() -> list[str]:
+        return [r["samverka"]["id"] for r in client.get("/export/atrs.json").json()["records"]]
+
+    assert ids() == ["uc-full"]
+    new = exportkit.full_use_case(record_id="uc-ny", title="Ny")
+    new.header.origin = HUB_ORIGIN
+    full_hub.node().publisher().publish(new)
+    assert ids() == ["uc-full"]  # built a moment ago: served as it is
+    assert client.get(f"/export/atrs/{HUB_ORIGIN}/uc-ny.json").status_code == 200  # one record
+    now[0] += REBUILD_SECONDS + 1
+    assert ids() == ["uc-ny", "uc-full"]

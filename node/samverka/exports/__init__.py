@@ -113,22 +113,17 @@ def record_path(origin: str, record_id: str) -> str:
 
 
 def exportable(records: Iterable[R.Record], kinds: Sequence[int] = ()) -> list[R.Record]:
-    """The records an export may carry: PUBLIC, not retracted (tombstone), not erased,
-    of ``kinds`` (any kind when empty), in the order given."""
+    """The records an export may carry: PUBLIC, not retracted (tombstone), of ``kinds``
+    (any kind when empty), in the order given. An erased record is never among them:
+    the store takes it out of its current view when it applies the erasure, and
+    erasure records themselves are of no exported kind."""
     return [
         r
         for r in records
         if r.header.visibility == R.VISIBILITY_PUBLIC
         and not r.header.tombstone
-        and not is_erased(r)
         and (not kinds or r.header.kind in kinds)
     ]
-
-
-def is_erased(record: R.Record) -> bool:
-    """Whether the record's content was erased (a redacted stand-in of it)."""
-    header = record.header
-    return bool(getattr(header, "erased", False))
 
 
 def each(

@@ -372,7 +372,7 @@ def rdfxml(
 ) -> bytes:
     """The catalogue as RDF/XML (UTF-8), the syntax Sveriges dataportal harvests."""
     data: bytes = graph(records, publisher, skipped).serialize(
-        format="pretty-xml", encoding="utf-8"
+        format="xml", encoding="utf-8"
     )
     return data
 
