@@ -7,9 +7,9 @@ them on without retyping anything:
 =====================  ==========================================  ====================
 format                 what                                        records
 =====================  ==========================================  ====================
-``dcat-ttl``,          DCAT-AP-SE (DCAT-AP 3) catalogue, Turtle    use cases, lessons,
-``dcat-jsonld``        or JSON-LD, for Sveriges dataportal         solutions,
-                       (:mod:`.dcat`)                              recommendations
+``dcat-rdfxml``,       DCAT-AP-SE (DCAT-AP 3) catalogue, RDF/XML   use cases, lessons,
+``dcat-ttl``,          (what Sveriges dataportal harvests),        solutions,
+``dcat-jsonld``        Turtle or JSON-LD (:mod:`.dcat`)            recommendations
 ``publiccode``         publiccode.yml 0.4 (:mod:`.publiccode`)     solutions of type code
 ``atrs``               UK Algorithmic Transparency Recording       use cases
                        Standard, tier 1 and 2 (:mod:`.atrs`)
