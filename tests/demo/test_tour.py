@@ -46,6 +46,8 @@ NOT_RUN = {
     "hub recommend add": "publishes in the council's name (tests/hub runs it)",
     "hub harvest": "the demo's hub harvests Leksand already",
     "hub directory reissue": "only after restoring an older backup of the hub",
+    "usecase erase": "erases a record everywhere (tests/cli/test_erase_cli.py runs it)",
+    "hub erase": "erases in the council's name (tests/hub/test_erasure_e2e.py runs it)",
 }
 #: Commands whose healthy answer is that there is nothing to report.
 NOTHING_IS_NEWS = {"hub refusals"}
