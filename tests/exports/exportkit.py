@@ -3,6 +3,7 @@
 - :func:`demo`: the demo federation's records as a hub holds them (webkit's seed:
   origins, versions and times stamped, Leksand's retired use case retracted, AI-rådet's
   recommendations), without going through a hub (tests/web does that).
+- :func:`demo_content`: the records the demo (``make demo``) publishes.
 - :func:`full_use_case`, :func:`full_code_solution`: records with every field of their
   body filled (built on tests/factories.py); :func:`unset_fields` says which are not, so
   a field added to the schema fails the tests until the exports and these records know it.
@@ -47,6 +48,28 @@ def demo() -> list[R.Record]:
         ),
     ):
         out.append(_stamp(rec, HUB_ORIGIN, len(out)))
+    return out
+
+
+def demo_content() -> list[R.Record]:
+    """The records `make demo` publishes (samverka_hub.demo.content), origins and times
+    stamped as their publishers would."""
+    from samverka_hub.demo import content
+
+    out: list[R.Record] = []
+    for origin, records in (
+        (webkit.LEKSAND, content.leksand()),
+        (webkit.KUNGSBACKA, content.kungsbacka()),
+        (webkit.TIBRO, content.tibro()),
+        (webkit.GAGNEF, content.gagnef()),
+        (HUB_ORIGIN, [content.recommendation()]),
+    ):
+        for record in records:
+            record.header.origin = record.header.origin or origin
+            record.header.version = record.header.version or 1
+            record.header.created_at_ms = record.header.created_at_ms or factories.T0_MS
+            record.header.updated_at_ms = record.header.updated_at_ms or factories.T0_MS
+            out.append(record)
     return out
 
 

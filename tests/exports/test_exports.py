@@ -43,6 +43,26 @@ def test_the_full_records_fill_every_field() -> None:
     assert exportkit.unset_fields(exportkit.full_code_solution().solution) == []
 
 
+def test_the_demos_own_records_export_in_every_format() -> None:
+    """What `make demo` publishes (samverka_hub.demo.content), through every format."""
+    records = exportkit.demo_content()
+    for data, fmt in ((dcat.rdfxml(records, HUB), "xml"), (dcat.turtle(records, HUB), "turtle")):
+        assert standards.shacl(data, fmt)[0]
+        assert standards.dcat_ap_se_missing(data, fmt) == []
+    collection = json.loads(atrs.render(records, HUB))
+    assert standards.errors("atrs", "atrs-collection.schema.json", collection) == []
+    assert len(collection["records"]) >= 4
+    skipped: list[ExportError] = []
+    rows = json.loads(eurocities.render_json(records, HUB, skipped))
+    assert standards.errors("eurocities", "eurocities-collection.schema.json", rows) == []
+    assert rows and {s.field for s in skipped} <= {"risk_class", "status", "service_area"}
+    for draft in json.loads(eudatabase.render_all(records, HUB)):
+        schema = "eu-database-deployer-draft.schema.json"
+        assert standards.errors("eu-database", schema, draft) == []
+    for sol in publiccode.software(records):
+        assert standards.publiccode_errors(publiccode.render(sol, HUB, records)) == []
+
+
 # -- DCAT-AP-SE ----------------------------------------------------------------------------
 
 
