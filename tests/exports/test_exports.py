@@ -120,6 +120,22 @@ def test_dcat_maps_themes_publisher_and_contact() -> None:
     assert {"Klassificering", "bistånd", "individ- och familjeomsorg"} <= keywords
 
 
+def test_dcat_survives_text_and_links_that_rdf_syntaxes_refuse() -> None:
+    # Valid UTF-8 that XML 1.0 refuses, and a link with characters an IRI may not hold.
+    uc = exportkit.full_use_case(
+        title="Prioritering \ufffe\uffff<b>&amp;", website='https://leksand.se/a b?x="<y>"'
+    )
+    for data, fmt in (
+        (dcat.rdfxml([uc], HUB), "xml"),
+        (dcat.turtle([uc], HUB), "turtle"),
+        (dcat.jsonld([uc], HUB), "json-ld"),
+    ):
+        g = rdflib.Graph().parse(data=data, format=fmt)
+        titles = {str(t) for t in g.objects(None, dcat.DCTERMS.title)}
+        assert "Prioritering <b>&amp;" in titles
+        assert standards.shacl(data, fmt)[0]
+
+
 def test_dcat_refuses_a_record_without_text_naming_it() -> None:
     bare = factories.make_solution(record_id="sol-tom", summary="", how_to_adopt="")
     with pytest.raises(ExportError) as e:

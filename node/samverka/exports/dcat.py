@@ -32,6 +32,7 @@ DCAT-AP-SE's RDForms cardinalities (tests/fixtures/standards/).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from urllib.parse import quote
 
@@ -112,6 +113,17 @@ THEMES: dict[int, tuple[str, ...]] = {
 
 #: BCP 47 primary language -> the EU language authority's code.
 LANGUAGES = {"sv": "SWE", "en": "ENG", "fi": "FIN", "se": "SME", "de": "DEU", "no": "NOR"}
+
+
+#: Characters XML 1.0 cannot hold (RDF/XML is XML): a record passed validation, which
+#: refuses control characters, but U+FFFE and U+FFFF are valid UTF-8 and would make the
+#: whole catalogue unreadable to a harvester.
+_NOT_IN_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def text(value: str) -> str:
+    """Record text as every RDF syntax can carry it (characters XML refuses dropped)."""
+    return _NOT_IN_XML.sub("", value)
 
 
 #: Characters an IRI may not hold (RFC 3987), percent-encoded by :func:`iri`.
@@ -237,7 +249,7 @@ def _contact(g: Graph, names: _Names, email: str, role: str, origin: str) -> URI
     g.add((node, RDF.type, VCARD.Kind))
     g.add((node, RDF.type, VCARD.Organization))
     name = organisation_name(origin) + (f", {role}" if role else "")
-    g.add((node, VCARD.fn, Literal(name)))
+    g.add((node, VCARD.fn, Literal(text(name))))
     g.add((node, VCARD.hasEmail, iri(f"mailto:{email}")))
     return node
 
@@ -320,8 +332,8 @@ def _dataset(
     ds = names.dataset(header.origin, header.id)
     g.add((catalog, DCAT.dataset, ds))
     g.add((ds, RDF.type, DCAT.Dataset))
-    g.add((ds, DCTERMS.title, Literal(title, lang=lang)))
-    g.add((ds, DCTERMS.description, Literal(description, lang=lang)))
+    g.add((ds, DCTERMS.title, Literal(text(title), lang=lang)))
+    g.add((ds, DCTERMS.description, Literal(text(description), lang=lang)))
     g.add((ds, DCTERMS.identifier, Literal(f"{header.origin}/{header.id}")))
     g.add((ds, DCTERMS.publisher, _agent(g, names, header.origin)))
     body = record.WhichOneof("body")
@@ -329,7 +341,7 @@ def _dataset(
     for code in THEMES.get(area, ("GOVE",)):
         g.add((ds, DCAT.theme, _theme(g, code)))
     for word in keywords:
-        g.add((ds, DCAT.keyword, Literal(word, lang=lang)))
+        g.add((ds, DCAT.keyword, Literal(text(word), lang=lang)))
     if area:
         g.add((ds, DCAT.keyword, Literal(SERVICE_AREA.label(area).lower(), lang="sv")))
     if body == "use_case" and record.use_case.status:
@@ -371,9 +383,7 @@ def rdfxml(
     skipped: list[ExportError] | None = None,
 ) -> bytes:
     """The catalogue as RDF/XML (UTF-8), the syntax Sveriges dataportal harvests."""
-    data: bytes = graph(records, publisher, skipped).serialize(
-        format="xml", encoding="utf-8"
-    )
+    data: bytes = graph(records, publisher, skipped).serialize(format="xml", encoding="utf-8")
     return data
 
 
