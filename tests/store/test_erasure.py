@@ -207,3 +207,24 @@ def test_a_reader_holding_the_wal_delays_the_purge_not_the_erasure(
     assert report.ok and store.erased_entries() != []
     assert "not yet purged" in caplog.text
     store.purge_erased()  # once the reader is gone
+
+
+def test_a_stand_in_without_an_erasure_erases_nothing(
+    store: Store, leksand: factories.FeedWriter
+) -> None:
+    """A relay that strips content on its own (serves the entry as a stand-in, with no
+    erasure behind it) is undone where the entry was not held (the signed entry from
+    another source fills the placeholder in) and changes nothing where it is. Only a
+    verified erasure keeps a placeholder empty (test above)."""
+    keys = leksand.keyring()
+    v1 = leksand.publish(record_id="uc-x", summary=SECRET)
+    stripped = feed_pb2.RedactedEntry(
+        origin=factories.LEKSAND, sequence=1, entry_hash=parse_signed(v1).hash
+    )
+    assert take(store, keys, [stripped, leksand.publish(record_id="uc-y")]).ok
+    assert take(store, keys, [v1]).stand_ins_filled == 1
+    assert store.get_record(factories.LEKSAND, "uc-x") is not None
+
+    assert take(store, keys, [stripped]).duplicates == 1
+    assert store.read_log(0, 1).entries[0].WhichOneof("item") == "signed"
+    assert [h.record_id for h in store.search(SECRET)] == ["uc-x"]
