@@ -26,6 +26,7 @@ from samverka.cli._common import EXIT_CODES_HELP, LazyGroup, dir_option, json_op
 from samverka.cli.membership import directory_json, echo_directory
 from samverka.cli.serve import server_options
 from samverka.config import CONFIG_FILE
+from samverka.i18n import _
 from samverka.protocol.kommuner import kommun_name
 
 from samverka_hub.config import DEFAULT_MEMBER_LISTEN, DEFAULT_PUBLIC_LISTEN
@@ -162,15 +163,21 @@ def init(
         if as_json:
             print_json(info)
             return
-        click.echo(f"Created the hub in {created.dir}")
-        click.echo(f"  configuration   {created.dir / CONFIG_FILE}")
-        click.echo(f"  signing key     keys/signing.key (key id {info['key_id']})")
-        click.echo("  CA              tls/ca.pem (give it to kommuner), key ca/ca.key (0600)")
-        click.echo(f"  member port     {listen} (mutual TLS)")
-        click.echo(f"  public port     {public_listen} (enrollment, directory)")
-        click.echo(f"  directory       version {directory.version}")
-        click.echo(f"  log key         {info['log_key']} (keys/log.key, 0600)")
-        click.echo(f"Next: samverka hub serve --dir {created.dir}")
+        click.echo(_("Skapade hubben i {dir}").format(dir=created.dir))
+        click.echo(_("  konfiguration    {path}").format(path=created.dir / CONFIG_FILE))
+        click.echo(
+            _("  signeringsnyckel keys/signing.key (nyckel-id {key})").format(key=info["key_id"])
+        )
+        click.echo(
+            _("  CA               tls/ca.pem (ge den till kommunerna), nyckel ca/ca.key (0600)")
+        )
+        click.echo(_("  medlemsport      {listen} (ömsesidig TLS)").format(listen=listen))
+        click.echo(
+            _("  publik port      {listen} (anslutning, katalog)").format(listen=public_listen)
+        )
+        click.echo(_("  katalog          version {version}").format(version=directory.version))
+        click.echo(_("  loggnyckel       {key} (keys/log.key, 0600)").format(key=info["log_key"]))
+        click.echo(_("Nästa steg: samverka hub serve --dir {dir}").format(dir=created.dir))
 
 
 @hub.command(
@@ -302,12 +309,17 @@ def renew_cert(hosts: tuple[str, ...], days: int | None, node_dir: Path, as_json
         print_json(info)
         return
     click.echo(
-        f"renewed the hub's certificate (serial {renewed.serial}), valid until "
-        f"{_when(renewed.not_after_ms)} for {', '.join(renewed.hosts)}"
+        _(
+            "förnyade hubbens certifikat (serienummer {serial}), giltigt till {until} för {hosts}"
+        ).format(
+            serial=renewed.serial, until=_when(renewed.not_after_ms), hosts=", ".join(renewed.hosts)
+        )
     )
     click.echo(
-        f"next: copy {tls.cert} and {tls.key} to every replica's folder that does not share "
-        "this one, then restart the replicas one at a time"
+        _(
+            "nästa steg: kopiera {cert} och {key} till varje repliks mapp som inte delar den "
+            "här, och starta sedan om replikerna en i taget"
+        ).format(cert=tls.cert, key=tls.key)
     )
 
 
@@ -353,15 +365,19 @@ def pending(node_dir: Path, as_json: bool) -> None:
         print_json(rows)
         return
     if not rows:
-        click.echo("no pending enrollment requests")
+        click.echo(_("inga ansökningar väntar"))
         return
     for r in rows:
         click.echo(
-            f"{r['kommunkod']}  {r['name']:<16} key {r['key_id']}  "
-            f"role {r['contact_role'] or '-'}  address {r['address'] or '-'}  "
-            f"received {_when(r['received_at_ms'])}"
+            f"{r['kommunkod']}  {r['name']:<16} "
+            + _("nyckel {key}  roll {role}  adress {address}  mottagen {when}").format(
+                key=r["key_id"],
+                role=r["contact_role"] or "-",
+                address=r["address"] or "-",
+                when=_when(r["received_at_ms"]),
+            )
         )
-    click.echo("approve with: samverka hub members approve KOD [--key-id KEYID]")
+    click.echo(_("godkänn med: samverka hub members approve KOD [--key-id NYCKELID]"))
 
 
 @members.command()
@@ -383,10 +399,14 @@ def approve(kommunkod: str, key_id: str, node_dir: Path, as_json: bool) -> None:
         print_json(info)
         return
     click.echo(
-        f"approved {info['kommunkod']} {info['name']} (key {info['key_id']}); "
-        f"directory version {info['directory_version']}"
+        _("godkände {code} {name} (nyckel {key}); katalogversion {version}").format(
+            code=info["kommunkod"],
+            name=info["name"],
+            key=info["key_id"],
+            version=info["directory_version"],
+        )
     )
-    click.echo("the node picks up its certificate with `samverka node enroll` (run again)")
+    click.echo(_("noden hämtar sitt certifikat med `samverka node enroll` (kör det igen)"))
 
 
 @members.command()
@@ -398,7 +418,11 @@ def reject(kommunkod: str, reason: str, key_id: str, node_dir: Path) -> None:
     """Refuse KOD's pending enrollment request."""
     with _open(node_dir) as opened:
         row = opened.council.reject(kommunkod.strip(), reason=reason, key_id=key_id.strip())
-    click.echo(f"rejected the request of {row.kommunkod} (key {row.key_id}): {reason}")
+    click.echo(
+        _("avslog ansökan från {code} (nyckel {key}): {reason}").format(
+            code=row.kommunkod, key=row.key_id, reason=reason
+        )
+    )
 
 
 @members.command()
@@ -421,8 +445,12 @@ def revoke(kommunkod: str, reason: str, node_dir: Path, as_json: bool) -> None:
         print_json(info)
         return
     click.echo(
-        f"revoked {info['kommunkod']} {kommun_name(info['kommunkod'])} from "
-        f"{_when(info['revoked_at_ms'])}; directory version {info['directory_version']}"
+        _("återkallade {code} {name} från {when}; katalogversion {version}").format(
+            code=info["kommunkod"],
+            name=kommun_name(info["kommunkod"]),
+            when=_when(info["revoked_at_ms"]),
+            version=info["directory_version"],
+        )
     )
 
 
@@ -461,14 +489,18 @@ def list_(node_dir: Path, as_json: bool) -> None:
         print_json(rows)
         return
     if not rows:
-        click.echo("no members yet")
+        click.echo(_("inga medlemmar än"))
         return
     for r in rows:
         keys = ", ".join(k["key_id"][:12] for k in r["keys"])
         click.echo(
-            f"{r['kommunkod']}  {r['name']:<16} {r['status']:<8} keys {keys}  "
-            f"since {_when(r['joined_at_ms'])}"
-            + (f"  revoked {_when(r['revoked_at_ms'])}" if r["revoked_at_ms"] else "")
+            f"{r['kommunkod']}  {r['name']:<16} {r['status']:<8} "
+            + _("nycklar {keys}  sedan {when}").format(keys=keys, when=_when(r["joined_at_ms"]))
+            + (
+                "  " + _("återkallad {when}").format(when=_when(r["revoked_at_ms"]))
+                if r["revoked_at_ms"]
+                else ""
+            )
         )
 
 
@@ -499,12 +531,12 @@ def keys_pending(node_dir: Path, as_json: bool) -> None:
         print_json(rows)
         return
     if not rows:
-        click.echo("no pending key rotations")
+        click.echo(_("inga nyckelbyten väntar"))
         return
     for r in rows:
         click.echo(
             f"{r['kommunkod']}  {r['old_key_id']} -> {r['new_key_id']}  "
-            f"received {_when(r['received_at_ms'])}"
+            + _("mottagen {when}").format(when=_when(r["received_at_ms"]))
         )
 
 
@@ -522,8 +554,10 @@ def keys_approve(kommunkod: str, key_id: str, node_dir: Path, as_json: bool) -> 
         print_json({"kommunkod": kommunkod.strip(), "directory_version": directory.version})
         return
     click.echo(
-        f"approved the new key of {kommunkod.strip()}; the old key stays valid for "
-        f"{overlap:g} h; directory version {directory.version}"
+        _(
+            "godkände den nya nyckeln för {code}; den gamla nyckeln gäller i {hours} h till; "
+            "katalogversion {version}"
+        ).format(code=kommunkod.strip(), hours=f"{overlap:g}", version=directory.version)
     )
 
 
@@ -536,7 +570,11 @@ def keys_reject(kommunkod: str, reason: str, key_id: str, node_dir: Path) -> Non
     """Refuse KOD's pending key rotation."""
     with _open(node_dir) as opened:
         row = opened.council.reject_rotation(kommunkod.strip(), reason=reason, key_id=key_id)
-    click.echo(f"rejected the new key {row.new_key_id} of {row.kommunkod}: {reason}")
+    click.echo(
+        _("avslog den nya nyckeln {key} för {code}: {reason}").format(
+            key=row.new_key_id, code=row.kommunkod, reason=reason
+        )
+    )
 
 
 # -- directory ---------------------------------------------------------------------------
@@ -556,15 +594,17 @@ def directory_show(node_dir: Path, as_json: bool) -> None:
         d = opened.council.current_directory()
         allowed, database = opened.council.signing_allowed()
     if d is None:
-        raise click.ClickException("the hub has no directory yet")
+        raise click.ClickException(_("hubben har ingen katalog än"))
     if as_json:
         print_json({**directory_json(d), "signing_allowed": allowed, "database": database})
         return
     echo_directory(d)
     if not allowed:
         click.echo(
-            f"this database ({database}) is a copy of the one that signs the directory: it "
-            "signs no new version until `samverka hub promote` (docs/OPERATIONS.md)"
+            _(
+                "den här databasen ({database}) är en kopia av den som signerar katalogen: den "
+                "signerar ingen ny version förrän `samverka hub promote` (docs/OPERATIONS.md)"
+            ).format(database=database)
         )
 
 
@@ -581,7 +621,11 @@ def directory_reissue(min_version: int, node_dir: Path) -> None:
     """Sign a new directory version now (same members, new lifetime)."""
     with _open(node_dir) as opened:
         d = opened.council.reissue_directory(min_version=min_version)
-    click.echo(f"directory version {d.version}, expires {_when(d.expires_at_ms)}")
+    click.echo(
+        _("katalogversion {version}, går ut {when}").format(
+            version=d.version, when=_when(d.expires_at_ms)
+        )
+    )
 
 
 @hub.command("promote")
@@ -607,10 +651,20 @@ def promote(reason: str, node_dir: Path, as_json: bool) -> None:
         print_json(info)
         return
     if before == here:
-        click.echo(f"this database ({here}) already signs the directory; nothing changed")
+        click.echo(
+            _("den här databasen ({here}) signerar redan katalogen; inget ändrades").format(
+                here=here
+            )
+        )
         return
-    click.echo(f"this database ({here}) now signs the directory (was {before or 'none'})")
     click.echo(
-        "next: samverka hub directory reissue --min-version N+1 (N: the highest version "
-        "nodes hold: `samverka node directory --json` on a node)"
+        _("den här databasen ({here}) signerar nu katalogen (förut {before})").format(
+            here=here, before=before or _("ingen")
+        )
+    )
+    click.echo(
+        _(
+            "nästa steg: samverka hub directory reissue --min-version N+1 (N: den högsta "
+            "version noderna har: `samverka node directory --json` på en nod)"
+        )
     )

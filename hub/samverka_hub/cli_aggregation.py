@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 from samverka.cli._common import EXIT_CODES_HELP, dir_option, fail, json_option, print_json
+from samverka.i18n import _
 from samverka.protocol.kommuner import kommun_name
 
 
@@ -66,28 +67,32 @@ def harvest(node_dir: Path, member: str | None, as_json: bool) -> None:
     if as_json:
         print_json(rows)
     elif not rows:
-        click.echo("no member to harvest: none has registered an address")
+        click.echo(_("ingen medlem att skörda: ingen har registrerat en adress"))
     else:
         for r in rows:
             status = (
-                f"{r['accepted']} new, {r['duplicates']} already held"
+                _("{accepted} nya, {duplicates} fanns redan").format(
+                    accepted=r["accepted"], duplicates=r["duplicates"]
+                )
                 if r["ok"]
-                else f"FAILED: {r['error']}"
+                else _("MISSLYCKADES: {error}").format(error=r["error"])
             )
             click.echo(f"{r['kommunkod']}  {r['name']:<16} {r['address']:<22} {status}")
     refused = [o for o in outcomes if o.refused]
     unreachable = [o for o in outcomes if not o.ok and not o.refused]
     if refused:
         raise fail(
-            f"{len(refused)} member(s) served entries the hub refuses",
-            hint="see `samverka hub refusals`",
+            _("{count} medlemmar lämnade poster som hubben vägrar").format(count=len(refused)),
+            hint=_("se `samverka hub refusals`"),
         )
     if unreachable:
         from samverka.errors import TransportError
 
         raise TransportError(
-            f"{len(unreachable)} member(s) could not be harvested",
-            hint="check that their nodes run `samverka node serve` at the registered address",
+            _("{count} medlemmar kunde inte skördas").format(count=len(unreachable)),
+            hint=_(
+                "kontrollera att deras noder kör `samverka node serve` på den registrerade adressen"
+            ),
         )
 
 
@@ -126,12 +131,16 @@ def refusals(node_dir: Path, as_json: bool) -> None:
         )
         return
     if not counts:
-        click.echo("no refusals: every entry pushed or harvested has verified")
+        click.echo(_("inga vägranden: varje skickad eller skördad post har verifierats"))
         return
     for c in counts:
         origin = c.origin or "????"
         click.echo(
             f"{origin}#{c.last_sequence:<6} {c.reason:<18} ×{c.count:<5} "
-            f"last {_when(c.last_at_ms)} ({c.last_source} by {c.last_peer or '-'}): "
-            f"{c.last_detail}"
+            + _("senast {when} ({source} av {peer}): {detail}").format(
+                when=_when(c.last_at_ms),
+                source=c.last_source,
+                peer=c.last_peer or "-",
+                detail=c.last_detail,
+            )
         )

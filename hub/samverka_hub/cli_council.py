@@ -36,6 +36,7 @@ from samverka.cli.records import (
     show_record,
 )
 from samverka.errors import SamverkaError
+from samverka.i18n import _, language
 from samverka.protocol.kommuner import HUB_ORIGIN, counties, is_origin, kommun_name
 from samverka.protocol.vocab import (
     KOMMUN_GROUP,
@@ -44,6 +45,7 @@ from samverka.protocol.vocab import (
     SERVICE_AREA,
     USE_CASE_STATUS,
     VISIBILITY,
+    bool_label,
 )
 
 if TYPE_CHECKING:
@@ -110,18 +112,26 @@ def _values(params: dict[str, Any]) -> dict[str, Any]:
     body_file = params.get("body_file")
     if body_file is not None:
         if "body" in values:
-            raise SamverkaError("give --body or --body-file, not both")
+            raise SamverkaError(_("ange --body eller --body-file, inte båda"))
         values["body"] = body_file.read()
     return values
 
 
 def _said(parsed: ParsedEntry, *, err: bool) -> None:
     header = parsed.record.header
-    what = "retired" if header.tombstone else "published"
+    what = (
+        _("drog in rekommendation {id} version {version} ({entry}, {visibility})")
+        if header.tombstone
+        else _("publicerade rekommendation {id} version {version} ({entry}, {visibility})")
+    )
     click.echo(
-        f"{what} recommendation {header.id} version {header.version} "
-        f"({parsed.origin}#{parsed.sequence}, {VISIBILITY.label(header.visibility)}); "
-        "signed with the hub's key",
+        what.format(
+            id=header.id,
+            version=header.version,
+            entry=f"{parsed.origin}#{parsed.sequence}",
+            visibility=VISIBILITY.label(header.visibility, language()),
+        )
+        + _("; signerad med hubbens nyckel"),
         err=err,
     )
 
@@ -175,7 +185,9 @@ def recommend_edit(
     if parsed is None:
         current = recommendations.get(hub.store, record_id)
         click.echo(
-            f"recommendation {record_id} unchanged (still version {current.version})",
+            _("rekommendation {id} oförändrad (fortfarande version {version})").format(
+                id=record_id, version=current.version
+            ),
             err=as_json,
         )
     else:
@@ -210,9 +222,11 @@ def recommend_list(hub: Hub, include_retired: bool, as_json: bool) -> None:
         print_json([record_json(r) for r in rows])
         return
     if not rows:
-        click.echo("no recommendations" + ("" if include_retired else " (retired ones hidden)"))
+        click.echo(
+            _("inga rekommendationer") + ("" if include_retired else " " + _("(indragna döljs)"))
+        )
         return
-    table = [["ID", "V", "SYNLIGHET", "OMRÅDE", "TITEL"]]
+    table = [[_("ID"), _("V"), _("SYNLIGHET"), _("OMRÅDE"), _("TITEL")]]
     for r in rows:
         table.append(
             [
@@ -249,8 +263,8 @@ def _county_code(text: str) -> str:
         if wanted in (code, code.lstrip("0"), county.name.casefold(), county.short_name.casefold()):
             return code
     raise SamverkaError(
-        f"{text!r} is not a län",
-        hint="use a county code (01-25) or name, e.g. 20 or Dalarna: "
+        _("{text!r} är inget län").format(text=text),
+        hint=_("ange en länskod (01-25) eller ett namn, t.ex. 20 eller Dalarna: ")
         + ", ".join(f"{c} {v.short_name}" for c, v in counties().items()),
     )
 
@@ -261,7 +275,9 @@ def _pct(share: float) -> str:
 
 def _status_line(counts: Mapping[int, int]) -> str:
     """'Pilot 3 · I drift 2': counts by use-case status, with Swedish labels."""
-    return " · ".join(f"{USE_CASE_STATUS.label(s) or 'Okänd'} {n}" for s, n in counts.items())
+    return " · ".join(
+        f"{USE_CASE_STATUS.label(s, language()) or _('Okänd')} {n}" for s, n in counts.items()
+    )
 
 
 def coverage_json(coverage: Coverage, county: str | None = None) -> dict[str, Any]:
@@ -355,18 +371,30 @@ def _echo_groups(coverage: Coverage) -> None:
     """Per storlek and per kommungrupp (from the kommuner's profiles): the A- and B-lag."""
     click.echo("")
     click.echo(
-        f"Per storlek och kommungrupp (efter kommunernas profiler: "
-        f"{coverage.kommuner_with_profile} av {coverage.kommuner_total} har en)"
+        _(
+            "Per storlek och kommungrupp (efter kommunernas profiler: {with_profile} av "
+            "{total} har en)"
+        ).format(with_profile=coverage.kommuner_with_profile, total=coverage.kommuner_total)
     )
     for title, groups, vocab in (
-        ("STORLEK", coverage.bands, POPULATION_BAND),
-        ("KOMMUNGRUPP", coverage.groups, KOMMUN_GROUP),
+        (_("STORLEK"), coverage.bands, POPULATION_BAND),
+        (_("KOMMUNGRUPP"), coverage.groups, KOMMUN_GROUP),
     ):
-        rows = [[title, "KOMMUNER", "MEDLEMMAR", "DELAR", "ANDEL", "ANV.FALL", "INFÖRANDEN"]]
+        rows = [
+            [
+                title,
+                _("KOMMUNER"),
+                _("MEDLEMMAR"),
+                _("DELAR"),
+                _("ANDEL"),
+                _("ANV.FALL"),
+                _("INFÖRANDEN"),
+            ]
+        ]
         for g in groups:
             rows.append(
                 [
-                    vocab.label(g.value),
+                    vocab.label(g.value, language()),
                     str(g.kommuner),
                     str(g.members),
                     str(g.kommuner_with_use_cases),
@@ -384,31 +412,50 @@ def echo_coverage(
     """Readable coverage in Swedish: totals, a row per län, the top areas, who has nothing
     yet; with ``county`` (or ``every_kommun``) a table of that län's (every län's) kommuner."""
     view = (
-        "offentliga poster och medlemsposter"
+        _("offentliga poster och medlemsposter")
         if coverage.member_view
-        else "endast offentliga poster"
+        else _("endast offentliga poster")
     )
     n = coverage.kommuner_total
-    click.echo(f"Samverka – täckning bland Sveriges {n} kommuner ({view})")
+    click.echo(_("Samverka – täckning bland Sveriges {n} kommuner ({view})").format(n=n, view=view))
     click.echo("")
+    of_n = _("{count} av {n}")
     totals = [
-        ["Medlemmar", f"{coverage.members} av {n}", _pct(coverage.members / n if n else 0)],
         [
-            "Kommuner som delar användningsfall",
-            f"{coverage.kommuner_with_use_cases} av {n}",
+            _("Medlemmar"),
+            of_n.format(count=coverage.members, n=n),
+            _pct(coverage.members / n if n else 0),
+        ],
+        [
+            _("Kommuner som delar användningsfall"),
+            of_n.format(count=coverage.kommuner_with_use_cases, n=n),
             _pct(coverage.share),
         ],
-        ["Användningsfall", str(coverage.use_cases), _status_line(coverage.use_cases_by_status)],
-        ["Lärdomar", str(coverage.lessons), ""],
-        ["Lösningar", str(coverage.solutions), ""],
-        ["Införanden (återanvända lösningar)", str(coverage.adoptions), ""],
-        ["Rådets rekommendationer", str(coverage.recommendations), ""],
+        [
+            _("Användningsfall"),
+            str(coverage.use_cases),
+            _status_line(coverage.use_cases_by_status),
+        ],
+        [_("Lärdomar"), str(coverage.lessons), ""],
+        [_("Lösningar"), str(coverage.solutions), ""],
+        [_("Införanden (återanvända lösningar)"), str(coverage.adoptions), ""],
+        [_("Rådets rekommendationer"), str(coverage.recommendations), ""],
     ]
     print_table(totals)
 
     click.echo("")
-    click.echo("Per län")
-    rows = [["LÄN", "KOMMUNER", "MEDLEMMAR", "DELAR", "ANDEL", "ANV.FALL", "LÖSNINGAR"]]
+    click.echo(_("Per län"))
+    rows = [
+        [
+            _("LÄN"),
+            _("KOMMUNER"),
+            _("MEDLEMMAR"),
+            _("DELAR"),
+            _("ANDEL"),
+            _("ANV.FALL"),
+            _("LÖSNINGAR"),
+        ]
+    ]
     for c in coverage.counties:
         if county not in (None, c.code):
             continue
@@ -436,19 +483,19 @@ def echo_coverage(
 
     if county is None and coverage.areas:
         click.echo("")
-        click.echo("Vanligaste verksamhetsområden")
-        arows = [["OMRÅDE", "KOMMUNER", "ANV.FALL"]]
+        click.echo(_("Vanligaste verksamhetsområden"))
+        arows = [[_("OMRÅDE"), _("KOMMUNER"), _("ANV.FALL")]]
         for a in coverage.areas[:top]:
-            label = SERVICE_AREA.label(a.service_area) or "Okänt område"
+            label = SERVICE_AREA.label(a.service_area, language()) or _("Okänt område")
             arows.append([label, str(a.kommuner), str(a.use_cases)])
         _print_right(arows, right=range(1, 3))
 
     nothing = [k for k in coverage.without_anything() if county in (None, k.county_code)]
     click.echo("")
     if not nothing:
-        click.echo("Alla kommuner har delat något.")
+        click.echo(_("Alla kommuner har delat något."))
         return
-    click.echo(f"Kommuner som inte delat något ännu ({len(nothing)})")
+    click.echo(_("Kommuner som inte delat något ännu ({count})").format(count=len(nothing)))
     by_county: dict[str, list[str]] = {}
     for k in nothing:
         by_county.setdefault(k.county_code, []).append(k.name)
@@ -460,8 +507,19 @@ def echo_coverage(
 def _echo_county_kommuner(coverage: Coverage, county: str) -> None:
     """A table of one län's kommuner: member, use cases by status, solutions, areas."""
     click.echo("")
-    click.echo(f"Kommuner i {coverage.county(county).name}")
-    rows = [["KOD", "KOMMUN", "MEDLEM", "ANV.FALL", "STATUS", "LÖSN.", "INFÖR.", "OMRÅDEN"]]
+    click.echo(_("Kommuner i {county}").format(county=coverage.county(county).name))
+    rows = [
+        [
+            _("KOD"),
+            _("KOMMUN"),
+            _("MEDLEM"),
+            _("ANV.FALL"),
+            _("STATUS"),
+            _("LÖSN."),
+            _("INFÖR."),
+            _("OMRÅDEN"),
+        ]
+    ]
     for k in coverage.kommuner:
         if k.county_code != county:
             continue
@@ -469,12 +527,12 @@ def _echo_county_kommuner(coverage: Coverage, county: str) -> None:
             [
                 k.code,
                 k.name,
-                "ja" if k.member else "nej",
+                bool_label(k.member, language()),
                 str(k.use_cases),
                 _status_line(k.use_cases_by_status) or "-",
                 str(k.solutions),
                 str(k.adoptions),
-                ", ".join(SERVICE_AREA.label(a) for a in k.service_areas) or "-",
+                ", ".join(SERVICE_AREA.label(a, language()) for a in k.service_areas) or "-",
             ]
         )
     print_table(rows)
@@ -556,13 +614,14 @@ def hits_json(hits: list[FederationHit]) -> list[dict[str, Any]]:
 
 def echo_hits(text: str, hits: list[FederationHit]) -> None:
     if not hits:
-        click.echo(f"nothing found for {text!r}")
+        click.echo(_("inget hittades för {text!r}").format(text=text))
         return
     for f in hits:
         h = f.hit
         click.echo(
-            f"{h.origin}/{h.record_id}  {RECORD_KIND.label(h.kind)} · "
-            f"{kommun_name(h.origin)} · {VISIBILITY.label(h.visibility)} · version {f.version}"
+            f"{h.origin}/{h.record_id}  {RECORD_KIND.label(h.kind, language())} · "
+            f"{kommun_name(h.origin)} · {VISIBILITY.label(h.visibility, language())} · "
+            + _("version {version}").format(version=f.version)
         )
         click.echo(f"  {h.title}")
         if h.summary:
@@ -608,7 +667,7 @@ def search(
 
     for origin in origins:
         if not is_origin(origin):
-            raise SamverkaError(f"{origin!r} is not a kommunkod")
+            raise SamverkaError(_("{value!r} är ingen kommunkod").format(value=origin))
     query = SearchQuery(
         text=text,
         kinds=[RECORD_KIND.parse(_KINDS[k]) for k in kinds],

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 from samverka.cli._common import EXIT_CODES_HELP, dir_option, json_option, print_json
+from samverka.i18n import N_, _
 
 
 @click.command("rotate-keys", epilog=EXIT_CODES_HELP)
@@ -83,16 +84,23 @@ def rotate_keys(
                 )
                 return
             click.echo(
-                f"CA-rotationen är avslutad: hubben visar sitt certifikat "
-                f"({done.hub_certificate_serial}) från CA {done.ca_serial} och litar bara på "
-                f"den (borttagna: {', '.join(done.dropped_ca_serials) or 'inga'})."
+                _(
+                    "CA-rotationen är avslutad: hubben visar sitt certifikat ({serial}) från CA "
+                    "{ca} och litar bara på den (borttagna: {dropped})."
+                ).format(
+                    serial=done.hub_certificate_serial,
+                    ca=done.ca_serial,
+                    dropped=", ".join(done.dropped_ca_serials) or _("inga"),
+                )
             )
             if done.stragglers:
                 click.echo(
-                    "Dessa medlemmar har bara certifikat från den gamla CA:n och når inte "
-                    f"längre hubben: {', '.join(done.stragglers)}"
+                    _(
+                        "Dessa medlemmar har bara certifikat från den gamla CA:n och når inte "
+                        "längre hubben: {members}"
+                    ).format(members=", ".join(done.stragglers))
                 )
-            click.echo("Nästa steg: starta om hubbens repliker en i taget.")
+            click.echo(_("Nästa steg: starta om hubbens repliker en i taget."))
             return
         report = rotate_hub_keys(hub, directory=directory, log_key=log_key, ca=ca)
     finally:
@@ -112,22 +120,34 @@ def rotate_keys(
             }
         )
         return
-    names = {"directory key": "katalognyckeln", "log key": "loggnyckeln", "CA": "CA:n"}
+    names = {"directory key": N_("katalognyckeln"), "log key": N_("loggnyckeln"), "CA": N_("CA:n")}
     click.echo(
-        f"Bytt: {', '.join(names[w] for w in report.what)}. Katalogversion {report.version} "
-        f"är signerad med nyckel {report.new_key_id} och bär rotationen, signerad av "
-        f"{report.old_key_id} och {report.new_key_id}."
+        _(
+            "Bytt: {what}. Katalogversion {version} är signerad med nyckel {new} och bär "
+            "rotationen, signerad av {old} och {new}."
+        ).format(
+            what=", ".join(_(names[w]) for w in report.what),
+            version=report.version,
+            new=report.new_key_id,
+            old=report.old_key_id,
+        )
     )
     if report.new_log_key:
-        click.echo(f"  ny loggnyckel   {report.new_log_key}")
+        click.echo(_("  ny loggnyckel   {key}").format(key=report.new_log_key))
     if report.new_ca_serial:
         click.echo(
-            f"  ny CA           {report.new_ca_serial} (tls/ca.pem har nu både den gamla och "
-            f"den nya); hubbens certifikat från den nya CA:n väntar i {report.next_certificate}"
+            _(
+                "  ny CA           {serial} (tls/ca.pem har nu både den gamla och den nya); "
+                "hubbens certifikat från den nya CA:n väntar i {path}"
+            ).format(serial=report.new_ca_serial, path=report.next_certificate)
         )
-    click.echo("Noderna följer rotationen när de hämtar katalogen; ingen behöver ansluta på nytt.")
+    click.echo(
+        _("Noderna följer rotationen när de hämtar katalogen; ingen behöver ansluta på nytt.")
+    )
     if report.new_ca_serial:
         click.echo(
-            "Nästa steg: starta om hubbens repliker en i taget; be medlemmarna köra "
-            "`samverka node renew-cert`; sedan `samverka hub rotate-keys --finish`."
+            _(
+                "Nästa steg: starta om hubbens repliker en i taget; be medlemmarna köra "
+                "`samverka node renew-cert`; sedan `samverka hub rotate-keys --finish`."
+            )
         )

@@ -166,7 +166,7 @@ def test_an_honest_federation_agrees_and_exits_0(scene: Scene, synced: Path) -> 
     mora_line = next(line for line in out.splitlines() if f"{MORA} Mora" in line)
     assert mora_line.startswith("ok") and "#8" in mora_line, out
     assert "in agreement with the hub and Mora's node" in mora_line, out
-    assert "0 behind, 0 forked" in out.splitlines()[-1], out
+    assert "0 efter, 0 förgrenade" in out.splitlines()[-1], out
 
     assert json_code == 0
     report = json.loads(json_out)
@@ -194,7 +194,7 @@ def test_an_unreachable_origin_node_is_reported_and_exits_0(scene: Scene, synced
     [mora_line, summary] = result.stdout.splitlines()
     assert mora_line.startswith("ok") and "in agreement with the hub" in mora_line
     assert f"Mora's node ({scene.mora_address}) not reachable" in mora_line
-    assert "1 origin node not reachable from here" in summary
+    assert "1 ursprungsnod kan inte nås härifrån" in summary
     assert result.stderr == ""
 
 
@@ -227,7 +227,7 @@ def test_a_hub_withholding_an_origins_tail_is_caught_and_exits_1(scene: Scene) -
     assert lines[index].startswith("BEHIND"), out
     assert f"{MORA}#6: Mora's node holds the feed up to #8, we only up to #5" in lines[index]
     assert "→" in lines[index + 1] and "the hub does not show #6..#8" in lines[index + 1]
-    assert "1 behind" in lines[-1]
+    assert "1 efter" in lines[-1]
     assert f"fel: 1 flöde skiljer sig från det den här noden har: {MORA} (behind)" in err
     assert "tips:" in err and "samverka sync" in err
 

@@ -184,7 +184,7 @@ def test_a_5000_digit_number_is_refused_with_its_row_and_field(
         line = next(x for x in result.stderr.splitlines() if place in x)
         assert "(500" in line and len(line) < 200, line  # the value is cut short
     assert "1 000 000 000 000 kronor" in result.stderr
-    assert "nothing imported" in result.stderr
+    assert "inget importerades" in result.stderr
     assert held(node) == 0
 
 

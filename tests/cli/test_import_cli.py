@@ -76,7 +76,7 @@ def test_a_file_with_one_bad_row_is_refused_whole(
     path = WRITERS[fmt](tmp_path / f"inventering.{fmt}", [*GOOD, BAD])
     result = cli("import", path, node=leksand)
     assert result.exit_code == 1, result.output
-    assert "nothing imported" in result.stderr
+    assert "inget importerades" in result.stderr
     lines = [line for line in result.stderr.splitlines() if "rymden" in line]
     assert len(lines) == 1 and BAD_PLACE[fmt] in lines[0] and ": area: " in lines[0]
     assert any(BAD_PLACE[fmt] in line and "summary: is required" in line
@@ -85,7 +85,7 @@ def test_a_file_with_one_bad_row_is_refused_whole(
 
     skipped = cli("import", path, "--skip-invalid", node=leksand)
     assert skipped.exit_code == 0, skipped.output
-    assert "2 new" in skipped.stdout and "1 invalid skipped" in skipped.stdout
+    assert "2 nya" in skipped.stdout and "1 ogiltiga hoppades över" in skipped.stdout
     assert held_ids(leksand) == ["uc-chattbot-for-bygglov", "uc-fakturatolkning"]
 
 
@@ -95,10 +95,10 @@ def test_csv_import_in_a_subprocess_round_trips_swedish_and_is_searchable(
     path = write_csv(tmp_path / "inventering.csv", GOOD)
     first = run("import", path, node=leksand)
     assert first.returncode == 0, first.stderr
-    assert "2 new, 0 updated, 0 unchanged" in first.stdout
+    assert "2 nya, 0 ändrade, 0 oförändrade" in first.stdout
     again = run("import", path, node=leksand)
     assert again.returncode == 0, again.stderr
-    assert "0 new, 0 updated, 2 unchanged" in again.stdout
+    assert "0 nya, 0 ändrade, 2 oförändrade" in again.stdout
     with Node.open(leksand) as node:
         assert node.store.head(node.origin).sequence == 2  # type: ignore[union-attr]
     shown = json.loads(run("usecase", "show", "uc-fakturatolkning", "--json", node=leksand).stdout)
@@ -120,10 +120,10 @@ def test_changed_rows_become_new_versions(cli: Cli, leksand: Path, tmp_path: Pat
     changed = [dict(GOOD[0], status="avslutad"), GOOD[1]]
     write_csv(path, changed, sep=",", bom=False)
     dry = cli("import", path, "--dry-run", node=leksand)
-    assert "new version: uc-chattbot-for-bygglov" in dry.stdout
-    assert "would import" in dry.stdout
+    assert "ny version: uc-chattbot-for-bygglov" in dry.stdout
+    assert "skulle importera" in dry.stdout
     result = cli("import", path, node=leksand)
-    assert "0 new, 1 updated, 1 unchanged" in result.stdout
+    assert "0 nya, 1 ändrade, 1 oförändrade" in result.stdout
     data = json.loads(
         cli("usecase", "show", "uc-chattbot-for-bygglov", "--json", node=leksand).stdout
     )
@@ -132,7 +132,7 @@ def test_changed_rows_become_new_versions(cli: Cli, leksand: Path, tmp_path: Pat
     # A retired record is left retired by a later import.
     assert cli("usecase", "retire", "uc-fakturatolkning", node=leksand).exit_code == 0
     after = cli("import", path, node=leksand)
-    assert "1 retired left as is" in after.stdout
+    assert "1 indragna lämnade som de är" in after.stdout
 
 
 def test_dry_run_writes_nothing(cli: Cli, leksand: Path, tmp_path: Path) -> None:

@@ -73,7 +73,7 @@ def test_an_import_with_a_placeholder_row_is_refused_whole(
     path = write_csv(tmp_path / "inventering.csv", [GOOD[0], row])
     result = cli("import", path, "--visibility", "public", node=leksand)
     assert result.exit_code == 1, result.output
-    assert "nothing imported" in result.stderr
+    assert "inget importerades" in result.stderr
     assert "line 3" in result.stderr and "platshållartext" in result.stderr, result.stderr
     assert head(leksand) == 0
 

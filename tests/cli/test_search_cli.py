@@ -32,10 +32,10 @@ def test_search_handles_swedish_and_filters(cli: Cli, leksand: Path) -> None:
     assert [h["id"] for h in far] == ["uc-far-och-son"]
     prefix = cli("search", "föräld", node=leksand)
     assert "uc-far-och-son" in prefix.stdout and "Användningsfall · Leksand" in prefix.stdout
-    assert "nothing found" in cli("search", "*:(", node=leksand).stdout
+    assert "inget hittades" in cli("search", "*:(", node=leksand).stdout
     other = json.loads(cli("search", "får", "--origin", "1472", "--json", node=leksand).stdout)
     assert other == []
     area = json.loads(cli("search", "får", "--area", "miljö", "--json", node=leksand).stdout)
     assert [h["id"] for h in area] == ["uc-far-i-hagen"]
     bad = cli("search", "x", "--origin", "12", node=leksand)
-    assert bad.exit_code == 1 and "not a kommunkod" in bad.stderr
+    assert bad.exit_code == 1 and "ingen kommunkod" in bad.stderr

@@ -88,14 +88,14 @@ def test_recommendations_are_signed_by_the_hub_and_verify_at_a_node(
     edited = ok(invoke(hub_dir, "recommend", "edit", rec_id, "--clear", "link", "--json"))
     assert json.loads(edited.stdout)["version"] == 2
     same = ok(invoke(hub_dir, "recommend", "edit", rec_id, "--tag", "genai"))
-    assert "unchanged (still version 2)" in same.stdout
+    assert "oförändrad (fortfarande version 2)" in same.stdout
     listing = ok(invoke(hub_dir, "recommend", "list")).stdout
     assert "Offentlig" in listing and "Äldreomsorg" in listing and rec_id in listing
     show = ok(invoke(hub_dir, "recommend", "show", rec_id, "--history")).stdout
     assert "Rad två." in show and "version 1  0000#1" in show and "version 2  0000#2" in show
 
     ok(invoke(hub_dir, "recommend", "retire", rec_id))
-    assert "no recommendations" in ok(invoke(hub_dir, "recommend", "list")).stdout
+    assert "inga rekommendationer" in ok(invoke(hub_dir, "recommend", "list")).stdout
     assert "(indragen)" in ok(invoke(hub_dir, "recommend", "list", "--include-retired")).stdout
     again = invoke(hub_dir, "recommend", "retire", rec_id)
     assert again.exit_code == 1 and "already retired" in again.stderr
@@ -242,7 +242,7 @@ def test_coverage_from_the_store_counts_the_fixture(hub: HubUnderTest) -> None:
     assert every.count("Kommuner i ") == 21 and "Kommuner i Gotlands län" in every
     assert "2029  Leksand" in every and "Pilot 2 · I drift 1" in every
     wrong = invoke(hub.hub.dir, "stats", "--county", "Atlantis")
-    assert wrong.exit_code == 1 and "not a län" in wrong.stderr
+    assert wrong.exit_code == 1 and "inget län" in wrong.stderr
 
 
 # -- search ------------------------------------------------------------------------------
@@ -319,4 +319,4 @@ def test_search_is_swedish_literal_and_bounded(hub: HubUnderTest) -> None:
     ]
     text = ok(invoke(hub.hub.dir, "search", "äldre")).stdout
     assert "2080/uc-members  Användningsfall · Falun · Medlemmar · version 1" in text
-    assert "nothing found" in ok(invoke(hub.hub.dir, "search", "äldre", "--public")).stdout
+    assert "inget hittades" in ok(invoke(hub.hub.dir, "search", "äldre", "--public")).stdout

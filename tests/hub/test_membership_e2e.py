@@ -111,7 +111,7 @@ def test_enroll_approve_then_member_port(procs: Procs, hub: RunningHub) -> None:
 
     # asking: pending, with the next step spelled out
     asked = procs.run(*enroll_args(hub, node_dir, "--address", "127.0.0.1:7599"))
-    assert "pending" in asked.stdout
+    assert "väntar" in asked.stdout
     assert f"samverka hub members approve {LEKSAND}" in asked.stdout
     assert key_id in asked.stdout
 
@@ -140,7 +140,7 @@ def test_enroll_approve_then_member_port(procs: Procs, hub: RunningHub) -> None:
     shown = procs.json("node", "directory", "--dir", str(node_dir))
     assert LEKSAND in [m["kommunkod"] for m in shown["members"]]
     again = procs.run(*enroll_args(hub, node_dir))
-    assert "already enrolled" in again.stdout
+    assert "är redan medlem" in again.stdout
 
     # the member port answers this node over mutual TLS
     async def as_member() -> tuple[str, int]:

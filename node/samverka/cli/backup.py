@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from samverka.cli._common import EXIT_CODES_HELP, dir_option, json_option, print_json
+from samverka.i18n import _
 
 
 @click.command(epilog=EXIT_CODES_HELP)
@@ -38,8 +39,16 @@ def backup(out: Path, node_dir: Path, as_json: bool) -> None:
         print_json({"archive": str(out), **_summary(manifest.heads, manifest.log_position)})
         return
     click.echo(
-        f"backed up {manifest.kommun} to {out}: log position {manifest.log_position}, "
-        f"{len(manifest.heads)} feeds, {len(manifest.files) + 1} files"
+        _(
+            "säkerhetskopierade {kommun} till {out}: loggposition {position}, {feeds} flöden, "
+            "{files} filer"
+        ).format(
+            kommun=manifest.kommun,
+            out=out,
+            position=manifest.log_position,
+            feeds=len(manifest.heads),
+            files=len(manifest.files) + 1,
+        )
     )
 
 
@@ -75,12 +84,24 @@ def restore(archive: Path, node_dir: Path, as_json: bool) -> None:
         )
         return
     click.echo(
-        f"restored {result.manifest.kommun} (backup of {result.manifest.created_at}) into "
-        f"{result.dir}: log position {result.log_position}, {len(result.heads)} feeds"
+        _(
+            "återställde {kommun} (säkerhetskopia från {created}) i {dir}: loggposition "
+            "{position}, {feeds} flöden"
+        ).format(
+            kommun=result.manifest.kommun,
+            created=result.manifest.created_at,
+            dir=result.dir,
+            position=result.log_position,
+            feeds=len(result.heads),
+        )
     )
     if result.migrated:
-        click.echo(f"applied migrations {result.migrated} (the backup was older software)")
-    click.echo(f"next: samverka doctor --dir {result.dir}")
+        click.echo(
+            _("körde migreringarna {migrations} (kopian kom från äldre programvara)").format(
+                migrations=result.migrated
+            )
+        )
+    click.echo(_("nästa steg: samverka doctor --dir {dir}").format(dir=result.dir))
 
 
 def _summary(heads: dict[str, int], position: int) -> dict[str, object]:

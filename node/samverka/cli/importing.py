@@ -14,6 +14,7 @@ import click
 
 from samverka.cli._common import EXIT_CODES_HELP, json_option, print_json, with_node
 from samverka.errors import ImportFileError, SamverkaError
+from samverka.i18n import N_, _
 from samverka.protocol.vocab import RECORD_KIND, VISIBILITY
 from samverka.records.inventory import (
     FORMATS,
@@ -126,15 +127,24 @@ def import_(
     file_level = [p for p in plan.problems if p.where == "file"]
     if file_level:
         raise SamverkaError(
-            f"{file.name}: {len(file_level)} unknown column(s); nothing imported",
-            hint="rename the columns to field names (see `samverka import --help`) or pass "
-            "--ignore-unknown-columns",
+            _("{file}: {count} okända kolumner; inget importerades").format(
+                file=file.name, count=len(file_level)
+            ),
+            hint=_(
+                "byt namn på kolumnerna till fältnamn (se `samverka import --help`) eller ange "
+                "--ignore-unknown-columns"
+            ),
         )
     if plan.problems and not skip_invalid:
         raise SamverkaError(
-            f"{file.name}: {plan.invalid_rows} invalid row(s) of "
-            f"{plan.invalid_rows + len(plan.rows)}; nothing imported",
-            hint="fix the rows listed above, or pass --skip-invalid to import the valid rows",
+            _("{file}: {invalid} ogiltiga rader av {total}; inget importerades").format(
+                file=file.name,
+                invalid=plan.invalid_rows,
+                total=plan.invalid_rows + len(plan.rows),
+            ),
+            hint=_(
+                "rätta raderna ovan, eller ange --skip-invalid för att importera de giltiga raderna"
+            ),
         )
 
     published = 0
@@ -201,18 +211,36 @@ def _report(plan: ImportPlan, name: str, *, dry_run: bool, as_json: bool, publis
             }
         )
         return
-    verbs = {"new": "new", "update": "new version", "unchanged": "unchanged", "retired": "retired"}
+    verbs = {
+        "new": N_("ny"),
+        "update": N_("ny version"),
+        "unchanged": N_("oförändrad"),
+        "retired": N_("indragen"),
+    }
     if dry_run:
         for row in plan.rows:
-            click.echo(f"  {row.where}: {verbs[row.action]}: {row.record_id}")
-    prefix = "would import" if dry_run else "imported"
+            click.echo(f"  {row.where}: {_(verbs[row.action])}: {row.record_id}")
+    summary = (
+        _("skulle importera {name}: {new} nya, {updated} ändrade, {unchanged} oförändrade")
+        if dry_run
+        else _("importerade {name}: {new} nya, {updated} ändrade, {unchanged} oförändrade")
+    )
     click.echo(
-        f"{prefix} {name}: {counts['new']} new, {counts['updated']} updated, "
-        f"{counts['unchanged']} unchanged"
+        summary.format(
+            name=name,
+            new=counts["new"],
+            updated=counts["updated"],
+            unchanged=counts["unchanged"],
+        )
         + (
-            f", {counts['retired_left_alone']} retired left as is"
+            ", "
+            + _("{count} indragna lämnade som de är").format(count=counts["retired_left_alone"])
             if counts["retired_left_alone"]
             else ""
         )
-        + (f", {counts['invalid_skipped']} invalid skipped" if counts["invalid_skipped"] else "")
+        + (
+            ", " + _("{count} ogiltiga hoppades över").format(count=counts["invalid_skipped"])
+            if counts["invalid_skipped"]
+            else ""
+        )
     )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from samverka.cli._common import EXIT_CODES_HELP, fail, json_option, print_json, with_node
+from samverka.i18n import _
 
 if TYPE_CHECKING:
     from samverka.protocol.directory import VerifiedDirectory
@@ -49,7 +50,10 @@ def _confirm_membership(node: Any, as_json: bool) -> None:
                 "accepts (`samverka doctor --only certificates`); a revoked kommun cannot "
                 "enroll again: talk to the council (AI-rådet)",
             ) from exc
-        click.echo(f"warning: could not ask the hub at {hub}: {exc}", err=True)
+        click.echo(
+            _("varning: kunde inte fråga hubben på {hub}: {error}").format(hub=hub, error=exc),
+            err=True,
+        )
         directory = None
     if directory is not None:
         member = directory.member(node.origin)
@@ -59,13 +63,17 @@ def _confirm_membership(node: Any, as_json: bool) -> None:
                 f"(directory version {directory.version})",
                 hint="a revoked kommun cannot enroll again: talk to the council (AI-rådet)",
             )
-    confirmed = "confirmed by the hub" if directory is not None else "as the held directory says"
+    confirmed = (
+        _("bekräftat av hubben") if directory is not None else _("enligt katalogen noden har")
+    )
     if as_json:
         print_json({"status": "enrolled", "hub": hub, "confirmed": directory is not None})
         return
     click.echo(
-        f"{node.origin} {node.name} is already enrolled (hub {hub}), {confirmed}; "
-        "`samverka node directory --refresh` fetches the newest directory"
+        _(
+            "{origin} {name} är redan medlem (hubb {hub}), {confirmed}; "
+            "`samverka node directory --refresh` hämtar den nyaste katalogen"
+        ).format(origin=node.origin, name=node.name, hub=hub, confirmed=confirmed)
     )
 
 
@@ -143,7 +151,9 @@ def enroll(
     def waiting(outcome: EnrollOutcome) -> None:
         if not as_json:
             click.echo(
-                f"pending; waiting up to {wait_seconds:g} s for the council's decision …",
+                _("väntar; väntar upp till {seconds} s på rådets beslut …").format(
+                    seconds=f"{wait_seconds:g}"
+                ),
                 err=True,
             )
 
@@ -172,21 +182,45 @@ def enroll(
         )
     elif outcome.status == APPROVED:
         assert outcome.directory is not None
-        click.echo(f"enrolled: {node.origin} {node.name} is a member of Samverka")
-        click.echo("  certificate   tls/node.pem (issued by the council's CA, tls/ca.pem)")
-        click.echo("  hub key       hub/hub.pub (pinned: every directory must be signed by it)")
-        click.echo(f"  directory     version {outcome.directory.version} (hub/directory.bin)")
-        click.echo(f"  hub address   {outcome.member_address} (written to samverka.toml)")
-        click.echo("Next: `samverka sync` pulls the federation; restart `node serve` if it runs.")
+        click.echo(
+            _("ansluten: {origin} {name} är medlem i Samverka").format(
+                origin=node.origin, name=node.name
+            )
+        )
+        click.echo(_("  certifikat     tls/node.pem (utfärdat av rådets CA, tls/ca.pem)"))
+        click.echo(
+            _("  hubbens nyckel hub/hub.pub (fäst: varje katalog måste vara signerad med den)")
+        )
+        click.echo(
+            _("  katalog        version {version} (hub/directory.bin)").format(
+                version=outcome.directory.version
+            )
+        )
+        click.echo(
+            _("  hubbens adress {address} (skriven i samverka.toml)").format(
+                address=outcome.member_address
+            )
+        )
+        click.echo(
+            _("Nästa steg: `samverka sync` hämtar federationen; starta om `node serve` om den kör.")
+        )
     elif outcome.status == PENDING:
-        click.echo(f"enrollment request for {node.origin} {node.name} is pending at {outcome.hub}.")
-        click.echo("The council must approve it. Ask AI-rådet to run:")
+        click.echo(
+            _("ansökan för {origin} {name} väntar hos {hub}.").format(
+                origin=node.origin, name=node.name, hub=outcome.hub
+            )
+        )
+        click.echo(_("Rådet måste godkänna den. Be AI-rådet köra:"))
         click.echo(f"  samverka hub members approve {node.origin}")
-        click.echo(f"and confirm this node's key id with them: {outcome.key_id}")
-        click.echo("Then run this command again (or with --wait 600) to fetch the certificate.")
+        click.echo(
+            _("och bekräfta den här nodens nyckel-id med dem: {key}").format(key=outcome.key_id)
+        )
+        click.echo(
+            _("Kör sedan det här kommandot igen (eller med --wait 600) för att hämta certifikatet.")
+        )
     else:
-        click.echo(f"the council rejected the request: {outcome.message}")
-        click.echo("Running this command again makes a new request.")
+        click.echo(_("rådet avslog ansökan: {message}").format(message=outcome.message))
+        click.echo(_("Kör kommandot igen för att göra en ny ansökan."))
     if outcome.status != APPROVED and outcome.status != PENDING:
         raise click.exceptions.Exit(1)
 
@@ -212,11 +246,17 @@ def directory(node: Any, refresh: bool, as_json: bool) -> None:
         if not as_json:
             if update.changed:
                 click.echo(
-                    f"fetched directory version {update.directory.version} "
-                    f"(held {update.previous_version or 'none'})"
+                    _("hämtade katalogversion {version} (hade {held})").format(
+                        version=update.directory.version,
+                        held=update.previous_version or _("ingen"),
+                    )
                 )
             else:
-                click.echo(f"directory version {update.directory.version} is the newest")
+                click.echo(
+                    _("katalogversion {version} är den nyaste").format(
+                        version=update.directory.version
+                    )
+                )
             for rotation in update.rotations:
                 click.echo(
                     f"followed the hub's key rotation ({', '.join(rotation.what())}): hub key "
@@ -225,8 +265,8 @@ def directory(node: Any, refresh: bool, as_json: bool) -> None:
     held = load_directory(node.config)
     if held is None:
         raise fail(
-            "this node holds no member directory",
-            hint="enroll first: `samverka node enroll --hub HOST:PORT --ca FILE`",
+            _("noden har ingen medlemskatalog"),
+            hint=_("anslut först: `samverka node enroll --hub HOST:PORT --ca FIL`"),
         )
     if as_json:
         info = directory_json(held)
@@ -240,7 +280,7 @@ def directory(node: Any, refresh: bool, as_json: bool) -> None:
         return
     echo_directory(held)
     if held.expired(_now_ms()):
-        click.echo("EXPIRED: fetch a new one with `samverka node directory --refresh`")
+        click.echo(_("UTGÅNGEN: hämta en ny med `samverka node directory --refresh`"))
 
 
 def _now_ms() -> int:
@@ -293,16 +333,35 @@ def directory_json(d: VerifiedDirectory) -> dict[str, Any]:
 def echo_directory(d: VerifiedDirectory) -> None:
     """A directory as text (the hub's ``directory show`` uses it too)."""
     click.echo(
-        f"member directory version {d.version}, issued {_when(d.issued_at_ms)}, "
-        f"expires {_when(d.expires_at_ms)}, signed by {d.directory.hub_key_id}"
+        _(
+            "medlemskatalog version {version}, utfärdad {issued}, går ut {expires}, "
+            "signerad av {key}"
+        ).format(
+            version=d.version,
+            issued=_when(d.issued_at_ms),
+            expires=_when(d.expires_at_ms),
+            key=d.directory.hub_key_id,
+        )
     )
     for m in d.directory.members:
-        state = "revoked " + _when(m.revoked_at_ms) if m.revoked_at_ms else "active"
+        state = (
+            _("återkallad {when}").format(when=_when(m.revoked_at_ms))
+            if m.revoked_at_ms
+            else _("aktiv")
+        )
         keys_text = ", ".join(
-            k.key_id[:12] + (f" (ends {_when(k.revoked_at_ms)})" if k.revoked_at_ms else "")
+            k.key_id[:12]
+            + (
+                " " + _("(slutar {when})").format(when=_when(k.revoked_at_ms))
+                if k.revoked_at_ms
+                else ""
+            )
             for k in m.keys
         )
-        click.echo(f"  {m.kommunkod}  {m.name:<16} {state:<8} keys {keys_text}")
+        click.echo(
+            f"  {m.kommunkod}  {m.name:<16} {state:<8} "
+            + _("nycklar {keys}").format(keys=keys_text)
+        )
 
 
 @click.command("rotate-key", epilog=EXIT_CODES_HELP)
@@ -322,7 +381,12 @@ def rotate_key(node: Any, wait_seconds: float, as_json: bool) -> None:
 
     def waiting(outcome: RotationOutcome) -> None:
         if not as_json:
-            click.echo(f"pending; waiting up to {wait_seconds:g} s for approval …", err=True)
+            click.echo(
+                _("väntar; väntar upp till {seconds} s på godkännande …").format(
+                    seconds=f"{wait_seconds:g}"
+                ),
+                err=True,
+            )
 
     outcome = _run(do_rotate(node, wait_seconds=wait_seconds, on_pending=waiting))
     if as_json:
@@ -336,14 +400,18 @@ def rotate_key(node: Any, wait_seconds: float, as_json: bool) -> None:
             }
         )
     elif outcome.status == APPROVED:
-        click.echo(f"switched to the new signing key {outcome.new_key_id}")
-        click.echo(f"  the old key {outcome.old_key_id} is kept in keys/retired/")
+        click.echo(_("bytte till den nya signeringsnyckeln {key}").format(key=outcome.new_key_id))
+        click.echo(
+            _("  den gamla nyckeln {key} sparas i keys/retired/").format(key=outcome.old_key_id)
+        )
     elif outcome.status == PENDING:
-        click.echo(f"new key {outcome.new_key_id} announced; the council must approve it:")
+        click.echo(
+            _("ny nyckel {key} anmäld; rådet måste godkänna den:").format(key=outcome.new_key_id)
+        )
         click.echo(f"  samverka hub keys approve {node.origin}")
-        click.echo("Then run this command again (or with --wait 600) to switch.")
+        click.echo(_("Kör sedan det här kommandot igen (eller med --wait 600) för att byta."))
     else:
-        click.echo(f"the council rejected the new key: {outcome.message}")
+        click.echo(_("rådet avslog den nya nyckeln: {message}").format(message=outcome.message))
     if outcome.status not in (APPROVED, PENDING):
         raise click.exceptions.Exit(1)
 
@@ -361,4 +429,8 @@ def renew_cert(node: Any, as_json: bool) -> None:
     if as_json:
         print_json({"kommunkod": node.origin, "not_valid_after": until.isoformat()})
         return
-    click.echo(f"renewed tls/node.pem, valid until {until:%Y-%m-%d}; restart `node serve`")
+    click.echo(
+        _("förnyade tls/node.pem, giltigt till {until}; starta om `node serve`").format(
+            until=f"{until:%Y-%m-%d}"
+        )
+    )

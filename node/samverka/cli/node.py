@@ -8,6 +8,7 @@ import click
 
 from samverka.cli._common import LazyGroup, dir_option, json_option, print_json
 from samverka.config import CONFIG_FILE, DEFAULT_LISTEN
+from samverka.i18n import _
 
 
 @click.group(
@@ -74,12 +75,20 @@ def init(kommun: str, listen: str, node_dir: Path, as_json: bool) -> None:
                 }
             )
             return
-        click.echo(f"Created a node for {created.name} ({created.origin}) in {created.dir}")
-        click.echo(f"  configuration  {created.dir / CONFIG_FILE}")
-        click.echo(f"  signing key    keys/signing.key (key id {key_id})")
-        click.echo("  public key     keys/signing.pub  (give this to kommuner that import bundles)")
-        click.echo("  TLS            tls/ca.pem, tls/node.pem (local CA until you enroll)")
         click.echo(
-            f"Next: export SAMVERKA_DIR={created.dir} and add a record with "
-            "`samverka usecase add --help`."
+            _("Skapade en nod för {name} ({origin}) i {dir}").format(
+                name=created.name, origin=created.origin, dir=created.dir
+            )
+        )
+        click.echo(_("  konfiguration     {path}").format(path=created.dir / CONFIG_FILE))
+        click.echo(_("  signeringsnyckel  keys/signing.key (nyckel-id {key})").format(key=key_id))
+        click.echo(
+            _("  publik nyckel     keys/signing.pub  (ge den till kommuner som importerar paket)")
+        )
+        click.echo(_("  TLS               tls/ca.pem, tls/node.pem (lokal CA tills ni ansluter)"))
+        click.echo(
+            _(
+                "Nästa steg: export SAMVERKA_DIR={dir} och lägg till en post med "
+                "`samverka usecase add --help`."
+            ).format(dir=created.dir)
         )

@@ -17,6 +17,7 @@ from google.protobuf.json_format import MessageToDict
 
 from samverka.cli._common import EXIT_CODES_HELP, json_option, print_json, with_node
 from samverka.errors import SamverkaError
+from samverka.i18n import _, language
 from samverka.protocol.aipolicy import describe_rules
 from samverka.protocol.kommuner import is_kommunkod, kommun_name
 from samverka.protocol.validation import PROFILE_ID
@@ -154,8 +155,8 @@ def set_(
         vis = VISIBILITY.parse(visibility)
         if vis == R.VISIBILITY_DRAFT:
             raise SamverkaError(
-                "en kommunprofil kan inte vara ett utkast",
-                hint="använd --synlighet public eller members",
+                _("en kommunprofil kan inte vara ett utkast"),
+                hint=_("använd --synlighet public eller members"),
             )
         record.header.visibility = vis  # type: ignore[assignment]
     missing = [
@@ -165,19 +166,25 @@ def set_(
     ]
     if missing:
         raise SamverkaError(
-            f"profilen saknar {' och '.join(missing)}",
-            hint="ange dem, t.ex. samverka profile set --storlek 10k-25k --kommungrupp C9",
+            _("profilen saknar {options}").format(options=_(" och ").join(missing)),
+            hint=_("ange dem, t.ex. samverka profile set --storlek 10k-25k --kommungrupp C9"),
         )
     if current is not None and current.record == record:
-        click.echo(f"profilen är oförändrad (version {current.version})", err=as_json)
+        click.echo(
+            _("profilen är oförändrad (version {version})").format(version=current.version),
+            err=as_json,
+        )
     else:
         from samverka.cli.records import check_record
 
         check_record(record, "kommun profile", node.origin)
         parsed = node.publisher().publish(record)
         click.echo(
-            f"publicerade kommunprofilen version {parsed.version} "
-            f"({parsed.origin}#{parsed.sequence}, {VISIBILITY.label(record.header.visibility)})",
+            _("publicerade kommunprofilen version {version} ({entry}, {visibility})").format(
+                version=parsed.version,
+                entry=f"{parsed.origin}#{parsed.sequence}",
+                visibility=VISIBILITY.label(record.header.visibility, language()),
+            ),
             err=as_json,
         )
     if as_json:
@@ -217,25 +224,31 @@ def print_profile(node: Node, origin: str) -> None:
     prof = held_profile(node.store, origin)
     if stored is None or prof is None:
         raise SamverkaError(
-            f"ingen kommunprofil från {kommun_name(origin)} ({origin}) i denna nod",
-            hint="sätt er egen med `samverka profile set`; andras kommer med `samverka sync`",
+            _("ingen kommunprofil från {name} ({origin}) i denna nod").format(
+                name=kommun_name(origin), origin=origin
+            ),
+            hint=_("sätt er egen med `samverka profile set`; andras kommer med `samverka sync`"),
         )
-    click.echo(f"Kommunprofil: {kommun_name(origin)} ({origin})")
+    click.echo(_("Kommunprofil: {name} ({origin})").format(name=kommun_name(origin), origin=origin))
+    lang = language()
     rows = [
-        ("storlek", POPULATION_BAND.label(prof.population_band)),
-        ("kommungrupp", KOMMUN_GROUP.label(prof.kommun_group)),
-        ("intresseområden", "; ".join(SERVICE_AREA.label(a) for a in prof.interests) or "–"),
-        ("kontaktroller", "; ".join(prof.contact_roles) or "–"),
+        (_("storlek"), POPULATION_BAND.label(prof.population_band, lang)),
+        (_("kommungrupp"), KOMMUN_GROUP.label(prof.kommun_group, lang)),
+        (
+            _("intresseområden"),
+            "; ".join(SERVICE_AREA.label(a, lang) for a in prof.interests) or "–",
+        ),
+        (_("kontaktroller"), "; ".join(prof.contact_roles) or "–"),
     ]
-    rows += [("AI-regler", line) for line in describe_rules(prof.ai_rules)]
+    rows += [(_("AI-regler"), line) for line in describe_rules(prof.ai_rules)]
     if prof.note:
-        rows.append(("anteckning", prof.note))
+        rows.append((_("anteckning"), prof.note))
     rows += [
-        ("version", str(stored.version)),
-        ("synlighet", VISIBILITY.label(stored.visibility)),
-        ("signerad med nyckel", f"{stored.key_id}  (signaturen verifierad)"),
+        (_("version"), str(stored.version)),
+        (_("synlighet"), VISIBILITY.label(stored.visibility, lang)),
+        (_("signerad med nyckel"), f"{stored.key_id}  " + _("(signaturen verifierad)")),
     ]
-    width = max(len(k) for k, _ in rows)
+    width = max(len(k) for k, _value in rows)
     last = ""
     for key, value in rows:
         click.echo(f"  {(key if key != last else '').ljust(width)}  {value}")
@@ -253,7 +266,10 @@ def print_profile(node: Node, origin: str) -> None:
 def show(node: Node, kommun: str | None, as_json: bool) -> None:
     origin = kommun or node.origin
     if not is_kommunkod(origin):
-        raise SamverkaError(f"{origin!r} är ingen kommunkod", hint="fyra siffror, t.ex. 2029")
+        raise SamverkaError(
+            _("{value!r} är ingen kommunkod").format(value=origin),
+            hint=_("fyra siffror, t.ex. 2029"),
+        )
     if as_json:
         print_json(profile_json(node, origin))
         return
@@ -276,8 +292,8 @@ def show(node: Node, kommun: str | None, as_json: bool) -> None:
 def passar(node: Node, limit: int, as_json: bool) -> None:
     if held_profile(node.store, node.origin) is None:
         raise SamverkaError(
-            "kommunen har ingen profil, så noden vet inte vilka kommuner som liknar er",
-            hint="sätt den med `samverka profile set --storlek … --kommungrupp …`",
+            _("kommunen har ingen profil, så noden vet inte vilka kommuner som liknar er"),
+            hint=_("sätt den med `samverka profile set --storlek … --kommungrupp …`"),
         )
     found = suggestions(node.store, node.origin, limit=limit)
     if as_json:
@@ -299,12 +315,19 @@ def passar(node: Node, limit: int, as_json: bool) -> None:
         return
     if not found:
         click.echo(
-            "inga förslag: inga liknande kommuner med profil har något i drift som följer "
-            "era regler (synka med `samverka sync` för att få fler kommuners poster)"
+            _(
+                "inga förslag: inga liknande kommuner med profil har något i drift som följer "
+                "era regler (synka med `samverka sync` för att få fler kommuners poster)"
+            )
         )
         return
-    click.echo(f"Passar er ({kommun_name(node.origin)}): {len(found)} förslag")
+    click.echo(
+        _("Passar er ({name}): {count} förslag").format(
+            name=kommun_name(node.origin), count=len(found)
+        )
+    )
     for i, s in enumerate(found, 1):
-        click.echo(f"{i:>3}. {s.title}  [{RECORD_KIND.label(s.kind)}, {s.origin}/{s.record_id}]")
+        kind = RECORD_KIND.label(s.kind, language())
+        click.echo(f"{i:>3}. {s.title}  [{kind}, {s.origin}/{s.record_id}]")
         for reason in s.reasons:
             click.echo(f"       – {reason}")

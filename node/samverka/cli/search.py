@@ -8,6 +8,7 @@ import click
 
 from samverka.cli._common import json_option, print_json, with_node
 from samverka.errors import SamverkaError
+from samverka.i18n import _, language
 from samverka.protocol.kommuner import is_origin, kommun_name
 from samverka.protocol.vocab import RECORD_KIND, SERVICE_AREA, VISIBILITY
 
@@ -59,7 +60,7 @@ def search(
 ) -> None:
     for origin in origins:
         if not is_origin(origin):
-            raise SamverkaError(f"{origin!r} is not a kommunkod")
+            raise SamverkaError(_("{value!r} är ingen kommunkod").format(value=origin))
     kind_values = [RECORD_KIND.parse(_KINDS[k]) for k in kinds]
     areas = [SERVICE_AREA.parse(area)] if area else []
     if at_hub:
@@ -90,12 +91,12 @@ def search(
         )
         return
     if not hits:
-        click.echo(f"nothing found for {text!r}")
+        click.echo(_("inget hittades för {text!r}").format(text=text))
         return
     for h in hits:
         click.echo(
-            f"{h.origin}/{h.record_id}  {RECORD_KIND.label(h.kind)} · "
-            f"{kommun_name(h.origin)} · {VISIBILITY.label(h.visibility)}"
+            f"{h.origin}/{h.record_id}  {RECORD_KIND.label(h.kind, language())} · "
+            f"{kommun_name(h.origin)} · {VISIBILITY.label(h.visibility, language())}"
         )
         click.echo(f"  {h.title}")
         if h.summary:
