@@ -86,3 +86,37 @@ def test_search_list_marks_against_the_chosen_kommun(client: TestClient) -> None
     assert "Riskklassen är hög risk, kommunen accepterar högst minimal risk" in results
     assert BREACH not in client.get("/sok").text
     assert BREACH not in client.get("/sok?for=nonsense").text
+
+
+def test_kommun_page_marks_against_the_chosen_kommun(client: TestClient) -> None:
+    """Issue 14, point 4: /kommun/<kod>?for= marks that kommun's shared records that break
+    the chosen kommun's AI rules, as the search list does, and keeps ?for= when paging."""
+    html = client.get(f"/kommun/{KUNGSBACKA}?for={SKARA}").text
+    shared = html[html.index('id="delar"') : html.index('id="infort"')]
+    marked = {
+        item.split('href="/post/', 1)[1].split('"', 1)[0]
+        for item in shared.split('<li class="result">')[1:]
+        if 'class="rule-mark"' in item
+    }
+    assert marked == {f"{KUNGSBACKA}/uc-delad-assistent", f"{KUNGSBACKA}/uc-taligenkanning"}
+    assert "Bryter mot Skaras AI-regler" in shared
+    assert "Behandlar personuppgifter, vilket kommunens regler inte tillåter" in shared
+    assert BREACH not in client.get(f"/kommun/{KUNGSBACKA}").text
+    assert BREACH not in client.get(f"/kommun/{KUNGSBACKA}?for=nonsense").text
+
+
+def test_proven_page_marks_against_the_chosen_kommun(client: TestClient) -> None:
+    """/beprovat chooses a kommun with a public profile (a plain GET field 'for') and
+    marks the proven solutions that break its AI rules."""
+    plain = client.get("/beprovat?min=1").text
+    choice = plain[plain.index('<select id="for" name="for">') :]
+    choice = choice[: choice.index("</select>")]
+    assert f'value="{SKARA}"' in choice and f'value="{TIBRO}"' not in choice
+    assert BREACH not in plain
+    html = client.get(f"/beprovat?min=1&for={SKARA}").text
+    assert f'<option value="{SKARA}" selected>' in html
+    items = html[html.index('<ol class="results proven">') :].split('<li class="result">')[1:]
+    marked = [i for i in items if 'class="rule-mark"' in i]
+    assert marked, html  # Leksand's AI policy: its use cases' risk breaks Skara's rules
+    assert all("Bryter mot Skaras AI-regler" in i for i in marked)
+    assert any(f'href="/post/{LEKSAND}/sol-ai-policy"' in i for i in marked)

@@ -155,12 +155,22 @@ def record(request: Request, origin: str, record_id: str, for_kommun: ForKommun 
 
 @router.get("/kommun/{code}", response_class=HTMLResponse)
 def kommun(
-    request: Request, code: str, page: Annotated[int, Query(ge=1, le=10_000)] = 1
+    request: Request,
+    code: str,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    for_kommun: ForKommun = "",
 ) -> Response:
     ctx = context(request)
     if not is_origin(code):
         raise HTTPException(404, "Det finns ingen kommun med den kommunkoden.")
     view = ctx.catalog.kommun(code, page=page, per_page=ctx.settings.page_size)
+    chosen_kommun = _for_kommun(for_kommun)
+    marks = (
+        ctx.catalog.rule_marks(chosen_kommun, [(s.origin, s.record_id) for s in view.shared.items])
+        if chosen_kommun
+        else {}
+    )
+    keep = f"&for={chosen_kommun}" if chosen_kommun else ""
     coverage = ctx.catalog.coverage()
     row = next((k for k in coverage.kommuner if k.code == code), None)
     held = ctx.catalog.store.get_record(code, PROFILE_ID)
@@ -178,7 +188,9 @@ def kommun(
         view=view,
         row=row,
         profile=profile,
-        page_url=lambda n: f"/kommun/{code}?page={n}",
+        marks=marks,
+        for_kommun=chosen_kommun,
+        page_url=lambda n: f"/kommun/{code}?page={n}{keep}",
         feed_url=feeds.by_kommun(code).meta.path,
         feeds=[feeds.link(feeds.by_kommun(code)), *feeds.page_feeds()],
     )
@@ -210,14 +222,26 @@ def proven(
     request: Request,
     area: str = "",
     min_kommuner: Annotated[int, Query(alias="min", ge=1, le=290)] = 2,
+    for_kommun: ForKommun = "",
 ) -> Response:
     ctx = context(request)
     areas = parse_filters(area=[area]).areas if area.strip() else ()
     found = ctx.catalog.proven(min_kommuner=min_kommuner, areas=areas)
+    chosen_kommun = _for_kommun(for_kommun)
+    marks = (
+        ctx.catalog.rule_marks(
+            chosen_kommun, [(p.solution.origin, p.solution.record_id) for p in found]
+        )
+        if chosen_kommun
+        else {}
+    )
     return ctx.render(
         request,
         "proven.html",
         proven=found,
+        marks=marks,
+        for_kommun=chosen_kommun,
+        profiled=ctx.catalog.profiled_kommuner(),
         area_terms=sorted(SERVICE_AREA, key=lambda t: t.sv),
         area=areas[0] if areas else 0,
         min_kommuner=min_kommuner,
