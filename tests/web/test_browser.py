@@ -69,6 +69,7 @@ PAGES = [
     f"/sok?for={SKARA}",
     f"/post/{KUNGSBACKA}/uc-delad-assistent?for={SKARA}",
     "/om",
+    "/export",
     "/sidan-finns-inte",
 ]
 #: axe-core's impacts that fail the build (issue 14: 0 serious, 0 critical on every page).
