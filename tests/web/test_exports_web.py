@@ -179,3 +179,14 @@ def test_a_new_record_reaches_the_exports_within_the_rebuild_interval(full_hub: 
     assert client.get(f"/export/atrs/{HUB_ORIGIN}/uc-ny.json").status_code == 200  # one record
     now[0] += REBUILD_SECONDS + 1
     assert ids() == ["uc-ny", "uc-full"]
+
+
+def test_the_exports_on_postgresql(pg_client: TestClient) -> None:
+    """The same answers from a hub on PostgreSQL (the session's seeded federation)."""
+    rdf = pg_client.get("/export/dcat.rdf")
+    assert rdf.status_code == 200 and standards.shacl(rdf.content, "xml")[0]
+    assert b"uc-delad-assistent" in rdf.content and SECRET.encode() not in rdf.content
+    collection = pg_client.get("/export/atrs.json").json()
+    assert standards.errors("atrs", "atrs-collection.schema.json", collection) == []
+    draft = pg_client.get(f"/export/eu-databas/{KUNGSBACKA}/uc-taligenkanning.json")
+    assert draft.status_code == 200 and draft.json()["utkast"] is True
