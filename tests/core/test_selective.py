@@ -13,6 +13,7 @@ import pytest
 from samverka.config import CONFIG_FILE, SyncSection, load_config, render_config
 from samverka.errors import ConfigError
 from samverka.protocol.entries import parse_signed
+from samverka.protocol.erasure import HeldEntry, build_erasure
 from samverka.protocol.signing import SigningKey
 from samverka.protocol.verify import KeyRing
 from samverka.replication.selective import FILTER_FILE, SelectiveFeed, SyncFilter, remember
@@ -63,7 +64,7 @@ def test_bad_sync_sections_are_named(words: dict[str, object], says: str) -> Non
 def test_only_origins_go_on_the_wire_with_the_nodes_own() -> None:
     chosen = section(origins=("1472",), areas=("skola",))
     wire = chosen.wire(None, "2026")
-    assert list(wire.origins) == ["1472", "2026"]
+    assert list(wire.origins) == ["0000", "1472", "2026"]  # the hub's: for its erasures
     assert not (wire.kinds or wire.service_areas)  # a content filter would break chains
     gap_fill = feed_service_pb2.EntryFilter(origins=["2029"])
     assert chosen.wire(gap_fill, "2026") is gap_fill  # a gap fill asks for its origin
@@ -81,6 +82,22 @@ def test_a_record_is_taken_when_it_matches_kind_and_area() -> None:
     assert chosen.takes(elderly_uc) and not chosen.takes(school_uc) and chosen.takes(adoption)
     solutions = section(kinds=("lösning",))
     assert not solutions.takes(elderly_uc) and not solutions.takes(adoption)
+
+
+def test_every_erasure_is_taken_and_the_hubs_other_entries_only_when_chosen() -> None:
+    hub = factories.FeedWriter("0000")
+    uc = factories.FeedWriter("2029").publish("use_case", record_id="a")
+    erased = build_erasure(
+        eraser="0000", origin="2029", record_id="a",
+        entries=[HeldEntry(1, parse_signed(uc).hash, R.VISIBILITY_PUBLIC)],
+        reason=1, request_ref="KS 1", now_ms=factories.T0_MS,
+    )  # fmt: skip
+    erasure = parse_signed(hub.append(erased))
+    advice = parse_signed(hub.publish("recommendation", record_id="r"))
+    for chosen in (section(kinds=("lösning",)), section(origins=("2029",), areas=("skola",))):
+        assert chosen.takes(erasure)
+    assert not section(origins=("2029",)).takes(advice)
+    assert section(origins=("2029", "0000")).takes(advice)
 
 
 def test_a_filter_is_within_another_when_it_takes_nothing_more() -> None:

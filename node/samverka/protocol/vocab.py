@@ -223,6 +223,7 @@ RECORD_KIND = Vocabulary("kind", "posttyp (record kind)", "RECORD_KIND_", (
     _t(R.RECORD_KIND_ADOPTION, "adoption", "Införande", "Adoption", "återanvändning"),
     _t(R.RECORD_KIND_KOMMUN_PROFILE, "kommun-profile", "Kommunprofil", "Kommun profile",
        "profil", "profile", "kommunprofil"),
+    _t(R.RECORD_KIND_ERASURE, "erasure", "Radering", "Erasure", "radering"),
 ))
 
 POPULATION_BAND = Vocabulary("population_band", "storleksklass (population band)",

@@ -40,7 +40,8 @@ import grpc
 from samverka.config import SyncSection
 from samverka.errors import SamverkaError
 from samverka.protocol.entries import ParsedEntry, parse_signed
-from samverka.protocol.kommuner import kommun_name
+from samverka.protocol.erasure import is_erasure
+from samverka.protocol.kommuner import HUB_ORIGIN, kommun_name
 from samverka.protocol.verify import CheckedSignature, KeyRing
 from samverka.protocol.vocab import RECORD_KIND, SERVICE_AREA
 from samverka.replication.ingest import check_signatures
@@ -92,12 +93,18 @@ class SyncFilter:
         if asked is not None:
             merged.CopyFrom(asked)
         if self.origins:
-            merged.origins.extend(sorted(self.origins | {own_origin}))
+            # The hub's feed too: the council's erasures (of any origin) must reach us;
+            # its other entries are cut to stand-ins unless 0000 is chosen (_cut).
+            merged.origins.extend(sorted(self.origins | {own_origin, HUB_ORIGIN}))
         return merged
 
     def takes(self, parsed: ParsedEntry) -> bool:
         """Whether a record entry matches the kinds and areas (origins are the wire's)."""
         record = parsed.record
+        if is_erasure(record):
+            return True  # an erasure carries no content and must reach every holder
+        if parsed.origin == HUB_ORIGIN and self.origins and HUB_ORIGIN not in self.origins:
+            return False  # read for its erasures only (wire)
         if self.kinds and record.header.kind not in self.kinds:
             return False
         if self.areas:
@@ -238,7 +245,9 @@ class SelectiveFeed(FeedClient):
 
     async def _sift(self, page: Page) -> Page:
         """The page with every entry the filter leaves out cut to a verified stand-in."""
-        if not (self.sync_filter.kinds or self.sync_filter.areas) or not page.entries:
+        chosen = self.sync_filter
+        hub_unchosen = bool(chosen.origins) and HUB_ORIGIN not in chosen.origins
+        if not (chosen.kinds or chosen.areas or hub_unchosen) or not page.entries:
             return page
         return Page(await asyncio.to_thread(self._cut, page.entries), page.next_position)
 
