@@ -581,6 +581,8 @@ class Store(Closing):
         named: dict[tuple[str, int], tuple[bytes, str, str, int]] = {}
         for parsed in signed:
             for target in erasure_targets(parsed.record):
+                if target.origin == parsed.origin and target.sequence >= parsed.sequence:
+                    continue  # an erasure erases what came before it, never itself
                 named.setdefault(
                     (target.origin, target.sequence),
                     (target.entry_hash, target.record_id, parsed.origin, parsed.sequence),
