@@ -120,6 +120,20 @@ def test_dcat_maps_themes_publisher_and_contact() -> None:
     assert {"Klassificering", "bistånd", "individ- och familjeomsorg"} <= keywords
 
 
+def test_dcat_distributions_of_a_solution() -> None:
+    g = dcat.graph([exportkit.full_code_solution()], HUB)
+    ds = next(g.subjects(dcat.RDF.type, dcat.DCAT.Dataset))
+    urls = {str(g.value(d, dcat.DCAT.accessURL)): d for d in g.objects(ds, dcat.DCAT.distribution)}
+    assert set(urls) == {
+        "https://katalog.example.se/api/records/2029/sol-full",  # the record as JSON
+        "https://github.com/leksand/handlaggarstod",  # the artifact
+    }
+    artifact = urls["https://github.com/leksand/handlaggarstod"]
+    assert str(g.value(artifact, dcat.DCTERMS.license)) == "http://spdx.org/licenses/EUPL-1.2"
+    checksum = g.value(artifact, dcat.SPDX.checksum)
+    assert str(g.value(checksum, dcat.SPDX.checksumValue)) == "ab" * 32
+
+
 def test_dcat_survives_text_and_links_that_rdf_syntaxes_refuse() -> None:
     # Valid UTF-8 that XML 1.0 refuses, and a link with characters an IRI may not hold.
     uc = exportkit.full_use_case(

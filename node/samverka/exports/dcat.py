@@ -15,6 +15,9 @@ class the dataportal harvests) — with:
 - ``dcat:keyword``: its tags and techniques; ``dct:identifier``: ``origin/id``;
   ``dct:issued``/``dct:modified``: when it was first written and last changed;
   ``dct:language``; ``dcat:landingPage``: its page in the web catalog (with a base URL);
+- ``dcat:distribution``: the record as JSON from the catalog's API (with a base URL),
+  and a solution's artifact (its URL, its SPDX licence as ``dct:license``, its SHA-256
+  as ``spdx:checksum``);
 - ``dcat:contactPoint`` (a ``vcard:Organization`` with the contact role and the record's
   functional mailbox, else the publisher's) only when there is an address: DCAT-AP-SE
   requires ``vcard:hasEmail`` in a contact point; ``foaf:page``: the record's own
@@ -37,7 +40,7 @@ from collections.abc import Iterable
 from urllib.parse import quote
 
 from rdflib import Graph, Literal, Namespace, URIRef
-from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, SKOS, XSD
+from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, RDFS, SKOS, XSD
 
 from samverka.exports import (
     ExportError,
@@ -57,6 +60,8 @@ R = records_pb2
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
 ADMS_TYPE = Namespace("http://purl.org/adms/publishertype/")
 EU_THEME = Namespace("http://publications.europa.eu/resource/authority/data-theme/")
+SPDX = Namespace("http://spdx.org/rdf/terms#")
+FILE_TYPE = Namespace("http://publications.europa.eu/resource/authority/file-type/")
 EU_LANGUAGE = Namespace("http://publications.europa.eu/resource/authority/language/")
 ADMS_SCHEME = URIRef("http://purl.org/adms/publishertype/1.0")
 THEME_SCHEME = URIRef("http://publications.europa.eu/resource/authority/data-theme")
@@ -276,6 +281,7 @@ def graph(
     g.bind("foaf", FOAF)
     g.bind("skos", SKOS)
     g.bind("vcard", VCARD)
+    g.bind("spdx", SPDX)
 
     catalog = names.catalog(publisher.origin)
     g.add((catalog, RDF.type, DCAT.Catalog))
@@ -356,6 +362,9 @@ def _dataset(
     if page:
         g.add((ds, DCAT.landingPage, iri(page)))
         g.add((iri(page), RDF.type, FOAF.Document))
+        _api_distribution(g, ds, publisher, header.origin, header.id)
+    if body == "solution":
+        _artifact_distribution(g, ds, record)
     part = getattr(record, body) if body else None
     role = getattr(part, "contact_role", "")
     email = getattr(part, "contact_email", "") or publisher.contact_email
@@ -366,6 +375,58 @@ def _dataset(
         g.add((iri(website), RDF.type, FOAF.Document))
     if contact is not None:
         g.add((ds, DCAT.contactPoint, contact))
+
+
+def _media_type(g: Graph, name: str) -> URIRef:
+    media = URIRef(f"https://www.iana.org/assignments/media-types/{name}")
+    g.add((media, RDF.type, DCTERMS.MediaType))
+    return media
+
+
+def _access(g: Graph, dist: URIRef, url: URIRef) -> None:
+    g.add((dist, DCAT.accessURL, url))
+    g.add((url, RDF.type, RDFS.Resource))  # what DCAT-AP's shapes check, with no inference
+
+
+def _api_distribution(
+    g: Graph, ds: URIRef, publisher: Publisher, origin: str, record_id: str
+) -> None:
+    """The record as JSON from the catalog's API (each field, the signature checked)."""
+    dist = URIRef(f"{ds}-json")
+    api = publisher.base_url.rstrip("/") + "/api" + record_path(origin, record_id)
+    api = api.replace("/api/post/", "/api/records/", 1)
+    g.add((ds, DCAT.distribution, dist))
+    g.add((dist, RDF.type, DCAT.Distribution))
+    g.add((dist, DCTERMS.title, Literal("Posten som JSON (Samverkas API)", lang="sv")))
+    _access(g, dist, iri(api))
+    g.add((dist, DCAT.mediaType, _media_type(g, "application/json")))
+    fmt = FILE_TYPE.JSON
+    g.add((dist, DCTERMS.format, fmt))
+    g.add((fmt, RDF.type, DCTERMS.MediaTypeOrExtent))
+
+
+def _artifact_distribution(g: Graph, ds: URIRef, record: R.Record) -> None:
+    """A solution's artifact (its URL), with its SPDX licence and SHA-256 checksum."""
+    sol = record.solution
+    if not sol.url:
+        return
+    dist = URIRef(f"{ds}-artefakt")
+    g.add((ds, DCAT.distribution, dist))
+    g.add((dist, RDF.type, DCAT.Distribution))
+    g.add((dist, DCTERMS.title, Literal(text(sol.title), lang="sv")))
+    _access(g, dist, iri(sol.url))
+    if sol.licence and re.fullmatch(r"[A-Za-z0-9.+-]+", sol.licence):
+        licence = URIRef(f"http://spdx.org/licenses/{sol.licence}")
+        g.add((dist, DCTERMS.license, licence))
+        g.add((licence, RDF.type, DCTERMS.LicenseDocument))
+    algorithm, _, value = sol.content_hash.partition(":")
+    if algorithm == "sha256" and re.fullmatch(r"[0-9a-f]{64}", value):
+        checksum = URIRef(f"{dist}-sha256")
+        g.add((dist, SPDX.checksum, checksum))
+        g.add((checksum, RDF.type, SPDX.Checksum))
+        g.add((checksum, SPDX.algorithm, SPDX.checksumAlgorithm_sha256))
+        g.add((SPDX.checksumAlgorithm_sha256, RDF.type, SPDX.ChecksumAlgorithm))
+        g.add((checksum, SPDX.checksumValue, Literal(value, datatype=XSD.hexBinary)))
 
 
 def turtle(
