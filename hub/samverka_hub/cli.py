@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import click
-from samverka.cli._common import EXIT_CODES_HELP, LazyGroup, dir_option, json_option, print_json
+from samverka.cli._common import (
+    EXIT_CODES_HELP,
+    LazyGroup,
+    dir_option,
+    help_parts,
+    json_option,
+    print_json,
+)
 from samverka.cli.membership import directory_json, echo_directory
 from samverka.cli.serve import server_options
 from samverka.config import CONFIG_FILE
@@ -181,7 +188,9 @@ def init(
 
 
 @hub.command(
-    epilog="Stops on SIGTERM or Ctrl-C: both ports drain, then it exits 0.\n\n" + EXIT_CODES_HELP
+    epilog=help_parts(
+        "Stops on SIGTERM or Ctrl-C: both ports drain, then it exits 0.\n\n", EXIT_CODES_HELP
+    )
 )
 @dir_option
 @click.option("--listen", metavar="HOST:PORT", help="Member port [default: [server] listen].")

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from samverka.errors import ConfigError
+from samverka.i18n import _
 from samverka.protocol.kommuner import is_origin, kommun_name
 from samverka.protocol.vocab import RECORD_KIND, SERVICE_AREA, UnknownTerm
 
@@ -297,7 +298,7 @@ def split_password(url: str) -> tuple[str, str]:
     userinfo, at, host = authority.rpartition("@")
     if not sep or not at or ":" not in userinfo:
         return url, ""
-    user, _, password = userinfo.partition(":")
+    user, _sep, password = userinfo.partition(":")
     return f"{scheme}://{user}@{host}{slash}{tail}", unquote(password)
 
 
@@ -359,9 +360,11 @@ def load_config(node_dir: Path, env: dict[str, str] | None = None) -> NodeConfig
     path = node_dir / CONFIG_FILE
     if not path.exists():
         raise ConfigError(
-            f"no {CONFIG_FILE} in {node_dir}",
-            hint="create a node with `samverka node init --kommun KOD --dir DIR`, "
-            "or point --dir / SAMVERKA_DIR at an existing one",
+            _("ingen {file} i {dir}").format(file=CONFIG_FILE, dir=node_dir),
+            hint=_(
+                "skapa en nod med `samverka node init --kommun KOD --dir MAPP`, eller låt "
+                "--dir / SAMVERKA_DIR peka på en som finns"
+            ),
         )
     sections = load_sections(path, _SECTIONS, env)
     store: StoreSection = sections["store"]

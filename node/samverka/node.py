@@ -27,6 +27,7 @@ from pathlib import Path
 from samverka.closing import Closing
 from samverka.config import CONFIG_FILE, DEFAULT_LISTEN, NodeConfig, load_config, render_config
 from samverka.errors import ConfigError, DirectoryRefused, Reason
+from samverka.i18n import _
 from samverka.protocol import keybinding
 from samverka.protocol.directory import VerifiedDirectory, verify_directory
 from samverka.protocol.hubrotation import HubTrust, follow_directory
@@ -180,9 +181,11 @@ def init_node(node_dir: Path, kommun: str, *, listen: str = DEFAULT_LISTEN) -> N
     """
     if not is_kommunkod(kommun):
         raise ConfigError(
-            f"{kommun!r} is not a kommunkod",
-            hint="use the 4-digit SCB code of your kommun, e.g. 2029 for Leksand "
-            "(all 290 are listed in samverka/data/municipalities.csv)",
+            _("{value!r} är ingen kommunkod").format(value=kommun),
+            hint=_(
+                "ange kommunens fyrsiffriga SCB-kod, t.ex. 2029 för Leksand (alla 290 finns i "
+                "samverka/data/municipalities.csv)"
+            ),
         )
     config_path = node_dir / CONFIG_FILE
     key_path = node_dir / "keys" / "signing.key"

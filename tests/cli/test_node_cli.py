@@ -40,7 +40,7 @@ def test_init_creates_a_working_node_in_a_subprocess(run: Run, tmp_path: Path) -
 def test_init_refuses_an_unknown_kommunkod(run: Run, tmp_path: Path) -> None:
     result = run("node", "init", "--kommun", "9999", "--dir", tmp_path / "x")
     assert result.returncode == EXIT_CONFIG
-    assert result.stderr.startswith("fel: '9999' is not a kommunkod")
+    assert result.stderr.startswith("fel: '9999' är ingen kommunkod")
     assert "tips:" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "x").exists()
@@ -65,7 +65,7 @@ def test_init_json_and_listen_host_in_certificate(cli: Cli, tmp_path: Path) -> N
 def test_commands_without_a_node_say_how_to_make_one(cli: Cli, tmp_path: Path) -> None:
     result = cli("usecase", "list", "--dir", tmp_path)
     assert result.exit_code == EXIT_CONFIG
-    assert "no samverka.toml" in result.stderr
+    assert "ingen samverka.toml" in result.stderr
     assert "samverka node init" in result.stderr
 
 

@@ -42,7 +42,9 @@ def test_help_describes_the_options_and_the_trust(cli: Cli) -> None:
     text = cli("sync", "--help").output
     for option in ("--follow", "--no-push", "--quiet", "--json", "--dir"):
         assert option in text
-    assert "origin's signature" in text
+    assert "signatur inte stämmer med ursprungets" in text
+    english = cli("--lang", "en", "sync", "--help").output
+    assert "origin's signature" in english and "Exit codes" in english
     push_help = cli("node", "push", "--help").output
     assert "Drafts never leave the node" in push_help
     assert "[hub] push" in push_help

@@ -331,4 +331,4 @@ def test_every_command_in_the_readme_exists(procs: Procs) -> None:
     for words in commands:
         result = procs.run(*words, "--help", check=False)
         assert result.returncode == 0, f"README shows `samverka {' '.join(words)}`: {result}"
-        assert "Usage:" in result.stdout
+        assert "Användning:" in result.stdout

@@ -99,7 +99,9 @@ def test_make_dist_builds_a_wheel_that_installs_and_runs(tmp_path: Path) -> None
     ).stdout.split()  # fmt: skip
     assert all(path.startswith(purelib) for path in where), where
 
-    assert "Usage:" in samverka("--help").stdout
+    # The gettext catalogs are package data: Swedish by default, English on request.
+    assert "Användning:" in samverka("--help").stdout
+    assert "Usage:" in samverka("--lang", "en", "--help").stdout
     samverka("node", "init", "--kommun", "2029", "--dir", str(tmp_path / "node"))
     doctor = samverka("doctor", "--dir", str(tmp_path / "node"))
     assert "FAIL" not in doctor.stdout, doctor.stdout

@@ -12,12 +12,13 @@ import os
 from pathlib import Path
 
 import click
-from samverka.cli._common import EXIT_CODES_HELP, dir_option
+from samverka.cli._common import EXIT_CODES_HELP, dir_option, help_parts
 
 
 @click.command(
-    epilog="Stops on SIGTERM or Ctrl-C. Read-only: it writes nothing to the hub.\n\n"
-    + EXIT_CODES_HELP
+    epilog=help_parts(
+        "Stops on SIGTERM or Ctrl-C. Read-only: it writes nothing to the hub.\n\n", EXIT_CODES_HELP
+    )
 )
 @dir_option
 @click.option(

@@ -134,12 +134,49 @@ def report_error(exc: SamverkaError) -> None:
 # -- language --------------------------------------------------------------------------
 
 
+#: Click's own help texts (in English) as our msgids, so ``--help`` speaks one language.
+CLICK_TEXTS = {
+    "Usage:": N_("Användning:"),
+    "Options": N_("Flaggor"),
+    "Commands": N_("Kommandon"),
+    "Arguments": N_("Argument"),
+    "Show this message and exit.": N_("Visa den här hjälpen och avsluta."),
+    "Show the version and exit.": N_("Visa versionen och avsluta."),
+    "env var:": N_("miljövariabel:"),
+    "default:": N_("standard:"),
+    "required": N_("krävs"),
+}
+
+
+def click_text(text: str) -> str:
+    """One of click's own texts in the reader's language (others as they are)."""
+    msgid = CLICK_TEXTS.get(text)
+    return _(msgid) if msgid else text
+
+
+#: Joins help texts that are translated one by one (:func:`help_parts`).
+_PART = "\ue000"
+
+
+def help_parts(*msgids: str) -> str:
+    """A help text or epilog of several msgids (``help_parts(text, EXIT_CODES_HELP)``),
+    each translated on its own when shown."""
+    return _PART.join(msgids)
+
+
 class TranslatingFormatter(click.HelpFormatter):
     """Click's help formatter, translating help texts (msgids marked with ``N_``) as they
-    are written: a command's help and epilog, and each option's or subcommand's help."""
+    are written: a command's help and epilog, each option's or subcommand's help, and
+    click's own headings and texts (:data:`CLICK_TEXTS`)."""
+
+    def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
+        super().write_usage(prog, args, click_text("Usage:") + " " if prefix is None else prefix)
+
+    def write_heading(self, heading: str) -> None:
+        super().write_heading(click_text(heading))
 
     def write_text(self, text: str) -> None:
-        super().write_text(_(text))
+        super().write_text("".join(_(part) for part in text.split(_PART)))
 
     def write_dl(self, rows: Any, col_max: int = 30, col_spacing: int = 2) -> None:
         super().write_dl([(term, _help_cell(text)) for term, text in rows], col_max, col_spacing)
@@ -150,11 +187,19 @@ def _help_cell(text: str) -> str:
     body, extra = text, ""
     if text.endswith("]") and "  [" in text:
         body, _sep, rest = text.rpartition("  [")
-        extra = "  [" + rest
-    translated = _(body)
+        extra = "  [" + "; ".join(_extra_part(p) for p in rest[:-1].split("; ")) + "]"
+    translated = click_text(body) if body in CLICK_TEXTS else _(body)
     if translated == body and body and language() != "sv":
         translated = _short_help_translation(body)
     return translated + extra
+
+
+def _extra_part(part: str) -> str:
+    """``env var: X``, ``default: Y`` or ``required``, with click's words translated."""
+    for word in ("env var:", "default:"):
+        if part.startswith(word):
+            return click_text(word) + part[len(word) :]
+    return click_text(part)
 
 
 def _short_help_translation(short: str) -> str:
@@ -274,7 +319,7 @@ class LazyGroup(SamverkaGroup):
             if cmd is not None and not cmd.hidden:
                 rows.append((name, cmd.get_short_help_str(formatter.width - 6 - len(name))))
         if rows:
-            with formatter.section(_("Kommandon")):
+            with formatter.section("Commands"):
                 formatter.write_dl(rows)
 
     def _load(self, cmd_name: str) -> click.Command:

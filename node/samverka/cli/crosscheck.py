@@ -21,6 +21,7 @@ from samverka.cli._common import (
     EXIT_CODES_HELP,
     counted,
     dir_option,
+    help_parts,
     json_option,
     open_node,
     print_json,
@@ -61,13 +62,15 @@ def _peers(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...])
 
 @click.command(
     "crosscheck",
-    epilog="""\b
+    epilog=help_parts(
+        """\b
 Exit status: 0 when every feed agrees (an origin's node that cannot be reached is
 normal: many kommuner expose none), 1 when a source holds more of a feed than this
 node (behind) or another entry at a sequence it holds (fork), 4 when only the hub
 or a --peer could not be asked.
-"""
-    + EXIT_CODES_HELP,
+""",
+        EXIT_CODES_HELP,
+    ),
 )
 @dir_option
 @click.option(

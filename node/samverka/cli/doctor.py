@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from samverka.cli._common import EXIT_CODES_HELP, dir_option, json_option, print_json
+from samverka.cli._common import EXIT_CODES_HELP, dir_option, help_parts, json_option, print_json
 from samverka.cli.plugins import doctor_profilers
 from samverka.config import CONFIG_FILE, read_toml
 from samverka.errors import ConfigError
@@ -15,8 +15,11 @@ from samverka.ops.doctor import ALL_CHECKS, Profile, format_findings, run_doctor
 
 @click.command(
     "doctor",
-    epilog="Exit status: 0 when nothing FAILs (warnings included), 1 when a check FAILs, "
-    "3 when the folder holds no configuration at all.\n\n" + EXIT_CODES_HELP,
+    epilog=help_parts(
+        "Exit status: 0 when nothing FAILs (warnings included), 1 when a check FAILs, "
+        "3 when the folder holds no configuration at all.\n\n",
+        EXIT_CODES_HELP,
+    ),
 )
 @dir_option
 @click.option(

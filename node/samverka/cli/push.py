@@ -13,6 +13,7 @@ from samverka.cli._common import (
     EXIT_CODES_HELP,
     counted,
     dir_option,
+    help_parts,
     json_option,
     open_node,
     print_json,
@@ -26,11 +27,13 @@ if TYPE_CHECKING:
 
 @click.command(
     "push",
-    epilog="""\b
+    epilog=help_parts(
+        """\b
 While `samverka node serve` runs on an enrolled node, a push agent does this by itself
 after every change and every [hub] push_interval_seconds ([hub] push = false: off).
-"""
-    + EXIT_CODES_HELP,
+""",
+        EXIT_CODES_HELP,
+    ),
 )
 @dir_option
 @click.option(

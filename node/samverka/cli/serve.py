@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 import click
 import uvloop
 
-from samverka.cli._common import EXIT_CODES_HELP, dir_option, open_node
+from samverka.cli._common import EXIT_CODES_HELP, dir_option, help_parts, open_node
 from samverka.config import LOG_FORMATS, LOG_LEVELS, NodeConfig
 from samverka.ops.logs import announce
 
@@ -60,8 +60,11 @@ def configure_logging(config: NodeConfig, log_format: str | None, log_level: str
 
 @click.command(
     "serve",
-    epilog="Stops on SIGTERM or Ctrl-C: health turns NOT_SERVING, live subscriptions end "
-    "cleanly, open reads get [server] grace_seconds, then it exits 0.\n\n" + EXIT_CODES_HELP,
+    epilog=help_parts(
+        "Stops on SIGTERM or Ctrl-C: health turns NOT_SERVING, live subscriptions end "
+        "cleanly, open reads get [server] grace_seconds, then it exits 0.\n\n",
+        EXIT_CODES_HELP,
+    ),
 )
 @dir_option
 @click.option(

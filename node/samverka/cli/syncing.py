@@ -25,6 +25,7 @@ from samverka.cli._common import (
     EXIT_CODES_HELP,
     counted,
     dir_option,
+    help_parts,
     json_option,
     open_node,
     print_json,
@@ -137,47 +138,77 @@ class HubCannotProve(SamverkaError):
         return exc
 
 
+SYNC_HELP = N_(
+    "Hämta federationens nya poster från hubben, verifierade, till nodens spegel; skicka "
+    "sedan nodens egna nya poster till hubben.\n"
+    "\n"
+    "Medlemskatalogen hämtas först, så att nycklarna för kommuner som anslutits sedan är "
+    "kända. Efteråt täcker `samverka search` både egna och speglade poster.\n"
+    "\n"
+    "\b\n"
+    "Exempel:\n"
+    "  samverka sync\n"
+    "  samverka sync --follow --quiet\n"
+    "  samverka sync --reset-cursor      # hubben återställdes: läs dess logg igen\n"
+    "  samverka sync --repair            # hämta också det hubben håller inne\n"
+    "  samverka sync --area äldreomsorg --kind lösning   # selektivt: se [sync]"
+)
+
 #: Redraw the progress line at most this often (seconds).
 REDRAW_SECONDS = 0.2
 
 
 @click.command(
     "sync",
-    epilog="""\b
-Trust: the hub relays entries but cannot alter them unnoticed. An entry that fails
-its origin's signature (or breaks its feed's hash chain) stops the sync with exit
-code 1, naming origin and sequence; everything before it is kept, nothing after it.
-Every entry from the hub must also be proven in a checkpoint of the hub's
-transparency log that this node accepted (cosigned by [witness] quorum other
-kommuner); one the hub cannot prove stops the sync with exit code 7 (not_in_log,
-after waiting [witness] proof_wait_seconds for a newer checkpoint; bad_proof).
-\b
-Withholding: a hub can still hand out a shorter feed than it holds. --repair asks
-each origin's own node (the address the member directory lists) and any --peer
-for its heads, and fetches what they hold beyond this node from them, verified as
-always (not in the hub's log: said so). It contacts every member node with an
-address, each within 10 s.
-"""
-    + EXIT_CODES_HELP,
+    epilog=help_parts(
+        N_(
+            "\b\n"
+            "Tillit: hubben vidarebefordrar poster men kan inte ändra dem obemärkt. En post vars\n"
+            "signatur inte stämmer med ursprungets (eller som bryter flödets hashkedja) stoppar\n"
+            "synken med slutkod 1 och namnger ursprung och nummer; allt före den behålls, inget\n"
+            "efter. Varje post från hubben måste också bevisas i en kontrollpunkt av hubbens\n"
+            "transparenslogg som noden har godtagit (kontrasignerad av [witness] quorum andra\n"
+            "kommuner); en som hubben inte kan bevisa stoppar synken med slutkod 7 (not_in_log,\n"
+            "efter att ha väntat [witness] proof_wait_seconds på en nyare kontrollpunkt;\n"
+            "bad_proof).\n"
+            "\b\n"
+            "Undanhållande: en hubb kan ändå lämna ut ett kortare flöde än den har. --repair\n"
+            "frågar varje ursprungs egen nod (adressen i medlemskatalogen) och varje --peer om\n"
+            "deras huvuden, och hämtar det de har utöver noden från dem, verifierat som alltid\n"
+            "(det finns inte i hubbens logg, och det sägs). Den kontaktar varje medlemsnod med\n"
+            "en adress, var och en inom 10 s.\n"
+            "\n"
+        ),
+        EXIT_CODES_HELP,
+    ),
+    help=SYNC_HELP,
 )
 @dir_option
 @click.option(
     "--follow",
     is_flag=True,
-    help="After catching up, keep following the hub live until Ctrl-C or SIGTERM.",
+    help=N_("Fortsätt följa hubben live efter att ha kommit ikapp, tills Ctrl-C eller SIGTERM."),
 )
-@click.option("--no-push", is_flag=True, help="Only pull; leave this node's new entries for later.")
+@click.option(
+    "--no-push",
+    is_flag=True,
+    help=N_("Hämta bara; lämna nodens nya poster till senare."),
+)
 @click.option(
     "--reset-cursor",
     is_flag=True,
-    help="Read the hub's log from its start again (after the hub was restored from an "
-    "older backup: the error cursor_ahead). Entries held are skipped as duplicates.",
+    help=N_(
+        "Läs hubbens logg från början igen (efter att hubben återställts från en äldre "
+        "säkerhetskopia: felet cursor_ahead). Poster som redan finns hoppas över som dubbletter."
+    ),
 )
 @click.option(
     "--repair",
     is_flag=True,
-    help="Hämta efter synken det som hubben håller inne (en kommuns egen nod eller en "
-    "--peer har mer av dess flöde) direkt från de noderna, verifierat som vanligt.",
+    help=N_(
+        "Hämta efter synken det som hubben håller inne (en kommuns egen nod eller en "
+        "--peer har mer av dess flöde) direkt från de noderna, verifierat som vanligt."
+    ),
 )
 @click.option(
     "--peer",
@@ -185,11 +216,13 @@ address, each within 10 s.
     multiple=True,
     callback=_peers,
     metavar="HOST:PORT",
-    help="Med --repair: fråga också den här medlemsnoden (ömsesidig TLS) och hämta från "
-    "den (upprepa för fler).",
+    help=N_(
+        "Med --repair: fråga också den här medlemsnoden (ömsesidig TLS) och hämta från "
+        "den (upprepa för fler)."
+    ),
 )
 @filter_options
-@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@click.option("--quiet", "-q", is_flag=True, help=N_("Skriv inget utom fel."))
 @json_option
 def sync(
     node_dir: Path,
@@ -205,20 +238,7 @@ def sync(
     quiet: bool,
     as_json: bool,
 ) -> None:
-    """Pull the federation's new entries from the hub, verified, into this node's
-    mirror; then push this node's own new entries to the hub.
-
-    The member directory is fetched first, so the keys of kommuner admitted since
-    are known. Afterwards `samverka search` covers own and mirrored records.
-
-    \b
-    Example:
-      samverka sync
-      samverka sync --follow --quiet
-      samverka sync --reset-cursor      # the hub was restored: read its log again
-      samverka sync --repair            # also fetch what the hub withholds
-      samverka sync --area äldreomsorg --kind lösning   # selective: see [sync]
-    """
+    """Pull from the hub, then push (the help people read is SYNC_HELP)."""
     import uvloop
 
     from samverka.membership.mirror import HUB_PEER
