@@ -62,7 +62,7 @@ def erasure_json(parsed: ParsedEntry) -> dict[str, Any]:
         "origin": e.origin,
         "record_id": e.record_id,
         "erased": [{"sequence": i.sequence, "entry_hash": i.entry_hash.hex()} for i in e.entries],
-        "reason": next(k for k, v in REASONS.items() if v == e.reason),
+        "reason": next((k for k, v in REASONS.items() if v == e.reason), str(e.reason)),
         "note": e.note,
         "request_ref": e.request_ref,
     }
