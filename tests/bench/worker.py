@@ -87,12 +87,19 @@ async def sync(args: argparse.Namespace) -> None:
 
     node = Node.open(Path(args.node))
     try:
-        started = time.monotonic()
+        started, cpu = time.monotonic(), time.process_time()
         result = await sync_from_hub(node)
-        elapsed = time.monotonic() - started
+        elapsed, cpu = time.monotonic() - started, time.process_time() - cpu
     finally:
         node.close()
-    emit({"accepted": result.report.accepted, "seconds": elapsed, "pages": result.report.pages})
+    emit(
+        {
+            "accepted": result.report.accepted,
+            "seconds": elapsed,
+            "cpu_s": cpu,
+            "pages": result.report.pages,
+        }
+    )
 
 
 # -- propagation: live subscribers ---------------------------------------------------------
