@@ -214,6 +214,12 @@ def _texts(record: R.Record) -> tuple[str, str, list[str]]:
     return title.strip(), description, list(dict.fromkeys(k.strip() for k in keywords if k.strip()))
 
 
+def check(records: Iterable[R.Record], skipped: list[ExportError]) -> None:
+    """The records :func:`graph` would leave out, into ``skipped``, without building it
+    (what the catalog's export page lists)."""
+    each(exportable(records, KINDS), _texts, skipped)
+
+
 def _agent(g: Graph, names: _Names, origin: str) -> URIRef:
     agent = names.agent(origin)
     if (agent, RDF.type, FOAF.Agent) in g:
