@@ -211,13 +211,27 @@ def _lines(result: CrossCheck, *, quiet: bool) -> list[str]:
         if check.mismatches:
             lines.append(f"{'':<6}  {'':<20}  → {check.hint()}")
     for answer in result.failed_sources:
-        lines.append(f"{answer.source.label} at {answer.source.address}: {answer.error}")
+        lines.append(
+            _("{source} på {address}: {error}").format(
+                source=answer.source.label, address=answer.source.address, error=answer.error
+            )
+        )
     for view in result.views:
         if view.status is ViewStatus.SPLIT_VIEW:
-            lines.append(f"SPLIT   the hub's log as {view.source.label} holds it: {view.detail}")
-            lines.append(f"{'':<6}  evidence kept in {view.evidence}")
+            lines.append(
+                "SPLIT   "
+                + _("hubbens logg som {source} har den: {detail}").format(
+                    source=view.source.label, detail=view.detail
+                )
+            )
+            lines.append(f"{'':<6}  " + _("bevisen sparade i {path}").format(path=view.evidence))
         elif not quiet and view.status is ViewStatus.UNCHECKED:
-            lines.append(f"?       the hub's log as {view.source.label} holds it: {view.detail}")
+            lines.append(
+                "?       "
+                + _("hubbens logg som {source} har den: {detail}").format(
+                    source=view.source.label, detail=view.detail
+                )
+            )
     lines.append(_summary(result))
     return lines
 

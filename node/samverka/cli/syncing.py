@@ -33,7 +33,7 @@ from samverka.cli._common import (
 from samverka.cli.crosscheck import _peers
 from samverka.cli.syncfilter import Selection, chosen_section, filter_options
 from samverka.errors import SamverkaError
-from samverka.i18n import N_, NP_, PLURAL, _
+from samverka.i18n import N_, NP_, PLURAL, _, language
 
 if TYPE_CHECKING:
     from samverka.errors import EntryRefused
@@ -78,35 +78,41 @@ class HubCannotProve(SamverkaError):
         self.reason = stopped.reason.value
         self.origin, self.sequence = stopped.origin, stopped.sequence
         what = (
-            f"posten {stopped.origin}#{stopped.sequence}"
+            _("posten {entry}").format(entry=f"{stopped.origin}#{stopped.sequence}")
             if stopped.origin
-            else f"katalogversion {stopped.sequence}"
+            else _("katalogversion {version}").format(version=stopped.sequence)
         )
         if isinstance(stopped, SyncStopped):
             refusal: EntryRefused = stopped.refusal
-            stored = (
-                f"Allt före den är lagrat (hubbens logg läst till position "
-                f"{stopped.report.position}), inget från den och framåt."
-            )
+            stored = _(
+                "Allt före den är lagrat (hubbens logg läst till position {position}), inget "
+                "från den och framåt."
+            ).format(position=stopped.report.position)
         else:
             refusal = stopped
-            stored = "Den här noden behåller katalogversionen den hade."
+            stored = _("Den här noden behåller katalogversionen den hade.")
         if isinstance(refusal, NotInLog):
             if refusal.checkpoint_size is None:
-                held = "den här noden har inte godtagit någon kontrollpunkt av hubbens logg"
+                held = _("den här noden har inte godtagit någon kontrollpunkt av hubbens logg")
             else:
-                held = (
+                held = _(
                     "ingen kontrollpunkt som den här noden har godtagit innehåller den (den "
-                    f"nyaste har {refusal.checkpoint_size} löv)"
-                )
-            waited = f"{refusal.waited:g}".replace(".", ",")
-            text = (
-                f"hubben kan inte bevisa att {what} finns i dess transparenslogg "
-                f"(not_in_log): {held}, inte heller efter {waited} s väntan på en nyare."
+                    "nyaste har {size} löv)"
+                ).format(size=refusal.checkpoint_size)
+            waited = (
+                f"{refusal.waited:g}".replace(".", ",")
+                if language() == "sv"
+                else (f"{refusal.waited:g}")
             )
+            text = _(
+                "hubben kan inte bevisa att {what} finns i dess transparenslogg (not_in_log): "
+                "{held}, inte heller efter {waited} s väntan på en nyare."
+            ).format(what=what, held=held, waited=waited)
             if refusal.refused_checkpoint:
-                text += f" Hubbens nyaste kontrollpunkt godtogs inte: {refusal.refused_checkpoint}."
-            hint = (
+                text += " " + _("Hubbens nyaste kontrollpunkt godtogs inte: {why}.").format(
+                    why=refusal.refused_checkpoint
+                )
+            hint = _(
                 "hubben undanhåller posten från vittnena (kommunerna som kontrasignerar "
                 "loggen) eller visar den här noden en annan historik än de andra. Kör "
                 "`samverka sync` igen om en stund; kvarstår felet, spara raden och meddela "
@@ -114,11 +120,11 @@ class HubCannotProve(SamverkaError):
                 "den behöver sedan inget bevis från hubben"
             )
         else:
-            text = (
-                f"hubbens bevis för att {what} finns i dess transparenslogg håller inte "
-                f"(bad_proof): {stopped.detail}."
-            )
-            hint = (
+            text = _(
+                "hubbens bevis för att {what} finns i dess transparenslogg håller inte "
+                "(bad_proof): {detail}."
+            ).format(what=what, detail=stopped.detail)
+            hint = _(
                 "hubben svarade med ett inklusionsbevis som inte leder till den godtagna "
                 "kontrollpunktens rot: spara felmeddelandet och meddela AI-rådet"
             )
