@@ -63,11 +63,11 @@ def rotate_keys(
     from samverka_hub.keyrotation import finish_ca_rotation, rotate_hub_keys
 
     if finish and (directory or log_key or ca):
-        raise click.UsageError("--finish går inte att kombinera med --directory/--log/--ca")
+        raise click.UsageError(_("--finish går inte att kombinera med --directory/--log/--ca"))
     if force and not finish:
-        raise click.UsageError("--force hör till --finish")
+        raise click.UsageError(_("--force hör till --finish"))
     if not (finish or directory or log_key or ca):
-        raise click.UsageError("ange vad som ska bytas: --directory, --log och/eller --ca")
+        raise click.UsageError(_("ange vad som ska bytas: --directory, --log och/eller --ca"))
     hub = open_hub(node_dir)
     try:
         if finish:

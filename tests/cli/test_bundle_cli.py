@@ -291,8 +291,8 @@ def test_appended_bytes_and_a_tampered_header(
 def test_inspect_shows_the_header(cli: Cli, bundle_file: Path, leksand: Path) -> None:
     result = cli("bundle", "inspect", bundle_file, node=leksand)
     assert result.exit_code == 0, result.output
-    assert "bundle from Tibro (1472)" in result.stdout and "entries     5" in result.stdout
-    assert "not verified" in result.stdout
+    assert "paket från Tibro (1472)" in result.stdout and "poster        5" in result.stdout
+    assert "inte verifierad" in result.stdout
 
 
 @settings(

@@ -103,10 +103,15 @@ def export(
         if not is_origin(origin):
             raise SamverkaError(f"{origin!r} is not a kommunkod")
     if out.exists() and not force:
-        raise SamverkaError(f"{out} exists", hint="choose another --out, or pass --force")
+        raise SamverkaError(
+            _("{path} finns redan").format(path=out),
+            hint=_("välj en annan --out, eller ange --force"),
+        )
     heads = node.store.heads(list(origins))
     if origins and not heads:
-        raise SamverkaError(f"this node holds no entries of {', '.join(origins)}")
+        raise SamverkaError(
+            _("noden har inga poster från {origins}").format(origins=", ".join(origins))
+        )
     total = sum(h.sequence for h in heads)
     from samverka.replication.bundle import export_bundle
 
@@ -330,14 +335,26 @@ def inspect(node: Node, file: Path, as_json: bool) -> None:
             }
         )
         return
-    click.echo(f"bundle from {kommun_name(header.exporter)} ({header.exporter})")
-    click.echo(f"  written     {created:%Y-%m-%d %H:%M UTC}")
-    click.echo(f"  entries     {header.entry_count}")
-    click.echo(f"  members     {'included' if header.includes_members else 'redacted'}")
+    click.echo(
+        _("paket från {name} ({origin})").format(
+            name=kommun_name(header.exporter), origin=header.exporter
+        )
+    )
+    click.echo(_("  skrivet       {when}").format(when=f"{created:%Y-%m-%d %H:%M UTC}"))
+    click.echo(_("  poster        {count}").format(count=header.entry_count))
+    click.echo(
+        _("  medlemsposter {state}").format(
+            state=_("med") if header.includes_members else _("maskade")
+        )
+    )
     if isinstance(verified, str):
         state = verified
     else:
-        state = "verified" if verified else "not verified (key unknown here)"
-    click.echo(f"  signed by   key {signed.key_id}: {state}")
+        state = _("verifierad") if verified else _("inte verifierad (nyckeln är okänd här)")
+    click.echo(_("  signerat av   nyckel {key}: {state}").format(key=signed.key_id, state=state))
     for head in header.heads:
-        click.echo(f"  feed        {head.origin} {kommun_name(head.origin)}: 1..{head.sequence}")
+        click.echo(
+            _("  flöde         {origin} {name}: 1..{sequence}").format(
+                origin=head.origin, name=kommun_name(head.origin), sequence=head.sequence
+            )
+        )

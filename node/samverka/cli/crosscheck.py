@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 def _origins(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> list[str]:
     for code in value:
         if not is_origin(code):
-            raise click.BadParameter(f"{code!r} is not a kommunkod")
+            raise click.BadParameter(_("{value!r} är ingen kommunkod").format(value=code))
     return list(dict.fromkeys(value))
 
 
@@ -56,7 +56,9 @@ def _peers(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...])
         except ConfigError as exc:
             raise click.BadParameter(str(exc)) from exc
         if port == 0:
-            raise click.BadParameter(f"{address!r}: port 0 is nobody's port")
+            raise click.BadParameter(
+                _("{address!r}: port 0 är ingens port").format(address=address)
+            )
     return list(dict.fromkeys(value))
 
 

@@ -158,10 +158,10 @@ def _print_columns(ctx: click.Context) -> None:
     from samverka.records.inventory import KIND_COLUMNS
     from samverka.records.recordform import FIELDS
 
-    click.echo("column (CLI option)   kinds                         also accepted")
-    click.echo(f"{'kind':<21} {'(all)':<29} {', '.join(sorted(KIND_COLUMNS - {'kind'}))}")
+    click.echo(f"{_('kolumn (CLI-flagga)'):<21} {_('typer'):<29} {_('godtas också')}")
+    click.echo(f"{'kind':<21} {_('(alla)'):<29} {', '.join(sorted(KIND_COLUMNS - {'kind'}))}")
     for f in FIELDS:
-        kinds = "all" if "header" in f.where else ", ".join(f.where)
+        kinds = _("alla") if "header" in f.where else ", ".join(f.where)
         click.echo(f"{f.name:<21} {kinds:<29} {', '.join(f.aliases)}")
         click.echo(f"{'':<21} {f.help}")
     ctx.exit(0)

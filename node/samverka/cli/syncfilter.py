@@ -71,7 +71,10 @@ def _checked(vocabulary: Vocabulary, words: tuple[str, ...], option: str, what: 
         except UnknownTerm as exc:
             choices = ", ".join(vocabulary.choices())
             raise click.BadParameter(
-                f"{word!r} är ingen känd {what}; välj bland: {choices}", param_hint=option
+                _("{word!r} är ingen känd {what}; välj bland: {choices}").format(
+                    word=word, what=_(what), choices=choices
+                ),
+                param_hint=option,
             ) from exc
 
 
@@ -85,18 +88,22 @@ def chosen_section(
     """The filter of this run: the options, else ``[sync]``; ``--all``: none."""
     if take_all:
         if origins or kinds or areas:
-            raise click.UsageError("--all tar emot allt: ange inte --origin, --kind eller --area")
+            raise click.UsageError(
+                _("--all tar emot allt: ange inte --origin, --kind eller --area")
+            )
         return SyncSection()
     if not (origins or kinds or areas):
         return configured
     for origin in origins:
         if not is_origin(origin):
             raise click.BadParameter(
-                f"{origin!r} är ingen kommunkod (fyra siffror, t.ex. 2029; 0000 för AI-rådet)",
+                _(
+                    "{value!r} är ingen kommunkod (fyra siffror, t.ex. 2029; 0000 för AI-rådet)"
+                ).format(value=origin),
                 param_hint="--origin",
             )
-    _checked(RECORD_KIND, kinds, "--kind", "posttyp")
-    _checked(SERVICE_AREA, areas, "--area", "verksamhetsområde")
+    _checked(RECORD_KIND, kinds, "--kind", N_("posttyp"))
+    _checked(SERVICE_AREA, areas, "--area", N_("verksamhetsområde"))
     return SyncSection(origins=origins, kinds=kinds, areas=areas)
 
 
