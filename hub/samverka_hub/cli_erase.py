@@ -16,12 +16,14 @@ in the hub's feed and log for good; the command also writes one log line (event
 from __future__ import annotations
 
 import logging
+import sys
 from typing import TYPE_CHECKING
 
 import click
 from samverka.cli._common import EXIT_CODES_HELP, json_option, print_json
 from samverka.cli.erase import check_text, erasure_json, note_option, reason_option, say_erased
 from samverka.errors import SamverkaError
+from samverka.ops.logs import JsonFormatter
 from samverka.protocol.erasure import REASONS
 from samverka.protocol.kommuner import is_origin
 
@@ -108,6 +110,7 @@ def erase_record(
             request_ref=request_ref,
         )
     )
+    _audit_to_stderr()
     log.info(
         "council erased %s:%s (%s) on request %s",
         origin,
@@ -126,6 +129,18 @@ def erase_record(
     say_erased(parsed, err=as_json)
     if as_json:
         print_json(erasure_json(parsed))
+
+
+def _audit_to_stderr() -> None:
+    """One JSON line on stderr for the council's erasure (an operator command has no log
+    set up; under hub serve's the root logger's handler takes it)."""
+    if logging.getLogger().handlers or log.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
 
 
 @erase.command("list", help="Every erased entry the hub holds, and the erasure behind it.")

@@ -208,10 +208,14 @@ def test_erasure_reaches_every_holder_and_the_chains_still_verify(
     )  # fmt: skip
     assert [e["sequence"] for e in erased["erased"]] == [1, 3]
     procs.json("node", "push", "--dir", str(leksand.dir))
-    council = procs.json(
+    done = procs.run(
         "hub", "erase", LEKSAND, "uc-council", "--reason", "personuppgifter",
-        "--request-ref", "KS 2026/114", "--dir", str(fed.b.dir),
+        "--request-ref", "KS 2026/114", "--dir", str(fed.b.dir), "--json",
     )  # fmt: skip
+    council = json.loads(done.stdout)
+    audit = [json.loads(line) for line in done.stderr.splitlines() if "council_erasure" in line]
+    assert [a["event"] for a in audit] == ["council_erasure"]
+    assert "uc-council" in audit[0]["message"] and "KS 2026/114" in audit[0]["message"]
     assert council["erasure"].startswith("0000#") and council["request_ref"] == "KS 2026/114"
     listed = procs.json("hub", "erase", "list", "--dir", str(fed.a.dir))
     assert {(r["origin"], r["record_id"]) for r in listed} == {
