@@ -64,7 +64,7 @@ def _search(place: str, store: str, kind: str, key: str) -> Goal:
         "10 ms (fixed)",
         lambda v, limit, p: v < limit,
         bound=10.0,
-        show=("records", "store", "queries"),
+        show=("p50_ms",),
     )
 
 
@@ -195,7 +195,11 @@ def rows(figures: Sequence[dict[str, Any]], goals: Sequence[Goal] = GOALS) -> li
             continue
         value, params = float(fig["value"]), dict(fig.get("parameters") or {})
         met = bool(goal.test(value, float(limit), params))
-        note = ", ".join(f"{k} {params[k]}" for k in goal.show if k in params)
+        note = ", ".join(
+            f"{k} {_num(params[k]) if isinstance(params[k], float) else params[k]}"
+            for k in goal.show
+            if k in params
+        )
         out.append(
             TargetRow(
                 goal.key,
@@ -260,11 +264,13 @@ def print_table(table: Sequence[TargetRow], *, quick: bool = False) -> None:
 
 
 def print_markdown(table: Sequence[dict[str, Any]]) -> None:
-    print("| target | measured | limit (same run) | ratio | met |")
-    print("| --- | ---: | --- | ---: | --- |")
+    print("| target | measured | limit | the limit is | ratio | met |")
+    print("| --- | ---: | ---: | --- | ---: | --- |")
     for r in table:
         met = {True: "yes", False: "**no**", None: "not measured"}[r["meets"]]
         value = "—" if r["value"] is None else f"{_num(r['value'])} {r['unit']}".strip()
-        limit = "—" if r["limit"] is None else f"{_num(r['limit'])} ({r['limit_is']})"
         note = f" ({r['note']})" if r["note"] else ""
-        print(f"| {r['target']} | {value} | {limit} | {_ratio(r['ratio'])} | {met}{note} |")
+        print(
+            f"| {r['target']} | {value} | {_num(r['limit'])} | {r['limit_is']} "
+            f"| {_ratio(r['ratio'])} | {met}{note} |"
+        )
