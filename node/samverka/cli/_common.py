@@ -184,6 +184,9 @@ class TranslatingFormatter(click.HelpFormatter):
 
 def _help_cell(text: str) -> str:
     """An option's help (``text  [default: …]``) or a command's short help, translated."""
+    if _PART in text:  # a command's short help cut from help_parts(…): its first sentence
+        first = _(text.split(_PART, 1)[0]).split("\n\n", 1)[0].replace("\n", " ")
+        return first.split(". ", 1)[0].rstrip(".") + "."
     body, extra = text, ""
     if text.endswith("]") and "  [" in text:
         body, _sep, rest = text.rpartition("  [")
@@ -210,7 +213,10 @@ def _short_help_translation(short: str) -> str:
         if msgid.startswith(stem) and msgid != msgstr:
             first = msgstr.split("\n\n")[0].replace("\n", " ")
             sentence = first.split(". ")[0].rstrip(".") + "."
-            return sentence if len(sentence) <= len(short) + 20 else short
+            if len(sentence) <= len(short) + 20:
+                return sentence
+            cut = sentence[: len(short) - 3].rsplit(" ", 1)[0]
+            return cut.rstrip(",;:") + "..."
     return short
 
 

@@ -18,6 +18,7 @@ from google.protobuf.json_format import MessageToDict
 
 from samverka.cli._common import (
     EXIT_CODES_HELP,
+    help_parts,
     json_option,
     print_json,
     stdin_is_terminal,
@@ -138,6 +139,15 @@ FIELD_LABELS: dict[str, str] = {
 }
 
 
+#: Per body: its group's help (the same msgids as ``samverka --help`` lists).
+GROUP_HELP: dict[str, str] = {
+    "use_case": N_("Skriv och läs AI-användningsfall."),
+    "lesson": N_("Skriv och läs lärdomar."),
+    "solution": N_("Skriv och läs återanvändbara lösningar."),
+}
+EXAMPLE = N_("Exempel:")
+
+
 def field_label(name: str) -> str:
     """A flat field's name as people read it, in their language."""
     label = FIELD_LABELS.get(name)
@@ -212,7 +222,7 @@ def clear_option(body: str) -> Callable[[Any], Any]:
         multiple=True,
         type=click.Choice([f.name for f in fields_for(body) if f.name != "id"]),
         metavar="FIELD",
-        help="Empty this field (repeatable).",
+        help=N_("Töm det här fältet (upprepas)."),
     )
 
 
@@ -481,21 +491,31 @@ def kind_group(body: str) -> click.Group:
         "solution": records_pb2.RECORD_KIND_SOLUTION,
     }[body]
 
-    @click.group(name=name, help=f"Author and read {noun}s.\n\n\b\nExample:\n  {example}")
+    @click.group(
+        name=name, help=help_parts(GROUP_HELP[body], "\n\n\b\n", EXAMPLE, "\n  " + example)
+    )
     def group() -> None:
         pass
 
     @group.command(
         "add",
-        help=f"Publish a new {noun} as a signed entry.\n\n"
-        "Required fields missing from the options are asked for when stdin is a "
-        "terminal (or with --interactive); otherwise the command names them and "
-        f"changes nothing. New records are visible to members unless --visibility "
-        f"says otherwise.\n\n\b\nExample:\n  {example}",
+        help=help_parts(
+            N_(
+                "Publicera en ny post av den här typen, signerad, i kommunens flöde.\n\n"
+                "Obligatoriska fält som saknas bland flaggorna efterfrågas när stdin är en "
+                "terminal (eller med --interactive); annars namnger kommandot dem och ändrar "
+                "inget. Nya poster syns för medlemmar om inte --visibility säger något annat."
+            ),
+            "\n\n\b\n",
+            EXAMPLE,
+            "\n  " + example,
+        ),
         epilog=EXIT_CODES_HELP,
     )
     @field_options(body)
-    @click.option("--interactive", "-i", is_flag=True, help="Ask for missing required fields.")
+    @click.option(
+        "--interactive", "-i", is_flag=True, help=N_("Fråga efter obligatoriska fält som saknas.")
+    )
     @json_option
     @with_node
     def add(node: Node, interactive: bool, as_json: bool, **params: Any) -> None:
@@ -524,10 +544,16 @@ def kind_group(body: str) -> click.Group:
 
     @group.command(
         "edit",
-        help=f"Publish a new version of one of this kommun's {noun}s.\n\n"
-        "Only the given fields change; repeatable options replace the whole list. "
-        "Clear a field with --clear FIELD.\n\n\b\nExample:\n"
-        f"  samverka {name} edit ID --status production --cost-yearly 24000",
+        help=help_parts(
+            N_(
+                "Publicera en ny version av en av kommunens poster av den här typen.\n\n"
+                "Bara de angivna fälten ändras; flaggor som upprepas ersätter hela listan. "
+                "Töm ett fält med --clear FÄLT."
+            ),
+            "\n\n\b\n",
+            EXAMPLE,
+            f"\n  samverka {name} edit ID --status production --cost-yearly 24000",
+        ),
         epilog=EXIT_CODES_HELP,
     )
     @click.argument("record_id", metavar="ID")
@@ -582,9 +608,15 @@ def kind_group(body: str) -> click.Group:
 
     @group.command(
         "retire",
-        help=f"Retract one of this kommun's {noun}s: a signed tombstone version.\n\n"
-        "Nothing is erased: earlier versions stay in the feed and peers keep them.\n\n"
-        f"\b\nExample:\n  samverka {name} retire ID",
+        help=help_parts(
+            N_(
+                "Dra in en av kommunens poster av den här typen: en signerad gravstensversion."
+                "\n\nInget raderas: tidigare versioner finns kvar i flödet och hos andra noder."
+            ),
+            "\n\n\b\n",
+            EXAMPLE,
+            f"\n  samverka {name} retire ID",
+        ),
         epilog=EXIT_CODES_HELP,
     )
     @click.argument("record_id", metavar="ID")
@@ -614,21 +646,28 @@ def kind_group(body: str) -> click.Group:
 def list_command(body: str, record_kind: int, noun: str, name: str) -> click.Command:
     @click.command(
         "list",
-        help=f"List {noun}s: this kommun's, or mirrored ones with --origin/--all-origins."
-        f"\n\n\b\nExample:\n  samverka {name} list --area äldreomsorg --status pilot\n"
-        f"  samverka {name} list --origin 1472 --json",
+        help=help_parts(
+            N_(
+                "Lista poster av den här typen: kommunens egna, eller speglade med "
+                "--origin/--all-origins."
+            ),
+            "\n\n\b\n",
+            EXAMPLE,
+            f"\n  samverka {name} list --area äldreomsorg --status pilot\n"
+            f"  samverka {name} list --origin 1472 --json",
+        ),
     )
-    @click.option("--area", help="Only this verksamhetsområde (e.g. äldreomsorg).")
-    @click.option("--status", help="Only this status (idea, pilot, production, ended).")
+    @click.option("--area", help=N_("Bara det här verksamhetsområdet (t.ex. äldreomsorg)."))
+    @click.option("--status", help=N_("Bara den här statusen (idé, pilot, i drift, avslutad)."))
     @click.option(
         "--origin",
         "origins",
         multiple=True,
         metavar="KOD",
-        help="Records of this kommun (repeatable) [default: this node's own].",
+        help=N_("Den här kommunens poster (upprepas) [standard: nodens egna]."),
     )
-    @click.option("--all-origins", is_flag=True, help="Records of every origin held.")
-    @click.option("--include-retired", is_flag=True, help="Also list retired records.")
+    @click.option("--all-origins", is_flag=True, help=N_("Poster från alla ursprung noden har."))
+    @click.option("--include-retired", is_flag=True, help=N_("Lista också indragna poster."))
     @json_option
     @with_node
     def list_(
@@ -684,13 +723,17 @@ def list_command(body: str, record_kind: int, noun: str, name: str) -> click.Com
 def show_command(noun: str, name: str) -> click.Command:
     @click.command(
         "show",
-        help=f"Show one {noun} in full: origin, version, signing key, every field.\n\n"
-        f"\b\nExample:\n  samverka {name} show uc-copilot-pilot\n"
-        f"  samverka {name} show 1472/uc-chatbot --json",
+        help=help_parts(
+            N_("Visa en post i sin helhet: ursprung, version, signeringsnyckel, varje fält."),
+            "\n\n\b\n",
+            EXAMPLE,
+            f"\n  samverka {name} show uc-copilot-pilot\n"
+            f"  samverka {name} show 1472/uc-chatbot --json",
+        ),
     )
     @click.argument("record_id", metavar="[ORIGIN/]ID")
-    @click.option("--origin", metavar="KOD", help="The record's kommun [default: this node].")
-    @click.option("--history", is_flag=True, help="Also list every version in the feed.")
+    @click.option("--origin", metavar="KOD", help=N_("Postens kommun [standard: den här noden]."))
+    @click.option("--history", is_flag=True, help=N_("Lista också varje version i flödet."))
     @json_option
     @with_node
     def show(node: Node, record_id: str, origin: str | None, history: bool, as_json: bool) -> None:
@@ -730,12 +773,18 @@ solution = kind_group("solution")
 
 @click.command(
     "adopt",
-    help="Record that this kommun took another kommun's solution into use.\n\n"
-    "An adoption is a signed record of its own, so reuse can be counted.\n\n"
-    "Det som bryter mot kommunens AI-regler (dess profil: högsta riskklass, "
-    'personuppgifter, DPIA) införs bara med --trots-regel "skäl"; reglerna och skälet '
-    "skrivs in i den signerade införandeposten.\n\n"
-    "\b\nExample:\n  samverka adopt 1472/sol-ai-policy --status production --note 'Antagen av KS'",
+    help=help_parts(
+        N_(
+            "Registrera att kommunen har tagit en annan kommuns lösning i bruk.\n\n"
+            "Ett införande är en signerad post för sig, så att återanvändning kan räknas.\n\n"
+            "Det som bryter mot kommunens AI-regler (dess profil: högsta riskklass, "
+            'personuppgifter, DPIA) införs bara med --trots-regel "skäl"; reglerna och skälet '
+            "skrivs in i den signerade införandeposten."
+        ),
+        "\n\n\b\n",
+        EXAMPLE,
+        "\n  samverka adopt 1472/sol-ai-policy --status production --note 'Antagen av KS'",
+    ),
     epilog=EXIT_CODES_HELP,
 )
 @click.argument("solution_ref", metavar="ORIGIN/ID")
@@ -744,8 +793,10 @@ solution = kind_group("solution")
     "--trots-regel",
     "override",
     metavar="SKÄL",
-    help="Inför trots att lösningen bryter mot kommunens AI-regler, med detta skäl "
-    "(skrivs in i införandeposten).",
+    help=N_(
+        "Inför trots att lösningen bryter mot kommunens AI-regler, med detta skäl "
+        "(skrivs in i införandeposten)."
+    ),
 )
 @json_option
 @with_node
