@@ -46,5 +46,5 @@ def test_help_describes_the_options_and_the_trust(cli: Cli) -> None:
     english = cli("--lang", "en", "sync", "--help").output
     assert "origin's signature" in english and "Exit codes" in english
     push_help = cli("node", "push", "--help").output
-    assert "Drafts never leave the node" in push_help
+    assert "Utkast lämnar aldrig noden" in push_help
     assert "[hub] push" in push_help

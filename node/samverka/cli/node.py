@@ -6,60 +6,74 @@ from pathlib import Path
 
 import click
 
-from samverka.cli._common import LazyGroup, dir_option, json_option, print_json
+from samverka.cli._common import LazyGroup, dir_option, help_parts, json_option, print_json
 from samverka.config import CONFIG_FILE, DEFAULT_LISTEN
-from samverka.i18n import _
+from samverka.i18n import N_, _
 
 
 @click.group(
     cls=LazyGroup,
     lazy={
-        "serve": ("samverka.cli.serve:serve", "Serve this node's feed over mutual TLS."),
-        "enroll": ("samverka.cli.membership:enroll", "Ask the council's hub to admit this node."),
-        "directory": ("samverka.cli.membership:directory", "Show the member directory held."),
-        "rotate-key": ("samverka.cli.membership:rotate_key", "Announce a new signing key."),
-        "renew-cert": ("samverka.cli.membership:renew_cert", "Get a new TLS certificate."),
-        "backup": ("samverka.cli.backup:backup", "Back up this folder online (SQLite)."),
-        "restore": ("samverka.cli.backup:restore", "Restore a backup into a new folder."),
-        "push": ("samverka.cli.push:push", "Send this node's new entries to the hub."),
+        "serve": ("samverka.cli.serve:serve", N_("Lämna ut nodens flöde över ömsesidig TLS.")),
+        "enroll": (
+            "samverka.cli.membership:enroll",
+            N_("Be rådets hubb att ta in noden som medlem."),
+        ),
+        "directory": (
+            "samverka.cli.membership:directory",
+            N_("Visa medlemskatalogen noden har."),
+        ),
+        "rotate-key": ("samverka.cli.membership:rotate_key", N_("Anmäl en ny signeringsnyckel.")),
+        "renew-cert": ("samverka.cli.membership:renew_cert", N_("Hämta ett nytt TLS-certifikat.")),
+        "backup": (
+            "samverka.cli.backup:backup",
+            N_("Säkerhetskopiera mappen under drift (SQLite)."),
+        ),
+        "restore": ("samverka.cli.backup:restore", N_("Återställ en säkerhetskopia i en ny mapp.")),
+        "push": ("samverka.cli.push:push", N_("Skicka nodens nya poster till hubben.")),
     },
+    help=help_parts(
+        N_("Skapa och kör kommunens nod."),
+        "\n\n\b\n",
+        N_("Exempel:"),
+        "\n  samverka node init --kommun 2029 --dir /var/lib/samverka",
+    ),
 )
 def node() -> None:
-    """Create and run this kommun's node.
-
-    \b
-    Example:
-      samverka node init --kommun 2029 --dir /var/lib/samverka
-    """
+    """Create and run this kommun's node (the help people read is in the group's help)."""
 
 
-@node.command()
+@node.command(
+    help=help_parts(
+        N_(
+            "Skapa en nod: signeringsnyckel, TLS-certifikat, kommenterad konfiguration, "
+            "databas.\n\n"
+            "Vägrar en okänd kommunkod och skriver aldrig över en nod som finns. "
+            "TLS-certifikatet kommer från en lokal CA så att `samverka node serve` fungerar "
+            "direkt; när noden ansluts till hubben ersätts det av ett som rådet utfärdat."
+        ),
+        "\n\n\b\n",
+        N_("Exempel:"),
+        "\n  samverka node init --kommun 2029 --dir /var/lib/samverka\n"
+        "  export SAMVERKA_DIR=/var/lib/samverka",
+    )
+)
 @click.option(
     "--kommun",
     required=True,
     metavar="KOD",
-    help="The kommun's 4-digit SCB kommunkod, e.g. 2029 (Leksand).",
+    help=N_("Kommunens fyrsiffriga SCB-kommunkod, t.ex. 2029 (Leksand)."),
 )
 @click.option(
     "--listen",
     default=DEFAULT_LISTEN,
     show_default=True,
-    help="host:port `node serve` listens on (written to samverka.toml).",
+    help=N_("värd:port som `node serve` lyssnar på (skrivs i samverka.toml)."),
 )
 @dir_option
 @json_option
 def init(kommun: str, listen: str, node_dir: Path, as_json: bool) -> None:
-    """Create a node: signing key, TLS certificates, commented config, database.
-
-    Refuses an unknown kommunkod and never overwrites an existing node. The TLS
-    certificate comes from a local CA so `samverka node serve` works at once;
-    enrolling at the hub replaces it with one the council issued.
-
-    \b
-    Example:
-      samverka node init --kommun 2029 --dir /var/lib/samverka
-      export SAMVERKA_DIR=/var/lib/samverka
-    """
+    """Create a node (the help people read is the command's help)."""
     from samverka.node import init_node
 
     with init_node(node_dir, kommun.strip(), listen=listen) as created:

@@ -25,8 +25,17 @@ if TYPE_CHECKING:
     from samverka.replication.push import PushReport
 
 
+PUSH_HELP = N_(
+    "Skicka nodens nya poster till hubben (för noder som hubben inte når).\n\n"
+    "Frågar hubben hur mycket av kommunens flöde den har och skickar resten i ordning. "
+    "Utkast lämnar aldrig noden: en maskad ersättare (bara nummer och hash) tar varje "
+    "utkasts plats. Att skicka igen är ofarligt (hubben räknar dubbletter)."
+)
+
+
 @click.command(
     "push",
+    help=help_parts(PUSH_HELP, "\n\n\b\n", N_("Exempel:"), "\n  samverka node push"),
     epilog=help_parts(
         """\b
 While `samverka node serve` runs on an enrolled node, a push agent does this by itself
@@ -41,21 +50,12 @@ after every change and every [hub] push_interval_seconds ([hub] push = false: of
     type=click.IntRange(1, 2000),
     default=500,
     show_default=True,
-    help="Entries per call to the hub.",
+    help=N_("Poster per anrop till hubben."),
 )
-@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@click.option("--quiet", "-q", is_flag=True, help=N_("Skriv inget utom fel."))
 @json_option
 def push(node_dir: Path, batch_size: int, quiet: bool, as_json: bool) -> None:
-    """Send this node's new entries to the hub (for nodes the hub cannot reach).
-
-    Asks the hub how much of this kommun's feed it holds and sends the rest in
-    order. Drafts never leave the node: a redacted stand-in (sequence and hash only)
-    takes each one's place. Sending again is harmless (the hub counts duplicates).
-
-    \b
-    Example:
-      samverka node push
-    """
+    """Send this node's new entries to the hub (the help people read is PUSH_HELP)."""
     import uvloop
 
     with (

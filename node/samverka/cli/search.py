@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from samverka.cli._common import json_option, print_json, with_node
+from samverka.cli._common import help_parts, json_option, print_json, with_node
 from samverka.errors import SamverkaError
-from samverka.i18n import _, language
+from samverka.i18n import N_, _, language
 from samverka.protocol.kommuner import is_origin, kommun_name
 from samverka.protocol.vocab import RECORD_KIND, SERVICE_AREA, VISIBILITY
 
@@ -21,30 +21,38 @@ _KINDS = {"usecase": "use-case", "lesson": "lesson", "solution": "solution",
 
 @click.command(
     "search",
-    help="""Search every record this node holds: its own and those mirrored from others.
-
-Every word must match (as a prefix, so "äldre" finds "äldreomsorg"); å, ä and ö
-are distinct letters. Retired records are not shown.
-
-\b
-Example:
-  samverka search "äldreomsorg"
-  samverka search "chatt bygglov" --kind usecase --json
-  samverka search --hub "äldreomsorg"     (the whole federation, at the hub)
-""",
+    help=help_parts(
+        N_(
+            "Sök i alla poster noden har: sina egna och de som speglats från andra.\n\n"
+            'Varje ord måste matcha (som början av ett ord, så "äldre" hittar '
+            '"äldreomsorg"); å, ä och ö är egna bokstäver. Indragna poster visas inte.'
+        ),
+        "\n\n\b\n",
+        N_("Exempel:"),
+        '\n  samverka search "äldreomsorg"\n'
+        '  samverka search "chatt bygglov" --kind usecase --json\n'
+        '  samverka search --hub "äldreomsorg"     ',
+        N_("(hela federationen, hos hubben)"),
+    ),
 )
 @click.argument("text")
 @click.option(
-    "--kind", "kinds", multiple=True, type=click.Choice(list(_KINDS)), help="Only this kind."
+    "--kind",
+    "kinds",
+    multiple=True,
+    type=click.Choice(list(_KINDS)),
+    help=N_("Bara den här typen."),
 )
-@click.option("--origin", "origins", multiple=True, metavar="KOD", help="Only this kommun.")
-@click.option("--area", help="Only this verksamhetsområde (e.g. äldreomsorg).")
+@click.option(
+    "--origin", "origins", multiple=True, metavar="KOD", help=N_("Bara den här kommunen.")
+)
+@click.option("--area", help=N_("Bara det här verksamhetsområdet (t.ex. äldreomsorg)."))
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
 @click.option(
     "--hub",
     "at_hub",
     is_flag=True,
-    help="Search the whole federation at the hub (member port) instead of this node.",
+    help=N_("Sök i hela federationen hos hubben (medlemsporten) i stället för i noden."),
 )
 @json_option
 @with_node
