@@ -33,7 +33,7 @@ from samverka.cli._common import (
 from samverka.cli.membership import directory_json, echo_directory
 from samverka.cli.serve import server_options
 from samverka.config import CONFIG_FILE
-from samverka.i18n import _
+from samverka.i18n import N_, _
 from samverka.protocol.kommuner import kommun_name
 
 from samverka_hub.config import DEFAULT_MEMBER_LISTEN, DEFAULT_PUBLIC_LISTEN
@@ -42,35 +42,39 @@ from samverka_hub.config import DEFAULT_MEMBER_LISTEN, DEFAULT_PUBLIC_LISTEN
 @click.group(
     cls=LazyGroup,
     lazy={
-        "recommend": ("samverka_hub.cli_council:recommend", "The council's recommendations."),
-        "stats": ("samverka_hub.cli_council:stats", "Coverage across all 290 kommuner."),
-        "search": ("samverka_hub.cli_council:search", "Search the whole federation."),
-        "harvest": ("samverka_hub.cli_aggregation:harvest", "Pull from members' nodes now."),
+        "recommend": ("samverka_hub.cli_council:recommend", N_("Rådets rekommendationer.")),
+        "stats": ("samverka_hub.cli_council:stats", N_("Täckning bland alla 290 kommuner.")),
+        "search": ("samverka_hub.cli_council:search", N_("Sök i hela federationen.")),
+        "harvest": (
+            "samverka_hub.cli_aggregation:harvest",
+            N_("Hämta från medlemmarnas noder nu."),
+        ),
         "erase": (
             "samverka_hub.cli_erase:erase",
-            "Radera en kommuns post på dess begäran (signerat av hubben).",
+            N_("Radera en kommuns post på dess begäran (signerat av hubben)."),
         ),
-        "web": ("samverka_hub.web.cli:web", "Serve the web catalog alone (read-only)."),
+        "web": ("samverka_hub.web.cli:web", N_("Kör webbkatalogen för sig (bara läsning).")),
         "rotate-keys": (
             "samverka_hub.cli_keys:rotate_keys",
-            "Byt hubbens egna nycklar (katalog, logg, CA) under den gamla.",
+            N_("Byt hubbens egna nycklar (katalog, logg, CA) under den gamla."),
         ),
         "refusals": (
             "samverka_hub.cli_aggregation:refusals",
-            "Entries the hub refused, by origin and reason.",
+            N_("Poster som hubben vägrat, per ursprung och skäl."),
         ),
     },
+    help=help_parts(
+        N_("Kör och sköt rådets hubb (AI-rådet)."),
+        "\n\n\b\n",
+        N_("Börja med:"),
+        "\n  samverka hub init --dir /var/lib/samverka-hub --host hub.samverka.se\n"
+        "  samverka hub serve --dir /var/lib/samverka-hub\n"
+        "  samverka hub members pending --dir /var/lib/samverka-hub",
+    ),
     epilog=EXIT_CODES_HELP,
 )
 def hub() -> None:
-    """Run and operate the council's hub (AI-rådet).
-
-    \b
-    Start with:
-      samverka hub init --dir /var/lib/samverka-hub --host hub.samverka.se
-      samverka hub serve --dir /var/lib/samverka-hub
-      samverka hub members pending --dir /var/lib/samverka-hub
-    """
+    """Run and operate the council's hub (the help people read is the group's help)."""
 
 
 @contextmanager
@@ -335,7 +339,7 @@ def renew_cert(hosts: tuple[str, ...], days: int | None, node_dir: Path, as_json
 # -- members ---------------------------------------------------------------------------
 
 
-@hub.group()
+@hub.group(help=N_("Rådets beslut om vilka som är medlemmar."))
 def members() -> None:
     """The council's decisions on who is a member."""
 
@@ -389,7 +393,9 @@ def pending(node_dir: Path, as_json: bool) -> None:
     click.echo(_("godkänn med: samverka hub members approve KOD [--key-id NYCKELID]"))
 
 
-@members.command()
+@members.command(
+    help=N_("Ta in KOD: utfärda dess TLS-certifikat och publicera en ny katalogversion.")
+)
 @click.argument("kommunkod", metavar="KOD")
 @click.option("--key-id", default="", help="Which request, when a kommun has several.")
 @dir_option
@@ -418,7 +424,7 @@ def approve(kommunkod: str, key_id: str, node_dir: Path, as_json: bool) -> None:
     click.echo(_("noden hämtar sitt certifikat med `samverka node enroll` (kör det igen)"))
 
 
-@members.command()
+@members.command(help=N_("Avslå KOD:s väntande ansökan."))
 @click.argument("kommunkod", metavar="KOD")
 @click.option("--reason", required=True, help="Told to the kommun when its node asks again.")
 @click.option("--key-id", default="", help="Which request, when a kommun has several.")
@@ -487,7 +493,7 @@ def _member_json(member: Any) -> dict[str, Any]:
     }
 
 
-@members.command("list")
+@members.command("list", help=N_("Alla medlemmar, aktiva och återkallade, med sina nycklar."))
 @dir_option
 @json_option
 def list_(node_dir: Path, as_json: bool) -> None:
@@ -516,12 +522,12 @@ def list_(node_dir: Path, as_json: bool) -> None:
 # -- keys --------------------------------------------------------------------------------
 
 
-@hub.group()
+@hub.group(help=N_("Medlemmarnas byten av signeringsnyckel."))
 def keys() -> None:
     """Members' signing-key rotations."""
 
 
-@keys.command("pending")
+@keys.command("pending", help=N_("Nyckelbyten som väntar på godkännande."))
 @dir_option
 @json_option
 def keys_pending(node_dir: Path, as_json: bool) -> None:
@@ -549,7 +555,10 @@ def keys_pending(node_dir: Path, as_json: bool) -> None:
         )
 
 
-@keys.command("approve")
+@keys.command(
+    "approve",
+    help=N_("Godkänn KOD:s nya signeringsnyckel; den gamla slutar gälla efter överlappet."),
+)
 @click.argument("kommunkod", metavar="KOD")
 @click.option("--key-id", default="", help="The new key's id, when several are pending.")
 @dir_option
@@ -570,7 +579,7 @@ def keys_approve(kommunkod: str, key_id: str, node_dir: Path, as_json: bool) -> 
     )
 
 
-@keys.command("reject")
+@keys.command("reject", help=N_("Avslå KOD:s väntande nyckelbyte."))
 @click.argument("kommunkod", metavar="KOD")
 @click.option("--reason", required=True)
 @click.option("--key-id", default="", help="The new key's id, when several are pending.")
@@ -589,12 +598,12 @@ def keys_reject(kommunkod: str, reason: str, key_id: str, node_dir: Path) -> Non
 # -- directory ---------------------------------------------------------------------------
 
 
-@hub.group()
+@hub.group(help=N_("Den signerade medlemskatalogen."))
 def directory() -> None:
     """The signed member directory."""
 
 
-@directory.command("show")
+@directory.command("show", help=N_("Den nyaste katalogversionen hubben har signerat."))
 @dir_option
 @json_option
 def directory_show(node_dir: Path, as_json: bool) -> None:
@@ -617,7 +626,9 @@ def directory_show(node_dir: Path, as_json: bool) -> None:
         )
 
 
-@directory.command("reissue")
+@directory.command(
+    "reissue", help=N_("Signera en ny katalogversion nu (samma medlemmar, ny livslängd).")
+)
 @click.option(
     "--min-version",
     type=int,

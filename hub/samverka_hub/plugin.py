@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from samverka.cli.plugins import CommandSpec
+from samverka.i18n import N_
 from samverka.ops.doctor import Finding, Profile, Status
 from samverka.protocol.kommuner import HUB_ORIGIN
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-HUB_COMMAND = CommandSpec("samverka_hub.cli:hub", "Run and operate the council's hub.")
+HUB_COMMAND = CommandSpec("samverka_hub.cli:hub", N_("Kör och sköt rådets hubb."))
 
 
 def doctor_profile(folder: Path, raw: Mapping[str, Any]) -> Profile | None:
