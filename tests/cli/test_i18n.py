@@ -106,6 +106,18 @@ def test_errors_and_help_follow_the_language(leksand_with_solution: Path) -> Non
     assert "Kommandon:" in _invoke("--help").output
     help_en = _invoke("--lang", "en", "--help").output
     assert "Commands:" in help_en and "Full-text search over all records held." in help_en
+    # A subcommand's help, click's own words and the exit codes follow too, whichever
+    # language its module was first imported in.
+    listed = _invoke("usecase", "list", "--help").output
+    assert "Användning:" in listed and "Flaggor:" in listed and "Exempel:" in listed
+    assert "Lista poster av den här typen" in listed and "[miljövariabel:" in listed
+    listed_en = _invoke("--lang", "en", "usecase", "list", "--help").output
+    assert "Usage:" in listed_en and "Options:" in listed_en and "Example:" in listed_en
+    assert "List records of this kind" in listed_en and "[env var:" in listed_en
+    assert "Slutkoder:" in _invoke("sync", "--help").output
+    assert "Exit codes:" in _invoke("--lang", "en", "sync", "--help").output
+    assert "Rådets rekommendationer." in _invoke("hub", "--help").output
+    assert "The council's recommendations." in _invoke("--lang", "en", "hub", "--help").output
 
 
 def test_json_is_the_same_in_both_languages(leksand_with_solution: Path) -> None:
