@@ -198,6 +198,8 @@ def test_erasure_reaches_every_holder_and_the_chains_still_verify(
             assert [h.record_id for h in store.search(SECRET)] == ["uc-secret"]
     assert SECRET.encode() in answers(fed.web_b) and SECRET_2.encode() in answers(fed.web_a)
     assert SECRET.encode() in pg_bytes(fed)
+    before_search = procs.run("search", "--hub", "bygglov", "--json", "--dir", str(gagnef.dir))
+    assert SECRET in before_search.stdout
     log_key = get(fed.web_a, "/log/key")[1].decode().strip()
     _, before = tlogcheck.check_log(tlogcheck.http_fetcher(f"http://{fed.web_b}/log/"), log_key)
 
@@ -243,6 +245,10 @@ def test_erasure_reaches_every_holder_and_the_chains_still_verify(
         assert (
             SECRET.encode() not in read and SECRET_2.encode() not in read and KEPT.encode() in read
         )
+    # The federation-wide search at the hub (HubService.Search), as staff run it.
+    for words in ("bygglov", "Schemaläggning"):
+        found = procs.run("search", "--hub", words, "--json", "--dir", str(gagnef.dir)).stdout
+        assert SECRET not in found and SECRET_2 not in found
     for web in (fed.web_a, fed.web_b):
         shown = answers(web)
         assert SECRET.encode() not in shown and SECRET_2.encode() not in shown
