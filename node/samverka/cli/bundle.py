@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from samverka.cli._common import EXIT_CODES_HELP, counted, json_option, print_json, with_node
+from samverka.cli._common import (
+    EXIT_CODES_HELP,
+    counted,
+    help_parts,
+    json_option,
+    print_json,
+    with_node,
+)
 from samverka.errors import ConfigError, ImportFileError, SamverkaError
 from samverka.i18n import N_, _
 from samverka.protocol.kommuner import is_origin, kommun_name
@@ -28,17 +35,18 @@ if TYPE_CHECKING:
 
 
 @click.group(
-    help="""Offline signed bundles, for a kommun whose network cannot reach the hub.
-
-A bundle holds feeds exactly as their origins signed them; importing verifies every
-entry as a network sync does. Drafts never go into a bundle, and MEMBERS records only
-with --include-members.
-
-\b
-Example:
-  samverka bundle export --out leksand.samverka
-  samverka bundle import leksand.samverka --trust-key 2029=leksand-signing.pub
-""",
+    help=help_parts(
+        N_(
+            "Signerade paket offline, för en kommun vars nät inte når hubben.\n\n"
+            "Ett paket håller flöden precis som ursprungen signerade dem; importen verifierar "
+            "varje post som en synk över nätet gör. Utkast kommer aldrig med i ett paket, och "
+            "MEDLEMS-poster bara med --include-members."
+        ),
+        "\n\n\b\n",
+        N_("Exempel:"),
+        "\n  samverka bundle export --out leksand.samverka\n"
+        "  samverka bundle import leksand.samverka --trust-key 2029=leksand-signing.pub",
+    ),
 )
 def bundle() -> None:
     pass
@@ -56,17 +64,18 @@ def _progress(length: int, label: str) -> Iterator[Callable[[int], None] | None]
 
 @bundle.command(
     "export",
-    help="""Write this node's feeds (its own and mirrored ones) to a bundle file.
-
-Each feed goes in whole, from its first entry, so the receiver can verify every hash
-chain. Drafts are replaced by redacted stand-ins (origin, sequence, hash); so are
-MEMBERS records unless --include-members.
-
-\b
-Example:
-  samverka bundle export --out leksand.samverka
-  samverka bundle export --out tibro.samverka --origin 1472 --include-members
-""",
+    help=help_parts(
+        N_(
+            "Skriv nodens flöden (egna och speglade) till en paketfil.\n\n"
+            "Varje flöde kommer med helt, från sin första post, så att mottagaren kan "
+            "verifiera varje hashkedja. Utkast ersätts av maskade ersättare (ursprung, "
+            "nummer, hash); det gör MEDLEMS-poster också om inte --include-members anges."
+        ),
+        "\n\n\b\n",
+        N_("Exempel:"),
+        "\n  samverka bundle export --out leksand.samverka\n"
+        "  samverka bundle export --out tibro.samverka --origin 1472 --include-members",
+    ),
     epilog=EXIT_CODES_HELP,
 )
 @click.option(
@@ -74,21 +83,21 @@ Example:
     "out",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The bundle file to write.",
+    help=N_("Paketfilen som ska skrivas."),
 )
 @click.option(
     "--origin",
     "origins",
     multiple=True,
     metavar="KOD",
-    help="Only this kommun's feed (repeatable) [default: every feed held].",
+    help=N_("Bara den här kommunens flöde (upprepas) [standard: alla flöden noden har]."),
 )
 @click.option(
     "--include-members",
     is_flag=True,
-    help="Include MEMBERS records (only for a bundle carried to another member).",
+    help=N_("Ta med MEDLEMS-poster (bara för ett paket som bärs till en annan medlem)."),
 )
-@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@click.option("--force", is_flag=True, help=N_("Skriv över --out om den finns."))
 @json_option
 @with_node
 def export(
@@ -190,17 +199,19 @@ def _parse_trust_key(text: str) -> TrustedKey:
 
 @bundle.command(
     "import",
-    help="""Verify a bundle's entries and store them, as a network sync would.
-
-Entries verify only against keys this node trusts: its own, keys pinned earlier, and
-those given with --trust-key (saved for next time once the import succeeds). The
-first bad entry stops the import: entries before it are kept, nothing from it on is
-stored, and the command exits non-zero naming the entry and the reason.
-
-\b
-Example:
-  samverka bundle import tibro.samverka --trust-key 1472=tibro-signing.pub
-""",
+    help=help_parts(
+        N_(
+            "Verifiera ett pakets poster och lagra dem, som en synk över nätet gör.\n\n"
+            "Poster verifieras bara mot nycklar noden litar på: sin egen, nycklar som fästs "
+            "tidigare och de som anges med --trust-key (sparas till nästa gång när importen "
+            "lyckats). Den första felaktiga posten stoppar importen: posterna före den "
+            "behålls, inget från den och framåt lagras, och kommandot avslutas med en "
+            "slutkod skild från noll som namnger posten och skälet."
+        ),
+        "\n\n\b\n",
+        N_("Exempel:"),
+        "\n  samverka bundle import tibro.samverka --trust-key 1472=tibro-signing.pub",
+    ),
     epilog=EXIT_CODES_HELP,
 )
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -209,7 +220,7 @@ Example:
     "trust_keys",
     multiple=True,
     metavar="KOD=FILE.pub",
-    help="Trust this Ed25519 public key for kommun KOD (repeatable).",
+    help=N_("Lita på den här publika Ed25519-nyckeln för kommunen KOD (upprepas)."),
 )
 @json_option
 @with_node
@@ -302,12 +313,12 @@ def import_(node: Node, file: Path, trust_keys: tuple[str, ...], as_json: bool) 
 
 @bundle.command(
     "inspect",
-    help="""Show what a bundle holds, without importing it.
-
-\b
-Example:
-  samverka bundle inspect tibro.samverka
-""",
+    help=help_parts(
+        N_("Visa vad ett paket håller, utan att importera det."),
+        "\n\n\b\n",
+        N_("Exempel:"),
+        "\n  samverka bundle inspect tibro.samverka",
+    ),
 )
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @json_option
