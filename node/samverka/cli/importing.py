@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from samverka.cli._common import EXIT_CODES_HELP, json_option, print_json, with_node
+from samverka.cli._common import EXIT_CODES_HELP, help_parts, json_option, print_json, with_node
 from samverka.errors import ImportFileError, SamverkaError
 from samverka.i18n import N_, _
 from samverka.protocol.vocab import RECORD_KIND, VISIBILITY
@@ -35,27 +35,27 @@ _KIND_CHOICES = {"usecase": "use_case", "lesson": "lesson", "solution": "solutio
 
 @click.command(
     "import",
-    help=f"""Import an inventory file (CSV, XLSX, YAML or JSON) as signed records.
-
-Columns are the same names as the `usecase add` options (title, summary, area,
-status, risk, technique, cost_yearly, benefit, …) or their Swedish names (titel,
-sammanfattning, verksamhetsområde, status, riskklass, …); a column `kind`
-(posttyp) may mix use cases, lessons and solutions. CSV may be separated by ; or ,
-and be UTF-8 with or without BOM.
-
-Every row is checked first. If any row is invalid, each problem is listed with its
-line/row and field and nothing is imported (unless --skip-invalid). Rows without an
-id get one from their title, so importing the same file again creates no duplicates:
-unchanged rows write nothing, changed rows write a new version.
-
-Limits: {MAX_FILE_BYTES // (1024 * 1024)} MiB and {MAX_ROWS} records per file.
-`samverka import --columns` lists every column name accepted.
-
-\b
-Example:
-  samverka import inventering.xlsx --dry-run
-  samverka import inventering.csv --visibility public
-""",
+    help=help_parts(
+        N_(
+            "Importera en inventeringsfil (CSV, XLSX, YAML eller JSON) som signerade poster.\n\n"
+            "Kolumnerna har samma namn som flaggorna till `usecase add` (title, summary, area, "
+            "status, risk, technique, cost_yearly, benefit, …) eller deras svenska namn "
+            "(titel, sammanfattning, verksamhetsområde, status, riskklass, …); en kolumn `kind` "
+            "(posttyp) kan blanda användningsfall, lärdomar och lösningar. CSV kan vara "
+            "avgränsad med ; eller , och vara UTF-8 med eller utan BOM.\n\n"
+            "Varje rad kontrolleras först. Är någon rad ogiltig listas varje problem med sin "
+            "rad och sitt fält och inget importeras (om inte --skip-invalid anges). Rader utan "
+            "id får ett från sin titel, så att samma fil importerad igen inte skapar dubbletter: "
+            "oförändrade rader skriver inget, ändrade rader skriver en ny version.\n\n"
+            "`samverka import --columns` listar varje kolumnnamn som godtas. Gränser:"
+        ),
+        f" {MAX_FILE_BYTES // (1024 * 1024)} MiB, {MAX_ROWS} ",
+        N_("poster per fil."),
+        "\n\n\b\n",
+        N_("Exempel:"),
+        "\n  samverka import inventering.xlsx --dry-run\n"
+        "  samverka import inventering.csv --visibility public",
+    ),
     epilog=EXIT_CODES_HELP,
 )
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -65,24 +65,33 @@ Example:
     is_eager=True,
     expose_value=False,
     callback=lambda ctx, _param, value: _print_columns(ctx) if value else None,
-    help="List every accepted column (with its Swedish names) and exit.",
+    help=N_("Lista varje kolumn som godtas (med dess svenska namn) och avsluta."),
 )
-@click.option("--format", "fmt", type=click.Choice(FORMATS), help="[default: from the name]")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help=N_("[standard: från filnamnet]"))
 @click.option(
     "--kind",
     type=click.Choice(list(_KIND_CHOICES)),
     default="usecase",
     show_default=True,
-    help="Kind of rows without a kind column.",
+    help=N_("Typ för rader utan kolumnen kind."),
 )
 @click.option(
     "--visibility",
     metavar="VIS",
-    help="Visibility of new records that do not say (public, members, draft) [default: members].",
+    help=N_(
+        "Synlighet för nya poster som inte anger någon (public, members, draft) "
+        "[standard: members]."
+    ),
 )
-@click.option("--skip-invalid", is_flag=True, help="Import the valid rows, skip the invalid.")
-@click.option("--ignore-unknown-columns", is_flag=True, help="Ignore columns that are not fields.")
-@click.option("--dry-run", is_flag=True, help="Check and show what would happen; write nothing.")
+@click.option(
+    "--skip-invalid", is_flag=True, help=N_("Importera de giltiga raderna, hoppa över de ogiltiga.")
+)
+@click.option(
+    "--ignore-unknown-columns", is_flag=True, help=N_("Bortse från kolumner som inte är fält.")
+)
+@click.option(
+    "--dry-run", is_flag=True, help=N_("Kontrollera och visa vad som skulle hända; skriv inget.")
+)
 @json_option
 @with_node
 def import_(
