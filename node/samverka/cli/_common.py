@@ -184,8 +184,12 @@ class TranslatingFormatter(click.HelpFormatter):
 
 def _help_cell(text: str) -> str:
     """An option's help (``text  [default: …]``) or a command's short help, translated."""
-    if _PART in text:  # a command's short help cut from help_parts(…): its first sentence
-        first = _(text.split(_PART, 1)[0]).split("\n\n", 1)[0].replace("\n", " ")
+    if _PART in text:
+        parts = text.split(_PART)
+        if not parts[0].rstrip().endswith("."):  # an option's help of several parts
+            return "".join(_(part) for part in parts)
+        # A command's short help cut from help_parts(…): its first sentence.
+        first = _(parts[0]).split("\n\n", 1)[0].replace("\n", " ")
         return first.split(". ", 1)[0].rstrip(".") + "."
     body, extra = text, ""
     if text.endswith("]") and "  [" in text:

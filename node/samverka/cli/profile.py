@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 import click
 from google.protobuf.json_format import MessageToDict
 
-from samverka.cli._common import EXIT_CODES_HELP, json_option, print_json, with_node
+from samverka.cli._common import EXIT_CODES_HELP, help_parts, json_option, print_json, with_node
 from samverka.errors import SamverkaError
-from samverka.i18n import _, language
+from samverka.i18n import N_, _, language
 from samverka.protocol.aipolicy import describe_rules
 from samverka.protocol.kommuner import is_kommunkod, kommun_name
 from samverka.protocol.validation import PROFILE_ID
@@ -40,10 +40,16 @@ R = records_pb2
 
 @click.group(
     "profile",
-    help="Kommunens profil: storlek, kommungrupp, intresseområden, kontaktroller och "
-    "AI-regler, publicerad som en signerad post (id kommunprofil).\n\n\b\nExempel:\n"
-    "  samverka profile set --storlek 10k-25k --kommungrupp C9 --intresse administration "
-    "--hogsta-risk minimal --inga-personuppgifter\n  samverka profile show 2029",
+    help=help_parts(
+        N_(
+            "Kommunens profil: storlek, kommungrupp, intresseområden, kontaktroller och "
+            "AI-regler, publicerad som en signerad post (id kommunprofil)."
+        ),
+        "\n\n\b\n",
+        N_("Exempel:"),
+        "\n  samverka profile set --storlek 10k-25k --kommungrupp C9 --intresse administration "
+        "--hogsta-risk minimal --inga-personuppgifter\n  samverka profile show 2029",
+    ),
 )
 def profile() -> None:
     pass
@@ -51,57 +57,69 @@ def profile() -> None:
 
 @profile.command(
     "set",
-    help="Publicera en ny version av kommunens profil; bara angivna fält ändras. Den "
-    "första versionen kräver --storlek och --kommungrupp.\n\n\b\nExempel:\n"
-    "  samverka profile set --storlek 10k-25k --kommungrupp C9 --hogsta-risk minimal",
+    help=help_parts(
+        N_(
+            "Publicera en ny version av kommunens profil; bara angivna fält ändras. Den "
+            "första versionen kräver --storlek och --kommungrupp."
+        ),
+        "\n\n\b\n",
+        N_("Exempel:"),
+        "\n  samverka profile set --storlek 10k-25k --kommungrupp C9 --hogsta-risk minimal",
+    ),
     epilog=EXIT_CODES_HELP,
 )
 @click.option(
     "--storlek",
     "band",
     metavar="KLASS",
-    help=f"Storleksklass efter invånare: {', '.join(POPULATION_BAND.choices())}.",
+    help=help_parts(
+        N_("Storleksklass efter invånare:"), f" {', '.join(POPULATION_BAND.choices())}."
+    ),
 )
-@click.option("--kommungrupp", "group", metavar="KOD", help="SKR:s kommungrupp, A1–C9 (t.ex. C9).")
+@click.option(
+    "--kommungrupp", "group", metavar="KOD", help=N_("SKR:s kommungrupp, A1–C9 (t.ex. C9).")
+)
 @click.option(
     "--intresse",
     "interests",
     multiple=True,
     metavar="OMRÅDE",
-    help="Verksamhetsområde ni söker lösningar inom (upprepas; ersätter listan).",
+    help=N_("Verksamhetsområde ni söker lösningar inom (upprepas; ersätter listan)."),
 )
 @click.option(
     "--kontakt",
     "contacts",
     multiple=True,
     metavar="ROLL",
-    help="Kontaktroll, aldrig ett namn (upprepas; ersätter listan).",
+    help=N_("Kontaktroll, aldrig ett namn (upprepas; ersätter listan)."),
 )
 @click.option(
     "--hogsta-risk",
     "max_risk",
     metavar="KLASS",
-    help="Högsta riskklass enligt AI-förordningen som kommunen accepterar "
-    "(minimal, limited, high; 'ingen' tar bort gränsen).",
+    help=N_(
+        "Högsta riskklass enligt AI-förordningen som kommunen accepterar "
+        "(minimal, limited, high; 'ingen' tar bort gränsen)."
+    ),
 )
 @click.option(
     "--inga-personuppgifter/--personuppgifter-tillats",
     "no_personal_data",
     default=None,
-    help="Om AI som behandlar personuppgifter är förbjuden.",
+    help=N_("Om AI som behandlar personuppgifter är förbjuden."),
 )
 @click.option(
     "--dpia-kravs/--dpia-kravs-inte",
     "dpia",
     default=None,
-    help="Om en konsekvensbedömning (DPIA) krävs för AI som behandlar personuppgifter.",
+    help=N_("Om en konsekvensbedömning (DPIA) krävs för AI som behandlar personuppgifter."),
 )
-@click.option("--anteckning", "note", metavar="TEXT", help="En fri anteckning om kommunen.")
+@click.option("--anteckning", "note", metavar="TEXT", help=N_("En fri anteckning om kommunen."))
 @click.option(
     "--synlighet",
     "visibility",
     metavar="SYNLIGHET",
-    help="public eller members [standard: public, eller den nuvarande].",
+    help=N_("public eller members [standard: public, eller den nuvarande]."),
 )
 @json_option
 @with_node
@@ -257,8 +275,12 @@ def print_profile(node: Node, origin: str) -> None:
 
 @profile.command(
     "show",
-    help="Visa kommunens profil, eller en annan kommuns som noden har.\n\n\b\nExempel:\n"
-    "  samverka profile show\n  samverka profile show 2029 --json",
+    help=help_parts(
+        N_("Visa kommunens profil, eller en annan kommuns som noden har."),
+        "\n\n\b\n",
+        N_("Exempel:"),
+        "\n  samverka profile show\n  samverka profile show 2029 --json",
+    ),
 )
 @click.argument("kommun", metavar="[KOMMUNKOD]", required=False)
 @json_option
@@ -278,15 +300,21 @@ def show(node: Node, kommun: str | None, as_json: bool) -> None:
 
 @click.command(
     "passar",
-    help="Passar er: lösningar och användningsfall som liknande kommuner (samma "
-    "storlek eller kommungrupp enligt deras profiler) har i drift eller har infört, "
-    "som följer era AI-regler och intresseområden och som ni inte redan infört. "
-    "Fungerar offline, på det noden har.\n\n\b\nExempel:\n  samverka passar\n"
-    "  samverka passar --json",
+    help=help_parts(
+        N_(
+            "Passar er: lösningar och användningsfall som liknande kommuner (samma "
+            "storlek eller kommungrupp enligt deras profiler) har i drift eller har infört, "
+            "som följer era AI-regler och intresseområden och som ni inte redan infört. "
+            "Fungerar offline, på det noden har."
+        ),
+        "\n\n\b\n",
+        N_("Exempel:"),
+        "\n  samverka passar\n  samverka passar --json",
+    ),
     epilog=EXIT_CODES_HELP,
 )
 @click.option("--antal", "limit", type=click.IntRange(1, 200), default=20, show_default=True,
-              help="Högst så många förslag.")  # fmt: skip
+              help=N_("Högst så många förslag."))  # fmt: skip
 @json_option
 @with_node
 def passar(node: Node, limit: int, as_json: bool) -> None:
