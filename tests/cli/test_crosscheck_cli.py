@@ -56,5 +56,7 @@ def test_help_names_the_options_and_the_exit_codes(cli: Cli) -> None:
     text = cli("crosscheck", "--help").output
     for option in ("--origin", "--peer", "--timeout", "--concurrency", "--quiet", "--json"):
         assert option in text
-    assert "withholds" in text and "1 when a source holds more" in text
+    assert "undanhåller" in text and "1 när en källa har mer" in text
+    english = cli("--lang", "en", "crosscheck", "--help").output
+    assert "withholds" in english and "1 when a source holds more" in english
     assert "crosscheck" in cli("--help").output

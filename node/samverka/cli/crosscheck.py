@@ -62,15 +62,36 @@ def _peers(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...])
     return list(dict.fromkeys(value))
 
 
+CROSSCHECK_HELP = N_(
+    "Jämför flödenas huvuden som noden har med hubbens och med varje ursprungs egen nod, "
+    "för att upptäcka en hubb som undanhåller de nyaste posterna i ett flöde.\n\n"
+    "Frågar hubben (GetFeedHeads över dess medlemsport) och varje medlemsnod som den "
+    "signerade medlemskatalogen anger en adress för, över ömsesidig TLS med nodens "
+    "certifikat; läser katalogen noden har (`samverka sync` håller den aktuell) och ändrar "
+    "inget. Per ursprung: stämmer, efter (en källa har poster vi saknar: kör `samverka "
+    "sync`; står det kvar undanhåller hubben dem), förgrening (två historiker av flödet) "
+    "eller kan inte nås."
+)
+
+
 @click.command(
     "crosscheck",
+    help=help_parts(
+        CROSSCHECK_HELP,
+        "\n\n\b\n",
+        N_("Exempel:"),
+        "\n  samverka crosscheck\n"
+        "  samverka crosscheck --origin 2034 --peer orsa.example.se:7443\n"
+        "  samverka crosscheck --quiet --json",
+    ),
     epilog=help_parts(
-        """\b
-Exit status: 0 when every feed agrees (an origin's node that cannot be reached is
-normal: many kommuner expose none), 1 when a source holds more of a feed than this
-node (behind) or another entry at a sequence it holds (fork), 4 when only the hub
-or a --peer could not be asked.
-""",
+        N_(
+            "\b\n"
+            "Slutstatus: 0 när varje flöde stämmer (en ursprungsnod som inte kan nås är\n"
+            "normalt: många kommuner har ingen), 1 när en källa har mer av ett flöde än noden\n"
+            "(efter) eller en annan post på ett nummer noden har (förgrening), 4 när bara\n"
+            "hubben eller en --peer inte kunde tillfrågas.\n"
+        ),
         EXIT_CODES_HELP,
     ),
 )
@@ -81,7 +102,7 @@ or a --peer could not be asked.
     multiple=True,
     callback=_origins,
     metavar="KOMMUN",
-    help="Check only this origin's feed (repeatable) [default: every feed].",
+    help=N_("Kontrollera bara det här ursprungets flöde (upprepas) [standard: alla flöden]."),
 )
 @click.option(
     "--peer",
@@ -89,24 +110,26 @@ or a --peer could not be asked.
     multiple=True,
     callback=_peers,
     metavar="HOST:PORT",
-    help="Also ask this member node (mutual TLS) for its heads: its own feed and its "
-    "mirror of the others (repeatable).",
+    help=N_(
+        "Fråga också den här medlemsnoden (ömsesidig TLS) om dess huvuden: dess eget flöde "
+        "och dess spegel av de andra (upprepas)."
+    ),
 )
 @click.option(
     "--timeout",
     type=click.FloatRange(0.1, 300),
     default=DEFAULT_TIMEOUT,
     show_default=True,
-    help="Seconds each source may take to answer.",
+    help=N_("Sekunder varje källa får ta på sig att svara."),
 )
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 64),
     default=DEFAULT_CONCURRENCY,
     show_default=True,
-    help="How many sources are asked at once.",
+    help=N_("Hur många källor som tillfrågas samtidigt."),
 )
-@click.option("--quiet", "-q", is_flag=True, help="Print only mismatches and the summary.")
+@click.option("--quiet", "-q", is_flag=True, help=N_("Skriv bara avvikelser och sammanfattningen."))
 @json_option
 def crosscheck(
     node_dir: Path,
@@ -117,22 +140,8 @@ def crosscheck(
     quiet: bool,
     as_json: bool,
 ) -> None:
-    """Compare the feed heads this node holds with the hub's and with each origin's
-    own node, to catch a hub that withholds the newest entries of a feed.
-
-    Asks the hub (GetFeedHeads over its member port) and every member node the
-    signed member directory lists an address for, over mutual TLS with this node's
-    certificate; reads the directory this node holds (`samverka sync` keeps it
-    current) and changes nothing. Per origin: in agreement, behind (a source holds
-    entries we lack: run `samverka sync`; if it stays, the hub withholds them), fork
-    (two histories of the feed), or unreachable.
-
-    \b
-    Examples:
-      samverka crosscheck
-      samverka crosscheck --origin 2034 --peer orsa.example.se:7443
-      samverka crosscheck --quiet --json
-    """
+    """Compare feed heads with the hub and origin nodes (the help people read is
+    CROSSCHECK_HELP)."""
     import asyncio
 
     import uvloop

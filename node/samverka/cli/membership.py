@@ -9,8 +9,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from samverka.cli._common import EXIT_CODES_HELP, fail, json_option, print_json, with_node
-from samverka.i18n import _
+from samverka.cli._common import (
+    EXIT_CODES_HELP,
+    fail,
+    help_parts,
+    json_option,
+    print_json,
+    with_node,
+)
+from samverka.i18n import N_, _
 
 if TYPE_CHECKING:
     from samverka.protocol.directory import VerifiedDirectory
@@ -44,11 +51,15 @@ def _confirm_membership(node: Any, as_json: bool) -> None:
     except SamverkaError as exc:
         if denied(exc):
             raise AccessDenied(
-                f"the hub at {hub} refuses {node.origin} {node.name}: {exc}",
-                hint="the council revoked this kommun's membership (`samverka node directory` "
-                "shows the status held), or this node's certificate is no longer one the hub "
-                "accepts (`samverka doctor --only certificates`); a revoked kommun cannot "
-                "enroll again: talk to the council (AI-rådet)",
+                _("hubben på {hub} vägrar {origin} {name}: {error}").format(
+                    hub=hub, origin=node.origin, name=node.name, error=exc
+                ),
+                hint=_(
+                    "rådet har återkallat kommunens medlemskap (`samverka node directory` visar "
+                    "statusen noden har), eller så godtar hubben inte längre nodens certifikat "
+                    "(`samverka doctor --only certificates`); en återkallad kommun kan inte "
+                    "ansluta igen: tala med rådet (AI-rådet)"
+                ),
             ) from exc
         click.echo(
             _("varning: kunde inte fråga hubben på {hub}: {error}").format(hub=hub, error=exc),
@@ -59,9 +70,11 @@ def _confirm_membership(node: Any, as_json: bool) -> None:
         member = directory.member(node.origin)
         if member is not None and member.status != directory_pb2.MEMBER_STATUS_ACTIVE:
             raise AccessDenied(
-                f"{node.origin} {node.name} is no longer a member: the council revoked it "
-                f"(directory version {directory.version})",
-                hint="a revoked kommun cannot enroll again: talk to the council (AI-rådet)",
+                _(
+                    "{origin} {name} är inte längre medlem: rådet har återkallat den "
+                    "(katalogversion {version})"
+                ).format(origin=node.origin, name=node.name, version=directory.version),
+                hint=_("en återkallad kommun kan inte ansluta igen: tala med rådet (AI-rådet)"),
             )
     confirmed = (
         _("bekräftat av hubben") if directory is not None else _("enligt katalogen noden har")
@@ -90,34 +103,51 @@ def _wait_option(text: str) -> Callable[[F], F]:
     )
 
 
-@click.command(epilog=EXIT_CODES_HELP)
+@click.command(
+    epilog=EXIT_CODES_HELP,
+    help=help_parts(
+        N_(
+            "Be rådets hubb att ta in noden som medlem; kör igen för att hämta beslutet.\n\n"
+            "Skickar en ansökan signerad med nodens signeringsnyckel, med en "
+            "certifikatbegäran för en ny TLS-nyckel. När rådet godkänt skrivs certifikatet, "
+            "rådets CA, hubbens nyckel (fäst), medlemskatalogen och hubbens adress in i "
+            "nodens mapp."
+        ),
+        "\n\n\b\n",
+        N_("Exempel:"),
+        "\n  samverka node enroll --hub hub.samverka.se:7444 --ca ai-radet-ca.pem \\\n"
+        "      --address node.leksand.se:7443 --contact-role IT-chef --wait 600",
+    ),
+)
 @click.option(
     "--hub",
     "hub_address",
     required=True,
     metavar="HOST:PORT",
-    help="The hub's public port (server TLS), as the council announced it.",
+    help=N_("Hubbens publika port (server-TLS), som rådet angett den."),
 )
 @click.option(
     "--ca",
     "ca_file",
     required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The council's CA certificate (PEM): it authenticates the hub.",
+    help=N_("Rådets CA-certifikat (PEM): det styrker hubbens identitet."),
 )
 @click.option(
     "--address",
     default="",
     metavar="HOST:PORT",
-    help="Where the hub can reach this node's member port (for harvesting); "
-    "leave out behind a firewall (the node then pushes).",
+    help=N_(
+        "Där hubben når nodens medlemsport (för skörd); utelämna bakom en brandvägg "
+        "(noden skickar då själv)."
+    ),
 )
 @click.option(
     "--contact-role",
     default="",
-    help='A role, never a person, e.g. "IT-chef" or "digitaliseringsstrateg".',
+    help=N_('En roll, aldrig en person, t.ex. "IT-chef" eller "digitaliseringsstrateg".'),
 )
-@_wait_option("Wait this long for the council's decision, asking again now and then.")
+@_wait_option(N_("Vänta så här länge på rådets beslut och fråga igen då och då."))
 @with_node
 @json_option
 def enroll(
@@ -225,11 +255,17 @@ def enroll(
         raise click.exceptions.Exit(1)
 
 
-@click.command()
+@click.command(
+    help=N_(
+        "Medlemskatalogen noden har (verifierad mot hubbens fästa nyckel).\n\n"
+        "En katalog som är äldre än den noden har vägras (tillbakarullning), liksom en "
+        "utgången."
+    )
+)
 @click.option(
     "--refresh/--no-refresh",
     default=False,
-    help="Fetch the newest directory from the hub first (member port, mutual TLS).",
+    help=N_("Hämta först den nyaste katalogen från hubben (medlemsporten, ömsesidig TLS)."),
 )
 @with_node
 @json_option
@@ -364,8 +400,18 @@ def echo_directory(d: VerifiedDirectory) -> None:
         )
 
 
-@click.command("rotate-key", epilog=EXIT_CODES_HELP)
-@_wait_option("Wait this long for the council's approval, then switch keys.")
+@click.command(
+    "rotate-key",
+    epilog=EXIT_CODES_HELP,
+    help=N_(
+        "Anmäl en ny signeringsnyckel, signerad med den nuvarande; byt när den godkänts.\n\n"
+        "Kör igen för att få beslutet (samma anmälan skickas). Efter bytet signeras poster "
+        "med den nya nyckeln; poster signerade med den gamla före dess slut (godkännandet "
+        "plus hubbens överlapp, 24 h som standard) förblir giltiga. Starta om en körande "
+        "`node serve` efteråt."
+    ),
+)
+@_wait_option(N_("Vänta så här länge på rådets godkännande och byt sedan nyckel."))
 @with_node
 @json_option
 def rotate_key(node: Any, wait_seconds: float, as_json: bool) -> None:
@@ -416,7 +462,11 @@ def rotate_key(node: Any, wait_seconds: float, as_json: bool) -> None:
         raise click.exceptions.Exit(1)
 
 
-@click.command("renew-cert", epilog=EXIT_CODES_HELP)
+@click.command(
+    "renew-cert",
+    epilog=EXIT_CODES_HELP,
+    help=N_("Hämta ett nytt TLS-certifikat (och en ny nyckel) från hubben innan det gamla går ut."),
+)
 @with_node
 @json_option
 def renew_cert(node: Any, as_json: bool) -> None:
