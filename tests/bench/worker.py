@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fed
 from samverka.transport.client import ClientTls, FeedClient
+from samverka.transport.server.app import settle_heap
 from samverka.v1 import feed_pb2, feed_service_pb2
 
 
@@ -182,6 +183,7 @@ async def follow(args: argparse.Namespace) -> None:
     # Every subscription has its first message (a heartbeat or entries) once attached.
     async with asyncio.timeout(120):
         await ready.wait()
+    settle_heap()  # as a serving node does once started
     print("READY", flush=True)
     loop = asyncio.get_running_loop()
     # Run until every node stored `expect` positions or the deadline passes.
@@ -231,6 +233,7 @@ async def watch(args: argparse.Namespace) -> None:
     tasks = [asyncio.create_task(run_one(n)) for n in nodes]
     async with asyncio.timeout(120):
         await ready.wait()
+    settle_heap()  # as a serving node does once started
     print("READY", flush=True)
     await asyncio.wait(tasks, timeout=args.seconds)
     for t in tasks:

@@ -27,6 +27,7 @@ calls get ``grace_seconds`` to finish, then resources (the log watcher) close.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Callable, Mapping, Sequence
@@ -113,6 +114,21 @@ def split_address(address: str) -> tuple[str, int]:
     if not 0 <= number <= 65535:
         raise ConfigError(f"listen address {address!r}: port out of range")
     return host.removeprefix("[").removesuffix("]"), number
+
+
+def settle_heap() -> None:
+    """Once a server has started: collect start-up's garbage, then move every object
+    left (modules, settings, stores, key rings, grpc's and SQLAlchemy's own tables) out
+    of the cyclic garbage collector's sight (``gc.freeze``).
+
+    Python's full collections walk every tracked object, and a serving process holds
+    hundreds of thousands from start-up that live as long as it does; py-spy of live
+    subscribers storing one entry each put 12 % of their CPU in ``gc_collect_main``.
+    What is frozen is never collected: only start-up's survivors are, so nothing leaks
+    that would have been freed.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 class NodeServer:
@@ -308,6 +324,7 @@ class NodeServer:
     ) -> None:
         """Start, serve until SIGTERM/SIGINT (or :meth:`request_stop`), then drain."""
         await self.start()
+        settle_heap()
         assert self._stopping is not None
         loop = asyncio.get_running_loop()
         signals = (signal.SIGTERM, signal.SIGINT)
