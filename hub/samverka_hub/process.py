@@ -27,6 +27,7 @@ from samverka.protocol.inclusion import MAX_LEAVES_PER_CALL
 from samverka.protocol.kommuner import HUB_ORIGIN, kommun_name
 from samverka.protocol.wire import WireLimits
 from samverka.store.logwatch import watcher_for
+from samverka.store.purge import PurgeTask
 from samverka.transport.server.app import NodeServer, split_address
 from samverka.transport.server.feed import FeedServicer, LogView, NodeIdentity
 from samverka.transport.server.policy import PublicPolicy
@@ -113,6 +114,8 @@ def build_hub_server(
 
     server = NodeServer(settings)
     server.add_resource(log_watcher)
+    # The physical purge after erasures, in the background (samverka.store.purge).
+    server.add_resource(PurgeTask(hub.store))
     server.add_resource(directory)
     # The transparency log: after the directory watcher (which signs version 1 if due).
     ensure_log_key(hub.dir, log_host(node.hub.address))

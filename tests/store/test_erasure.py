@@ -3,23 +3,34 @@
 A verified erasure entry turns the entries it names into placeholders (hash kept, bytes
 gone): the chain, the feed digest and the log positions stay; the record leaves the
 current view and the search index; a signed copy arriving later never brings the
-content back; and after the store's purge the text is in no database file.
+content back; and after the store's purge the text is in no database file. The purge
+runs off the ingest path: a serving store purges in the background, once for a burst
+of erasures; a purge that cannot get its lock gives up (and stays pending) instead of
+queueing writers behind it; a process that died before its purge is purged by the next
+one's start; a one-shot command purges when it closes its store.
 """
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import factories
 import pytest
 import sqlalchemy as sa
-from samverka.errors import Reason
+from samverka.errors import Reason, StoreError
+from samverka.ops import metrics
 from samverka.protocol.entries import parse_signed
 from samverka.protocol.erasure import HeldEntry, build_erasure
 from samverka.protocol.kommuner import HUB_ORIGIN
 from samverka.protocol.verify import KeyRing
 from samverka.replication.ingest import Incoming, IngestReport, ingest
 from samverka.store import store as store_module
+from samverka.store.purge import PurgeTask, purge_observers
 from samverka.store.store import Store
 from samverka.v1 import erasure_pb2, feed_pb2, records_pb2
 
@@ -101,6 +112,11 @@ def test_an_erasure_keeps_the_chain_and_removes_the_content(
     # The erasure itself is no record to list or search.
     assert {r.record_id for r in store.list_records(include_tombstoned=True)} == {"uc-y"}
     assert [(e.sequence, e.by_sequence) for e in store.erased_entries()] == [(1, 4), (3, 4)]
+    # The bytes left in free pages and the WAL go with the purge, requested by the
+    # append and run off its path (here at once; serving processes in the background).
+    assert store.purge_pending() and store.purger.outstanding
+    store.purger.purge_now()
+    assert not store.purge_pending() and store.purger.wait_purged(timeout=0)
     assert SECRET.encode() not in database_bytes(store, store_url)
     # The feed goes on: the next entry chains to the erasure.
     assert take(store, keys, [leksand.publish(record_id="uc-z")]).accepted == 1
@@ -193,7 +209,6 @@ def test_a_reader_holding_the_wal_delays_the_purge_not_the_erasure(
     store: Store,
     leksand: factories.FeedWriter,
     monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
 ) -> None:
     if store.is_postgres:
         return  # PostgreSQL's VACUUM FULL waits for its lock; SQLite's WAL is the case here
@@ -201,12 +216,15 @@ def test_a_reader_holding_the_wal_delays_the_purge_not_the_erasure(
     keys = leksand.keyring()
     v1 = leksand.publish(record_id="uc-x", summary=SECRET)
     take(store, keys, [v1])
+    report = take(store, keys, [erasure(leksand, "uc-x", [v1])])
+    assert report.ok and store.erased_entries() != []
     with store.snapshot() as held:
         assert held.head(factories.LEKSAND) is not None  # the snapshot is fixed now
-        report = take(store, keys, [erasure(leksand, "uc-x", [v1])])
-    assert report.ok and store.erased_entries() != []
-    assert "not yet purged" in caplog.text
-    store.purge_erased()  # once the reader is gone
+        with pytest.raises(StoreError, match="could not be truncated"):
+            store.purger.purge_now()
+    assert store.purge_pending()  # still pending, for the next try
+    store.purger.purge_now()  # once the reader is gone
+    assert not store.purge_pending()
 
 
 def test_a_stand_in_without_an_erasure_erases_nothing(
@@ -228,3 +246,121 @@ def test_a_stand_in_without_an_erasure_erases_nothing(
     assert take(store, keys, [stripped]).duplicates == 1
     assert store.read_log(0, 1).entries[0].WhichOneof("item") == "signed"
     assert [h.record_id for h in store.search(SECRET)] == ["uc-x"]
+
+
+# -- the physical purge, off the ingest path (samverka.store.purge) ----------------
+
+
+def outcomes() -> tuple[list[str], Callable[[str], None]]:
+    seen: list[str] = []
+    return seen, seen.append
+
+
+def test_a_serving_store_purges_in_the_background_once_for_a_burst(
+    store: Store, store_url: str, leksand: factories.FeedWriter
+) -> None:
+    keys = leksand.keyring()
+    v1 = leksand.publish(record_id="uc-x", summary=f"Kontakt {SECRET}")
+    v2 = leksand.publish(record_id="uc-y", summary=f"Ring {SECRET}")
+    take(store, keys, [v1, v2])
+    seen, observe = outcomes()
+    purge_observers.add(observe)
+    metrics.start_counting()
+    counted = metrics._counted
+    assert counted is not None
+    before = counted.erasures_applied.labels("own")._value.get()
+
+    async def serve() -> None:
+        task = PurgeTask(store, debounce_s=1.0)
+        await task.start()
+        try:
+            # Two erasures, each its own push: each append returns before any purge.
+            for entry, rid in ((v1, "uc-x"), (v2, "uc-y")):
+                await asyncio.to_thread(take, store, keys, [erasure(leksand, rid, [entry])])
+            assert store.purger.outstanding and seen == []
+            assert await store.purger.purged(timeout=20)
+            assert task.task_state.up
+        finally:
+            await task.close()
+
+    try:
+        asyncio.run(serve())
+    finally:
+        purge_observers.remove(observe)
+    assert seen == ["done"]  # one purge for both
+    assert counted.erasures_applied.labels("own")._value.get() == before + 2
+    assert not store.purge_pending()
+    assert SECRET.encode() not in database_bytes(store, store_url)
+
+
+def test_a_purge_that_cannot_get_its_lock_gives_up_and_writers_go_on(
+    store: Store,
+    store_url: str,
+    open_store: Callable[..., Store],
+    leksand: factories.FeedWriter,
+) -> None:
+    keys = leksand.keyring()
+    v1 = leksand.publish(record_id="uc-x", summary=SECRET)
+    take(store, keys, [v1, erasure(leksand, "uc-x", [v1])])
+    store.purger.lock_timeout_s = 0.3
+    # A long transaction holds a lock the rewrite needs (PostgreSQL: a reader of the
+    # log; SQLite: a writer).
+    if store.is_postgres:
+        holder: Any = open_store().engine.raw_connection().driver_connection
+        holder.execute("SELECT count(*) FROM log").fetchone()
+    else:
+        holder = sqlite3.connect(store_url.removeprefix("sqlite:///"), isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreError):
+            store.purger.purge_now()
+        assert time.monotonic() - started < 5
+        if store.is_postgres:
+            # Not queued: a writer is not held up behind a waiting VACUUM FULL.
+            take(store, keys, [leksand.publish(record_id="uc-z")])
+    finally:
+        holder.rollback()
+        holder.close()
+    assert store.purge_pending() and store.purger.outstanding
+    take(store, keys, [leksand.publish(record_id="uc-w")])
+    store.purger.purge_now()
+    assert not store.purge_pending() and not store.purger.outstanding
+
+
+def test_a_purge_pending_when_the_process_died_is_done_at_the_next_start(
+    store_url: str, open_store: Callable[..., Store], leksand: factories.FeedWriter
+) -> None:
+    keys = leksand.keyring()
+    v1 = leksand.publish(record_id="uc-x", summary=SECRET)
+    dying = open_store()
+    take(dying, keys, [v1, erasure(leksand, "uc-x", [v1])])
+    dying.purger.purged_upto = dying.purger.requested  # it dies: its close purges nothing
+    dying.close()
+    restarted = open_store()
+    assert restarted.purge_pending() and not restarted.purger.outstanding
+
+    async def serve() -> None:
+        task = PurgeTask(restarted, debounce_s=0)
+        await task.start()
+        try:
+            assert await restarted.purger.purged(timeout=20)
+        finally:
+            await task.close()
+
+    asyncio.run(serve())
+    assert not restarted.purge_pending()
+    assert SECRET.encode() not in database_bytes(restarted, store_url)
+
+
+def test_a_one_shot_command_purges_when_it_closes_its_store(
+    store_url: str, open_store: Callable[..., Store], leksand: factories.FeedWriter
+) -> None:
+    keys = leksand.keyring()
+    v1 = leksand.publish(record_id="uc-x", summary=SECRET)
+    with Store.open(store_url) as command:
+        take(command, keys, [v1, erasure(leksand, "uc-x", [v1])])
+        assert command.purge_pending()
+    after = open_store()
+    assert not after.purge_pending()
+    assert SECRET.encode() not in database_bytes(after, store_url)

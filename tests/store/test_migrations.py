@@ -14,7 +14,7 @@ from samverka.store import migrations
 from samverka.store.store import Store
 
 LATEST = migrations.latest_version()
-NODE_TABLES = {"log", "feed_heads", "records", "cursors", "records_fts", "erased"}
+NODE_TABLES = {"log", "feed_heads", "records", "cursors", "records_fts", "erased", "store_meta"}
 
 
 def _tables(store: Store) -> set[str]:
@@ -69,6 +69,7 @@ def test_the_search_migration_indexes_records_already_held(
     with store.engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE records_fts")
         conn.exec_driver_sql("DROP TABLE erased")  # revision 3's
+        conn.exec_driver_sql("DROP TABLE store_meta")  # revision 4's
         conn.execute(sa.text("UPDATE alembic_version_store SET version_num = :v"), {"v": first})
     assert store.schema_version() == 1
     assert store.migrate() == list(range(2, LATEST + 1))

@@ -11,6 +11,7 @@ from samverka.protocol.kommuner import kommun_name
 from samverka.protocol.signing import PublicKey
 from samverka.replication.logstate import LogState
 from samverka.store.logwatch import LogWatcher, watcher_for
+from samverka.store.purge import PurgeTask
 from samverka.store.store import Store
 from samverka.transport.server.app import NodeServer
 from samverka.transport.server.feed import FeedServicer, LogView, NodeIdentity
@@ -56,6 +57,8 @@ def build_node_server(
     )
     server = NodeServer(settings)
     server.add_resource(watcher)
+    # The physical purge after erasures, in the background (samverka.store.purge).
+    server.add_resource(PurgeTask(store))
     server.add_listener(
         "member",
         listen or config.server.listen,

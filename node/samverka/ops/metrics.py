@@ -33,6 +33,10 @@ authored into the node's SQLite file count too):
 - ``samverka_live_subscribers``: open Subscribe streams;
 - ``samverka_store_size_bytes``: the SQLite file with its WAL, or the PostgreSQL
   database; ``samverka_store_up``: 0 when the store could not be read at scrape time;
+- ``samverka_erasure_purge_pending``: 1 while erased content awaits its physical
+  purge (the durable mark, samverka.store.purge); with the counters
+  ``samverka_erasures_applied_total{by}`` (``own``/``council``) and
+  ``samverka_erasure_purges_total{outcome}`` (``done``/``failed``);
 - ``samverka_build_info{version}`` and the standard ``process_*`` metrics.
 
 The endpoint (:class:`MetricsEndpoint`) is plain HTTP on ``[metrics] listen``: keep it on
@@ -60,6 +64,7 @@ from samverka.replication.logstate import witness_observers
 from samverka.replication.sync import peer_heads_observers
 from samverka.retry import TaskState, task_observers
 from samverka.store.db import sqlite_path
+from samverka.store.purge import erasure_observers, purge_observers
 from samverka.store.tables import feed_heads
 from samverka.transport.server.interceptors import rpc_observers
 
@@ -150,6 +155,22 @@ class _Counted:
         )
         for kind in (KEY_NOT_HELD, ENTRY_NOT_SIGNED):
             self.monitor_alarms.labels(kind)  # shown at 0 before any alarm
+        self.erasures_applied = Counter(
+            "samverka_erasures_applied",
+            "Erasure entries applied to the store, by whose: own (a kommun's of its own "
+            "feed) or council (the hub's, on a kommun's request).",
+            ["by"],
+        )
+        self.erasure_purges = Counter(
+            "samverka_erasure_purges",
+            "Physical purges of erased content from the database files, by outcome "
+            "(done, failed: tried again later).",
+            ["outcome"],
+        )
+        for by in ("own", "council"):
+            self.erasures_applied.labels(by)  # shown at 0 before any erasure
+        for outcome in ("done", "failed"):
+            self.erasure_purges.labels(outcome)
         self.build_info = Info("samverka_build", "The Samverka version of this process.")
         self.build_info.info({"version": samverka.__version__})
 
@@ -174,6 +195,8 @@ def start_counting() -> None:
             task_observers.add(observe_task)
             witness_observers.add(observe_witness)
             alarm_observers.add(observe_alarm)
+            erasure_observers.add(observe_erasure)
+            purge_observers.add(observe_purge)
 
 
 def observe_ingest(report: IngestReport, seconds: float | None = None) -> None:
@@ -206,6 +229,20 @@ def observe_alarm(kind: str) -> None:
     counted = _counted
     if counted is not None:
         counted.monitor_alarms.labels(kind).inc()
+
+
+def observe_erasure(by: str) -> None:
+    """Count an erasure applied (an observer of :mod:`samverka.store.purge`)."""
+    counted = _counted
+    if counted is not None:
+        counted.erasures_applied.labels(by).inc()
+
+
+def observe_purge(outcome: str) -> None:
+    """Count a purge done or failed (an observer of :mod:`samverka.store.purge`)."""
+    counted = _counted
+    if counted is not None:
+        counted.erasure_purges.labels(outcome).inc()
 
 
 def observe_witness(event: str, reason: str) -> None:
@@ -287,6 +324,7 @@ class ServerCollector:
             position = self.store.log_position()
             heads = self._heads()
             size = store_size_bytes(self.store)
+            pending = self.store.purge_pending()
         except Exception as exc:  # a scrape must answer even when the database does not
             log.warning("metrics: cannot read the store: %s", exc, extra={"event": "metrics"})
             up.add_metric([], 0)
@@ -301,6 +339,11 @@ class ServerCollector:
         )
         if size is not None:
             yield _gauge("samverka_store_size_bytes", "Size of the database on disk.", size)
+        yield _gauge(
+            "samverka_erasure_purge_pending",
+            "1 while erased content awaits its physical purge from the database files.",
+            1 if pending else 0,
+        )
         sequence = GaugeMetricFamily(
             "samverka_feed_head_sequence", "Newest sequence held of each feed.", labels=["origin"]
         )

@@ -60,6 +60,7 @@ from samverka.closing import Closing
 from samverka.errors import StoreConflict, StoreError
 from samverka.protocol.entries import ParsedEntry, parse_signed
 from samverka.protocol.erasure import HeldEntry, erasure_targets, is_erasure
+from samverka.protocol.kommuner import HUB_ORIGIN
 from samverka.protocol.signing import GENESIS_HASH
 from samverka.protocol.verify import FeedHead, StandIn
 from samverka.store import fulltext, migrations
@@ -83,8 +84,9 @@ from samverka.store.indexing import (
     tag_needle,
     unpack_tags,
 )
+from samverka.store.purge import Purger, erasure_observers
 from samverka.store.search_text import query_words
-from samverka.store.tables import cursors, erased, feed_heads, log, records
+from samverka.store.tables import cursors, erased, feed_heads, log, records, store_meta
 from samverka.v1 import feed_pb2, feed_service_pb2, records_pb2
 
 #: A result row of any shape.
@@ -96,6 +98,21 @@ PURGE_CHECKPOINT_TRIES = 20
 PURGE_BUSY_MS = 100
 
 _log = logging.getLogger("samverka.store")
+
+#: The store_meta key: how many rows of ``erased`` the last physical purge covered.
+PURGED_MARK = "purged_erasures"
+
+
+def _erased_count(conn: Connection) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).select_from(erased)).scalar_one())
+
+
+def _purged_mark(conn: Connection) -> int:
+    value = conn.execute(
+        sa.select(store_meta.c.value).where(store_meta.c.key == PURGED_MARK)
+    ).scalar()
+    return int(value or 0)
+
 
 #: PostgreSQL channel notified with the newest log position after every append.
 NOTIFY_CHANNEL = "samverka_log"
@@ -214,6 +231,8 @@ class Store(Closing):
         #: Full-text statements by the shape of query (see search), and their SQL.
         self._search_statements: dict[tuple[Any, ...], sa.Select[*tuple[Any, ...]]] = {}
         self._compiled: dict[tuple[Any, ...], _CompiledSql] = {}
+        #: The physical purge after erasures, off the append path (samverka.store.purge).
+        self.purger = Purger(self)
 
     # -- lifecycle ---------------------------------------------------------
     @classmethod
@@ -252,7 +271,12 @@ class Store(Closing):
             return migrations.applied_versions(self.engine).get(track, 0)
 
     def close(self) -> None:
-        self.engine.dispose()
+        """Close the engine; first purge what an erasure of this process left pending
+        when no background task does (a one-shot command purges before it exits)."""
+        try:
+            self.purger.finish()
+        finally:
+            self.engine.dispose()
 
     # -- FeedState (samverka.protocol.verify) ----------------------------------------
     # These three run once per entry during verification, so they skip SQLAlchemy's
@@ -382,7 +406,7 @@ class Store(Closing):
             with self._errors("write to"), write_transaction(self.engine) as conn:
                 stored_at = now_ms()
                 positions = self._append(conn, items, fills, stored_at)
-                erased_now = self._apply_erasures(conn, items, fills, stored_at)
+                erased_now, erasers = self._apply_erasures(conn, items, fills, stored_at)
                 if cursor is not None:
                     _put_cursor(conn, cursor[0], cursor[1], stored_at)
                 if self.is_postgres and positions:
@@ -395,13 +419,12 @@ class Store(Closing):
             raise StoreConflict(
                 f"another writer stored the same entries first: {getattr(exc, 'orig', exc)}"
             ) from exc
+        for eraser in erasers:
+            erasure_observers("council" if eraser == HUB_ORIGIN else "own")
         if erased_now:
-            # The erasure is committed; a purge that fails now (a lock held too long) is
-            # logged and done again by the next erasure (Store.purge_erased any time).
-            try:
-                self.purge_erased()
-            except StoreError as exc:
-                _log.warning("erased content not yet purged from the files: %s", exc)
+            # The content left the live rows with the commit; the old bytes in free
+            # pages and the WAL are purged later, off this path (samverka.store.purge).
+            self.purger.request()
         return positions
 
     def _append(
@@ -565,9 +588,10 @@ class Store(Closing):
         items: Sequence[ParsedEntry | feed_pb2.RedactedEntry],
         fills: Sequence[ParsedEntry],
         stored_at: int,
-    ) -> int:
+    ) -> tuple[int, list[str]]:
         """Erase what this batch's erasures name, and this batch's entries erased before
-        they arrived; return how many held entries lost their content.
+        they arrived; return how many held entries lost their content, and the feed of
+        each erasure entry that named entries not erased before.
 
         In the write transaction, after the batch is stored: an erased entry's log row
         becomes a placeholder (hash kept, bytes gone), its record leaves the current
@@ -577,7 +601,7 @@ class Store(Closing):
         """
         signed = [i for i in items if isinstance(i, ParsedEntry)] + list(fills)
         if not signed:
-            return 0
+            return 0, []
         named: dict[tuple[str, int], tuple[bytes, str, str, int]] = {}
         for parsed in signed:
             for target in erasure_targets(parsed.record):
@@ -612,6 +636,9 @@ class Store(Closing):
             for value in (named[key],)
         ]
         _bulk_insert(conn, erased, new_rows)
+        erasers = list(
+            {(r["by_origin"], r["by_sequence"]): r["by_origin"] for r in new_rows}.values()
+        )
         for key in fresh:
             known[key] = named[key][0]
         # What to erase now: the newly named, and signed entries of this batch named before.
@@ -630,7 +657,7 @@ class Store(Closing):
                 positions.append(int(position))
                 views.add((origin, str(record_id)))
         if not positions:
-            return 0
+            return 0, erasers
         driver_executemany(
             conn,
             "UPDATE log SET signed_entry = NULL, redacted = "
@@ -643,7 +670,7 @@ class Store(Closing):
             [{"position": p} for p in positions],
         )
         self._forget_views(conn, views)
-        return len(positions)
+        return len(positions), erasers
 
     def _forget_views(self, conn: Connection, keys: set[tuple[str, str]]) -> None:
         """Rebuild the current view of records whose entries were erased: the newest
@@ -697,55 +724,78 @@ class Store(Closing):
             for r in rows
         ]
 
-    def purge_erased(self) -> None:
+    def purge_pending(self) -> bool:
+        """Whether erased entries were recorded since the last physical purge (durable:
+        also what a process that died before its purge left)."""
+        with self._errors("read the purge mark of"), self.engine.connect() as conn:
+            return _erased_count(conn) > _purged_mark(conn)
+
+    def purge_erased(self, *, lock_timeout_s: float = BUSY_TIMEOUT_S) -> None:
         """Make erased bytes leave the database files, not only its tables.
 
         SQLite: the full-text index merged into one segment (FTS5 'optimize': deleted
         documents' terms leave its b-tree), every page rewritten (VACUUM) and the WAL
         checkpointed and truncated, before and after. PostgreSQL: VACUUM FULL of the
-        tables that held the content (an exclusive lock on each while it runs: rare).
-        What it cannot reach: backups, PostgreSQL's WAL archive and replicas' copies
-        of it (docs/OPERATIONS.md, "Radering").
+        tables that held the content (an exclusive lock on each while it runs).
+        Each lock is waited for at most ``lock_timeout_s``; then StoreError, and the
+        purge stays pending. On success the ``purged_erasures`` mark moves to the
+        erased rows counted before it began. Called off the append path
+        (samverka.store.purge). What it cannot reach: backups, PostgreSQL's WAL
+        archive and replicas' copies of it (docs/OPERATIONS.md, "Radering").
         """
         with self._errors("purge erased content from"):
+            with self.engine.connect() as conn:
+                covered = _erased_count(conn)
             if self.is_postgres:
                 with self.engine.connect() as conn:
                     conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-                    for table in ("log", "records", fulltext.TABLE):
-                        conn.exec_driver_sql(f"VACUUM FULL {table}")
-                return
-            raw = self.engine.raw_connection()
-            try:
-                driver: Any = raw.driver_connection
-                driver.execute(
-                    f"INSERT INTO {fulltext.TABLE}({fulltext.TABLE}) VALUES ('optimize')"
+                    conn.exec_driver_sql(f"SET lock_timeout = {int(lock_timeout_s * 1000)}")
+                    try:
+                        for table in ("log", "records", fulltext.TABLE):
+                            conn.exec_driver_sql(f"VACUUM FULL {table}")
+                    finally:
+                        conn.exec_driver_sql("RESET lock_timeout")
+            else:
+                self._purge_sqlite(lock_timeout_s)
+            with write_transaction(self.engine) as conn:
+                driver_execute(
+                    conn,
+                    "INSERT INTO store_meta (key, value) VALUES (?, ?) ON CONFLICT (key) "
+                    "DO UPDATE SET value = excluded.value WHERE store_meta.value < excluded.value",
+                    (PURGED_MARK, covered),
                 )
-                driver.commit()
-                driver.execute("VACUUM")
-                # A checkpoint waits the whole busy timeout for readers: ask briefly.
-                driver.execute(f"PRAGMA busy_timeout = {PURGE_BUSY_MS}")
-                # A reader holding an old snapshot keeps the WAL from being truncated
-                # (its frames hold the erased pages): wait for it, a little.
-                for _ in range(PURGE_CHECKPOINT_TRIES):
-                    busy, _frames, _done = driver.execute(
-                        "PRAGMA wal_checkpoint(TRUNCATE)"
-                    ).fetchone()
-                    if not busy:
-                        break
-                    time.sleep(0.1)
-                else:
-                    raise StoreError(
-                        "the write-ahead log could not be truncated: a reader held it",
-                        hint="it is truncated at the next checkpoint; or stop the node "
-                        "and run `sqlite3 samverka.db 'PRAGMA wal_checkpoint(TRUNCATE)'`",
-                    )
+
+    def _purge_sqlite(self, lock_timeout_s: float) -> None:
+        raw = self.engine.raw_connection()
+        try:
+            driver: Any = raw.driver_connection
+            # Writers hold the lock briefly; a long one makes this give up, not wait.
+            driver.execute(f"PRAGMA busy_timeout = {int(lock_timeout_s * 1000)}")
+            driver.execute(f"INSERT INTO {fulltext.TABLE}({fulltext.TABLE}) VALUES ('optimize')")
+            driver.commit()
+            driver.execute("VACUUM")
+            # A checkpoint waits the whole busy timeout for readers: ask briefly.
+            driver.execute(f"PRAGMA busy_timeout = {PURGE_BUSY_MS}")
+            # A reader holding an old snapshot keeps the WAL from being truncated
+            # (its frames hold the erased pages): wait for it, a little.
+            for _ in range(PURGE_CHECKPOINT_TRIES):
+                busy, _frames, _done = driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                if not busy:
+                    break
+                time.sleep(0.1)
+            else:
+                raise StoreError(
+                    "the write-ahead log could not be truncated: a reader held it",
+                    hint="the purge is tried again later; or stop the node "
+                    "and run `sqlite3 samverka.db 'PRAGMA wal_checkpoint(TRUNCATE)'`",
+                )
+        finally:
+            try:
+                raw.driver_connection.execute(  # type: ignore[union-attr]
+                    f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}"
+                )
             finally:
-                try:
-                    raw.driver_connection.execute(  # type: ignore[union-attr]
-                        f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}"
-                    )
-                finally:
-                    raw.close()
+                raw.close()
 
     # -- reading the log -----------------------------------------------------
     def heads(self, origins: Sequence[str] = ()) -> list[FeedHead]:

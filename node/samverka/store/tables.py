@@ -140,8 +140,19 @@ class ErasedRow(_Table, table=True):
     erased_at_ms: int = Field(sa_type=Big)
 
 
+class StoreMetaRow(_Table, table=True):
+    """One integer the store keeps about itself, by key (e.g. ``purged_erasures``: how
+    many rows of ``erased`` the last physical purge covered; samverka.store.purge)."""
+
+    __tablename__ = "store_meta"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: int = Field(sa_type=Big)
+
+
 log = LogRow.table()
 feed_heads = FeedHeadRow.table()
 records = RecordRow.table()
 cursors = CursorRow.table()
 erased = ErasedRow.table()
+store_meta = StoreMetaRow.table()
