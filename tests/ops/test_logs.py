@@ -53,6 +53,22 @@ def test_json_lines_carry_the_event_fields(restore_logging: None) -> None:
     assert second["event"] == "test" and "ValueError: boom" in second["exception"]
 
 
+def test_a_council_erasure_line_carries_the_request_reference(restore_logging: None) -> None:
+    out = io.StringIO()
+    setup_logging("json", "info", out)
+    logging.getLogger("samverka_hub.erase").info(
+        "council erased",
+        extra={
+            "event": "council_erasure",
+            "record_id": "uc-x",
+            "erasure": "0000#12",
+            "request_ref": "KS 2026/114",
+        },
+    )
+    line = json.loads(out.getvalue())
+    assert (line["erasure"], line["request_ref"]) == ("0000#12", "KS 2026/114")
+
+
 def test_console_lines_are_for_people(restore_logging: None) -> None:
     out = io.StringIO()
     setup_logging("console", "debug", out)

@@ -70,6 +70,10 @@ FIELDS = (
     "position",
     "attempts",
     "status",
+    # an erasure by the council (samverka hub erase): the erasure entry and the
+    # kommun's request it answers (the diarienummer)
+    "erasure",
+    "request_ref",
 )
 
 #: The handler this module installed, so a second setup replaces it (tests, re-exec).
