@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from samverka.cli._common import EXIT_CODES_HELP, dir_option, json_option, print_json
+from samverka.cli._common import EXIT_CODES_HELP, dir_option, help_parts, json_option, print_json
 from samverka.cli.records import (
     clear_option,
     field_options,
@@ -36,7 +36,7 @@ from samverka.cli.records import (
     show_record,
 )
 from samverka.errors import SamverkaError
-from samverka.i18n import _, language
+from samverka.i18n import N_, _, language
 from samverka.protocol.kommuner import HUB_ORIGIN, counties, is_origin, kommun_name
 from samverka.protocol.vocab import (
     KOMMUN_GROUP,
@@ -551,28 +551,34 @@ def _print_right(rows: list[list[str]], *, right: range) -> None:
 
 @click.command(
     "stats",
-    help="""Coverage across all 290 kommuner: members, who shares use cases (by status
-and verksamhetsområde), solutions and adoptions, per län — who is ahead and who is
-left behind.
-
-Counts live (not retired) records. The operator sees PUBLIC and MEMBERS records;
---public shows what the hub's public port tells anyone (PUBLIC records only).
-With --county, the totals stay national and the lists (also in --json) hold that
-län only.
-
-\b
-Example:
-  samverka hub stats
-  samverka hub stats --county Dalarna
-  samverka hub stats --kommuner          (every kommun, a table per län)
-  samverka hub stats --json
-""",
+    help=help_parts(
+        N_(
+            "Täckning bland alla 290 kommuner: medlemmar, vilka som delar användningsfall "
+            "(per status och verksamhetsområde), lösningar och införanden, per län, storlek "
+            "och kommungrupp: vilka som ligger före och vilka som halkar efter.\n\n"
+            "Räknar levande (inte indragna) poster. Operatören ser OFFENTLIGA poster och "
+            "MEDLEMS-poster; --public visar det hubbens publika port berättar för vem som "
+            "helst (bara offentliga poster). Med --county förblir summorna nationella och "
+            "listorna (även i --json) håller bara det länet."
+        ),
+        "\n\n\b\n",
+        N_("Exempel:"),
+        "\n  samverka hub stats\n"
+        "  samverka hub stats --county Dalarna\n"
+        "  samverka hub stats --kommuner\n"
+        "  samverka hub stats --json",
+    ),
 )
-@click.option("--county", metavar="LÄN", help="One län (code or name): its kommuner in full.")
 @click.option(
-    "--kommuner", "every_kommun", is_flag=True, help="A table of every kommun, one per län."
+    "--county", metavar="LÄN", help=N_("Ett län (kod eller namn): dess kommuner i sin helhet.")
 )
-@click.option("--public", "public_view", is_flag=True, help="Count PUBLIC records only.")
+@click.option(
+    "--kommuner",
+    "every_kommun",
+    is_flag=True,
+    help=N_("En tabell över varje kommun, en per län."),
+)
+@click.option("--public", "public_view", is_flag=True, help=N_("Räkna bara offentliga poster."))
 @json_option
 @with_hub
 def stats(
@@ -631,26 +637,33 @@ def echo_hits(text: str, hits: list[FederationHit]) -> None:
 
 @click.command(
     "search",
-    help="""Search the whole federation as the hub holds it (every member's records).
-
-Every word must match (as a prefix, so "äldre" finds "äldreomsorg"); å, ä and ö are
-distinct letters. Retired records and drafts are never found. --public searches
-only what the hub's public port shows anyone.
-
-\b
-Example:
-  samverka hub search "äldreomsorg"
-  samverka hub search "chatt" --kind usecase --origin 1472 --json
-""",
+    help=help_parts(
+        N_(
+            "Sök i hela federationen som hubben har den (varje medlems poster).\n\n"
+            'Varje ord måste matcha (som början av ett ord, så "äldre" hittar '
+            '"äldreomsorg"); å, ä och ö är egna bokstäver. Indragna poster och utkast hittas '
+            "aldrig. --public söker bara i det som hubbens publika port visar vem som helst."
+        ),
+        "\n\n\b\n",
+        N_("Exempel:"),
+        '\n  samverka hub search "äldreomsorg"\n'
+        '  samverka hub search "chatt" --kind usecase --origin 1472 --json',
+    ),
 )
 @click.argument("text")
 @click.option(
-    "--kind", "kinds", multiple=True, type=click.Choice(list(_KINDS)), help="Only this kind."
+    "--kind",
+    "kinds",
+    multiple=True,
+    type=click.Choice(list(_KINDS)),
+    help=N_("Bara den här typen."),
 )
-@click.option("--origin", "origins", multiple=True, metavar="KOD", help="Only this kommun.")
-@click.option("--area", help="Only this verksamhetsområde (e.g. äldreomsorg).")
+@click.option(
+    "--origin", "origins", multiple=True, metavar="KOD", help=N_("Bara den här kommunen.")
+)
+@click.option("--area", help=N_("Bara det här verksamhetsområdet (t.ex. äldreomsorg)."))
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100))
-@click.option("--public", "public_view", is_flag=True, help="PUBLIC records only.")
+@click.option("--public", "public_view", is_flag=True, help=N_("Bara offentliga poster."))
 @json_option
 @with_hub
 def search(
