@@ -37,6 +37,17 @@ def test_erase_drops_every_version_and_keeps_the_chain(cli: Cli, leksand: Path) 
         assert kinds == ["redacted", "redacted", "signed"]
     again = cli("usecase", "erase", "uc-a", "--reason", "personuppgifter", node=leksand)
     assert again.exit_code != 0 and "uc-a" in again.output
+    # show --history still shows the record's place in the feed, each version erased.
+    shown = cli("usecase", "show", "uc-a", "--history", node=leksand)
+    assert shown.exit_code == 0, shown.output
+    erased_lines = [line for line in shown.output.splitlines() if "raderad" in line]
+    assert len(erased_lines) == 2 and "skäl: personuppgifter" in erased_lines[0]
+    history = json.loads(cli("usecase", "show", "uc-a", "--history", "--json", node=leksand).stdout)
+    assert history["erased"] is True
+    assert [(v["sequence"], v["erased"]["by"]) for v in history["history"]] == [
+        (1, f"{LEKSAND}#3"),
+        (2, f"{LEKSAND}#3"),
+    ]
 
 
 def test_erase_only_the_versions_asked_for(cli: Cli, leksand: Path) -> None:
@@ -48,6 +59,12 @@ def test_erase_only_the_versions_asked_for(cli: Cli, leksand: Path) -> None:
     with Node.open(leksand) as node:
         held = node.store.get_record(LEKSAND, "uc-a")
         assert held is not None and held.version == 2
+    shown = cli("usecase", "show", "uc-a", "--history", "--json", node=leksand)
+    history = json.loads(shown.stdout)["history"]
+    assert [v["erased"] is not None for v in history] == [True, False]
+    assert history[0]["erased"]["reason"] == "personuppgifter" and history[1]["version"] == 2
+    text = cli("usecase", "show", "uc-a", "--history", node=leksand).output
+    assert f"{LEKSAND}#1  raderad " in text and "skäl: personuppgifter" in text
     missing = cli("usecase", "erase", "uc-a", "--reason", "annat", "--version", "9",
                   node=leksand)  # fmt: skip
     assert missing.exit_code != 0 and "9" in missing.output

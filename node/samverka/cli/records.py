@@ -434,19 +434,44 @@ def show_record(
     print_record(stored)
     if versions is None:
         return
+    print_history(stored.origin, versions)
+
+
+def print_history(origin: str, versions: list[dict[str, Any]]) -> None:
+    """The ``historik`` lines of ``show --history``: an erased version is marked so."""
     click.echo("  " + _("historik"))
     for v in versions:
+        erased = v.get("erased")
+        if erased is not None:
+            click.echo(
+                f"    {origin}#{v['sequence']}  "
+                + _("raderad {date}, skäl: {reason}").format(
+                    date=_when(erased["at_ms"]), reason=erased["reason"]
+                )
+            )
+            continue
         mark = "  " + _("indragen") if v["tombstone"] else ""
         click.echo(
             "    "
             + _("version {version}  {entry}  {when}  nyckel {key}").format(
                 version=v["version"],
-                entry=f"{stored.origin}#{v['sequence']}",
+                entry=f"{origin}#{v['sequence']}",
                 when=_when(v["timestamp_ms"]),
                 key=v["key_id"],
             )
             + mark
         )
+
+
+def show_erased(
+    origin: str, record_id: str, versions: list[dict[str, Any]], *, as_json: bool
+) -> None:
+    """``show --history`` of a record every version of which is erased."""
+    if as_json:
+        print_json({"origin": origin, "id": record_id, "erased": True, "history": versions})
+        return
+    click.echo(f"{origin}/{record_id}")
+    print_history(origin, versions)
 
 
 def list_columns(body: str) -> list[tuple[str, Callable[[records_pb2.Record], str]]]:
@@ -738,15 +763,21 @@ def show_command(noun: str, name: str) -> click.Command:
     @with_node
     def show(node: Node, record_id: str, origin: str | None, history: bool, as_json: bool) -> None:
         origin, record_id = split_ref(record_id, origin, node.origin)
-        stored = get_stored(node, origin, record_id, noun)
         versions = record_history(node, origin, record_id) if history else None
+        if versions and node.store.get_record(origin, record_id) is None:
+            # Every version erased: the history says so instead of "not held".
+            show_erased(origin, record_id, versions, as_json=as_json)
+            return
+        stored = get_stored(node, origin, record_id, noun)
         show_record(stored, versions, as_json=as_json)
 
     return show
 
 
 def record_history(node: Node, origin: str, record_id: str) -> list[dict[str, Any]]:
-    """Every version of one record held in the origin's feed, oldest first."""
+    """Every version of one record held in the origin's feed, oldest first; an erased
+    one (its content gone, samverka.protocol.erasure) with ``erased``: when, the reason
+    category and the erasure entry (``version`` is not known any more)."""
     from samverka.protocol.entries import parse_signed
 
     versions: list[dict[str, Any]] = []
@@ -761,9 +792,36 @@ def record_history(node: Node, origin: str, record_id: str) -> list[dict[str, An
                 "timestamp_ms": parsed.entry.timestamp_ms,
                 "key_id": parsed.signed.key_id,
                 "tombstone": parsed.record.header.tombstone,
+                "erased": None,
             }
         )
-    return versions
+    for row in node.store.erased_entries(origin):
+        if row.record_id != record_id:
+            continue
+        erasure = node.store.signed_entry(row.by_origin, row.by_sequence)
+        by = parse_signed(erasure) if erasure is not None else None
+        versions.append(
+            {
+                "version": None,
+                "sequence": row.sequence,
+                "timestamp_ms": None,
+                "key_id": None,
+                "tombstone": False,
+                "erased": {
+                    "at_ms": by.entry.timestamp_ms if by is not None else row.erased_at_ms,
+                    "reason": reason_name(by.record.erasure.reason) if by is not None else "",
+                    "by": f"{row.by_origin}#{row.by_sequence}",
+                },
+            }
+        )
+    return sorted(versions, key=lambda v: int(v["sequence"]))
+
+
+def reason_name(reason: int) -> str:
+    """An erasure's reason category as ``--reason`` names it (its number if unknown)."""
+    from samverka.protocol.erasure import REASONS
+
+    return next((name for name, value in REASONS.items() if value == reason), str(reason))
 
 
 usecase = kind_group("use_case")

@@ -890,6 +890,14 @@ class Store(Closing):
             ).all()
         return [bytes(r.signed_entry) for r in rows]
 
+    def signed_entry(self, origin: str, sequence: int) -> bytes | None:
+        """One held entry's SignedEntry bytes (None for a placeholder or one not held).
+        For local use only, like :meth:`feed_entries`."""
+        row = self._fetch_one(
+            "SELECT signed_entry FROM log WHERE origin = ? AND sequence = ?", (origin, sequence)
+        )
+        return bytes(row[0]) if row and row[0] is not None else None
+
     def feed_items(
         self,
         origin: str,
