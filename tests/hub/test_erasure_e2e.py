@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 import tlogcheck
 from aggkit import Member, author, database_bytes, enroll, open_store
-from hubkit import Procs, RunningHub, run_async, start_hub
+from hubkit import Procs, RunningHub, run_async, start_hub, wait_for
 from pgserver import PgServer
 from samverka.protocol.directory import keyring_from_directory
 from samverka.replication.ingest import ingest
@@ -218,6 +218,8 @@ def test_erasure_reaches_every_holder_and_the_chains_still_verify(
     audit = [json.loads(line) for line in done.stderr.splitlines() if "council_erasure" in line]
     assert [a["event"] for a in audit] == ["council_erasure"]
     assert "uc-council" in audit[0]["message"] and "KS 2026/114" in audit[0]["message"]
+    assert audit[0]["request_ref"] == "KS 2026/114" and audit[0]["record_id"] == "uc-council"
+    assert audit[0]["erasure"].startswith("0000#") and audit[0]["reason"] == "personuppgifter"
     assert council["erasure"].startswith("0000#") and council["request_ref"] == "KS 2026/114"
     listed = procs.json("hub", "erase", "list", "--dir", str(fed.a.dir))
     assert {(r["origin"], r["record_id"]) for r in listed} == {
@@ -237,6 +239,10 @@ def test_erasure_reaches_every_holder_and_the_chains_still_verify(
             assert store.get_record(LEKSAND, "uc-council") is None
             assert store.get_record(LEKSAND, "uc-kept") is not None
             verifies_from_scratch(fed, store, tmp_path)
+    # The hub purges the files in the background after an erasure arrives (store-purge):
+    # wait for its durable mark, not for a time.
+    with Store.open(fed.url, migrate=False) as hub_store:
+        wait_for(lambda: not hub_store.purge_pending(), 60, "the hub's purge")
     in_pg = pg_bytes(fed)
     assert SECRET.encode() not in in_pg and SECRET_2.encode() not in in_pg
     assert KEPT.encode() in in_pg
