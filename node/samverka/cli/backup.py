@@ -6,16 +6,30 @@ from pathlib import Path
 
 import click
 
-from samverka.cli._common import EXIT_CODES_HELP, dir_option, json_option, print_json
-from samverka.i18n import _
+from samverka.cli._common import EXIT_CODES_HELP, dir_option, help_parts, json_option, print_json
+from samverka.i18n import N_, _
 
 
-@click.command(epilog=EXIT_CODES_HELP)
+@click.command(
+    epilog=EXIT_CODES_HELP,
+    help=help_parts(
+        N_(
+            "Säkerhetskopiera mappen medan servern kör: en konsistent kopia av "
+            "SQLite-databasen (SQLites API för säkerhetskopiering under drift) och varje fil "
+            "i mappen (konfiguration, nycklar, certifikat, medlemskatalog) i ett arkiv.\n\n"
+            "Håll arkivet lika hemligt som keys/signing.key: det innehåller den. En "
+            "PostgreSQL-lagring säkerhetskopieras med pg_dump i stället (docs/OPERATIONS.md)."
+        ),
+        "\n\n\b\n",
+        N_("Exempel:"),
+        "\n  samverka node backup --out /var/backups/samverka/node-$(date +%F).tar.gz",
+    ),
+)
 @click.option(
     "--out",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The archive to write (.tar.gz, mode 0600: it holds the private keys).",
+    help=N_("Arkivet som ska skrivas (.tar.gz, läge 0600: det innehåller de privata nycklarna)."),
 )
 @dir_option
 @json_option
@@ -52,7 +66,20 @@ def backup(out: Path, node_dir: Path, as_json: bool) -> None:
     )
 
 
-@click.command(epilog=EXIT_CODES_HELP)
+@click.command(
+    epilog=EXIT_CODES_HELP,
+    help=N_(
+        "Återställ ARCHIVE (från `samverka node backup`) i en ny mapp --dir.\n\n"
+        "Vägrar en mapp som redan har en nod. Kontrollerar databasen mot säkerhetskopians "
+        "manifest och med PRAGMA quick_check, kör nyare migreringar och skriver ut flödenas "
+        "huvuden den har.\n\n"
+        "\b\n"
+        "Efter att ha återställt en äldre säkerhetskopia av en nod som har publicerat sedan\n"
+        "dess: publicera inget förrän dess egna poster är tillbaka från hubben (samverka\n"
+        "doctor varnar): en ny post på ett nummer som redan publicerats skulle förgrena\n"
+        'flödet. Se docs/OPERATIONS.md, "Restoring a node".'
+    ),
+)
 @click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @dir_option
 @json_option
