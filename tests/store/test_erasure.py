@@ -269,6 +269,12 @@ def test_a_serving_store_purges_in_the_background_once_for_a_burst(
     counted = metrics._counted
     assert counted is not None
     before = counted.erasures_applied.labels("own")._value.get()
+    purges = counted.erasure_purges.labels("done")._value.get()
+    scrape = metrics.ServerCollector(store, factories.LEKSAND)
+
+    def pending_gauge() -> float:
+        family = next(f for f in scrape.collect() if f.name == "samverka_erasure_purge_pending")
+        return float(family.samples[0].value)
 
     async def serve() -> None:
         task = PurgeTask(store, debounce_s=1.0)
@@ -278,6 +284,7 @@ def test_a_serving_store_purges_in_the_background_once_for_a_burst(
             for entry, rid in ((v1, "uc-x"), (v2, "uc-y")):
                 await asyncio.to_thread(take, store, keys, [erasure(leksand, rid, [entry])])
             assert store.purger.outstanding and seen == []
+            assert pending_gauge() == 1
             assert await store.purger.purged(timeout=20)
             assert task.task_state.up
         finally:
@@ -289,6 +296,8 @@ def test_a_serving_store_purges_in_the_background_once_for_a_burst(
         purge_observers.remove(observe)
     assert seen == ["done"]  # one purge for both
     assert counted.erasures_applied.labels("own")._value.get() == before + 2
+    assert counted.erasure_purges.labels("done")._value.get() == purges + 1
+    assert pending_gauge() == 0
     assert not store.purge_pending()
     assert SECRET.encode() not in database_bytes(store, store_url)
 
