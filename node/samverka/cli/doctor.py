@@ -10,15 +10,32 @@ from samverka.cli._common import EXIT_CODES_HELP, dir_option, help_parts, json_o
 from samverka.cli.plugins import doctor_profilers
 from samverka.config import CONFIG_FILE, read_toml
 from samverka.errors import ConfigError
+from samverka.i18n import N_
 from samverka.ops.doctor import ALL_CHECKS, Profile, format_findings, run_doctor
 
 
 @click.command(
     "doctor",
     epilog=help_parts(
-        "Exit status: 0 when nothing FAILs (warnings included), 1 when a check FAILs, "
-        "3 when the folder holds no configuration at all.\n\n",
+        N_(
+            "Slutstatus: 0 när inget ger FAIL (varningar inräknade), 1 när en kontroll ger "
+            "FAIL, 3 när mappen inte har någon konfiguration alls."
+        ),
+        "\n\n",
         EXIT_CODES_HELP,
+    ),
+    help=help_parts(
+        N_(
+            "Kontrollera den här nodens eller hubbens mapp: konfiguration, nycklar och deras "
+            "behörigheter, certifikat (varning när de går ut inom 30 dagar), databasen, "
+            "medlemskatalogen, kontakten med hubben över ömsesidig TLS och klockans avvikelse "
+            "mot hubben."
+        ),
+        "\n\n\b\n",
+        N_("Exempel:"),
+        "\n  samverka doctor --dir /var/lib/samverka/node\n"
+        "  samverka doctor --offline\n"
+        "  samverka doctor --only server",
     ),
 )
 @dir_option
@@ -27,10 +44,14 @@ from samverka.ops.doctor import ALL_CHECKS, Profile, format_findings, run_doctor
     "only",
     multiple=True,
     type=click.Choice(ALL_CHECKS),
-    help="Run only this check (repeatable). `--only server` probes this folder's own "
-    "running server: a container health check.",
+    help=N_(
+        "Kör bara den här kontrollen (upprepas). `--only server` provar mappens egen "
+        "körande server: en hälsokontroll för containrar."
+    ),
 )
-@click.option("--offline", is_flag=True, help="Skip the checks that need the network (hub, clock).")
+@click.option(
+    "--offline", is_flag=True, help=N_("Hoppa över kontrollerna som behöver nätet (hubb, klocka).")
+)
 @json_option
 def doctor(node_dir: Path, only: tuple[str, ...], offline: bool, as_json: bool) -> None:
     """Check this node or hub folder: config, keys and their permissions, certificates

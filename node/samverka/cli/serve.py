@@ -18,6 +18,7 @@ import uvloop
 
 from samverka.cli._common import EXIT_CODES_HELP, dir_option, help_parts, open_node
 from samverka.config import LOG_FORMATS, LOG_LEVELS, NodeConfig
+from samverka.i18n import N_
 from samverka.ops.logs import announce
 
 if TYPE_CHECKING:
@@ -33,21 +34,25 @@ def server_options(f: Callable[P, R]) -> Callable[P, R]:
         "--metrics-listen",
         metavar="HOST:PORT",
         default=None,
-        help='Serve Prometheus metrics at http://HOST:PORT/metrics ("" for none) '
-        "[default: [metrics] listen].",
+        help=N_(
+            'Lämna ut Prometheus-mått på http://HOST:PORT/metrics ("" för inga) '
+            "[standard: [metrics] listen]."
+        ),
     )(f)
     f = click.option(
         "--log-level",
         type=click.Choice(LOG_LEVELS),
         default=None,
-        help="Lowest level logged on stderr [default: [log] level, info].",
+        help=N_("Lägsta nivå som loggas på stderr [standard: [log] level, info]."),
     )(f)
     return click.option(
         "--log-format",
         type=click.Choice(LOG_FORMATS),
         default=None,
-        help="json: one event a line; console: for people; auto: console on a terminal, "
-        "else json [default: [log] format, auto].",
+        help=N_(
+            "json: en händelse per rad; console: för människor; auto: console på en terminal, "
+            "annars json [standard: [log] format, auto]."
+        ),
     )(f)
 
 
@@ -61,22 +66,33 @@ def configure_logging(config: NodeConfig, log_format: str | None, log_level: str
 @click.command(
     "serve",
     epilog=help_parts(
-        "Stops on SIGTERM or Ctrl-C: health turns NOT_SERVING, live subscriptions end "
-        "cleanly, open reads get [server] grace_seconds, then it exits 0.\n\n",
+        N_(
+            "Stannar vid SIGTERM eller Ctrl-C: hälsan blir NOT_SERVING, levande prenumerationer "
+            "avslutas rent, pågående läsningar får [server] grace_seconds, sedan avslutas den "
+            "med 0."
+        ),
+        "\n\n",
         EXIT_CODES_HELP,
+    ),
+    help=N_(
+        "Lämna ut nodens flöde (FeedService, hälsa, reflektion) över ömsesidig TLS.\n\n"
+        "Loggar går till stderr (en JSON-händelse per rad, eller text); Prometheus-mått "
+        "lämnas ut när [metrics] listen eller --metrics-listen anger en adress."
     ),
 )
 @dir_option
 @click.option(
     "--listen",
     metavar="HOST:PORT",
-    help="Where to listen [default: [server] listen]. Port 0 picks a free port; "
-    "the address actually bound is printed.",
+    help=N_(
+        "Var den ska lyssna [standard: [server] listen]. Port 0 väljer en ledig port; "
+        "adressen som faktiskt binds skrivs ut."
+    ),
 )
 @click.option(
     "--address-file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write the bound HOST:PORT to this file once serving (for scripts).",
+    help=N_("Skriv också den bundna HOST:PORT till den här filen när den kör (för skript)."),
 )
 @server_options
 def serve(
