@@ -97,41 +97,51 @@ def _when(ms: int | None) -> str:
 # -- init and serve --------------------------------------------------------------------
 
 
-@hub.command()
+@hub.command(
+    help=N_(
+        "Skapa en hubb: signeringsnyckel, certifikatutfärdare, TLS-certifikat, "
+        "konfiguration, databas.\n\n"
+        "Publicerar medlemskatalogens version 1 (bara hubben). Skriver aldrig över en mapp "
+        "som finns. Ge kommunerna CA-certifikatet (tls/ca.pem) och den publika adressen, så "
+        "att de kan köra `samverka node enroll`."
+    )
+)
 @dir_option
 @click.option(
     "--listen",
     default=DEFAULT_MEMBER_LISTEN,
     show_default=True,
     metavar="HOST:PORT",
-    help="The member port (mutual TLS).",
+    help=N_("Medlemsporten (ömsesidig TLS)."),
 )
 @click.option(
     "--public-listen",
     default=DEFAULT_PUBLIC_LISTEN,
     show_default=True,
     metavar="HOST:PORT",
-    help="The public port (server TLS only: enrollment, the directory).",
+    help=N_("Den publika porten (bara server-TLS: anslutning, katalogen)."),
 )
 @click.option(
     "--address",
     default="",
     metavar="HOST:PORT",
-    help="The member-port address enrolled nodes are told to use [default: --listen].",
+    help=N_("Medlemsportens adress som anslutna noder ska använda [standard: --listen]."),
 )
 @click.option(
     "--host",
     "hosts",
     multiple=True,
     metavar="NAME",
-    help="A DNS name or address the hub's TLS certificate is valid for (repeatable); "
-    "loopback names are always included.",
+    help=N_(
+        "Ett DNS-namn eller en adress som hubbens TLS-certifikat gäller för (upprepas); "
+        "loopback-namnen är alltid med."
+    ),
 )
 @click.option(
     "--store-url",
     default="",
     metavar="URL",
-    help="The database, e.g. postgresql://samverka@db/samverka [default: SQLite in DIR].",
+    help=N_("Databasen, t.ex. postgresql://samverka@db/samverka [standard: SQLite i MAPP]."),
 )
 @json_option
 def init(
@@ -193,25 +203,37 @@ def init(
 
 @hub.command(
     epilog=help_parts(
-        "Stops on SIGTERM or Ctrl-C: both ports drain, then it exits 0.\n\n", EXIT_CODES_HELP
-    )
+        N_("Stannar vid SIGTERM eller Ctrl-C: båda portarna töms, sedan avslutas den med 0."),
+        "\n\n",
+        EXIT_CODES_HELP,
+    ),
+    help=N_(
+        "Lämna ut medlemsporten (FeedService, HubService) och den publika porten.\n\n"
+        "Loggar går till stderr (en JSON-händelse per rad, eller text); Prometheus-mått "
+        "lämnas ut på [metrics] listen (hub init sätter 127.0.0.1:9465) eller "
+        "--metrics-listen."
+    ),
 )
 @dir_option
-@click.option("--listen", metavar="HOST:PORT", help="Member port [default: [server] listen].")
 @click.option(
-    "--public-listen", metavar="HOST:PORT", help="Public port [default: [public] listen]."
+    "--listen", metavar="HOST:PORT", help=N_("Medlemsporten [standard: [server] listen].")
+)
+@click.option(
+    "--public-listen", metavar="HOST:PORT", help=N_("Publika porten [standard: [public] listen].")
 )
 @click.option(
     "--address-file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help='Once serving, write {"member": HOST:PORT, "public": HOST:PORT, "web": HOST:PORT} '
-    "here (for scripts).",
+    help=N_(
+        'Skriv {"member": HOST:PORT, "public": HOST:PORT, "web": HOST:PORT} hit när den '
+        "kör (för skript)."
+    ),
 )
 @click.option(
     "--web-listen",
     metavar="HOST:PORT",
     default=None,
-    help='The web catalog (plain HTTP; "" for none) [default: [web] listen].',
+    help=N_('Webbkatalogen (vanlig HTTP; "" för ingen) [standard: [web] listen].'),
 )
 @server_options
 def serve(
