@@ -169,14 +169,19 @@ class PurgeTask:
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._look_for_pending = True
+        #: Set once the task has looked for a purge pending from before (and requested
+        #: it): from then on Purger.purged() waits for it too.
+        self.looked = asyncio.Event()
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._stop.clear()
         self.store.purger.attach(lambda: loop.call_soon_threadsafe(self._wake.set))
-        # A purge pending from before (the process died before it): do it now.
-        if await asyncio.to_thread(self.store.purge_pending):
-            self.store.purger.request()
+        # A purge pending from before (the process died before it) is looked for by the
+        # task, which retries while the database cannot be read; the start never fails.
+        self._look_for_pending = True
+        self._wake.set()
         self._task = spawn(
             supervise(self.task_state, self._run, policy=RETRY, stop=self._stop, logger=log),
             name="store-purge",
@@ -197,7 +202,13 @@ class PurgeTask:
                 return
             self._wake.clear()  # requests of the debounce are covered by this purge
             try:
-                await asyncio.to_thread(self.store.purger.purge_now)
+                if self._look_for_pending:
+                    if await asyncio.to_thread(self.store.purge_pending):
+                        self.store.purger.request()
+                    self._look_for_pending = False
+                    self.looked.set()
+                if self.store.purger.outstanding:
+                    await asyncio.to_thread(self.store.purger.purge_now)
             except Exception:
                 self._wake.set()  # still pending: the retry purges again
                 raise
