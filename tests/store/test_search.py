@@ -284,3 +284,17 @@ def test_a_common_word_filters_but_does_not_rank(corpus: Store, common: None) ->
     if not corpus.is_postgres:
         assert [h.record_id for h in hits] == ["so-1", "le-draft", "le-members", "uc-body"]
     assert ids(corpus, "äldreomsorg", kinds=[records_pb2.RECORD_KIND_SOLUTION]) == {"so-1"}
+
+
+def test_too_few_ranked_candidates_with_the_common_word_are_filled_up(
+    corpus: Store, leksand: factories.FeedWriter, common: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    leksand.publish(record_id="uc-a", title="Skolskjuts och äldreomsorg", service_area=IT)
+    # newer, without the word
+    leksand.publish(record_id="uc-b", title="Skolskjuts i centrum", service_area=IT)
+    corpus.append([parse_signed(e) for e in leksand.entries[-2:]])
+    monkeypatch.setattr(fulltext, "SEARCH_CANDIDATES", 1)
+    # The one ranked candidate (uc-b, the newest "skolskjuts") lacks "äldreomsorg": the
+    # newest record holding both fills its place.
+    assert [h.record_id for h in corpus.search("skolskjuts äldreomsorg", limit=1)] == ["uc-a"]
+    assert ids(corpus, "skolskjuts äldreomsorg", limit=5) == {"uc-a"}

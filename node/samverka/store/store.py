@@ -1012,58 +1012,36 @@ class Store(Closing):
         # SQLite: words in most of the index are left out of the ranking (fulltext.common_words).
         common = [] if self.is_postgres else self._common_words(words)
         ranked = [w for w in words if w not in common]
-        shape = (
-            tuple(allowed) if restricted else (),
-            bool(kinds),
-            bool(origins),
-            bool(service_areas),
-            bool(ranked),
-        )
-        stmt = self._search_statements.get(shape)
-        if stmt is None:
-            # One statement per shape of query, with the values bound (see
-            # fulltext.search_template): built once, reused by every search.
-            where: list[sa.ColumnElement[bool]] = [records.c.tombstone == sa.false()]
-            if restricted:
-                where.append(records.c.visibility.in_(allowed))
-            if kinds:
-                where.append(records.c.kind.in_(sa.bindparam("kinds", expanding=True)))
-            if origins:
-                where.append(records.c.origin.in_(sa.bindparam("origins", expanding=True)))
-            if service_areas:
-                where.append(records.c.service_area.in_(sa.bindparam("areas", expanding=True)))
-            stmt = self._search_statements[shape] = fulltext.search_template(
-                self.is_postgres, where, ranked=bool(ranked)
-            )
+        filters: dict[str, Any] = {}
+        if kinds:
+            filters["kinds"] = list(kinds)
+        if origins:
+            filters["origins"] = list(origins)
+        if service_areas:
+            filters["areas"] = list(service_areas)
+        visible = tuple(allowed) if restricted else ()
         candidates = max(fulltext.SEARCH_CANDIDATES, limit)
-        params: dict[str, Any] = {
-            "q": fulltext.query_text(self.is_postgres, ranked)
-            if ranked
-            else fulltext.exact_query(common),
+        if ranked:
+            q = fulltext.query_text(self.is_postgres, ranked)
             # With common words left out, every ranked candidate comes back, to be
             # checked for them in rank order.
-            "limit": candidates if common and ranked else limit,
-            "candidates": candidates,
-        }
-        if kinds:
-            params["kinds"] = list(kinds)
-        if origins:
-            params["origins"] = list(origins)
-        if service_areas:
-            params["areas"] = list(service_areas)
-        if kinds or origins or service_areas:
-            with self.engine.connect() as conn:
-                if self.is_postgres:
-                    # Planned for this query's words: see _fetch_all(prepare=False).
-                    conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
-                rows: Sequence[Any] = conn.execute(stmt, params).all()
+            rows = self._search_rows(
+                visible, filters, True, q, candidates if common else limit, candidates
+            )
         else:
-            # The usual search (no filter lists): its SQL compiled once and run on the
-            # driver, like the FeedState lookups; SQLAlchemy's execution path cost
-            # more than SQLite's own search of a rare word.
-            rows = self._fetch_all(self._compiled_search(shape, stmt), params, prepare=False)
+            rows = self._search_rows(
+                visible, filters, False, fulltext.exact_query(common), limit, candidates
+            )
         if common and ranked:
-            rows = self._holding(rows, common, limit)
+            held = self._holding(rows, common, limit)
+            if len(held) < limit and len(rows) == candidates:
+                # Too few of the ranked candidates hold the common words: the newest
+                # records holding every word (the common ones whole) fill up, unranked.
+                q = f"{q} {fulltext.exact_query(common)}"
+                seen = {r[-1] for r in held}
+                more = self._search_rows(visible, filters, False, q, limit, candidates)
+                held += [tuple(r) for r in more if r[-1] not in seen][: limit - len(held)]
+            rows = held
         return [
             SearchHit(
                 origin=r[0],
@@ -1129,6 +1107,44 @@ class Store(Closing):
                 str(done), dict(done.params), tuple(done.positiontup or ())
             )
         return compiled
+
+    def _search_rows(
+        self,
+        visible: tuple[int, ...],
+        filters: dict[str, Any],
+        ranked: bool,
+        q: str,
+        limit: int,
+        candidates: int,
+    ) -> Sequence[Any]:
+        """Rows of the search statement of this shape (fulltext.search_template), built
+        once per shape with its values bound and reused by every search."""
+        shape = (visible, "kinds" in filters, "origins" in filters, "areas" in filters, ranked)
+        stmt = self._search_statements.get(shape)
+        if stmt is None:
+            where: list[sa.ColumnElement[bool]] = [records.c.tombstone == sa.false()]
+            if visible:
+                where.append(records.c.visibility.in_(visible))
+            if "kinds" in filters:
+                where.append(records.c.kind.in_(sa.bindparam("kinds", expanding=True)))
+            if "origins" in filters:
+                where.append(records.c.origin.in_(sa.bindparam("origins", expanding=True)))
+            if "areas" in filters:
+                where.append(records.c.service_area.in_(sa.bindparam("areas", expanding=True)))
+            stmt = self._search_statements[shape] = fulltext.search_template(
+                self.is_postgres, where, ranked=ranked
+            )
+        params = {"q": q, "limit": limit, "candidates": candidates, **filters}
+        if filters:
+            with self.engine.connect() as conn:
+                if self.is_postgres:
+                    # Planned for this query's words: see _fetch_all(prepare=False).
+                    conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+                return conn.execute(stmt, params).all()
+        # The usual search (no filter lists): its SQL compiled once and run on the
+        # driver, like the FeedState lookups; SQLAlchemy's execution path cost more
+        # than SQLite's own search of a rare word.
+        return self._fetch_all(self._compiled_search(shape, stmt), params, prepare=False)
 
     def _common_words(self, words: list[str]) -> list[str]:
         """SQLite: the words common in the index (fulltext.common_words)."""
