@@ -303,20 +303,31 @@ def serve(
     announce("stopped", event="stopped")
 
 
-@hub.command("renew-cert")
+@hub.command(
+    "renew-cert",
+    help=N_(
+        "Utfärda hubbens eget TLS-certifikat på nytt (en ny nyckel, signerad av hubbens CA)."
+        "\n\nSkriver tls/node.pem och tls/node.key (det gamla paret sparas som *.old). Varje "
+        "replik visar certifikatet den startade med: kopiera båda filerna till varje repliks "
+        "mapp (repliker som delar den här mappen har dem redan) och starta om replikerna en "
+        "i taget. Medlemmarna behöver inget: de litar på CA:n, som inte ändras."
+    ),
+)
 @click.option(
     "--host",
     "hosts",
     multiple=True,
     metavar="NAME",
-    help="Also name this host (a new replica's DNS name or address); repeatable. The "
-    "names of the current certificate are always kept.",
+    help=N_(
+        "Namnge också den här värden (en ny repliks DNS-namn eller adress); upprepas. "
+        "Namnen i det nuvarande certifikatet behålls alltid."
+    ),
 )
 @click.option(
     "--days",
     type=click.IntRange(min=1),
     default=None,
-    help="Lifetime [default: [ca] member_cert_days].",
+    help=N_("Livslängd [standard: [ca] member_cert_days]."),
 )
 @dir_option
 @json_option
@@ -385,7 +396,13 @@ def _enrollment_json(row: Any) -> dict[str, Any]:
     }
 
 
-@members.command()
+@members.command(
+    help=N_(
+        "Ansökningar som väntar på beslut.\n\n"
+        "Vem som helst kan ansöka i vilken kommuns namn som helst: bekräfta nyckel-id:t med "
+        "kommunen (per telefon, till exempel) innan du godkänner."
+    )
+)
 @dir_option
 @json_option
 def pending(node_dir: Path, as_json: bool) -> None:
@@ -419,7 +436,7 @@ def pending(node_dir: Path, as_json: bool) -> None:
     help=N_("Ta in KOD: utfärda dess TLS-certifikat och publicera en ny katalogversion.")
 )
 @click.argument("kommunkod", metavar="KOD")
-@click.option("--key-id", default="", help="Which request, when a kommun has several.")
+@click.option("--key-id", default="", help=N_("Vilken ansökan, när en kommun har flera."))
 @dir_option
 @json_option
 def approve(kommunkod: str, key_id: str, node_dir: Path, as_json: bool) -> None:
@@ -448,8 +465,8 @@ def approve(kommunkod: str, key_id: str, node_dir: Path, as_json: bool) -> None:
 
 @members.command(help=N_("Avslå KOD:s väntande ansökan."))
 @click.argument("kommunkod", metavar="KOD")
-@click.option("--reason", required=True, help="Told to the kommun when its node asks again.")
-@click.option("--key-id", default="", help="Which request, when a kommun has several.")
+@click.option("--reason", required=True, help=N_("Berättas för kommunen när dess nod frågar igen."))
+@click.option("--key-id", default="", help=N_("Vilken ansökan, när en kommun har flera."))
 @dir_option
 def reject(kommunkod: str, reason: str, key_id: str, node_dir: Path) -> None:
     """Refuse KOD's pending enrollment request."""
@@ -462,9 +479,14 @@ def reject(kommunkod: str, reason: str, key_id: str, node_dir: Path) -> None:
     )
 
 
-@members.command()
+@members.command(
+    help=N_(
+        "Återkalla KOD från och med nu: dess nycklar upphör, hubben vägrar dess anrop, och "
+        "varje nod vägrar dess senare poster vid nästa hämtning av katalogen."
+    )
+)
 @click.argument("kommunkod", metavar="KOD")
-@click.option("--reason", default="", help="Kept in the hub's records.")
+@click.option("--reason", default="", help=N_("Sparas i hubbens handlingar."))
 @dir_option
 @json_option
 def revoke(kommunkod: str, reason: str, node_dir: Path, as_json: bool) -> None:
@@ -582,7 +604,7 @@ def keys_pending(node_dir: Path, as_json: bool) -> None:
     help=N_("Godkänn KOD:s nya signeringsnyckel; den gamla slutar gälla efter överlappet."),
 )
 @click.argument("kommunkod", metavar="KOD")
-@click.option("--key-id", default="", help="The new key's id, when several are pending.")
+@click.option("--key-id", default="", help=N_("Den nya nyckelns id, när flera väntar."))
 @dir_option
 @json_option
 def keys_approve(kommunkod: str, key_id: str, node_dir: Path, as_json: bool) -> None:
@@ -604,7 +626,7 @@ def keys_approve(kommunkod: str, key_id: str, node_dir: Path, as_json: bool) -> 
 @keys.command("reject", help=N_("Avslå KOD:s väntande nyckelbyte."))
 @click.argument("kommunkod", metavar="KOD")
 @click.option("--reason", required=True)
-@click.option("--key-id", default="", help="The new key's id, when several are pending.")
+@click.option("--key-id", default="", help=N_("Den nya nyckelns id, när flera väntar."))
 @dir_option
 def keys_reject(kommunkod: str, reason: str, key_id: str, node_dir: Path) -> None:
     """Refuse KOD's pending key rotation."""
@@ -655,8 +677,10 @@ def directory_show(node_dir: Path, as_json: bool) -> None:
     "--min-version",
     type=int,
     default=0,
-    help="Sign at least this version (after restoring a backup: above any version "
-    "nodes may have seen, or they refuse it as a rollback).",
+    help=N_(
+        "Signera minst den här versionen (efter återställning av en säkerhetskopia: över "
+        "varje version noderna kan ha sett, annars vägrar de den som tillbakarullning)."
+    ),
 )
 @dir_option
 def directory_reissue(min_version: int, node_dir: Path) -> None:
@@ -670,9 +694,22 @@ def directory_reissue(min_version: int, node_dir: Path) -> None:
     )
 
 
-@hub.command("promote")
+@hub.command(
+    "promote",
+    help=N_(
+        "Förklara den här hubbens databas som produktionsdatabasen: den får signera "
+        "katalogversioner.\n\n"
+        "En återställd eller klonad kopia av hubbens databas vägrar att signera (en ny "
+        "version där och en annan i produktion skulle förgrena katalogen). Kör det här bara "
+        "när kopian ersätter produktionen för gott, den gamla databasen stoppad och aldrig "
+        "mer ska signera; signera sedan över det noderna har (`hub directory reissue "
+        "--min-version`). En återställningsövning kör det aldrig."
+    ),
+)
 @click.option(
-    "--reason", default="", help="Kept with the decision (e.g. 'old database lost 2026-03-02')."
+    "--reason",
+    default="",
+    help=N_("Sparas med beslutet (t.ex. 'gamla databasen förlorad 2026-03-02')."),
 )
 @dir_option
 @json_option
