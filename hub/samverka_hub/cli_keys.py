@@ -7,29 +7,57 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from samverka.cli._common import EXIT_CODES_HELP, dir_option, json_option, print_json
+from samverka.cli._common import EXIT_CODES_HELP, dir_option, help_parts, json_option, print_json
 from samverka.i18n import N_, _
 
 
-@click.command("rotate-keys", epilog=EXIT_CODES_HELP)
-@click.option("--directory", "directory", is_flag=True, help="Ny katalognyckel (keys/signing.key).")
-@click.option("--log", "log_key", is_flag=True, help="Ny nyckel för transparensloggen.")
+@click.command(
+    "rotate-keys",
+    epilog=EXIT_CODES_HELP,
+    help=help_parts(
+        N_(
+            "Byt hubbens egna nycklar utan att kommunerna behöver ansluta sig på nytt.\n\n"
+            "Den nya nyckeln (eller nycklarna) meddelas under den gamla: rotationen signeras "
+            "av både den gamla och den nya katalognyckeln, och nästa katalogversion, signerad "
+            "med den nya nyckeln, bär den. Noderna följer den när de hämtar katalogen. De "
+            "gamla nycklarna sparas (keys/retired/, keys/retired-log/, ca/retired/).\n\n"
+            "En körande hubb läser den nya katalog- och loggnyckeln själv. Efter --ca och "
+            "--finish: starta om hubbens repliker en i taget. Repliker med egen mapp behöver "
+            'keys/, ca/ och tls/ kopierade (docs/OPERATIONS.md, "Rotating the hub\'s keys").'
+        ),
+        "\n\n\b\n",
+        N_("Exempel:"),
+        "\n  samverka hub rotate-keys --directory --log --dir /var/lib/samverka/hub\n"
+        "  samverka hub rotate-keys --ca --dir /var/lib/samverka/hub\n"
+        "  samverka hub rotate-keys --finish --dir /var/lib/samverka/hub",
+    ),
+)
+@click.option(
+    "--directory", "directory", is_flag=True, help=N_("Ny katalognyckel (keys/signing.key).")
+)
+@click.option("--log", "log_key", is_flag=True, help=N_("Ny nyckel för transparensloggen."))
 @click.option(
     "--ca",
     is_flag=True,
-    help="Ny CA: nya certifikat utfärdas av den, hubben godtar klientcertifikat från "
-    "båda tills --finish.",
+    help=N_(
+        "Ny CA: nya certifikat utfärdas av den, hubben godtar klientcertifikat från "
+        "båda tills --finish."
+    ),
 )
 @click.option(
     "--finish",
     is_flag=True,
-    help="Avsluta en CA-rotation: hubben visar sitt certifikat från den nya CA:n och "
-    "litar bara på den.",
+    help=N_(
+        "Avsluta en CA-rotation: hubben visar sitt certifikat från den nya CA:n och "
+        "litar bara på den."
+    ),
 )
 @click.option(
     "--force",
     is_flag=True,
-    help="Med --finish: avsluta även om medlemmar ännu bara har certifikat från den gamla CA:n.",
+    help=N_(
+        "Med --finish: avsluta även om medlemmar ännu bara har certifikat från den gamla CA:n."
+    ),
 )
 @dir_option
 @json_option

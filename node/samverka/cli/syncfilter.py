@@ -32,31 +32,37 @@ def filter_options(command: F) -> F:
             "origins",
             multiple=True,
             metavar="KOMMUNKOD",
-            help="Ta bara emot den här kommunens poster (kommunkod, 0000 för AI-rådet; "
-            "upprepa för fler). Andra kommuners poster skickas inte alls.",
+            help=N_(
+                "Ta bara emot den här kommunens poster (kommunkod, 0000 för AI-rådet; "
+                "upprepa för fler). Andra kommuners poster skickas inte alls."
+            ),
         ),
         click.option(
             "--kind",
             "kinds",
             multiple=True,
             metavar="TYP",
-            help="Ta bara emot poster av den här typen (t.ex. lösning, användningsfall, "
-            "lärdom; upprepa för fler). Övriga sparas som stubbar (ursprung, nummer, hash) "
-            "så att kedjorna ändå kontrolleras.",
+            help=N_(
+                "Ta bara emot poster av den här typen (t.ex. lösning, användningsfall, "
+                "lärdom; upprepa för fler). Övriga sparas som stubbar (ursprung, nummer, hash) "
+                "så att kedjorna ändå kontrolleras."
+            ),
         ),
         click.option(
             "--area",
             "areas",
             multiple=True,
             metavar="OMRÅDE",
-            help="Ta bara emot poster inom det här verksamhetsområdet (t.ex. äldreomsorg, "
-            "skola; upprepa för fler). Poster utan område (införanden) tas emot.",
+            help=N_(
+                "Ta bara emot poster inom det här verksamhetsområdet (t.ex. äldreomsorg, "
+                "skola; upprepa för fler). Poster utan område (införanden) tas emot."
+            ),
         ),
         click.option(
             "--all",
             "take_all",
             is_flag=True,
-            help="Ta emot allt och bortse från [sync] i samverka.toml denna gång.",
+            help=N_("Ta emot allt och bortse från [sync] i samverka.toml denna gång."),
         ),
     ]
     for option in reversed(options):
