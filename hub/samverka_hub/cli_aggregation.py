@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 from samverka.cli._common import EXIT_CODES_HELP, dir_option, fail, json_option, print_json
-from samverka.i18n import _
+from samverka.i18n import N_, _
 from samverka.protocol.kommuner import kommun_name
 
 
@@ -21,10 +21,20 @@ def _when(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-@click.command(epilog=EXIT_CODES_HELP)
+@click.command(
+    epilog=EXIT_CODES_HELP,
+    help=N_(
+        "Hämta nya poster från medlemmarnas noder en gång, nu.\n\n"
+        "Varje aktiv medlem vars post i katalogen har en adress (nodens medlemsport) "
+        "tillfrågas om sitt eget flöde efter hubbens markör; varje post verifieras mot "
+        "medlemskatalogens nycklar. `hub serve` gör det här själv varje [harvest] "
+        "interval_seconds. Avslutas med 1 om någon medlem lämnade en post som hubben vägrar, "
+        "4 om någon inte kunde nås."
+    ),
+)
 @dir_option
 @click.option(
-    "--member", metavar="KOD", default=None, help="Only this member [default: every one]."
+    "--member", metavar="KOD", default=None, help=N_("Bara den här medlemmen [standard: alla].")
 )
 @json_option
 def harvest(node_dir: Path, member: str | None, as_json: bool) -> None:
@@ -96,7 +106,16 @@ def harvest(node_dir: Path, member: str | None, as_json: bool) -> None:
         )
 
 
-@click.command(epilog=EXIT_CODES_HELP)
+@click.command(
+    epilog=EXIT_CODES_HELP,
+    help=N_(
+        "Poster som hubben vägrat (skickade eller skördade), räknade per ursprung och skäl."
+        "\n\nVarje rad är ett ursprung och ett skäl: hur ofta, och det senaste fallet "
+        "(nummer, detalj, om posten skickades eller skördades, och av vem). Ett vägrande "
+        "betyder att en nod skickade något som inte klarar verifieringen: ett fel, en skadad "
+        "databas, en återkallad nyckel som fortfarande används, eller ett angrepp."
+    ),
+)
 @dir_option
 @json_option
 def refusals(node_dir: Path, as_json: bool) -> None:
