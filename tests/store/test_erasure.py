@@ -30,6 +30,7 @@ from samverka.protocol.erasure import HeldEntry, build_erasure
 from samverka.protocol.kommuner import HUB_ORIGIN
 from samverka.protocol.verify import KeyRing
 from samverka.replication.ingest import Incoming, IngestReport, ingest
+from samverka.store import purge as purge_module
 from samverka.store import store as store_module
 from samverka.store.purge import PurgeTask, purge_observers
 from samverka.store.store import Store
@@ -375,6 +376,36 @@ def test_a_purge_pending_when_the_process_died_is_done_at_the_next_start(
     asyncio.run(serve())
     assert not restarted.purge_pending()
     assert SECRET.encode() not in database_bytes(restarted, store_url)
+
+
+def test_a_serving_replica_purges_what_another_left_pending(
+    store_url: str,
+    open_store: Callable[..., Store],
+    leksand: factories.FeedWriter,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(purge_module, "RECHECK_S", 0.2)
+    serving, other = open_store(), open_store()
+    keys = leksand.keyring()
+    v1 = leksand.publish(record_id="uc-x", summary=SECRET)
+
+    async def serve() -> None:
+        task = PurgeTask(serving, debounce_s=0)
+        await task.start()
+        try:
+            await asyncio.wait_for(task.looked.wait(), 20)
+            # The other replica takes an erasure and dies before its purge.
+            await asyncio.to_thread(take, other, keys, [v1, erasure(leksand, "uc-x", [v1])])
+            other.purger.purged_upto = other.purger.requested
+            deadline = time.monotonic() + 20
+            while await asyncio.to_thread(serving.purge_pending):
+                assert time.monotonic() < deadline, "the serving replica's purge"
+                await asyncio.sleep(0.05)  # polls the durable mark
+        finally:
+            await task.close()
+
+    asyncio.run(serve())
+    assert SECRET.encode() not in database_bytes(serving, store_url)
 
 
 def test_a_one_shot_command_purges_when_it_closes_its_store(

@@ -20,7 +20,8 @@ erasure: the append only *requests* a purge (:meth:`Purger.request`) and
 Durable: the ``store_meta`` row ``purged_erasures`` is how many rows of ``erased`` the
 last purge covered; more rows than that is a purge pending
 (:meth:`Store.purge_pending`), so a process that died before its purge is purged by the
-next ``serve`` at its start. :meth:`Purger.wait_purged` / :meth:`Purger.purged` are the
+next ``serve`` at its start (and by any serving replica of the same database within
+:data:`RECHECK_S`). :meth:`Purger.wait_purged` / :meth:`Purger.purged` are the
 "purged up to" signal tests and callers wait on instead of sleeping.
 
 Reported (samverka.ops.metrics): :data:`erasure_observers` (an erasure applied, ``own``
@@ -47,6 +48,9 @@ log = logging.getLogger("samverka.store.purge")
 DEBOUNCE_S = 1.0
 #: The longest a purge waits for one table's lock before it gives up and retries later.
 LOCK_TIMEOUT_S = 2.0
+#: A serving process also looks at the durable mark this often (a purge left pending by
+#: another process on the same database: a hub replica that died before its purge).
+RECHECK_S = 600.0
 #: A purge that could not get its locks (or failed) is tried again on this policy.
 RETRY = RetryPolicy(initial=5.0, maximum=300.0)
 
@@ -194,7 +198,13 @@ class PurgeTask:
             waiting = asyncio.ensure_future(self._wake.wait())
             stopping = asyncio.ensure_future(self._stop.wait())
             try:
-                await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    {waiting, stopping}, timeout=RECHECK_S, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:
+                    # Another process (a hub replica that died before its purge) may
+                    # have left one pending: look at the durable mark now and then.
+                    self._look_for_pending = True
             finally:
                 waiting.cancel()
                 stopping.cancel()
