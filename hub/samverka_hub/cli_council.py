@@ -93,7 +93,12 @@ _EXAMPLE = (
 
 
 @click.group(
-    help=f"The council's recommendations, signed by the hub.\n\n\b\nExample:\n  {_EXAMPLE}"
+    help=help_parts(
+        N_("Rådets rekommendationer, signerade av hubben."),
+        "\n\n\b\n",
+        N_("Exempel:"),
+        "\n  " + _EXAMPLE,
+    )
 )
 def recommend() -> None:
     pass
@@ -103,7 +108,7 @@ def _body_option(f: Callable[..., R]) -> Callable[..., R]:
     return click.option(
         "--body-file",
         type=click.File("r", encoding="utf-8"),
-        help="Read --body from this UTF-8 file ('-' for stdin).",
+        help=N_("Läs --body från den här UTF-8-filen ('-' för stdin)."),
     )(f)
 
 
@@ -138,15 +143,24 @@ def _said(parsed: ParsedEntry, *, err: bool) -> None:
 
 @recommend.command(
     "add",
-    help="Publish a new recommendation as an entry in the hub's own feed (origin 0000).\n\n"
-    "Required fields missing from the options are asked for when stdin is a terminal "
-    "(or with --interactive). New recommendations are visible to members unless "
-    f"--visibility says otherwise.\n\n\b\nExample:\n  {_EXAMPLE}",
+    help=help_parts(
+        N_(
+            "Publicera en ny rekommendation som en post i hubbens eget flöde (ursprung 0000)."
+            "\n\nObligatoriska fält som saknas bland flaggorna efterfrågas när stdin är en "
+            "terminal (eller med --interactive). Nya rekommendationer syns för medlemmar om "
+            "inte --visibility säger något annat."
+        ),
+        "\n\n\b\n",
+        N_("Exempel:"),
+        "\n  " + _EXAMPLE,
+    ),
     epilog=EXIT_CODES_HELP,
 )
 @field_options(BODY)
 @_body_option
-@click.option("--interactive", "-i", is_flag=True, help="Ask for missing required fields.")
+@click.option(
+    "--interactive", "-i", is_flag=True, help=N_("Fråga efter obligatoriska fält som saknas.")
+)
 @json_option
 @with_hub
 def recommend_add(hub: Hub, interactive: bool, as_json: bool, **params: Any) -> None:
@@ -165,9 +179,15 @@ def recommend_add(hub: Hub, interactive: bool, as_json: bool, **params: Any) -> 
 
 @recommend.command(
     "edit",
-    help="Publish a new version of a recommendation with the given fields changed.\n\n"
-    "Repeatable options replace the whole list; --clear FIELD empties a field.\n\n"
-    "\b\nExample:\n  samverka hub recommend edit rec-generativ-ai --visibility public",
+    help=help_parts(
+        N_(
+            "Publicera en ny version av en rekommendation med de angivna fälten ändrade.\n\n"
+            "Flaggor som upprepas ersätter hela listan; --clear FÄLT tömmer ett fält."
+        ),
+        "\n\n\b\n",
+        N_("Exempel:"),
+        "\n  samverka hub recommend edit rec-generativ-ai --visibility public",
+    ),
     epilog=EXIT_CODES_HELP,
 )
 @click.argument("record_id", metavar="ID")
@@ -198,8 +218,10 @@ def recommend_edit(
 
 @recommend.command(
     "retire",
-    help="Withdraw a recommendation: a signed tombstone version. Nothing is erased; "
-    "nodes keep its history.",
+    help=N_(
+        "Dra tillbaka en rekommendation: en signerad gravstensversion. Inget raderas; "
+        "noderna behåller dess historik."
+    ),
     epilog=EXIT_CODES_HELP,
 )
 @click.argument("record_id", metavar="ID")
@@ -210,8 +232,8 @@ def recommend_retire(hub: Hub, record_id: str) -> None:
     _said(recommendations.retire(hub.node(), record_id), err=False)
 
 
-@recommend.command("list", help="The council's recommendations, newest change first.")
-@click.option("--include-retired", is_flag=True, help="Also list retired ones.")
+@recommend.command("list", help=N_("Rådets rekommendationer, den senast ändrade först."))
+@click.option("--include-retired", is_flag=True, help=N_("Lista också indragna."))
 @json_option
 @with_hub
 def recommend_list(hub: Hub, include_retired: bool, as_json: bool) -> None:
@@ -240,9 +262,9 @@ def recommend_list(hub: Hub, include_retired: bool, as_json: bool) -> None:
     print_table(table)
 
 
-@recommend.command("show", help="One recommendation in full, with its signing key.")
+@recommend.command("show", help=N_("En rekommendation i sin helhet, med sin signeringsnyckel."))
 @click.argument("record_id", metavar="ID")
-@click.option("--history", is_flag=True, help="Also list every version in the feed.")
+@click.option("--history", is_flag=True, help=N_("Lista också varje version i flödet."))
 @json_option
 @with_hub
 def recommend_show(hub: Hub, record_id: str, history: bool, as_json: bool) -> None:
