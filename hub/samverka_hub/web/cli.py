@@ -13,24 +13,36 @@ from pathlib import Path
 
 import click
 from samverka.cli._common import EXIT_CODES_HELP, dir_option, help_parts
+from samverka.i18n import N_
 
 
 @click.command(
     epilog=help_parts(
-        "Stops on SIGTERM or Ctrl-C. Read-only: it writes nothing to the hub.\n\n", EXIT_CODES_HELP
-    )
+        N_("Stannar vid SIGTERM eller Ctrl-C. Bara läsning: den skriver inget till hubben."),
+        "\n\n",
+        EXIT_CODES_HELP,
+    ),
+    help=N_(
+        "Kör den läsbara webbkatalogen över hubbens OFFENTLIGA poster i MAPP.\n\n"
+        "Sidor på svenska (sök, poster, kommuner, täckning, beprövade lösningar), ett "
+        "JSON-API under /api (OpenAPI på /api/openapi.json) och CSV-export; "
+        "transparensloggen under /log/ som hubben senast signerade den (ingen sekvenserare "
+        "kör här)."
+    ),
 )
 @dir_option
 @click.option(
     "--listen",
     metavar="HOST:PORT",
     default=None,
-    help="Where to serve (plain HTTP; port 0 picks a free port) [default: [web] listen].",
+    help=N_(
+        "Var den ska lyssna (vanlig HTTP; port 0 väljer en ledig port) [standard: [web] listen]."
+    ),
 )
 @click.option(
     "--address-file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help='Once serving, write {"web": HOST:PORT} here (for scripts).',
+    help=N_('Skriv {"web": HOST:PORT} hit när den kör (för skript).'),
 )
 def web(node_dir: Path, listen: str | None, address_file: Path | None) -> None:
     """Serve the read-only web catalog of PUBLIC records from the hub in DIR.
