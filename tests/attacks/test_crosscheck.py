@@ -165,7 +165,7 @@ def test_an_honest_federation_agrees_and_exits_0(scene: Scene, synced: Path) -> 
     assert code == 0, out + err
     mora_line = next(line for line in out.splitlines() if f"{MORA} Mora" in line)
     assert mora_line.startswith("ok") and "#8" in mora_line, out
-    assert "in agreement with the hub and Mora's node" in mora_line, out
+    assert "i samstämmighet med hubben och Moras nod" in mora_line, out
     assert "0 efter, 0 förgrenade" in out.splitlines()[-1], out
 
     assert json_code == 0
@@ -192,8 +192,8 @@ def test_an_unreachable_origin_node_is_reported_and_exits_0(scene: Scene, synced
     result = samverka("crosscheck", "--dir", synced, "--origin", MORA, "--timeout", "5")
     assert result.returncode == 0, result.stdout + result.stderr
     [mora_line, summary] = result.stdout.splitlines()
-    assert mora_line.startswith("ok") and "in agreement with the hub" in mora_line
-    assert f"Mora's node ({scene.mora_address}) not reachable" in mora_line
+    assert mora_line.startswith("ok") and "i samstämmighet med hubben" in mora_line
+    assert f"Moras nod ({scene.mora_address}) kan inte nås" in mora_line
     assert "1 ursprungsnod kan inte nås härifrån" in summary
     assert result.stderr == ""
 
@@ -225,8 +225,8 @@ def test_a_hub_withholding_an_origins_tail_is_caught_and_exits_1(scene: Scene) -
     lines = out.splitlines()
     index = next(i for i, line in enumerate(lines) if f"{MORA} Mora" in line)
     assert lines[index].startswith("BEHIND"), out
-    assert f"{MORA}#6: Mora's node holds the feed up to #8, we only up to #5" in lines[index]
-    assert "→" in lines[index + 1] and "the hub does not show #6..#8" in lines[index + 1]
+    assert f"{MORA}#6: Moras nod har flödet till #8, vi bara till #5" in lines[index]
+    assert "→" in lines[index + 1] and "hubben visar inte #6..#8" in lines[index + 1]
     assert "1 efter" in lines[-1]
     assert f"fel: 1 flöde skiljer sig från det den här noden har: {MORA} (behind)" in err
     assert "tips:" in err and "samverka sync" in err
@@ -294,7 +294,7 @@ def test_a_withheld_tail_is_repaired_from_the_origins_node(scene: Scene) -> None
     # The cross-check now agrees with Mora's node.
     assert check_code == 0, check_out
     mora_line = next(line for line in check_out.splitlines() if f"{MORA} Mora" in line)
-    assert "Mora's node" in mora_line and "#8" in mora_line, check_out
+    assert "Moras nod" in mora_line and "#8" in mora_line, check_out
 
 
 def test_entries_the_hub_cannot_prove_are_fetched_from_the_origins_node(scene: Scene) -> None:

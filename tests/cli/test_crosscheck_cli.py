@@ -47,7 +47,7 @@ def test_only_unreachable_sources_are_a_transport_error_with_the_report_printed(
         ("peer", peer, False),
     ]
     assert all(s["error"] for s in report["sources"])
-    assert f"fel: could not ask the hub at {hub}" in result.stderr
+    assert f"fel: kunde inte fråga hubben på {hub}" in result.stderr
     assert peer in result.stderr and "tips:" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -60,3 +60,46 @@ def test_help_names_the_options_and_the_exit_codes(cli: Cli) -> None:
     english = cli("--lang", "en", "crosscheck", "--help").output
     assert "withholds" in english and "1 when a source holds more" in english
     assert "crosscheck" in cli("--help").output
+
+
+def test_per_origin_lines_follow_the_language_and_json_keeps_the_labels() -> None:
+    """The lines name the sources in the reader's language; the JSON keeps the core's
+    labels ("the hub", "Mora's node") whatever the language."""
+    from samverka.cli.crosscheck import _describe, _hint
+    from samverka.i18n import set_language
+    from samverka.replication.crosscheck import (
+        Agreement,
+        HeadMismatch,
+        MismatchKind,
+        OriginCheck,
+        Source,
+        SourceKind,
+        SourceVerdict,
+    )
+
+    hub = Source(SourceKind.HUB, "hub:1", "the hub")
+    mora = Source(SourceKind.ORIGIN, "mora:1", "Mora's node", "2062")
+    agree = OriginCheck("2062", 8, (SourceVerdict(hub, Agreement.AGREE, 8),
+                                    SourceVerdict(mora, Agreement.AGREE, 8)), ())  # fmt: skip
+    behind = OriginCheck(
+        "2062",
+        5,
+        (SourceVerdict(hub, Agreement.AGREE, 5), SourceVerdict(mora, Agreement.BEHIND, 8)),
+        (HeadMismatch("2062", MismatchKind.BEHIND, 5, 8, "Mora's node"),),
+    )
+    try:
+        set_language("sv")
+        assert _describe(agree) == "vi har #8, i samstämmighet med hubben och Moras nod"
+        assert _describe(behind).startswith("2062#6: Moras nod har flödet till #8")
+        assert _hint(behind).startswith("hubben visar inte #6..#8: Mora")
+        set_language("en")
+        assert (
+            _describe(agree)
+            == agree.describe()
+            == ("we hold #8, in agreement with the hub and Mora's node")
+        )
+        assert _describe(behind) == behind.describe()
+        assert _hint(behind) == behind.hint()
+        assert agree.as_json()["sources"][1]["source"] == "Mora's node"  # type: ignore[index]
+    finally:
+        set_language("sv")

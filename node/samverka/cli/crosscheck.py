@@ -28,16 +28,23 @@ from samverka.cli._common import (
 )
 from samverka.errors import ConfigError, SamverkaError, TransportError
 from samverka.i18n import N_, _
-from samverka.protocol.kommuner import is_origin
+from samverka.protocol.kommuner import is_origin, kommun_name
 from samverka.replication.crosscheck import (
     DEFAULT_CONCURRENCY,
     DEFAULT_TIMEOUT,
     Agreement,
+    MismatchKind,
+    SourceKind,
     ViewStatus,
 )
 
 if TYPE_CHECKING:
-    from samverka.replication.crosscheck import CrossCheck, OriginCheck
+    from samverka.replication.crosscheck import (
+        CrossCheck,
+        HeadMismatch,
+        OriginCheck,
+        Source,
+    )
 
 
 def _origins(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> list[str]:
@@ -172,12 +179,14 @@ def _verdict(result: CrossCheck) -> SamverkaError | None:
     before a transport problem (4)."""
     split = result.split_views
     if split:
-        names = "; ".join(f"{v.source.label}: {v.detail}" for v in split)
+        names = "; ".join(f"{_label(v.source)}: {v.detail}" for v in split)
         return SamverkaError(
-            f"split view of the hub's transparency log: {names}",
-            hint=f"both signed checkpoints are kept in {split[0].evidence} (its README.txt "
-            "says how anyone can check them); this node cosigns nothing more until "
-            "tlog/halted is removed. Send the folder to the council",
+            _("delad vy av hubbens transparenslogg: {names}").format(names=names),
+            hint=_(
+                "båda signerade kontrollpunkterna sparas i {path} (dess README.txt säger "
+                "hur vem som helst kan kontrollera dem); den här noden kontrasignerar inget "
+                "mer förrän tlog/halted tas bort. Skicka mappen till rådet"
+            ).format(path=split[0].evidence),
         )
     mismatched = result.mismatched
     if mismatched:
@@ -186,7 +195,7 @@ def _verdict(result: CrossCheck) -> SamverkaError | None:
             _("{feeds} skiljer sig från det den här noden har: {names}").format(
                 feeds=counted(len(mismatched), N_("flöde"), N_("flöden")), names=names
             ),
-            hint=mismatched[0].hint()
+            hint=_hint(mismatched[0])
             if len(mismatched) == 1
             else _(
                 "se pilraden under varje ursprung ovan; kör `samverka sync` först, sedan "
@@ -196,11 +205,18 @@ def _verdict(result: CrossCheck) -> SamverkaError | None:
         )
     failed = result.failed_sources
     if failed:
-        names = "; ".join(f"{a.source.label} at {a.source.address}: {a.error}" for a in failed)
+        names = "; ".join(
+            _("{source} på {address}: {error}").format(
+                source=_label(a.source), address=a.source.address, error=a.error
+            )
+            for a in failed
+        )
         return TransportError(
-            f"could not ask {names}",
-            hint="check the network towards it and that it runs "
-            "(`samverka doctor` checks the way to the hub)",
+            _("kunde inte fråga {names}").format(names=names),
+            hint=_(
+                "kontrollera nätet dit och att den är igång (`samverka doctor` kontrollerar "
+                "vägen till hubben)"
+            ),
         )
     return None
 
@@ -218,13 +234,13 @@ def _lines(result: CrossCheck, *, quiet: bool) -> list[str]:
     for check in result.origins:
         if quiet and not check.mismatches:
             continue
-        lines.append(f"{_MARK[check.status]:<6}  {_origin_name(check)}  {check.describe()}")
+        lines.append(f"{_MARK[check.status]:<6}  {_origin_name(check)}  {_describe(check)}")
         if check.mismatches:
-            lines.append(f"{'':<6}  {'':<20}  → {check.hint()}")
+            lines.append(f"{'':<6}  {'':<20}  → {_hint(check)}")
     for answer in result.failed_sources:
         lines.append(
             _("{source} på {address}: {error}").format(
-                source=answer.source.label, address=answer.source.address, error=answer.error
+                source=_label(answer.source), address=answer.source.address, error=answer.error
             )
         )
     for view in result.views:
@@ -232,7 +248,7 @@ def _lines(result: CrossCheck, *, quiet: bool) -> list[str]:
             lines.append(
                 "SPLIT   "
                 + _("hubbens logg som {source} har den: {detail}").format(
-                    source=view.source.label, detail=view.detail
+                    source=_label(view.source), detail=view.detail
                 )
             )
             lines.append(f"{'':<6}  " + _("bevisen sparade i {path}").format(path=view.evidence))
@@ -240,11 +256,137 @@ def _lines(result: CrossCheck, *, quiet: bool) -> list[str]:
             lines.append(
                 "?       "
                 + _("hubbens logg som {source} har den: {detail}").format(
-                    source=view.source.label, detail=view.detail
+                    source=_label(view.source), detail=view.detail
                 )
             )
     lines.append(_summary(result))
     return lines
+
+
+# -- the per-origin lines in the reader's language (--json keeps the core's labels) --------
+
+
+def _genitive(name: str) -> str:
+    """A kommun's name as owner: "Moras", "Västerås"."""
+    return name if name[-1:].lower() in ("s", "x", "z") else f"{name}s"
+
+
+def _label(source: Source) -> str:
+    """How the lines name ``source`` (the JSON's ``source`` is the core's label)."""
+    if source.kind is SourceKind.HUB:
+        return _("hubben")
+    if not source.origin:
+        return _("noden på {address}").format(address=source.address)
+    name = kommun_name(source.origin)
+    if source.kind is SourceKind.ORIGIN:
+        return _("{owner} nod").format(owner=_genitive(name), name=name)
+    return _("{owner} nod ({address})").format(
+        owner=_genitive(name), name=name, address=source.address
+    )
+
+
+def _and(items: list[str]) -> str:
+    if len(items) == 1:
+        return items[0]
+    return _("{items} och {last}").format(items=", ".join(items[:-1]), last=items[-1])
+
+
+def _mismatch(check: OriginCheck, mismatch: HeadMismatch) -> str:
+    labels = {v.source.label: _label(v.source) for v in check.verdicts}
+    source = labels.get(mismatch.source, mismatch.source)
+    if mismatch.kind is MismatchKind.BEHIND:
+        return _(
+            "{origin}#{sequence}: {source} har flödet till #{theirs}, vi bara till #{ours}: "
+            "posterna #{sequence}..#{theirs} har undanhållits oss eller inte nått oss än"
+        ).format(
+            origin=mismatch.origin,
+            sequence=mismatch.sequence,
+            source=source,
+            theirs=mismatch.theirs,
+            ours=mismatch.ours,
+        )
+    return _(
+        "{origin}#{theirs}: {source} har en annan post på det här numret än vi: flödet har "
+        "två historier"
+    ).format(origin=mismatch.origin, theirs=mismatch.theirs, source=source)
+
+
+def _describe(check: OriginCheck) -> str:
+    """One line: the head and who agrees, or each mismatch (OriginCheck.describe, in
+    the reader's language)."""
+    if check.mismatches:
+        return "; ".join(_mismatch(check, m) for m in check.mismatches)
+    agreeing = [_label(v.source) for v in check.verdicts if v.status is Agreement.AGREE]
+    if check.ours:
+        text = _("vi har #{sequence}").format(sequence=check.ours)
+    else:
+        text = _("vi har inget av flödet")
+    if agreeing:
+        text += _(", i samstämmighet med {sources}").format(sources=_and(agreeing))
+    if check.own:
+        text += _(" (vårt eget flöde)")
+        behind_us = [
+            _("{source} har #{sequence}").format(source=_label(v.source), sequence=v.theirs)
+            for v in check.verdicts
+            if v.status is Agreement.AGREE and v.theirs < check.ours
+        ]
+        if behind_us:
+            text += "; " + _("{sources}: inte skickat än").format(sources=_and(behind_us))
+    missing = [
+        _("{source} ({address}) kan inte nås: {error}").format(
+            source=_label(v.source), address=v.source.address, error=v.error
+        )
+        for v in check.verdicts
+        if v.status is Agreement.UNREACHABLE
+    ]
+    if missing:
+        text += "; " + "; ".join(missing)
+    return text
+
+
+def _hint(check: OriginCheck) -> str:
+    """What to do about a mismatch (OriginCheck.hint, in the reader's language)."""
+    forks = [m for m in check.mismatches if m.kind is MismatchKind.FORK]
+    behind = [m for m in check.mismatches if m.kind is MismatchKind.BEHIND]
+    name = check.name
+    if forks and check.own:
+        return _(
+            "vårt eget flöde har två historier: publicera inget från den här noden förrän "
+            "det är utrett; en annan kopia av nodmappen (en gammal säkerhetskopia, en klon) "
+            "publicerade, eller signeringsnyckeln är i andra händer; säg till rådet "
+            "(AI-rådet), se docs/OPERATIONS.md, 'Restoring a node'"
+        )
+    if forks:
+        return _(
+            "två historier av {name}s flöde finns, och bara dess signeringsnyckel kan ha "
+            "signerat båda: säg till {name}s driftansvariga (en nodmapp återställd eller "
+            "kopierad och publicerad från två gånger, eller en stulen nyckel) och rådet "
+            "(AI-rådet)"
+        ).format(name=name)
+    if not behind:
+        return ""
+    if check.own:
+        return _(
+            "källan har mer av vårt eget flöde än den här noden (återställd från en äldre "
+            "säkerhetskopia?): publicera inget; kör `samverka sync` för att ta tillbaka "
+            "posterna"
+        )
+    first = min(m.sequence for m in behind)
+    last = max(m.theirs for m in behind)
+    entries = f"#{first}..#{last}" if first < last else f"#{first}"
+    if any(
+        v.source.kind is SourceKind.HUB and v.status is Agreement.BEHIND for v in check.verdicts
+    ):
+        return _(
+            "hubben annonserar {entries}: kör `samverka sync`; om noden fortfarande ligger "
+            "efter sedan, annonserar hubben poster den inte lämnar ut (undanhållande): säg "
+            "till rådet (AI-rådet)"
+        ).format(entries=entries)
+    return _(
+        "hubben visar inte {entries}: {name} har kanske inte skickat dem än; kör "
+        "`samverka sync` och `samverka crosscheck` igen senare; om det står kvar "
+        "undanhåller hubben dem: säg till rådet (AI-rådet) och {name}"
+    ).format(entries=entries, name=name)
 
 
 def _origin_name(check: OriginCheck) -> str:
