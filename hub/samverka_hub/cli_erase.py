@@ -20,9 +20,17 @@ import sys
 from typing import TYPE_CHECKING
 
 import click
-from samverka.cli._common import EXIT_CODES_HELP, json_option, print_json
-from samverka.cli.erase import check_text, erasure_json, note_option, reason_option, say_erased
+from samverka.cli._common import EXIT_CODES_HELP, help_parts, json_option, print_json
+from samverka.cli.erase import (
+    VERSION_HELP,
+    check_text,
+    erasure_json,
+    note_option,
+    reason_option,
+    say_erased,
+)
 from samverka.errors import SamverkaError
+from samverka.i18n import N_, _
 from samverka.ops.logs import JsonFormatter
 from samverka.protocol.erasure import REASONS
 from samverka.protocol.kommuner import is_origin
@@ -51,10 +59,17 @@ class _EraseGroup(click.Group):
 
 @click.group(
     cls=_EraseGroup,
-    help="Erase a kommun's record on its request: a signed erasure by the hub.\n\n"
-    "Every holder (the hub's database, every node that syncs, bundles made afterwards) "
-    "keeps only the hashes of the erased versions; the text goes, the chain still "
-    f"verifies.\n\n\b\nExample:\n  {_EXAMPLE}\n  samverka hub erase list",
+    help=help_parts(
+        N_(
+            "Radera en kommuns post på dess begäran: en signerad radering av hubben.\n\n"
+            "Varje innehavare (hubbens databas, varje nod som synkar, buntar som görs "
+            "efteråt) behåller bara hasharna av de raderade versionerna; texten försvinner, "
+            "kedjan verifieras fortfarande."
+        ),
+        "\n\n\b\n",
+        N_("Exempel:"),
+        f"\n  {_EXAMPLE}\n  samverka hub erase list",
+    ),
 )
 def erase() -> None:
     pass
@@ -62,7 +77,9 @@ def erase() -> None:
 
 @erase.command(
     "record",
-    help=f"Erase ORIGIN's record ID.\n\n\b\nExample:\n  {_EXAMPLE}",
+    help=help_parts(
+        N_("Radera ursprunget ORIGINs post ID."), "\n\n\b\n", N_("Exempel:"), f"\n  {_EXAMPLE}"
+    ),
     epilog=EXIT_CODES_HELP,
 )
 @click.argument("origin", metavar="ORIGIN")
@@ -71,7 +88,7 @@ def erase() -> None:
 @click.option(
     "--request-ref",
     required=True,
-    help="Kommunens begäran (t.ex. diarienummer); sparas i den signerade raderingen.",
+    help=N_("Kommunens begäran (t.ex. diarienummer); sparas i den signerade raderingen."),
 )
 @note_option
 @click.option(
@@ -79,7 +96,7 @@ def erase() -> None:
     "versions",
     type=click.IntRange(min=1),
     multiple=True,
-    help="Radera bara denna version (upprepa för fler); utan: alla versioner.",
+    help=VERSION_HELP,
 )
 @json_option
 @with_hub
@@ -94,9 +111,9 @@ def erase_record(
     as_json: bool,
 ) -> None:
     if not is_origin(origin):
-        raise SamverkaError(f"{origin[:8]!r} är ingen kommunkod")
+        raise SamverkaError(_("{value!r} är ingen kommunkod").format(value=origin[:8]))
     if not request_ref.strip():
-        raise SamverkaError("--request-ref: ange kommunens begäran (t.ex. diarienummer)")
+        raise SamverkaError(_("--request-ref: ange kommunens begäran (t.ex. diarienummer)"))
     check_text(note, request_ref)
     parsed = (
         hub.node()
@@ -143,7 +160,7 @@ def _audit_to_stderr() -> None:
     log.propagate = False
 
 
-@erase.command("list", help="Every erased entry the hub holds, and the erasure behind it.")
+@erase.command("list", help=N_("Varje raderad post som hubben har, och raderingen bakom den."))
 @json_option
 @with_hub
 def erase_list(hub: Hub, as_json: bool) -> None:
@@ -164,8 +181,9 @@ def erase_list(hub: Hub, as_json: bool) -> None:
         )
         return
     if not rows:
-        click.echo("inget är raderat")
+        click.echo(_("inget är raderat"))
     for r in rows:
         click.echo(
-            f"{r.origin}#{r.sequence}  {r.record_id}  raderad av {r.by_origin}#{r.by_sequence}"
+            f"{r.origin}#{r.sequence}  {r.record_id}  "
+            + _("raderad av {erasure}").format(erasure=f"{r.by_origin}#{r.by_sequence}")
         )

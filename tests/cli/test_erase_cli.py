@@ -79,7 +79,14 @@ def test_erase_refuses_a_long_note_an_unknown_reason_and_another_kind(
     assert long_note.exit_code != 0 and "201" in long_note.output
     assert cli("usecase", "erase", "uc-a", "--reason", "tyckte-inte-om", node=leksand).exit_code
     other_kind = cli("lesson", "erase", "uc-a", "--reason", "annat", node=leksand)
-    assert other_kind.exit_code != 0
+    assert other_kind.exit_code != 0 and "är inte av typen lärdom" in other_kind.output
+    english = cli("--lang", "en", "usecase", "erase", "uc-none", "--reason", "annat",
+                  node=leksand)  # fmt: skip
+    assert english.exit_code != 0 and "no use case 'uc-none' to erase" in english.output
+    assert "--note has 201 characters" in cli(
+        "--lang", "en", "usecase", "erase", "uc-a", "--reason", "annat", "--note", "x" * 201,
+        node=leksand,
+    ).output  # fmt: skip
     with Node.open(leksand) as node:
         assert node.store.get_record(LEKSAND, "uc-a") is not None
         assert node.store.erased_entries() == []

@@ -116,6 +116,8 @@ def test_nothing_to_export_writes_no_file(cli: Cli, leksand: Path, tmp_path: Pat
     result = cli("export", "--format", "dcat-ttl", "--out", out, node=leksand)
     assert result.exit_code == 0, result.output
     assert "Inga poster att exportera" in result.output
+    english = cli("--lang", "en", "export", "--format", "dcat-ttl", "--out", out, node=leksand)
+    assert "No records to export as DCAT-AP-SE as Turtle" in english.output
     assert not out.exists()
 
 

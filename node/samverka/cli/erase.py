@@ -13,18 +13,20 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from samverka.cli._common import EXIT_CODES_HELP, json_option, print_json, with_node
+from samverka.cli._common import EXIT_CODES_HELP, help_parts, json_option, print_json, with_node
 from samverka.errors import SamverkaError
+from samverka.i18n import N_, _
 from samverka.protocol.erasure import MAX_NOTE_CHARS, MAX_REQUEST_REF_CHARS, REASONS
 
 if TYPE_CHECKING:
     from samverka.node import Node
     from samverka.protocol.entries import ParsedEntry
 
-REASON_HELP = (
+REASON_HELP = N_(
     "Varför: personuppgifter, sekretess, intrang (upphovsrätt, förtal), beslut (domstol "
     "eller myndighet) eller annat."
 )
+VERSION_HELP = N_("Radera bara denna version (upprepa för fler); utan: alla versioner.")
 
 
 def reason_option(f: Any) -> Any:
@@ -41,16 +43,26 @@ def note_option(f: Any) -> Any:
     return click.option(
         "--note",
         default="",
-        help=f"Kort förklaring (högst {MAX_NOTE_CHARS} tecken); upprepa aldrig det som raderas.",
+        help=help_parts(
+            N_("Kort förklaring (högst"),
+            f" {MAX_NOTE_CHARS} ",
+            N_("tecken); upprepa aldrig det som raderas."),
+        ),
     )(f)
 
 
 def check_text(note: str, request_ref: str = "") -> None:
     if len(note) > MAX_NOTE_CHARS:
-        raise SamverkaError(f"--note har {len(note)} tecken, högst {MAX_NOTE_CHARS}")
+        raise SamverkaError(
+            _("{option} har {count} tecken, högst {most}").format(
+                option="--note", count=len(note), most=MAX_NOTE_CHARS
+            )
+        )
     if len(request_ref) > MAX_REQUEST_REF_CHARS:
         raise SamverkaError(
-            f"--request-ref har {len(request_ref)} tecken, högst {MAX_REQUEST_REF_CHARS}"
+            _("{option} har {count} tecken, högst {most}").format(
+                option="--request-ref", count=len(request_ref), most=MAX_REQUEST_REF_CHARS
+            )
         )
 
 
@@ -72,24 +84,37 @@ def say_erased(parsed: ParsedEntry, *, err: bool = False) -> None:
     e = parsed.record.erasure
     sequences = ", ".join(f"#{i.sequence}" for i in e.entries)
     click.echo(
-        f"raderade {e.origin}:{e.record_id} ({sequences}): innehållet är borta här, "
-        f"hashkedjan kvar; raderingen {parsed.origin}#{parsed.sequence} sprids till hubben "
-        "och alla noder som hämtar den",
+        _(
+            "raderade {record} ({sequences}): innehållet är borta här, hashkedjan kvar; "
+            "raderingen {erasure} sprids till hubben och alla noder som hämtar den"
+        ).format(
+            record=f"{e.origin}:{e.record_id}",
+            sequences=sequences,
+            erasure=f"{parsed.origin}#{parsed.sequence}",
+        ),
         err=err,
     )
 
 
 def erase_command(record_kind: int, noun: str, name: str) -> click.Command:
-    """The ``erase`` subcommand of one record kind's group."""
+    """The ``erase`` subcommand of one record kind's group (``noun`` the msgid of the
+    kind's name in messages, records.NOUNS)."""
 
     @click.command(
         "erase",
-        help=f"Erase one of this kommun's {noun}s: a signed erasure entry.\n\n"
-        "Every holder (this node, the hub, every node that syncs) keeps only the hashes of "
-        "the erased versions: the text is gone, the feed's chain still verifies. Use it for "
-        "text that must not stay published (e.g. personal data); `retire` only withdraws.\n\n"
-        f"\b\nExample:\n  samverka {name} erase ID --reason personuppgifter "
-        '--note "ett namn i sammanfattningen"',
+        help=help_parts(
+            N_(
+                "Radera en av kommunens poster av den här typen: en signerad radering.\n\n"
+                "Varje innehavare (den här noden, hubben, varje nod som synkar) behåller bara "
+                "hasharna av de raderade versionerna: texten är borta, flödets kedja "
+                "verifieras fortfarande. Använd den för text som inte får stå kvar publicerad "
+                "(t.ex. personuppgifter); `retire` drar bara in."
+            ),
+            "\n\n\b\n",
+            N_("Exempel:"),
+            f"\n  samverka {name} erase ID --reason personuppgifter "
+            '--note "ett namn i sammanfattningen"',
+        ),
         epilog=EXIT_CODES_HELP,
     )
     @click.argument("record_id", metavar="ID")
@@ -100,7 +125,7 @@ def erase_command(record_kind: int, noun: str, name: str) -> click.Command:
         "versions",
         type=click.IntRange(min=1),
         multiple=True,
-        help="Radera bara denna version (upprepa för fler); utan: alla versioner.",
+        help=VERSION_HELP,
     )
     @json_option
     @with_node
@@ -116,11 +141,17 @@ def erase_command(record_kind: int, noun: str, name: str) -> click.Command:
         held = node.store.record_entries(node.origin, record_id)
         stored = node.store.get_record(node.origin, record_id)
         if stored is not None and stored.kind != record_kind:
-            raise SamverkaError(f"{record_id!r} är inte av typen {noun}")
+            raise SamverkaError(
+                _("{id!r} är inte av typen {noun}").format(id=record_id, noun=_(noun))
+            )
         if not held:
             raise SamverkaError(
-                f"ingen {noun} {record_id!r} att radera i {node.origin}s flöde",
-                hint=f"lista med `samverka {name} list --include-retired`",
+                _("{noun} {id!r} finns inte i {origin}s flöde att radera").format(
+                    noun=_(noun), id=record_id, origin=node.origin
+                ),
+                hint=_("lista med `{command}`").format(
+                    command=f"samverka {name} list --include-retired"
+                ),
             )
         parsed = node.publisher().erase(
             record_id, versions=versions, reason=REASONS[reason], note=note

@@ -664,7 +664,7 @@ def kind_group(body: str) -> click.Group:
 
     group.add_command(list_command(body, record_kind, noun, name))
     group.add_command(show_command(noun, name))
-    group.add_command(erase_command(record_kind, noun, name))
+    group.add_command(erase_command(record_kind, NOUNS[body], name))
     return group
 
 

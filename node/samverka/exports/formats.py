@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from samverka.exports import Publisher, atrs, dcat, eudatabase, eurocities, exportable, publiccode
+from samverka.i18n import N_
 from samverka.v1 import records_pb2
 
 R = records_pb2
@@ -21,7 +22,8 @@ R = records_pb2
 @dataclass(frozen=True, slots=True)
 class Format:
     name: str
-    #: What it is, in Swedish (for --help and the catalog's export page).
+    #: What it is, in Swedish (for --help and the catalog's export page); a msgid the
+    #: CLI translates when it shows it.
     label: str
     #: True when --out names a folder (one file per record).
     folder: bool
@@ -33,30 +35,34 @@ FORMATS: dict[str, Format] = {
     for f in (
         Format(
             "dcat-rdfxml",
-            "DCAT-AP-SE som RDF/XML (det Sveriges dataportal skördar)",
+            N_("DCAT-AP-SE som RDF/XML (det Sveriges dataportal skördar)"),
             False,
             "application/rdf+xml",
         ),
-        Format("dcat-ttl", "DCAT-AP-SE som Turtle (Sveriges dataportal)", False, "text/turtle"),
-        Format("dcat-jsonld", "DCAT-AP-SE som JSON-LD", False, "application/ld+json"),
+        Format("dcat-ttl", N_("DCAT-AP-SE som Turtle (Sveriges dataportal)"), False, "text/turtle"),
+        Format("dcat-jsonld", N_("DCAT-AP-SE som JSON-LD"), False, "application/ld+json"),
         Format(
             "publiccode",
-            "publiccode.yml för lösningar som är kod (en fil per lösning)",
+            N_("publiccode.yml för lösningar som är kod (en fil per lösning)"),
             True,
             "application/yaml",
         ),
         Format(
             "atrs",
-            "ATRS (Storbritanniens algoritmregisterstandard), JSON",
+            N_("ATRS (Storbritanniens algoritmregisterstandard), JSON"),
             False,
             "application/json",
         ),
-        Format("eurocities-csv", "Eurocities algoritmregister, CSV", False, "text/csv"),
-        Format("eurocities-json", "Eurocities algoritmregister, JSON", False, "application/json"),
+        Format("eurocities-csv", N_("Eurocities algoritmregister, CSV"), False, "text/csv"),
+        Format(
+            "eurocities-json", N_("Eurocities algoritmregister, JSON"), False, "application/json"
+        ),
         Format(
             "eu-database",
-            "utkast till EU-databasen för AI-system med hög risk (JSON och Markdown per "
-            "användningsfall)",
+            N_(
+                "utkast till EU-databasen för AI-system med hög risk (JSON och Markdown per "
+                "användningsfall)"
+            ),
             True,
             "application/json",
         ),
