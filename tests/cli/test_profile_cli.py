@@ -78,6 +78,9 @@ def test_profile_set_show_and_new_versions_replace_it(cli: Cli, leksand: Path) -
     assert "10 000–24 999 invånare" in shown
     assert "högsta riskklass: minimal risk" in shown
     assert "personuppgifter: får inte behandlas" in shown
+    english = ok(cli("--lang", "en", "profile", "show", node=leksand))
+    assert "highest risk class: minimal risk" in english
+    assert "personal data: must not be processed" in english
     ok(cli("profile", "set", "--dpia-kravs", node=leksand))
     data = json.loads(ok(cli("profile", "show", "--json", node=leksand)))
     assert data["version"] == 2 and data["kommun_group"] == "C9"
@@ -150,6 +153,10 @@ def test_adopt_is_guarded_by_the_kommuns_rules(cli: Cli, leksand_with_tibro: Pat
         refused.stderr
     )
     assert '--trots-regel "skäl"' in refused.stderr
+    english = cli("--lang", "en", "adopt", f"{TIBRO}/sol-bedomning", node=leksand)
+    assert "1472/sol-bedomning breaks the kommun's AI rules: the risk class is high" in (
+        english.stderr
+    )
     with Node.open(leksand) as node:
         assert node.store.list_records(kinds=[R.RECORD_KIND_ADOPTION]) == []
     # The personal-data rule, through a use case adopted directly.
@@ -199,6 +206,10 @@ def test_passar_ranks_what_similar_kommuner_run_within_the_rules(
     assert "följer era AI-regler" in found[0]["reasons"]
     text = ok(cli("passar", node=leksand))
     assert "Passar er (Leksand): 2 förslag" in text and "Mallbibliotek" in text
+    assert "liknande kommun(er): Tibro (B4, 10 000–24 999 invånare; samma storlek)" in text
+    english = ok(cli("--lang", "en", "passar", node=leksand))
+    assert "similar kommun(er): Tibro (B4, 10,000–24,999 inhabitants; the same size)" in english
+    assert "follows your AI rules" in english
     # Adopted: left out. Interests outside administration: nothing left.
     ok(cli("adopt", f"{TIBRO}/sol-mallar", node=leksand))
     after = json.loads(ok(cli("passar", "--json", node=leksand)))

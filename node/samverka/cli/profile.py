@@ -18,7 +18,7 @@ from google.protobuf.json_format import MessageToDict
 from samverka.cli._common import EXIT_CODES_HELP, help_parts, json_option, print_json, with_node
 from samverka.errors import SamverkaError
 from samverka.i18n import N_, _, language
-from samverka.protocol.aipolicy import describe_rules
+from samverka.protocol.aipolicy import render, rule_reasons
 from samverka.protocol.kommuner import is_kommunkod, kommun_name
 from samverka.protocol.validation import PROFILE_ID
 from samverka.protocol.vocab import (
@@ -29,7 +29,7 @@ from samverka.protocol.vocab import (
     SERVICE_AREA,
     VISIBILITY,
 )
-from samverka.records.profile import held_profile, suggestions
+from samverka.records.profile import held_profile, say_reasons, suggestions
 from samverka.v1 import records_pb2
 
 if TYPE_CHECKING:
@@ -258,7 +258,7 @@ def print_profile(node: Node, origin: str) -> None:
         ),
         (_("kontaktroller"), "; ".join(prof.contact_roles) or "–"),
     ]
-    rows += [(_("AI-regler"), line) for line in describe_rules(prof.ai_rules)]
+    rows += [(_("AI-regler"), render(r, _, lang)) for r in rule_reasons(prof.ai_rules)]
     if prof.note:
         rows.append((_("anteckning"), prof.note))
     rows += [
@@ -357,5 +357,5 @@ def passar(node: Node, limit: int, as_json: bool) -> None:
     for i, s in enumerate(found, 1):
         kind = RECORD_KIND.label(s.kind, language())
         click.echo(f"{i:>3}. {s.title}  [{kind}, {s.origin}/{s.record_id}]")
-        for reason in s.reasons:
+        for reason in say_reasons(s, _, language()):
             click.echo(f"       – {reason}")

@@ -14,12 +14,13 @@ it already adopted. Each suggestion says why it is there.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from samverka.errors import SamverkaError
-from samverka.protocol.aipolicy import AiFacts, Breach, breaches, facts_of
+from samverka.i18n import N_, _, language
+from samverka.protocol.aipolicy import AiFacts, Breach, Reason, breaches, facts_of, render
 from samverka.protocol.kommuner import kommun_name
 from samverka.protocol.validation import PROFILE_ID
 from samverka.protocol.vocab import KOMMUN_GROUP, POPULATION_BAND, SERVICE_AREA
@@ -98,11 +99,25 @@ def check_rules(store: Holdings, own_origin: str, target: StoredRecord) -> RuleC
     return RuleCheck(True, facts, tuple(breaches(profile.ai_rules, facts)))
 
 
-def profile_line(profile: records_pb2.KommunProfile) -> str:
+def profile_line(profile: records_pb2.KommunProfile, lang: str = "sv") -> str:
     """'C9, 10 000–24 999 invånare': how a kommun is described in reasons."""
     group = KOMMUN_GROUP.key(profile.kommun_group).upper()
-    band = POPULATION_BAND.label(profile.population_band)
+    band = POPULATION_BAND.label(profile.population_band, lang)
     return ", ".join(p for p in (group, band) if p)
+
+
+#: The texts of a suggestion's reasons (Swedish msgids, marked for the CLI's catalogs).
+SUGGESTION_TEXTS: dict[str, str] = {
+    "used_by": N_("används i drift eller har införts av {count} liknande kommun(er): {named}"),
+    "similar": N_("{name} ({profile}; {same})"),
+    "same_group": N_("samma kommungrupp ({group})"),
+    "same_size": N_("samma storlek"),
+    "interest": N_("inom ert intresseområde {area}"),
+    "fits_rules": N_("följer era AI-regler"),
+    "risk_unknown": N_("bryter inte mot era AI-regler, men riskklassen är okänd"),
+}
+#: How two shared traits are joined (the msgid crosscheck's lists share).
+AND = N_("{items} och {last}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,24 +131,76 @@ class Suggestion:
     service_area: int
     #: Similar kommuner that run it in production or adopted it, by kommunkod.
     kommuner: tuple[str, ...]
-    reasons: tuple[str, ...] = field(default=())
+    #: Why, without words (:func:`say_reasons` puts them in words).
+    why: tuple[Reason, ...] = field(default=())
+    #: ``used_by``: each similar kommun, what it shares (``similar`` reasons).
+    similar: tuple[Reason, ...] = field(default=())
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """Why, in Swedish (the web catalog and ``passar --json``)."""
+        return tuple(say_reasons(self))
+
+
+def say_reasons(
+    suggestion: Suggestion, translate: Callable[[str], str] = lambda t: t, lang: str = "sv"
+) -> list[str]:
+    """A suggestion's reasons in words: Swedish by default; the CLI passes its gettext
+    and language."""
+
+    def similar(r: Reason) -> str:
+        group = str(r.params.get("same_group", ""))
+        same = [translate(SUGGESTION_TEXTS["same_group"]).format(group=group)] if group else []
+        if r.params.get("same_size"):
+            same.append(translate(SUGGESTION_TEXTS["same_size"]))
+        joined = translate(AND).format(items=same[0], last=same[1]) if len(same) == 2 else same[0]
+        profile = ", ".join(
+            p
+            for p in (
+                str(r.params.get("group", "")),
+                POPULATION_BAND.label(int(r.params.get("band", 0)), lang),
+            )
+            if p
+        )
+        return translate(SUGGESTION_TEXTS["similar"]).format(
+            name=r.params["name"], profile=profile, same=joined
+        )
+
+    lines = []
+    for r in suggestion.why:
+        text = translate(SUGGESTION_TEXTS[r.code])
+        if r.code == "used_by":
+            named = ", ".join(similar(k) for k in suggestion.similar)
+            lines.append(text.format(count=r.params["count"], named=named))
+        elif r.code == "interest":
+            lines.append(text.format(area=SERVICE_AREA.label(int(r.params["area"]), lang)))
+        else:
+            lines.append(text)
+    return lines
 
 
 def similar_kommuner(
     own: records_pb2.KommunProfile, profiles: dict[str, records_pb2.KommunProfile], own_origin: str
-) -> dict[str, str]:
-    """Origins whose profile shares the band or the group, each with what it shares."""
-    similar: dict[str, str] = {}
+) -> dict[str, Reason]:
+    """Origins whose profile shares the band or the group, each with what it shares
+    (a ``similar`` reason: ``same_group`` the group shared, ``same_size`` 1 or 0)."""
+    similar: dict[str, Reason] = {}
     for origin, other in profiles.items():
         if origin == own_origin:
             continue
-        same = []
-        if own.kommun_group and other.kommun_group == own.kommun_group:
-            same.append(f"samma kommungrupp ({KOMMUN_GROUP.key(own.kommun_group).upper()})")
-        if own.population_band and other.population_band == own.population_band:
-            same.append("samma storlek")
-        if same:
-            similar[origin] = " och ".join(same)
+        group = own.kommun_group and other.kommun_group == own.kommun_group
+        size = own.population_band and other.population_band == own.population_band
+        if group or size:
+            similar[origin] = Reason(
+                "similar",
+                {
+                    "name": kommun_name(origin),
+                    "group": KOMMUN_GROUP.key(other.kommun_group).upper(),
+                    "band": int(other.population_band),
+                    "same_group": KOMMUN_GROUP.key(own.kommun_group).upper() if group else "",
+                    "same_size": 1 if size else 0,
+                },
+            )
     return similar
 
 
@@ -181,7 +248,7 @@ def suggestions(store: Holdings, own_origin: str, *, limit: int = 20) -> list[Su
         check = check_rules(store, own_origin, stored)
         if check.breaches:
             continue
-        found.append(_suggestion(stored, who, similar, profiles, own, check))
+        found.append(_suggestion(stored, who, similar, own, check))
     found.sort(key=lambda s: (-len(s.kommuner), s.title.casefold(), s.origin, s.record_id))
     return found[:limit]
 
@@ -189,24 +256,16 @@ def suggestions(store: Holdings, own_origin: str, *, limit: int = 20) -> list[Su
 def _suggestion(
     stored: StoredRecord,
     who: Iterable[str],
-    similar: dict[str, str],
-    profiles: dict[str, records_pb2.KommunProfile],
+    similar: dict[str, Reason],
     own: records_pb2.KommunProfile,
     check: RuleCheck,
 ) -> Suggestion:
     kommuner = tuple(sorted(who))
-    verb = "används i drift eller har införts av"
-    named = ", ".join(
-        f"{kommun_name(k)} ({profile_line(profiles[k])}; {similar[k]})" for k in kommuner
-    )
-    reasons = [f"{verb} {len(kommuner)} liknande kommun(er): {named}"]
+    why = [Reason("used_by", {"count": len(kommuner)})]
     if own.interests and stored.service_area:
-        reasons.append(f"inom ert intresseområde {SERVICE_AREA.label(stored.service_area)}")
+        why.append(Reason("interest", {"area": stored.service_area}))
     if check.has_rules:
-        if check.facts.risk_known:
-            reasons.append("följer era AI-regler")
-        else:
-            reasons.append("bryter inte mot era AI-regler, men riskklassen är okänd")
+        why.append(Reason("fits_rules" if check.facts.risk_known else "risk_unknown"))
     return Suggestion(
         origin=stored.origin,
         record_id=stored.record_id,
@@ -214,7 +273,8 @@ def _suggestion(
         title=stored.title or stored.record_id,
         service_area=stored.service_area,
         kommuner=kommuner,
-        reasons=tuple(reasons),
+        why=tuple(why),
+        similar=tuple(similar[k] for k in kommuner),
     )
 
 
@@ -222,11 +282,14 @@ class AgainstRules(SamverkaError):
     """Adopting a solution that breaks the kommun's own AI rules, without an override."""
 
     def __init__(self, ref: str, found: Iterable[Breach]) -> None:
-        said = "; ".join(b.text for b in found)
+        """In the CLI's language: it is raised for ``samverka adopt`` only."""
+        said = "; ".join(render(b.reason, _, language()) for b in found)
         super().__init__(
-            f"{ref} bryter mot kommunens AI-regler: {said}",
-            hint='för att ändå införa den, ange skälet: --trots-regel "skäl" '
-            "(skälet och reglerna skrivs in i den signerade införandeposten)",
+            _("{ref} bryter mot kommunens AI-regler: {said}").format(ref=ref, said=said),
+            hint=_(
+                'för att ändå införa den, ange skälet: --trots-regel "skäl" '
+                "(skälet och reglerna skrivs in i den signerade införandeposten)"
+            ),
         )
 
 
