@@ -118,6 +118,11 @@ def test_errors_and_help_follow_the_language(leksand_with_solution: Path) -> Non
     assert "Exit codes:" in _invoke("--lang", "en", "sync", "--help").output
     assert "Rådets rekommendationer." in _invoke("hub", "--help").output
     assert "The council's recommendations." in _invoke("--lang", "en", "hub", "--help").output
+    # The record fields' option help (recordform.FIELDS) is translated where shown.
+    add = " ".join(_invoke("usecase", "add", "--help").output.split())
+    assert "Riskklass enligt EU:s AI-förordning: minimal, limited, high, unacceptable." in add
+    add_en = " ".join(_invoke("--lang", "en", "usecase", "add", "--help").output.split())
+    assert "EU AI Act risk class: minimal, limited, high, unacceptable." in add_en
 
 
 def test_json_is_the_same_in_both_languages(leksand_with_solution: Path) -> None:

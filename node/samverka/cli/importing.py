@@ -172,7 +172,7 @@ def _print_columns(ctx: click.Context) -> None:
     for f in FIELDS:
         kinds = _("alla") if "header" in f.where else ", ".join(f.where)
         click.echo(f"{f.name:<21} {kinds:<29} {', '.join(f.aliases)}")
-        click.echo(f"{'':<21} {f.help}")
+        click.echo(f"{'':<21} {_(f.help)}")
     ctx.exit(0)
 
 
