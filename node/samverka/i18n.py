@@ -114,3 +114,52 @@ def plural_word(singular: str, plural: str, n: int) -> str:
     if n == 1:
         return _(singular)
     return pgettext(PLURAL, plural) if plural == singular else _(plural)
+
+
+def gettext_in(lang: str, message: str) -> str:
+    """``message`` in ``lang`` whatever the current language (``--json`` texts that are
+    English by contract)."""
+    catalog = _catalogs.get(lang)
+    if catalog is None:
+        catalog = gettext.translation(DOMAIN, LOCALE_DIR, languages=[lang], fallback=True)
+        _catalogs[lang] = catalog
+    return catalog.gettext(message)
+
+
+class Text:
+    """A message put in words only when shown: a Swedish msgid (marked with ``N_`` where
+    written) and the values it names. ``str()`` gives it in the current language,
+    :meth:`in_language` in a given one (``in_language("en")`` for an English API)."""
+
+    __slots__ = ("args", "msgid")
+
+    def __init__(self, msgid: str, /, **args: object) -> None:
+        self.msgid = msgid
+        self.args = args
+
+    def in_language(self, lang: str | None = None) -> str:
+        template = _(self.msgid) if lang is None else gettext_in(lang, self.msgid)
+        if not self.args:
+            return template
+        values = {
+            k: v.in_language(lang) if isinstance(v, Text) else v for k, v in self.args.items()
+        }
+        return template.format(**values)
+
+    def __str__(self) -> str:
+        return self.in_language()
+
+    def __repr__(self) -> str:
+        return f"Text({self.msgid!r}, **{self.args!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Text) and (self.msgid, self.args) == (other.msgid, other.args)
+
+    def __hash__(self) -> int:
+        return hash(self.msgid)
+
+
+def in_language(text: str | Text, lang: str | None = None) -> str:
+    """``text`` in words: a :class:`Text` in ``lang`` (default: the current language), a
+    plain string as it is (a message that is no msgid, e.g. an error's own text)."""
+    return text.in_language(lang) if isinstance(text, Text) else text

@@ -21,7 +21,7 @@ from samverka.cli import main
 from samverka.i18n import LOCALE_DIR, language_from_env
 
 ROOT = Path(__file__).resolve().parents[2]
-KEYWORDS = {"_": None, "N_": None, "NP_": ((1, "c"), 2), "pgettext": ((1, "c"), 2)}
+KEYWORDS = {"_": None, "N_": None, "Text": None, "NP_": ((1, "c"), 2), "pgettext": ((1, "c"), 2)}
 
 
 def _invoke(*args: str, node: Path | None = None, env: dict[str, str] | None = None) -> Result:

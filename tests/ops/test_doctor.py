@@ -85,6 +85,11 @@ def test_an_expired_certificate_fails(procs: Procs, node_dir: Path) -> None:
     assert "enroll" in cert["hint"]  # not enrolled: the way to a council certificate
     human = procs.run("doctor", "--dir", str(node_dir), check=False)
     assert any(line.startswith("FAIL  certificates") for line in human.stdout.splitlines())
+    # People read Swedish by default, English on request; --json is English either way.
+    assert "certifikatet" in human.stdout and " gick ut " in human.stdout
+    assert "anslut (samverka node enroll)" in human.stdout
+    english = procs.run("--lang", "en", "doctor", "--dir", str(node_dir), check=False)
+    assert "certificate" in english.stdout and " expired at " in english.stdout
 
 
 def test_a_certificate_expiring_within_30_days_warns(procs: Procs, node_dir: Path) -> None:
@@ -185,8 +190,11 @@ def test_the_schema_is_reported_by_alembic_revision(procs: Procs, node_dir: Path
     database made before Alembic that the next open takes over."""
     import sqlite3
 
+    from samverka.store.migrations import latest_version
+
     _, findings = doctor(procs, node_dir)
-    assert "newest Alembic revision (store 2)" in findings["database"]["message"]
+    newest = f"newest Alembic revision (store {latest_version('store')})"
+    assert newest in findings["database"]["message"]
     db = sqlite3.connect(node_dir / "samverka.db")
     try:
         with db:

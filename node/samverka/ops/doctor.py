@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from samverka.config import CONFIG_FILE, NodeConfig, load_config
 from samverka.errors import SamverkaError
+from samverka.i18n import N_, Text, in_language
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -85,17 +86,26 @@ class Status(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Finding:
+    """One line of the report. ``message`` and ``hint`` are a :class:`Text` (a Swedish
+    msgid and its values: the human report is in the reader's language, ``--json`` in
+    English as it always was) or, for an error's own words, a plain string."""
+
     check: str
     status: Status
-    message: str
-    hint: str = ""
+    message: str | Text
+    hint: str | Text = ""
+
+    @property
+    def text(self) -> str:
+        """The message in the reader's language."""
+        return in_language(self.message)
 
     def as_json(self) -> dict[str, str]:
         return {
             "check": self.check,
             "status": self.status.value.lower(),
-            "message": self.message,
-            "hint": self.hint,
+            "message": in_language(self.message, "en"),
+            "hint": in_language(self.hint, "en"),
         }
 
 
@@ -128,7 +138,7 @@ class Report:
     def warned(self) -> bool:
         return any(f.status is Status.WARN for f in self.findings)
 
-    def add(self, check: str, status: Status, message: str, hint: str = "") -> None:
+    def add(self, check: str, status: Status, message: str | Text, hint: str | Text = "") -> None:
         self.findings.append(Finding(check, status, message, hint))
 
 
@@ -181,7 +191,7 @@ def _check_config(
         config = load_config(folder)
         extra = list(profile.load_extra(folder)) if profile.load_extra else []
     except SamverkaError as exc:
-        report.add("config", Status.FAIL, str(exc), exc.hint or f"fix {path}")
+        report.add("config", Status.FAIL, str(exc), exc.hint or Text(N_("rätta {path}"), path=path))
         return None, []
     if not record:
         return config, extra
@@ -194,11 +204,22 @@ def _check_config(
         report.add(
             "config",
             Status.WARN,
-            f"{path}: unknown section(s) {', '.join(f'[{s}]' for s in strays)} are ignored",
-            f"known sections: {', '.join(sorted(known))}; fix the spelling or remove them",
+            Text(
+                N_("{path}: okända avsnitt {sections} bortses från"),
+                path=path,
+                sections=", ".join(f"[{s}]" for s in strays),
+            ),
+            Text(
+                N_("kända avsnitt: {known}; rätta stavningen eller ta bort dem"),
+                known=", ".join(sorted(known)),
+            ),
         )
     else:
-        report.add("config", Status.OK, f"{CONFIG_FILE} parses; every key is known")
+        report.add(
+            "config",
+            Status.OK,
+            Text(N_("{file} går att läsa; varje nyckel är känd"), file=CONFIG_FILE),
+        )
     return config, extra
 
 
@@ -224,7 +245,9 @@ def _check_keys(config: NodeConfig, extra: list[Path], report: Report) -> None:
     for path in dict.fromkeys([*private_key_files(config), *extra]):
         if not path.exists():
             if path in required:
-                report.add("keys", Status.FAIL, f"{path} is missing", _restore_hint(config))
+                report.add(
+                    "keys", Status.FAIL, Text(N_("{path} saknas"), path=path), _restore_hint(config)
+                )
                 bad = True
             continue
         mode = stat.S_IMODE(path.stat().st_mode)
@@ -232,7 +255,11 @@ def _check_keys(config: NodeConfig, extra: list[Path], report: Report) -> None:
             report.add(
                 "keys",
                 Status.FAIL,
-                f"{path} is readable by others (mode {mode:04o}); it is a private key",
+                Text(
+                    N_("{path} kan läsas av andra (läge {mode:04o}); det är en privat nyckel"),
+                    path=path,
+                    mode=mode,
+                ),
                 f"chmod 600 {path}",
             )
             bad = True
@@ -241,8 +268,19 @@ def _check_keys(config: NodeConfig, extra: list[Path], report: Report) -> None:
             report.add(
                 "keys",
                 Status.WARN,
-                f"{path} belongs to uid {owner}, not to the user running this ({os.geteuid()})",
-                f"run as the service's user, or chown it to that user: chown samverka {path}",
+                Text(
+                    N_("{path} tillhör uid {owner}, inte användaren som kör detta ({uid})"),
+                    path=path,
+                    owner=owner,
+                    uid=os.geteuid(),
+                ),
+                Text(
+                    N_(
+                        "kör som tjänstens användare, eller ge den till den användaren: "
+                        "chown samverka {path}"
+                    ),
+                    path=path,
+                ),
             )
     try:
         key = load_signing_key(config.signing_key_path)
@@ -255,11 +293,18 @@ def _check_keys(config: NodeConfig, extra: list[Path], report: Report) -> None:
         report.add(
             "keys",
             Status.WARN,
-            f"{public} is not the public half of keys/signing.key",
-            f"rewrite it: hand out the key with id {key.key_id}",
+            Text(N_("{public} är inte den publika halvan av keys/signing.key"), public=public),
+            Text(N_("skriv om den: lämna ut nyckeln med id {key_id}"), key_id=key.key_id),
         )
     elif not bad:
-        report.add("keys", Status.OK, f"private keys are 0600; signing key id {key.key_id}")
+        report.add(
+            "keys",
+            Status.OK,
+            Text(
+                N_("privata nycklar har läge 0600; signeringsnyckelns id {key_id}"),
+                key_id=key.key_id,
+            ),
+        )
 
 
 #: Where a container runtime or systemd puts secrets: managed by them, not by the folder's
@@ -285,19 +330,33 @@ def _check_secrets(config: NodeConfig, report: Report) -> None:
             report.add(
                 "keys",
                 Status.FAIL,
-                f"{path} holds the database password ([store] url) and others can read it "
-                f"(mode {mode:04o})",
-                "take the password out of the URL into a file only the service reads: "
-                '[store] password_file = "store-password" (chmod 600), or a systemd '
-                "credential store-password (docs/OPERATIONS.md)",
+                Text(
+                    N_(
+                        "{path} har databasens lösenord ([store] url) och andra kan läsa det "
+                        "(läge {mode:04o})"
+                    ),
+                    path=path,
+                    mode=mode,
+                ),
+                Text(
+                    N_(
+                        "flytta lösenordet ur URL:en till en fil som bara tjänsten läser: "
+                        '[store] password_file = "store-password" (chmod 600), eller en '
+                        "systemd-credential store-password (docs/OPERATIONS.md)"
+                    )
+                ),
             )
         else:
             report.add(
                 "keys",
                 Status.WARN,
-                f"{path} holds the database password ([store] url)",
-                '[store] password_file = "store-password" (chmod 600) keeps it out of the '
-                "configuration, which is copied and shown more often than a key",
+                Text(N_("{path} har databasens lösenord ([store] url)"), path=path),
+                Text(
+                    N_(
+                        '[store] password_file = "store-password" (chmod 600) håller det utanför '
+                        "konfigurationen, som kopieras och visas oftare än en nyckel"
+                    )
+                ),
             )
     secret = config.store_password_path
     if secret is None:
@@ -306,8 +365,12 @@ def _check_secrets(config: NodeConfig, report: Report) -> None:
         report.add(
             "keys",
             Status.FAIL,
-            f"the database password file {secret} ([store] password_file) is missing",
-            "create it (one line, chmod 600) or point [store] password_file elsewhere",
+            Text(
+                N_("databasens lösenordsfil {secret} ([store] password_file) saknas"), secret=secret
+            ),
+            Text(
+                N_("skapa den (en rad, chmod 600) eller låt [store] password_file peka på en annan")
+            ),
         )
         return
     managed = [*MANAGED_SECRET_DIRS, os.environ.get("CREDENTIALS_DIRECTORY", "") or "\0"]
@@ -318,15 +381,21 @@ def _check_secrets(config: NodeConfig, report: Report) -> None:
         report.add(
             "keys",
             Status.FAIL,
-            f"the database password file {secret} is readable by others (mode {mode:04o})",
+            Text(
+                N_("databasens lösenordsfil {secret} kan läsas av andra (läge {mode:04o})"),
+                secret=secret,
+                mode=mode,
+            ),
             f"chmod 600 {secret}",
         )
 
 
-def _restore_hint(config: NodeConfig) -> str:
-    return (
-        "restore the folder from a backup (samverka node restore); a lost signing key "
-        "needs a new enrollment, see docs/OPERATIONS.md"
+def _restore_hint(config: NodeConfig) -> Text:
+    return Text(
+        N_(
+            "återställ mappen från en säkerhetskopia (samverka node restore); en förlorad "
+            "signeringsnyckel kräver en ny anslutning, se docs/OPERATIONS.md"
+        )
     )
 
 
@@ -351,12 +420,15 @@ def _check_certificates(
         report.add(
             "certificates",
             Status.FAIL,
-            f"cannot read the CA or the certificate ([tls] ca/cert): {exc}",
+            Text(N_("kan inte läsa CA:t eller certifikatet ([tls] ca/cert): {error}"), error=exc),
             _renew_hint(config, profile),
         )
         return
     problems = 0
-    for label, path, c in (("CA certificate", ca_path, ca), ("certificate", cert_path, cert)):
+    for label, path, c in (
+        (N_("CA-certifikatet"), ca_path, ca),
+        (N_("certifikatet"), cert_path, cert),
+    ):
         problems += _expiry(report, label, path, c, at, _renew_hint(config, profile, ca=c is ca))
     # Chain and names, judged inside the validity window (expiry was reported above).
     inside = max(cert.not_valid_before_utc, ca.not_valid_before_utc) + dt.timedelta(seconds=1)
@@ -378,14 +450,23 @@ def _check_certificates(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     except (OSError, ValueError, TypeError) as exc:
-        report.add("certificates", Status.FAIL, f"cannot read the TLS key {key_path}: {exc}")
+        report.add(
+            "certificates",
+            Status.FAIL,
+            Text(N_("kan inte läsa TLS-nyckeln {path}: {error}"), path=key_path, error=exc),
+        )
         return
     if not same:
         report.add(
             "certificates",
             Status.FAIL,
-            f"{cert_path} is not for the key {key_path}",
-            "a renewal stopped half-way? put back the matching pair (.old files) or renew",
+            Text(N_("{cert} hör inte till nyckeln {key}"), cert=cert_path, key=key_path),
+            Text(
+                N_(
+                    "en förnyelse som stannade halvvägs? lägg tillbaka paret som hör ihop "
+                    "(.old-filerna) eller förnya"
+                )
+            ),
         )
         problems += 1
     if not problems:
@@ -393,22 +474,39 @@ def _check_certificates(
         report.add(
             "certificates",
             Status.OK,
-            f"certificate of {config.node.kommun} chains to the CA, matches its key, "
-            f"valid {days} more days",
+            Text(
+                N_(
+                    "certifikatet för {kommun} kedjar till CA:t, hör till sin nyckel, "
+                    "giltigt {days} dagar till"
+                ),
+                kommun=config.node.kommun,
+                days=days,
+            ),
         )
 
 
-def _expiry(report: Report, label: str, path: Path, cert: Any, at: dt.datetime, hint: str) -> int:
+def _expiry(report: Report, label: str, path: Path, cert: Any, at: dt.datetime, hint: Text) -> int:
+    """``label`` a msgid (the certificate), shown in the reader's language."""
     after, before = cert.not_valid_after_utc, cert.not_valid_before_utc
+    what = {"label": Text(label), "path": path}
     if at > after:
-        report.add("certificates", Status.FAIL, f"{label} {path} expired at {after:%Y-%m-%d}", hint)
+        report.add(
+            "certificates",
+            Status.FAIL,
+            Text(N_("{label} {path} gick ut {after:%Y-%m-%d}"), after=after, **what),
+            hint,
+        )
         return 1
     if at < before:
         report.add(
             "certificates",
             Status.FAIL,
-            f"{label} {path} is not valid before {before:%Y-%m-%d %H:%M} UTC",
-            "check this machine's clock (NTP)",
+            Text(
+                N_("{label} {path} gäller inte före {before:%Y-%m-%d %H:%M} UTC"),
+                before=before,
+                **what,
+            ),
+            Text(N_("kontrollera maskinens klocka (NTP)")),
         )
         return 1
     left = after - at
@@ -416,24 +514,35 @@ def _expiry(report: Report, label: str, path: Path, cert: Any, at: dt.datetime, 
         report.add(
             "certificates",
             Status.WARN,
-            f"{label} {path} expires in {left.days} days ({after:%Y-%m-%d})",
+            Text(
+                N_("{label} {path} går ut om {days} dagar ({after:%Y-%m-%d})"),
+                days=left.days,
+                after=after,
+                **what,
+            ),
             hint,
         )
         return 1
     return 0
 
 
-def _renew_hint(config: NodeConfig, profile: Profile, *, ca: bool = False) -> str:
+def _renew_hint(config: NodeConfig, profile: Profile, *, ca: bool = False) -> Text:
     if profile.kind == "hub":
-        return (
-            "the hub's CA or certificate: see docs/OPERATIONS.md, PKI, 'Certificate "
-            "renewal' (the hub's own certificate) and 'The CA'"
+        return Text(
+            N_(
+                "hubbens CA eller certifikat: se docs/OPERATIONS.md, PKI, 'Certificate "
+                "renewal' (hubbens eget certifikat) och 'The CA'"
+            )
         )
     if ca:
-        return "the CA is the council's: fetch the new CA certificate from the hub's operators"
+        return Text(N_("CA:t är rådets: hämta det nya CA-certifikatet från hubbens driftansvariga"))
     if config.hub.address:
-        return "renew it: samverka node renew-cert (the hub issues a new certificate)"
-    return "this node is not enrolled: enroll (samverka node enroll) for a council certificate"
+        return Text(
+            N_("förnya det: samverka node renew-cert (hubben utfärdar ett nytt certifikat)")
+        )
+    return Text(
+        N_("noden är inte ansluten: anslut (samverka node enroll) för ett certifikat från rådet")
+    )
 
 
 # -- database -------------------------------------------------------------------------
@@ -449,8 +558,13 @@ def _check_database(config: NodeConfig, profile: Profile, report: Report) -> Non
             report.add(
                 "database",
                 Status.FAIL,
-                f"no database at {path}",
-                "restore it from a backup (samverka node restore), or check [store] url",
+                Text(N_("ingen databas på {path}"), path=path),
+                Text(
+                    N_(
+                        "återställ den från en säkerhetskopia (samverka node restore), eller "
+                        "kontrollera [store] url"
+                    )
+                ),
             )
             return
         if not _sqlite_healthy(path, report):
@@ -459,31 +573,53 @@ def _check_database(config: NodeConfig, profile: Profile, report: Report) -> Non
 
 
 def _sqlite_healthy(path: Path, report: Report) -> bool:
-    hint = "stop the server and restore the last backup: samverka node restore FILE --dir NEW"
+    hint = Text(
+        N_(
+            "stoppa servern och återställ den senaste säkerhetskopian: "
+            "samverka node restore FILE --dir NEW"
+        )
+    )
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=10)
     except sqlite3.Error as exc:
-        report.add("database", Status.FAIL, f"cannot open {path}: {exc}", hint)
+        report.add(
+            "database",
+            Status.FAIL,
+            Text(N_("kan inte öppna {path}: {error}"), path=path, error=exc),
+            hint,
+        )
         return False
     try:
         rows = [r[0] for r in conn.execute("PRAGMA quick_check").fetchall()]
         mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0])
     except sqlite3.Error as exc:
-        report.add("database", Status.FAIL, f"{path} is damaged: {exc}", hint)
+        report.add(
+            "database",
+            Status.FAIL,
+            Text(N_("{path} är skadad: {error}"), path=path, error=exc),
+            hint,
+        )
         return False
     finally:
         conn.close()
     if rows != ["ok"]:
         report.add(
-            "database", Status.FAIL, f"{path} fails quick_check: {'; '.join(rows[:3])}", hint
+            "database",
+            Status.FAIL,
+            Text(N_("{path} klarar inte quick_check: {rows}"), path=path, rows="; ".join(rows[:3])),
+            hint,
         )
         return False
     if mode.lower() != "wal":
         report.add(
             "database",
             Status.WARN,
-            f"{path} is in journal mode {mode}, not WAL (readers would block the writer)",
-            "it switches to WAL the next time samverka opens it",
+            Text(
+                N_("{path} har journalläget {mode}, inte WAL (läsare skulle blockera skrivaren)"),
+                path=path,
+                mode=mode,
+            ),
+            Text(N_("den går över till WAL nästa gång samverka öppnar den")),
         )
     return True
 
@@ -504,43 +640,95 @@ def _check_schema(url: str, profile: Profile, report: Report, *, sqlite: bool) -
         report.add(
             "database",
             Status.FAIL,
-            f"cannot read the database {_safe_url(url)}: {_first_line(exc)}",
-            "check [store] url, that the database server runs and accepts this user",
+            _unreadable(url, exc),
+            _DB_HINT,
         )
         return
     finally:
         store.close()
-    behind, ahead = [], []
+    behind: list[str] = []
+    ahead: list[Text] = []
     for track in profile.tracks:
         have, newest = applied.get(track, 0), migrations.latest_version(track)
         if have < 0 or have > newest:
-            ahead.append(f"{track} at a revision this software does not know (newest {newest})")
+            ahead.append(
+                Text(
+                    N_(
+                        "{track} på en revision som den här programvaran inte känner "
+                        "(nyaste {newest})"
+                    ),
+                    track=track,
+                    newest=newest,
+                )
+            )
         elif have < newest:
             behind.append(f"{track} {have}→{newest}")
     if ahead:
         report.add(
             "database",
             Status.FAIL,
-            f"the schema is newer than this software: {', '.join(ahead)}",
-            "run the Samverka version that wrote it (or newer); never downgrade a database",
+            Text(
+                N_("schemat är nyare än den här programvaran: {tracks}"),
+                tracks=_Joined(tuple(ahead)),
+            ),
+            Text(
+                N_(
+                    "kör den Samverka-version som skrev det (eller nyare); nedgradera aldrig en "
+                    "databas"
+                )
+            ),
         )
     elif behind or takeover:
         moved = [f"{t} (schema_migrations → Alembic)" for t in takeover]
         report.add(
             "database",
             Status.WARN,
-            f"migrations pending: {', '.join(behind + moved)}",
-            "they run forward the next time samverka opens the database; take a backup "
-            "first (samverka node backup, or pg_dump for PostgreSQL)",
+            Text(N_("migreringar väntar: {tracks}"), tracks=", ".join(behind + moved)),
+            Text(
+                N_(
+                    "de körs framåt nästa gång samverka öppnar databasen; ta en säkerhetskopia "
+                    "först (samverka node backup, eller pg_dump för PostgreSQL)"
+                )
+            ),
         )
     else:
         versions = ", ".join(f"{t} {applied.get(t, 0)}" for t in profile.tracks)
         kind = "SQLite quick_check ok, WAL" if sqlite else "PostgreSQL"
         report.add(
-            "database", Status.OK, f"{kind}; schema at the newest Alembic revision ({versions})"
+            "database",
+            Status.OK,
+            Text(
+                N_("{kind}; schemat på nyaste Alembic-revisionen ({versions})"),
+                kind=kind,
+                versions=versions,
+            ),
         )
         if profile.database_checks:
             _run_database_checks(url, profile, report)
+
+
+class _Joined(Text):
+    """Texts joined with ", ", each in the language shown."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: tuple[Text, ...]) -> None:
+        super().__init__("")
+        self.items = items
+
+    def in_language(self, lang: str | None = None) -> str:
+        return ", ".join(i.in_language(lang) for i in self.items)
+
+
+_DB_HINT = Text(
+    N_("kontrollera [store] url, att databasservern är igång och godtar den här användaren")
+)
+
+
+def _unreadable(url: str, exc: Exception) -> Text:
+    return Text(
+        N_("kan inte läsa databasen {url}: {error}"), url=_safe_url(url), error=_first_line(exc)
+    )
 
 
 def _run_database_checks(url: str, profile: Profile, report: Report) -> None:
@@ -554,8 +742,8 @@ def _run_database_checks(url: str, profile: Profile, report: Report) -> None:
         report.add(
             "database",
             Status.FAIL,
-            f"cannot read the database {_safe_url(url)}: {_first_line(exc)}",
-            "check [store] url, that the database server runs and accepts this user",
+            _unreadable(url, exc),
+            _DB_HINT,
         )
     finally:
         store.close()
@@ -581,7 +769,9 @@ def _check_directory(config: NodeConfig, report: Report, at: dt.datetime) -> Non
     from samverka.node import load_directory, pinned_hub_key
 
     if pinned_hub_key(config) is None:
-        report.add("directory", Status.OK, "not enrolled (no member directory to check)")
+        report.add(
+            "directory", Status.OK, Text(N_("inte ansluten (ingen medlemskatalog att kontrollera)"))
+        )
         return
     try:
         directory = load_directory(config)
@@ -592,8 +782,8 @@ def _check_directory(config: NodeConfig, report: Report, at: dt.datetime) -> Non
         report.add(
             "directory",
             Status.WARN,
-            "enrolled, but no member directory is held",
-            "fetch it: samverka node directory --refresh",
+            Text(N_("ansluten, men ingen medlemskatalog finns här")),
+            Text(N_("hämta den: samverka node directory --refresh")),
         )
         return
     now_ms = int(at.timestamp() * 1000)
@@ -602,9 +792,12 @@ def _check_directory(config: NodeConfig, report: Report, at: dt.datetime) -> Non
         report.add(
             "directory",
             Status.FAIL,
-            f"directory version {directory.version} does not list {config.node.kommun} "
-            "as an active member",
-            "ask the council (AI-rådet) about the membership; revoked members are refused",
+            Text(
+                N_("katalogens version {version} listar inte {kommun} som aktiv medlem"),
+                version=directory.version,
+                kommun=config.node.kommun,
+            ),
+            Text(N_("fråga rådet (AI-rådet) om medlemskapet; återkallade medlemmar nekas")),
         )
     elif alarms := _open_alarms(config):
         # The monitor found this kommun's name misused in the hub's log (a key bound to
@@ -988,7 +1181,7 @@ def format_findings(findings: Iterable[Finding]) -> list[str]:
     """One line per finding (``ok   config  …``), a hint line under anything not ok."""
     lines = []
     for f in findings:
-        lines.append(f"{f.status.value:<4}  {f.check:<12}  {f.message}")
+        lines.append(f"{f.status.value:<4}  {f.check:<12}  {in_language(f.message)}")
         if f.hint and f.status is not Status.OK:
-            lines.append(f"{'':<4}  {'':<12}  → {f.hint}")
+            lines.append(f"{'':<4}  {'':<12}  → {in_language(f.hint)}")
     return lines
