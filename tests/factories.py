@@ -405,6 +405,11 @@ def make_full_use_case(**kwargs: Any) -> records_pb2.Record:
         "transparency_obligations": [R.TRANSPARENCY_OBLIGATION_INTERACTS_WITH_PEOPLE],
         "transparency_notice": "Den sökande informeras i beslutsbrevet.",
         "provider": _PROVIDER,
+        "proportionality": "Stödet minskar väntetiden; inga uppgifter utöver ansökan används.",
+        "lawful_basis": "Allmänt intresse (GDPR art. 6.1 e), socialtjänstlagen 4 kap. 1 §.",
+        "algorithm_type": R.ALGORITHM_TYPE_HYBRID,
+        "algorithm_use": R.ALGORITHM_USE_PRESCRIPTIVE,
+        "revision_due_at_ms": T0_MS + 365 * 86_400_000,
     }
     return _record(R.RECORD_KIND_USE_CASE, defaults, kwargs)
 

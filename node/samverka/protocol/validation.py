@@ -125,6 +125,9 @@ TEXT_RULES: dict[str, TextRule] = {
     "samverka.v1.UseCase.dpia_summary": _MEDIUM,
     "samverka.v1.UseCase.eu_database_id": TextRule(64),
     "samverka.v1.UseCase.transparency_notice": _MEDIUM,
+    # Eurocities register fields (0.3.1).
+    "samverka.v1.UseCase.proportionality": _MEDIUM,
+    "samverka.v1.UseCase.lawful_basis": _MEDIUM,
     "samverka.v1.Supplier.company_number": TextRule(32),
     "samverka.v1.Accountability.data_access_terms": _MEDIUM,
     "samverka.v1.Rationale.scope": _MEDIUM,
@@ -201,6 +204,7 @@ TIME_FIELDS = frozenset(
         "samverka.v1.RecordHeader.updated_at_ms",
         "samverka.v1.UseCase.started_at_ms",
         "samverka.v1.UseCase.ended_at_ms",
+        "samverka.v1.UseCase.revision_due_at_ms",
         "samverka.v1.Adoption.adopted_at_ms",
         "samverka.v1.Assessment.completed_at_ms",
         "samverka.v1.FundamentalRightsAssessment.completed_at_ms",

@@ -283,6 +283,27 @@ AI_ACT_ROLE = Vocabulary("ai_act_role", "roll enligt AI-förordningen (AI Act ro
     _t(R.AI_ACT_ROLE_DISTRIBUTOR, "distributor", "Distributör", "Distributor"),
 ))
 
+#: Eurocities algorithmic transparency standard 0.3.1: the type of algorithm.
+ALGORITHM_TYPE = Vocabulary("algorithm_type", "typ av algoritm (algorithm type)",
+                            "ALGORITHM_TYPE_", (
+    _t(R.ALGORITHM_TYPE_SELF_LEARNING, "self-learning", "Självlärande", "Self-learning",
+       "maskininlärning", "machine learning", "ml"),
+    _t(R.ALGORITHM_TYPE_RULE_BASED, "rule-based", "Regelbaserad", "Rule-based", "regler"),
+    _t(R.ALGORITHM_TYPE_HYBRID, "hybrid", "Båda (hybrid)", "Hybrid", "båda", "both"),
+))
+
+#: Eurocities 0.3.1: the type of use of the algorithm's output.
+ALGORITHM_USE = Vocabulary("algorithm_use", "typ av användning (type of use)",
+                           "ALGORITHM_USE_", (
+    _t(R.ALGORITHM_USE_DESCRIPTIVE, "descriptive", "Beskrivande", "Descriptive"),
+    _t(R.ALGORITHM_USE_DIAGNOSTIC, "diagnostic", "Diagnostiserande", "Diagnostic",
+       "diagnostisk"),
+    _t(R.ALGORITHM_USE_PREDICTIVE, "predictive", "Förutsägande", "Predictive",
+       "prediktiv", "prognos"),
+    _t(R.ALGORITHM_USE_PRESCRIPTIVE, "prescriptive", "Föreskrivande", "Prescriptive",
+       "preskriptiv", "rekommenderande"),
+))
+
 #: AI Act Annex III: the areas where an AI system is high-risk (Art. 6(2)).
 HIGH_RISK_AREA = Vocabulary("high_risk_area", "område i bilaga III (AI Act Annex III area)",
                             "HIGH_RISK_AREA_", (
@@ -371,6 +392,8 @@ VOCABULARIES: dict[str, Vocabulary] = {
         AI_RULE,
         AI_ACT_ROLE,
         HIGH_RISK_AREA,
+        ALGORITHM_TYPE,
+        ALGORITHM_USE,
         TRANSPARENCY_OBLIGATION,
         DEVELOPMENT_STATUS,
         MAINTENANCE_TYPE,

@@ -39,6 +39,8 @@ from samverka.i18n import N_
 from samverka.protocol.validation import RECORD_ID, REQUIRED
 from samverka.protocol.vocab import (
     AI_ACT_ROLE,
+    ALGORITHM_TYPE,
+    ALGORITHM_USE,
     DEVELOPMENT_STATUS,
     HIGH_RISK_AREA,
     LESSON_CATEGORY,
@@ -380,6 +382,24 @@ FIELDS: tuple[FormField, ...] = (
     _f("transparency_notice", "text", {UC: "transparency_notice"},
        N_("Hur människor får veta att de möter AI eller AI-skapat innehåll."),
        "information till berörda", "hur berörda informeras", "transparency notice"),
+    _f("proportionality", "text", {UC: "proportionality"},
+       N_("Varför användningen står i proportion till syftet (Eurocities proportionality)."),
+       "proportionalitet", "proportionalitetsbedömning", "proportionality"),
+    _f("lawful_basis", "text", {UC: "lawful_basis"},
+       N_("Rättslig grund för behandlingen (Eurocities lawful basis)."),
+       "rättslig grund", "laglig grund", "lawful basis", "legal basis"),
+    _f("algorithm_type", "enum", {UC: "algorithm_type"},
+       N_("Typ av algoritm: self-learning, rule-based eller hybrid (självlärande, "
+          "regelbaserad, båda)."),
+       "typ av algoritm", "algoritmtyp", "algorithm type", vocab=ALGORITHM_TYPE, metavar="TYPE"),
+    _f("algorithm_use", "enum", {UC: "algorithm_use"},
+       N_("Vad utdata används till: descriptive, diagnostic, predictive eller prescriptive "
+          "(Eurocities type)."),
+       "typ av användning", "användningstyp", "type of use", "algorithm use",
+       vocab=ALGORITHM_USE, metavar="USE"),
+    _f("revision_due", "date", {UC: "revision_due_at_ms"},
+       N_("När registerposten ska ses över nästa gång, ÅÅÅÅ-MM-DD (Eurocities revision date)."),
+       "revideringsdatum", "nästa översyn", "revision date", "review date", metavar="DATE"),
     _f("provider", "text", {UC: "provider.name", SO: "provider.name"},
        N_("AI-systemets leverantör (AI-förordningen bilaga VIII)."),
        "ai-leverantör", "systemleverantör", "leverantör av ai-systemet", "name of the provider",

@@ -383,6 +383,66 @@ AI_RULE_DPIA: AiRule.ValueType  # 3
 """a DPIA is required"""
 Global___AiRule: _TypeAlias = AiRule  # noqa: Y015
 
+class _AlgorithmType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AlgorithmTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AlgorithmType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ALGORITHM_TYPE_UNSPECIFIED: _AlgorithmType.ValueType  # 0
+    ALGORITHM_TYPE_SELF_LEARNING: _AlgorithmType.ValueType  # 1
+    """Självlärande"""
+    ALGORITHM_TYPE_RULE_BASED: _AlgorithmType.ValueType  # 2
+    """Regelbaserad"""
+    ALGORITHM_TYPE_HYBRID: _AlgorithmType.ValueType  # 3
+    """Båda"""
+
+class AlgorithmType(_AlgorithmType, metaclass=_AlgorithmTypeEnumTypeWrapper):
+    """AiActRole is a party's role for an AI system under the EU AI Act (Regulation (EU)
+    2024/1689, Art. 3 points 3-7). A kommun using a system is its deployer; a kommun
+    that builds one and puts it into service under its own name is its provider.
+    AlgorithmType is the Eurocities standard's type of algorithm.
+    """
+
+ALGORITHM_TYPE_UNSPECIFIED: AlgorithmType.ValueType  # 0
+ALGORITHM_TYPE_SELF_LEARNING: AlgorithmType.ValueType  # 1
+"""Självlärande"""
+ALGORITHM_TYPE_RULE_BASED: AlgorithmType.ValueType  # 2
+"""Regelbaserad"""
+ALGORITHM_TYPE_HYBRID: AlgorithmType.ValueType  # 3
+"""Båda"""
+Global___AlgorithmType: _TypeAlias = AlgorithmType  # noqa: Y015
+
+class _AlgorithmUse:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AlgorithmUseEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AlgorithmUse.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ALGORITHM_USE_UNSPECIFIED: _AlgorithmUse.ValueType  # 0
+    ALGORITHM_USE_DESCRIPTIVE: _AlgorithmUse.ValueType  # 1
+    """Beskrivande"""
+    ALGORITHM_USE_DIAGNOSTIC: _AlgorithmUse.ValueType  # 2
+    """Diagnostiserande"""
+    ALGORITHM_USE_PREDICTIVE: _AlgorithmUse.ValueType  # 3
+    """Förutsägande"""
+    ALGORITHM_USE_PRESCRIPTIVE: _AlgorithmUse.ValueType  # 4
+    """Föreskrivande"""
+
+class AlgorithmUse(_AlgorithmUse, metaclass=_AlgorithmUseEnumTypeWrapper):
+    """AlgorithmUse is the Eurocities standard's type of use of the algorithm."""
+
+ALGORITHM_USE_UNSPECIFIED: AlgorithmUse.ValueType  # 0
+ALGORITHM_USE_DESCRIPTIVE: AlgorithmUse.ValueType  # 1
+"""Beskrivande"""
+ALGORITHM_USE_DIAGNOSTIC: AlgorithmUse.ValueType  # 2
+"""Diagnostiserande"""
+ALGORITHM_USE_PREDICTIVE: AlgorithmUse.ValueType  # 3
+"""Förutsägande"""
+ALGORITHM_USE_PRESCRIPTIVE: AlgorithmUse.ValueType  # 4
+"""Föreskrivande"""
+Global___AlgorithmUse: _TypeAlias = AlgorithmUse  # noqa: Y015
+
 class _AiActRole:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -399,11 +459,7 @@ class _AiActRoleEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AiActRole.V
     AI_ACT_ROLE_DISTRIBUTOR: _AiActRole.ValueType  # 4
     """Distributör (Art. 3.7)"""
 
-class AiActRole(_AiActRole, metaclass=_AiActRoleEnumTypeWrapper):
-    """AiActRole is a party's role for an AI system under the EU AI Act (Regulation (EU)
-    2024/1689, Art. 3 points 3-7). A kommun using a system is its deployer; a kommun
-    that builds one and puts it into service under its own name is its provider.
-    """
+class AiActRole(_AiActRole, metaclass=_AiActRoleEnumTypeWrapper): ...
 
 AI_ACT_ROLE_UNSPECIFIED: AiActRole.ValueType  # 0
 AI_ACT_ROLE_PROVIDER: AiActRole.ValueType  # 1
@@ -1201,6 +1257,11 @@ class UseCase(_message.Message):
     TRANSPARENCY_OBLIGATIONS_FIELD_NUMBER: _builtins.int
     TRANSPARENCY_NOTICE_FIELD_NUMBER: _builtins.int
     PROVIDER_FIELD_NUMBER: _builtins.int
+    PROPORTIONALITY_FIELD_NUMBER: _builtins.int
+    LAWFUL_BASIS_FIELD_NUMBER: _builtins.int
+    ALGORITHM_TYPE_FIELD_NUMBER: _builtins.int
+    ALGORITHM_USE_FIELD_NUMBER: _builtins.int
+    REVISION_DUE_AT_MS_FIELD_NUMBER: _builtins.int
     title: _builtins.str
     summary: _builtins.str
     description: _builtins.str
@@ -1236,6 +1297,18 @@ class UseCase(_message.Message):
     """The registration number in the EU database (Art. 49(3), 71)."""
     transparency_notice: _builtins.str
     """How people are told they meet AI or AI-made content (Art. 50, 26(11))."""
+    proportionality: _builtins.str
+    """Register fields of the Eurocities algorithmic transparency standard (0.3.1).
+    Why the use is proportionate to its aim (necessity and proportionality).
+    """
+    lawful_basis: _builtins.str
+    """The legal basis of the processing (lawful basis, e.g. GDPR Art. 6(1)(e) and the law)."""
+    algorithm_type: Global___AlgorithmType.ValueType
+    """Self-learning, rule-based or both."""
+    algorithm_use: Global___AlgorithmUse.ValueType
+    """What the algorithm's output is used for (descriptive … prescriptive)."""
+    revision_due_at_ms: _builtins.int
+    """When the register entry is next to be reviewed (revision date), ms since epoch UTC."""
     @_builtins.property
     def techniques(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Techniques, e.g. "generative AI", "speech recognition", "classification"."""
@@ -1345,10 +1418,15 @@ class UseCase(_message.Message):
         transparency_obligations: _abc.Iterable[Global___TransparencyObligation.ValueType] | None = ...,
         transparency_notice: _builtins.str = ...,
         provider: Global___AiSystemProvider | None = ...,
+        proportionality: _builtins.str = ...,
+        lawful_basis: _builtins.str = ...,
+        algorithm_type: Global___AlgorithmType.ValueType = ...,
+        algorithm_use: Global___AlgorithmUse.ValueType = ...,
+        revision_due_at_ms: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["accountability", b"accountability", "cost", b"cost", "decision_process", b"decision_process", "fria", b"fria", "impact_assessment", b"impact_assessment", "provider", b"provider", "rationale", b"rationale", "technical", b"technical"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accountability", b"accountability", "ai_act_role", b"ai_act_role", "assessments", b"assessments", "benefits", b"benefits", "contact_email", b"contact_email", "contact_role", b"contact_role", "cost", b"cost", "data_sources", b"data_sources", "datasets", b"datasets", "decision_process", b"decision_process", "description", b"description", "dpia_summary", b"dpia_summary", "ended_at_ms", b"ended_at_ms", "eu_database_id", b"eu_database_id", "fria", b"fria", "high_risk_area", b"high_risk_area", "human_oversight", b"human_oversight", "impact_assessment", b"impact_assessment", "impact_assessment_done", b"impact_assessment_done", "intended_purpose", b"intended_purpose", "links", b"links", "models", b"models", "national_projects", b"national_projects", "partner_kommuner", b"partner_kommuner", "processes_personal_data", b"processes_personal_data", "products", b"products", "provider", b"provider", "rationale", b"rationale", "reuses", b"reuses", "risk_class", b"risk_class", "risks", b"risks", "service_area", b"service_area", "started_at_ms", b"started_at_ms", "status", b"status", "summary", b"summary", "technical", b"technical", "techniques", b"techniques", "title", b"title", "transparency_notice", b"transparency_notice", "transparency_obligations", b"transparency_obligations", "vendors", b"vendors", "website", b"website"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accountability", b"accountability", "ai_act_role", b"ai_act_role", "algorithm_type", b"algorithm_type", "algorithm_use", b"algorithm_use", "assessments", b"assessments", "benefits", b"benefits", "contact_email", b"contact_email", "contact_role", b"contact_role", "cost", b"cost", "data_sources", b"data_sources", "datasets", b"datasets", "decision_process", b"decision_process", "description", b"description", "dpia_summary", b"dpia_summary", "ended_at_ms", b"ended_at_ms", "eu_database_id", b"eu_database_id", "fria", b"fria", "high_risk_area", b"high_risk_area", "human_oversight", b"human_oversight", "impact_assessment", b"impact_assessment", "impact_assessment_done", b"impact_assessment_done", "intended_purpose", b"intended_purpose", "lawful_basis", b"lawful_basis", "links", b"links", "models", b"models", "national_projects", b"national_projects", "partner_kommuner", b"partner_kommuner", "processes_personal_data", b"processes_personal_data", "products", b"products", "proportionality", b"proportionality", "provider", b"provider", "rationale", b"rationale", "reuses", b"reuses", "revision_due_at_ms", b"revision_due_at_ms", "risk_class", b"risk_class", "risks", b"risks", "service_area", b"service_area", "started_at_ms", b"started_at_ms", "status", b"status", "summary", b"summary", "technical", b"technical", "techniques", b"techniques", "title", b"title", "transparency_notice", b"transparency_notice", "transparency_obligations", b"transparency_obligations", "vendors", b"vendors", "website", b"website"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
