@@ -269,8 +269,8 @@ def test_doctor_fails_when_the_hub_cannot_be_reached(
     assert result.returncode == 1, result
     lines = result.stdout.splitlines()
     hub_line = next(line for line in lines if line.split()[:2] == ["FAIL", "hub"])
-    assert "cannot reach the hub" in hub_line
-    assert any("→" in line and "firewall" in line for line in lines)
+    assert "kan inte nå hubben" in hub_line
+    assert any("→" in line and "brandväggen" in line for line in lines)
 
 
 def test_doctor_catches_a_restored_node_behind_its_own_feed_at_the_hub(

@@ -816,30 +816,53 @@ def _check_directory(config: NodeConfig, report: Report, at: dt.datetime) -> Non
         report.add(
             "directory",
             Status.FAIL,
-            f"directory version {directory.version} lists signing key(s) "
-            f"{', '.join(foreign)} for {config.node.kommun} that this node never held",
-            "tell the council (AI-rådet) at once: if it approved no such key, the hub bound it "
-            "on its own; `samverka node directory --refresh` (or node serve) raises the "
-            "monitor's alarm, keeps the evidence and objects, so every member refuses it",
+            Text(
+                N_(
+                    "katalogens version {version} listar signeringsnyckel/-nycklar {keys} för "
+                    "{kommun} som den här noden aldrig haft"
+                ),
+                version=directory.version,
+                keys=", ".join(foreign),
+                kommun=config.node.kommun,
+            ),
+            Text(
+                N_(
+                    "säg till rådet (AI-rådet) genast: har det inte godkänt någon sådan nyckel "
+                    "band hubben den på egen hand; `samverka node directory --refresh` (eller "
+                    "node serve) larmar, sparar bevisen och invänder, så att varje medlem "
+                    "vägrar den"
+                )
+            ),
         )
     elif objected := _keys_not_held(config, member, objected=True):
         report.add(
             "directory",
             Status.WARN,
-            f"directory version {directory.version} lists key(s) {', '.join(objected)} for "
-            f"{config.node.kommun} that this node never held; it objected (alarm handled): "
-            "every member refuses them",
-            "ask AI-rådet to remove the key(s) from the directory",
+            Text(
+                N_(
+                    "katalogens version {version} listar nyckel/nycklar {keys} för {kommun} som "
+                    "den här noden aldrig haft; den har invänt (larmet hanterat): varje medlem "
+                    "vägrar dem"
+                ),
+                version=directory.version,
+                keys=", ".join(objected),
+                kommun=config.node.kommun,
+            ),
+            Text(N_("be AI-rådet ta bort nyckeln/nycklarna ur katalogen")),
         )
     elif directory.expired(now_ms):
         report.add(
             "directory",
             Status.WARN,
-            f"directory version {directory.version} has expired",
-            "fetch the current one: samverka node directory --refresh",
+            Text(N_("katalogens version {version} har gått ut"), version=directory.version),
+            Text(N_("hämta den gällande: samverka node directory --refresh")),
         )
     else:
-        report.add("directory", Status.OK, f"member directory version {directory.version}")
+        report.add(
+            "directory",
+            Status.OK,
+            Text(N_("medlemskatalogens version {version}"), version=directory.version),
+        )
     # The hub's own key rotations this node followed, and a certificate from a CA the hub
     # rotated away from (samverka.membership.hubtrust).
     from samverka.membership.hubtrust import doctor_findings
@@ -863,14 +886,26 @@ def _check_witness(config: NodeConfig, report: Report, at: dt.datetime) -> None:
         report.add("witness", Status.FAIL, str(exc), exc.hint)
         return
     if halt is not None:
-        where = f"; evidence in {halt.evidence}" if halt.evidence else ""
+        where = Text(N_("; bevis i {path}"), path=halt.evidence) if halt.evidence else ""
         report.add(
             "witness",
             Status.FAIL,
-            f"the hub's log showed two checkpoints that cannot both be true "
-            f"({halt.why}){where}; this node cosigns nothing since {halt.at or 'then'}",
-            "send the evidence folder to the council (its README.txt says how anyone can "
-            "check it); remove tlog/halted to cosign again once the hub is sorted out",
+            Text(
+                N_(
+                    "hubbens logg visade två kontrollpunkter som inte båda kan vara sanna "
+                    "({why}){where}; den här noden kontrasignerar inget sedan {since}"
+                ),
+                why=halt.why,
+                where=where,
+                since=halt.at or Text(N_("dess")),
+            ),
+            Text(
+                N_(
+                    "skicka bevismappen till rådet (dess README.txt säger hur vem som helst kan "
+                    "kontrollera den); ta bort tlog/halted för att kontrasignera igen när hubben "
+                    "är utredd"
+                )
+            ),
         )
         return
     if accepted is None:
@@ -878,9 +913,9 @@ def _check_witness(config: NodeConfig, report: Report, at: dt.datetime) -> None:
         report.add(
             "witness",
             Status.OK,
-            "no checkpoint of the hub's log accepted yet"
+            Text(N_("ingen kontrollpunkt av hubbens logg godtagen än"))
             if enrolled
-            else "not enrolled (no hub log to witness)",
+            else Text(N_("inte ansluten (ingen hubblogg att bevittna)")),
         )
         return
     stamps = [
@@ -890,21 +925,37 @@ def _check_witness(config: NodeConfig, report: Report, at: dt.datetime) -> None:
     ]
     newest = max(stamps, default=0)
     age = at.timestamp() - newest
-    cosign = "cosigning" if config.witness.cosign else "not cosigning ([witness] cosign = false)"
+    cosign = (
+        Text(N_("kontrasignerar"))
+        if config.witness.cosign
+        else Text(N_("kontrasignerar inte ([witness] cosign = false)"))
+    )
     if stamps and age > config.witness.max_age_seconds:
         report.add(
             "witness",
             Status.WARN,
-            f"the checkpoint accepted last ({accepted.size} leaves) was cosigned "
-            f"{age / 3600:.1f} h ago",
-            "is node serve running (it witnesses and accepts new checkpoints)? does the "
-            "hub's log still gather cosignatures (doctor on the other members)?",
+            Text(
+                N_(
+                    "kontrollpunkten som godtogs senast ({size} löv) kontrasignerades för "
+                    "{hours:.1f} h sedan"
+                ),
+                size=accepted.size,
+                hours=age / 3600,
+            ),
+            Text(
+                N_(
+                    "kör node serve (den bevittnar och godtar nya kontrollpunkter)? samlar "
+                    "hubbens logg fortfarande kontrasignaturer (doctor hos de andra medlemmarna)?"
+                )
+            ),
         )
         return
     report.add(
         "witness",
         Status.OK,
-        f"accepted checkpoint of {accepted.size} leaves; {cosign}",
+        Text(
+            N_("godtagen kontrollpunkt med {size} löv; {cosign}"), size=accepted.size, cosign=cosign
+        ),
     )
 
 
@@ -951,11 +1002,11 @@ async def _network_checks(
         return
     if profile.kind == "hub":
         for check in wants_hub:
-            report.add(check, Status.OK, "this is the hub (nothing further to reach)")
+            report.add(check, Status.OK, Text(N_("det här är hubben (inget längre bort att nå)")))
         return
     if not config.hub.address:
         for check in wants_hub:
-            report.add(check, Status.OK, "not enrolled: no hub address to reach")
+            report.add(check, Status.OK, Text(N_("inte ansluten: ingen hubbadress att nå")))
         return
     await _check_hub(config, wants_hub, report)
 
@@ -997,21 +1048,28 @@ async def _check_hub(config: NodeConfig, checks: list[str], report: Report) -> N
             report.add(
                 check,
                 Status.FAIL,
-                f"cannot reach the hub at {address}: {exc}",
-                "check the network and firewall towards the hub, that [hub] address is right, "
-                "and that this node's certificate is current (samverka doctor --only "
-                "certificates)",
+                Text(N_("kan inte nå hubben på {address}: {error}"), address=address, error=exc),
+                Text(
+                    N_(
+                        "kontrollera nätet och brandväggen mot hubben, att [hub] address är rätt "
+                        "och att nodens certifikat gäller (samverka doctor --only certificates)"
+                    )
+                ),
             )
         return
     if "hub" in checks:
         if status == "SERVING":
-            report.add("hub", Status.OK, f"hub at {address} answers SERVING over mutual TLS")
+            report.add(
+                "hub",
+                Status.OK,
+                Text(N_("hubben på {address} svarar SERVING över ömsesidig TLS"), address=address),
+            )
         else:
             report.add(
                 "hub",
                 Status.WARN,
-                f"hub at {address} answers {status}",
-                "the hub is starting or stopping; try again in a minute",
+                Text(N_("hubben på {address} svarar {status}"), address=address, status=status),
+                Text(N_("hubben startar eller stannar; försök igen om en minut")),
             )
     if await _refused_membership(config, checks, report):
         return
@@ -1025,11 +1083,16 @@ async def _check_hub(config: NodeConfig, checks: list[str], report: Report) -> N
         report.add(
             "hub",
             Status.FAIL,
-            f"the hub at {address} refused FeedService calls: {exc}",
-            exc.hint or "is this node still a member? (samverka node directory --refresh)",
+            Text(
+                N_("hubben på {address} vägrade FeedService-anrop: {error}"),
+                address=address,
+                error=exc,
+            ),
+            exc.hint
+            or Text(N_("är noden fortfarande medlem? (samverka node directory --refresh)")),
         )
         if "clock" in checks:
-            report.add("clock", Status.WARN, "not compared: the hub refused the call")
+            report.add("clock", Status.WARN, Text(N_("inte jämförd: hubben vägrade anropet")))
         return
     if "hub" in checks:
         _check_own_feed_at_hub(config, heads.heads, report)
@@ -1062,7 +1125,7 @@ async def _refused_membership(config: NodeConfig, checks: list[str], report: Rep
             "if it was not revoked, check the certificate (samverka doctor --only certificates)",
         )
         if "clock" in checks:
-            report.add("clock", Status.WARN, "not compared: the hub refuses this node")
+            report.add("clock", Status.WARN, Text(N_("inte jämförd: hubben vägrar den här noden")))
         return True
     return False
 
@@ -1094,20 +1157,40 @@ def _check_own_feed_at_hub(
             report.add(
                 "hub",
                 Status.FAIL,
-                f"the hub holds this kommun's feed up to sequence {mismatch.theirs}, this "
-                f"node only to {mismatch.ours} (restored from an older backup?)",
-                "do not publish: fetch the missing entries first with `samverka sync` (a new "
-                "entry at a sequence already published would fork the feed)",
+                Text(
+                    N_(
+                        "hubben har kommunens flöde till nummer {theirs}, den här noden bara "
+                        "till {ours} (återställd från en äldre säkerhetskopia?)"
+                    ),
+                    theirs=mismatch.theirs,
+                    ours=mismatch.ours,
+                ),
+                Text(
+                    N_(
+                        "publicera inget: hämta de saknade posterna först med `samverka sync` "
+                        "(en ny post på ett nummer som redan publicerats skulle förgrena flödet)"
+                    )
+                ),
             )
         else:
             report.add(
                 "hub",
                 Status.FAIL,
-                f"the hub holds another entry at sequence {mismatch.sequence} of this "
-                "kommun's feed than this node: the feed has two histories",
-                "do not publish from this node: another copy of this folder (an old backup, "
-                "a clone) published, or the signing key is in other hands; tell the council "
-                "(AI-rådet), see docs/OPERATIONS.md, 'Restoring a node'",
+                Text(
+                    N_(
+                        "hubben har en annan post på nummer {sequence} i kommunens flöde än den "
+                        "här noden: flödet har två historier"
+                    ),
+                    sequence=mismatch.sequence,
+                ),
+                Text(
+                    N_(
+                        "publicera inget från den här noden: en annan kopia av mappen (en gammal "
+                        "säkerhetskopia, en klon) publicerade, eller signeringsnyckeln är i andra "
+                        "händer; säg till rådet (AI-rådet), se docs/OPERATIONS.md, "
+                        "'Restoring a node'"
+                    )
+                ),
             )
 
 
