@@ -283,6 +283,16 @@ def test_eurocities_csv_has_every_field_and_no_formulas() -> None:
     assert standards.errors("eurocities", "eurocities-registration-v0.3.1.schema.json", row) == []
 
 
+def test_eurocities_full_use_case_fills_every_field_the_standard_requires() -> None:
+    (row,) = eurocities.rows([exportkit.full_use_case()], HUB)
+    path = standards.STANDARDS / "eurocities" / "eurocities-registration-v0.3.1.schema.json"
+    schema = json.loads(path.read_text("utf-8"))
+    assert [f for f in schema["x-required-by-standard"] if f not in row] == []
+    assert (row["algorithm_type"], row["type"]) == ("hybrid", "prescriptive")
+    assert row["lawful_basis"].startswith("Allmänt intresse")
+    assert row["revision_date"] == "2026-06-15"
+
+
 # -- EU database (AI Act Annex VIII C) -----------------------------------------------------
 
 

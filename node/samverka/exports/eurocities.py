@@ -107,6 +107,18 @@ RISK_CATEGORIES = {
     R.RISK_CLASS_HIGH: "high risk",
     R.RISK_CLASS_UNACCEPTABLE: "unacceptable",
 }
+ALGORITHM_TYPES = {
+    R.ALGORITHM_TYPE_SELF_LEARNING: "self-learning",
+    R.ALGORITHM_TYPE_RULE_BASED: "rule-based",
+    R.ALGORITHM_TYPE_HYBRID: "hybrid",
+}
+#: The standard's ``type`` (type of use of the algorithm).
+ALGORITHM_USES = {
+    R.ALGORITHM_USE_DESCRIPTIVE: "descriptive",
+    R.ALGORITHM_USE_DIAGNOSTIC: "diagnostic",
+    R.ALGORITHM_USE_PREDICTIVE: "predictive",
+    R.ALGORITHM_USE_PRESCRIPTIVE: "prescriptive",
+}
 #: Service area -> the standard's domain.
 DOMAINS: dict[int, str] = {
     R.SERVICE_AREA_ADMINISTRATION: "government",
@@ -168,6 +180,8 @@ def row(rec: R.Record, publisher: Publisher) -> dict[str, str]:
             f"{r.name}: {r.mitigation}" if r.mitigation else r.name for r in uc.risks
         ),
         "risk_category": risk,
+        "proportionality": uc.proportionality,
+        "lawful_basis": uc.lawful_basis,
         "documentation": next((link.url for link in uc.links if link.url), ""),
         "training_data": "; ".join(d.name for d in uc.datasets),
         "source_data": ", ".join(uc.data_sources),
@@ -181,6 +195,7 @@ def row(rec: R.Record, publisher: Publisher) -> dict[str, str]:
         or uc.impact_assessment.title
         or (DPIA_DONE if uc.impact_assessment_done else ""),
         "DPIA_url": uc.impact_assessment.url,
+        "algorithm_type": ALGORITHM_TYPES.get(uc.algorithm_type, ""),
         "description": uc.description.strip() or summary,
         "methods_and_models": methods,
         "performance": "; ".join(m.performance for m in uc.models if m.performance),
@@ -189,6 +204,7 @@ def row(rec: R.Record, publisher: Publisher) -> dict[str, str]:
         "AIA_description": impacts[0].summary or impacts[0].name if impacts else "",
         "AIA_url": impacts[0].url if impacts else "",
         "monitoring": uc.technical.maintenance,
+        "type": ALGORITHM_USES.get(uc.algorithm_use, ""),
         "human_intervention": uc.human_oversight,
         "objection_procedure": how.appeals_and_review,
         "standard_version": VERSION,
@@ -196,6 +212,7 @@ def row(rec: R.Record, publisher: Publisher) -> dict[str, str]:
         "lang": (header.language or "sv").split("-")[0].lower() or "sv",
         "publication_date": iso_date(header.created_at_ms),
         "last_change_date": iso_date(header.updated_at_ms),
+        "revision_date": iso_date(uc.revision_due_at_ms),
         "keywords": ", ".join(header.tags),
     }
     return {k: v for k, v in out.items() if v}
