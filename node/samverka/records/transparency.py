@@ -5,7 +5,7 @@ AI Act's deployer fields (docs/SCHEMA.md) are many and mostly empty; people read
 in a few groups, each shown only when something in it is filled:
 
 - *Ansvar och leverantör* (ATRS 2.1, the tier-1 contact and the AI system's provider),
-- *Bakgrund och syfte* (ATRS 2.2),
+- *Bakgrund och syfte* (ATRS 2.2; Eurocities' proportionality and lawful basis),
 - *Beslutsprocess* (ATRS 2.3),
 - *Teknik och modeller* (ATRS 2.4.1-2.4.2; for solutions also the software),
 - *Data* (ATRS 2.4.3),
@@ -25,6 +25,8 @@ from dataclasses import dataclass, replace
 
 from samverka.protocol.vocab import (
     AI_ACT_ROLE,
+    ALGORITHM_TYPE,
+    ALGORITHM_USE,
     DEVELOPMENT_STATUS,
     HIGH_RISK_AREA,
     MAINTENANCE_TYPE,
@@ -76,7 +78,8 @@ SECTION_FIELDS = frozenset(
         "fria_link", "dpia_summary", "eu_database_id", "transparency", "transparency_notice",
         "provider", "trade_name", "provider_contact", "provider_url",
         "provider_eu_database_url", "software_version", "development_status",
-        "maintenance_type", "platform",
+        "maintenance_type", "platform", "proportionality", "lawful_basis", "algorithm_type",
+        "algorithm_use", "revision_due",
     }
 )  # fmt: skip
 
@@ -208,6 +211,7 @@ def use_case_sections(uc: records_pb2.UseCase, lang: str = "sv") -> list[Section
                 *_provider_rows(uc.provider),
                 _text("E-post för frågor", uc.contact_email),
                 _link("Mer information", uc.website),
+                _date("Nästa översyn", uc.revision_due_at_ms),
             ),
         ),
         _section(
@@ -218,6 +222,8 @@ def use_case_sections(uc: records_pb2.UseCase, lang: str = "sv") -> list[Section
                 _text("Förväntad nytta", rat.expected_benefits),
                 _text("Tidigare arbetssätt", rat.previous_process),
                 _text("Övervägda alternativ", rat.alternatives_considered),
+                _text("Proportionalitet", uc.proportionality),
+                _text("Rättslig grund", uc.lawful_basis),
             ),
         ),
         _section(
@@ -237,6 +243,8 @@ def use_case_sections(uc: records_pb2.UseCase, lang: str = "sv") -> list[Section
             _rows(
                 _text("Systemarkitektur", tech.system_architecture),
                 _text("Underhåll och uppföljning", tech.maintenance),
+                _text("Typ av algoritm", ALGORITHM_TYPE.label(uc.algorithm_type, lang)),
+                _text("Typ av användning", ALGORITHM_USE.label(uc.algorithm_use, lang)),
                 Row("Modeller", items=tuple(_model(m) for m in uc.models)),
             ),
         ),
@@ -342,6 +350,11 @@ ENGLISH: dict[str, str] = {
     "Förväntad nytta": "Benefits",
     "Tidigare arbetssätt": "Previous process",
     "Övervägda alternativ": "Alternatives considered",
+    "Proportionalitet": "Proportionality",
+    "Rättslig grund": "Lawful basis",
+    "Nästa översyn": "Revision date",
+    "Typ av algoritm": "Type of algorithm",
+    "Typ av användning": "Type of use",
     "Roll i beslutsprocessen": "Process integration",
     "Underlag till den som beslutar": "Provided information",
     "Användningens omfattning": "Frequency and scale of usage",
