@@ -35,9 +35,10 @@ from samverka.cli.records import (
     record_json,
     show_record,
 )
+from samverka.cli.search import filter_options, parse_filters
 from samverka.errors import SamverkaError
 from samverka.i18n import N_, _, language
-from samverka.protocol.kommuner import HUB_ORIGIN, counties, is_origin, kommun_name
+from samverka.protocol.kommuner import HUB_ORIGIN, counties, kommun_name
 from samverka.protocol.vocab import (
     KOMMUN_GROUP,
     POPULATION_BAND,
@@ -619,9 +620,6 @@ def stats(
 
 # -- search ------------------------------------------------------------------------------
 
-_KINDS = {"usecase": "use-case", "lesson": "lesson", "solution": "solution",
-          "recommendation": "recommendation", "adoption": "adoption"}  # fmt: skip
-
 
 def hits_json(hits: list[FederationHit]) -> list[dict[str, Any]]:
     return [
@@ -673,17 +671,7 @@ def echo_hits(text: str, hits: list[FederationHit]) -> None:
     ),
 )
 @click.argument("text")
-@click.option(
-    "--kind",
-    "kinds",
-    multiple=True,
-    type=click.Choice(list(_KINDS)),
-    help=N_("Bara den här typen."),
-)
-@click.option(
-    "--origin", "origins", multiple=True, metavar="KOD", help=N_("Bara den här kommunen.")
-)
-@click.option("--area", help=N_("Bara det här verksamhetsområdet (t.ex. äldreomsorg)."))
+@filter_options
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100))
 @click.option("--public", "public_view", is_flag=True, help=N_("Bara offentliga poster."))
 @json_option
@@ -700,14 +688,12 @@ def search(
 ) -> None:
     from samverka_hub.insight import SearchQuery, federation_search
 
-    for origin in origins:
-        if not is_origin(origin):
-            raise SamverkaError(_("{value!r} är ingen kommunkod").format(value=origin))
+    filters = parse_filters(kinds, origins, area)
     query = SearchQuery(
         text=text,
-        kinds=[RECORD_KIND.parse(_KINDS[k]) for k in kinds],
-        origins=list(origins),
-        service_areas=[SERVICE_AREA.parse(area)] if area else [],
+        kinds=filters.kinds,
+        origins=filters.origins,
+        service_areas=filters.service_areas,
         limit=limit,
     )
     hits = federation_search(hub.store, query, member=not public_view)

@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING
 import click
 from samverka.cli._common import EXIT_CODES_HELP, help_parts, json_option, print_json
 from samverka.cli.erase import (
-    VERSION_HELP,
     check_text,
     erasure_json,
     note_option,
     reason_option,
     say_erased,
+    versions_option,
 )
 from samverka.errors import SamverkaError
 from samverka.i18n import N_, _
@@ -91,13 +91,7 @@ def erase() -> None:
     help=N_("Kommunens begäran (t.ex. diarienummer); sparas i den signerade raderingen."),
 )
 @note_option
-@click.option(
-    "--version",
-    "versions",
-    type=click.IntRange(min=1),
-    multiple=True,
-    help=VERSION_HELP,
-)
+@versions_option
 @json_option
 @with_hub
 def erase_record(

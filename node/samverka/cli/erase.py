@@ -51,6 +51,16 @@ def note_option(f: Any) -> Any:
     )(f)
 
 
+def versions_option(f: Any) -> Any:
+    return click.option(
+        "--version",
+        "versions",
+        type=click.IntRange(min=1),
+        multiple=True,
+        help=VERSION_HELP,
+    )(f)
+
+
 def check_text(note: str, request_ref: str = "") -> None:
     if len(note) > MAX_NOTE_CHARS:
         raise SamverkaError(
@@ -120,13 +130,7 @@ def erase_command(record_kind: int, noun: str, name: str) -> click.Command:
     @click.argument("record_id", metavar="ID")
     @reason_option
     @note_option
-    @click.option(
-        "--version",
-        "versions",
-        type=click.IntRange(min=1),
-        multiple=True,
-        help=VERSION_HELP,
-    )
+    @versions_option
     @json_option
     @with_node
     def erase(

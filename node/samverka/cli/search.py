@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,8 +16,44 @@ from samverka.protocol.vocab import RECORD_KIND, SERVICE_AREA, VISIBILITY
 if TYPE_CHECKING:
     from samverka.node import Node
 
-_KINDS = {"usecase": "use-case", "lesson": "lesson", "solution": "solution",
-          "recommendation": "recommendation", "adoption": "adoption"}  # fmt: skip
+#: --kind's choices -> the record kinds' vocabulary keys.
+KINDS = {"usecase": "use-case", "lesson": "lesson", "solution": "solution",
+         "recommendation": "recommendation", "adoption": "adoption"}  # fmt: skip
+
+
+def filter_options(f: Any) -> Any:
+    """--kind, --origin and --area, as this command and ``hub search`` take them."""
+    f = click.option("--area", help=N_("Bara det här verksamhetsområdet (t.ex. äldreomsorg)."))(f)
+    f = click.option(
+        "--origin", "origins", multiple=True, metavar="KOD", help=N_("Bara den här kommunen.")
+    )(f)
+    return click.option(
+        "--kind",
+        "kinds",
+        multiple=True,
+        type=click.Choice(list(KINDS)),
+        help=N_("Bara den här typen."),
+    )(f)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What :func:`filter_options` took, checked and in the vocabularies' values."""
+
+    kinds: list[int]
+    origins: list[str]
+    service_areas: list[int]
+
+
+def parse_filters(kinds: tuple[str, ...], origins: tuple[str, ...], area: str | None) -> Filters:
+    for origin in origins:
+        if not is_origin(origin):
+            raise SamverkaError(_("{value!r} är ingen kommunkod").format(value=origin))
+    return Filters(
+        kinds=[RECORD_KIND.parse(KINDS[k]) for k in kinds],
+        origins=list(origins),
+        service_areas=[SERVICE_AREA.parse(area)] if area else [],
+    )
 
 
 @click.command(
@@ -36,17 +73,7 @@ _KINDS = {"usecase": "use-case", "lesson": "lesson", "solution": "solution",
     ),
 )
 @click.argument("text")
-@click.option(
-    "--kind",
-    "kinds",
-    multiple=True,
-    type=click.Choice(list(_KINDS)),
-    help=N_("Bara den här typen."),
-)
-@click.option(
-    "--origin", "origins", multiple=True, metavar="KOD", help=N_("Bara den här kommunen.")
-)
-@click.option("--area", help=N_("Bara det här verksamhetsområdet (t.ex. äldreomsorg)."))
+@filter_options
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
 @click.option(
     "--hub",
@@ -66,20 +93,25 @@ def search(
     at_hub: bool,
     as_json: bool,
 ) -> None:
-    for origin in origins:
-        if not is_origin(origin):
-            raise SamverkaError(_("{value!r} är ingen kommunkod").format(value=origin))
-    kind_values = [RECORD_KIND.parse(_KINDS[k]) for k in kinds]
-    areas = [SERVICE_AREA.parse(area)] if area else []
+    filters = parse_filters(kinds, origins, area)
     if at_hub:
         from samverka.cli.hubsearch import search_hub
 
         hits = search_hub(
-            node.config, text, kinds=kind_values, origins=origins, service_areas=areas, limit=limit
+            node.config,
+            text,
+            kinds=filters.kinds,
+            origins=origins,
+            service_areas=filters.service_areas,
+            limit=limit,
         )
     else:
         hits = node.store.search(
-            text, limit=limit, kinds=kind_values, origins=list(origins), service_areas=areas
+            text,
+            limit=limit,
+            kinds=filters.kinds,
+            origins=filters.origins,
+            service_areas=filters.service_areas,
         )
     if as_json:
         print_json(
