@@ -409,7 +409,7 @@ def make_full_use_case(**kwargs: Any) -> records_pb2.Record:
         "lawful_basis": "Allmänt intresse (GDPR art. 6.1 e), socialtjänstlagen 4 kap. 1 §.",
         "algorithm_type": R.ALGORITHM_TYPE_HYBRID,
         "algorithm_use": R.ALGORITHM_USE_PRESCRIPTIVE,
-        "revision_due_at_ms": T0_MS + 365 * 86_400_000,
+        "revision_due_at_ms": 1_782_777_600_000,  # 2026-06-30, the next review
     }
     return _record(R.RECORD_KIND_USE_CASE, defaults, kwargs)
 

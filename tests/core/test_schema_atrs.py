@@ -15,6 +15,7 @@ from samverka.protocol.validation import record_issues
 from samverka.records.recordform import (
     COMPOUNDS,
     apply_form,
+    field_for_column,
     format_item,
     new_record,
     parse_item,
@@ -155,6 +156,34 @@ def test_swedish_and_atrs_column_names_and_mappings() -> None:
     assert uc.assessments[0].completed_at_ms == 1_714_521_600_000
 
 
+def test_eurocities_register_columns_swedish_and_english() -> None:
+    columns = {
+        "Proportionalitet": "Nödvändigt för att korta väntetiden.",
+        "Legal basis": "GDPR art. 6.1 e",
+        "Typ av algoritm": "regelbaserad",
+        "Type of use": "predictive",
+        "Revideringsdatum": "2026-06-30",
+    }
+    names = {field_for_column(c): v for c, v in columns.items()}
+    assert None not in names
+    record = new_record("use_case", "2029")
+    assert apply_form(record, names, own_origin="2029") == []
+    uc = record.use_case
+    assert (uc.algorithm_type, uc.algorithm_use) == (
+        R.ALGORITHM_TYPE_RULE_BASED,
+        R.ALGORITHM_USE_PREDICTIVE,
+    )
+    assert uc.lawful_basis == "GDPR art. 6.1 e"
+    assert uc.revision_due_at_ms == 1_782_777_600_000
+    bad = new_record("use_case", "2029")
+    issues = apply_form(bad, {"algorithm_type": "neuronnät"}, own_origin="2029")
+    assert [i.field for i in issues] == ["algorithm_type"]
+    assert issues_of(make_full_use_case(algorithm_use=9)) == {
+        "use_case.algorithm_use": "9 is not a AlgorithmUse"
+    }
+    assert "use_case.proportionality" in issues_of(make_full_use_case(proportionality="x" * 2001))
+
+
 def test_bad_items_are_reported_under_their_flat_name() -> None:
     record = new_record("use_case", "2029")
     issues = apply_form(
@@ -243,6 +272,11 @@ def test_sections_of_the_full_use_case() -> None:
     assert ai_act["Kommunens roll"].text == "Tillhandahållare"
     risks = next(r for r in found[5].rows if r.label == "Identifierade risker")
     assert risks.items[0].title == "Felaktig prioritet"
+    shown = {r.label: r.text for s in found for r in s.rows}
+    assert shown["Typ av algoritm"] == "Båda (hybrid)"
+    assert shown["Typ av användning"] == "Föreskrivande"
+    assert shown["Nästa översyn"] == "2026-06-30"
+    assert shown["Rättslig grund"].startswith("Allmänt intresse")
 
 
 def test_sections_show_only_what_is_filled() -> None:

@@ -290,7 +290,7 @@ def test_eurocities_full_use_case_fills_every_field_the_standard_requires() -> N
     assert [f for f in schema["x-required-by-standard"] if f not in row] == []
     assert (row["algorithm_type"], row["type"]) == ("hybrid", "prescriptive")
     assert row["lawful_basis"].startswith("Allmänt intresse")
-    assert row["revision_date"] == "2026-06-15"
+    assert row["revision_date"] == "2026-06-30"
 
 
 # -- EU database (AI Act Annex VIII C) -----------------------------------------------------
