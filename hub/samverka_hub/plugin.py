@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from samverka.cli.plugins import CommandSpec
-from samverka.i18n import N_
+from samverka.i18n import N_, Text
 from samverka.ops.doctor import Finding, Profile, Status
 from samverka.protocol.kommuner import HUB_ORIGIN
 
@@ -54,19 +54,32 @@ def signing_seat(engine: Engine) -> list[Finding]:
             Finding(
                 "database",
                 Status.OK,
-                f"this database ({here}) is the one the directory and the log are signed on",
+                Text(
+                    N_("den här databasen ({here}) är den som katalogen och loggen signeras på"),
+                    here=here,
+                ),
             )
         ]
     return [
         Finding(
             "database",
             Status.FAIL,
-            f"this database ({here}) is a copy (restored or cloned) of the one that signed "
-            f"the directory ({seat.database if seat else '?'}): it signs no new directory "
-            "version and no transparency-log checkpoint, so members get no revocation or "
-            "admission from it",
-            "if this copy now IS the production hub (the old one stopped for good): "
-            "samverka hub promote --dir HUB (docs/OPERATIONS.md, 'Backing up a hub'); "
-            "in a restore drill this is expected",
+            Text(
+                N_(
+                    "den här databasen ({here}) är en kopia (återställd eller klonad) av den som "
+                    "signerade katalogen ({seat}): den signerar ingen ny katalogversion och "
+                    "ingen kontrollpunkt i transparensloggen, så medlemmarna får ingen "
+                    "återkallelse eller antagning från den"
+                ),
+                here=here,
+                seat=seat.database if seat else "?",
+            ),
+            Text(
+                N_(
+                    "om den här kopian nu ÄR produktionshubben (den gamla stoppad för gott): "
+                    "samverka hub promote --dir HUB (docs/OPERATIONS.md, 'Backing up a hub'); "
+                    "i en återställningsövning är detta väntat"
+                )
+            ),
         )
     ]

@@ -95,7 +95,7 @@ def test_hub_restore_drill_cannot_fork_the_directory(
         drill = Procs(tmp_path, {**procs.env, "SAMVERKA_STORE_URL": f"{base}/{target}"})
         # doctor says the copy may not sign, and how it would (not to be done in a drill).
         doctor = drill.run("doctor", "--dir", str(restored_dir), "--offline", check=False)
-        assert doctor.returncode == 1 and "copy (restored or cloned)" in doctor.stdout, doctor
+        assert doctor.returncode == 1 and "kopia (återställd eller klonad)" in doctor.stdout, doctor
         assert "samverka hub promote" in doctor.stdout
 
         shown = drill.json("hub", "directory", "show", "--dir", str(restored_dir))

@@ -1200,29 +1200,43 @@ def clock_finding(server_ms: int, before_ms: int, after_ms: int, config: NodeCon
         return Finding(
             "clock",
             Status.WARN,
-            "the hub does not report its time (an older Samverka)",
-            "compare clocks by hand; keep NTP running",
+            Text(N_("hubben uppger inte sin tid (en äldre Samverka)")),
+            Text(N_("jämför klockorna för hand; håll NTP igång")),
         )
     skew = server_ms - (before_ms + after_ms) // 2
     limit = config.max_clock_skew_ms
-    direction = "behind" if skew > 0 else "ahead of"
-    text = f"this clock is {abs(skew) / 1000:.1f} s {direction} the hub's"
+    text = Text(
+        N_("den här klockan går {seconds:.1f} s efter hubbens")
+        if skew > 0
+        else N_("den här klockan går {seconds:.1f} s före hubbens"),
+        seconds=abs(skew) / 1000,
+    )
     if abs(skew) > limit:
         return Finding(
             "clock",
             Status.FAIL,
-            f"{text}: beyond the {limit / 1000:g} s verification tolerance, so entries "
-            "are refused as clock_skew",
-            "synchronize the clock: timedatectl set-ntp true (and check chronyd/timesyncd)",
+            Text(
+                N_(
+                    "{skew}: utanför verifieringens tolerans på {limit:g} s, så poster vägras "
+                    "som clock_skew"
+                ),
+                skew=text,
+                limit=limit / 1000,
+            ),
+            Text(N_("ställ klockan: timedatectl set-ntp true (och kontrollera chronyd/timesyncd)")),
         )
     if abs(skew) > WARN_SKEW_MS:
         return Finding(
             "clock",
             Status.WARN,
             text,
-            "enable NTP: timedatectl set-ntp true",
+            Text(N_("slå på NTP: timedatectl set-ntp true")),
         )
-    return Finding("clock", Status.OK, f"{text} (within {WARN_SKEW_MS / 1000:g} s)")
+    return Finding(
+        "clock",
+        Status.OK,
+        Text(N_("{skew} (inom {limit:g} s)"), skew=text, limit=WARN_SKEW_MS / 1000),
+    )
 
 
 async def _check_own_server(config: NodeConfig, report: Report) -> None:
@@ -1233,8 +1247,8 @@ async def _check_own_server(config: NodeConfig, report: Report) -> None:
         report.add(
             "server",
             Status.FAIL,
-            "[server] listen has port 0 (picked when the server starts): nothing to probe",
-            "give the server a fixed port: [server] listen or SAMVERKA_SERVER_LISTEN",
+            Text(N_("[server] listen har port 0 (väljs när servern startar): inget att pröva")),
+            Text(N_("ge servern en fast port: [server] listen eller SAMVERKA_SERVER_LISTEN")),
         )
         return
     host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
@@ -1245,15 +1259,20 @@ async def _check_own_server(config: NodeConfig, report: Report) -> None:
         report.add(
             "server",
             Status.FAIL,
-            f"this folder's server does not answer on {address}: {exc}",
-            "is it running? (systemctl status samverka-node, or the container's logs)",
+            Text(
+                N_("mappens server svarar inte på {address}: {error}"), address=address, error=exc
+            ),
+            Text(N_("är den igång? (systemctl status samverka-node, eller containerns loggar)")),
         )
         return
     if status == "SERVING":
-        report.add("server", Status.OK, f"{address} answers SERVING")
+        report.add("server", Status.OK, Text(N_("{address} svarar SERVING"), address=address))
     else:
         report.add(
-            "server", Status.FAIL, f"{address} answers {status}", "it is starting or draining"
+            "server",
+            Status.FAIL,
+            Text(N_("{address} svarar {status}"), address=address, status=status),
+            Text(N_("den startar eller töms")),
         )
 
 
