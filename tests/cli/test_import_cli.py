@@ -180,7 +180,7 @@ def test_limits_and_unreadable_files(cli: Cli, leksand: Path, tmp_path: Path) ->
     with big.open("wb") as f:
         f.truncate(MAX_FILE_BYTES + 1)
     result = cli("import", big, node=leksand)
-    assert result.exit_code == 1 and "the limit is" in result.stderr
+    assert result.exit_code == 1 and "gränsen är" in result.stderr
     latin1 = tmp_path / "latin1.csv"
     latin1.write_bytes("titel;sammanfattning\nÅtgärd;x\n".encode("latin-1"))
     result = cli("import", latin1, node=leksand)

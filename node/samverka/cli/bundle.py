@@ -184,13 +184,15 @@ def _parse_trust_key(text: str) -> TrustedKey:
     code = code.strip()
     if not sep or not is_origin(code):
         raise SamverkaError(
-            f"--trust-key {text!r} is not KOD=FILE.pub",
-            hint="e.g. --trust-key 1472=tibro-signing.pub",
+            _("--trust-key {text!r} är inte KOD=FIL.pub").format(text=text),
+            hint=_("t.ex. --trust-key 1472=tibro-signing.pub"),
         )
     try:
         pem = Path(path).read_bytes()
     except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+        raise ConfigError(
+            _("kan inte läsa {file}: {error}").format(file=path, error=exc.strerror)
+        ) from exc
     try:
         return TrustedKey(code, PublicKey.from_pem(pem))
     except ValueError as exc:
@@ -233,13 +235,17 @@ def import_(node: Node, file: Path, trust_keys: tuple[str, ...], as_json: bool) 
         held = keys.get(pin.key_id)
         if held is not None and held.origin != pin.origin:
             raise SamverkaError(
-                f"key {pin.key_id} is already trusted for {held.origin}, not {pin.origin}"
+                _("nyckeln {key} är redan betrodd för {held}, inte {origin}").format(
+                    key=pin.key_id, held=held.origin, origin=pin.origin
+                )
             )
         keys.add(pin)
     try:
         stream = file.open("rb")
     except OSError as exc:
-        raise ImportFileError(f"cannot read {file}: {exc.strerror}") from exc
+        raise ImportFileError(
+            _("kan inte läsa {file}: {error}").format(file=file, error=exc.strerror)
+        ) from exc
     with stream:
         total = read_header(stream)[1].entry_count
         stream.seek(0)

@@ -108,13 +108,17 @@ def import_(
     size = file.stat().st_size
     if size > MAX_FILE_BYTES:
         raise ImportFileError(
-            f"{file} is {size} bytes; the limit is {MAX_FILE_BYTES} bytes (10 MiB)",
-            hint="split the inventory into smaller files",
+            _("{file} är {size} byte; gränsen är {limit} byte (10 MiB)").format(
+                file=file, size=size, limit=MAX_FILE_BYTES
+            ),
+            hint=_("dela upp inventeringen i mindre filer"),
         )
     try:
         data = file.read_bytes()
     except OSError as exc:
-        raise ImportFileError(f"cannot read {file}: {exc.strerror}") from exc
+        raise ImportFileError(
+            _("kan inte läsa {file}: {error}").format(file=file, error=exc.strerror)
+        ) from exc
     fmt = fmt or detect_format(file.name, data)
     default_visibility = VISIBILITY.parse(visibility) if visibility else None
     inventory = read_inventory(
