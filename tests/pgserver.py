@@ -40,11 +40,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 from urllib.parse import unquote, urlsplit
 
 import psycopg
 from psycopg.conninfo import make_conninfo
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 ENV = "SAMVERKA_TEST_PG"
 #: The database superuser of a throwaway cluster.
@@ -348,6 +351,28 @@ def install_server(say: Callable[[str], None] = print) -> Path:
     if bindir is None:
         raise PgServerError(f"installed {versioned.group(1)} but found no initdb")
     return bindir
+
+
+#: The store's tables that hold what a record says (log entries, current records, search).
+STORE_TABLES = ("log", "records", "records_fts")
+
+
+def relation_bytes(conn: sa.Connection, tables: tuple[str, ...] = STORE_TABLES) -> bytes:
+    """Every byte of ``tables``' relation files (and their TOAST), read by the server
+    after a CHECKPOINT: where an erased text must no longer be (needs a superuser)."""
+    conn.exec_driver_sql("CHECKPOINT")
+    chunks = []
+    for table in tables:
+        toast = conn.exec_driver_sql(
+            f"SELECT reltoastrelid::regclass::text FROM pg_class WHERE oid = '{table}'::regclass"
+        ).scalar()
+        for rel in (table, toast):
+            if rel and rel != "-":
+                path = conn.exec_driver_sql(f"SELECT pg_relation_filepath('{rel}')").scalar()
+                data = conn.exec_driver_sql("SELECT pg_read_binary_file(%s)", (path,)).scalar()
+                assert data is not None, rel
+                chunks.append(bytes(data))
+    return b"".join(chunks)
 
 
 def free_port() -> int:

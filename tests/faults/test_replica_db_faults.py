@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import os
 import secrets
-import shutil
 import signal
 import sys
 import time
@@ -41,7 +40,15 @@ from soakresults import record, soak
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "hub"))
 from factories import FeedWriter
-from hubkit import Applicant, Procs, RunningHub, run_async, start_hub, wait_for
+from hubkit import (
+    Applicant,
+    Procs,
+    RunningHub,
+    hub_env,
+    run_async,
+    start_replicas,
+    wait_for,
+)
 
 ENTRIES = 600 if soak() else 200
 INTERVAL = 0.02
@@ -72,25 +79,11 @@ def replicas(
         admin.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
     url = pg_server.url(name)
     tmp = tmp_path_factory.mktemp("replica-faults")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SAMVERKA_")}
-    env["SAMVERKA_DIRECTORY_POLL_SECONDS"] = "0.1"
-    env["SAMVERKA_METRICS_LISTEN"] = ""
-    env["SAMVERKA_WEB_ENABLED"] = "false"
-    # No node here witnesses the hub's log: take its checkpoints uncosigned (what sync takes
-    # from the hub is still proven in its log; witnessing has tests of its own).
-    env["SAMVERKA_WITNESS_QUORUM"] = "0"
-    procs = Procs(tmp, env)
+    procs = Procs(tmp, hub_env(SAMVERKA_WEB_ENABLED="false"))
     try:
-        a_dir, b_dir = tmp / "hub-a", tmp / "hub-b"
-        procs.run(
-            "hub", "init", "--dir", str(a_dir), "--store-url", url,
-            "--listen", "127.0.0.1:0", "--public-listen", "127.0.0.1:0",
-        )  # fmt: skip
-        shutil.copytree(a_dir, b_dir)
-        a = start_hub(procs, a_dir, name="replica-a")
-        b = start_hub(procs, b_dir, name="replica-b")
+        a, b = start_replicas(procs, url)
         wait_for(lambda: listeners(pg_server, name) >= 2, 15, "both replicas to LISTEN")
-        yield Replicas(procs, a, b, a_dir, name, pg_server)
+        yield Replicas(procs, a, b, a.dir, name, pg_server)
     finally:
         procs.stop_all()
         with contextlib.suppress(Exception), pg_server.connect() as admin:

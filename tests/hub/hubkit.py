@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -206,6 +208,40 @@ def start_hub(procs: Procs, hub_dir: Path, *, name: str = "hub") -> RunningHub:
 
     bound = wait_for(ready, 30, "hub serve to listen")
     return RunningHub(hub_dir, bound["member"], bound["public"], proc)
+
+
+def hub_env(**settings: str) -> dict[str, str]:
+    """The environment of a test's hub processes: none of the SAMVERKA_* settings of the
+    person running the tests; the directory polled every 0.1 s; no metrics port (several
+    hubs on one host); checkpoints taken uncosigned (no node here witnesses the hub's log;
+    what sync takes from the hub is still proven in its log; witnessing has tests of its
+    own); then ``settings`` (SAMVERKA_NAME=value)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAMVERKA_")}
+    env |= {
+        "SAMVERKA_DIRECTORY_POLL_SECONDS": "0.1",
+        "SAMVERKA_METRICS_LISTEN": "",
+        "SAMVERKA_WITNESS_QUORUM": "0",
+    }
+    return env | settings
+
+
+def init_replicas(procs: Procs, store_url: str) -> tuple[Path, Path]:
+    """Two replicas of one hub on the database ``store_url``: ``hub init --store-url`` at
+    ``hub-a`` and a copy of that folder (same keys, CA and configuration) at ``hub-b``, as
+    an operator sets up a second host. Their folders."""
+    a_dir, b_dir = procs.tmp / "hub-a", procs.tmp / "hub-b"
+    procs.run(
+        "hub", "init", "--dir", str(a_dir), "--store-url", store_url,
+        "--listen", "127.0.0.1:0", "--public-listen", "127.0.0.1:0",
+    )  # fmt: skip
+    shutil.copytree(a_dir, b_dir)
+    return a_dir, b_dir
+
+
+def start_replicas(procs: Procs, store_url: str) -> tuple[RunningHub, RunningHub]:
+    """:func:`init_replicas`, both served (``replica-a``, ``replica-b``) on free ports."""
+    a_dir, b_dir = init_replicas(procs, store_url)
+    return start_hub(procs, a_dir, name="replica-a"), start_hub(procs, b_dir, name="replica-b")
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:

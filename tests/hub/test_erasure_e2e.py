@@ -18,9 +18,7 @@ Leksand's request (``samverka hub erase``). After a push and a sync:
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import shutil
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -30,8 +28,8 @@ from pathlib import Path
 import pytest
 import tlogcheck
 from aggkit import Member, author, database_bytes, enroll, open_store
-from hubkit import Procs, RunningHub, run_async, start_hub, wait_for
-from pgserver import PgServer
+from hubkit import Procs, RunningHub, hub_env, run_async, start_replicas, wait_for
+from pgserver import PgServer, relation_bytes
 from samverka.protocol.directory import keyring_from_directory
 from samverka.replication.ingest import ingest
 from samverka.store.store import Store
@@ -62,39 +60,20 @@ def web_address(procs: Procs, name: str) -> str:
 
 @pytest.fixture(scope="module")
 def fed(tmp_path_factory: pytest.TempPathFactory, pg_server: PgServer) -> Iterator[Federation]:
-    name = f"samverka_e_{secrets.token_hex(4)}"
-    with pg_server.connect() as admin:
-        admin.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
-    url = pg_server.url(name)
-    tmp = tmp_path_factory.mktemp("erasure")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SAMVERKA_")}
-    env |= {
-        "SAMVERKA_DIRECTORY_POLL_SECONDS": "0.1",
-        "SAMVERKA_HARVEST_ENABLED": "false",
-        "SAMVERKA_METRICS_LISTEN": "",
-        "SAMVERKA_WEB_LISTEN": "127.0.0.1:0",
-        # No node here witnesses: checkpoints are taken uncosigned, proofs still checked.
-        "SAMVERKA_WITNESS_QUORUM": "0",
-    }
-    procs = Procs(tmp, env)
-    try:
-        a_dir, b_dir = tmp / "hub-a", tmp / "hub-b"
-        procs.run(
-            "hub", "init", "--dir", str(a_dir), "--store-url", url,
-            "--listen", "127.0.0.1:0", "--public-listen", "127.0.0.1:0",
-        )  # fmt: skip
-        shutil.copytree(a_dir, b_dir)
-        a = start_hub(procs, a_dir, name="replica-a")
-        b = start_hub(procs, b_dir, name="replica-b")
-        nodes = {code: enroll(procs, a, code) for code in (LEKSAND, GAGNEF)}
-        yield Federation(
-            procs, a, b, web_address(procs, "replica-a"), web_address(procs, "replica-b"),
-            url, nodes,
-        )  # fmt: skip
-    finally:
-        procs.stop_all()
-        with pg_server.connect() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with pg_server.database("samverka_e") as name:
+        url = pg_server.url(name)
+        tmp = tmp_path_factory.mktemp("erasure")
+        env = hub_env(SAMVERKA_HARVEST_ENABLED="false", SAMVERKA_WEB_LISTEN="127.0.0.1:0")
+        procs = Procs(tmp, env)
+        try:
+            a, b = start_replicas(procs, url)
+            nodes = {code: enroll(procs, a, code) for code in (LEKSAND, GAGNEF)}
+            yield Federation(
+                procs, a, b, web_address(procs, "replica-a"), web_address(procs, "replica-b"),
+                url, nodes,
+            )  # fmt: skip
+        finally:
+            procs.stop_all()
 
 
 def get(web: str, path: str) -> tuple[int, bytes]:
@@ -141,19 +120,7 @@ def hub_log_bytes(fed: Federation, address: str) -> bytes:
 def pg_bytes(fed: Federation) -> bytes:
     """The relation files (and TOAST) of the hub's store tables, read by the server."""
     with Store.open(fed.url, migrate=False) as store, store.engine.connect() as conn:
-        conn.exec_driver_sql("CHECKPOINT")
-        chunks = []
-        for table in ("log", "records", "records_fts"):
-            toast = conn.exec_driver_sql(
-                "SELECT reltoastrelid::regclass::text FROM pg_class "
-                f"WHERE oid = '{table}'::regclass"
-            ).scalar()
-            for rel in (table, toast):
-                if rel and rel != "-":
-                    path = conn.exec_driver_sql(f"SELECT pg_relation_filepath('{rel}')").scalar()
-                    data = conn.exec_driver_sql("SELECT pg_read_binary_file(%s)", (path,)).scalar()
-                    chunks.append(bytes(data))
-    return b"".join(chunks)
+        return relation_bytes(conn)
 
 
 def sync(fed: Federation, code: str) -> dict[str, object]:

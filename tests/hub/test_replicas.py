@@ -14,7 +14,6 @@ import asyncio
 import itertools
 import os
 import secrets
-import shutil
 import statistics
 import threading
 import time
@@ -24,7 +23,16 @@ from typing import Any
 
 import pytest
 from factories import FeedWriter
-from hubkit import Applicant, Procs, RunningHub, run_async, start_hub, wait_for
+from hubkit import (
+    Applicant,
+    Procs,
+    RunningHub,
+    hub_env,
+    init_replicas,
+    run_async,
+    start_hub,
+    wait_for,
+)
 from pgserver import PgServer
 from samverka.node import Node, init_node
 from samverka.protocol.directory import keyring_from_directory
@@ -92,57 +100,43 @@ class Replicas:
 
 @pytest.fixture(scope="module")
 def replicas(tmp_path_factory: pytest.TempPathFactory, pg_server: PgServer) -> Iterator[Replicas]:
-    name = f"samverka_r_{secrets.token_hex(4)}"
-    with pg_server.connect() as admin:
-        admin.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
-    url = pg_server.url(name)
-    tmp = tmp_path_factory.mktemp("replicas")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SAMVERKA_")}
-    env["SAMVERKA_DIRECTORY_POLL_SECONDS"] = "0.1"
-    env["SAMVERKA_METRICS_LISTEN"] = ""  # two replicas on one host: no fixed metrics port
-    # No node here witnesses the hub's log: take its checkpoints uncosigned (what sync takes
-    # from the hub is still proven in its log; witnessing has tests of its own).
-    env["SAMVERKA_WITNESS_QUORUM"] = "0"
-    procs = Procs(tmp, env)
-    # B's host keeps the URL out of its samverka.toml and passes it in the environment,
-    # in the driver-less form (postgres://), which must mean the same database.
-    env_b = {**env, "SAMVERKA_STORE_URL": url.replace("postgresql+psycopg", "postgres")}
-    procs_b = Procs(tmp, env_b)
-    hub: Hub | None = None
-    try:
-        a_dir, b_dir = tmp / "hub-a", tmp / "hub-b"
-        procs.run(
-            "hub", "init", "--dir", str(a_dir), "--store-url", url,
-            "--listen", "127.0.0.1:0", "--public-listen", "127.0.0.1:0",
-        )  # fmt: skip
-        shutil.copytree(a_dir, b_dir)  # the second host gets a copy of the folder
-        config = b_dir / "samverka.toml"
-        text = config.read_text(encoding="utf-8")
-        assert url in text
-        config.write_text(text.replace(url, "postgresql://nobody@127.0.0.1:1/nowhere"), "utf-8")
-        a = start_hub(procs, a_dir, name="replica-a")
-        b = start_hub(procs_b, b_dir, name="replica-b")
-        assert a.member != b.member and a.public != b.public
+    with pg_server.database("samverka_r") as name:
+        url = pg_server.url(name)
+        tmp = tmp_path_factory.mktemp("replicas")
+        env = hub_env()
+        procs = Procs(tmp, env)
+        # B's host keeps the URL out of its samverka.toml and passes it in the environment,
+        # in the driver-less form (postgres://), which must mean the same database.
+        env_b = {**env, "SAMVERKA_STORE_URL": url.replace("postgresql+psycopg", "postgres")}
+        procs_b = Procs(tmp, env_b)
+        hub: Hub | None = None
+        try:
+            a_dir, b_dir = init_replicas(procs, url)  # the second host gets a copy of the folder
+            config = b_dir / "samverka.toml"
+            text = config.read_text(encoding="utf-8")
+            assert url in text
+            config.write_text(text.replace(url, "postgresql://nobody@127.0.0.1:1/nowhere"), "utf-8")
+            a = start_hub(procs, a_dir, name="replica-a")
+            b = start_hub(procs_b, b_dir, name="replica-b")
+            assert a.member != b.member and a.public != b.public
 
-        def listening() -> bool:  # both replicas LISTEN (B found its URL in the environment)
-            with pg_server.connect() as admin:
-                row = admin.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
-                    "AND query LIKE 'LISTEN%%'",
-                    (name,),
-                ).fetchone()
-            return row is not None and row[0] >= 2
+            def listening() -> bool:  # both replicas LISTEN (B found its URL in the environment)
+                with pg_server.connect() as admin:
+                    row = admin.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+                        "AND query LIKE 'LISTEN%%'",
+                        (name,),
+                    ).fetchone()
+                return row is not None and row[0] >= 2
 
-        wait_for(listening, 10, "both replicas to LISTEN on samverka_log")
-        hub = open_hub(a_dir)
-        yield Replicas(procs, procs_b, a, b, hub, url)
-    finally:
-        procs.stop_all()
-        procs_b.stop_all()
-        if hub is not None:
-            hub.close()
-        with pg_server.connect() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            wait_for(listening, 10, "both replicas to LISTEN on samverka_log")
+            hub = open_hub(a_dir)
+            yield Replicas(procs, procs_b, a, b, hub, url)
+        finally:
+            procs.stop_all()
+            procs_b.stop_all()
+            if hub is not None:
+                hub.close()
 
 
 def log_entry(signed: feed_pb2.SignedEntry) -> feed_pb2.LogEntry:

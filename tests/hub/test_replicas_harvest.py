@@ -9,10 +9,7 @@ metrics count the ReadEntries calls it served: one per harvest.
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,7 +20,7 @@ from dataclasses import dataclass
 
 import pytest
 from aggkit import PUBLIC, Member, author, enroll, free_port
-from hubkit import Procs, RunningHub, start_hub, wait_for
+from hubkit import Procs, RunningHub, hub_env, start_replicas, wait_for
 from pgserver import PgServer
 from samverka.store.store import Store
 from samverka_hub.harvest_schedule import HarvestSchedule
@@ -63,62 +60,47 @@ class Setup:
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory, pg_server: PgServer) -> Iterator[Setup]:
-    name = f"samverka_h_{secrets.token_hex(4)}"
-    with pg_server.connect() as admin:
-        admin.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
-    url = pg_server.url(name)
-    tmp = tmp_path_factory.mktemp("replicas-harvest")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SAMVERKA_")}
-    env |= {
-        "SAMVERKA_DIRECTORY_POLL_SECONDS": "0.1",
-        "SAMVERKA_METRICS_LISTEN": "",
-        "SAMVERKA_HARVEST_INTERVAL_SECONDS": str(INTERVAL),
-        "SAMVERKA_HARVEST_MAX_BACKOFF_SECONDS": "2",
-        "SAMVERKA_HARVEST_LEASE_SECONDS": str(LEASE),
-        # No node here witnesses the hub's log: take its checkpoints uncosigned (what sync takes
-        # from the hub is still proven in its log; witnessing has tests of its own).
-        "SAMVERKA_WITNESS_QUORUM": "0",
-    }
-    procs = Procs(tmp, env)
-    store: Store | None = None
-    try:
-        a_dir, b_dir = tmp / "hub-a", tmp / "hub-b"
-        procs.run(
-            "hub", "init", "--dir", str(a_dir), "--store-url", url,
-            "--listen", "127.0.0.1:0", "--public-listen", "127.0.0.1:0",
-        )  # fmt: skip
-        shutil.copytree(a_dir, b_dir)
-        a = start_hub(procs, a_dir, name="replica-a")
-        b = start_hub(procs, b_dir, name="replica-b")
-        leksand = enroll(procs, a, LEKSAND, reachable=True)
-        author(leksand, "lek-1", PUBLIC)
-        metrics_port = free_port()
-        quiet = Procs(tmp, {**env, "SAMVERKA_HUB_PUSH": "false", "SAMVERKA_HUB_FOLLOW": "0"})
-        node = quiet.start(
-            "node", "serve", "--dir", str(leksand.dir),
-            "--metrics-listen", f"127.0.0.1:{metrics_port}", name="leksand-serve",
-        )  # fmt: skip
-        procs.started.append(node)
-        host, port = leksand.address.rsplit(":", 1)
+    with pg_server.database("samverka_h") as name:
+        url = pg_server.url(name)
+        tmp = tmp_path_factory.mktemp("replicas-harvest")
+        env = hub_env(
+            SAMVERKA_HARVEST_INTERVAL_SECONDS=str(INTERVAL),
+            SAMVERKA_HARVEST_MAX_BACKOFF_SECONDS="2",
+            SAMVERKA_HARVEST_LEASE_SECONDS=str(LEASE),
+        )
+        procs = Procs(tmp, env)
+        store: Store | None = None
+        try:
+            a, b = start_replicas(procs, url)
+            leksand = enroll(procs, a, LEKSAND, reachable=True)
+            author(leksand, "lek-1", PUBLIC)
+            metrics_port = free_port()
+            quiet = Procs(tmp, {**env, "SAMVERKA_HUB_PUSH": "false", "SAMVERKA_HUB_FOLLOW": "0"})
+            node = quiet.start(
+                "node", "serve", "--dir", str(leksand.dir),
+                "--metrics-listen", f"127.0.0.1:{metrics_port}", name="leksand-serve",
+            )  # fmt: skip
+            procs.started.append(node)
+            host, port = leksand.address.rsplit(":", 1)
 
-        def listening() -> bool:
-            if node.poll() is not None:
-                raise AssertionError(quiet.log("leksand-serve"))
-            with socket.socket() as s:
-                return s.connect_ex((host, int(port))) == 0
+            def listening() -> bool:
+                if node.poll() is not None:
+                    raise AssertionError(quiet.log("leksand-serve"))
+                with socket.socket() as s:
+                    return s.connect_ex((host, int(port))) == 0
 
-        wait_for(listening, 30, "leksand's node to listen")
-        store = Store.open(url, migrate=False)
-        yield Setup(procs, a, b, leksand, node, f"http://127.0.0.1:{metrics_port}/metrics", store)
-    finally:
-        if store is not None:
-            store.close()
-        for proc in procs.started:
-            if proc.poll() is None:  # a stopped node would not see SIGTERM
-                proc.send_signal(signal.SIGCONT)
-        procs.stop_all()
-        with pg_server.connect() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            wait_for(listening, 30, "leksand's node to listen")
+            store = Store.open(url, migrate=False)
+            yield Setup(
+                procs, a, b, leksand, node, f"http://127.0.0.1:{metrics_port}/metrics", store
+            )
+        finally:
+            if store is not None:
+                store.close()
+            for proc in procs.started:
+                if proc.poll() is None:  # a stopped node would not see SIGTERM
+                    proc.send_signal(signal.SIGCONT)
+            procs.stop_all()
 
 
 def test_two_replicas_read_the_member_once_per_interval(setup: Setup) -> None:

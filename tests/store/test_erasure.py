@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import factories
+import pgserver
 import pytest
 import sqlalchemy as sa
 from samverka.errors import Reason, StoreError
@@ -71,21 +72,8 @@ def database_bytes(store: Store, store_url: str) -> bytes:
     if not store.is_postgres:
         path = Path(store_url.removeprefix("sqlite:///"))
         return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
-    chunks = []
     with store.engine.connect() as conn:
-        conn.exec_driver_sql("CHECKPOINT")
-        for table in ("log", "records", "records_fts"):
-            toast = conn.exec_driver_sql(
-                "SELECT reltoastrelid::regclass::text FROM pg_class "
-                f"WHERE oid = '{table}'::regclass"
-            ).scalar()
-            for rel in (table, toast):
-                if not rel or rel == "-":
-                    continue
-                path = conn.exec_driver_sql(f"SELECT pg_relation_filepath('{rel}')").scalar()
-                data = conn.exec_driver_sql("SELECT pg_read_binary_file(%s)", (path,)).scalar()
-                chunks.append(bytes(data))
-    return b"".join(chunks)
+        return pgserver.relation_bytes(conn)
 
 
 def test_an_erasure_keeps_the_chain_and_removes_the_content(
