@@ -65,6 +65,23 @@ def stop(proc: subprocess.Popen[Any], timeout: float = 30) -> None:
             proc.wait(timeout=10)
 
 
+def serve_quietly(args: list[str], address_file: Path, what: str) -> subprocess.Popen[bytes]:
+    """``python ARGS --address-file ADDRESS_FILE`` with its output discarded, returned once
+    it has written its bound address there (stopped if that takes over 60 s)."""
+    proc = subprocess.Popen(
+        [PYTHON, *args, "--address-file", str(address_file)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env(),
+    )
+    try:
+        wait_for(lambda: address_file.exists() and address_file.read_text(), 60, what)
+    except BaseException:
+        stop(proc)
+        raise
+    return proc
+
+
 @dataclass
 class RunningHub:
     dir: Path

@@ -23,7 +23,6 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 import urllib.request
@@ -736,26 +735,12 @@ def fig_footprint(args: argparse.Namespace, tpl: fed.Template, raw: Raw) -> list
         Store.open(f"sqlite:///{node_dir / 'samverka.db'}").close()
         address_file = node_dir / "address"
         started = time.monotonic()
-        proc = subprocess.Popen(
-            [
-                procs.PYTHON,
-                "-m",
-                "samverka",
-                "node",
-                "serve",
-                "--dir",
-                str(node_dir),
-                "--listen",
-                "127.0.0.1:0",
-                "--address-file",
-                str(address_file),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=procs.env(),
+        proc = procs.serve_quietly(
+            ["-m", "samverka", "node", "serve", "--dir", str(node_dir), "--listen", "127.0.0.1:0"],
+            address_file,
+            "node",
         )
         try:
-            procs.wait_for(lambda f=address_file: f.exists() and f.read_text(), 60, "node")
             starts.append(time.monotonic() - started)
             if i == 0:
                 _check_serving(address_file.read_text().strip(), node_dir)
@@ -808,23 +793,12 @@ def _floor_rss(node_dir: Path) -> float:
     db = WORK / "floor.db"
     for f in (address_file, db, db.with_name("floor.db-wal"), db.with_name("floor.db-shm")):
         f.unlink(missing_ok=True)
-    proc = subprocess.Popen(
-        [
-            procs.PYTHON,
-            str(procs.BENCH / "floor_server.py"),
-            "--tls",
-            str(node_dir / "tls"),
-            "--db",
-            str(db),
-            "--address-file",
-            str(address_file),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=procs.env(),
+    proc = procs.serve_quietly(
+        [str(procs.BENCH / "floor_server.py"), "--tls", str(node_dir / "tls"), "--db", str(db)],
+        address_file,
+        "floor",
     )
     try:
-        procs.wait_for(lambda: address_file.exists() and address_file.read_text(), 60, "floor")
         time.sleep(3)
         return procs.rss_mb(proc.pid)
     finally:
