@@ -399,8 +399,9 @@ def test_rotation_at_once_challenge_alarm_objection(fed: KeyFed) -> None:
     wait_for(lambda: metric() >= 1, 10, "the alarm metric")
     report = run_doctor(orsa, only=["directory"])
     [finding] = report.findings
-    assert finding.status.value == "FAIL" and "monitor alarm" in finding.message, finding
-    assert planted.key_id in finding.message and "tlog/alarms/handled" in finding.hint
+    said = finding.as_json()  # the English of --json
+    assert finding.status.value == "FAIL" and "monitor alarm" in said["message"], finding
+    assert planted.key_id in said["message"] and "tlog/alarms/handled" in said["hint"]
     sync = fed.cli("sync", "--dir", str(orsa), "--no-push")
     assert sync.returncode == 8, sync.stdout + sync.stderr
     assert "monitor alarm" in sync.stderr and planted.key_id in sync.stderr

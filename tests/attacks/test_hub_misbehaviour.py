@@ -373,7 +373,7 @@ def test_a_key_the_hub_lists_on_its_own_is_refused_and_its_kommun_raises_the_ala
            reason="key not held")  # fmt: skip
     assert result.returncode == 1, result
     assert line.startswith("FAIL") and planted.key_id in line, result.stdout
-    assert "monitor alarm" in line and "never held" in line
+    assert "larm från övervakningen" in line and "never held" in line
     # The honest folder passes the same check.
     honest = run_doctor(federation.orsa, only=["directory"])
     assert [f.status.value for f in honest.findings] == ["ok"], honest.findings

@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives import serialization
 
 from samverka.config import NodeConfig
 from samverka.errors import ConfigError, DirectoryRefused
+from samverka.i18n import N_, Text
 from samverka.node import (
     DIRECTORY_FILE,
     EARLIER_LOG_KEYS_FILE,
@@ -190,19 +191,29 @@ def add_ca(config: NodeConfig, ca_pem: bytes) -> bool:
 # -- doctor ----------------------------------------------------------------------------------
 
 
-def doctor_findings(config: NodeConfig, directory: VerifiedDirectory) -> list[tuple[str, str, str]]:
+def doctor_findings(
+    config: NodeConfig, directory: VerifiedDirectory
+) -> list[tuple[str, Text, Text | str]]:
     """``(status, message, hint)`` lines for ``samverka doctor``: the hub key rotations
-    followed, and a certificate still from a CA the hub rotated away from."""
-    out: list[tuple[str, str, str]] = []
+    followed, and a certificate still from a CA the hub rotated away from (texts put in
+    words when shown: :class:`samverka.i18n.Text`)."""
+    out: list[tuple[str, Text, Text | str]] = []
     rotations = followed_rotations(config)
     if rotations:
         last = rotations[-1]
         out.append(
             (
                 "ok",
-                f"followed {len(rotations)} hub key rotation(s); the last "
-                f"({', '.join(last.what())}) made at {_utc(last.created_at_ms)}; hub key "
-                f"{directory.directory.hub_key_id}",
+                Text(
+                    N_(
+                        "följde {count} nyckelbyte(n) hos hubben; det senaste ({what}) gjort "
+                        "{at}; hubbens nyckel {key}"
+                    ),
+                    count=len(rotations),
+                    what=", ".join(last.what()),
+                    at=_utc(last.created_at_ms),
+                    key=directory.directory.hub_key_id,
+                ),
                 "",
             )
         )
@@ -217,10 +228,16 @@ def doctor_findings(config: NodeConfig, directory: VerifiedDirectory) -> list[tu
         out.append(
             (
                 "warn",
-                f"this node's certificate {Path(config.tls.cert)} is from a CA the hub "
-                f"rotated away from ({cert.issuer.rfc4514_string()}); the hub accepts it "
-                "only until its operator finishes the CA rotation",
-                "renew it now: samverka node renew-cert (then restart node serve)",
+                Text(
+                    N_(
+                        "nodens certifikat {cert} är från ett CA som hubben bytt bort "
+                        "({issuer}); hubben godtar det bara tills dess driftansvariga avslutat "
+                        "bytet av CA"
+                    ),
+                    cert=Path(config.tls.cert),
+                    issuer=cert.issuer.rfc4514_string(),
+                ),
+                Text(N_("förnya det nu: samverka node renew-cert (starta sedan om node serve)")),
             )
         )
     return out

@@ -708,16 +708,17 @@ def _check_schema(url: str, profile: Profile, report: Report, *, sqlite: bool) -
 
 
 class _Joined(Text):
-    """Texts joined with ", ", each in the language shown."""
+    """Texts joined (with ", "), each in the language shown."""
 
-    __slots__ = ("items",)
+    __slots__ = ("items", "separator")
 
-    def __init__(self, items: tuple[Text, ...]) -> None:
+    def __init__(self, items: tuple[Text, ...], separator: str = ", ") -> None:
         super().__init__("")
         self.items = items
+        self.separator = separator
 
     def in_language(self, lang: str | None = None) -> str:
-        return ", ".join(i.in_language(lang) for i in self.items)
+        return self.separator.join(i.in_language(lang) for i in self.items)
 
 
 _DB_HINT = Text(
@@ -802,13 +803,30 @@ def _check_directory(config: NodeConfig, report: Report, at: dt.datetime) -> Non
     elif alarms := _open_alarms(config):
         # The monitor found this kommun's name misused in the hub's log (a key bound to
         # it, or an entry of its feed, it never held or signed): FAIL until handled.
-        from samverka.membership.monitor import WHAT_TO_DO
-
         report.add(
             "directory",
             Status.FAIL,
-            "monitor alarm: " + "; ".join(f"{a.detail} (evidence: {a.evidence})" for a in alarms),
-            WHAT_TO_DO,
+            Text(
+                N_("larm från övervakningen: {alarms}"),
+                alarms=_Joined(
+                    tuple(
+                        Text(
+                            N_("{detail} (bevis: {evidence})"), detail=a.detail, evidence=a.evidence
+                        )
+                        for a in alarms
+                    ),
+                    "; ",
+                ),
+            ),
+            # samverka.membership.monitor.WHAT_TO_DO in the reader's language.
+            Text(
+                N_(
+                    "hubben band en nyckel till den här kommunen som noden aldrig haft: säg "
+                    "genast till AI-rådet och de andra kommunerna och lämna dem bevismappen; "
+                    "noden har invänt (varje medlem vägrar nyckeln när invändningen når den). "
+                    "När det är hanterat, flytta larmfilen till tlog/alarms/handled/"
+                )
+            ),
         )
     elif foreign := _keys_not_held(config, member, objected=False):
         # Whoever holds such a key could publish in this kommun's name: other nodes take it
