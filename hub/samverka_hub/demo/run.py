@@ -70,10 +70,12 @@ CAST = (
 ADOPTION_ID = "adopt-leksand-ai-policy"
 
 #: Settings for the demo's hub (environment overrides; see docs/CONFIGURATION.md):
-#: harvest often, notice the council's decisions quickly, drain quickly on SIGTERM.
+#: harvest often (Leksand's node starts after the hub, so the first harvest fails and
+#: the next waits one interval: 0.5 s, not 2), notice the council's decisions quickly,
+#: drain quickly on SIGTERM.
 HUB_ENV = {
-    "SAMVERKA_HARVEST_INTERVAL_SECONDS": "2",
-    "SAMVERKA_HARVEST_MAX_BACKOFF_SECONDS": "2",
+    "SAMVERKA_HARVEST_INTERVAL_SECONDS": "0.5",
+    "SAMVERKA_HARVEST_MAX_BACKOFF_SECONDS": "0.5",
     "SAMVERKA_DIRECTORY_POLL_SECONDS": "0.25",
     "SAMVERKA_SERVER_GRACE_SECONDS": "2",
 }
