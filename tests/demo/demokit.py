@@ -9,13 +9,20 @@ mentions ``tmp_path``.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+import tlogcheck
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 
 def processes_naming(path: Path) -> dict[int, str]:
@@ -99,3 +106,42 @@ def wait_for_output(log: Path, pattern: str, proc: subprocess.Popen[bytes], time
         if time.monotonic() > deadline:
             raise AssertionError(f"no {pattern!r} in the demo's output after {timeout} s:\n{text}")
         time.sleep(0.1)
+
+
+def cosigned_checkpoint(url: str, kept: Path) -> tlogcheck.SignedCheckpoint:
+    """The log's checkpoint at ``url``, verified by tests/tlogcheck.py (written from the
+    C2SP texts, none of the project's code): the log key from /log/key, each kommun's
+    witness key built here from its node folder's keys/signing.pub."""
+    with urllib.request.urlopen(url.replace("/checkpoint", "/key"), timeout=10) as reply:
+        log_key = tlogcheck.parse_vkey(reply.read().decode().strip())
+    witnesses = []
+    for folder in kept.iterdir():
+        pem = folder / "keys" / "signing.pub"
+        code_file = folder / "samverka.toml"
+        if not pem.exists() or not code_file.exists():
+            continue
+        code = re.search(r'kommun\s*=\s*"(\d{4})"', code_file.read_text(encoding="utf-8"))
+        if code is None:
+            continue
+        public = load_pem_public_key(pem.read_bytes()).public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        name = f"samverka-witness/{code.group(1)}"
+        material = b"\x04" + public
+        key_id = hashlib.sha256(name.encode() + b"\n" + material).digest()[:4]
+        witnesses.append(tlogcheck.VKey(name, key_id, 4, public))
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        return tlogcheck.verify_checkpoint(reply.read(), log_key, witnesses)
+
+
+def refused(address: str) -> bool:
+    host, port = address.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=2):
+            return False
+    except OSError:
+        return True
+
+
+def addresses_in(output: str) -> list[str]:
+    return sorted(set(re.findall(r"127\.0\.0\.1:\d+", output)))

@@ -1,24 +1,26 @@
 """``python -m samverka_hub.demo`` (``make demo``): it runs the whole story, says so, and
 leaves nothing running — after success, on Ctrl-C, and when it is killed outright —
-unless ``DEMO_KEEP`` asks it to, when its ``stop.sh`` stops everything."""
+unless ``DEMO_KEEP`` asks it to, when its ``stop.sh`` stops everything (that case is
+checked in tests/demo/test_tour.py, on the ``DEMO_KEEP`` federation the tour runs
+against: one demo run for both)."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-import tlogcheck
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from demokit import processes_naming, run_demo, start_demo, wait_for_output, wait_gone
+from demokit import (
+    addresses_in,
+    processes_naming,
+    refused,
+    run_demo,
+    start_demo,
+    wait_for_output,
+    wait_gone,
+)
 from samverka.protocol.kommuner import is_kommunkod
 from samverka.protocol.validation import is_http_url, record_issues
 from samverka.v1 import records_pb2
@@ -28,48 +30,6 @@ from samverka_hub.demo import content
 #: on a busy machine), so only something badly wrong takes longer.
 MAX_SECONDS = 120.0
 KEY_ID = r"[0-9a-f]{32}"
-
-
-SAMVERKA = [sys.executable, "-m", "samverka"]
-
-
-def cosigned_checkpoint(url: str, kept: Path) -> tlogcheck.SignedCheckpoint:
-    """The log's checkpoint at ``url``, verified by tests/tlogcheck.py (written from the
-    C2SP texts, none of the project's code): the log key from /log/key, each kommun's
-    witness key built here from its node folder's keys/signing.pub."""
-    with urllib.request.urlopen(url.replace("/checkpoint", "/key"), timeout=10) as reply:
-        log_key = tlogcheck.parse_vkey(reply.read().decode().strip())
-    witnesses = []
-    for folder in kept.iterdir():
-        pem = folder / "keys" / "signing.pub"
-        code_file = folder / "samverka.toml"
-        if not pem.exists() or not code_file.exists():
-            continue
-        code = re.search(r'kommun\s*=\s*"(\d{4})"', code_file.read_text(encoding="utf-8"))
-        if code is None:
-            continue
-        public = load_pem_public_key(pem.read_bytes()).public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        name = f"samverka-witness/{code.group(1)}"
-        material = b"\x04" + public
-        key_id = hashlib.sha256(name.encode() + b"\n" + material).digest()[:4]
-        witnesses.append(tlogcheck.VKey(name, key_id, 4, public))
-    with urllib.request.urlopen(url, timeout=10) as reply:
-        return tlogcheck.verify_checkpoint(reply.read(), log_key, witnesses)
-
-
-def refused(address: str) -> bool:
-    host, port = address.rsplit(":", 1)
-    try:
-        with socket.create_connection((host, int(port)), timeout=2):
-            return False
-    except OSError:
-        return True
-
-
-def addresses_in(output: str) -> list[str]:
-    return sorted(set(re.findall(r"127\.0\.0\.1:\d+", output)))
 
 
 # -- the content (pure) ------------------------------------------------------------------
@@ -163,56 +123,6 @@ def test_demo_tells_the_story_and_leaves_nothing_running(no_leftovers: Path) -> 
     assert len(addresses) >= 4  # member, public, web, Leksand's node
     assert all(refused(a) for a in addresses), addresses
     assert not any(tmp_path.glob("samverka-demo-*"))
-
-
-@pytest.mark.timeout(300)
-def test_demo_keep_leaves_servers_up_until_stop_sh(no_leftovers: Path) -> None:
-    keep = no_leftovers / "kept"
-    run = run_demo(no_leftovers, DEMO_KEEP=str(keep))
-    out = run.output
-    assert run.returncode == 0, out
-    web = re.search(r"web catalog\s+(http://127\.0\.0\.1:\d+/)", out)
-    stop = re.search(r"stop them\s+(sh \S+)", out)
-    assert web and stop, out
-    assert f"export SAMVERKA_DIR={keep / 'gagnef'}" in out
-    # Still serving after the demo exited: the hub (with its web catalog) and three nodes.
-    running = processes_naming(keep)
-    assert len(running) == 4, running
-    with urllib.request.urlopen(web.group(1) + "api/records?q=Copilot", timeout=10) as reply:
-        assert b"Pilot med Microsoft 365 Copilot" in reply.read()
-    addresses = addresses_in(out)
-    assert not any(refused(a) for a in addresses), addresses
-    # The log's URL: its checkpoint is cosigned by at least two kommuner a few seconds
-    # after a push (checked with the independent verifier, keys from the node folders).
-    log_url = re.search(r"the log\s+(http://127\.0\.0\.1:\d+/log/checkpoint)", out)
-    assert log_url, out
-    before = cosigned_checkpoint(log_url.group(1), keep)
-    pushed = subprocess.run(
-        [*SAMVERKA, "usecase", "add", "--dir", str(keep / "gagnef"), "--title",
-         "Tolktjänst med taligenkänning", "--summary", "Pilot i mottagningen.",
-         "--area", "it", "--status", "idea", "--visibility", "public"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
-    synced = subprocess.run(
-        [*SAMVERKA, "sync", "--dir", str(keep / "gagnef")],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert synced.returncode == 0, synced.stdout + synced.stderr
-    began = time.monotonic()
-    while True:
-        after = cosigned_checkpoint(log_url.group(1), keep)
-        if after.size > before.size and len(after.cosigners) >= 2:
-            break
-        assert time.monotonic() - began < 10, (before, after)
-        time.sleep(0.2)
-    # The printed stop command stops them all.
-    stopped = subprocess.run(stop.group(1).split(), capture_output=True, text=True, timeout=60)
-    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
-    assert "stopped" in stopped.stdout
-    assert processes_naming(keep) == {}
-    assert all(refused(a) for a in addresses), addresses
-    assert (keep / "gagnef" / "samverka.db").exists()  # the folder stays for exploring
 
 
 @pytest.mark.timeout(180)

@@ -1,6 +1,8 @@
 """The README's tour and the demo's printed suggestions tell the truth (issue 14, point 7):
 against a ``DEMO_KEEP`` federation each command runs, as a person would type it, and
-finds something.
+finds something. And ``DEMO_KEEP`` itself (moved here from test_demo.py so that one kept
+demo serves both): the servers stay up after the demo exits, the log is cosigned after a
+push, and the printed ``stop.sh`` stops them all (the module's first and last tests).
 
 The README's tour has three blocks, run as Leksand (the node operator), the hub (the
 council) and Gagnef (staff in a small kommun); its ``/var/lib/…`` folders become the
@@ -17,11 +19,12 @@ import shlex
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from demokit import processes_naming, run_demo
+from demokit import addresses_in, cosigned_checkpoint, processes_naming, refused, run_demo
 
 REPO = Path(__file__).resolve().parents[2]
 SAMVERKA = [sys.executable, "-m", "samverka"]
@@ -126,6 +129,45 @@ def base_env() -> dict[str, str]:
     return env
 
 
+@pytest.mark.timeout(300)  # the demo runs in the fixture's setup
+def test_demo_keep_leaves_servers_up_and_the_log_cosigned(kept: tuple[Path, str]) -> None:
+    keep, out = kept
+    web = re.search(r"web catalog\s+(http://127\.0\.0\.1:\d+/)", out)
+    assert web and re.search(r"stop them\s+(sh \S+)", out), out
+    assert f"export SAMVERKA_DIR={keep / 'gagnef'}" in out
+    # Still serving after the demo exited: the hub (with its web catalog) and three nodes.
+    running = processes_naming(keep)
+    assert len(running) == 4, running
+    with urllib.request.urlopen(web.group(1) + "api/records?q=Copilot", timeout=10) as reply:
+        assert b"Pilot med Microsoft 365 Copilot" in reply.read()
+    addresses = addresses_in(out)
+    assert not any(refused(a) for a in addresses), addresses
+    # The log's URL: its checkpoint is cosigned by at least two kommuner a few seconds
+    # after a push (checked with the independent verifier, keys from the node folders).
+    log_url = re.search(r"the log\s+(http://127\.0\.0\.1:\d+/log/checkpoint)", out)
+    assert log_url, out
+    before = cosigned_checkpoint(log_url.group(1), keep)
+    pushed = subprocess.run(
+        [*SAMVERKA, "usecase", "add", "--dir", str(keep / "gagnef"), "--title",
+         "Tolktjänst med taligenkänning", "--summary", "Pilot i mottagningen.",
+         "--area", "it", "--status", "idea", "--visibility", "public"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    synced = subprocess.run(
+        [*SAMVERKA, "sync", "--dir", str(keep / "gagnef")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    began = time.monotonic()
+    while True:
+        after = cosigned_checkpoint(log_url.group(1), keep)
+        if after.size > before.size and len(after.cosigners) >= 2:
+            break
+        assert time.monotonic() - began < 10, (before, after)
+        time.sleep(0.2)
+
+
 @pytest.mark.timeout(600)  # the demo (about 40 s), then some 20 commands
 def test_every_command_of_the_readme_tour_finds_something(
     kept: tuple[Path, str], tmp_path: Path
@@ -183,3 +225,18 @@ def test_every_command_the_demo_suggests_finds_something(
             ran += 1
     assert ran >= 7, suggested
     assert '--title "…"' not in suggested and "--visibility public" not in suggested
+
+
+def test_demo_keep_stop_sh_stops_every_server(kept: tuple[Path, str]) -> None:
+    """Last in the module: the printed stop command stops them all."""
+    keep, out = kept
+    stop = re.search(r"stop them\s+(sh \S+)", out)
+    assert stop, out
+    addresses = addresses_in(out)
+    assert addresses
+    stopped = subprocess.run(stop.group(1).split(), capture_output=True, text=True, timeout=60)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert "stopped" in stopped.stdout
+    assert processes_naming(keep) == {}
+    assert all(refused(a) for a in addresses), addresses
+    assert (keep / "gagnef" / "samverka.db").exists()  # the folder stays for exploring
