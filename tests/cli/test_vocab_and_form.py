@@ -47,6 +47,8 @@ ENUMS = {
     "transparency_obligation": records_pb2.TransparencyObligation,
     "development_status": records_pb2.DevelopmentStatus,
     "maintenance_type": records_pb2.MaintenanceType,
+    "algorithm_type": records_pb2.AlgorithmType,
+    "algorithm_use": records_pb2.AlgorithmUse,
 }
 
 
