@@ -45,18 +45,18 @@ proto-check: $(STAMP)
 # messages.pot, update the sv and en catalogs (sv is filled with the ids; the en
 # translations are written by hand: `make i18n-check` names what is missing) and compile
 # the .mo files, which are committed. A catalog whose messages did not change is kept as
-# it was, header dates included (tools/i18n_stable.py): `make i18n` twice changes nothing.
+# it was, header dates included (samverka.i18n_catalogs): `make i18n` twice changes nothing.
 LOCALE := node/samverka/locale
 i18n: $(STAMP)
-	$(BIN)/pybabel -q extract -F babel.cfg -k N_ -k NP_:1c,2 -k Text --no-location --sort-output --omit-header \
+	$(BIN)/pybabel -q extract -F $(LOCALE)/babel.cfg -k N_ -k NP_:1c,2 -k Text --no-location --sort-output --omit-header \
 	  -o $(LOCALE)/messages.pot node/samverka hub/samverka_hub
 	@tmp=$$(mktemp -d); set -e; for l in sv en; do \
 	  po=$(LOCALE)/$$l/LC_MESSAGES/samverka.po; \
 	  if [ -f $$po ]; then cp $$po $$tmp/$$l.po; fi; \
 	  $(BIN)/pybabel -q update -i $(LOCALE)/messages.pot -d $(LOCALE) -D samverka \
 	    --init-missing --no-fuzzy-matching --ignore-obsolete -l $$l; \
-	  if [ $$l = sv ]; then $(BIN)/python tools/i18n_sv.py $$po; fi; \
-	  $(BIN)/python tools/i18n_stable.py $$tmp/$$l.po $$po; \
+	  if [ $$l = sv ]; then $(BIN)/python -m samverka.i18n_catalogs fill-sv $$po; fi; \
+	  $(BIN)/python -m samverka.i18n_catalogs keep-dates $$tmp/$$l.po $$po; \
 	done; rm -rf $$tmp
 	$(BIN)/pybabel -q compile -d $(LOCALE) -D samverka
 
