@@ -81,7 +81,7 @@ def test_a_new_small_kommun_finds_and_adopts_what_fits(
     procs: Procs, hub: RunningHub, leksand: Member
 ) -> None:
     started = time.monotonic()
-    newcomer = enroll(procs, hub, BJURHOLM)  # node init, enroll, approve, enroll
+    newcomer = enroll(procs, hub, BJURHOLM, commands=True)  # node init, enroll, approve, enroll
     at = ["--dir", str(newcomer.dir)]
     procs.run(
         "profile", "set", "--storlek", "under-10k", "--kommungrupp", "C9",
