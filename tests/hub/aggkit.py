@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import factories
+import grpc
 from hubkit import Procs, RunningHub
 from samverka.membership.member import enroll as member_enroll
 from samverka.node import Node, init_node
 from samverka.replication.ingest import ingest
 from samverka.store.store import Store
 from samverka.transport.client import ClientTls
-from samverka.v1 import records_pb2
+from samverka.v1 import hub_service_pb2, hub_service_pb2_grpc, records_pb2
 from samverka_hub.folder import open_hub
 
 PUBLIC = records_pb2.VISIBILITY_PUBLIC
@@ -64,6 +65,17 @@ def enroll(
         assert procs.json(*asking)["status"] == "approved"
         return Member(code, node_dir, address)
 
+    enroll_here(procs, hub, node_dir, code, address)
+    return Member(code, node_dir, address)
+
+
+def enroll_here(
+    procs: Procs, hub: RunningHub, node_dir: Path, code: str, address: str = ""
+) -> None:
+    """What ``node enroll`` + ``hub members approve`` + ``node enroll`` run, in this
+    process: the node's request over TLS to the running hub's public port, the council's
+    approval on the hub folder (opened with the hub's environment), the request again."""
+
     def ask() -> str:
         with Node.open(node_dir) as node:
             outcome = asyncio.run(
@@ -78,7 +90,25 @@ def enroll(
     finally:
         opened.close()
     assert ask() == "approved"
-    return Member(code, node_dir, address)
+    # The member port admits by the directory hub serve polls ([directory] poll_seconds):
+    # wait until it holds this node (the commands' process start-up used to hide this).
+    tls = ClientTls.from_files(*(node_dir / "tls" / n for n in ("ca.pem", "node.pem", "node.key")))
+
+    async def admitted() -> bool:
+        async with grpc.aio.secure_channel(hub.member, tls.credentials()) as channel:
+            stub = hub_service_pb2_grpc.HubServiceStub(channel)
+            try:
+                await stub.GetDirectory(hub_service_pb2.GetDirectoryRequest(), timeout=10)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() is grpc.StatusCode.PERMISSION_DENIED:
+                    return False
+                raise
+        return True
+
+    deadline = time.monotonic() + 30
+    while not asyncio.run(admitted()):
+        assert time.monotonic() < deadline, f"the hub's member port never admitted {code}"
+        time.sleep(0.05)
 
 
 def author(member: Member, record_id: str, visibility: int = PUBLIC, **fields: object) -> int:

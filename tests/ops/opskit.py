@@ -9,6 +9,7 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
+from aggkit import enroll_here
 from hubkit import Procs, RunningHub, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 from samverka.node import init_node
@@ -22,13 +23,17 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("SAMVERKA_")}
 
 
-def enrolled_node(procs: Procs, hub: RunningHub, code: str) -> Path:
+def enrolled_node(procs: Procs, hub: RunningHub, code: str, *, commands: bool = True) -> Path:
     """``node init`` (in this process: what the command runs, a subprocess less; the
     command has tests of its own) + ``node enroll`` + ``hub members approve`` + ``node
-    enroll`` again."""
+    enroll`` again: as ``samverka`` processes, or with ``commands=False`` in this process
+    (``aggkit.enroll_here``: three subprocesses less, for tests about something else)."""
     node_dir = procs.tmp / f"node-{code}"
     with init_node(node_dir, code, listen="127.0.0.1:0"):
         pass
+    if not commands:
+        enroll_here(procs, hub, node_dir, code)
+        return node_dir
     enroll = ("node", "enroll", "--dir", str(node_dir), "--hub", hub.public, "--ca", str(hub.ca))
     assert procs.json(*enroll)["status"] == "pending"
     procs.run("hub", "members", "approve", code, "--dir", str(hub.dir))

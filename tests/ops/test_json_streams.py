@@ -48,7 +48,7 @@ def test_every_line_of_node_and_hub_serve_is_json(procs: Procs) -> None:
     # start_hub passes no log option: set it through the one the hub reads first.
     procs.env["SAMVERKA_LOG_FORMAT"] = "json"
     hub = start_hub(procs, procs.tmp / "hub")
-    node_dir = enrolled_node(procs, hub, TIBRO)
+    node_dir = enrolled_node(procs, hub, TIBRO, commands=False)
     procs.env["SAMVERKA_LOG_FORMAT"] = "console"
     node = procs.start(
         "node", "serve", "--dir", str(node_dir), "--log-format", "json", "--log-level", "debug",

@@ -54,7 +54,7 @@ def hub(mprocs: Procs) -> Iterator[RunningHub]:
 @pytest.fixture(scope="module")
 def tibro(mprocs: Procs, hub: RunningHub) -> Path:
     """Tibro's node, enrolled at the hub, with three public use cases published."""
-    node_dir = opskit.enrolled_node(mprocs, hub, TIBRO)
+    node_dir = opskit.enrolled_node(mprocs, hub, TIBRO, commands=False)
     with Node.open(node_dir) as node:
         for i in range(3):
             record = factories.make_record("use_case", record_id=f"uc-{i}", origin=TIBRO)
