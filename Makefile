@@ -48,7 +48,7 @@ proto-check: $(STAMP)
 # it was, header dates included (samverka.i18n_catalogs): `make i18n` twice changes nothing.
 LOCALE := node/samverka/locale
 i18n: $(STAMP)
-	$(BIN)/pybabel -q extract -F $(LOCALE)/babel.cfg -k N_ -k NP_:1c,2 -k Text --no-location --sort-output --omit-header \
+	$(BIN)/pybabel -q extract -k N_ -k NP_:1c,2 -k Text --no-location --sort-output --omit-header \
 	  -o $(LOCALE)/messages.pot node/samverka hub/samverka_hub
 	@tmp=$$(mktemp -d); set -e; for l in sv en; do \
 	  po=$(LOCALE)/$$l/LC_MESSAGES/samverka.po; \
