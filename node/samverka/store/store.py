@@ -749,6 +749,7 @@ class Store(Closing):
             if self.is_postgres:
                 with self.engine.connect() as conn:
                     conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                    _wait_for_older_snapshots(conn, lock_timeout_s)
                     conn.exec_driver_sql(f"SET lock_timeout = {int(lock_timeout_s * 1000)}")
                     try:
                         for table in ("log", "records", fulltext.TABLE):
@@ -1618,3 +1619,36 @@ def _stored_record(row: AnyRow) -> StoredRecord:
         risk_class=row.risk_class,
         tags=unpack_tags(row.tags),
     )
+
+
+#: The snapshots that VACUUM FULL must respect: another session of this database whose
+#: oldest snapshot (or own transaction) began before ``$1`` (an xid taken after the
+#: erasure committed) may still see the erased rows, so VACUUM FULL would copy them
+#: ("recently dead") into the new files and the bytes would stay.
+_OLDER_SNAPSHOTS = (
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+    "AND pid <> pg_backend_pid() AND ("
+    "(backend_xmin IS NOT NULL AND age(backend_xmin) >= age(%(x)s::xid)) OR "
+    "(backend_xid IS NOT NULL AND age(backend_xid) >= age(%(x)s::xid)))"
+)
+
+
+def _wait_for_older_snapshots(conn: Any, timeout_s: float) -> None:
+    """Wait, at most ``timeout_s`` (and at least a second), until no other session of
+    this database holds a snapshot from before the purge began; else StoreError, and
+    the purge stays pending and is tried again later (as for a lock)."""
+    xid = conn.exec_driver_sql("SELECT pg_current_xact_id()::text").scalar_one()
+    deadline = time.monotonic() + max(timeout_s, 1.0)
+    while True:
+        older = conn.exec_driver_sql(
+            _OLDER_SNAPSHOTS, {"x": str(int(xid) & 0xFFFFFFFF)}
+        ).scalar_one()
+        if not older:
+            return
+        if time.monotonic() >= deadline:
+            raise StoreError(
+                f"{older} other session(s) of this database hold a snapshot from before the "
+                "purge; the erased bytes would survive VACUUM FULL, so the purge waits "
+                "for them to end and is tried again"
+            )
+        time.sleep(0.05)
