@@ -8,7 +8,6 @@ Leksand and Tibro publish; Gagnef reads selectively. Commands run as subprocesse
 
 from __future__ import annotations
 
-import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import factories
 import pytest
 from aggkit import Member, enroll, open_store
-from hubkit import Procs, RunningHub, start_hub
+from hubkit import Procs, RunningHub, hub_env, start_hub
 from samverka.config import CONFIG_FILE
 from samverka.node import Node
 from samverka.v1 import records_pb2 as R
@@ -26,14 +25,7 @@ LEKSAND, TIBRO, GAGNEF = "2029", "1472", "2026"
 
 @pytest.fixture(scope="module")
 def procs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Procs]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SAMVERKA_")}
-    env["SAMVERKA_DIRECTORY_POLL_SECONDS"] = "0.1"
-    env["SAMVERKA_HARVEST_ENABLED"] = "false"
-    env["SAMVERKA_METRICS_LISTEN"] = ""
-    # No node here serves as a witness: accept the hub's checkpoints uncosigned (the
-    # proofs against them are still checked; witnessing has tests of its own).
-    env["SAMVERKA_WITNESS_QUORUM"] = "0"
-    p = Procs(tmp_path_factory.mktemp("selective"), env)
+    p = Procs(tmp_path_factory.mktemp("selective"), hub_env(SAMVERKA_HARVEST_ENABLED="false"))
     try:
         yield p
     finally:

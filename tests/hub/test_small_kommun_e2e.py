@@ -13,14 +13,13 @@ decision support, both in production; Bjurholm (2403, under 10 000, C9) is the n
 from __future__ import annotations
 
 import json
-import os
 import signal
 import time
 from collections.abc import Iterator
 
 import pytest
 from aggkit import Member, enroll
-from hubkit import Procs, RunningHub, start_hub
+from hubkit import Procs, RunningHub, hub_env, start_hub
 from samverka.node import Node
 from samverka.v1 import records_pb2 as R
 
@@ -29,14 +28,7 @@ LEKSAND, BJURHOLM = "2029", "2403"
 
 @pytest.fixture(scope="module")
 def procs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Procs]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SAMVERKA_")}
-    env["SAMVERKA_DIRECTORY_POLL_SECONDS"] = "0.1"
-    env["SAMVERKA_HARVEST_ENABLED"] = "false"
-    env["SAMVERKA_METRICS_LISTEN"] = ""
-    # No node here witnesses: accept the hub's checkpoints uncosigned (proofs are still
-    # checked against them; witnessing has tests of its own).
-    env["SAMVERKA_WITNESS_QUORUM"] = "0"
-    p = Procs(tmp_path_factory.mktemp("small-kommun"), env)
+    p = Procs(tmp_path_factory.mktemp("small-kommun"), hub_env(SAMVERKA_HARVEST_ENABLED="false"))
     try:
         yield p
     finally:
