@@ -33,6 +33,7 @@ from samverka.protocol.verify import KeyRing
 from samverka.replication.ingest import Incoming, IngestReport, ingest
 from samverka.store import purge as purge_module
 from samverka.store import store as store_module
+from samverka.store.db import normalize_url
 from samverka.store.purge import PurgeTask, purge_observers
 from samverka.store.store import Store
 from samverka.v1 import erasure_pb2, feed_pb2, records_pb2
@@ -359,6 +360,40 @@ def test_a_snapshot_from_before_the_erasure_holds_the_purge_back(
         assert store.purge_pending()
         holder.execute("ROLLBACK")
         holder.close()
+    store.purger.purge_now()
+    assert not store.purge_pending()
+    assert SECRET.encode() not in database_bytes(store, store_url)
+
+
+@pytest.mark.parametrize("engine_name", ["postgresql"])  # SQLite has no other databases
+def test_a_transaction_in_another_database_holds_the_purge_back(
+    store: Store, store_url: str, leksand: factories.FeedWriter
+) -> None:
+    """VACUUM FULL's own snapshot reaches back to the oldest transaction running on the
+    server, in any database (transaction ids are the server's), and the rows erased
+    after it are still "recently dead" to it: copied into the new files. Another
+    database's open transaction (another service on the shared server, another test
+    worker) must hold the purge back as a snapshot of this one does."""
+    keys = leksand.keyring()
+    v1 = leksand.publish(record_id="uc-x", summary=SECRET)
+    take(store, keys, [v1])
+    elsewhere = sa.engine.make_url(normalize_url(store_url)).set(database="postgres")
+    other = sa.create_engine(elsewhere, poolclass=sa.pool.NullPool)
+    pooled = other.raw_connection()  # kept: dropping it closes the connection
+    holder: Any = pooled.driver_connection
+    try:
+        holder.autocommit = True
+        holder.execute("BEGIN")
+        holder.execute("SELECT pg_current_xact_id()").fetchone()  # a transaction id
+        take(store, keys, [erasure(leksand, "uc-x", [v1])])
+        store.purger.lock_timeout_s = 0.3
+        with pytest.raises(StoreError, match="transaction"):
+            store.purger.purge_now()
+        assert store.purge_pending()
+        holder.execute("ROLLBACK")
+    finally:
+        pooled.close()
+        other.dispose()
     store.purger.purge_now()
     assert not store.purge_pending()
     assert SECRET.encode() not in database_bytes(store, store_url)

@@ -1621,22 +1621,27 @@ def _stored_record(row: AnyRow) -> StoredRecord:
     )
 
 
-#: The snapshots that VACUUM FULL must respect: another session of this database whose
-#: oldest snapshot (or own transaction) began before ``$1`` (an xid taken after the
-#: erasure committed) may still see the erased rows, so VACUUM FULL would copy them
-#: ("recently dead") into the new files and the bytes would stay.
+#: What VACUUM FULL must wait for, given ``x``, an xid taken after the erasure committed:
+#: - another session of this database whose oldest snapshot (or own transaction) began
+#:   before ``x``: it may still see the erased rows, so VACUUM FULL would copy them
+#:   ("recently dead") into the new files and the bytes would stay;
+#: - a transaction older than ``x`` in *any* database of the server: transaction ids
+#:   are the server's, so VACUUM FULL's own snapshot reaches back to it, and to that
+#:   snapshot the erased rows are recently dead too (another service's transaction on
+#:   a shared server kept the bytes; tests/store/test_erasure.py). A transaction that
+#:   starts later has a newer xid, so once none is left the wait is over.
 _OLDER_SNAPSHOTS = (
-    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-    "AND pid <> pg_backend_pid() AND ("
-    "(backend_xmin IS NOT NULL AND age(backend_xmin) >= age(%(x)s::xid)) OR "
+    "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND ("
+    "(datname = current_database() AND backend_xmin IS NOT NULL "
+    "AND age(backend_xmin) >= age(%(x)s::xid)) OR "
     "(backend_xid IS NOT NULL AND age(backend_xid) >= age(%(x)s::xid)))"
 )
 
 
 def _wait_for_older_snapshots(conn: Any, timeout_s: float) -> None:
-    """Wait, at most ``timeout_s`` (and at least a second), until no other session of
-    this database holds a snapshot from before the purge began; else StoreError, and
-    the purge stays pending and is tried again later (as for a lock)."""
+    """Wait, at most ``timeout_s`` (and at least a second), until nothing the purge must
+    respect (_OLDER_SNAPSHOTS) is left from before it began; else StoreError, and the
+    purge stays pending and is tried again later (as for a lock)."""
     xid = conn.exec_driver_sql("SELECT pg_current_xact_id()::text").scalar_one()
     deadline = time.monotonic() + max(timeout_s, 1.0)
     while True:
@@ -1647,8 +1652,9 @@ def _wait_for_older_snapshots(conn: Any, timeout_s: float) -> None:
             return
         if time.monotonic() >= deadline:
             raise StoreError(
-                f"{older} other session(s) of this database hold a snapshot from before the "
-                "purge; the erased bytes would survive VACUUM FULL, so the purge waits "
+                f"{older} other session(s) hold a snapshot or a transaction from before the "
+                "purge (a snapshot of this database, a transaction of any database on the "
+                "server); the erased bytes would survive VACUUM FULL, so the purge waits "
                 "for them to end and is tried again"
             )
         time.sleep(0.05)
