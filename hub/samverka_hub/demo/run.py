@@ -736,6 +736,40 @@ def stop_signals_raise() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+async def until_interrupted(work: Awaitable[T]) -> T:
+    """``work``, cancelled for good on Ctrl-C (then KeyboardInterrupt).
+
+    asyncio.Runner's own Ctrl-C handling cancels the task once, and a cancellation that
+    meets a timeout firing at the same moment can be lost on Python 3.11 (the demo then
+    ran on to its end and exited 0). Here Ctrl-C cancels the work again every 0.1 s
+    until it ends, and the outcome is KeyboardInterrupt whatever the work returned.
+    """
+    import signal
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(work)
+    interrupted = False
+
+    def cancel() -> None:
+        nonlocal interrupted
+        interrupted = True
+        if not task.done():
+            task.cancel()
+            loop.call_later(0.1, cancel)
+
+    loop.add_signal_handler(signal.SIGINT, cancel)
+    try:
+        result = await task
+    except asyncio.CancelledError:
+        if not interrupted:
+            raise
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+    if interrupted:
+        raise KeyboardInterrupt
+    return result
+
+
 def child_env() -> dict[str, str]:
     """The environment for the demo's processes: without the caller's SAMVERKA_* settings
     (a SAMVERKA_STORE_URL meant for a real node must not reach the demo's folders)."""
@@ -763,7 +797,7 @@ def main() -> int:
     try:
         with stop_signals_raise(), ExitStack() as stack:
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-                fed = runner.run(run(folder, servers, story, stack))
+                fed = runner.run(until_interrupted(run(folder, servers, story, stack)))
             succeeded = True
     except KeyboardInterrupt:
         print("\ndemo interrupted; stopping its servers", file=sys.stderr)
