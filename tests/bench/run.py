@@ -998,7 +998,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--incremental-rounds", type=int, default=5)
     p.add_argument("--subscribers", type=int, default=290)
-    p.add_argument("--follow-procs", type=int, default=2)
+    p.add_argument("--follow-procs", type=int, default=8)
     p.add_argument("--publishes", type=int, default=20)
     p.add_argument("--publish-gap", type=float, default=2.0)
     p.add_argument("--queries", type=int, default=200)
