@@ -43,6 +43,7 @@ from samverka.protocol.witness import witness_key_name, witness_signer, witness_
 from samverka.transport.client import ClientTls, open_channel
 from samverka.transport.server.status import PeerError, from_rpc_error
 from samverka.v1 import hub_service_pb2, hub_service_pb2_grpc
+from samverka_hub.cosigned import IN_PROGRESS_MS
 from samverka_hub.tlog import LOG_KEY_FILE, LOG_VKEY_FILE
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "attacks"))
@@ -127,6 +128,27 @@ class LogHub:
             if time.monotonic() > deadline:
                 raise AssertionError(f"the log did not reach {size} leaves (at {cp.size})")
             time.sleep(0.1)
+
+    def wait_for_newer_checkpoint(self, size: int, timeout: float = 20) -> int:
+        """Wait until the log has signed a checkpoint larger than ``size``; its size."""
+        deadline = time.monotonic() + timeout
+        while (newest := self.newest_size()) <= size:
+            assert time.monotonic() < deadline, f"no checkpoint newer than {size} was signed"
+            time.sleep(0.05)
+        return newest
+
+    def wait_until_nothing_in_progress(self) -> None:
+        """Wait until no checkpoint with a cosignature is still "in progress" (signed
+        less than IN_PROGRESS_MS ago), so witnesses are steered by what happens next."""
+        query = sa.text(
+            "SELECT max(c.signed_at_ms) FROM hub_tlog_checkpoints c "
+            "JOIN hub_tlog_cosignatures s ON s.size = c.size"
+        )
+        with self.engine() as engine, engine.connect() as conn:
+            signed = conn.execute(query).scalar()
+        if signed is not None:
+            quiet_at = (int(signed) + IN_PROGRESS_MS) / 1000 + 0.2
+            time.sleep(max(0.0, quiet_at - time.time()))
 
     def verify(self, raw: bytes, witnesses: Sequence[str] = ()) -> tlogcheck.SignedCheckpoint:
         keys = [tlogcheck.parse_vkey(witness_vkey(self.members[c])) for c in witnesses]
@@ -494,7 +516,7 @@ def _with_line(note: bytes, sig: NoteSignature) -> bytes:
 def test_witnesses_converge_on_one_checkpoint_under_a_push_load(loghub: LogHub) -> None:
     """Witnesses asking at different times while pushes keep arriving get the same
     checkpoint, until it has the target's cosignatures; then everyone is served it."""
-    time.sleep(5.5)  # what earlier tests cosigned is no longer in progress
+    loghub.wait_until_nothing_in_progress()  # what earlier tests cosigned
     stop = threading.Event()
     failures: list[BaseException] = []
 
@@ -509,14 +531,16 @@ def test_witnesses_converge_on_one_checkpoint_under_a_push_load(loghub: LogHub) 
     pusher = threading.Thread(target=load, daemon=True)
     pusher.start()
     try:
-        time.sleep(1.0)
+        # The load under way: the log signs checkpoints past the one before it started.
+        loghub.wait_for_newer_checkpoint(loghub.newest_size())
         started = time.monotonic()
         asked = []
         for code in WITNESSES:
             note = loghub.checkpoint(witness=code)
             asked.append((code, note, loghub.newest_size()))
             count = loghub.add(code, cosign(loghub.members[code], note))
-            time.sleep(0.8)
+            if code != WITNESSES[-1]:  # the next asks once the log signed a newer one
+                loghub.wait_for_newer_checkpoint(loghub.verify(note).size)
         gathered = time.monotonic() - started
         sizes = {loghub.verify(n).size for _, n, _ in asked}
         assert len(sizes) == 1, f"the witnesses were handed different checkpoints: {sizes}"
@@ -551,17 +575,23 @@ def test_witnesses_converge_on_one_checkpoint_under_a_push_load(loghub: LogHub) 
             threading.Thread(target=witness, args=(code, period), daemon=True)
             for code, period in zip(WITNESSES, (0.5, 0.7, 1.1), strict=True)
         ]
+        looped = time.monotonic()
         for t in threads:
             t.start()
-        time.sleep(8)
+        # Until two checkpoints reached 3 cosignatures (30 s at most; it used to watch 8 s).
+        deadline = looped + 30
+        while len(cosigned_sizes) < 2 and time.monotonic() < deadline and not failures:
+            time.sleep(0.05)
+        looped = time.monotonic() - looped
         done.set()
         for t in threads:
             t.join(10)
         lag = loghub.newest_size() - loghub.verify(loghub.checkpoint()).size
         print(
             f"\nunder ~20 pushes/s: first checkpoint cosigned by 3 in {gathered:.1f} s; "
-            f"in 8 s of witness loops (0.5/0.7/1.1 s) {len(cosigned_sizes)} checkpoints "
-            f"reached 3 cosignatures; served checkpoint {lag} leaves behind the newest"
+            f"in {looped:.1f} s of witness loops (0.5/0.7/1.1 s) {len(cosigned_sizes)} "
+            f"checkpoints reached 3 cosignatures; served checkpoint {lag} leaves behind "
+            "the newest"
         )
         assert len(cosigned_sizes) >= 2
     finally:
