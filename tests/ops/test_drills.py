@@ -8,6 +8,10 @@ revoked node and a node whose hub cursor lies beyond a restored hub's log are to
 Enrollment, key rotation, node certificate renewal and revocation at the hub are walked
 in tests/hub/test_membership_e2e.py; node backup/restore and the hub's pg_dump/pg_restore
 in tests/ops/test_backup.py; replicas sharing PostgreSQL in tests/hub/test_replicas.py.
+The commands each drill is about run as ``samverka`` processes; its setup (``hub init``,
+enrollment) and the checks around it run in this process (opskit's ``init_hub_here``,
+``enrolled_node(commands=False)``, ``run_here``/``json_here``: same code, a process
+start less each).
 """
 
 from __future__ import annotations
@@ -21,13 +25,14 @@ import ssl
 import stat
 import subprocess
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from cryptography import x509
 from hubkit import Procs, RunningHub, run_async, start_hub, wait_for
-from opskit import enrolled_node
+from opskit import enrolled_node, init_hub_here, json_here, run_here
 from pgserver import PgServer
 from samverka.config import CONFIG_FILE
 from samverka.ops.doctor import health_probe
@@ -80,7 +85,8 @@ def test_hub_restore_drill_cannot_fork_the_directory(
         assert secret.read_text().strip() == password
         assert stat.S_IMODE(secret.stat().st_mode) == 0o600
         assert tomllib.loads(text)["store"]["password_file"] == "store-password"
-        assert "FAIL" not in procs.run("doctor", "--dir", str(hub_dir), "--offline").stdout
+        # (checks around the drill run in this process: run_here, json_here)
+        assert "FAIL" not in run_here(procs, "doctor", "--dir", str(hub_dir), "--offline").stdout
 
         # The documented backup: pg_dump, the folder's files; restore into a new database.
         libpq = pg_server.url(driver="postgresql")
@@ -98,9 +104,11 @@ def test_hub_restore_drill_cannot_fork_the_directory(
         assert doctor.returncode == 1 and "kopia (återställd eller klonad)" in doctor.stdout, doctor
         assert "samverka hub promote" in doctor.stdout
 
-        shown = drill.json("hub", "directory", "show", "--dir", str(restored_dir))
+        shown = json_here(drill, "hub", "directory", "show", "--dir", str(restored_dir))
         assert shown["signing_allowed"] is False
-        assert procs.json("hub", "directory", "show", "--dir", str(hub_dir))["signing_allowed"]
+        assert json_here(procs, "hub", "directory", "show", "--dir", str(hub_dir))[
+            "signing_allowed"
+        ]
         # The drill's copy signs nothing: production signs version 2 meanwhile, and the
         # copy's "version 2" (other content) would fork what nodes follow.
         refused = drill.run(
@@ -140,22 +148,48 @@ def replica_env(procs: Procs) -> dict[str, str]:
     return {**procs.env, **{f"SAMVERKA_{k}_LISTEN": v for k, v in ports.items()}}
 
 
+def serve_together(hubs: dict[str, tuple[Procs, Path]]) -> dict[str, RunningHub]:
+    """``hub serve`` for each NAME: (its processes' environment, folder), all started
+    before waiting for any (start_hub's readiness: the address file it writes)."""
+    started = {}
+    for name, (procs, hub_dir) in hubs.items():
+        address_file = procs.tmp / f"{name}.addresses"
+        address_file.unlink(missing_ok=True)
+        proc = procs.start(
+            "hub", "serve", "--dir", str(hub_dir), "--address-file", str(address_file),
+            name=name,
+        )  # fmt: skip
+        started[name] = (procs, address_file, proc)
+    running = {}
+    for name, (procs, address_file, proc) in started.items():
+        bound = wait_for(listening(procs, name, address_file, proc), 30, f"{name} to listen")
+        running[name] = RunningHub(hubs[name][1], bound["member"], bound["public"], proc)
+    return running
+
+
+def listening(
+    procs: Procs, name: str, address_file: Path, proc: subprocess.Popen[bytes]
+) -> Callable[[], dict[str, str] | None]:
+    def ready() -> dict[str, str] | None:
+        if proc.poll() is not None:
+            raise AssertionError(f"hub serve exited {proc.returncode}:\n{procs.log(name)}")
+        return json.loads(address_file.read_text()) if address_file.exists() else None
+
+    return ready
+
+
 def test_replicas_on_one_host_and_the_hub_certificate_renewed(
     procs: Procs, pg_server: PgServer, tmp_path: Path
 ) -> None:
     with pg_server.database() as name:
         hub_dir = tmp_path / "hub"
-        procs.run(
-            "hub", "init", "--dir", str(hub_dir), "--store-url", pg_server.url(name),
-            "--listen", "127.0.0.1:0", "--public-listen", "127.0.0.1:0",
-        )  # fmt: skip
-        replicas: dict[str, RunningHub] = {}
-        envs: dict[str, dict[str, str]] = {}
-        for replica in ("a", "b"):
-            envs[replica] = replica_env(procs)
-            replicas[replica] = start_hub(
-                Procs(tmp_path, envs[replica], procs.started), hub_dir, name=f"hub-{replica}"
-            )
+        init_hub_here(procs, hub_dir, store_url=pg_server.url(name))  # setup, in this process
+        envs = {replica: replica_env(procs) for replica in ("a", "b")}
+        # systemctl enable --now samverka-hub@1 samverka-hub@2: both start at once.
+        replicas = serve_together(
+            {f"hub-{r}": (Procs(tmp_path, env, procs.started), hub_dir) for r, env in envs.items()}
+        )
+        replicas = {r: replicas[f"hub-{r}"] for r in envs}
         config = load_hub_config(hub_dir).node
         for replica, running in replicas.items():
             env = envs[replica]
@@ -184,7 +218,9 @@ def test_replicas_on_one_host_and_the_hub_certificate_renewed(
         assert served_certificate(replicas["a"].public).serial_number == old_serial
         for running in replicas.values():
             assert run_async(health_probe(running.member, config)) == "SERVING"
-        bad = procs.run("hub", "renew-cert", "--host", "a b", "--dir", str(hub_dir), check=False)
+        bad = run_here(
+            procs, "hub", "renew-cert", "--host", "a b", "--dir", str(hub_dir), check=False
+        )
         assert bad.returncode == 3 and "not a host name" in bad.stderr
 
 
@@ -194,14 +230,16 @@ def test_replicas_on_one_host_and_the_hub_certificate_renewed(
 @pytest.fixture
 def hub(procs: Procs) -> RunningHub:
     procs.env["SAMVERKA_DIRECTORY_POLL_SECONDS"] = "0.1"
+    init_hub_here(procs, procs.tmp / "hub")  # setup, in this process
     return start_hub(procs, procs.tmp / "hub")
 
 
 def test_a_hub_restored_below_the_cursor_says_reset_it(procs: Procs, hub: RunningHub) -> None:
     from samverka.node import Node
 
-    node_dir = enrolled_node(procs, hub, TIBRO)
-    procs.run("sync", "--dir", str(node_dir))
+    # Setup in this process: enrollment (commands with tests of their own), a first sync.
+    node_dir = enrolled_node(procs, hub, TIBRO, commands=False)
+    run_here(procs, "sync", "--dir", str(node_dir))
     with Node.open(node_dir) as node:  # as if the hub's log had been longer before
         node.store.set_cursor("hub", node.store.get_cursor("hub") + 1000)
     ahead = procs.run("sync", "--dir", str(node_dir), check=False)
@@ -211,7 +249,7 @@ def test_a_hub_restored_below_the_cursor_says_reset_it(procs: Procs, hub: Runnin
     assert "hubbens markör flyttad" in reset.stdout
 
     # Revoked: enroll is no longer "already enrolled, exit 0"; sync is denied, not transport.
-    procs.run("hub", "members", "revoke", TIBRO, "--reason", "drill", "--dir", str(hub.dir))
+    run_here(procs, "hub", "members", "revoke", TIBRO, "--reason", "drill", "--dir", str(hub.dir))
 
     def refused() -> bool:
         return procs.run("sync", "--dir", str(node_dir), check=False).returncode == 6
