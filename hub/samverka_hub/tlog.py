@@ -66,7 +66,13 @@ from samverka.protocol.merkle import (
 )
 from samverka.protocol.note import Ed25519Signer, is_valid_name, sign_note
 from samverka.retry import RetryPolicy, TaskState, cancel, spawn, supervise
-from samverka.store.db import is_postgres, read_transaction, write_transaction
+from samverka.store.db import (
+    bulk_insert,
+    driver_execute,
+    is_postgres,
+    read_transaction,
+    write_transaction,
+)
 from samverka.store.logwatch import LogWatcher
 from samverka.store.store import now_ms
 from samverka.store.tables import log as log_table
@@ -146,10 +152,11 @@ class _PendingReader:
         missing = [i for i in indexes if i not in self.pending]
         found: dict[int, bytes] = {}
         if missing:
-            rows = self.conn.execute(
-                sa.select(hashes_t.c.index, hashes_t.c.hash).where(hashes_t.c.index.in_(missing))
-            )
-            found = {r[0]: r[1] for r in rows}
+            # Straight to the driver: this runs for every leaf sequenced (samverka.store.db).
+            marks = ", ".join("?" * len(missing))
+            sql = f'SELECT "index", hash FROM {hashes_t.name} WHERE "index" IN ({marks})'
+            rows = driver_execute(self.conn, sql, missing)
+            found = {int(r[0]): bytes(r[1]) for r in rows}
         out = []
         for i in indexes:
             h = self.pending.get(i, found.get(i))
@@ -216,9 +223,10 @@ def sequence_once(engine: sa.Engine, signer: Ed25519Signer, *, batch: int = MAX_
             for k, h in enumerate(hashes):
                 reader.pending[first + k] = h
                 hash_rows.append({"index": first + k, "hash": h})
-        if leaf_rows:
-            conn.execute(leaves_t.insert(), leaf_rows)
-            conn.execute(hashes_t.insert(), hash_rows)
+        # Through the driver's executemany: Core's cost ~20 µs a row in Python, and
+        # every leaf brings a row here and two in the hashes on average.
+        bulk_insert(conn, leaves_t, leaf_rows)
+        bulk_insert(conn, hashes_t, hash_rows)
         new_size = size + len(new)
         root = tree_hash(new_size, reader) if new_size else EMPTY_ROOT
         note = sign_note(Checkpoint(signer.name, new_size, root).to_text(), signer)

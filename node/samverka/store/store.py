@@ -66,6 +66,7 @@ from samverka.protocol.verify import FeedHead, StandIn
 from samverka.store import fulltext, migrations
 from samverka.store.db import (
     BUSY_TIMEOUT_S,
+    bulk_insert,
     create_engine,
     driver_execute,
     driver_executemany,
@@ -476,7 +477,7 @@ class Store(Closing):
                 _note_view(newest, _ViewUpdate(position, item, facts))
             heads[origin] = FeedHead(origin, sequence, entry_hash, newest_ts)
 
-        _bulk_insert(conn, log, log_rows)
+        bulk_insert(conn, log, log_rows)
         last_position = {item.origin: first + i for i, item in enumerate(items)}
         head_rows = [
             {
@@ -489,7 +490,7 @@ class Store(Closing):
             for h in heads.values()
         ]
         _bulk_update(conn, feed_heads, "origin", [r for r in head_rows if r["origin"] in held])
-        _bulk_insert(conn, feed_heads, [r for r in head_rows if r["origin"] not in held])
+        bulk_insert(conn, feed_heads, [r for r in head_rows if r["origin"] not in held])
         for fill in fills:  # after the inserts: a placeholder of this batch can be filled
             _note_view(newest, self._fill(conn, fill))
         self._update_view(conn, newest)
@@ -574,7 +575,7 @@ class Store(Closing):
             if not record.header.tombstone:
                 docs.append((rid, search_document(record)))
 
-        _bulk_insert(conn, records, inserts)
+        bulk_insert(conn, records, inserts)
         if updates:
             _bulk_update(conn, records, "rid", updates)
             for chunk in _chunks([u["rid"] for u in updates], 500):
@@ -635,7 +636,7 @@ class Store(Closing):
             for key in fresh
             for value in (named[key],)
         ]
-        _bulk_insert(conn, erased, new_rows)
+        bulk_insert(conn, erased, new_rows)
         erasers = list(
             {(r["by_origin"], r["by_sequence"]): r["by_origin"] for r in new_rows}.values()
         )
@@ -1434,24 +1435,8 @@ def _note_view(newest: dict[tuple[str, str], _ViewUpdate], update: _ViewUpdate) 
         newest[key] = update
 
 
-def _bulk_insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """INSERT many rows through the driver's executemany.
-
-    Core's executemany processes every row's parameters in Python (about 20 µs per
-    row and statement here), which dominated append; these values are plain ints,
-    strs, bytes and bools that both drivers take as they are.
-    """
-    if not rows:
-        return
-    columns = list(rows[0])
-    marks = ", ".join(driver_param(conn, c) for c in columns)
-    driver_executemany(
-        conn, f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})", rows
-    )
-
-
 def _bulk_update(conn: Connection, table: sa.Table, key: str, rows: list[dict[str, Any]]) -> None:
-    """UPDATE many rows by their key column, like _bulk_insert."""
+    """UPDATE many rows by their key column, like :func:`~samverka.store.db.bulk_insert`."""
     if not rows:
         return
     sets = ", ".join(f"{c} = {driver_param(conn, c)}" for c in rows[0] if c != key)
