@@ -6,7 +6,7 @@ Gagnef as nodes on their folders. Leksand publishes records with unique texts, b
 Leksand erases one (``samverka usecase erase``), and the council erases another on
 Leksand's request (``samverka hub erase``): those two commands run as ``samverka``
 processes. The commands around them (push, sync, search, bundle export, crosscheck, the
-erasure list) run the same root command in this process (:func:`run_here`: a process
+erasure list) run the same root command in this process (opskit.run_here: a process
 start less each, ~1.2 s here). After a push and a sync:
 
 - the text is in no database file (the nodes' SQLite files and WALs, the relation files
@@ -21,29 +21,29 @@ start less each, ~1.2 s here). After a push and a sync:
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from unittest import mock
 
 import pytest
 import tlogcheck
 from aggkit import Member, author, database_bytes, enroll, open_store
-from click.testing import CliRunner
-from hubkit import Completed, Procs, RunningHub, hub_env, run_async, start_hub, wait_for
+from hubkit import Procs, RunningHub, hub_env, run_async, start_hub, wait_for
 from pgserver import PgServer, relation_bytes
-from samverka.cli import main
 from samverka.protocol.directory import keyring_from_directory
 from samverka.replication.ingest import ingest
 from samverka.store.store import Store
 from samverka.transport.client import FeedClient
-from samverka_hub.folder import init_hub, open_hub
+from samverka_hub.folder import open_hub
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "ops"))
+
+from opskit import init_hub_here, json_here, run_here
 
 LEKSAND, GAGNEF = "2029", "2026"
 #: Unique texts: in a record Leksand erases, and in one the council erases on its request.
@@ -67,35 +67,6 @@ def web_address(procs: Procs, name: str) -> str:
     return str(json.loads((procs.tmp / f"{name}.addresses").read_text())["web"])
 
 
-def run_here(procs: Procs, *args: str, check: bool = True) -> Completed:
-    """``samverka ARGS`` as ``procs.run`` runs it (the root command, the processes'
-    SAMVERKA_* environment) but in this process through click's CliRunner."""
-    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("SAMVERKA_")}
-    env |= {k: v for k, v in procs.env.items() if k.startswith("SAMVERKA_")}
-    result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
-    done = Completed(result.exit_code, result.stdout, result.stderr, args)
-    if check and done.returncode != 0:
-        raise AssertionError(f"samverka {' '.join(args)} failed (in this process):\n{done}")
-    return done
-
-
-def json_here(procs: Procs, *args: str) -> Any:
-    return json.loads(run_here(procs, *args, "--json").stdout)
-
-
-def init_replicas_here(procs: Procs, store_url: str) -> tuple[Path, Path]:
-    """hubkit.init_replicas with what ``hub init --store-url URL --listen 127.0.0.1:0
-    --public-listen 127.0.0.1:0`` runs (init_hub, nothing more; the command has tests of
-    its own) in this process, under the processes' environment."""
-    a_dir, b_dir = procs.tmp / "hub-a", procs.tmp / "hub-b"
-    with mock.patch.dict(os.environ, procs.env, clear=True):
-        init_hub(
-            a_dir, member_listen="127.0.0.1:0", public_listen="127.0.0.1:0", store_url=store_url
-        ).close()
-    shutil.copytree(a_dir, b_dir)
-    return a_dir, b_dir
-
-
 @pytest.fixture(scope="module")
 def fed(tmp_path_factory: pytest.TempPathFactory, pg_server: PgServer) -> Iterator[Federation]:
     with pg_server.database("samverka_e") as name:
@@ -104,7 +75,10 @@ def fed(tmp_path_factory: pytest.TempPathFactory, pg_server: PgServer) -> Iterat
         env = hub_env(SAMVERKA_HARVEST_ENABLED="false", SAMVERKA_WEB_LISTEN="127.0.0.1:0")
         procs = Procs(tmp, env)
         try:
-            a_dir, b_dir = init_replicas_here(procs, url)
+            # hubkit.start_replicas, with `hub init` as init_hub in this process.
+            a_dir, b_dir = tmp / "hub-a", tmp / "hub-b"
+            init_hub_here(procs, a_dir, store_url=url)
+            shutil.copytree(a_dir, b_dir)
             a = start_hub(procs, a_dir, name="replica-a")
             b = start_hub(procs, b_dir, name="replica-b")
             nodes = {code: enroll(procs, a, code) for code in (LEKSAND, GAGNEF)}
