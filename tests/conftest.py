@@ -70,12 +70,10 @@ LONGEST_FIRST = (
     "tests/ops/test_drills.py",  # 84
     "tests/demo/test_tour.py",  # 58, ~75 with test_demo's DEMO_KEEP test
     "tests/demo/test_demo.py",  # 68, ~45 without it
-    "tests/hub/test_hub_key_rotation_e2e.py",  # 51
     "tests/faults/test_replica_db_faults.py",  # 49
     "tests/hub/test_selective_sync_e2e.py",  # 47
     "tests/ops/test_observability.py",  # 45
     "tests/ops/test_deploy.py",  # 41
-    "tests/faults/test_follow_resume.py",  # 41
     "tests/hub/test_membership_e2e.py",  # 40
     "tests/hub/test_small_kommun_e2e.py",  # 38
     "tests/ops/test_backup.py",  # 37
@@ -84,6 +82,8 @@ LONGEST_FIRST = (
     "tests/hub/test_erasure_e2e.py",  # 32
     "tests/cli/test_bundle_cli.py",  # 32
     # under ~30 s in that run
+    "tests/hub/test_hub_key_rotation_e2e.py",  # 22-29 (was 51)
+    "tests/faults/test_follow_resume.py",  # 18 (was 41)
     "tests/ops/test_doctor.py",
     "tests/hub/test_aggregation_agents.py",
     "tests/faults/test_hub_crash.py",
