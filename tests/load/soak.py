@@ -193,7 +193,9 @@ def summarize(records: list[dict[str, Any]], outcomes: dict[str, str]) -> tuple[
         ("fuzz cases (over gRPC)", f"{network:,}",
          "mutated Publish requests to a real hub (tests/attacks/test_network_fuzz.py)"),
         ("other Hypothesis cases", f"{other:,}", "any text as a search on the public port"),
-        ("accepted mutants / crashes", f"{accepted} / {crashes}", "must be 0 / 0"),
+        ("accepted mutants / crashes", f"{accepted} / {crashes}",
+         "must be 0 / 0; answers to the request types at numeric edges: "
+         + ", ".join(f"{k} {v:,}" for r in net for k, v in sorted(r.get("codes", {}).items()))),
         ("faults survived", f"{survived} / {len(faults)}", fault_families(faults)),
         ("entries lost", str(lost), "must be 0"),
         ("load", "ok" if load and all(r["errors"] == 0 for r in load) else "FAILED", load_text),
