@@ -121,6 +121,26 @@ class Procs:
     def json(self, *args: str) -> Any:
         return json.loads(self.run(*args, "--json").stdout)
 
+    def run_here(self, *args: str, check: bool = True) -> Completed:
+        """``samverka ARGS`` as :meth:`run` runs it (the root command, the processes'
+        SAMVERKA_* environment) but in this process through click's CliRunner: a process
+        start less (~1.2 s each here), for the steps around what a test is about; the
+        commands a test is about stay ``samverka`` processes."""
+        from click.testing import CliRunner
+        from samverka.cli import main
+
+        env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("SAMVERKA_")}
+        env |= {k: v for k, v in self.env.items() if k.startswith("SAMVERKA_")}
+        result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+        done = Completed(result.exit_code, result.stdout, result.stderr, args)
+        if check and done.returncode != 0:
+            raise AssertionError(f"samverka {' '.join(args)} failed (in this process):\n{done}")
+        return done
+
+    def json_here(self, *args: str) -> Any:
+        """:meth:`run_here` with ``--json``, parsed."""
+        return json.loads(self.run_here(*args, "--json").stdout)
+
     def start(self, *args: str, name: str) -> subprocess.Popen[bytes]:
         with (
             open(self.tmp / f"{name}.out", "wb") as out,

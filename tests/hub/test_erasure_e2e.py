@@ -6,7 +6,7 @@ Gagnef as nodes on their folders. Leksand publishes records with unique texts, b
 Leksand erases one (``samverka usecase erase``), and the council erases another on
 Leksand's request (``samverka hub erase``): those two commands run as ``samverka``
 processes. The commands around them (push, sync, search, bundle export, crosscheck, the
-erasure list) run the same root command in this process (opskit.run_here: a process
+erasure list) run the same root command in this process (hubkit.Procs.run_here: a process
 start less each, ~1.2 s here). After a push and a sync:
 
 - the text is in no database file (the nodes' SQLite files and WALs, the relation files
@@ -43,7 +43,7 @@ from samverka_hub.folder import open_hub
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "ops"))
 
-from opskit import init_hub_here, json_here, run_here
+from opskit import init_hub_here
 
 LEKSAND, GAGNEF = "2029", "2026"
 #: Unique texts: in a record Leksand erases, and in one the council erases on its request.
@@ -138,7 +138,7 @@ def pg_bytes(fed: Federation) -> bytes:
 
 
 def sync(fed: Federation, code: str) -> dict[str, object]:
-    return dict(json_here(fed.procs, "sync", "--dir", str(fed.nodes[code].dir)))
+    return dict(fed.procs.json_here("sync", "--dir", str(fed.nodes[code].dir)))
 
 
 def verifies_from_scratch(fed: Federation, store: Store, tmp: Path) -> None:
@@ -170,7 +170,7 @@ def test_erasure_reaches_every_holder_and_the_chains_still_verify(
         techniques=[f"Språkmodell {SECRET}"],
     )  # fmt: skip
     author(leksand, "uc-council", title="Schemaläggning", summary=f"Ansvarig {SECRET_2}")
-    json_here(procs, "node", "push", "--dir", str(leksand.dir))
+    procs.json_here("node", "push", "--dir", str(leksand.dir))
     for code in (GAGNEF, LEKSAND):
         sync(fed, code)
     # Everyone holds both texts; both replicas' catalogs show them.
@@ -179,9 +179,7 @@ def test_erasure_reaches_every_holder_and_the_chains_still_verify(
             assert [h.record_id for h in store.search(SECRET)] == ["uc-secret"]
     assert SECRET.encode() in answers(fed.web_b) and SECRET_2.encode() in answers(fed.web_a)
     assert SECRET.encode() in pg_bytes(fed)
-    before_search = run_here(
-        procs, "search", "--hub", "bygglov", "--json", "--dir", str(gagnef.dir)
-    )
+    before_search = procs.run_here("search", "--hub", "bygglov", "--json", "--dir", str(gagnef.dir))
     assert SECRET in before_search.stdout
     log_key = get(fed.web_a, "/log/key")[1].decode().strip()
     _, before = tlogcheck.check_log(tlogcheck.http_fetcher(f"http://{fed.web_b}/log/"), log_key)
@@ -192,7 +190,7 @@ def test_erasure_reaches_every_holder_and_the_chains_still_verify(
         "--note", "namn i sammanfattningen", "--dir", str(leksand.dir),
     )  # fmt: skip
     assert [e["sequence"] for e in erased["erased"]] == [1, 3]
-    json_here(procs, "node", "push", "--dir", str(leksand.dir))
+    procs.json_here("node", "push", "--dir", str(leksand.dir))
     done = procs.run(
         "hub", "erase", LEKSAND, "uc-council", "--reason", "personuppgifter",
         "--request-ref", "KS 2026/114", "--dir", str(fed.b.dir), "--json",
@@ -204,7 +202,7 @@ def test_erasure_reaches_every_holder_and_the_chains_still_verify(
     assert audit[0]["request_ref"] == "KS 2026/114" and audit[0]["record_id"] == "uc-council"
     assert audit[0]["erasure"].startswith("0000#") and audit[0]["reason"] == "personuppgifter"
     assert council["erasure"].startswith("0000#") and council["request_ref"] == "KS 2026/114"
-    listed = json_here(procs, "hub", "erase", "list", "--dir", str(fed.a.dir))
+    listed = procs.json_here("hub", "erase", "list", "--dir", str(fed.a.dir))
     assert {(r["origin"], r["record_id"]) for r in listed} == {
         (LEKSAND, "uc-secret"),
         (LEKSAND, "uc-council"),
@@ -236,7 +234,7 @@ def test_erasure_reaches_every_holder_and_the_chains_still_verify(
         )
     # The federation-wide search at the hub (HubService.Search), as staff run it.
     for words in ("bygglov", "Schemaläggning"):
-        found = run_here(procs, "search", "--hub", words, "--json", "--dir", str(gagnef.dir)).stdout
+        found = procs.run_here("search", "--hub", words, "--json", "--dir", str(gagnef.dir)).stdout
         assert SECRET not in found and SECRET_2 not in found
     for web in (fed.web_a, fed.web_b):
         shown = answers(web)
@@ -246,7 +244,7 @@ def test_erasure_reaches_every_holder_and_the_chains_still_verify(
         for text in (SECRET, SECRET_2):
             assert json.loads(get(web, f"/api/records?q={text}")[1])["total"] == 0
     bundle = tmp_path / "gagnef.samverka"
-    json_here(procs, "bundle", "export", "--out", str(bundle), "--dir", str(gagnef.dir))
+    procs.json_here("bundle", "export", "--out", str(bundle), "--dir", str(gagnef.dir))
     assert SECRET.encode() not in bundle.read_bytes()
     assert SECRET_2.encode() not in bundle.read_bytes()
 
@@ -254,7 +252,7 @@ def test_erasure_reaches_every_holder_and_the_chains_still_verify(
     with Store.open(fed.url, migrate=False) as hub_store:
         verifies_from_scratch(fed, hub_store, tmp_path)
     # Crosscheck still agrees; the log is consistent with the one before the erasure.
-    checked = run_here(procs, "crosscheck", "--dir", str(gagnef.dir), "--json", check=False)
+    checked = procs.run_here("crosscheck", "--dir", str(gagnef.dir), "--json", check=False)
     assert checked.returncode == 0, checked
     assert json.loads(checked.stdout)["status"] == "agree"
     report, _ = tlogcheck.check_log(

@@ -26,7 +26,6 @@ processes' environment (:meth:`Federation.run`).
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import ssl
@@ -40,10 +39,8 @@ from typing import Any
 
 import factories
 import pytest
-from click.testing import CliRunner
 from cryptography import x509
 from hubkit import Completed, Procs, wait_for
-from samverka.cli import main
 from samverka.config import load_config
 from samverka.errors import DirectoryRefused, Reason, SamverkaError
 from samverka.membership.member import accept_directory
@@ -102,17 +99,10 @@ class Federation:
         self.hub.start()
 
     def run(self, *args: str, check: bool = True) -> Completed:
-        """``samverka ARGS`` as the processes run it (the root command, their SAMVERKA_*
-        environment), but in this process through click's CliRunner: a process start
-        less per command (~1.2 s each here; the console script's start-up has tests of
-        its own). What it does to the folders and the hub is the same."""
-        env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("SAMVERKA_")}
-        env |= {k: v for k, v in self.procs.env.items() if k.startswith("SAMVERKA_")}
-        result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
-        done = Completed(result.exit_code, result.stdout, result.stderr, args)
-        if check and done.returncode != 0:
-            raise AssertionError(f"samverka {' '.join(args)} failed:\n{done}")
-        return done
+        """``samverka ARGS`` in this process as the processes run it
+        (:meth:`hubkit.Procs.run_here`); what it does to the folders and the hub is the
+        same as a ``samverka`` process's."""
+        return self.procs.run_here(*args, check=check)
 
     def json(self, *args: str) -> Any:
         return json.loads(self.run(*args, "--json").stdout)

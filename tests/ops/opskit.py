@@ -8,14 +8,11 @@ import socket
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 from unittest import mock
 
 from aggkit import enroll_here
-from click.testing import CliRunner
-from hubkit import Completed, Procs, RunningHub, wait_for
+from hubkit import Procs, RunningHub, wait_for
 from prometheus_client.parser import text_string_to_metric_families
-from samverka.cli import main
 from samverka.node import init_node
 from samverka.transport.client import ClientTls
 from samverka_hub.folder import init_hub
@@ -55,25 +52,6 @@ def init_hub_here(procs: Procs, hub_dir: Path, *, store_url: str = "") -> None:
         init_hub(
             hub_dir, member_listen="127.0.0.1:0", public_listen="127.0.0.1:0", store_url=store_url
         ).close()
-
-
-def run_here(procs: Procs, *args: str, check: bool = True) -> Completed:
-    """``samverka ARGS`` as ``procs.run`` runs it (the root command, the processes'
-    SAMVERKA_* environment) but in this process through click's CliRunner: a process
-    start less (~1.2 s each here), for the checks around a drill, never for the commands
-    the drill is about (those stay ``samverka`` processes)."""
-    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("SAMVERKA_")}
-    env |= {k: v for k, v in procs.env.items() if k.startswith("SAMVERKA_")}
-    result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
-    done = Completed(result.exit_code, result.stdout, result.stderr, args)
-    if check and done.returncode != 0:
-        raise AssertionError(f"samverka {' '.join(args)} failed (in this process):\n{done}")
-    return done
-
-
-def json_here(procs: Procs, *args: str) -> Any:
-    """:func:`run_here` with ``--json``, parsed."""
-    return json.loads(run_here(procs, *args, "--json").stdout)
 
 
 def member_tls(node_dir: Path) -> ClientTls:

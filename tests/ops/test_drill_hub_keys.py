@@ -6,7 +6,7 @@ the node renews, the hub finishes the CA rotation (refused before) and is restar
 and the node syncs with the hub presenting its certificate from the new CA. The setup
 (``hub init``, the node's enrollment) and the checks between the steps (``node
 directory --json``, the doctor after the renewal and on the hub) run in this process
-(opskit's ``init_hub_here``, ``enrolled_node(commands=False)``, ``json_here``): same
+(opskit's ``init_hub_here``, ``enrolled_node(commands=False)``, ``Procs.json_here``): same
 code, a process start less each; every documented step is a ``samverka`` process.
 
 The full federation (two serving, witnessing nodes and one offline through two
@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from hubkit import Procs, RunningHub, start_hub
-from opskit import enrolled_node, init_hub_here, json_here
+from opskit import enrolled_node, init_hub_here
 
 TIBRO = "1472"
 
@@ -76,7 +76,7 @@ def test_rotating_the_hubs_keys_drill(procs: Procs, tmp_path: Path) -> None:
     hub = start_hub(procs, tmp_path / "hub")
     node = enrolled_node(procs, hub, TIBRO, commands=False)
     hub_dir = hub.dir
-    before = json_here(procs, "node", "directory", "--dir", str(node))
+    before = procs.json_here("node", "directory", "--dir", str(node))
     first_issuer = served_issuer(hub.member)
 
     # samverka node backup --dir HUB --out hub-before-rotation.tar.gz
@@ -103,7 +103,7 @@ def test_rotating_the_hubs_keys_drill(procs: Procs, tmp_path: Path) -> None:
     # samverka node directory --refresh --dir NODE
     refreshed = procs.run("node", "directory", "--refresh", "--dir", str(node))
     assert "followed the hub's key rotation (directory key, log key, CA)" in refreshed.stdout
-    after = json_here(procs, "node", "directory", "--dir", str(node))
+    after = procs.json_here("node", "directory", "--dir", str(node))
     assert after["hub_key_id"] != before["hub_key_id"]
     assert after["log_key"] != before["log_key"]
     # samverka doctor --dir NODE
@@ -117,7 +117,7 @@ def test_rotating_the_hubs_keys_drill(procs: Procs, tmp_path: Path) -> None:
     assert early.returncode == 3 and TIBRO in early.stderr, early
     # samverka node renew-cert --dir NODE
     procs.run("node", "renew-cert", "--dir", str(node))
-    doctor = json_here(procs, "doctor", "--dir", str(node), "--offline")
+    doctor = procs.json_here("doctor", "--dir", str(node), "--offline")
     assert not [f for f in doctor["findings"] if f["status"] != "ok"], doctor
     # samverka hub rotate-keys --dir HUB --finish; systemctl restart samverka-hub
     finished = procs.run("hub", "rotate-keys", "--dir", str(hub_dir), "--finish")
@@ -126,5 +126,5 @@ def test_rotating_the_hubs_keys_drill(procs: Procs, tmp_path: Path) -> None:
     assert served_issuer(hub.member) != first_issuer
     # The node goes on: its sync is proven under the new log key, over the new CA.
     assert procs.json("sync", "--dir", str(node))["pushed"] is not None
-    doctor = json_here(procs, "doctor", "--dir", str(hub_dir), "--offline")
+    doctor = procs.json_here("doctor", "--dir", str(hub_dir), "--offline")
     assert not [f for f in doctor["findings"] if f["status"] == "fail"], doctor

@@ -10,7 +10,7 @@ in tests/hub/test_membership_e2e.py; node backup/restore and the hub's pg_dump/p
 in tests/ops/test_backup.py; replicas sharing PostgreSQL in tests/hub/test_replicas.py.
 The commands each drill is about run as ``samverka`` processes; its setup (``hub init``,
 enrollment) and the checks around it run in this process (opskit's ``init_hub_here``,
-``enrolled_node(commands=False)``, ``run_here``/``json_here``: same code, a process
+``enrolled_node(commands=False)``, ``Procs.run_here``/``json_here``: same code, a process
 start less each).
 """
 
@@ -32,7 +32,7 @@ from urllib.parse import quote
 import pytest
 from cryptography import x509
 from hubkit import Procs, RunningHub, run_async, start_hub, wait_for
-from opskit import enrolled_node, init_hub_here, json_here, run_here
+from opskit import enrolled_node, init_hub_here
 from pgserver import PgServer
 from samverka.config import CONFIG_FILE
 from samverka.ops.doctor import health_probe
@@ -86,7 +86,7 @@ def test_hub_restore_drill_cannot_fork_the_directory(
         assert stat.S_IMODE(secret.stat().st_mode) == 0o600
         assert tomllib.loads(text)["store"]["password_file"] == "store-password"
         # (checks around the drill run in this process: run_here, json_here)
-        assert "FAIL" not in run_here(procs, "doctor", "--dir", str(hub_dir), "--offline").stdout
+        assert "FAIL" not in procs.run_here("doctor", "--dir", str(hub_dir), "--offline").stdout
 
         # The documented backup: pg_dump, the folder's files; restore into a new database.
         libpq = pg_server.url(driver="postgresql")
@@ -104,11 +104,9 @@ def test_hub_restore_drill_cannot_fork_the_directory(
         assert doctor.returncode == 1 and "kopia (återställd eller klonad)" in doctor.stdout, doctor
         assert "samverka hub promote" in doctor.stdout
 
-        shown = json_here(drill, "hub", "directory", "show", "--dir", str(restored_dir))
+        shown = drill.json_here("hub", "directory", "show", "--dir", str(restored_dir))
         assert shown["signing_allowed"] is False
-        assert json_here(procs, "hub", "directory", "show", "--dir", str(hub_dir))[
-            "signing_allowed"
-        ]
+        assert procs.json_here("hub", "directory", "show", "--dir", str(hub_dir))["signing_allowed"]
         # The drill's copy signs nothing: production signs version 2 meanwhile, and the
         # copy's "version 2" (other content) would fork what nodes follow.
         refused = drill.run(
@@ -218,8 +216,8 @@ def test_replicas_on_one_host_and_the_hub_certificate_renewed(
         assert served_certificate(replicas["a"].public).serial_number == old_serial
         for running in replicas.values():
             assert run_async(health_probe(running.member, config)) == "SERVING"
-        bad = run_here(
-            procs, "hub", "renew-cert", "--host", "a b", "--dir", str(hub_dir), check=False
+        bad = procs.run_here(
+            "hub", "renew-cert", "--host", "a b", "--dir", str(hub_dir), check=False
         )
         assert bad.returncode == 3 and "not a host name" in bad.stderr
 
@@ -239,7 +237,7 @@ def test_a_hub_restored_below_the_cursor_says_reset_it(procs: Procs, hub: Runnin
 
     # Setup in this process: enrollment (commands with tests of their own), a first sync.
     node_dir = enrolled_node(procs, hub, TIBRO, commands=False)
-    run_here(procs, "sync", "--dir", str(node_dir))
+    procs.run_here("sync", "--dir", str(node_dir))
     with Node.open(node_dir) as node:  # as if the hub's log had been longer before
         node.store.set_cursor("hub", node.store.get_cursor("hub") + 1000)
     ahead = procs.run("sync", "--dir", str(node_dir), check=False)
@@ -249,7 +247,7 @@ def test_a_hub_restored_below_the_cursor_says_reset_it(procs: Procs, hub: Runnin
     assert "hubbens markör flyttad" in reset.stdout
 
     # Revoked: enroll is no longer "already enrolled, exit 0"; sync is denied, not transport.
-    run_here(procs, "hub", "members", "revoke", TIBRO, "--reason", "drill", "--dir", str(hub.dir))
+    procs.run_here("hub", "members", "revoke", TIBRO, "--reason", "drill", "--dir", str(hub.dir))
 
     def refused() -> bool:
         return procs.run("sync", "--dir", str(node_dir), check=False).returncode == 6
