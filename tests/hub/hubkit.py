@@ -214,6 +214,12 @@ def start_hub(procs: Procs, hub_dir: Path, *, name: str = "hub") -> RunningHub:
             "hub", "init", "--dir", str(hub_dir),
             "--listen", "127.0.0.1:0", "--public-listen", "127.0.0.1:0",
         )  # fmt: skip
+    return launch_hub(procs, hub_dir, name=name)()
+
+
+def launch_hub(procs: Procs, hub_dir: Path, *, name: str = "hub") -> Callable[[], RunningHub]:
+    """Start ``hub serve`` on an initialized folder; return the wait until it listens
+    (the address file it writes), so several can start before any is waited for."""
     address_file = procs.tmp / f"{name}.addresses"
     address_file.unlink(missing_ok=True)
     proc = procs.start(
@@ -226,8 +232,11 @@ def start_hub(procs: Procs, hub_dir: Path, *, name: str = "hub") -> RunningHub:
             raise AssertionError(f"hub serve exited {proc.returncode}:\n{procs.log(name)}")
         return json.loads(address_file.read_text()) if address_file.exists() else None
 
-    bound = wait_for(ready, 30, "hub serve to listen")
-    return RunningHub(hub_dir, bound["member"], bound["public"], proc)
+    def listening() -> RunningHub:
+        bound = wait_for(ready, 30, f"hub serve ({name}) to listen")
+        return RunningHub(hub_dir, bound["member"], bound["public"], proc)
+
+    return listening
 
 
 def hub_env(**settings: str) -> dict[str, str]:

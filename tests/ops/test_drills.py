@@ -25,13 +25,12 @@ import ssl
 import stat
 import subprocess
 import tomllib
-from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from cryptography import x509
-from hubkit import Procs, RunningHub, run_async, start_hub, wait_for
+from hubkit import Procs, RunningHub, launch_hub, run_async, start_hub, wait_for
 from opskit import enrolled_node, init_hub_here
 from pgserver import PgServer
 from samverka.config import CONFIG_FILE
@@ -148,32 +147,9 @@ def replica_env(procs: Procs) -> dict[str, str]:
 
 def serve_together(hubs: dict[str, tuple[Procs, Path]]) -> dict[str, RunningHub]:
     """``hub serve`` for each NAME: (its processes' environment, folder), all started
-    before waiting for any (start_hub's readiness: the address file it writes)."""
-    started = {}
-    for name, (procs, hub_dir) in hubs.items():
-        address_file = procs.tmp / f"{name}.addresses"
-        address_file.unlink(missing_ok=True)
-        proc = procs.start(
-            "hub", "serve", "--dir", str(hub_dir), "--address-file", str(address_file),
-            name=name,
-        )  # fmt: skip
-        started[name] = (procs, address_file, proc)
-    running = {}
-    for name, (procs, address_file, proc) in started.items():
-        bound = wait_for(listening(procs, name, address_file, proc), 30, f"{name} to listen")
-        running[name] = RunningHub(hubs[name][1], bound["member"], bound["public"], proc)
-    return running
-
-
-def listening(
-    procs: Procs, name: str, address_file: Path, proc: subprocess.Popen[bytes]
-) -> Callable[[], dict[str, str] | None]:
-    def ready() -> dict[str, str] | None:
-        if proc.poll() is not None:
-            raise AssertionError(f"hub serve exited {proc.returncode}:\n{procs.log(name)}")
-        return json.loads(address_file.read_text()) if address_file.exists() else None
-
-    return ready
+    before waiting for any (hubkit.launch_hub)."""
+    waits = {name: launch_hub(procs, hub_dir, name=name) for name, (procs, hub_dir) in hubs.items()}
+    return {name: listening() for name, listening in waits.items()}
 
 
 def test_replicas_on_one_host_and_the_hub_certificate_renewed(
