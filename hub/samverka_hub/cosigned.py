@@ -19,6 +19,10 @@ timestamp wins; replicas on one PostgreSQL share it) and serves checkpoints with
   sequencer signs a checkpoint every second or so; without this rule every witness
   would cosign a different one and none would ever gather a quorum.
 
+Both choose only among checkpoints the log key in force signed: after ``hub rotate-keys
+--log`` the members that followed the rotation hold the new key alone and would refuse
+one the old key signed (their witnesses backing off meanwhile).
+
 Only cosignatures by members active in the current directory count and are served; a
 cosignature must verify against one of the member's keys in force there. The table is
 working state, not an archive (each witness keeps what it cosigned, ``tlog/cosigned``):
@@ -109,6 +113,8 @@ RECENT_CHECKPOINTS = 200
 SNAPSHOT_SECONDS = 0.2
 #: Signed checkpoint notes kept in memory (they never change).
 NOTE_CACHE = 16
+#: Checkpoint sizes remembered as signed, or not, by the log key in force.
+SIGNED_BY_CACHE = 1024
 #: Stored hashes read per query when making many proofs.
 _HASH_CHUNK = 2000
 
@@ -187,6 +193,8 @@ class CosignedLog(LogReader):
         self._lock = threading.Lock()
         self._snap: Snapshot | None = None
         self._notes: dict[int, bytes] = {}
+        #: Which checkpoint sizes the log key in force signed (key hash, {size: signed}).
+        self._signed_by: tuple[int, dict[int, bool]] = (0, {})
 
     @property
     def verifier(self) -> Ed25519Verifier:
@@ -207,7 +215,7 @@ class CosignedLog(LogReader):
         snap = self._snapshot()
         if snap.newest is None:
             return None
-        size = cosigned_size(snap.cosignatures, witnesses, self.witness_target)
+        size = cosigned_size(snap.cosignatures, witnesses, self.witness_target, self._current)
         return self._merged(snap, snap.newest if size is None else size, witnesses)
 
     def witness_note(self, kommunkod: str) -> bytes | None:
@@ -217,9 +225,39 @@ class CosignedLog(LogReader):
         if snap.newest is None:
             return None
         size = in_progress_size(
-            snap, witnesses, self.witness_target, kommunkod, self.clock() - IN_PROGRESS_MS
+            snap,
+            witnesses,
+            self.witness_target,
+            kommunkod,
+            self.clock() - IN_PROGRESS_MS,
+            self._current,
         )
         return self._merged(snap, snap.newest if size is None else size, witnesses)
+
+    def _current(self, size: int) -> bool:
+        """Whether the log key in force signed the checkpoint of ``size``. After `hub
+        rotate-keys --log`, a checkpoint the old key signed is neither the one in
+        progress nor the cosigned one: members that followed the rotation hold only the
+        new key, and would refuse it (and witnesses back off) until it aged out."""
+        verifier = self.verifier
+        with self._lock:
+            if self._signed_by[0] != verifier.key_hash:
+                self._signed_by = (verifier.key_hash, {})
+            known = self._signed_by[1].get(size)
+        if known is None:
+            try:
+                signatures = parse_note(self._note(size)).unverified
+            except NoteError:
+                signatures = ()
+            known = any(
+                s.name == verifier.name and s.key_hash == verifier.key_hash for s in signatures
+            )
+            with self._lock:
+                cache = self._signed_by[1]
+                if len(cache) >= SIGNED_BY_CACHE:
+                    cache.pop(next(iter(cache)))
+                cache[size] = known
+        return known
 
     def _snapshot(self) -> Snapshot:
         """What choosing a checkpoint reads, at most SNAPSHOT_SECONDS old: every witness
@@ -237,6 +275,16 @@ class CosignedLog(LogReader):
     def _merged(self, snap: Snapshot, size: int, witnesses: Witnesses) -> bytes:
         """The checkpoint of ``size`` as the log signed it, plus the active members'
         cosignature lines in kommunkod order."""
+        note = self._note(size)
+        rows = sorted(
+            (r for r in snap.cosignatures if r.size == size and r.kommunkod in witnesses.keys),
+            key=lambda r: r.kommunkod,
+        )
+        lines = "".join(r.line + "\n" for r in rows[:MAX_SERVED_COSIGNATURES])
+        return note + lines.encode()
+
+    def _note(self, size: int) -> bytes:
+        """The checkpoint of ``size`` as the log signed it."""
         with self._lock:
             note = self._notes.get(size)
         if note is None:
@@ -250,12 +298,7 @@ class CosignedLog(LogReader):
                 if len(self._notes) >= NOTE_CACHE:
                     self._notes.pop(next(iter(self._notes)))
                 self._notes[size] = note
-        rows = sorted(
-            (r for r in snap.cosignatures if r.size == size and r.kommunkod in witnesses.keys),
-            key=lambda r: r.kommunkod,
-        )
-        lines = "".join(r.line + "\n" for r in rows[:MAX_SERVED_COSIGNATURES])
-        return note + lines.encode()
+        return note
 
     def add_cosignature(self, kommunkod: str, note: bytes) -> Stored:
         """Verify ``kommunkod``'s cosignature line in ``note`` (the checkpoint as the log
@@ -461,28 +504,46 @@ def _counts(held: Iterable[Held], witnesses: Witnesses) -> dict[int, int]:
     return counts
 
 
-def cosigned_size(held: Iterable[Held], witnesses: Witnesses, configured: int) -> int | None:
-    """The newest size with the target's cosignatures by active members (None: none)."""
+def _any_size(_size: int) -> bool:
+    return True
+
+
+def cosigned_size(
+    held: Iterable[Held],
+    witnesses: Witnesses,
+    configured: int,
+    current: Callable[[int], bool] = _any_size,
+) -> int | None:
+    """The newest size with the target's cosignatures by active members (None: none),
+    among the checkpoints ``current`` says the log key in force signed."""
     target = witnesses.target(configured)
-    sizes = [size for size, n in _counts(held, witnesses).items() if n >= target]
-    return max(sizes, default=None)
+    sizes = sorted(
+        (size for size, n in _counts(held, witnesses).items() if n >= target), reverse=True
+    )
+    return next((size for size in sizes if current(size)), None)
 
 
 def in_progress_size(
-    snap: Snapshot, witnesses: Witnesses, configured: int, kommunkod: str, signed_since_ms: int
+    snap: Snapshot,
+    witnesses: Witnesses,
+    configured: int,
+    kommunkod: str,
+    signed_since_ms: int,
+    current: Callable[[int], bool] = _any_size,
 ) -> int | None:
     """The checkpoint in progress for ``kommunkod``'s witness: the newest newer than the
     newest fully cosigned one, with a cosignature by an active member, signed since
-    ``signed_since_ms``, and at least the size this witness cosigned last."""
+    ``signed_since_ms`` by the log key in force (``current``), and at least the size
+    this witness cosigned last."""
     if witnesses.target(configured) <= 0:
         return None
-    after = cosigned_size(snap.cosignatures, witnesses, configured)
+    after = cosigned_size(snap.cosignatures, witnesses, configured, current)
     own = max((h.size for h in snap.cosignatures if h.kommunkod == kommunkod), default=0)
     started = set(_counts(snap.cosignatures, witnesses))
     for size, signed_at in snap.recent:  # newest first
         if signed_at < signed_since_ms or size < own or (after is not None and size <= after):
             continue
-        if size in started:
+        if size in started and current(size):
             return size
     return None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 
 import factories
@@ -17,7 +18,7 @@ from hubkit import make_hub
 from samverka.protocol import merkle
 from samverka.protocol.checkpoint import open_checkpoint
 from samverka.protocol.kommuner import HUB_ORIGIN
-from samverka.protocol.note import Ed25519Signer
+from samverka.protocol.note import Ed25519Signer, parse_note
 from samverka.store.logwatch import LogWatcher
 from samverka.store.store import Store
 from samverka.v1 import records_pb2
@@ -170,3 +171,72 @@ def test_a_copy_of_the_database_signs_no_checkpoint(tmp_path: Path) -> None:
             asyncio.run(sequencer._run())
         assert "hub promote" in raised.value.hint
         assert tlog.LogReader(h.hub.store.engine, "").latest() is None
+
+
+def test_after_a_log_key_rotation_only_the_new_keys_checkpoints_are_served(
+    tmp_path: Path,
+) -> None:
+    """A checkpoint the rotated-away log key signed is served neither as the cosigned one
+    nor as the one in progress: members that followed the rotation hold the new key only
+    (their witnesses refused such a checkpoint and backed off, ~16 s in one e2e run)."""
+    from hubkit import Applicant
+    from samverka.protocol.witness import cosign, open_signed, witness_signer
+    from samverka_hub.cosigned import SNAPSHOT_SECONDS, CosignedLog
+
+    with make_hub(tmp_path / "hub") as h:
+        hub = h.hub
+        applicants = {code: Applicant.make(code) for code in ("2029", "1472", "2026")}
+        for code, applicant in applicants.items():
+            hub.council.submit_enrollment(applicant.request())
+            hub.council.approve(code)
+        engine = hub.store.engine
+        old = signer_of(hub)
+        in_force = [old.verifier().vkey]
+        log = CosignedLog(
+            engine, lambda: in_force[0], hub.council.current_directory, witness_target=2
+        )
+
+        def sign_round(signer: Ed25519Signer, record_id: str) -> int:
+            publish(hub, record_id)
+            assert tlog.sequence_once(engine, signer)
+            time.sleep(SNAPSHOT_SECONDS)  # the next choice reads the table again
+            return tlog.LogReader(engine, signer.verifier().vkey).latest()[0]  # type: ignore[index]
+
+        def cosign_as(code: str, note: bytes, signer: Ed25519Signer) -> None:
+            candidate = open_signed(note, signer.verifier())
+            log.add_cosignature(code, cosign(candidate, witness_signer(code, applicants[code].key)))
+
+        def size_of(note: bytes | None, signer: Ed25519Signer) -> int:
+            assert note is not None
+            return open_signed(note, signer.verifier()).size
+
+        # Under the old key: one checkpoint fully cosigned (target 2), a newer one started.
+        cosigned = sign_round(old, "r-1")
+        for code in ("2029", "1472"):
+            cosign_as(code, log.witness_note(code) or b"", old)
+        started = sign_round(old, "r-2")
+        cosign_as("2029", log.witness_note("2029") or b"", old)
+        time.sleep(SNAPSHOT_SECONDS)
+        assert size_of(log.checkpoint_note(), old) == cosigned
+        assert size_of(log.witness_note("2026"), old) == started
+
+        # `hub rotate-keys --log`: the sequencer signs with the new key from now on.
+        new = Ed25519Signer.generate(old.name)
+        in_force[0] = new.verifier().vkey
+        newest = sign_round(new, "r-3")
+        assert newest > started > cosigned
+        # Both answers are now the new key's newest checkpoint (opening them under the
+        # new key alone is what a member that followed the rotation does).
+        assert size_of(log.checkpoint_note(), new) == newest
+        assert size_of(log.witness_note("2026"), new) == newest
+        cosign_as("1472", log.witness_note("1472") or b"", new)
+        time.sleep(SNAPSHOT_SECONDS)
+        assert size_of(log.witness_note("2026"), new) == newest  # in progress now
+        cosign_as("2026", log.witness_note("2026") or b"", new)
+        time.sleep(SNAPSHOT_SECONDS)
+        assert size_of(log.checkpoint_note(), new) == newest
+        lines = parse_note(log.checkpoint_note() or b"").unverified
+        assert sorted(s.name for s in lines if s.name != new.name) == [
+            "samverka-witness/1472",
+            "samverka-witness/2026",
+        ]

@@ -52,3 +52,29 @@ def test_a_witness_is_steered_to_the_checkpoint_in_progress() -> None:
     done = snapshot(held(10, A, B, C) + held(13, A, B, C), signed)
     assert cosigned_size(done.cosignatures, ACTIVE, 3) == 13
     assert in_progress_size(done, ACTIVE, 3, D, since) is None
+
+
+def test_checkpoints_signed_by_a_rotated_away_log_key_are_never_chosen() -> None:
+    """After `hub rotate-keys --log`: members that followed hold only the new key, so a
+    checkpoint the old key signed is neither the cosigned one nor the one in progress."""
+    signed = {10: NOW - 4000, 13: NOW - 2000, 14: NOW - 1000, 15: NOW - 100}
+    since = NOW - 5000
+    new_key_from = 14  # the sequencer signed 14 and 15 with the new key
+
+    def current(size: int) -> bool:
+        return size >= new_key_from
+
+    rows = held(10, A, B, C) + held(13, A)
+    snap = snapshot(rows, signed)
+    # Without the rule: 10 is the cosigned one, 13 (started, young) the one in progress.
+    assert cosigned_size(rows, ACTIVE, 3) == 10
+    assert in_progress_size(snap, ACTIVE, 3, B, since) == 13
+    # With it: nothing the new key signed is cosigned or started, so the newest (15,
+    # by the new key) is handed to everyone and to every witness.
+    assert cosigned_size(rows, ACTIVE, 3, current) is None
+    assert in_progress_size(snap, ACTIVE, 3, B, since, current) is None
+    # The first cosignature on 15 makes it the one in progress; fully cosigned, it is
+    # served to everyone.
+    started = snapshot([*rows, *held(15, D)], signed)
+    assert in_progress_size(started, ACTIVE, 3, B, since, current) == 15
+    assert cosigned_size([*rows, *held(15, A, B, D)], ACTIVE, 3, current) == 15

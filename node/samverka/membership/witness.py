@@ -33,8 +33,9 @@ from typing import TYPE_CHECKING
 import grpc
 
 from samverka.errors import SamverkaError
-from samverka.protocol.checkpoint import CheckpointError
-from samverka.protocol.note import CosignatureV1Signer
+from samverka.node import earlier_log_keys
+from samverka.protocol.checkpoint import CheckpointError, NotSignedByLog
+from samverka.protocol.note import CosignatureV1Signer, Ed25519Verifier, NoteError, parse_note
 from samverka.protocol.witness import (
     InconsistentCheckpoint,
     StaleCheckpoint,
@@ -47,6 +48,7 @@ from samverka.protocol.witness import (
 from samverka.replication.logstate import (
     LogAcceptor,
     LogState,
+    Witnessing,
     witness_observers,
     witnessing_for,
 )
@@ -68,6 +70,24 @@ POLL_SECONDS = 1.0
 SETTLE_SECONDS = 0.3
 
 RETRY = RetryPolicy(0.5, 10.0)
+
+
+class LogKeyPending(CheckpointError):
+    """The hub hands out a checkpoint by the log key it rotated away from: this node
+    has the new one already, the hub's sequencer signs with it next round."""
+
+    reason = "log_key_pending"
+
+
+def _signed_by(note: bytes, vkey: str) -> bool:
+    """Whether ``note`` carries a signature line by the note key ``vkey`` (unverified:
+    only to tell which key a refused checkpoint claims)."""
+    try:
+        verifier = Ed25519Verifier.from_vkey(vkey)
+        lines = parse_note(note).unverified
+    except NoteError:
+        return False
+    return any(s.name == verifier.name and s.key_hash == verifier.key_hash for s in lines)
 
 
 class WitnessHalted(SamverkaError):
@@ -120,6 +140,9 @@ class Witness:
             # A hub whose log has signed nothing yet (a new hub): nothing to witness.
             done.waiting = str(exc)
             return done
+        except LogKeyPending as exc:
+            done.waiting = str(exc)
+            return done
         try:
             accepted = await self.acceptor.newer()
         except (TooFewCosignatures, StaleCheckpoint) as exc:
@@ -134,7 +157,21 @@ class Witness:
     async def cosign_round(self) -> int:
         rules = await asyncio.to_thread(witnessing_for, self.config)
         note = await self.hub.get_checkpoint(for_witness=True)
-        candidate = open_signed(note, rules.log_verifier)
+        try:
+            candidate = open_signed(note, rules.log_verifier)
+        except NotSignedByLog:
+            # The hub and this node switch log keys at moments of their own (`hub
+            # rotate-keys --log`). Signed by the key this node followed the hub away
+            # from: the hub has not signed with its new one yet, wait (no failure).
+            # Otherwise the hub may have rotated since the held directory: fetch it
+            # now (as a TUF client refreshes its root on an unknown key) instead of
+            # backing off until the next refresh. A key neither names stays refused.
+            if await self.signed_by_earlier_key(note):
+                raise LogKeyPending(
+                    "the hub still hands out a checkpoint signed by its previous log key"
+                ) from None
+            rules = await self.refreshed_rules()
+            candidate = open_signed(note, rules.log_verifier)
         held = self.state.cosigned()
         previous = held.signed(rules.log_verifier) if held is not None else None
         if previous is not None and previous.checkpoint == candidate.checkpoint:
@@ -148,7 +185,19 @@ class Witness:
             self.split_view(exc)
             raise
         cosigned = cosign(candidate, self.signer())
-        count = await self.hub.add_cosignature(cosigned)
+        try:
+            count = await self.hub.add_cosignature(cosigned)
+        except PeerError as exc:
+            if exc.reason != "not_signed_by_log":
+                raise
+            # The hub verifies with its log key as it is now: a `hub rotate-keys --log`
+            # between the two calls. Waiting is right only if the key did move.
+            now = await self.refreshed_rules()
+            if now.log_verifier == rules.log_verifier:
+                raise
+            raise LogKeyPending(
+                "the hub's log key changed while this node cosigned its checkpoint"
+            ) from exc
         self.state.record_cosigned(cosigned)
         witness_observers("cosigned", "")
         log.debug(
@@ -158,6 +207,26 @@ class Witness:
             extra={"event": "cosigned", "size": candidate.size},
         )
         return candidate.size
+
+    async def signed_by_earlier_key(self, note: bytes) -> bool:
+        """Whether ``note`` claims a signature by a log key this node followed the hub's
+        rotations away from (unverified: only to tell which side is behind)."""
+        earlier = await asyncio.to_thread(earlier_log_keys, self.config.dir)
+        return any(_signed_by(note, vkey) for vkey in earlier)
+
+    async def refreshed_rules(self) -> Witnessing:
+        """The witnessing rules after fetching the hub's member directory."""
+        from samverka.membership.member import refresh_directory
+
+        update = await refresh_directory(self.config)
+        if update.changed:
+            log.info(
+                "the hub's log key is not the one the held directory named: fetched "
+                "member directory version %d",
+                update.directory.version,
+                extra={"event": "directory_refreshed_for_log_key"},
+            )
+        return await asyncio.to_thread(witnessing_for, self.config)
 
     def split_view(self, exc: InconsistentCheckpoint) -> None:
         folder = self.state.keep_evidence(exc.evidence)
