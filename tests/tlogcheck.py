@@ -15,7 +15,8 @@ witness keys:
    every full tile hashes to its entry in the tile above;
 3. entry bundles hash, leaf by leaf, to the level-0 tiles;
 4. inclusion proofs of sampled leaves, computed here from tiles (RFC 9162 §2.1.3.1) and
-   verified with §2.1.3.2;
+   verified with §2.1.3.2 (and :func:`combined_inclusion_ok` for the hub's combined
+   proof of several leaves, a Samverka addition);
 5. a consistency proof between two checkpoints it fetched (§2.1.4.1, verified with
    §2.1.4.2), computed from the tiles of the newer one.
 
@@ -95,6 +96,32 @@ def rfc_inclusion_ok(
         fn //= 2
         sn //= 2
     return sn == 0 and r == root
+
+
+def combined_inclusion_ok(
+    size: int, leaves: dict[int, bytes], hashes: Sequence[bytes], root: bytes
+) -> bool:
+    """Samverka's combined proof of several leaves (hub_service.proto,
+    GetInclusionProofsResponse.combined), from its definition: the MTH of every largest
+    subtree of RFC 9162 §2.1.1's split holding none of ``leaves`` (index -> leaf hash),
+    left to right."""
+    if not leaves or max(leaves) >= size or min(leaves) < 0:
+        return False
+    given = iter(hashes)
+
+    def mth(lo: int, hi: int) -> bytes:
+        if not any(lo <= i < hi for i in leaves):
+            return next(given)
+        if hi - lo == 1:
+            return leaves[lo]
+        k = _split_point(hi - lo)
+        return _h_node(mth(lo, lo + k), mth(lo + k, hi))
+
+    try:
+        computed = mth(0, size)
+    except StopIteration:
+        return False
+    return next(given, None) is None and computed == root
 
 
 def rfc_consistency_ok(

@@ -22,7 +22,8 @@ NOT_FOUND ``not_in_tree`` for a leaf the tree of that size does not hold (nothin
 proven then: ask again against a newer checkpoint), FAILED_PRECONDITION
 ``beyond_checkpoint`` for a tree size larger than the newest signed checkpoint's.
 GetInclusionProofs takes at most 1,000 leaves, counted on the wire before the request
-is decoded (:func:`samverka_hub.process.log_limits`).
+is decoded (:func:`samverka_hub.process.log_limits`); ``combined`` answers them with
+one proof of them all (:meth:`CosignedLog.inclusion`).
 """
 
 from __future__ import annotations
@@ -97,10 +98,13 @@ class LogMethods:
         self, request: hub_service_pb2.GetInclusionProofsRequest, context: Context
     ) -> hub_service_pb2.GetInclusionProofsResponse:
         await self.check_caller(context)
-        proofs = await asyncio.to_thread(
-            self._tlog().inclusion, request.tree_size, list(request.leaves)
+        proofs, combined = await asyncio.to_thread(
+            self._tlog().inclusion,
+            request.tree_size,
+            list(request.leaves),
+            combined=request.combined,
         )
-        return hub_service_pb2.GetInclusionProofsResponse(proofs=proofs)
+        return hub_service_pb2.GetInclusionProofsResponse(proofs=proofs, combined=combined)
 
     async def AddCosignature(
         self, request: hub_service_pb2.AddCosignatureRequest, context: Context

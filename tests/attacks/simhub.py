@@ -240,6 +240,22 @@ class TransparencyLog:
         cp = Checkpoint(self.signer.name, self.size, merkle.tree_hash(self.size, self.read))
         return sign_note(cp.to_text(), self.signer, *self.witnesses)
 
+    def combined(
+        self, tree_size: int, proofs: list[hub_service_pb2.InclusionProof]
+    ) -> hub_service_pb2.GetInclusionProofsResponse:
+        """The answer to a combined request for the leaves of ``proofs``: their indexes
+        and bytes, and one proof of them all (forged when one of them is)."""
+        indexes = sorted({p.leaf_index for p in proofs})
+        hashes = merkle.multi_inclusion_proof(tree_size, indexes, self.read)
+        if self.forged.intersection(indexes) and hashes:
+            hashes[0] = bytes([hashes[0][0] ^ 1]) + hashes[0][1:]
+        return hub_service_pb2.GetInclusionProofsResponse(
+            proofs=[
+                hub_service_pb2.InclusionProof(leaf_index=p.leaf_index, leaf=p.leaf) for p in proofs
+            ],
+            combined=hashes,
+        )
+
     def proof(self, tree_size: int, index: int) -> hub_service_pb2.InclusionProof:
         hashes = merkle.inclusion_proof(tree_size, index, self.read)
         if index in self.forged and hashes:
@@ -263,6 +279,11 @@ class SimHub:
     #: The directory versions in its log (the first before the entries, the others
     #: after them); None: the directory it serves.
     logged_directories: Sequence[directory_pb2.SignedDirectory] | None = None
+    #: Answer GetInclusionProofs with separate proofs even when asked for a combined
+    #: one, as a hub that predates ``combined`` does.
+    separate_proofs_only: bool = False
+    #: GetInclusionProofs calls: whether each asked for a combined proof.
+    combined_asked: list[bool] = field(default_factory=list)
     _server: grpc.aio.Server | None = None
     _tlog: TransparencyLog | None = None
     _tlog_of: tuple[object, tuple[bytes, ...]] = (None, ())
@@ -378,6 +399,7 @@ class _Directory(hub_service_pb2_grpc.HubServiceServicer):
         self, request: hub_service_pb2.GetInclusionProofsRequest, context: Context
     ) -> hub_service_pb2.GetInclusionProofsResponse:
         self.sim.calls.append("GetInclusionProofs")
+        self.sim.combined_asked.append(request.combined)
         tlog = self.sim.tlog
         if not 0 < request.tree_size <= tlog.size:
             await context.abort(grpc.StatusCode.OUT_OF_RANGE, "no tree of that size")
@@ -389,7 +411,9 @@ class _Directory(hub_service_pb2_grpc.HubServiceServicer):
                 await context.abort(grpc.StatusCode.NOT_FOUND, f"{key} is not in the tree")
             assert index is not None
             proofs.append(tlog.proof(request.tree_size, index))
-        return hub_service_pb2.GetInclusionProofsResponse(proofs=proofs)
+        if not request.combined or self.sim.separate_proofs_only:
+            return hub_service_pb2.GetInclusionProofsResponse(proofs=proofs)
+        return tlog.combined(request.tree_size, proofs)
 
     async def GetConsistencyProof(
         self, request: hub_service_pb2.GetConsistencyProofRequest, context: Context

@@ -118,22 +118,37 @@ def held_directory(federation: Federation) -> directory_pb2.SignedDirectory:
 
 
 async def pull(
-    federation: Federation, log: RogueLog, name: str, *, proof_wait: float = 0.0
+    federation: Federation,
+    log: RogueLog,
+    name: str,
+    *,
+    proof_wait: float = 0.0,
+    separate_proofs_only: bool = False,
+    combined_asked: list[bool] | None = None,
 ) -> tuple[SyncReport | SyncStopped, Store]:
     """Sync a fresh store of the reader from a hub serving ``log``, proving each page in
-    the hub's transparency log (accepted checkpoints: signed by its log key, quorum 0)."""
+    the hub's transparency log (accepted checkpoints: signed by its log key, quorum 0).
+    ``separate_proofs_only``: the hub predates combined proofs; ``combined_asked`` is
+    filled with whether each GetInclusionProofs call asked for one."""
     store = Store.open(f"sqlite:///{federation.tmp / f'reader-{name}.db'}")
     directory = held_directory(federation)
     with Node.open(federation.reader) as reader:
         keys = reader.keyring()
         tls = ClientTls.from_config(reader.config)
+    sim_hub = SimHub(
+        federation.arena.hub.dir,
+        log,
+        directory,
+        separate_proofs_only=separate_proofs_only,
+        combined_asked=[] if combined_asked is None else combined_asked,
+    )
     async with (
-        SimHub(federation.arena.hub.dir, log, directory) as sim,
+        sim_hub as sim,
         FeedClient.connect(sim.address, tls) as client,
         HubClient(sim.address, tls) as link,
     ):
         checkpoints = LogKeyOnly(link, log_vkey(federation.arena.hub.dir))
-        prover = LogProver(link.get_inclusion_proofs, checkpoints, wait=proof_wait, poll=0.05)
+        prover = LogProver(link.get_inclusion_answer, checkpoints, wait=proof_wait, poll=0.05)
         try:
             report = await sync_from_peer(store, keys, client, peer="hub", prover=prover)
         except SyncStopped as stopped:
@@ -448,20 +463,39 @@ def test_a_bad_directory_is_refused_and_the_held_one_stays(
 
 
 @pytest.mark.parametrize(
-    ("misbehaviour", "reason"),
-    [("unlogged", Reason.NOT_IN_LOG), ("misproven", Reason.BAD_PROOF)],
+    ("misbehaviour", "reason", "separate_proofs_only"),
+    [
+        ("unlogged", Reason.NOT_IN_LOG, False),
+        ("misproven", Reason.BAD_PROOF, False),
+        ("misproven", Reason.BAD_PROOF, True),
+    ],
 )
 def test_an_entry_the_hub_cannot_prove_in_its_log_stops_the_sync(
-    federation: Federation, misbehaviour: str, reason: Reason
+    federation: Federation, misbehaviour: str, reason: Reason, separate_proofs_only: bool
 ) -> None:
     """The hub serves Orsa's #6 (and, unlogged, what follows) but its log does not hold
     them (it hides them from the witnesses, or shows this reader another history), or it
-    answers with a forged proof. The reader stores Orsa's #1-#5, proven, and stops at #6
+    answers with a forged proof: the combined proof of #6's page, or (a hub that predates
+    combined proofs) #6's own. The reader stores Orsa's #1-#5, proven, and stops at #6
     naming the reason; the cursor stays right before it."""
     log = getattr(federation.honest, misbehaviour)(ORSA, 6)
     started = time.monotonic()
-    stopped, store = run(pull(federation, log, misbehaviour, proof_wait=0.3))
+    name = f"{misbehaviour}-{separate_proofs_only}"
+    asked: list[bool] = []
+    stopped, store = run(
+        pull(
+            federation,
+            log,
+            name,
+            proof_wait=0.3,
+            separate_proofs_only=separate_proofs_only,
+            combined_asked=asked,
+        )
+    )
     seconds = time.monotonic() - started
+    if misbehaviour == "misproven" and not separate_proofs_only:
+        # The combined proof failed as a whole; the leaves' own proofs named #6.
+        assert True in asked and False in asked, asked
     detected = isinstance(stopped, SyncStopped) and stopped.reason is reason
     what = "not in its log" if reason is Reason.NOT_IN_LOG else "with a forged inclusion proof"
     record("attack", f"hub serves an entry {what}", refused=detected, code="sync stopped",
@@ -478,6 +512,33 @@ def test_an_entry_the_hub_cannot_prove_in_its_log_stops_the_sync(
             # It waited for a newer checkpoint (proof_wait), no longer.
             assert 0.3 <= seconds < 5, seconds
             assert "cannot prove it is in its log" in str(stopped)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("separate_proofs_only", [False, True])
+def test_every_page_is_proven_whether_the_hub_combines_proofs_or_not(
+    federation: Federation, separate_proofs_only: bool
+) -> None:
+    """An honest hub proves each page of a sync with one combined proof (a run of
+    leaves: ~2·log2(n) hashes, not log2(n) per leaf); a hub that predates combined
+    proofs answers the same request with a proof per leaf. Either way every entry is
+    proven and stored, with one GetInclusionProofs call per page."""
+    asked: list[bool] = []
+    report, store = run(
+        pull(
+            federation,
+            federation.honest,
+            f"honest-{separate_proofs_only}",
+            separate_proofs_only=separate_proofs_only,
+            combined_asked=asked,
+        )
+    )
+    try:
+        assert isinstance(report, SyncReport), report
+        assert report.proven == report.received == len(federation.honest.entries)
+        assert asked == [True] * report.pages, asked
+        assert orsa_head(store) == len(FEED)
     finally:
         store.close()
 
@@ -504,7 +565,7 @@ def test_a_page_proven_against_an_old_checkpoint_waits_for_a_newer_one(
             checkpoints = LogKeyOnly(link, log_vkey(federation.arena.hub.dir))
             assert (await checkpoints.newer()) is not None  # accepted: 3 leaves
             sim.log = log  # the hub grows
-            prover = LogProver(link.get_inclusion_proofs, checkpoints, wait=5, poll=0.05)
+            prover = LogProver(link.get_inclusion_answer, checkpoints, wait=5, poll=0.05)
             try:
                 return (
                     await sync_from_peer(store, keys, client, peer="hub", prover=prover),

@@ -15,8 +15,10 @@ from samverka.protocol import merkle
 from samverka.protocol.checkpoint import Checkpoint
 from samverka.protocol.inclusion import (
     BadProof,
+    CombinedProofMismatch,
     LeafClaim,
     NotInLog,
+    verify_answer,
     verify_inclusion_proofs,
     verify_one,
 )
@@ -218,3 +220,58 @@ def test_any_honest_proof_verifies_and_any_flipped_bit_does_not(
         proof.hashes[k] = bytes(raw)
         with pytest.raises(BadProof):
             verify_one(tree.checkpoint(), tree.claims[index], proof)
+
+
+def combined_answer(
+    tree: Tree, indexes: list[int], size: int | None = None
+) -> hub_service_pb2.GetInclusionProofsResponse:
+    """The hub's answer to a combined request for the leaves at ``indexes``."""
+    size = len(tree.claims) if size is None else size
+    return hub_service_pb2.GetInclusionProofsResponse(
+        proofs=[
+            hub_service_pb2.InclusionProof(leaf_index=i, leaf=tree.claims[i].leaf) for i in indexes
+        ],
+        combined=merkle.multi_inclusion_proof(size, sorted(set(indexes)), tree.read),
+    )
+
+
+def test_a_combined_proof_verifies_and_names_a_wrong_leaf_or_says_it_cannot() -> None:
+    tree = federation_log(40)
+    cp = tree.checkpoint()
+    page = list(range(5, 30))  # a page: a run of leaves
+    claims = [tree.claims[i] for i in page]
+    answer = combined_answer(tree, page)
+    assert verify_answer(cp, claims, answer) == page
+    assert len(answer.combined) <= 2 * cp.size.bit_length()
+    # A hub that predates combined proofs answers with separate ones: also taken.
+    separate = hub_service_pb2.GetInclusionProofsResponse(proofs=[tree.proof(i) for i in page])
+    assert verify_answer(cp, claims, separate) == page
+    # Another leaf named for a claim: refused at that claim, as with separate proofs.
+    wrong = combined_answer(tree, page)
+    wrong.proofs[7].leaf = tree.claims[40].leaf
+    with pytest.raises(BadProof) as refused:
+        verify_answer(cp, claims, wrong)
+    assert refused.value.at == 7 and not isinstance(refused.value, CombinedProofMismatch)
+    # Two claims at one index: refused at the second.
+    twice = combined_answer(tree, page)
+    twice.proofs[3].leaf_index = twice.proofs[2].leaf_index
+    twice.proofs[3].leaf = claims[3].leaf
+    with pytest.raises(BadProof) as refused:
+        verify_answer(cp, claims, twice)
+    assert refused.value.at == 3
+    # A flipped hash, a hash missing, or an honest proof of another tree size: the
+    # combined proof fails as a whole (the caller then asks for separate proofs).
+    flipped = combined_answer(tree, page)
+    flipped.combined[0] = bytes([flipped.combined[0][0] ^ 1]) + flipped.combined[0][1:]
+    short = combined_answer(tree, page)
+    del short.combined[-1]
+    smaller = combined_answer(tree, page, size=35)
+    for bad in (flipped, short, smaller):
+        with pytest.raises(CombinedProofMismatch) as refused:
+            verify_answer(cp, claims, bad)
+        assert refused.value.reason is Reason.BAD_PROOF
+    # Too few leaves answered: the first left unanswered.
+    few = combined_answer(tree, page[:-2])
+    with pytest.raises(BadProof) as refused:
+        verify_answer(cp, claims, few)
+    assert refused.value.at == len(page) - 2

@@ -227,6 +227,101 @@ def test_inclusion_proofs_verify_and_tampering_fails(store: Store, data: st.Data
             )
 
 
+def _leaf_sets(size: int) -> st.SearchStrategy[list[int]]:
+    """Leaf indexes to prove together: scattered, or a run (a page of a sync)."""
+    scattered = st.lists(st.integers(0, size - 1), min_size=1, max_size=40, unique=True)
+    run = st.integers(0, size - 1).flatmap(
+        lambda lo: st.integers(lo + 1, min(size, lo + 120)).map(lambda hi: list(range(lo, hi)))
+    )
+    return st.one_of(scattered, run)
+
+
+@given(st.data())
+def test_multi_leaf_proofs_verify_and_tampering_fails(store: Store, data: st.DataObject) -> None:
+    size = data.draw(st.integers(1, SIZE), label="size")
+    indexes = data.draw(_leaf_sets(size), label="indexes")
+    root = naive_root(store.leaves[:size])
+    leaves = {i: store.leaves[i] for i in indexes}
+    proof = merkle.multi_inclusion_proof(size, indexes, store.read)
+    merkle.verify_multi_inclusion(size, leaves, proof, root)
+    assert merkle.root_from_multi_inclusion_proof(size, leaves, proof) == root
+    # Never longer than the leaves' own RFC 9162 paths together; a run of consecutive
+    # leaves (a sync page) needs at most about two paths' worth.
+    paths = {h for i in indexes for h in merkle.inclusion_proof(size, i, store.read)}
+    assert len(proof) <= len(paths)
+    if indexes == list(range(indexes[0], indexes[-1] + 1)):
+        assert len(proof) <= 2 * size.bit_length()
+    # One proof per leaf alone is the RFC 9162 path, leaf side first reversed (the multi
+    # proof goes left to right, the path bottom up): the same hashes.
+    if len(indexes) == 1:
+        assert sorted(proof) == sorted(merkle.inclusion_proof(size, indexes[0], store.read))
+    # The hashes read by the caller give the same proof; too few or too many are refused.
+    needed = store.read(merkle.multi_inclusion_proof_indexes(size, indexes))
+    assert merkle.multi_inclusion_proof_from(size, list(reversed(indexes)), needed) == proof
+    if needed:
+        with pytest.raises(ProofError):
+            merkle.multi_inclusion_proof_from(size, indexes, needed[:-1])
+    with pytest.raises(ProofError):
+        merkle.multi_inclusion_proof_from(size, indexes, [*needed, root])
+    bit = data.draw(st.integers(0, 255), label="bit")
+    # A leaf changed, a proof hash changed, another root: refused.
+    target = data.draw(st.sampled_from(indexes), label="target")
+    with pytest.raises(RootMismatch):
+        merkle.verify_multi_inclusion(
+            size, {**leaves, target: _flip(leaves[target], bit)}, proof, root
+        )
+    with pytest.raises(RootMismatch):
+        merkle.verify_multi_inclusion(size, leaves, proof, _flip(root, bit))
+    if proof:
+        at = data.draw(st.integers(0, len(proof) - 1), label="at")
+        bad = [*proof[:at], _flip(proof[at], bit), *proof[at + 1 :]]
+        with pytest.raises(RootMismatch):
+            merkle.verify_multi_inclusion(size, leaves, bad, root)
+        with pytest.raises(ProofLengthError):
+            merkle.verify_multi_inclusion(size, leaves, proof[:-1], root)
+    with pytest.raises(ProofLengthError):
+        merkle.verify_multi_inclusion(size, leaves, [*proof, root], root)
+    # A leaf claimed at another index (moved, or one more claimed than proven): refused.
+    free = [i for i in range(size) if i not in leaves]
+    if free:
+        moved = data.draw(st.sampled_from(free), label="moved")
+        shifted = {i: h for i, h in leaves.items() if i != target} | {moved: leaves[target]}
+        with pytest.raises(ProofError):
+            merkle.verify_multi_inclusion(size, shifted, proof, root)
+        with pytest.raises(ProofError):
+            merkle.verify_multi_inclusion(size, {**leaves, moved: leaves[target]}, proof, root)
+    # The same leaves in a larger tree, with that tree's root: refused unless that tree's
+    # proof is this very one.
+    if size < SIZE:
+        other = data.draw(st.integers(size + 1, SIZE), label="other_size")
+        if merkle.multi_inclusion_proof(other, indexes, store.read) != proof:
+            with pytest.raises(ProofError):
+                merkle.verify_multi_inclusion(
+                    other, leaves, proof, naive_root(store.leaves[:other])
+                )
+
+
+def test_multi_leaf_proof_inputs_refused(store: Store) -> None:
+    proof = merkle.multi_inclusion_proof(10, [3, 4], store.read)
+    for indexes in ([], [3, 3], [-1], [10]):
+        with pytest.raises(ProofInputError):
+            merkle.multi_inclusion_proof_indexes(10, indexes)
+    with pytest.raises(ProofInputError):
+        merkle.verify_multi_inclusion(10, {}, proof, bytes(32))
+    with pytest.raises(ProofInputError):
+        merkle.verify_multi_inclusion(10, {10: store.leaves[3]}, proof, bytes(32))
+    with pytest.raises(MalformedHash):
+        merkle.verify_multi_inclusion(10, {3: b"short", 4: store.leaves[4]}, proof, bytes(32))
+    with pytest.raises(MalformedHash):
+        merkle.verify_multi_inclusion(
+            10, {3: store.leaves[3], 4: store.leaves[4]}, [b"x"], bytes(32)
+        )
+    # The whole tree proven: nothing else is needed.
+    every = {i: store.leaves[i] for i in range(7)}
+    assert merkle.multi_inclusion_proof(7, list(every), store.read) == []
+    merkle.verify_multi_inclusion(7, every, [], naive_root(store.leaves[:7]))
+
+
 @given(st.data())
 def test_consistency_proofs_verify_and_tampering_fails(store: Store, data: st.DataObject) -> None:
     new = data.draw(st.integers(1, SIZE), label="new")

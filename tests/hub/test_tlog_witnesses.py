@@ -281,6 +281,48 @@ def test_proofs_verify_with_the_independent_verifier(loghub: LogHub) -> None:
         f"{elapsed * 1000:.1f} ms, path {min(sizes)}..{max(sizes)} B, "
         f"reply {reply.ByteSize()} B"
     )
+    # Every leaf of the tree asked at once: a combined proof needs no hash at all.
+    every = loghub.call(
+        "GetInclusionProofs",
+        hub_service_pb2.GetInclusionProofsRequest(
+            tree_size=first.size, leaves=queries, combined=True
+        ),
+    )
+    assert [(p.leaf_index, p.leaf) for p in every.proofs] == [
+        (p.leaf_index, p.leaf) for p in reply.proofs
+    ]
+    assert not any(p.hashes for p in every.proofs) and list(every.combined) == []
+    # Leksand's 40 (a run, as a sync page is): one combined proof, the same leaves and
+    # indexes, a tenth of the hashes or fewer; the independent checker takes it.
+    together = loghub.call(
+        "GetInclusionProofs",
+        hub_service_pb2.GetInclusionProofsRequest(
+            tree_size=first.size, leaves=queries[:40], combined=True
+        ),
+    )
+    assert [(p.leaf_index, p.leaf) for p in together.proofs] == [
+        (p.leaf_index, p.leaf) for p in reply.proofs[:40]
+    ]
+    assert not any(p.hashes for p in together.proofs)
+    leaf_hashes = {p.leaf_index: leaf_hash(p.leaf) for p in together.proofs}
+    assert tlogcheck.combined_inclusion_ok(
+        first.size, leaf_hashes, list(together.combined), first.root
+    )
+    assert 0 < len(together.combined) <= sum(len(p.hashes) for p in reply.proofs[:40]) / 10
+    # Tampered, it is refused: a hash changed, one left out, a leaf moved.
+    flipped = [bytes([together.combined[0][0] ^ 1]) + together.combined[0][1:]]
+    assert not tlogcheck.combined_inclusion_ok(
+        first.size, leaf_hashes, flipped + list(together.combined[1:]), first.root
+    )
+    assert not tlogcheck.combined_inclusion_ok(
+        first.size, leaf_hashes, list(together.combined[:-1]), first.root
+    )
+    last = max(leaf_hashes)
+    free = next(i for i in range(first.size) if i not in leaf_hashes)
+    moved = {i: h for i, h in leaf_hashes.items() if i != last} | {free: leaf_hashes[last]}
+    assert not tlogcheck.combined_inclusion_ok(
+        first.size, moved, list(together.combined), first.root
+    )
 
     # More pushes, past a full tile: a consistency proof between the two checkpoints.
     loghub.push(LEKSAND, 300)

@@ -66,7 +66,7 @@ async def prove_directory(
             return  # first sight, or a hub older than the log (mirror.hub_prover says so)
         raise
     prover = LogProver(
-        hub.get_inclusion_proofs,
+        hub.get_inclusion_answer,
         LogAcceptor.for_node(config, hub),
         wait=config.witness.proof_wait_seconds,
         hub=f"the hub ({hub.address})",

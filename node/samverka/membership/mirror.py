@@ -112,7 +112,7 @@ def hub_prover(node: Node, link: HubClient) -> LogProver | None:
         )
         return None
     return LogProver(
-        link.get_inclusion_proofs,
+        link.get_inclusion_answer,
         LogAcceptor.for_node(config, link),
         wait=config.witness.proof_wait_seconds,
         hub=f"the hub ({link.address})",

@@ -497,7 +497,7 @@ async def start_challenges(config: NodeConfig) -> bool:
     try:
         async with HubClient.member(config) as client:
             prover = LogProver(
-                client.get_inclusion_proofs,
+                client.get_inclusion_answer,
                 LogAcceptor.for_node(config, client),
                 wait=0.0,
                 hub=config.hub.address,

@@ -13,7 +13,16 @@ order. :func:`verify_inclusion_proofs` checks each one:
 2. the RFC 9162 §2.1.3.2 path from that leaf at ``leaf_index`` leads to the
    checkpoint's root in a tree of the checkpoint's size.
 
-A proof that fails either is :class:`BadProof` (``bad_proof``): the hub answered with
+Asked for ``combined`` (a page of a sync: a run of consecutive leaves), the hub answers
+each leaf with its index and bytes, checked as in 1., and one proof of them all
+(:func:`verify_combined_proof`, :func:`samverka.protocol.merkle.verify_multi_inclusion`):
+about 2·log2(n) hashes for the page, where separate paths are log2(n) for each leaf.
+A combined proof that does not lead to the root cannot say which leaf is wrong
+(:class:`CombinedProofMismatch`): the caller then asks for the leaves' own proofs.
+:func:`verify_answer` takes either form (a hub that predates ``combined`` answers with
+separate proofs).
+
+A proof that fails is :class:`BadProof` (``bad_proof``): the hub answered with
 something that is not a proof of this leaf in this tree — a leaf for another entry, a
 proof for another index or tree size, one cut short. An entry the hub cannot prove at
 all (its GetInclusionProofs says NOT_FOUND even against a newer accepted checkpoint)
@@ -31,7 +40,12 @@ from dataclasses import dataclass
 from samverka.errors import EntryRefused, Reason
 from samverka.protocol.checkpoint import Checkpoint
 from samverka.protocol.logleaf import directory_leaf, entry_leaf
-from samverka.protocol.merkle import ProofError, leaf_hash, verify_inclusion
+from samverka.protocol.merkle import (
+    ProofError,
+    leaf_hash,
+    verify_inclusion,
+    verify_multi_inclusion,
+)
 from samverka.v1 import hub_service_pb2
 
 #: Most leaves one GetInclusionProofs call asks for (the hub's limit; a sync page is at
@@ -124,6 +138,11 @@ class BadProof(InclusionRefused):
         super().__init__(Reason.BAD_PROOF, detail, claim, at=at)
 
 
+class CombinedProofMismatch(BadProof):
+    """A combined proof does not lead to the checkpoint's root: one of its leaves is not
+    proven, which one it cannot tell (``at`` is 0). Ask for the leaves' own proofs."""
+
+
 def verify_inclusion_proofs(
     checkpoint: Checkpoint,
     claims: Sequence[LeafClaim],
@@ -146,19 +165,67 @@ def verify_inclusion_proofs(
     return indexes
 
 
-def verify_one(
+def verify_answer(
     checkpoint: Checkpoint,
-    claim: LeafClaim,
-    proof: hub_service_pb2.InclusionProof,
-    *,
-    at: int = 0,
-) -> int:
-    """Check one proof (see :func:`verify_inclusion_proofs`); returns its leaf index."""
+    claims: Sequence[LeafClaim],
+    answer: hub_service_pb2.GetInclusionProofsResponse,
+) -> list[int]:
+    """Check a GetInclusionProofs answer in either form: separate proofs (each leaf with
+    its own hashes; a hub that predates ``combined`` answers so) or one combined proof.
+    Returns the leaf indexes; raises :class:`BadProof` (:class:`CombinedProofMismatch`
+    when only the combined proof as a whole fails)."""
+    if not answer.combined and any(p.hashes for p in answer.proofs):
+        return verify_inclusion_proofs(checkpoint, claims, answer.proofs)
+    return verify_combined_proof(checkpoint, claims, answer.proofs, answer.combined)
+
+
+def verify_combined_proof(
+    checkpoint: Checkpoint,
+    claims: Sequence[LeafClaim],
+    proofs: Sequence[hub_service_pb2.InclusionProof],
+    combined: Sequence[bytes],
+) -> list[int]:
+    """Check that ``proofs[i]`` names ``claims[i]``'s leaf (its bytes, an index inside
+    the checkpoint's tree) and that ``combined`` proves all of them together in it;
+    returns the leaf indexes. A claim named wrongly is :class:`BadProof` at that claim;
+    a combined proof that does not lead to the root, :class:`CombinedProofMismatch`
+    (at 0: which leaf is wrong cannot be told from it)."""
+    if len(proofs) != len(claims):
+        at = min(len(proofs), len(claims) - 1)
+        if at < 0:
+            raise ValueError("more proofs than leaves asked for, and none asked for")
+        raise BadProof(
+            f"the hub answered {len(proofs)} leaves for {len(claims)} asked", claims[at], at=at
+        )
+    size = checkpoint.size
+    hashes: dict[int, bytes] = {}
+    indexes: list[int] = []
+    for at, (claim, proof) in enumerate(zip(claims, proofs, strict=True)):
+        leaf = _claimed_leaf(claim, proof, size, at)
+        index = int(proof.leaf_index)
+        h = leaf_hash(leaf)
+        if hashes.setdefault(index, h) != h:
+            raise BadProof(f"the hub names leaf {index} for two different leaves", claim, at=at)
+        indexes.append(index)
+    try:
+        verify_multi_inclusion(size, hashes, list(combined), checkpoint.root_hash)
+    except ProofError as exc:
+        raise CombinedProofMismatch(
+            f"the combined proof of {len(hashes)} leaves does not lead to the root of the "
+            f"accepted checkpoint of {size} leaves ({exc.reason}: {exc})",
+            claims[0],
+        ) from exc
+    return indexes
+
+
+def _claimed_leaf(
+    claim: LeafClaim, proof: hub_service_pb2.InclusionProof, size: int, at: int
+) -> bytes:
+    """The leaf ``claim`` must be, checked against what the hub named at ``proof``."""
     try:
         leaf = claim.leaf
     except ValueError as exc:
         raise BadProof(f"cannot be a leaf of the log: {exc}", claim, at=at) from exc
-    size = checkpoint.size
     if bytes(proof.leaf) != leaf:
         raise BadProof(
             f"the hub's proof is for another leaf at index {proof.leaf_index} (its log holds "
@@ -172,6 +239,19 @@ def verify_one(
             claim,
             at=at,
         )
+    return leaf
+
+
+def verify_one(
+    checkpoint: Checkpoint,
+    claim: LeafClaim,
+    proof: hub_service_pb2.InclusionProof,
+    *,
+    at: int = 0,
+) -> int:
+    """Check one proof (see :func:`verify_inclusion_proofs`); returns its leaf index."""
+    size = checkpoint.size
+    leaf = _claimed_leaf(claim, proof, size, at)
     try:
         verify_inclusion(
             leaf_hash(leaf), proof.leaf_index, size, list(proof.hashes), checkpoint.root_hash

@@ -18,7 +18,9 @@ Proof generation follows Go's ``TreeHash``/``ProveRecord``/``ProveTree`` (and so
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Mapping, Sequence
+from itertools import pairwise
 
 from samverka.errors import SamverkaError
 
@@ -235,6 +237,46 @@ def inclusion_proof_from(size: int, index: int, hashes: Sequence[bytes]) -> list
     return proof
 
 
+def multi_inclusion_proof_indexes(size: int, indexes: Sequence[int]) -> list[int]:
+    """The stored-hash indexes :func:`multi_inclusion_proof_from` needs to prove the
+    leaves at ``indexes`` (any order; each once) together in the tree of ``size``."""
+    leaves = _check_multi_input(size, indexes)
+    need: list[int] = []
+    _multi_indexes(0, size, leaves, 0, len(leaves), need)
+    return need
+
+
+def multi_inclusion_proof_from(
+    size: int, indexes: Sequence[int], hashes: Sequence[bytes]
+) -> list[bytes]:
+    """One proof that the leaves at ``indexes`` are all in the tree of ``size`` leaves,
+    from the stored hashes at :func:`multi_inclusion_proof_indexes` in that order.
+
+    The proof is MTH of every largest subtree of RFC 9162's decomposition of the tree
+    (split at the largest power of 2 below its size, as in §2.1.1) that holds none of
+    the leaves, left to right: with the leaves' own hashes they give the root
+    (:func:`root_from_multi_inclusion_proof`). For a run of m consecutive leaves that is
+    at most about 2·log2(size) hashes in all, where m RFC 9162 paths are m·log2(size)."""
+    leaves = _check_multi_input(size, indexes)
+    for h in hashes:
+        _check_hash(h)
+    proof: list[bytes] = []
+    try:
+        used = _multi_proof(0, size, leaves, 0, len(leaves), list(hashes), 0, proof)
+    except (AssertionError, IndexError) as exc:
+        raise HashReaderError(f"too few hashes for the proof of {len(leaves)} leaves") from exc
+    if used != len(hashes):
+        raise HashReaderError(f"{len(hashes) - used} hashes more than the proof uses")
+    return proof
+
+
+def multi_inclusion_proof(size: int, indexes: Sequence[int], read: HashReader) -> list[bytes]:
+    """:func:`multi_inclusion_proof_from` with the stored hashes read through ``read``."""
+    return multi_inclusion_proof_from(
+        size, indexes, _read(read, multi_inclusion_proof_indexes(size, indexes))
+    )
+
+
 def consistency_proof_indexes(old_size: int, new_size: int) -> list[int]:
     """The stored-hash indexes :func:`consistency_proof` reads."""
     _check_consistency_input(old_size, new_size)
@@ -292,6 +334,39 @@ def verify_inclusion(
     _check_hash(root)
     if root_from_inclusion_proof(leaf, index, size, proof) != root:
         raise RootMismatch(f"inclusion proof for {index} in {size} leads to another root")
+
+
+def root_from_multi_inclusion_proof(
+    size: int, leaves: Mapping[int, bytes], proof: Sequence[bytes]
+) -> bytes:
+    """The root that ``proof`` (see :func:`multi_inclusion_proof_from`) implies for the
+    leaf hashes ``leaves`` (leaf index -> leaf hash) in a tree of ``size`` leaves; raises
+    :class:`ProofLengthError` if it has too few or too many hashes for them."""
+    indexes = _check_multi_input(size, list(leaves))
+    leaf_hashes = [leaves[i] for i in indexes]
+    for h in leaf_hashes:
+        _check_hash(h)
+    for p in proof:
+        _check_hash(p)
+    try:
+        root, used = _multi_root(0, size, indexes, leaf_hashes, 0, len(indexes), proof, 0)
+    except IndexError:
+        raise ProofLengthError(f"proof of {len(indexes)} leaves in {size} is too short") from None
+    if used != len(proof):
+        raise ProofLengthError(f"proof of {len(indexes)} leaves in {size} is too long")
+    return root
+
+
+def verify_multi_inclusion(
+    size: int, leaves: Mapping[int, bytes], proof: Sequence[bytes], root: bytes
+) -> None:
+    """Check that ``proof`` proves every leaf hash in ``leaves`` (leaf index -> leaf hash)
+    is that leaf of the tree of ``size`` leaves whose root is ``root``; raises a
+    :class:`ProofError` if not (which leaf is wrong cannot be told: ask for the leaves'
+    own RFC 9162 proofs to find it)."""
+    _check_hash(root)
+    if root_from_multi_inclusion_proof(size, leaves, proof) != root:
+        raise RootMismatch(f"proof of {len(leaves)} leaves in {size} leads to another root")
 
 
 def verify_consistency(
@@ -491,3 +566,83 @@ def _tree_proof(lo: int, hi: int, n: int, hashes: list[bytes]) -> tuple[list[byt
         proof, hashes = _tree_proof(lo + k, hi, n, hashes)
     proof.append(th)
     return proof, hashes
+
+
+def _check_multi_input(size: int, indexes: Sequence[int]) -> list[int]:
+    """The leaf indexes sorted; refused when none, one twice, or one outside the tree."""
+    _check_size(size)
+    leaves = sorted(indexes)
+    if not leaves:
+        raise ProofInputError("no leaves to prove")
+    if leaves[0] < 0 or leaves[-1] >= size:
+        raise ProofInputError(f"a leaf index is not in a tree of size {size}")
+    if any(a == b for a, b in pairwise(leaves)):
+        raise ProofInputError("a leaf index is named twice")
+    return leaves
+
+
+def _multi_indexes(lo: int, hi: int, leaves: list[int], a: int, b: int, need: list[int]) -> None:
+    """Append the stored-hash indexes of the subtrees of [lo, hi) holding none of
+    ``leaves[a:b]`` (the proven leaves in [lo, hi)), left to right."""
+    if a == b:
+        _subtree_indexes(lo, hi, need)
+        return
+    if hi - lo == 1:
+        return
+    k = lo + _largest_pow2_below(hi - lo)
+    m = bisect_left(leaves, k, a, b)
+    _multi_indexes(lo, k, leaves, a, m, need)
+    _multi_indexes(k, hi, leaves, m, b, need)
+
+
+def _multi_proof(
+    lo: int,
+    hi: int,
+    leaves: list[int],
+    a: int,
+    b: int,
+    hashes: list[bytes],
+    at: int,
+    out: list[bytes],
+) -> int:
+    """Append MTH of each subtree :func:`_multi_indexes` named, from ``hashes[at:]``;
+    returns where the next subtree's stored hashes start."""
+    if a == b:
+        count, start = 0, lo
+        while start < hi:
+            start += _largest_pow2_at_most(hi - start)
+            count += 1
+        h = hashes[at + count - 1]
+        for i in range(at + count - 2, at - 1, -1):
+            h = node_hash(hashes[i], h)
+        out.append(h)
+        return at + count
+    if hi - lo == 1:
+        return at
+    k = lo + _largest_pow2_below(hi - lo)
+    m = bisect_left(leaves, k, a, b)
+    at = _multi_proof(lo, k, leaves, a, m, hashes, at, out)
+    return _multi_proof(k, hi, leaves, m, b, hashes, at, out)
+
+
+def _multi_root(
+    lo: int,
+    hi: int,
+    leaves: list[int],
+    leaf_hashes: list[bytes],
+    a: int,
+    b: int,
+    proof: Sequence[bytes],
+    at: int,
+) -> tuple[bytes, int]:
+    """MTH(D[lo:hi]) from the leaf hashes of ``leaves[a:b]`` and ``proof[at:]``; returns
+    it with the index of the next unused proof hash."""
+    if a == b:
+        return proof[at], at + 1
+    if hi - lo == 1:
+        return leaf_hashes[a], at
+    k = lo + _largest_pow2_below(hi - lo)
+    m = bisect_left(leaves, k, a, b)
+    left, at = _multi_root(lo, k, leaves, leaf_hashes, a, m, proof, at)
+    right, at = _multi_root(k, hi, leaves, leaf_hashes, m, b, proof, at)
+    return node_hash(left, right), at

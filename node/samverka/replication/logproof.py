@@ -35,10 +35,12 @@ from samverka.errors import SamverkaError, TransportError
 from samverka.protocol.checkpoint import Checkpoint
 from samverka.protocol.inclusion import (
     MAX_LEAVES_PER_CALL,
+    BadProof,
+    CombinedProofMismatch,
     InclusionRefused,
     LeafClaim,
     NotInLog,
-    verify_inclusion_proofs,
+    verify_answer,
 )
 from samverka.protocol.kommuner import is_origin
 from samverka.protocol.verify import CheckedSignature
@@ -51,11 +53,12 @@ log = logging.getLogger("samverka.replication.logproof")
 #: How often a sync waiting for a checkpoint that covers its entries asks again (s).
 POLL_SECONDS = 0.5
 
-#: GetInclusionProofs as a callable: (tree size, leaf queries) -> proofs, in order.
-#: Raises PeerError NOT_FOUND when a leaf is not in the tree of that size.
+#: GetInclusionProofs as a callable: (tree size, leaf queries, combined) -> the answer
+#: (HubClient.get_inclusion_answer). Raises PeerError NOT_FOUND when a leaf is not in
+#: the tree of that size.
 InclusionCall = Callable[
-    [int, Sequence[hub_service_pb2.LeafQuery]],
-    Awaitable[Sequence[hub_service_pb2.InclusionProof]],
+    [int, Sequence[hub_service_pb2.LeafQuery], bool],
+    Awaitable[hub_service_pb2.GetInclusionProofsResponse],
 ]
 
 
@@ -170,9 +173,9 @@ class LogProver:
         refused_checkpoint = ""
         while True:
             if checkpoint is not None:
-                proofs = await self._proofs(checkpoint.size, [c for _, c in todo])
-                if proofs is not None:
-                    await self._verify(checkpoint, todo, proofs)
+                answers = await self._answers(checkpoint.size, [c for _, c in todo])
+                if answers is not None:
+                    await self._verify(checkpoint, todo, answers)
                     return
             # Not every leaf is in the accepted tree: a newer accepted checkpoint may
             # hold them (the log trails a push by the sequencer's round and the
@@ -206,36 +209,49 @@ class LogProver:
             await asyncio.sleep(pause)
         await self._refuse_first_unproven(checkpoint, todo, refused_checkpoint, wait)
 
-    async def _proofs(
-        self, size: int, claims: list[LeafClaim]
-    ) -> list[hub_service_pb2.InclusionProof] | None:
-        """The hub's proofs of ``claims`` in the tree of ``size``; None when it says a
-        leaf is not in that tree (NOT_FOUND)."""
-        proofs: list[hub_service_pb2.InclusionProof] = []
+    async def _answers(
+        self, size: int, claims: list[LeafClaim], *, combined: bool = True
+    ) -> list[hub_service_pb2.GetInclusionProofsResponse] | None:
+        """The hub's answers proving ``claims`` in the tree of ``size``, one per call of
+        at most MAX_LEAVES_PER_CALL leaves (``combined``: one proof of each call's leaves
+        together); None when it says a leaf is not in that tree (NOT_FOUND)."""
+        answers = []
         for start in range(0, len(claims), MAX_LEAVES_PER_CALL):
             part = claims[start : start + MAX_LEAVES_PER_CALL]
             self.stats.calls += 1
             try:
-                proofs.extend(await self.call(size, [c.query() for c in part]))
+                answers.append(await self.call(size, [c.query() for c in part], combined))
             except PeerError as err:
                 if err.code is grpc.StatusCode.NOT_FOUND:
                     return None
                 raise
-        return proofs
+        return answers
 
     async def _verify(
         self,
         checkpoint: Checkpoint,
         todo: list[tuple[int, LeafClaim]],
-        proofs: list[hub_service_pb2.InclusionProof],
+        answers: list[hub_service_pb2.GetInclusionProofsResponse],
         *,
         count: bool = True,
     ) -> None:
         claims = [c for _, c in todo]
         self.stats.checkpoint_size = checkpoint.size
         try:
-            # About 20 µs a proof: a page of 1,000 is worth a thread, not the event loop.
-            await asyncio.to_thread(verify_inclusion_proofs, checkpoint, claims, proofs)
+            try:
+                # A page of 1,000 separate proofs is ~20 ms: a thread, not the event loop.
+                await asyncio.to_thread(_verify_answers, checkpoint, claims, answers)
+            except CombinedProofMismatch:
+                # One of the leaves is not proven, and a combined proof cannot say which:
+                # their own proofs do (or prove them all, if only the combined one was bad).
+                separate = await self._answers(checkpoint.size, claims, combined=False)
+                if separate is None:
+                    raise BadProof(
+                        "the hub's combined proof does not lead to the root, and it now "
+                        "says a leaf it proved is not in the tree",
+                        claims[0],
+                    ) from None
+                await asyncio.to_thread(_verify_answers, checkpoint, claims, separate)
         except InclusionRefused as refusal:
             self.stats.proven += refusal.at  # those before it are proven
             refusal.at = todo[refusal.at][0]
@@ -266,11 +282,11 @@ class LogProver:
         good, bad = 0, len(todo)
         while bad - good > 1:
             mid = (good + bad) // 2
-            proofs = await self._proofs(checkpoint.size, [c for _, c in todo[:mid]])
-            if proofs is None:
+            answers = await self._answers(checkpoint.size, [c for _, c in todo[:mid]])
+            if answers is None:
                 bad = mid
             else:
-                await self._verify(checkpoint, todo[:mid], proofs, count=False)
+                await self._verify(checkpoint, todo[:mid], answers, count=False)
                 good = mid
         self.stats.proven += good
         index, claim = todo[bad - 1]
@@ -291,3 +307,19 @@ class LogProver:
             waited=wait,
             refused_checkpoint=refused,
         )
+
+
+def _verify_answers(
+    checkpoint: Checkpoint,
+    claims: Sequence[LeafClaim],
+    answers: Sequence[hub_service_pb2.GetInclusionProofsResponse],
+) -> None:
+    """:func:`verify_answer` for each call's part of ``claims``; a refusal's ``at`` is
+    its index in ``claims``."""
+    for n, answer in enumerate(answers):
+        start = n * MAX_LEAVES_PER_CALL
+        try:
+            verify_answer(checkpoint, claims[start : start + MAX_LEAVES_PER_CALL], answer)
+        except InclusionRefused as refusal:
+            refusal.at += start
+            raise

@@ -181,7 +181,17 @@ class HubClient(AsyncClosing):
         """Proofs of ``leaves`` in the hub's log tree of ``tree_size``, in order. A leaf
         that tree does not hold: :class:`LeafNotInTree` (NOT_FOUND), whatever reason the
         hub gives, so a caller can wait for a newer checkpoint."""
-        request = hub_service_pb2.GetInclusionProofsRequest(tree_size=tree_size, leaves=leaves)
+        return list((await self.get_inclusion_answer(tree_size, leaves, False)).proofs)
+
+    async def get_inclusion_answer(
+        self, tree_size: int, leaves: Sequence[hub_service_pb2.LeafQuery], combined: bool
+    ) -> hub_service_pb2.GetInclusionProofsResponse:
+        """GetInclusionProofs' whole answer; ``combined``: one proof of all the leaves
+        (:func:`samverka.protocol.inclusion.verify_answer` checks either form). Refusals
+        as :meth:`get_inclusion_proofs`."""
+        request = hub_service_pb2.GetInclusionProofsRequest(
+            tree_size=tree_size, leaves=leaves, combined=combined
+        )
         try:
             reply = await self._stub.GetInclusionProofs(request, timeout=self.timeout)
         except grpc.RpcError as err:
@@ -191,7 +201,7 @@ class HubClient(AsyncClosing):
                     code=grpc.StatusCode.NOT_FOUND,
                 ) from err
             raise hub_error(err, self.address) from err
-        return list(reply.proofs)
+        return reply
 
     # -- the federation's search ---------------------------------------------------------
 

@@ -703,7 +703,13 @@ class GetInclusionProofsRequest(_message.Message):
 
     TREE_SIZE_FIELD_NUMBER: _builtins.int
     LEAVES_FIELD_NUMBER: _builtins.int
+    COMBINED_FIELD_NUMBER: _builtins.int
     tree_size: _builtins.int
+    combined: _builtins.bool
+    """Set: one proof of all the leaves together (GetInclusionProofsResponse.combined),
+    the InclusionProofs carrying no hashes of their own. A hub that predates it
+    answers with one proof per leaf, as when it is not set.
+    """
     @_builtins.property
     def leaves(self) -> _containers.RepeatedCompositeFieldContainer[Global___LeafQuery]: ...
     def __init__(
@@ -711,10 +717,11 @@ class GetInclusionProofsRequest(_message.Message):
         *,
         tree_size: _builtins.int = ...,
         leaves: _abc.Iterable[Global___LeafQuery] | None = ...,
+        combined: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["leaves", b"leaves", "tree_size", b"tree_size"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["combined", b"combined", "leaves", b"leaves", "tree_size", b"tree_size"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -758,16 +765,27 @@ class GetInclusionProofsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     PROOFS_FIELD_NUMBER: _builtins.int
+    COMBINED_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def proofs(self) -> _containers.RepeatedCompositeFieldContainer[Global___InclusionProof]: ...
+    @_builtins.property
+    def combined(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
+        """With GetInclusionProofsRequest.combined: the hash of every largest subtree of the
+        tree (RFC 9162 section 2.1.1's split at the largest power of 2 below its size)
+        that holds none of the asked leaves, left to right. With the leaves' hashes at
+        their indexes they give the root; a run of consecutive leaves needs about
+        2 * log2(tree_size) hashes in all, where separate proofs need log2(tree_size) each.
+        """
+
     def __init__(
         self,
         *,
         proofs: _abc.Iterable[Global___InclusionProof] | None = ...,
+        combined: _abc.Iterable[_builtins.bytes] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["proofs", b"proofs"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["combined", b"combined", "proofs", b"proofs"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
