@@ -432,3 +432,46 @@ _PROPERTY_KEYS = {code: SigningKey.generate() for code in KOMMUNER}
 def test_cosigner_clock_is_the_timestamp(keys: dict[str, SigningKey]) -> None:
     signer: CosignatureV1Signer = witness_signer("2029", keys["2029"], clock=lambda: 1234)
     assert int.from_bytes(signer.sign(b"x\n")[:8], "big") == 1234
+
+
+def test_a_hub_on_its_previous_log_key_is_a_wait_then_after_the_grace_a_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Around `hub rotate-keys --log` the hub may hand out one more checkpoint by the
+    key this node followed it away from: the round waits (no failure, no back-off). A
+    hub still doing so after LOG_KEY_GRACE_SECONDS is astray: the round fails (doctor
+    and the log show it) and nothing was cosigned."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from samverka.membership import witness as agent
+
+    clock = [1000.0]
+    monkeypatch.setattr(agent.time, "monotonic", lambda: clock[0])
+    rounds = agent.Witness.__new__(agent.Witness)  # the round's logic, no hub or node
+    rounds.state = SimpleNamespace(halted=False)  # type: ignore[assignment]
+    rounds._pending_since = None
+    pending = True
+
+    async def cosign_round() -> int:
+        if pending:
+            raise agent.LogKeyPending("the hub still hands out its previous log key's")
+        return 0
+
+    rounds.cosign_round = cosign_round  # type: ignore[method-assign]
+    done = asyncio.run(rounds.round())
+    assert done.cosigned == 0 and "previous log key" in done.waiting
+    clock[0] += agent.LOG_KEY_GRACE_SECONDS - 1
+    assert asyncio.run(rounds.round()).waiting
+    clock[0] += 2
+    with pytest.raises(NotSignedByLog, match="for 31 s"):
+        asyncio.run(rounds.round())
+    # Once the hub signs with its new key the clock starts again.
+    pending = False
+    rounds.acceptor = SimpleNamespace(newer=_none)  # type: ignore[assignment]
+    asyncio.run(rounds.round())
+    assert rounds._pending_since is None
+
+
+async def _none() -> None:
+    return None

@@ -70,6 +70,10 @@ POLL_SECONDS = 1.0
 SETTLE_SECONDS = 0.3
 
 RETRY = RetryPolicy(0.5, 10.0)
+#: How long a hub may go on handing out checkpoints by the log key it rotated away from
+#: before the witness counts it as a failure (doctor, the log): the sequencer signs with
+#: the new key in its next round, so anything longer is a hub (or an old key) astray.
+LOG_KEY_GRACE_SECONDS = 30.0
 
 
 class LogKeyPending(CheckpointError):
@@ -118,6 +122,8 @@ class Witness:
         self.state = LogState(node.dir)
         self.acceptor = LogAcceptor.for_node(self.config, hub)
         self._signer: CosignatureV1Signer | None = None
+        #: When the hub was first seen handing out its previous log key's checkpoint.
+        self._pending_since: float | None = None
 
     def signer(self) -> CosignatureV1Signer:
         # Made again when the node's signing key changes (a key rotation switches it).
@@ -141,8 +147,13 @@ class Witness:
             done.waiting = str(exc)
             return done
         except LogKeyPending as exc:
+            now = time.monotonic()
+            since = self._pending_since = self._pending_since or now
+            if now - since > LOG_KEY_GRACE_SECONDS:
+                raise NotSignedByLog(f"{exc} for {now - since:.0f} s") from exc
             done.waiting = str(exc)
             return done
+        self._pending_since = None
         try:
             accepted = await self.acceptor.newer()
         except (TooFewCosignatures, StaleCheckpoint) as exc:
